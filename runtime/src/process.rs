@@ -1,0 +1,488 @@
+//! Processes: the identity, liveness, links and monitors that every arbor
+//! actor shares, whichever kind it is.
+//!
+//! A [`ProcessRef`] is the untyped handle OTP calls a pid: supervisors, the
+//! registry, process groups and the watchdog only ever hold these, so a
+//! lightweight actor and a ractor actor take part in one supervision protocol.
+
+use std::any::Any;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use crate::exit::{Down, ExitReason, ExitSignal};
+
+/// A process identifier, unique for the life of the program.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Pid(u64);
+
+impl Pid {
+    fn next() -> Pid {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        Pid(NEXT.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// The identifier as a number.
+    pub fn as_u64(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for Pid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "<0.{}.0>", self.0)
+    }
+}
+
+/// Which machinery runs a process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProcessKind {
+    /// An arbor actor on a plain tokio task with a counted, bounded mailbox
+    /// (see [`crate::actor`]); about 1 KB when idle.
+    Lightweight,
+    /// A ractor actor run through [`crate::bridge`]; about 8 KB when idle.
+    Ractor,
+}
+
+/// Identifies one exit callback or monitor on a process, to remove it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct WatchRef(u64);
+
+/// What each kind of process provides to the shared machinery.
+pub(crate) trait Cell: Send + Sync + 'static {
+    fn core(&self) -> &Core;
+    /// Ends the process now. The reason is already recorded in the core.
+    fn abort(&self);
+    /// Asks the process to stop once its current message is handled.
+    fn request_stop(&self);
+    /// Called once, right after the process has exited.
+    fn closed(&self) {}
+    fn kind(&self) -> ProcessKind;
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync>;
+}
+
+type ExitCallback = Box<dyn FnOnce(&Down) + Send>;
+type TrapFn = Arc<dyn Fn(ExitSignal) + Send + Sync>;
+
+struct Watcher {
+    id: u64,
+    notify: ExitCallback,
+}
+
+#[derive(Default)]
+struct Alive {
+    watchers: Vec<Watcher>,
+    links: Vec<ProcessRef>,
+    trap: Option<TrapFn>,
+    /// The reason recorded by `stop`, `kill` or a failure, used when the
+    /// process's task ends without giving one itself.
+    pending: Option<ExitReason>,
+    next_watch: u64,
+}
+
+enum Life {
+    Alive(Alive),
+    Exited(ExitReason),
+}
+
+/// State common to every process kind.
+pub(crate) struct Core {
+    pid: Pid,
+    depth: AtomicUsize,
+    shedding: AtomicBool,
+    life: Mutex<Life>,
+}
+
+impl Core {
+    pub(crate) fn new() -> Core {
+        Core {
+            pid: Pid::next(),
+            depth: AtomicUsize::new(0),
+            shedding: AtomicBool::new(false),
+            life: Mutex::new(Life::Alive(Alive::default())),
+        }
+    }
+
+    pub(crate) fn pid(&self) -> Pid {
+        self.pid
+    }
+
+    pub(crate) fn depth(&self) -> &AtomicUsize {
+        &self.depth
+    }
+
+    pub(crate) fn is_shedding(&self) -> bool {
+        self.shedding.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn is_alive(&self) -> bool {
+        matches!(*self.life.lock(), Life::Alive(_))
+    }
+
+    /// Records why the process is about to end. A later reason replaces an
+    /// earlier one only when `overwrite` is set (kills and failures do; a
+    /// graceful stop does not).
+    pub(crate) fn set_pending(&self, reason: ExitReason, overwrite: bool) -> bool {
+        match &mut *self.life.lock() {
+            Life::Alive(a) => {
+                if overwrite || a.pending.is_none() {
+                    a.pending = Some(reason);
+                }
+                true
+            }
+            Life::Exited(_) => false,
+        }
+    }
+
+    pub(crate) fn pending(&self) -> Option<ExitReason> {
+        match &*self.life.lock() {
+            Life::Alive(a) => a.pending.clone(),
+            Life::Exited(_) => None,
+        }
+    }
+}
+
+/// Ends a process: records the reason, then tells its monitors and links.
+/// Only the first call has an effect.
+pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
+    let core = cell.core();
+    let alive = {
+        let mut life = core.life.lock();
+        match std::mem::replace(&mut *life, Life::Exited(reason.clone())) {
+            Life::Alive(a) => a,
+            Life::Exited(first) => {
+                *life = Life::Exited(first);
+                return;
+            }
+        }
+    };
+    cell.closed();
+    core.depth.store(0, Ordering::Relaxed);
+    tracing::trace!(pid = %core.pid, %reason, "process exited");
+    let down = Down {
+        pid: core.pid,
+        reason,
+    };
+    for w in alive.watchers {
+        (w.notify)(&down);
+    }
+    for linked in alive.links {
+        linked.remove_link(core.pid);
+        linked.exit_signal(ExitSignal {
+            from: core.pid,
+            reason: down.reason.clone(),
+        });
+    }
+}
+
+/// An untyped handle to a live or dead process: OTP's pid.
+///
+/// Cloning is cheap. A `ProcessRef` does not keep a process alive, and a
+/// process does not end when its last handle is dropped: it ends when it
+/// returns, fails, is stopped or is killed.
+#[derive(Clone)]
+pub struct ProcessRef(pub(crate) Arc<dyn Cell>);
+
+impl ProcessRef {
+    /// The process identifier.
+    pub fn pid(&self) -> Pid {
+        self.0.core().pid
+    }
+
+    /// Which machinery runs the process.
+    pub fn kind(&self) -> ProcessKind {
+        self.0.kind()
+    }
+
+    /// `true` until the process has exited.
+    pub fn is_alive(&self) -> bool {
+        self.0.core().is_alive()
+    }
+
+    /// Why the process exited, or `None` while it runs.
+    pub fn exit_reason(&self) -> Option<ExitReason> {
+        match &*self.0.core().life.lock() {
+            Life::Alive(_) => None,
+            Life::Exited(r) => Some(r.clone()),
+        }
+    }
+
+    /// Messages waiting in the process's mailbox right now.
+    pub fn mailbox_len(&self) -> usize {
+        self.0.core().depth.load(Ordering::Relaxed)
+    }
+
+    /// `true` while new messages are refused with an overload error
+    /// (see [`crate::watchdog`]).
+    pub fn is_shedding(&self) -> bool {
+        self.0.core().is_shedding()
+    }
+
+    /// Starts or stops refusing new messages with an overload error.
+    pub fn set_shedding(&self, shed: bool) {
+        self.0.core().shedding.store(shed, Ordering::Relaxed);
+    }
+
+    /// Kills the process at once: it exits with [`ExitReason::Killed`] and
+    /// runs no cleanup. Does nothing if it has already exited.
+    pub fn kill(&self) {
+        self.exit(ExitReason::Killed);
+    }
+
+    /// Ends the process at once with `reason`, like OTP's `exit(Pid, Reason)`
+    /// for a process that does not trap exits.
+    pub fn exit(&self, reason: ExitReason) {
+        if self.0.core().set_pending(reason, true) {
+            self.0.abort();
+        }
+    }
+
+    /// Asks the process to stop after the message it is handling; it then
+    /// runs its cleanup and exits with `reason`. Use [`ProcessRef::wait`] to
+    /// wait for it, and [`ProcessRef::kill`] if it takes too long.
+    pub fn stop(&self, reason: ExitReason) {
+        if self.0.core().set_pending(reason, false) {
+            self.0.request_stop();
+        }
+    }
+
+    /// Calls `notify` once when the process exits.
+    ///
+    /// # Errors
+    /// When the process has already exited, `notify` is not kept and the
+    /// [`Down`] it would have received is returned instead.
+    pub fn on_exit(&self, notify: impl FnOnce(&Down) + Send + 'static) -> Result<WatchRef, Down> {
+        let core = self.0.core();
+        match &mut *core.life.lock() {
+            Life::Alive(a) => {
+                a.next_watch += 1;
+                let id = a.next_watch;
+                a.watchers.push(Watcher {
+                    id,
+                    notify: Box::new(notify),
+                });
+                Ok(WatchRef(id))
+            }
+            Life::Exited(reason) => Err(Down {
+                pid: core.pid,
+                reason: reason.clone(),
+            }),
+        }
+    }
+
+    /// Removes an exit callback; `false` if it has already run or is unknown.
+    pub fn demonitor(&self, watch: WatchRef) -> bool {
+        match &mut *self.0.core().life.lock() {
+            Life::Alive(a) => {
+                let before = a.watchers.len();
+                a.watchers.retain(|w| w.id != watch.0);
+                a.watchers.len() != before
+            }
+            Life::Exited(_) => false,
+        }
+    }
+
+    /// A one-shot monitor: resolves to a [`Down`] when the process exits,
+    /// at once if it already has (with the reason it exited with).
+    /// Dropping the monitor removes it.
+    pub fn monitor(&self) -> Monitor {
+        let (tx, rx) = oneshot::channel();
+        let watch = match self.on_exit(move |down| {
+            let _ = tx.send(down.clone());
+        }) {
+            Ok(w) => Some((self.clone(), w)),
+            Err(down) => {
+                return Monitor {
+                    pid: self.pid(),
+                    state: MonitorState::Ready(Some(down)),
+                    watch: None,
+                };
+            }
+        };
+        Monitor {
+            pid: self.pid(),
+            state: MonitorState::Waiting(rx),
+            watch,
+        }
+    }
+
+    /// Waits until the process exits and returns why.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future only removes its monitor.
+    pub async fn wait(&self) -> ExitReason {
+        self.monitor().await.reason
+    }
+
+    /// Links two processes: when either exits, the other receives an
+    /// [`ExitSignal`]. A process that does not trap exits dies with the same
+    /// reason when that reason is abnormal. Linking to a process that has
+    /// already exited delivers its exit signal at once, as OTP does.
+    pub fn link(&self, other: &ProcessRef) {
+        if self.pid() == other.pid() {
+            return;
+        }
+        let (first, second) = if self.pid() < other.pid() {
+            (self, other)
+        } else {
+            (other, self)
+        };
+        let dead = {
+            let mut l1 = first.0.core().life.lock();
+            let mut l2 = second.0.core().life.lock();
+            match (&mut *l1, &mut *l2) {
+                (Life::Alive(a), Life::Alive(b)) => {
+                    if !a.links.iter().any(|p| p.pid() == second.pid()) {
+                        a.links.push(second.clone());
+                        b.links.push(first.clone());
+                    }
+                    None
+                }
+                (Life::Exited(r), Life::Alive(_)) => Some((first, second, r.clone())),
+                (Life::Alive(_), Life::Exited(r)) => Some((second, first, r.clone())),
+                (Life::Exited(_), Life::Exited(_)) => None,
+            }
+        };
+        if let Some((exited, survivor, reason)) = dead {
+            survivor.exit_signal(ExitSignal {
+                from: exited.pid(),
+                reason,
+            });
+        }
+    }
+
+    /// Removes a link in both directions.
+    pub fn unlink(&self, other: &ProcessRef) {
+        self.remove_link(other.pid());
+        other.remove_link(self.pid());
+    }
+
+    /// Makes the process trap exits: exit signals from linked processes are
+    /// passed to `deliver` (usually as a message to its own mailbox) instead of
+    /// killing it. Supervisors trap exits.
+    pub fn trap_exits(&self, deliver: impl Fn(ExitSignal) + Send + Sync + 'static) {
+        if let Life::Alive(a) = &mut *self.0.core().life.lock() {
+            a.trap = Some(Arc::new(deliver));
+        }
+    }
+
+    /// The typed handle of a lightweight actor whose messages are `M`.
+    pub fn downcast<M: Send + 'static>(&self) -> Option<crate::ActorRef<M>> {
+        self.0
+            .clone()
+            .into_any()
+            .downcast::<crate::actor::Mailbox<M>>()
+            .ok()
+            .map(crate::ActorRef::from_mailbox)
+    }
+
+    /// The typed handle of a ractor actor whose messages are `M`.
+    pub fn downcast_ractor<M: ractor::Message>(&self) -> Option<crate::RactorRef<M>> {
+        let cell = self
+            .0
+            .clone()
+            .into_any()
+            .downcast::<crate::bridge::RactorCell>()
+            .ok()?;
+        crate::RactorRef::from_cell(cell)
+    }
+
+    fn remove_link(&self, pid: Pid) {
+        if let Life::Alive(a) = &mut *self.0.core().life.lock() {
+            a.links.retain(|p| p.pid() != pid);
+        }
+    }
+
+    fn exit_signal(&self, signal: ExitSignal) {
+        let trap = match &*self.0.core().life.lock() {
+            Life::Alive(a) => a.trap.clone(),
+            Life::Exited(_) => return,
+        };
+        match trap {
+            Some(deliver) => deliver(signal),
+            None if !signal.reason.is_normal() => self.exit(signal.reason),
+            None => {}
+        }
+    }
+}
+
+impl fmt::Debug for ProcessRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProcessRef({})", self.pid())
+    }
+}
+
+impl PartialEq for ProcessRef {
+    fn eq(&self, other: &Self) -> bool {
+        self.pid() == other.pid()
+    }
+}
+
+impl Eq for ProcessRef {}
+
+impl std::hash::Hash for ProcessRef {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.pid().hash(state);
+    }
+}
+
+enum MonitorState {
+    Waiting(oneshot::Receiver<Down>),
+    Ready(Option<Down>),
+}
+
+/// A one-shot monitor on a process; a future that resolves to its [`Down`].
+///
+/// Created by [`ProcessRef::monitor`]. Dropping it before it resolves removes
+/// the monitor from the process.
+pub struct Monitor {
+    pid: Pid,
+    state: MonitorState,
+    watch: Option<(ProcessRef, WatchRef)>,
+}
+
+impl fmt::Debug for Monitor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Monitor").field("pid", &self.pid).finish()
+    }
+}
+
+impl Future for Monitor {
+    type Output = Down;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Down> {
+        let pid = self.pid;
+        let down = match &mut self.state {
+            MonitorState::Ready(down) => down.take().unwrap_or(Down {
+                pid,
+                reason: ExitReason::Killed,
+            }),
+            MonitorState::Waiting(rx) => match Pin::new(rx).poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(down)) => down,
+                // The process was dropped without exiting: only when the
+                // runtime itself is torn down.
+                Poll::Ready(Err(_)) => Down {
+                    pid,
+                    reason: ExitReason::Killed,
+                },
+            },
+        };
+        self.watch = None;
+        Poll::Ready(down)
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        if let Some((process, watch)) = self.watch.take() {
+            process.demonitor(watch);
+        }
+    }
+}

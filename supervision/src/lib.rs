@@ -1,0 +1,1 @@
+//! OTP supervisors for arbor.
