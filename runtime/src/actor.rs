@@ -51,8 +51,11 @@ pub trait Actor: Send + Sized + 'static {
     }
 
     /// Handles one message.
-    fn handle(&mut self, msg: Self::Msg, ctx: &mut Context<Self>)
-        -> impl Future<Output = Flow> + Send;
+    fn handle(
+        &mut self,
+        msg: Self::Msg,
+        ctx: &mut Context<Self>,
+    ) -> impl Future<Output = Flow> + Send;
 
     /// Runs when the actor ends by returning, failing or being stopped, but
     /// not when it is killed or panics.
@@ -109,6 +112,9 @@ pub(crate) struct Mailbox<M> {
     has_mail: Notify,
     has_room: Notify,
     stop_requested: AtomicBool,
+    /// Set by a kill (`abort`): the actor ends without running `terminate`,
+    /// even if its current handler completes before the abort takes effect.
+    killed: AtomicBool,
     task: Mutex<Option<AbortHandle>>,
 }
 
@@ -129,6 +135,7 @@ impl<M: Send + 'static> Mailbox<M> {
             has_mail: Notify::new(),
             has_room: Notify::new(),
             stop_requested: AtomicBool::new(false),
+            killed: AtomicBool::new(false),
             task: Mutex::new(None),
         }
     }
@@ -187,6 +194,7 @@ impl<M: Send + 'static> Cell for Mailbox<M> {
     fn abort(&self) {
         // Also flags the stop, so a kill during `init` (before the task
         // exists) is seen as soon as the task starts.
+        self.killed.store(true, Ordering::Release);
         self.stop_requested.store(true, Ordering::Release);
         if let Some(task) = &*self.task.lock() {
             task.abort();
@@ -330,6 +338,12 @@ impl<M: Send + 'static> ActorRef<M> {
     }
 }
 
+impl<M: Send + 'static> From<ActorRef<M>> for ProcessRef {
+    fn from(actor: ActorRef<M>) -> Self {
+        actor.process()
+    }
+}
+
 /// Options for [`spawn_with`].
 #[derive(Clone, Copy, Debug)]
 pub struct SpawnOptions {
@@ -376,13 +390,18 @@ pub async fn spawn_with<A: Actor>(
         finish(&*mailbox, reason.clone());
         return Err(SpawnError::Init(reason));
     }
-    let task = tokio::spawn(run(actor, ctx));
+    // The guard is moved into the task's future before it is first polled,
+    // so the process ends even if the task is aborted before it ever runs.
+    let guard = ExitGuard {
+        mailbox: mailbox.clone(),
+        reason: None,
+    };
+    let task = tokio::spawn(run(actor, ctx, guard));
     *mailbox.task.lock() = Some(task.abort_handle());
-    if let Some(reason) = mailbox.core.pending() {
-        // Killed while `init` ran: the abort found no task to end.
-        if reason != ExitReason::Shutdown {
-            task.abort();
-        }
+    if mailbox.killed.load(Ordering::Acquire) {
+        // Killed while `init` ran: the abort found no task to end. (A stop
+        // requested during `init` is seen by the task's loop instead.)
+        task.abort();
     }
     Ok(myself)
 }
@@ -405,17 +424,23 @@ impl<M: Send + 'static> Drop for ExitGuard<M> {
     }
 }
 
-async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>) {
-    let mut guard = ExitGuard {
-        mailbox: ctx.myself.0.clone(),
-        reason: None,
-    };
+async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>, mut guard: ExitGuard<A::Msg>) {
     let reason = loop {
         match guard.mailbox.next().await {
             Next::Stop => break guard.mailbox.core.pending().unwrap_or(ExitReason::Shutdown),
             Next::Msg(msg) => {
-                if let Err(reason) = caught(actor.handle(msg, &mut ctx)).await {
-                    break reason;
+                match AssertUnwindSafe(actor.handle(msg, &mut ctx))
+                    .catch_unwind()
+                    .await
+                {
+                    Ok(Ok(())) => {}
+                    Ok(Err(reason)) => break reason,
+                    Err(payload) => {
+                        // A panic ends the actor without `terminate`: its
+                        // state may be half-updated.
+                        guard.reason = Some(ExitReason::Error(panic_message(payload).into()));
+                        return;
+                    }
                 }
                 if let Some(reason) = ctx.stop.take() {
                     break reason;
@@ -423,6 +448,11 @@ async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>) {
             }
         }
     };
+    if guard.mailbox.killed.load(Ordering::Acquire) {
+        // Killed while the last handler ran without yielding (or by the
+        // handler itself): no cleanup, and the guard takes the kill's reason.
+        return;
+    }
     let _ = caught(async {
         actor.terminate(&reason).await;
         Ok(())

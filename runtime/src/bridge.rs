@@ -11,14 +11,14 @@
 //! shedding apply.
 
 use std::any::Any;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, SupervisionEvent};
 
-use crate::actor::{panic_message, DEFAULT_MAILBOX_CAPACITY};
+use crate::actor::{panic_message, SpawnOptions};
 use crate::error::{CallError, Reply, SendError, SpawnError};
 use crate::exit::ExitReason;
 use crate::process::{finish, Cell, Core, Pid, ProcessKind, ProcessRef};
@@ -28,6 +28,9 @@ pub(crate) struct RactorCell {
     core: Core,
     actor: OnceLock<ractor::ActorCell>,
     stopped_cleanly: AtomicBool,
+    /// Set by `abort`, so that a kill made before the ractor actor exists
+    /// (from the `args` closure, say) is applied once it does.
+    kill_requested: AtomicBool,
     capacity: usize,
 }
 
@@ -37,12 +40,17 @@ impl Cell for RactorCell {
     }
 
     fn abort(&self) {
+        self.kill_requested.store(true, Ordering::SeqCst);
+        // Pairs with the fence in `spawn_ractor_with`: either this sees the
+        // actor, or the spawner sees the flag.
+        fence(Ordering::SeqCst);
         if let Some(actor) = self.actor.get() {
             actor.kill();
         }
     }
 
     fn request_stop(&self) {
+        fence(Ordering::SeqCst);
         if let Some(actor) = self.actor.get() {
             let reason = self.core.pending().map(|r| r.to_string());
             actor.stop(reason);
@@ -160,13 +168,19 @@ impl<M: ractor::Message> RactorRef<M> {
     }
 }
 
+impl<M: ractor::Message> From<RactorRef<M>> for ProcessRef {
+    fn from(actor: RactorRef<M>) -> Self {
+        actor.process()
+    }
+}
+
 fn unreachable_send<M>() -> SendError<M> {
     // `send_message` on a local, correctly typed `ActorRef` fails only with
     // `SendErr`; reaching this is a bug in ractor, not an input condition.
     unreachable!("ractor send to a local actor failed without returning the message")
 }
 
-/// Spawns a ractor actor as an arbor process.
+/// Spawns a ractor actor as an arbor process with the default options.
 ///
 /// `args` is built from the actor's own [`ProcessRef`], so the actor can
 /// trap exits, link or register itself in `pre_start`.
@@ -177,11 +191,25 @@ pub async fn spawn_ractor<A: Actor>(
     actor: A,
     args: impl FnOnce(&ProcessRef) -> A::Arguments,
 ) -> Result<RactorRef<A::Msg>, SpawnError> {
+    spawn_ractor_with(actor, SpawnOptions::default(), args).await
+}
+
+/// Spawns a ractor actor as an arbor process; see [`spawn_ractor`].
+/// `options.mailbox_capacity` bounds the messages sent through [`RactorRef`].
+///
+/// # Errors
+/// [`SpawnError::Init`] when `pre_start` fails or panics.
+pub async fn spawn_ractor_with<A: Actor>(
+    actor: A,
+    options: SpawnOptions,
+    args: impl FnOnce(&ProcessRef) -> A::Arguments,
+) -> Result<RactorRef<A::Msg>, SpawnError> {
     let cell = Arc::new(RactorCell {
         core: Core::new(),
         actor: OnceLock::new(),
         stopped_cleanly: AtomicBool::new(false),
-        capacity: DEFAULT_MAILBOX_CAPACITY,
+        kill_requested: AtomicBool::new(false),
+        capacity: options.mailbox_capacity.max(1),
     });
     let process = ProcessRef(cell.clone());
     let args = args(&process);
@@ -199,13 +227,23 @@ pub async fn spawn_ractor<A: Actor>(
                 );
                 finish(&*watched, reason);
             });
+            // A kill or stop requested before the ractor actor existed (in
+            // `args`, or by a link to a dead process made there) found
+            // nothing to act on; act on it now.
+            fence(Ordering::SeqCst);
+            if cell.kill_requested.load(Ordering::SeqCst) {
+                actor.kill();
+            } else if let Some(reason) = cell.core.pending() {
+                actor.stop(Some(reason.to_string()));
+            }
             Ok(RactorRef { actor, cell })
         }
         Err(e) => {
-            let reason = match e {
+            // A kill during `pre_start` fails the start; keep its reason.
+            let reason = cell.core.pending().unwrap_or_else(|| match e {
                 ractor::SpawnErr::StartupFailed(inner) => ExitReason::error(inner),
                 other => ExitReason::error(other),
-            };
+            });
             finish(&*cell, reason.clone());
             Err(SpawnError::Init(reason))
         }
@@ -250,8 +288,18 @@ impl<A: Actor> Actor for Bridged<A> {
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.cell.core.depth().fetch_sub(1, Ordering::Relaxed);
-        recorded(&state.cell, self.0.handle(myself, message, &mut state.inner)).await
+        // Saturating: a message sent through the raw ractor handle was never
+        // counted, and must not wrap the depth around.
+        let _ = state
+            .cell
+            .core
+            .depth()
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |d| d.checked_sub(1));
+        recorded(
+            &state.cell,
+            self.0.handle(myself, message, &mut state.inner),
+        )
+        .await
     }
 
     async fn handle_supervisor_evt(
@@ -260,7 +308,9 @@ impl<A: Actor> Actor for Bridged<A> {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        let fut = self.0.handle_supervisor_evt(myself, event, &mut state.inner);
+        let fut = self
+            .0
+            .handle_supervisor_evt(myself, event, &mut state.inner);
         recorded(&state.cell, fut).await
     }
 

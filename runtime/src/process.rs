@@ -88,6 +88,9 @@ struct Alive {
 
 enum Life {
     Alive(Alive),
+    /// Exit signals are being delivered to linked processes; monitors added
+    /// now fire once that is done.
+    Exiting(ExitReason, Vec<Watcher>),
     Exited(ExitReason),
 }
 
@@ -136,14 +139,14 @@ impl Core {
                 }
                 true
             }
-            Life::Exited(_) => false,
+            Life::Exiting(..) | Life::Exited(_) => false,
         }
     }
 
     pub(crate) fn pending(&self) -> Option<ExitReason> {
         match &*self.life.lock() {
             Life::Alive(a) => a.pending.clone(),
-            Life::Exited(_) => None,
+            Life::Exiting(..) | Life::Exited(_) => None,
         }
     }
 }
@@ -154,12 +157,13 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
     let core = cell.core();
     let alive = {
         let mut life = core.life.lock();
-        match std::mem::replace(&mut *life, Life::Exited(reason.clone())) {
+        match &*life {
+            Life::Alive(_) => {}
+            Life::Exiting(..) | Life::Exited(_) => return,
+        }
+        match std::mem::replace(&mut *life, Life::Exiting(reason.clone(), Vec::new())) {
             Life::Alive(a) => a,
-            Life::Exited(first) => {
-                *life = Life::Exited(first);
-                return;
-            }
+            Life::Exiting(..) | Life::Exited(_) => return,
         }
     };
     cell.closed();
@@ -169,15 +173,22 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
         pid: core.pid,
         reason,
     };
-    for w in alive.watchers {
-        (w.notify)(&down);
-    }
+    // Links first, and only then monitors, including those added meanwhile:
+    // a supervisor's exit message is queued before any monitor fires, so a
+    // call to it made after `wait()` returns sees the exit handled.
     for linked in alive.links {
         linked.remove_link(core.pid);
         linked.exit_signal(ExitSignal {
             from: core.pid,
             reason: down.reason.clone(),
         });
+    }
+    let late = match std::mem::replace(&mut *core.life.lock(), Life::Exited(down.reason.clone())) {
+        Life::Exiting(_, late) => late,
+        Life::Alive(_) | Life::Exited(_) => Vec::new(),
+    };
+    for w in alive.watchers.into_iter().chain(late) {
+        (w.notify)(&down);
     }
 }
 
@@ -209,7 +220,7 @@ impl ProcessRef {
     pub fn exit_reason(&self) -> Option<ExitReason> {
         match &*self.0.core().life.lock() {
             Life::Alive(_) => None,
-            Life::Exited(r) => Some(r.clone()),
+            Life::Exiting(r, _) | Life::Exited(r) => Some(r.clone()),
         }
     }
 
@@ -269,6 +280,16 @@ impl ProcessRef {
                 });
                 Ok(WatchRef(id))
             }
+            Life::Exiting(_, late) => {
+                // Ids of late watchers count down from the top, clear of
+                // those handed out while the process was alive.
+                let id = u64::MAX - late.len() as u64;
+                late.push(Watcher {
+                    id,
+                    notify: Box::new(notify),
+                });
+                Ok(WatchRef(id))
+            }
             Life::Exited(reason) => Err(Down {
                 pid: core.pid,
                 reason: reason.clone(),
@@ -283,6 +304,11 @@ impl ProcessRef {
                 let before = a.watchers.len();
                 a.watchers.retain(|w| w.id != watch.0);
                 a.watchers.len() != before
+            }
+            Life::Exiting(_, late) => {
+                let before = late.len();
+                late.retain(|w| w.id != watch.0);
+                late.len() != before
             }
             Life::Exited(_) => false,
         }
@@ -344,9 +370,13 @@ impl ProcessRef {
                     }
                     None
                 }
-                (Life::Exited(r), Life::Alive(_)) => Some((first, second, r.clone())),
-                (Life::Alive(_), Life::Exited(r)) => Some((second, first, r.clone())),
-                (Life::Exited(_), Life::Exited(_)) => None,
+                (Life::Exiting(r, _) | Life::Exited(r), Life::Alive(_)) => {
+                    Some((first, second, r.clone()))
+                }
+                (Life::Alive(_), Life::Exiting(r, _) | Life::Exited(r)) => {
+                    Some((second, first, r.clone()))
+                }
+                _ => None,
             }
         };
         if let Some((exited, survivor, reason)) = dead {
@@ -402,7 +432,7 @@ impl ProcessRef {
     fn exit_signal(&self, signal: ExitSignal) {
         let trap = match &*self.0.core().life.lock() {
             Life::Alive(a) => a.trap.clone(),
-            Life::Exited(_) => return,
+            Life::Exiting(..) | Life::Exited(_) => return,
         };
         match trap {
             Some(deliver) => deliver(signal),

@@ -81,7 +81,9 @@ impl<K> std::fmt::Debug for ShardedRegistry<K> {
     }
 }
 
-impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> Default for ShardedRegistry<K> {
+impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> Default
+    for ShardedRegistry<K>
+{
     fn default() -> Self {
         Self::with_shards(DEFAULT_SHARDS)
     }

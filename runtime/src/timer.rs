@@ -49,11 +49,7 @@ impl TimerRef {
 }
 
 /// Delivers `msg` to `to` after `delay`. Must be called within a tokio runtime.
-pub fn send_after<M: Send + 'static>(
-    delay: Duration,
-    to: impl Recipient<M>,
-    msg: M,
-) -> TimerRef {
+pub fn send_after<M: Send + 'static>(delay: Duration, to: impl Recipient<M>, msg: M) -> TimerRef {
     let task = tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let _ = to.deliver(msg);

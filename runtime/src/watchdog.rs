@@ -136,9 +136,11 @@ impl Actor for WatchdogActor {
     type Msg = WatchdogMsg;
 
     async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
-        self.timer = Some(send_interval(self.config.interval, ctx.myself().clone(), || {
-            WatchdogMsg::Tick
-        }));
+        self.timer = Some(send_interval(
+            self.config.interval,
+            ctx.myself().clone(),
+            || WatchdogMsg::Tick,
+        ));
         Ok(())
     }
 
@@ -211,7 +213,11 @@ impl Watchdog {
     ///
     /// # Errors
     /// [`SendError::Closed`] once the watchdog has exited.
-    pub fn watch(&self, process: &ProcessRef, policy: WatchPolicy) -> Result<(), SendError<WatchdogMsg>> {
+    pub fn watch(
+        &self,
+        process: &ProcessRef,
+        policy: WatchPolicy,
+    ) -> Result<(), SendError<WatchdogMsg>> {
         self.watch_with(process, self.config.default_threshold, policy)
     }
 

@@ -1,0 +1,214 @@
+//! Kill hooks for chaos testing: kill a child by its path in the tree, a
+//! random child of a subtree, or random children at a rate for a while.
+//!
+//! Paths are child ids joined by `/`, from the supervisor given (which is not
+//! part of the path): `workers/shard-0/worker-17`. Random choices come from a
+//! seeded ChaCha8 generator, so the same seed on the same tree shape kills the
+//! same children. Every hook returns what it killed.
+
+use std::time::Duration;
+
+use arbor_runtime::{CallError, Pid, ProcessRef};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::spec::ChildKind;
+use crate::supervisor::SupervisorRef;
+
+/// One process a hook killed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Killed {
+    /// Its path below the supervisor the hook was given.
+    pub path: String,
+    /// Its pid.
+    pub pid: Pid,
+    /// Worker or supervisor.
+    pub kind: ChildKind,
+}
+
+/// Which processes a random kill may pick.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillTarget {
+    /// Workers and supervisors.
+    Any,
+    /// Workers only.
+    Workers,
+    /// Supervisors only.
+    Supervisors,
+}
+
+impl KillTarget {
+    fn admits(self, kind: ChildKind) -> bool {
+        match self {
+            KillTarget::Any => true,
+            KillTarget::Workers => kind == ChildKind::Worker,
+            KillTarget::Supervisors => kind == ChildKind::Supervisor,
+        }
+    }
+}
+
+/// Why a hook killed nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChaosError {
+    /// No child has this path.
+    #[error("no child at path {0:?}")]
+    NoSuchPath(String),
+    /// The child at this path is not running.
+    #[error("child at path {0:?} is not running")]
+    NotRunning(String),
+    /// The subtree has no running process of the requested kind.
+    #[error("no running process to kill")]
+    NothingToKill,
+    /// A supervisor did not answer.
+    #[error("supervisor call failed: {0}")]
+    Call(#[from] CallError),
+}
+
+/// A running process in a subtree, with its path.
+#[derive(Clone, Debug)]
+pub struct Descendant {
+    /// Its path below the subtree's supervisor.
+    pub path: String,
+    /// The process.
+    pub process: ProcessRef,
+    /// Worker or supervisor.
+    pub kind: ChildKind,
+}
+
+/// Every running process below `root`, depth first, in start order.
+///
+/// # Errors
+/// A [`CallError`] if a supervisor does not answer.
+pub async fn descendants(root: &SupervisorRef) -> Result<Vec<Descendant>, CallError> {
+    let mut found = Vec::new();
+    let mut stack = vec![(String::new(), root.clone())];
+    while let Some((prefix, sup)) = stack.pop() {
+        let mut below = Vec::new();
+        for child in sup.which_children().await? {
+            let Some(process) = child.process else {
+                continue;
+            };
+            let path = if prefix.is_empty() {
+                child.id.to_string()
+            } else {
+                format!("{prefix}/{}", child.id)
+            };
+            if let Some(nested) = SupervisorRef::from_process(&process) {
+                below.push((path.clone(), nested));
+            }
+            found.push(Descendant {
+                path,
+                process,
+                kind: child.kind,
+            });
+        }
+        stack.extend(below.into_iter().rev());
+    }
+    Ok(found)
+}
+
+/// Kills the child at `path` below `root`.
+///
+/// # Errors
+/// [`ChaosError::NoSuchPath`] or [`ChaosError::NotRunning`] when there is
+/// nothing to kill there.
+pub async fn kill_path(root: &SupervisorRef, path: &str) -> Result<Killed, ChaosError> {
+    let mut sup = root.clone();
+    let mut parts = path.split('/').peekable();
+    while let Some(id) = parts.next() {
+        let child = sup
+            .which_children()
+            .await?
+            .into_iter()
+            .find(|c| &*c.id == id)
+            .ok_or_else(|| ChaosError::NoSuchPath(path.to_string()))?;
+        let process = child
+            .process
+            .ok_or_else(|| ChaosError::NotRunning(path.to_string()))?;
+        if parts.peek().is_none() {
+            return Ok(kill(path.to_string(), &process, child.kind));
+        }
+        sup = SupervisorRef::from_process(&process)
+            .ok_or_else(|| ChaosError::NoSuchPath(path.to_string()))?;
+    }
+    Err(ChaosError::NoSuchPath(path.to_string()))
+}
+
+fn kill(path: String, process: &ProcessRef, kind: ChildKind) -> Killed {
+    tracing::warn!(target: "arbor::chaos", path, pid = %process.pid(), "chaos kill");
+    process.kill();
+    Killed {
+        path,
+        pid: process.pid(),
+        kind,
+    }
+}
+
+/// Random kills from a seeded generator.
+#[derive(Clone, Debug)]
+pub struct Chaos {
+    rng: ChaCha8Rng,
+}
+
+impl Chaos {
+    /// Kills chosen from `seed`: the same seed on the same tree shape kills
+    /// the same children.
+    pub fn new(seed: u64) -> Self {
+        Chaos {
+            rng: ChaCha8Rng::seed_from_u64(seed),
+        }
+    }
+
+    /// Kills one running process below `subtree`, chosen at random among
+    /// those `target` admits.
+    ///
+    /// # Errors
+    /// [`ChaosError::NothingToKill`] when none is running.
+    pub async fn kill_random(
+        &mut self,
+        subtree: &SupervisorRef,
+        target: KillTarget,
+    ) -> Result<Killed, ChaosError> {
+        let candidates: Vec<Descendant> = descendants(subtree)
+            .await?
+            .into_iter()
+            .filter(|d| target.admits(d.kind) && d.process.is_alive())
+            .collect();
+        if candidates.is_empty() {
+            return Err(ChaosError::NothingToKill);
+        }
+        let pick = &candidates[self.rng.random_range(0..candidates.len())];
+        Ok(kill(pick.path.clone(), &pick.process, pick.kind))
+    }
+
+    /// Kills random processes below `subtree`, `per_second` of them each
+    /// second, for `duration`; returns every kill in order. A moment with
+    /// nothing to kill is skipped.
+    pub async fn kill_at_rate(
+        &mut self,
+        subtree: &SupervisorRef,
+        target: KillTarget,
+        per_second: f64,
+        duration: Duration,
+    ) -> Vec<Killed> {
+        let mut killed = Vec::new();
+        if !(per_second > 0.0 && per_second.is_finite()) {
+            return killed;
+        }
+        let period = Duration::from_secs_f64(1.0 / per_second);
+        let end = tokio::time::Instant::now() + duration;
+        let mut ticks = tokio::time::interval(period);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        ticks.tick().await;
+        while tokio::time::Instant::now() < end {
+            ticks.tick().await;
+            if tokio::time::Instant::now() > end {
+                break;
+            }
+            if let Ok(k) = self.kill_random(subtree, target).await {
+                killed.push(k);
+            }
+        }
+        killed
+    }
+}

@@ -1,0 +1,224 @@
+//! A dynamic supervisor sharded N ways, as Elixir's `PartitionSupervisor`:
+//! N [`DynamicSupervisor`]s under one one_for_one supervisor, so that starts,
+//! exits and restarts of many children do not queue behind one mailbox.
+//!
+//! The handle stays valid across restarts: each shard writes itself into a
+//! slot of the handle when it starts.
+
+use std::hash::{BuildHasher, Hash, RandomState};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arbor_runtime::{CallError, Pid, ProcessRef};
+use parking_lot::RwLock;
+
+use crate::dynamic::{DynamicSupervisor, DynamicSupervisorRef};
+use crate::spec::{ChildId, ChildSpec};
+use crate::supervisor::{ChildCounts, ChildError, StartError, Strategy, Supervisor, SupervisorRef};
+
+struct Slots<A> {
+    parent: RwLock<Option<SupervisorRef>>,
+    shards: Box<[RwLock<Option<DynamicSupervisorRef<A>>>]>,
+    next: AtomicUsize,
+    hasher: RandomState,
+}
+
+/// The specification of a sharded dynamic supervisor.
+pub struct ShardedDynamicSupervisor<A> {
+    shard: DynamicSupervisor<A>,
+    slots: Arc<Slots<A>>,
+}
+
+impl<A> std::fmt::Debug for ShardedDynamicSupervisor<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedDynamicSupervisor")
+            .field("shards", &self.slots.shards.len())
+            .field("shard", &self.shard)
+            .finish()
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
+    /// `shards` copies of `shard` (at least one), each started as `shard-I`.
+    pub fn new(shards: usize, shard: DynamicSupervisor<A>) -> Self {
+        let shards = (0..shards.max(1)).map(|_| RwLock::new(None)).collect();
+        ShardedDynamicSupervisor {
+            shard,
+            slots: Arc::new(Slots {
+                parent: RwLock::new(None),
+                shards,
+                next: AtomicUsize::new(0),
+                hasher: RandomState::new(),
+            }),
+        }
+    }
+
+    /// A handle that reaches whichever shards are running now; valid before
+    /// the supervisor starts and across its restarts.
+    pub fn handle(&self) -> ShardedDynamicRef<A> {
+        ShardedDynamicRef {
+            slots: self.slots.clone(),
+        }
+    }
+
+    fn parent_spec(&self, name: ChildId) -> Supervisor {
+        (0..self.slots.shards.len()).fold(
+            Supervisor::new(Strategy::OneForOne).name(name),
+            |sup, i| {
+                let shard = self.shard.clone().name(format!("shard-{i}"));
+                let slots = self.slots.clone();
+                sup.child(ChildSpec::supervisor(format!("shard-{i}"), move || {
+                    let (shard, slots) = (shard.clone(), slots.clone());
+                    async move {
+                        let started = shard.start().await?;
+                        *slots.shards[i].write() = Some(started.clone());
+                        Ok::<_, StartError>(started.supervisor().clone())
+                    }
+                }))
+            },
+        )
+    }
+
+    /// Starts the shards under their own one_for_one supervisor.
+    ///
+    /// # Errors
+    /// A [`StartError`] if a shard fails to start.
+    pub async fn start(self) -> Result<ShardedDynamicRef<A>, StartError> {
+        let parent = self.parent_spec("sharded".into()).start().await?;
+        *self.slots.parent.write() = Some(parent);
+        Ok(self.handle())
+    }
+
+    /// The sharded supervisor as a child of another supervisor.
+    pub fn into_child_spec(self, id: impl Into<ChildId>) -> ChildSpec {
+        let id = id.into();
+        let parent = self.parent_spec(id.clone());
+        let slots = self.slots.clone();
+        ChildSpec::supervisor(id, move || {
+            let (parent, slots) = (parent.clone(), slots.clone());
+            async move {
+                let started = parent.start().await?;
+                *slots.parent.write() = Some(started.clone());
+                Ok::<_, StartError>(started)
+            }
+        })
+    }
+}
+
+/// A handle to a sharded dynamic supervisor.
+pub struct ShardedDynamicRef<A> {
+    slots: Arc<Slots<A>>,
+}
+
+impl<A> Clone for ShardedDynamicRef<A> {
+    fn clone(&self) -> Self {
+        ShardedDynamicRef {
+            slots: self.slots.clone(),
+        }
+    }
+}
+
+impl<A> std::fmt::Debug for ShardedDynamicRef<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardedDynamicRef")
+            .field("shards", &self.slots.shards.len())
+            .finish()
+    }
+}
+
+impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
+    /// The number of shards.
+    pub fn shard_count(&self) -> usize {
+        self.slots.shards.len()
+    }
+
+    /// The one_for_one supervisor over the shards, once started.
+    pub fn supervisor(&self) -> Option<SupervisorRef> {
+        self.slots.parent.read().clone()
+    }
+
+    /// The running shards.
+    pub fn shards(&self) -> Vec<DynamicSupervisorRef<A>> {
+        self.slots
+            .shards
+            .iter()
+            .filter_map(|s| s.read().clone())
+            .collect()
+    }
+
+    fn shard(&self, index: usize) -> Option<DynamicSupervisorRef<A>> {
+        self.slots.shards[index % self.slots.shards.len()]
+            .read()
+            .clone()
+    }
+
+    /// Starts a child on the next shard in turn, passing over shards that
+    /// are down or restarting.
+    ///
+    /// # Errors
+    /// As [`DynamicSupervisorRef::start_child`]; [`ChildError::Call`] with
+    /// [`CallError::Closed`] when no shard is running.
+    pub async fn start_child(&self, args: A) -> Result<ProcessRef, ChildError> {
+        let first = self.slots.next.fetch_add(1, Ordering::Relaxed);
+        self.start_from(first, args).await
+    }
+
+    /// Starts a child on the shard `key` maps to (the same shard for the same
+    /// key while the shard count stays; which shard is not specified).
+    ///
+    /// # Errors
+    /// As [`ShardedDynamicRef::start_child`].
+    pub async fn start_child_keyed(
+        &self,
+        key: impl Hash,
+        args: A,
+    ) -> Result<ProcessRef, ChildError> {
+        let first = self.slots.hasher.hash_one(key) as usize;
+        self.start_from(first, args).await
+    }
+
+    async fn start_from(&self, first: usize, args: A) -> Result<ProcessRef, ChildError> {
+        for i in 0..self.slots.shards.len() {
+            let Some(shard) = self.shard(first + i) else {
+                continue;
+            };
+            match shard.start_child(args.clone()).await {
+                Err(ChildError::Call(CallError::Closed)) => continue,
+                done => return done,
+            }
+        }
+        Err(ChildError::Call(CallError::Closed))
+    }
+
+    /// Stops the child with this pid, on whichever shard holds it.
+    ///
+    /// # Errors
+    /// [`ChildError::NoSuchPid`] when no shard holds it.
+    pub async fn terminate_child(&self, pid: Pid) -> Result<(), ChildError> {
+        for shard in self.shards() {
+            match shard.terminate_child(pid).await {
+                Err(ChildError::NoSuchPid(_)) | Err(ChildError::Call(CallError::Closed)) => {
+                    continue
+                }
+                done => return done,
+            }
+        }
+        Err(ChildError::NoSuchPid(pid))
+    }
+
+    /// Child counts summed over the running shards.
+    ///
+    /// # Errors
+    /// A [`CallError`] if a shard does not answer.
+    pub async fn count_children(&self) -> Result<ChildCounts, CallError> {
+        let mut total = ChildCounts::default();
+        for shard in self.shards() {
+            let n = shard.count_children().await?;
+            total.specs += n.specs;
+            total.active += n.active;
+            total.supervisors += n.supervisors;
+            total.workers += n.workers;
+        }
+        Ok(total)
+    }
+}

@@ -1,0 +1,820 @@
+//! The supervisor: starts children in order, restarts them by its strategy,
+//! gives up past its restart intensity, and stops them in reverse order.
+//!
+//! # Start and shutdown
+//! - Children start one after the other, in the order they were given. A
+//!   child that fails to start fails the supervisor's start with that error,
+//!   after the children already started are stopped again.
+//! - On shutdown, children stop in reverse start order. Each is asked to stop
+//!   and given its [`Shutdown`] time, then killed. A dynamic supervisor stops
+//!   all its children at once, as OTP's `simple_one_for_one` does.
+//!
+//! # Restarts
+//! - [`Strategy::OneForOne`]: only the child that exited is restarted.
+//! - [`Strategy::OneForAll`]: the other children are stopped in reverse
+//!   order, then all are started again in order.
+//! - [`Strategy::RestForOne`]: the children started after the one that
+//!   exited are stopped in reverse order, then it and they start again.
+//! - More than `intensity` restarts within `period` make the supervisor stop
+//!   its children and exit with [`ExitReason::MaxRestartIntensity`], so its own
+//!   supervisor applies its strategy (escalation).
+//!
+//! A supervisor is a ractor actor run as an arbor process: it traps exits and
+//! is linked to each child, so a child's exit reaches it as a message, and a
+//! supervisor that is killed takes its children with it.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_runtime::{
+    spawn_ractor_with, CallError, ExitReason, ExitSignal, Pid, ProcessRef, RactorRef, Reply,
+    SpawnError, SpawnOptions,
+};
+use futures_util::FutureExt;
+use parking_lot::Mutex;
+use ractor::ActorProcessingErr;
+
+use crate::restart::RestartWindow;
+use crate::spec::{ChildId, ChildKind, ChildSpec, Restart, Shutdown};
+
+/// How long calls to a supervisor wait for an answer. Starting a child runs
+/// its initialisation inside the supervisor, so this is generous.
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Messages a supervisor holds before calls are refused with
+/// [`CallError::Full`]; exit signals always get in.
+pub const SUPERVISOR_MAILBOX_CAPACITY: usize = 1 << 16;
+
+/// Which children restart when one exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Strategy {
+    /// Only the child that exited.
+    OneForOne,
+    /// All children.
+    OneForAll,
+    /// The child that exited and every child started after it.
+    RestForOne,
+}
+
+/// A supervisor's specification: strategy, restart intensity and children.
+///
+/// Defaults: at most 3 restarts in 5 seconds, no children, named
+/// `"supervisor"`.
+#[derive(Clone, Debug)]
+pub struct Supervisor {
+    name: Arc<str>,
+    strategy: Strategy,
+    intensity: u32,
+    period: Duration,
+    children: Vec<ChildSpec>,
+    mode: Mode,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Static,
+    Dynamic { max_children: Option<usize> },
+}
+
+impl Supervisor {
+    /// A supervisor with this strategy and the defaults.
+    pub fn new(strategy: Strategy) -> Self {
+        Supervisor {
+            name: "supervisor".into(),
+            strategy,
+            intensity: 3,
+            period: Duration::from_secs(5),
+            children: Vec::new(),
+            mode: Mode::Static,
+        }
+    }
+
+    /// A one_for_one supervisor whose children are all added at run time
+    /// (OTP's `simple_one_for_one`); see [`crate::DynamicSupervisor`].
+    pub(crate) fn dynamic(max_children: Option<usize>) -> Self {
+        Supervisor {
+            mode: Mode::Dynamic { max_children },
+            ..Supervisor::new(Strategy::OneForOne)
+        }
+    }
+
+    pub(crate) fn max_children(mut self, max: usize) -> Self {
+        self.mode = Mode::Dynamic {
+            max_children: Some(max),
+        };
+        self
+    }
+
+    /// Names the supervisor in its events and in kill-hook paths.
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Allows at most `max_restarts` restarts within `period`.
+    pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
+        self.intensity = max_restarts;
+        self.period = period;
+        self
+    }
+
+    /// Adds a child, started after those added before it.
+    pub fn child(mut self, spec: ChildSpec) -> Self {
+        self.children.push(spec);
+        self
+    }
+
+    /// Starts the supervisor and its children, in order.
+    ///
+    /// # Errors
+    /// [`StartError::ChildFailed`] when a child fails to start (the children
+    /// started before it are stopped again), [`StartError::DuplicateChildId`]
+    /// and [`StartError::InvalidPeriod`] for a bad specification.
+    pub async fn start(self) -> Result<SupervisorRef, StartError> {
+        if self.period.is_zero() {
+            return Err(StartError::InvalidPeriod(self.period));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for spec in &self.children {
+            if !seen.insert(spec.id.clone()) {
+                return Err(StartError::DuplicateChildId(spec.id.clone()));
+            }
+        }
+        let failure = Arc::new(Mutex::new(None));
+        let options = SpawnOptions {
+            mailbox_capacity: SUPERVISOR_MAILBOX_CAPACITY,
+        };
+        let slot = failure.clone();
+        match spawn_ractor_with(SupervisorActor, options, move |me| (self, me.clone(), slot)).await
+        {
+            Ok(actor) => Ok(SupervisorRef { actor }),
+            Err(e) => Err(failure.lock().take().unwrap_or(StartError::Spawn(e))),
+        }
+    }
+
+    /// This supervisor as a child of another one: a permanent child of kind
+    /// [`ChildKind::Supervisor`] with an infinite shutdown, named `id`.
+    pub fn into_child_spec(self, id: impl Into<ChildId>) -> ChildSpec {
+        let id = id.into();
+        let sup = self.name(id.clone());
+        ChildSpec::supervisor(id, move || {
+            let sup = sup.clone();
+            async move { sup.start().await }
+        })
+    }
+}
+
+/// Why a supervisor did not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    /// A child failed to start.
+    #[error("child {id:?} failed to start: {reason}")]
+    ChildFailed {
+        /// The child.
+        id: ChildId,
+        /// Why it failed.
+        reason: ExitReason,
+    },
+    /// Two children share an id.
+    #[error("duplicate child id {0:?}")]
+    DuplicateChildId(ChildId),
+    /// The restart period must be positive.
+    #[error("restart period must be positive, got {0:?}")]
+    InvalidPeriod(Duration),
+    /// The supervisor process itself failed to start.
+    #[error("supervisor failed to start: {0}")]
+    Spawn(SpawnError),
+}
+
+/// Why a child operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChildError {
+    /// No child has this id.
+    #[error("no child {0:?}")]
+    NotFound(ChildId),
+    /// No child has this pid.
+    #[error("no child with pid {0}")]
+    NoSuchPid(Pid),
+    /// A child with this id already exists.
+    #[error("child {0:?} already exists")]
+    AlreadyPresent(ChildId),
+    /// The child is running; stop it first.
+    #[error("child {0:?} is running")]
+    Running(ChildId),
+    /// The dynamic supervisor holds its maximum number of children.
+    #[error("supervisor already has its maximum of {0} children")]
+    MaxChildren(usize),
+    /// The child failed to start.
+    #[error("child {id:?} failed to start: {reason}")]
+    StartFailed {
+        /// The child.
+        id: ChildId,
+        /// Why it failed.
+        reason: ExitReason,
+    },
+    /// The operation is not available on a dynamic supervisor.
+    #[error("not supported by a dynamic supervisor")]
+    Dynamic,
+    /// The supervisor did not answer.
+    #[error("supervisor call failed: {0}")]
+    Call(#[from] CallError),
+}
+
+/// One child, as [`SupervisorRef::which_children`] reports it.
+#[derive(Clone, Debug)]
+pub struct ChildInfo {
+    /// The child's id.
+    pub id: ChildId,
+    /// Its process while it runs.
+    pub process: Option<ProcessRef>,
+    /// Worker or supervisor.
+    pub kind: ChildKind,
+    /// Its restart policy.
+    pub restart: Restart,
+}
+
+/// Child counts, as [`SupervisorRef::count_children`] reports them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ChildCounts {
+    /// All children, running or not.
+    pub specs: usize,
+    /// Running children.
+    pub active: usize,
+    /// Children that are supervisors.
+    pub supervisors: usize,
+    /// Children that are workers.
+    pub workers: usize,
+}
+
+/// Names a child by id or by pid.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    Id(ChildId),
+    Pid(Pid),
+}
+
+/// The supervisor's messages.
+pub(crate) enum SupervisorMsg {
+    Exit(ExitSignal),
+    SetParent(Pid),
+    Start(ChildSpec, Reply<Result<ProcessRef, ChildError>>),
+    Terminate(Target, Reply<Result<(), ChildError>>),
+    Restart(ChildId, Reply<Result<ProcessRef, ChildError>>),
+    Delete(ChildId, Reply<Result<(), ChildError>>),
+    Which(Reply<Vec<ChildInfo>>),
+    Count(Reply<ChildCounts>),
+    /// A restart failed to start its child; try that restart again.
+    Retry(u64),
+}
+
+/// A handle to a running supervisor.
+#[derive(Clone, Debug)]
+pub struct SupervisorRef {
+    actor: RactorRef<SupervisorMsg>,
+}
+
+impl From<SupervisorRef> for ProcessRef {
+    fn from(sup: SupervisorRef) -> Self {
+        sup.process()
+    }
+}
+
+impl SupervisorRef {
+    /// The supervisor of this process, if it is one.
+    pub fn from_process(process: &ProcessRef) -> Option<SupervisorRef> {
+        process
+            .downcast_ractor::<SupervisorMsg>()
+            .map(|actor| SupervisorRef { actor })
+    }
+
+    /// The supervisor as a process.
+    pub fn process(&self) -> ProcessRef {
+        self.actor.process()
+    }
+
+    /// The supervisor's pid.
+    pub fn pid(&self) -> Pid {
+        self.actor.pid()
+    }
+
+    async fn call<R>(
+        &self,
+        request: impl FnOnce(Reply<R>) -> SupervisorMsg,
+    ) -> Result<R, CallError> {
+        self.actor.call(request, CALL_TIMEOUT).await
+    }
+
+    /// Every child, in start order.
+    ///
+    /// # Errors
+    /// A [`CallError`] if the supervisor does not answer.
+    pub async fn which_children(&self) -> Result<Vec<ChildInfo>, CallError> {
+        self.call(SupervisorMsg::Which).await
+    }
+
+    /// How many children there are, and of which kind.
+    ///
+    /// # Errors
+    /// A [`CallError`] if the supervisor does not answer.
+    pub async fn count_children(&self) -> Result<ChildCounts, CallError> {
+        self.call(SupervisorMsg::Count).await
+    }
+
+    /// Adds a child after the existing ones and starts it.
+    ///
+    /// # Errors
+    /// [`ChildError::AlreadyPresent`], [`ChildError::StartFailed`], or
+    /// [`ChildError::Call`].
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<ProcessRef, ChildError> {
+        self.call(|reply| SupervisorMsg::Start(spec, reply)).await?
+    }
+
+    /// Stops a child; its specification stays, unless it is temporary.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`] or [`ChildError::Call`].
+    pub async fn terminate_child(&self, id: &str) -> Result<(), ChildError> {
+        self.call(|reply| SupervisorMsg::Terminate(Target::Id(id.into()), reply))
+            .await?
+    }
+
+    pub(crate) async fn terminate_pid(&self, pid: Pid) -> Result<(), ChildError> {
+        self.call(|reply| SupervisorMsg::Terminate(Target::Pid(pid), reply))
+            .await?
+    }
+
+    /// Starts a stopped child again.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::StartFailed`], [`ChildError::Dynamic`] or [`ChildError::Call`].
+    pub async fn restart_child(&self, id: &str) -> Result<ProcessRef, ChildError> {
+        self.call(|reply| SupervisorMsg::Restart(id.into(), reply))
+            .await?
+    }
+
+    /// Removes a stopped child's specification.
+    ///
+    /// # Errors
+    /// [`ChildError::NotFound`], [`ChildError::Running`],
+    /// [`ChildError::Dynamic`] or [`ChildError::Call`].
+    pub async fn delete_child(&self, id: &str) -> Result<(), ChildError> {
+        self.call(|reply| SupervisorMsg::Delete(id.into(), reply))
+            .await?
+    }
+
+    /// Stops the supervisor and its children, in reverse order, and waits.
+    pub async fn shutdown(&self) -> ExitReason {
+        let process = self.process();
+        process.stop(ExitReason::Shutdown);
+        process.wait().await
+    }
+}
+
+struct Child {
+    spec: ChildSpec,
+    process: Option<ProcessRef>,
+}
+
+/// Children in start order, indexed by id and by the pid of those running.
+#[derive(Default)]
+struct Children {
+    order: BTreeMap<u64, Child>,
+    by_pid: HashMap<Pid, u64>,
+    by_id: HashMap<ChildId, u64>,
+    next_key: u64,
+}
+
+impl Children {
+    fn push(&mut self, spec: ChildSpec) -> u64 {
+        let key = self.next_key;
+        self.next_key += 1;
+        self.by_id.insert(spec.id.clone(), key);
+        self.order.insert(
+            key,
+            Child {
+                spec,
+                process: None,
+            },
+        );
+        key
+    }
+
+    fn remove(&mut self, key: u64) {
+        if let Some(child) = self.order.remove(&key) {
+            self.by_id.remove(&child.spec.id);
+            if let Some(p) = child.process {
+                self.by_pid.remove(&p.pid());
+            }
+        }
+    }
+
+    /// Forgets that the child runs, so its exit signal is ignored.
+    fn take_process(&mut self, key: u64) -> Option<ProcessRef> {
+        let p = self.order.get_mut(&key)?.process.take()?;
+        self.by_pid.remove(&p.pid());
+        Some(p)
+    }
+
+    fn key(&self, target: &Target) -> Option<u64> {
+        match target {
+            Target::Id(id) => self.by_id.get(id).copied(),
+            Target::Pid(pid) => self.by_pid.get(pid).copied(),
+        }
+    }
+}
+
+struct State {
+    me: ProcessRef,
+    myself: RactorRef<SupervisorMsg>,
+    name: Arc<str>,
+    strategy: Strategy,
+    mode: Mode,
+    window: RestartWindow,
+    parent: Option<Pid>,
+    children: Children,
+}
+
+/// Stops `process` as `how` says and returns the reason it exited with.
+pub(crate) async fn stop_child(process: &ProcessRef, how: Shutdown) -> ExitReason {
+    let mut down = process.monitor();
+    match how {
+        Shutdown::BrutalKill => process.kill(),
+        Shutdown::Infinity => process.stop(ExitReason::Shutdown),
+        Shutdown::Timeout(limit) => {
+            process.stop(ExitReason::Shutdown);
+            if let Ok(down) = tokio::time::timeout(limit, &mut down).await {
+                return down.reason;
+            }
+            process.kill();
+        }
+    }
+    down.await.reason
+}
+
+impl State {
+    fn event(&self, event: &str, id: &str, pid: Option<Pid>, reason: Option<&ExitReason>) {
+        tracing::info!(
+            target: "arbor::supervision",
+            event,
+            supervisor = %self.name,
+            supervisor_pid = %self.me.pid(),
+            child = id,
+            pid = pid.map(|p| p.to_string()),
+            reason = reason.map(|r| r.to_string()),
+        );
+    }
+
+    /// Starts the child at `key` and links it.
+    async fn start_one(&mut self, key: u64) -> Result<ProcessRef, ExitReason> {
+        let Some(child) = self.children.order.get(&key) else {
+            return Err(ExitReason::error("child removed"));
+        };
+        let (id, kind) = (child.spec.id.clone(), child.spec.kind);
+        let started = std::panic::AssertUnwindSafe(child.spec.start.start())
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ExitReason::error("child start function panicked")));
+        let process = match started {
+            Ok(p) => p,
+            Err(reason) => {
+                self.event("child_start_failed", &id, None, Some(&reason));
+                return Err(reason);
+            }
+        };
+        if kind == ChildKind::Supervisor {
+            if let Some(sup) = SupervisorRef::from_process(&process) {
+                let _ = sup
+                    .actor
+                    .send_system(SupervisorMsg::SetParent(self.me.pid()));
+            }
+        }
+        if let Some(child) = self.children.order.get_mut(&key) {
+            child.process = Some(process.clone());
+        }
+        self.children.by_pid.insert(process.pid(), key);
+        // Linked last: if the child has already died, its exit signal is now
+        // queued behind this handler and finds it in `by_pid`.
+        self.me.link(&process);
+        self.event("child_started", &id, Some(process.pid()), None);
+        Ok(process)
+    }
+
+    /// Stops the running children among `keys`, last first.
+    async fn stop_children(&mut self, keys: &[u64]) {
+        for &key in keys.iter().rev() {
+            let Some(process) = self.children.take_process(key) else {
+                continue;
+            };
+            let Some(child) = self.children.order.get(&key) else {
+                continue;
+            };
+            let (id, how, restart) = (
+                child.spec.id.clone(),
+                child.spec.shutdown,
+                child.spec.restart,
+            );
+            let reason = stop_child(&process, how).await;
+            self.event("child_terminated", &id, Some(process.pid()), Some(&reason));
+            if restart == Restart::Temporary {
+                self.children.remove(key);
+            }
+        }
+    }
+
+    /// Stops every running child: in reverse order, or all at once for a
+    /// dynamic supervisor.
+    async fn stop_all(&mut self) {
+        let keys: Vec<u64> = self.children.order.keys().copied().collect();
+        if let Mode::Dynamic { .. } = self.mode {
+            let stopping: Vec<_> = keys
+                .iter()
+                .filter_map(|&k| {
+                    let how = self.children.order.get(&k)?.spec.shutdown;
+                    Some((self.children.take_process(k)?, how))
+                })
+                .collect();
+            futures_util::future::join_all(stopping.iter().map(|(p, how)| stop_child(p, *how)))
+                .await;
+        } else {
+            self.stop_children(&keys).await;
+        }
+    }
+
+    async fn child_exited(&mut self, key: u64, reason: ExitReason) {
+        let Some(child) = self.children.order.get_mut(&key) else {
+            return;
+        };
+        child.process = None;
+        let (id, restart) = (child.spec.id.clone(), child.spec.restart);
+        self.event("child_exited", &id, None, Some(&reason));
+        if !restart.restarts_after(&reason) {
+            if restart == Restart::Temporary || matches!(self.mode, Mode::Dynamic { .. }) {
+                self.children.remove(key);
+            }
+            return;
+        }
+        self.restart(key).await;
+    }
+
+    /// Restarts after the child at `key` exited, by strategy.
+    async fn restart(&mut self, key: u64) {
+        if !self.window.add(Instant::now()) {
+            self.event("escalate", "", None, Some(&ExitReason::MaxRestartIntensity));
+            self.me.stop(ExitReason::MaxRestartIntensity);
+            return;
+        }
+        let keys: Vec<u64> = match self.strategy {
+            Strategy::OneForOne => vec![key],
+            Strategy::OneForAll => {
+                let others: Vec<u64> = self
+                    .children
+                    .order
+                    .keys()
+                    .copied()
+                    .filter(|&k| k != key)
+                    .collect();
+                self.stop_children(&others).await;
+                self.children.order.keys().copied().collect()
+            }
+            Strategy::RestForOne => {
+                let after: Vec<u64> = self
+                    .children
+                    .order
+                    .range(key + 1..)
+                    .map(|(&k, _)| k)
+                    .collect();
+                self.stop_children(&after).await;
+                self.children.order.range(key..).map(|(&k, _)| k).collect()
+            }
+        };
+        for k in keys {
+            if self
+                .children
+                .order
+                .get(&k)
+                .is_some_and(|c| c.process.is_none())
+            {
+                if let Some(id) = self.children.order.get(&k).map(|c| c.spec.id.clone()) {
+                    self.event("child_restarting", &id, None, None);
+                }
+                if self.start_one(k).await.is_err() {
+                    // OTP tries again, counting another restart.
+                    let _ = self.myself.send_system(SupervisorMsg::Retry(k));
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn start_child(&mut self, mut spec: ChildSpec) -> Result<ProcessRef, ChildError> {
+        match self.mode {
+            Mode::Dynamic { max_children } => {
+                if let Some(max) = max_children {
+                    if self.children.order.len() >= max {
+                        return Err(ChildError::MaxChildren(max));
+                    }
+                }
+                spec.id = format!("{}-{}", spec.id, self.children.next_key).into();
+            }
+            Mode::Static => {
+                if self.children.by_id.contains_key(&spec.id) {
+                    return Err(ChildError::AlreadyPresent(spec.id));
+                }
+            }
+        }
+        let id = spec.id.clone();
+        let key = self.children.push(spec);
+        self.start_one(key).await.map_err(|reason| {
+            self.children.remove(key);
+            ChildError::StartFailed { id, reason }
+        })
+    }
+
+    async fn terminate_child(&mut self, target: Target) -> Result<(), ChildError> {
+        let Some(key) = self.children.key(&target) else {
+            return Err(match target {
+                Target::Id(id) => ChildError::NotFound(id),
+                Target::Pid(pid) => ChildError::NoSuchPid(pid),
+            });
+        };
+        self.stop_children(&[key]).await;
+        if let Mode::Dynamic { .. } = self.mode {
+            self.children.remove(key);
+        }
+        Ok(())
+    }
+
+    fn stopped_child(&self, id: &ChildId) -> Result<u64, ChildError> {
+        if let Mode::Dynamic { .. } = self.mode {
+            return Err(ChildError::Dynamic);
+        }
+        let key = *self
+            .children
+            .by_id
+            .get(id)
+            .ok_or_else(|| ChildError::NotFound(id.clone()))?;
+        match self.children.order.get(&key) {
+            Some(c) if c.process.is_some() => Err(ChildError::Running(id.clone())),
+            _ => Ok(key),
+        }
+    }
+
+    fn which_children(&self) -> Vec<ChildInfo> {
+        self.children
+            .order
+            .values()
+            .map(|c| ChildInfo {
+                id: c.spec.id.clone(),
+                process: c.process.clone(),
+                kind: c.spec.kind,
+                restart: c.spec.restart,
+            })
+            .collect()
+    }
+
+    fn count_children(&self) -> ChildCounts {
+        self.children
+            .order
+            .values()
+            .fold(ChildCounts::default(), |mut n, c| {
+                n.specs += 1;
+                n.active += usize::from(c.process.is_some());
+                match c.spec.kind {
+                    ChildKind::Supervisor => n.supervisors += 1,
+                    ChildKind::Worker => n.workers += 1,
+                }
+                n
+            })
+    }
+}
+
+struct SupervisorActor;
+
+type StartFailure = Arc<Mutex<Option<StartError>>>;
+
+impl ractor::Actor for SupervisorActor {
+    type Msg = SupervisorMsg;
+    type State = State;
+    type Arguments = (Supervisor, ProcessRef, StartFailure);
+
+    async fn pre_start(
+        &self,
+        _myself: ractor::ActorRef<SupervisorMsg>,
+        (spec, me, failure): Self::Arguments,
+    ) -> Result<State, ActorProcessingErr> {
+        let myself = me
+            .downcast_ractor::<SupervisorMsg>()
+            .ok_or("supervisor started outside the arbor bridge")?;
+        let trap = myself.clone();
+        me.trap_exits(move |signal| {
+            let _ = trap.send_system(SupervisorMsg::Exit(signal));
+        });
+        let mut state = State {
+            me,
+            myself,
+            name: spec.name,
+            strategy: spec.strategy,
+            mode: spec.mode,
+            window: RestartWindow::new(spec.intensity, spec.period),
+            parent: None,
+            children: Children::default(),
+        };
+        let keys: Vec<u64> = spec
+            .children
+            .into_iter()
+            .map(|c| state.children.push(c))
+            .collect();
+        for (i, &key) in keys.iter().enumerate() {
+            if let Err(reason) = state.start_one(key).await {
+                state.stop_children(&keys[..i]).await;
+                let id = state
+                    .children
+                    .order
+                    .get(&key)
+                    .map(|c| c.spec.id.clone())
+                    .unwrap_or_else(|| "?".into());
+                let error = StartError::ChildFailed { id, reason };
+                let text = error.to_string();
+                *failure.lock() = Some(error);
+                return Err(text.into());
+            }
+        }
+        state.event("supervisor_started", "", Some(state.me.pid()), None);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ractor::ActorRef<SupervisorMsg>,
+        msg: SupervisorMsg,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            SupervisorMsg::Exit(signal) => {
+                if let Some(key) = state.children.by_pid.remove(&signal.from) {
+                    state.child_exited(key, signal.reason).await;
+                } else if state.parent == Some(signal.from) {
+                    state.me.stop(signal.reason);
+                }
+            }
+            SupervisorMsg::SetParent(pid) => state.parent = Some(pid),
+            SupervisorMsg::Start(spec, reply) => {
+                reply.send(state.start_child(spec).await);
+            }
+            SupervisorMsg::Terminate(target, reply) => {
+                reply.send(state.terminate_child(target).await);
+            }
+            SupervisorMsg::Restart(id, reply) => {
+                let result = match state.stopped_child(&id) {
+                    Ok(key) => state
+                        .start_one(key)
+                        .await
+                        .map_err(|reason| ChildError::StartFailed { id, reason }),
+                    Err(e) => Err(e),
+                };
+                reply.send(result);
+            }
+            SupervisorMsg::Delete(id, reply) => {
+                let result = state
+                    .stopped_child(&id)
+                    .map(|key| state.children.remove(key));
+                reply.send(result);
+            }
+            SupervisorMsg::Which(reply) => {
+                reply.send(state.which_children());
+            }
+            SupervisorMsg::Count(reply) => {
+                reply.send(state.count_children());
+            }
+            SupervisorMsg::Retry(key) => {
+                if state
+                    .children
+                    .order
+                    .get(&key)
+                    .is_some_and(|c| c.process.is_none())
+                {
+                    state.restart(key).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ractor::ActorRef<SupervisorMsg>,
+        state: &mut State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.stop_all().await;
+        let reason = state.me.exit_reason();
+        state.event(
+            "supervisor_stopped",
+            "",
+            Some(state.me.pid()),
+            reason.as_ref(),
+        );
+        Ok(())
+    }
+}

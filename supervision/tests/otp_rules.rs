@@ -1,0 +1,429 @@
+//! One test per OTP supervision rule; each fails if its rule breaks.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use arbor_runtime::{spawn, ExitReason, ShardedRegistry, WatchPolicy, Watchdog, WatchdogConfig};
+use arbor_supervision::{ChildSpec, Restart, Shutdown, StartError, Strategy, Supervisor};
+use common::*;
+
+async fn three(strategy: Strategy, log: &Log) -> arbor_supervision::SupervisorRef {
+    Supervisor::new(strategy)
+        .child(worker("a", log))
+        .child(worker("b", log))
+        .child(worker("c", log))
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_start_in_order() {
+    let log = Log::default();
+    let _sup = three(Strategy::OneForOne, &log).await;
+    assert_eq!(log.lines(), ["start:a", "start:b", "start:c"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_one_restarts_only_the_failed_child() {
+    let log = Log::default();
+    let sup = three(Strategy::OneForOne, &log).await;
+    let (a, b, c) = (
+        child(&sup, "a").await.unwrap(),
+        child(&sup, "b").await.unwrap(),
+        child(&sup, "c").await.unwrap(),
+    );
+    log.take();
+    actor(&b)
+        .try_send(WorkerMsg::Exit(ExitReason::error("boom")))
+        .unwrap();
+    let b2 = restarted(&sup, "b", b.pid()).await;
+    assert_ne!(b2.pid(), b.pid());
+    assert_eq!(child(&sup, "a").await.unwrap().pid(), a.pid());
+    assert_eq!(child(&sup, "c").await.unwrap().pid(), c.pid());
+    assert!(a.is_alive() && c.is_alive());
+    // b failed (no terminate on a crash is fine either way); only b started again.
+    assert!(log.lines().contains(&"start:b".to_string()));
+    assert!(!log
+        .lines()
+        .iter()
+        .any(|l| l.ends_with(":a") || l.ends_with(":c")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForAll)
+        .child(worker("a", &log))
+        .child(worker("b", &log))
+        .child(worker("c", &log))
+        .child(worker("d", &log))
+        .start()
+        .await
+        .unwrap();
+    let (a, b) = (
+        child(&sup, "a").await.unwrap(),
+        child(&sup, "b").await.unwrap(),
+    );
+    log.take();
+    b.kill();
+    restarted(&sup, "d", child(&sup, "d").await.unwrap().pid()).await;
+    assert!(!a.is_alive());
+    assert_eq!(
+        log.lines(),
+        ["stop:d", "stop:c", "stop:a", "start:a", "start:b", "start:c", "start:d"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_for_one_restarts_the_failed_child_and_those_after_it() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::RestForOne)
+        .child(worker("a", &log))
+        .child(worker("b", &log))
+        .child(worker("c", &log))
+        .child(worker("d", &log))
+        .start()
+        .await
+        .unwrap();
+    let a = child(&sup, "a").await.unwrap();
+    let b = child(&sup, "b").await.unwrap();
+    let d = child(&sup, "d").await.unwrap();
+    log.take();
+    b.kill();
+    restarted(&sup, "d", d.pid()).await;
+    assert_eq!(child(&sup, "a").await.unwrap().pid(), a.pid());
+    assert_eq!(
+        log.lines(),
+        ["stop:d", "stop:c", "start:b", "start:c", "start:d"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_is_restarted_only_after_an_abnormal_exit() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("t", &log).restart(Restart::Transient))
+        .start()
+        .await
+        .unwrap();
+    let t = child(&sup, "t").await.unwrap();
+    actor(&t)
+        .try_send(WorkerMsg::Exit(ExitReason::error("bad")))
+        .unwrap();
+    let t2 = restarted(&sup, "t", t.pid()).await;
+
+    actor(&t2)
+        .try_send(WorkerMsg::Exit(ExitReason::Normal))
+        .unwrap();
+    assert_eq!(t2.wait().await, ExitReason::Normal);
+    // The exit is handled in order with this call, so the answer is final.
+    let infos = sup.which_children().await.unwrap();
+    assert_eq!(infos.len(), 1, "a transient child keeps its spec");
+    assert!(
+        infos[0].process.is_none(),
+        "not restarted after a normal exit"
+    );
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active), (1, 0));
+    // It can be restarted by hand.
+    let t3 = sup.restart_child("t").await.unwrap();
+    assert!(t3.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_is_never_restarted_and_is_removed() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("keep", &log))
+        .child(worker("tmp", &log).restart(Restart::Temporary))
+        .start()
+        .await
+        .unwrap();
+    let tmp = child(&sup, "tmp").await.unwrap();
+    tmp.kill();
+    tmp.wait().await;
+    let ids: Vec<String> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["keep"]);
+    assert_eq!(log.lines().iter().filter(|l| *l == "start:tmp").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exceeding_intensity_escalates_to_the_parent_which_restarts_the_subtree() {
+    let log = Log::default();
+    let inner = Supervisor::new(Strategy::OneForOne)
+        .intensity(2, Duration::from_secs(60))
+        .child(worker("w", &log));
+    let root = Supervisor::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(60))
+        .child(worker("sibling", &log))
+        .child(inner.into_child_spec("inner"))
+        .start()
+        .await
+        .unwrap();
+    let sibling = child(&root, "sibling").await.unwrap();
+    let inner_p = child(&root, "inner").await.unwrap();
+    let inner_ref = arbor_supervision::SupervisorRef::from_process(&inner_p).unwrap();
+
+    // Two restarts are within the intensity.
+    for _ in 0..2 {
+        let w = child(&inner_ref, "w").await.unwrap();
+        w.kill();
+        restarted(&inner_ref, "w", w.pid()).await;
+    }
+    assert!(inner_p.is_alive());
+    // The third is one too many: the inner supervisor gives up.
+    child(&inner_ref, "w").await.unwrap().kill();
+    assert_eq!(inner_p.wait().await, ExitReason::MaxRestartIntensity);
+    let inner2 = restarted(&root, "inner", inner_p.pid()).await;
+    let inner2_ref = arbor_supervision::SupervisorRef::from_process(&inner2).unwrap();
+    assert!(child(&inner2_ref, "w").await.unwrap().is_alive());
+    // one_for_one at the root: the sibling was not touched.
+    assert_eq!(child(&root, "sibling").await.unwrap().pid(), sibling.pid());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn root_escalation_ends_the_root_with_max_restart_intensity() {
+    let log = Log::default();
+    let root = Supervisor::new(Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(1))
+        .child(worker("w", &log))
+        .start()
+        .await
+        .unwrap();
+    let w = child(&root, "w").await.unwrap();
+    w.kill();
+    assert_eq!(root.process().wait().await, ExitReason::MaxRestartIntensity);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_timeout_ends_in_a_kill() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("hung", &log).shutdown(Shutdown::Timeout(Duration::from_millis(100))))
+        .child(worker("polite", &log).shutdown(Shutdown::Timeout(Duration::from_secs(10))))
+        .start()
+        .await
+        .unwrap();
+    let hung = child(&sup, "hung").await.unwrap();
+    let polite = child(&sup, "polite").await.unwrap();
+    actor(&hung).try_send(WorkerMsg::Hang).unwrap();
+    // A stop request overtakes queued messages: wait until Hang is taken.
+    eventually(|| {
+        let n = hung.mailbox_len();
+        async move { n == 0 }
+    })
+    .await;
+
+    let started = Instant::now();
+    sup.terminate_child("hung").await.unwrap();
+    let took = started.elapsed();
+    assert_eq!(hung.exit_reason(), Some(ExitReason::Killed));
+    assert!(
+        took >= Duration::from_millis(100),
+        "killed only after the timeout: {took:?}"
+    );
+    assert!(
+        !log.lines().contains(&"stop:hung".to_string()),
+        "a killed child runs no cleanup"
+    );
+
+    sup.terminate_child("polite").await.unwrap();
+    assert_eq!(polite.exit_reason(), Some(ExitReason::Shutdown));
+    assert!(log.lines().contains(&"stop:polite".to_string()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brutal_kill_does_not_wait() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("b", &log).shutdown(Shutdown::BrutalKill))
+        .start()
+        .await
+        .unwrap();
+    let b = child(&sup, "b").await.unwrap();
+    sup.terminate_child("b").await.unwrap();
+    assert_eq!(b.exit_reason(), Some(ExitReason::Killed));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_stops_children_in_reverse_order() {
+    let log = Log::default();
+    let sup = three(Strategy::OneForOne, &log).await;
+    log.take();
+    assert_eq!(sup.shutdown().await, ExitReason::Shutdown);
+    assert_eq!(log.lines(), ["stop:c", "stop:b", "stop:a"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_fails_to_start_fails_the_supervisor_start() {
+    let log = Log::default();
+    let failing = ChildSpec::worker("b", || async {
+        Err::<arbor_runtime::ProcessRef, _>(ExitReason::error("no db"))
+    });
+    let err = Supervisor::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .child(failing)
+        .child(worker("c", &log))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StartError::ChildFailed {
+            id: "b".into(),
+            reason: ExitReason::error("no db")
+        }
+    );
+    assert_eq!(
+        log.lines(),
+        ["start:a", "stop:a"],
+        "a is stopped again, c never starts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_specs_are_refused_with_the_field_named() {
+    let log = Log::default();
+    let dup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .child(worker("a", &log))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(dup, StartError::DuplicateChildId("a".into()));
+    let zero = Supervisor::new(Strategy::OneForOne)
+        .intensity(1, Duration::ZERO)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(zero, StartError::InvalidPeriod(Duration::ZERO));
+    assert!(log.lines().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_supervisor_takes_its_children_with_it() {
+    let log = Log::default();
+    let sup = three(Strategy::OneForOne, &log).await;
+    let kids: Vec<_> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|c| c.process)
+        .collect();
+    sup.process().kill();
+    for k in kids {
+        assert_eq!(k.wait().await, ExitReason::Killed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_supervisor_stops_its_children_when_its_parent_is_killed() {
+    let log = Log::default();
+    let inner = Supervisor::new(Strategy::OneForOne).child(worker("w", &log));
+    let root = Supervisor::new(Strategy::OneForOne)
+        .child(inner.into_child_spec("inner"))
+        .start()
+        .await
+        .unwrap();
+    let inner_p = child(&root, "inner").await.unwrap();
+    let inner_ref = arbor_supervision::SupervisorRef::from_process(&inner_p).unwrap();
+    let w = child(&inner_ref, "w").await.unwrap();
+    log.take();
+    root.process().kill();
+    // The inner supervisor traps exits: it shuts its child down in order.
+    assert_eq!(inner_p.wait().await, ExitReason::Killed);
+    assert_eq!(w.wait().await, ExitReason::Shutdown);
+    assert_eq!(log.lines(), ["stop:w"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_never_hands_out_a_dead_actor_across_restarts() {
+    let registry: ShardedRegistry = ShardedRegistry::new();
+    let reg = registry.clone();
+    let spec = ChildSpec::worker("named", move || {
+        let reg = reg.clone();
+        async move {
+            let w = spawn(Worker {
+                name: "named".into(),
+                log: Log::default(),
+            })
+            .await?;
+            reg.register("named".to_string(), &w.process())
+                .map_err(ExitReason::error)?;
+            Ok::<_, ExitReason>(w)
+        }
+    });
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .intensity(1000, Duration::from_secs(60))
+        .child(spec)
+        .start()
+        .await
+        .unwrap();
+    let name = "named".to_string();
+    let mut last = registry.whereis(&name).unwrap();
+    for _ in 0..50 {
+        last.kill();
+        last.wait().await;
+        // Once it has died, a lookup gives either nothing or a live actor
+        // that is not the killed one.
+        loop {
+            match registry.whereis(&name) {
+                Some(p) if p.pid() == last.pid() => {
+                    panic!("registry returned the killed actor {}", p.pid())
+                }
+                Some(p) => {
+                    last = p;
+                    break;
+                }
+                None => tokio::task::yield_now().await,
+            }
+        }
+    }
+    assert_eq!(child(&sup, "named").await.unwrap().pid(), last.pid());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_watchdog_kill_policy_leads_to_a_restart() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("slow", &log))
+        .start()
+        .await
+        .unwrap();
+    let slow = child(&sup, "slow").await.unwrap();
+    let watchdog = Watchdog::spawn(WatchdogConfig {
+        interval: Duration::from_secs(3600),
+        default_threshold: 10,
+    })
+    .await
+    .unwrap();
+    watchdog.watch(&slow, WatchPolicy::Kill).unwrap();
+    let a = actor(&slow);
+    a.try_send(WorkerMsg::Hang).unwrap();
+    for _ in 0..20 {
+        let (tx, _rx) = tokio::sync::oneshot::channel::<()>();
+        drop(tx);
+        let _ = a.try_send(WorkerMsg::Exit(ExitReason::Normal));
+    }
+    eventually(|| {
+        let n = slow.mailbox_len();
+        async move { n >= 11 }
+    })
+    .await;
+    let alarms = watchdog.sample().await.unwrap();
+    assert_eq!(alarms.len(), 1);
+    assert_eq!(alarms[0].pid, slow.pid());
+    assert_eq!(slow.wait().await, ExitReason::Killed);
+    let fresh = restarted(&sup, "slow", slow.pid()).await;
+    assert_eq!(fresh.mailbox_len(), 0);
+}
