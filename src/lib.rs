@@ -1,1 +1,22 @@
-//! arbor
+//! arbor: fault-tolerant Model Context Protocol services on OTP-style
+//! supervision trees.
+//!
+//! This crate is the facade: it re-exports the actor layer
+//! ([`runtime`]), the supervisors ([`supervision`]), the protocol ([`mcp`])
+//! and the transports ([`transports`]), and holds the demo tree the `arbor`
+//! command line serves ([`demo`]).
+
+pub mod demo;
+
+pub use arbor_mcp as mcp;
+pub use arbor_runtime as runtime;
+pub use arbor_supervision as supervision;
+pub use arbor_transports as transports;
+
+pub use arbor_runtime::{
+    spawn, Actor, ActorRef, Context, ExitReason, Flow, Pid, ProcessRef, ShardedRegistry,
+};
+pub use arbor_supervision::{
+    ChildSpec, DynamicSupervisor, Restart, ShardedDynamicSupervisor, Shutdown, Strategy,
+    Supervisor, SupervisorRef,
+};

@@ -75,36 +75,45 @@ pub struct Descendant {
     pub kind: ChildKind,
 }
 
-/// Every running process below `root`, depth first, in start order.
+/// Every running process below `root`, in pre-order: each supervisor is
+/// followed by its own subtree, siblings in start order.
 ///
 /// # Errors
 /// A [`CallError`] if a supervisor does not answer.
 pub async fn descendants(root: &SupervisorRef) -> Result<Vec<Descendant>, CallError> {
     let mut found = Vec::new();
-    let mut stack = vec![(String::new(), root.clone())];
-    while let Some((prefix, sup)) = stack.pop() {
-        let mut below = Vec::new();
-        for child in sup.which_children().await? {
-            let Some(process) = child.process else {
-                continue;
-            };
+    let mut stack = children_of(root, "").await?;
+    stack.reverse();
+    while let Some(d) = stack.pop() {
+        if let Some(nested) = SupervisorRef::from_process(&d.process) {
+            let mut below = children_of(&nested, &d.path).await?;
+            below.reverse();
+            stack.extend(below);
+        }
+        found.push(d);
+    }
+    Ok(found)
+}
+
+async fn children_of(sup: &SupervisorRef, prefix: &str) -> Result<Vec<Descendant>, CallError> {
+    Ok(sup
+        .which_children()
+        .await?
+        .into_iter()
+        .filter_map(|child| {
+            let process = child.process?;
             let path = if prefix.is_empty() {
                 child.id.to_string()
             } else {
                 format!("{prefix}/{}", child.id)
             };
-            if let Some(nested) = SupervisorRef::from_process(&process) {
-                below.push((path.clone(), nested));
-            }
-            found.push(Descendant {
+            Some(Descendant {
                 path,
                 process,
                 kind: child.kind,
-            });
-        }
-        stack.extend(below.into_iter().rev());
-    }
-    Ok(found)
+            })
+        })
+        .collect())
 }
 
 /// Kills the child at `path` below `root`.

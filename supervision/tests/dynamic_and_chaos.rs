@@ -173,7 +173,7 @@ async fn kill_path_kills_the_child_at_that_path_and_it_restarts() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn descendants_lists_the_tree_depth_first_in_start_order() {
+async fn descendants_lists_the_tree_in_pre_order() {
     let log = Log::default();
     let root = tree(&log).await;
     let paths: Vec<String> = descendants(&root)
@@ -182,7 +182,7 @@ async fn descendants_lists_the_tree_depth_first_in_start_order() {
         .into_iter()
         .map(|d| d.path)
         .collect();
-    assert_eq!(paths, ["a", "inner", "b", "inner/x", "inner/y"]);
+    assert_eq!(paths, ["a", "inner", "inner/x", "inner/y", "b"]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
