@@ -20,3 +20,8 @@ pub use arbor_supervision::{
     ChildSpec, DynamicSupervisor, Restart, ShardedDynamicSupervisor, Shutdown, Strategy,
     Supervisor, SupervisorRef,
 };
+
+/// Compiles and runs the README's examples as doctests, so they stay true.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
