@@ -152,13 +152,13 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
         }
     }
 
-    /// The number of members of `group`.
+    /// The number of live members of `group`.
     pub fn member_count(&self, group: &G) -> usize {
         self.inner
             .shard(group)
             .read()
             .get(group)
-            .map_or(0, HashMap::len)
+            .map_or(0, |m| m.values().filter(|(p, _)| p.is_alive()).count())
     }
 
     /// Every group that has at least one member.

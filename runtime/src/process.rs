@@ -6,6 +6,7 @@
 //! lightweight actor and a ractor actor take part in one supervision protocol.
 
 use std::any::Any;
+use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -75,10 +76,70 @@ struct Watcher {
     notify: ExitCallback,
 }
 
+/// A process's links: a short list, or a map once there are many (a
+/// supervisor links to every child, and must not scan 100K of them per start
+/// or exit).
+enum Links {
+    Few(Vec<(Pid, ProcessRef)>),
+    Many(HashMap<Pid, ProcessRef>),
+}
+
+/// Up to this many links are kept in a list.
+const FEW_LINKS: usize = 16;
+
+impl Default for Links {
+    fn default() -> Self {
+        Links::Few(Vec::new())
+    }
+}
+
+impl Links {
+    /// Adds a link; `false` if it was already there.
+    fn insert(&mut self, process: &ProcessRef) -> bool {
+        let pid = process.pid();
+        match self {
+            Links::Few(list) => {
+                if list.iter().any(|(p, _)| *p == pid) {
+                    return false;
+                }
+                if list.len() < FEW_LINKS {
+                    list.push((pid, process.clone()));
+                    return true;
+                }
+                let mut map: HashMap<Pid, ProcessRef> = list.drain(..).collect();
+                map.insert(pid, process.clone());
+                *self = Links::Many(map);
+                true
+            }
+            Links::Many(map) => map.insert(pid, process.clone()).is_none(),
+        }
+    }
+
+    fn remove(&mut self, pid: Pid) {
+        match self {
+            Links::Few(list) => {
+                if let Some(i) = list.iter().position(|(p, _)| *p == pid) {
+                    list.swap_remove(i);
+                }
+            }
+            Links::Many(map) => {
+                map.remove(&pid);
+            }
+        }
+    }
+
+    fn into_processes(self) -> Vec<ProcessRef> {
+        match self {
+            Links::Few(list) => list.into_iter().map(|(_, p)| p).collect(),
+            Links::Many(map) => map.into_values().collect(),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Alive {
     watchers: Vec<Watcher>,
-    links: Vec<ProcessRef>,
+    links: Links,
     trap: Option<TrapFn>,
     /// The reason recorded by `stop`, `kill` or a failure, used when the
     /// process's task ends without giving one itself.
@@ -99,6 +160,9 @@ pub(crate) struct Core {
     pid: Pid,
     depth: AtomicUsize,
     shedding: AtomicBool,
+    /// Mirrors `life` being `Alive`, for lock-free liveness checks (every
+    /// registry lookup makes one).
+    alive: AtomicBool,
     life: Mutex<Life>,
 }
 
@@ -108,6 +172,7 @@ impl Core {
             pid: Pid::next(),
             depth: AtomicUsize::new(0),
             shedding: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
             life: Mutex::new(Life::Alive(Alive::default())),
         }
     }
@@ -125,7 +190,7 @@ impl Core {
     }
 
     pub(crate) fn is_alive(&self) -> bool {
-        matches!(*self.life.lock(), Life::Alive(_))
+        self.alive.load(Ordering::Acquire)
     }
 
     /// Records why the process is about to end. A later reason replaces an
@@ -161,6 +226,7 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
             Life::Alive(_) => {}
             Life::Exiting(..) | Life::Exited(_) => return,
         }
+        core.alive.store(false, Ordering::Release);
         match std::mem::replace(&mut *life, Life::Exiting(reason.clone(), Vec::new())) {
             Life::Alive(a) => a,
             Life::Exiting(..) | Life::Exited(_) => return,
@@ -176,19 +242,29 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
     // Links first, and only then monitors, including those added meanwhile:
     // a supervisor's exit message is queued before any monitor fires, so a
     // call to it made after `wait()` returns sees the exit handled.
-    for linked in alive.links {
+    for linked in alive.links.into_processes() {
         linked.remove_link(core.pid);
         linked.exit_signal(ExitSignal {
             from: core.pid,
             reason: down.reason.clone(),
         });
     }
-    let late = match std::mem::replace(&mut *core.life.lock(), Life::Exited(down.reason.clone())) {
-        Life::Exiting(_, late) => late,
-        Life::Alive(_) | Life::Exited(_) => Vec::new(),
-    };
-    for w in alive.watchers.into_iter().chain(late) {
-        (w.notify)(&down);
+    // Monitors added while this runs are served in later rounds; the state
+    // turns `Exited` only once none is left, so no monitor ever resolves
+    // before the registry and group cleanups (exit callbacks too) have run.
+    let mut batch = alive.watchers;
+    loop {
+        for w in batch {
+            (w.notify)(&down);
+        }
+        let mut life = core.life.lock();
+        match &mut *life {
+            Life::Exiting(_, late) if !late.is_empty() => batch = std::mem::take(late),
+            _ => {
+                *life = Life::Exited(down.reason.clone());
+                return;
+            }
+        }
     }
 }
 
@@ -364,9 +440,8 @@ impl ProcessRef {
             let mut l2 = second.0.core().life.lock();
             match (&mut *l1, &mut *l2) {
                 (Life::Alive(a), Life::Alive(b)) => {
-                    if !a.links.iter().any(|p| p.pid() == second.pid()) {
-                        a.links.push(second.clone());
-                        b.links.push(first.clone());
+                    if a.links.insert(second) {
+                        b.links.insert(first);
                     }
                     None
                 }
@@ -425,7 +500,7 @@ impl ProcessRef {
 
     fn remove_link(&self, pid: Pid) {
         if let Life::Alive(a) = &mut *self.0.core().life.lock() {
-            a.links.retain(|p| p.pid() != pid);
+            a.links.remove(pid);
         }
     }
 

@@ -1,0 +1,168 @@
+//! Process groups.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arbor_runtime::{ExitReason, Pid, ProcessGroups, ProcessRef};
+use common::{err, exit_and_wait, start, Msg};
+use parking_lot::Mutex;
+
+fn g(s: &str) -> String {
+    s.to_string()
+}
+
+fn pids(members: &[ProcessRef]) -> HashSet<Pid> {
+    members.iter().map(ProcessRef::pid).collect()
+}
+
+#[tokio::test]
+async fn join_leave_members_and_count() {
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+
+    assert!(groups.join(g("room"), &a.process()));
+    assert!(groups.join(g("room"), &b.process()));
+    assert!(!groups.join(g("room"), &a.process()), "already a member");
+    assert!(groups.join(g("other"), &a.process()));
+
+    assert_eq!(groups.member_count(&g("room")), 2);
+    assert_eq!(
+        pids(&groups.members(&g("room"))),
+        HashSet::from([a.pid(), b.pid()])
+    );
+    assert_eq!(pids(&groups.members(&g("other"))), HashSet::from([a.pid()]));
+    assert_eq!(groups.member_count(&g("nobody")), 0);
+    assert!(groups.members(&g("nobody")).is_empty());
+    let mut names = groups.groups();
+    names.sort();
+    assert_eq!(names, vec![g("other"), g("room")]);
+
+    assert!(groups.leave(&g("room"), &a.process()));
+    assert!(
+        !groups.leave(&g("room"), &a.process()),
+        "no longer a member"
+    );
+    assert!(!groups.leave(&g("nobody"), &a.process()));
+    assert_eq!(pids(&groups.members(&g("room"))), HashSet::from([b.pid()]));
+    assert_eq!(
+        groups.member_count(&g("other")),
+        1,
+        "other groups untouched"
+    );
+
+    assert!(groups.leave(&g("room"), &b.process()));
+    assert_eq!(groups.member_count(&g("room")), 0);
+    assert_eq!(groups.groups(), vec![g("other")], "an empty group is gone");
+
+    // Rejoining after leaving works.
+    assert!(groups.join(g("room"), &a.process()));
+    assert_eq!(groups.member_count(&g("room")), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_leaves_every_group_when_it_dies() {
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    groups.join(g("room"), &a.process());
+    groups.join(g("room"), &b.process());
+    groups.join(g("solo"), &a.process());
+
+    assert_eq!(
+        exit_and_wait(&a.process(), err("crash")).await,
+        err("crash")
+    );
+
+    assert_eq!(groups.member_count(&g("room")), 1);
+    assert_eq!(pids(&groups.members(&g("room"))), HashSet::from([b.pid()]));
+    assert_eq!(groups.member_count(&g("solo")), 0);
+    assert_eq!(groups.groups(), vec![g("room")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_never_lists_a_dead_process() {
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    let seen = Arc::new(Mutex::new(None));
+    {
+        // Runs after `a` has exited but before the group drops it.
+        let groups = groups.clone();
+        let seen = seen.clone();
+        a.process()
+            .on_exit(move |_| {
+                let mut visited = Vec::new();
+                groups.for_each_member(&g("room"), |p| visited.push(p.pid()));
+                *seen.lock() = Some((pids(&groups.members(&g("room"))), visited));
+            })
+            .unwrap();
+    }
+    groups.join(g("room"), &a.process());
+    groups.join(g("room"), &b.process());
+
+    exit_and_wait(&a.process(), ExitReason::Killed).await;
+
+    let (members, visited) = seen.lock().clone().expect("callback ran");
+    assert_eq!(members, HashSet::from([b.pid()]));
+    assert_eq!(visited, vec![b.pid()]);
+}
+
+#[tokio::test]
+async fn a_dead_process_cannot_join() {
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    exit_and_wait(&a.process(), ExitReason::Normal).await;
+
+    assert!(!groups.join(g("room"), &a.process()));
+    assert_eq!(groups.member_count(&g("room")), 0);
+    assert!(groups.members(&g("room")).is_empty());
+    assert!(groups.groups().is_empty(), "no empty group is left behind");
+}
+
+#[tokio::test]
+async fn for_each_member_visits_each_live_member_once() {
+    let groups = ProcessGroups::with_shards(1);
+    let mut actors = Vec::new();
+    for _ in 0..10 {
+        let (a, ea) = start().await;
+        assert!(groups.join(g("subs"), &a.process()));
+        actors.push((a, ea));
+    }
+    let mut visited = Vec::new();
+    groups.for_each_member(&g("subs"), |p| visited.push(p.pid()));
+    visited.sort();
+    let mut expected: Vec<_> = actors.iter().map(|(a, _)| a.pid()).collect();
+    expected.sort();
+    assert_eq!(visited, expected);
+
+    // Fan out a notification through the group.
+    groups.for_each_member(&g("subs"), |p| {
+        p.downcast::<Msg>().unwrap().try_send(Msg::Push(1)).unwrap();
+    });
+    for (a, _) in &actors {
+        assert_eq!(a.call(Msg::Log, common::LIMIT).await.unwrap(), vec![1]);
+    }
+
+    let mut none = 0;
+    groups.for_each_member(&g("empty"), |_| none += 1);
+    assert_eq!(none, 0);
+}
+
+#[tokio::test]
+async fn leaving_removes_the_exit_callback() {
+    // After leaving and rejoining, a death removes the process once, and a
+    // process that left is not affected by the group any more.
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    groups.join(g("room"), &a.process());
+    groups.leave(&g("room"), &a.process());
+    groups.join(g("room"), &b.process());
+
+    exit_and_wait(&a.process(), ExitReason::Killed).await;
+    assert_eq!(pids(&groups.members(&g("room"))), HashSet::from([b.pid()]));
+}

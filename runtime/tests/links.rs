@@ -1,0 +1,206 @@
+//! Links: exit signals between linked processes.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use arbor_runtime::{ExitReason, ExitSignal};
+use common::{assert_no_event, err, exited, next_event, ping, start, trap, Event, Msg};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abnormal_exit_kills_the_linked_process_with_the_same_reason() {
+    let (a, _ea) = start().await;
+    let (b, mut eb) = start().await;
+    a.process().link(&b.process());
+
+    a.try_send(Msg::Fail(err("boom"))).unwrap();
+
+    assert_eq!(exited(&a.process()).await, err("boom"));
+    assert_eq!(exited(&b.process()).await, err("boom"));
+    // b was not stopped gracefully: it died of the signal, without cleanup.
+    assert_no_event(&mut eb);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_propagate_in_both_directions_and_through_chains() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    let (c, _ec) = start().await;
+    // a - b - c, linked from the far end this time.
+    c.process().link(&b.process());
+    b.process().link(&a.process());
+
+    c.process().exit(err("from c"));
+
+    assert_eq!(exited(&a.process()).await, err("from c"));
+    assert_eq!(exited(&b.process()).await, err("from c"));
+    assert_eq!(exited(&c.process()).await, err("from c"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_propagates_as_killed() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    b.process().link(&a.process());
+
+    a.process().kill();
+
+    assert_eq!(exited(&b.process()).await, ExitReason::Killed);
+}
+
+// Current-thread runtime: when `wait` on the exited process returns, its
+// links have been signalled, so a successful ping proves the survivor was not.
+#[tokio::test]
+async fn normal_and_shutdown_exits_do_not_kill_linked_processes() {
+    for reason in [ExitReason::Normal, ExitReason::Shutdown] {
+        let (a, _ea) = start().await;
+        let (b, _eb) = start().await;
+        a.process().link(&b.process());
+
+        a.try_send(Msg::StopSelf(reason.clone())).unwrap();
+        assert_eq!(exited(&a.process()).await, reason);
+
+        ping(&b).await;
+        assert!(b.is_alive());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_process_receives_the_signal_instead_of_dying() {
+    let (a, _ea) = start().await;
+    let (b, mut eb) = start().await;
+    trap(&b);
+    b.process().link(&a.process());
+
+    a.try_send(Msg::Fail(err("crash"))).unwrap();
+
+    assert_eq!(
+        next_event(&mut eb).await,
+        Event::Trapped(ExitSignal {
+            from: a.pid(),
+            reason: err("crash"),
+        })
+    );
+    assert_eq!(a.process().exit_reason(), Some(err("crash")));
+    ping(&b).await;
+    assert!(b.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trapping_process_also_sees_normal_exits() {
+    let (a, _ea) = start().await;
+    let (b, mut eb) = start().await;
+    trap(&b);
+    a.process().link(&b.process());
+
+    a.try_send(Msg::StopSelf(ExitReason::Normal)).unwrap();
+
+    assert_eq!(
+        next_event(&mut eb).await,
+        Event::Trapped(ExitSignal {
+            from: a.pid(),
+            reason: ExitReason::Normal,
+        })
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linking_to_a_dead_process_delivers_its_exit_signal_at_once() {
+    let (dead, _ed) = start().await;
+    dead.try_send(Msg::Fail(err("gone"))).unwrap();
+    assert_eq!(exited(&dead.process()).await, err("gone"));
+
+    // Not trapping: dies with the dead process's reason.
+    let (b, _eb) = start().await;
+    b.process().link(&dead.process());
+    assert_eq!(exited(&b.process()).await, err("gone"));
+
+    // Trapping, and linking from the other side: gets the signal as a message.
+    let (c, mut ec) = start().await;
+    trap(&c);
+    dead.process().link(&c.process());
+    assert_eq!(
+        next_event(&mut ec).await,
+        Event::Trapped(ExitSignal {
+            from: dead.pid(),
+            reason: err("gone"),
+        })
+    );
+    assert!(c.is_alive());
+}
+
+#[tokio::test]
+async fn linking_to_a_process_that_exited_normally_is_harmless() {
+    let (dead, _ed) = start().await;
+    dead.try_send(Msg::StopSelf(ExitReason::Normal)).unwrap();
+    exited(&dead.process()).await;
+
+    let (b, _eb) = start().await;
+    b.process().link(&dead.process());
+    ping(&b).await;
+    assert!(b.is_alive());
+}
+
+// Current-thread runtime, as above: the ping would fail if `b` had been
+// sent the signal.
+#[tokio::test]
+async fn unlink_stops_propagation() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    a.process().link(&b.process());
+    b.process().unlink(&a.process());
+
+    a.try_send(Msg::Fail(err("alone"))).unwrap();
+    assert_eq!(exited(&a.process()).await, err("alone"));
+
+    ping(&b).await;
+    assert!(b.is_alive());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlink_of_one_link_keeps_the_others() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    let (c, mut ec) = start().await;
+    trap(&c);
+    a.process().link(&b.process());
+    a.process().link(&c.process());
+    a.process().unlink(&b.process());
+
+    a.process().exit(err("x"));
+
+    // c is linked after b in a's links: by the time c has the signal, b
+    // would have had it too.
+    assert_eq!(
+        next_event(&mut ec).await,
+        Event::Trapped(ExitSignal {
+            from: a.pid(),
+            reason: err("x"),
+        })
+    );
+    ping(&b).await;
+    assert!(b.is_alive());
+}
+
+#[tokio::test]
+async fn linking_twice_and_linking_to_itself_are_harmless() {
+    let (a, _ea) = start().await;
+    let (b, mut eb) = start().await;
+    trap(&b);
+    a.process().link(&a.process());
+    a.process().link(&b.process());
+    b.process().link(&a.process());
+
+    a.process().exit(err("once"));
+    assert_eq!(exited(&a.process()).await, err("once"));
+
+    // Exactly one signal, even though the link was made twice.
+    assert_eq!(
+        next_event(&mut eb).await,
+        Event::Trapped(ExitSignal {
+            from: a.pid(),
+            reason: err("once"),
+        })
+    );
+    ping(&b).await;
+    assert_no_event(&mut eb);
+}
