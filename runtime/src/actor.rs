@@ -20,6 +20,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
+use tracing::Instrument;
 
 use crate::error::{CallError, Reply, SendError, SpawnError};
 use crate::exit::ExitReason;
@@ -396,7 +397,9 @@ pub async fn spawn_with<A: Actor>(
         mailbox: mailbox.clone(),
         reason: None,
     };
-    let task = tokio::spawn(run(actor, ctx, guard));
+    let task = tokio::spawn(
+        run(actor, ctx, guard).instrument(tracing::trace_span!("actor", pid = %mailbox.core.pid())),
+    );
     *mailbox.task.lock() = Some(task.abort_handle());
     if mailbox.killed.load(Ordering::Acquire) {
         // Killed while `init` ran: the abort found no task to end. (A stop
