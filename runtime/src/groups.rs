@@ -4,27 +4,18 @@
 //! fan out to many subscribers.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::Hash;
 use std::sync::{Arc, Weak};
-
-use parking_lot::RwLock;
 
 use crate::process::{Pid, ProcessRef, WatchRef};
 use crate::registry::DEFAULT_SHARDS;
+use crate::shards::ShardedMap;
 
 type Members = HashMap<Pid, (ProcessRef, WatchRef)>;
 
-struct Shards<G> {
-    shards: Box<[RwLock<HashMap<G, Members>>]>,
-    hasher: RandomState,
-}
+type Shards<G> = ShardedMap<G, Members>;
 
 impl<G: Hash + Eq> Shards<G> {
-    fn shard(&self, group: &G) -> &RwLock<HashMap<G, Members>> {
-        let index = self.hasher.hash_one(group) as usize % self.shards.len();
-        &self.shards[index]
-    }
-
     fn remove(&self, group: &G, pid: Pid) -> Option<(ProcessRef, WatchRef)> {
         let mut shard = self.shard(group).write();
         let members = shard.get_mut(group)?;
@@ -54,7 +45,7 @@ impl<G> Clone for ProcessGroups<G> {
 impl<G> std::fmt::Debug for ProcessGroups<G> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessGroups")
-            .field("shards", &self.inner.shards.len())
+            .field("shards", &self.inner.shards().len())
             .finish()
     }
 }
@@ -73,14 +64,8 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
 
     /// Groups with `shards` shards (at least one).
     pub fn with_shards(shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| RwLock::new(HashMap::new()))
-            .collect();
         ProcessGroups {
-            inner: Arc::new(Shards {
-                shards,
-                hasher: RandomState::new(),
-            }),
+            inner: Arc::new(ShardedMap::new(shards)),
         }
     }
 
@@ -164,7 +149,7 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
     /// Every group that has at least one member.
     pub fn groups(&self) -> Vec<G> {
         self.inner
-            .shards
+            .shards()
             .iter()
             .flat_map(|s| s.read().keys().cloned().collect::<Vec<_>>())
             .collect()

@@ -19,6 +19,7 @@ pub mod exit;
 pub mod groups;
 pub mod process;
 pub mod registry;
+mod shards;
 pub mod timer;
 pub mod watchdog;
 

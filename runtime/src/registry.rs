@@ -5,13 +5,11 @@
 //! process that has exited, even in the moment between its exit and the
 //! removal of its entry. A restarted process registers its name again.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, RandomState};
+use std::hash::Hash;
 use std::sync::{Arc, Weak};
 
-use parking_lot::RwLock;
-
 use crate::process::{Pid, ProcessRef, WatchRef};
+use crate::shards::ShardedMap;
 
 /// The default number of shards: enough that 2 to 64 threads rarely contend
 /// on 100K+ names.
@@ -38,18 +36,9 @@ struct Entry {
     watch: WatchRef,
 }
 
-struct Shards<K> {
-    shards: Box<[RwLock<HashMap<K, Entry>>]>,
-    hasher: RandomState,
-}
+type Shards<K> = ShardedMap<K, Entry>;
 
 impl<K: Hash + Eq> Shards<K> {
-    fn shard(&self, name: &K) -> &RwLock<HashMap<K, Entry>> {
-        // Which shard holds a name is an implementation detail and may change.
-        let index = self.hasher.hash_one(name) as usize % self.shards.len();
-        &self.shards[index]
-    }
-
     fn remove_if(&self, name: &K, pid: Pid) {
         let mut shard = self.shard(name).write();
         if shard.get(name).is_some_and(|e| e.process.pid() == pid) {
@@ -76,7 +65,7 @@ impl<K> Clone for ShardedRegistry<K> {
 impl<K> std::fmt::Debug for ShardedRegistry<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedRegistry")
-            .field("shards", &self.inner.shards.len())
+            .field("shards", &self.inner.shards().len())
             .finish()
     }
 }
@@ -97,20 +86,14 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> ShardedRegi
 
     /// A registry with `shards` shards (at least one).
     pub fn with_shards(shards: usize) -> Self {
-        let shards = (0..shards.max(1))
-            .map(|_| RwLock::new(HashMap::new()))
-            .collect();
         ShardedRegistry {
-            inner: Arc::new(Shards {
-                shards,
-                hasher: RandomState::new(),
-            }),
+            inner: Arc::new(ShardedMap::new(shards)),
         }
     }
 
     /// The number of shards.
     pub fn shards(&self) -> usize {
-        self.inner.shards.len()
+        self.inner.shards().len()
     }
 
     /// Registers `process` under `name` until it exits or is unregistered.
@@ -175,7 +158,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> ShardedRegi
 
     /// Removes every name.
     pub fn clear(&self) {
-        for shard in self.inner.shards.iter() {
+        for shard in self.inner.shards().iter() {
             let entries = std::mem::take(&mut *shard.write());
             for entry in entries.into_values() {
                 entry.process.demonitor(entry.watch);
@@ -185,7 +168,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> ShardedRegi
 
     /// The number of registered names.
     pub fn len(&self) -> usize {
-        self.inner.shards.iter().map(|s| s.read().len()).sum()
+        self.inner.shards().iter().map(|s| s.read().len()).sum()
     }
 
     /// `true` when no name is registered.

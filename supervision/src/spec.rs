@@ -153,11 +153,9 @@ impl ChildSpec {
         E: Into<ExitReason>,
     {
         ChildSpec {
-            id: id.into(),
-            start: StartFn::new(start),
-            restart: Restart::Permanent,
             shutdown: Shutdown::Infinity,
             kind: ChildKind::Supervisor,
+            ..ChildSpec::worker(id, start)
         }
     }
 
