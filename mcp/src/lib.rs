@@ -1,5 +1,29 @@
-//! The Model Context Protocol for arbor.
+//! The Model Context Protocol for arbor: JSON-RPC 2.0 and both protocol
+//! eras, the 2026-07-28 stateless one and the handshake versions
+//! 2025-11-25 back to 2024-11-05, with one set of handlers serving both.
 //!
-//! This crate is filled by the protocol-core work (JSON-RPC 2.0, the 2026-07-28
-//! stateless era and the handshake era, handlers as supervised actors). It is an
-//! empty crate until then, so that the workspace layout is fixed from the start.
+//! - [`jsonrpc`]: messages, strict validation, input limits.
+//! - [`version`]: protocol versions and eras.
+//! - [`model`]: the data types handlers return.
+//! - [`server`]: declaring tools, resources and prompts ([`ServerBuilder`]).
+//! - [`session`]: one connection's lifecycle, per era, as an actor.
+//! - [`transport`]: stdio and other line-delimited streams.
+
+pub mod context;
+pub mod jsonrpc;
+pub mod model;
+pub mod seal;
+pub mod server;
+pub mod session;
+pub mod template;
+pub mod transport;
+pub mod uri;
+pub mod version;
+
+pub use context::RequestContext;
+pub use model::{
+    CallToolResult, Content, GetPromptResult, Implementation, PromptArgument, PromptMessage,
+    ResourceContents, Role,
+};
+pub use server::{McpServer, ServerBuilder, ServerConfig, ToolError};
+pub use version::{Era, ProtocolVersion};

@@ -1,0 +1,124 @@
+//! What a handler knows about the request it serves.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{Id, Message, Notification};
+
+use crate::version::{Era, ProtocolVersion};
+
+/// The request a handler serves: its id, era and version, the client's
+/// capabilities, and a progress reporter when the client asked for progress.
+#[derive(Clone, Debug)]
+pub struct RequestContext {
+    id: Id,
+    version: ProtocolVersion,
+    client_capabilities: Arc<Value>,
+    progress: Option<Progress>,
+}
+
+impl RequestContext {
+    pub(crate) fn new(
+        id: Id,
+        version: ProtocolVersion,
+        client_capabilities: Arc<Value>,
+        progress: Option<Progress>,
+    ) -> Self {
+        RequestContext {
+            id,
+            version,
+            client_capabilities,
+            progress,
+        }
+    }
+
+    /// The request id.
+    pub fn id(&self) -> &Id {
+        &self.id
+    }
+
+    /// The protocol version the request is served under.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// The era the request is served under.
+    pub fn era(&self) -> Era {
+        self.version.era()
+    }
+
+    /// The capabilities the client declared (for this request in the
+    /// 2026-07-28 era, for the session in the handshake era).
+    pub fn client_capabilities(&self) -> &Value {
+        &self.client_capabilities
+    }
+
+    /// Reports progress, if the client asked for it with a progress token.
+    /// Values must increase; a value not above the last is dropped, and so
+    /// are reports closer together than the server's progress interval
+    /// (except the one that reaches `total`). Returns whether it was sent.
+    pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        self.progress
+            .as_ref()
+            .is_some_and(|p| p.report(progress, total, message))
+    }
+}
+
+/// Sends `notifications/progress` for one request's token.
+#[derive(Clone, Debug)]
+pub(crate) struct Progress {
+    token: Value,
+    out: mpsc::Sender<Value>,
+    interval: Duration,
+    last: Arc<Mutex<Option<(f64, Instant)>>>,
+}
+
+impl Progress {
+    pub(crate) fn new(token: Value, out: mpsc::Sender<Value>, interval: Duration) -> Self {
+        Progress {
+            token,
+            out,
+            interval,
+            last: Arc::new(Mutex::new(None)),
+        }
+    }
+
+    fn report(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+        if !progress.is_finite() {
+            return false;
+        }
+        let now = Instant::now();
+        let done = total.is_some_and(|t| progress >= t);
+        {
+            let mut last = self.last.lock();
+            if let Some((value, at)) = *last {
+                if progress <= value || (!done && now.duration_since(at) < self.interval) {
+                    return false;
+                }
+            }
+            *last = Some((progress, now));
+        }
+        let mut params = Map::new();
+        params.insert("progressToken".into(), self.token.clone());
+        params.insert("progress".into(), json!(progress));
+        if let Some(t) = total {
+            params.insert("total".into(), json!(t));
+        }
+        if let Some(m) = message {
+            params.insert("message".into(), m.into());
+        }
+        self.out
+            .try_send(
+                Message::Notification(Notification {
+                    method: "notifications/progress".into(),
+                    params: Some(params),
+                })
+                .to_value(),
+            )
+            .is_ok()
+    }
+}

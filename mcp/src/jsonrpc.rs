@@ -1,0 +1,466 @@
+//! JSON-RPC 2.0 messages, strictly validated, with input limits checked
+//! before any parsing.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Error codes of JSON-RPC 2.0 and of each MCP version.
+pub mod code {
+    /// Invalid JSON.
+    pub const PARSE_ERROR: i64 = -32700;
+    /// Not a valid JSON-RPC message.
+    pub const INVALID_REQUEST: i64 = -32600;
+    /// The method does not exist or is not available.
+    pub const METHOD_NOT_FOUND: i64 = -32601;
+    /// Invalid method parameters.
+    pub const INVALID_PARAMS: i64 = -32602;
+    /// Internal error.
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Handshake era (≤ 2025-11-25) only: a resource was not found. The
+    /// 2026-07-28 era uses [`INVALID_PARAMS`] with `data.uri` instead.
+    pub const RESOURCE_NOT_FOUND: i64 = -32002;
+    /// 2025-11-25 only: URL-mode elicitation is required first.
+    pub const URL_ELICITATION_REQUIRED: i64 = -32042;
+    /// 2026-07-28: an HTTP header does not match the body.
+    pub const HEADER_MISMATCH: i64 = -32020;
+    /// 2026-07-28: the request needs a client capability it did not declare.
+    pub const MISSING_REQUIRED_CLIENT_CAPABILITY: i64 = -32021;
+    /// 2026-07-28: the requested protocol version is not supported.
+    pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
+    /// Implementation-defined (legacy sub-range): a request timed out.
+    pub const REQUEST_TIMEOUT: i64 = -32001;
+}
+
+/// A request id: a string or an integer, never null.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Id {
+    /// An integer id.
+    Number(i64),
+    /// A string id.
+    String(Arc<str>),
+}
+
+impl fmt::Display for Id {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Id::Number(n) => write!(f, "{n}"),
+            Id::String(s) => write!(f, "{s:?}"),
+        }
+    }
+}
+
+impl From<i64> for Id {
+    fn from(n: i64) -> Self {
+        Id::Number(n)
+    }
+}
+
+impl From<&str> for Id {
+    fn from(s: &str) -> Self {
+        Id::String(s.into())
+    }
+}
+
+/// A JSON-RPC error object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorObject {
+    /// One of [`code`].
+    pub code: i64,
+    /// A short description.
+    pub message: String,
+    /// Machine-readable detail.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl ErrorObject {
+    /// An error with a code and message.
+    pub fn new(code: i64, message: impl Into<String>) -> Self {
+        ErrorObject {
+            code,
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    /// Adds machine-readable detail.
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+
+    /// `-32602` Invalid params.
+    pub fn invalid_params(message: impl Into<String>) -> Self {
+        Self::new(code::INVALID_PARAMS, message)
+    }
+
+    /// `-32601` Method not found, naming the method.
+    pub fn method_not_found(method: &str) -> Self {
+        Self::new(
+            code::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
+        .with_data(serde_json::json!({ "method": method }))
+    }
+
+    /// `-32603` Internal error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(code::INTERNAL_ERROR, message)
+    }
+}
+
+impl fmt::Display for ErrorObject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.code)
+    }
+}
+
+impl std::error::Error for ErrorObject {}
+
+/// A request: expects exactly one response with the same id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The id the response echoes.
+    pub id: Id,
+    /// The method name.
+    pub method: String,
+    /// The parameters (always an object in MCP).
+    pub params: Option<Map<String, Value>>,
+}
+
+/// A notification: no response.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Notification {
+    /// The method name.
+    pub method: String,
+    /// The parameters.
+    pub params: Option<Map<String, Value>>,
+}
+
+/// A response: a result or an error for one request.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Response {
+    /// The request's id; `None` only for errors about unreadable requests.
+    pub id: Option<Id>,
+    /// The outcome.
+    pub outcome: Result<Value, ErrorObject>,
+}
+
+impl Response {
+    /// A successful response.
+    pub fn result(id: Id, result: Value) -> Self {
+        Response {
+            id: Some(id),
+            outcome: Ok(result),
+        }
+    }
+
+    /// An error response.
+    pub fn error(id: Option<Id>, error: ErrorObject) -> Self {
+        Response {
+            id,
+            outcome: Err(error),
+        }
+    }
+}
+
+/// Any JSON-RPC message.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    /// A request.
+    Request(Request),
+    /// A notification.
+    Notification(Notification),
+    /// A response.
+    Response(Response),
+}
+
+impl Message {
+    /// The message as JSON.
+    pub fn to_value(&self) -> Value {
+        let mut obj = Map::new();
+        obj.insert("jsonrpc".into(), "2.0".into());
+        match self {
+            Message::Request(r) => {
+                obj.insert("id".into(), id_value(&r.id));
+                obj.insert("method".into(), r.method.clone().into());
+                if let Some(p) = &r.params {
+                    obj.insert("params".into(), Value::Object(p.clone()));
+                }
+            }
+            Message::Notification(n) => {
+                obj.insert("method".into(), n.method.clone().into());
+                if let Some(p) = &n.params {
+                    obj.insert("params".into(), Value::Object(p.clone()));
+                }
+            }
+            Message::Response(r) => {
+                obj.insert("id".into(), r.id.as_ref().map_or(Value::Null, id_value));
+                match &r.outcome {
+                    Ok(v) => obj.insert("result".into(), v.clone()),
+                    Err(e) => obj.insert("error".into(), error_value(e)),
+                };
+            }
+        }
+        Value::Object(obj)
+    }
+
+    /// The message as one line of JSON (no embedded newlines).
+    pub fn to_json(&self) -> String {
+        self.to_value().to_string()
+    }
+}
+
+fn id_value(id: &Id) -> Value {
+    match id {
+        Id::Number(n) => Value::from(*n),
+        Id::String(s) => Value::from(s.as_ref()),
+    }
+}
+
+fn error_value(e: &ErrorObject) -> Value {
+    serde_json::to_value(e)
+        .unwrap_or_else(|_| serde_json::json!({"code": e.code, "message": e.message}))
+}
+
+/// Limits checked on every incoming message before it is parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message, in bytes. Default: 4 MiB.
+    pub max_message_bytes: usize,
+    /// The deepest nesting of arrays and objects. Default: 64; at most 120
+    /// (deeper settings are treated as 120, below the parser's own limit).
+    pub max_depth: usize,
+    /// The longest string, in bytes as written (escapes included).
+    /// Default: 1 MiB.
+    pub max_string_bytes: usize,
+    /// The most messages in one batch, where batches are allowed. Default: 64.
+    pub max_batch_len: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 4 << 20,
+            max_depth: 64,
+            max_string_bytes: 1 << 20,
+            max_batch_len: 64,
+        }
+    }
+}
+
+/// The hard ceiling on nesting depth: serde_json refuses deeper input at 128.
+pub const MAX_DEPTH_CEILING: usize = 120;
+
+/// A message that could not be accepted, with the error to answer it with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rejected {
+    /// The request id, when it could be read.
+    pub id: Option<Id>,
+    /// The error to send back (only requests get an answer).
+    pub error: ErrorObject,
+}
+
+impl Rejected {
+    fn new(id: Option<Id>, error: ErrorObject) -> Self {
+        Rejected { id, error }
+    }
+
+    /// The error response to send.
+    pub fn response(&self) -> Response {
+        Response::error(self.id.clone(), self.error.clone())
+    }
+}
+
+/// What one read from the wire holds.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Incoming {
+    /// One message.
+    Single(Message),
+    /// A batch; each entry is a message or the reason it was rejected.
+    Batch(Vec<Result<Message, Rejected>>),
+}
+
+fn limit_error(limit: &str, max: usize, actual: usize) -> ErrorObject {
+    ErrorObject::new(
+        code::INVALID_REQUEST,
+        format!("message exceeds {limit} ({actual} > {max})"),
+    )
+    .with_data(serde_json::json!({ "limit": limit, "max": max, "actual": actual }))
+}
+
+/// Checks size, nesting depth and string lengths in one pass over the raw
+/// bytes, so that nothing oversized or too deep reaches the parser.
+fn check_limits(bytes: &[u8], limits: &Limits) -> Result<(), ErrorObject> {
+    if bytes.len() > limits.max_message_bytes {
+        return Err(limit_error(
+            "max_message_bytes",
+            limits.max_message_bytes,
+            bytes.len(),
+        ));
+    }
+    let max_depth = limits.max_depth.min(MAX_DEPTH_CEILING);
+    let (mut depth, mut in_string, mut escaped, mut string_start) = (0usize, false, false, 0usize);
+    for (i, &b) in bytes.iter().enumerate() {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+                let len = i - string_start;
+                if len > limits.max_string_bytes {
+                    return Err(limit_error(
+                        "max_string_bytes",
+                        limits.max_string_bytes,
+                        len,
+                    ));
+                }
+            }
+            continue;
+        }
+        match b {
+            b'"' => {
+                in_string = true;
+                string_start = i + 1;
+            }
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(limit_error("max_depth", max_depth, depth));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    if in_string && bytes.len() - string_start > limits.max_string_bytes {
+        return Err(limit_error(
+            "max_string_bytes",
+            limits.max_string_bytes,
+            bytes.len() - string_start,
+        ));
+    }
+    Ok(())
+}
+
+/// Reads one message or batch from raw bytes.
+///
+/// # Errors
+/// A [`Rejected`] with `-32700` for invalid JSON, `-32600` for a limit
+/// exceeded, a batch where `allow_batch` is false, or anything that is not a
+/// JSON-RPC 2.0 message.
+pub fn decode(bytes: &[u8], limits: &Limits, allow_batch: bool) -> Result<Incoming, Rejected> {
+    check_limits(bytes, limits).map_err(|e| Rejected::new(None, e))?;
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        Rejected::new(
+            None,
+            ErrorObject::new(code::PARSE_ERROR, "Parse error")
+                .with_data(serde_json::json!({ "detail": e.to_string() })),
+        )
+    })?;
+    match value {
+        Value::Array(items) => {
+            if !allow_batch {
+                return Err(Rejected::new(
+                    None,
+                    ErrorObject::new(
+                        code::INVALID_REQUEST,
+                        "JSON-RPC batches are not supported by this protocol version",
+                    ),
+                ));
+            }
+            if items.is_empty() {
+                return Err(Rejected::new(
+                    None,
+                    ErrorObject::new(code::INVALID_REQUEST, "empty batch"),
+                ));
+            }
+            if items.len() > limits.max_batch_len {
+                return Err(Rejected::new(
+                    None,
+                    limit_error("max_batch_len", limits.max_batch_len, items.len()),
+                ));
+            }
+            Ok(Incoming::Batch(items.into_iter().map(classify).collect()))
+        }
+        other => classify(other).map(Incoming::Single),
+    }
+}
+
+fn invalid(id: Option<Id>, message: &str) -> Rejected {
+    Rejected::new(id, ErrorObject::new(code::INVALID_REQUEST, message))
+}
+
+fn parse_id(value: &Value) -> Option<Id> {
+    match value {
+        Value::Number(n) => n.as_i64().map(Id::Number),
+        Value::String(s) => Some(Id::String(s.as_str().into())),
+        _ => None,
+    }
+}
+
+/// Turns one JSON value into a message, or says why it is not one.
+///
+/// # Errors
+/// A [`Rejected`] with `-32600` and the request id when it could be read.
+pub fn classify(value: Value) -> Result<Message, Rejected> {
+    let Value::Object(mut obj) = value else {
+        return Err(invalid(None, "a JSON-RPC message must be an object"));
+    };
+    let raw_id = obj.remove("id");
+    let id = match &raw_id {
+        None => None,
+        Some(v) => match parse_id(v) {
+            Some(id) => Some(id),
+            None if v.is_null() && (obj.contains_key("error")) => None,
+            None => {
+                return Err(invalid(None, "id must be a string or an integer"));
+            }
+        },
+    };
+    if obj.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(invalid(id, "jsonrpc must be \"2.0\""));
+    }
+    if let Some(method) = obj.remove("method") {
+        let Value::String(method) = method else {
+            return Err(invalid(id, "method must be a string"));
+        };
+        let params = match obj.remove("params") {
+            None => None,
+            Some(Value::Object(p)) => Some(p),
+            Some(_) => return Err(invalid(id, "params must be an object")),
+        };
+        return Ok(match (raw_id, id) {
+            (None, _) => Message::Notification(Notification { method, params }),
+            (Some(_), Some(id)) => Message::Request(Request { id, method, params }),
+            (Some(_), None) => return Err(invalid(None, "id must be a string or an integer")),
+        });
+    }
+    if raw_id.is_none() {
+        return Err(invalid(
+            None,
+            "a message needs a method, or an id with a result or error",
+        ));
+    }
+    match (obj.remove("result"), obj.remove("error")) {
+        (Some(result), None) => match id {
+            Some(id) => Ok(Message::Response(Response::result(id, result))),
+            None => Err(invalid(None, "a result needs an id")),
+        },
+        (None, Some(error)) => match serde_json::from_value::<ErrorObject>(error) {
+            Ok(error) => Ok(Message::Response(Response::error(id, error))),
+            Err(_) => Err(invalid(
+                id,
+                "error must have an integer code and a string message",
+            )),
+        },
+        (Some(_), Some(_)) => Err(invalid(id, "a response has a result or an error, not both")),
+        (None, None) => Err(invalid(id, "a response needs a result or an error")),
+    }
+}

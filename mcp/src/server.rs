@@ -1,0 +1,702 @@
+//! A server definition: tools, resources and prompts, written once and
+//! served to both eras.
+//!
+//! [`ServerBuilder`] declares them; [`McpServer`] answers the feature methods
+//! (`tools/*`, `resources/*`, `prompts/*`) for any connection. Lifecycle,
+//! envelopes and result shapes per era live in [`crate::session`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::future::BoxFuture;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use crate::context::RequestContext;
+use crate::jsonrpc::{code, ErrorObject, Limits};
+use crate::model::{
+    CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
+};
+use crate::seal::{SealKey, Sealer};
+use crate::version::Era;
+
+/// A tool failure the model sees: becomes a result with `isError: true`.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ToolError(pub String);
+
+impl ToolError {
+    /// A failure with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        ToolError(message.into())
+    }
+}
+
+type ToolFn = Arc<
+    dyn Fn(Value, RequestContext) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
+        + Send
+        + Sync,
+>;
+type ResourceFn = Arc<
+    dyn Fn(String, RequestContext) -> BoxFuture<'static, Result<Vec<ResourceContents>, ErrorObject>>
+        + Send
+        + Sync,
+>;
+type PromptFn = Arc<
+    dyn Fn(
+            HashMap<String, String>,
+            RequestContext,
+        ) -> BoxFuture<'static, Result<GetPromptResult, ErrorObject>>
+        + Send
+        + Sync,
+>;
+
+struct ToolEntry {
+    definition: Value,
+    input: jsonschema::Validator,
+    output: Option<jsonschema::Validator>,
+    handler: ToolFn,
+}
+
+struct ResourceEntry {
+    definition: Value,
+    uri: String,
+    handler: ResourceFn,
+}
+
+struct PromptEntry {
+    definition: Value,
+    arguments: Vec<PromptArgument>,
+    handler: PromptFn,
+}
+
+/// Server settings. Every limit has a default and can be changed.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Limits on incoming messages.
+    pub limits: Limits,
+    /// Items per page of a list result. Default: 50.
+    pub page_size: usize,
+    /// How long a cursor stays valid. Default: 10 minutes.
+    pub cursor_ttl: Duration,
+    /// How long a request may run before it is answered with a timeout
+    /// error and its handler aborted. Default: 60 s.
+    pub request_timeout: Duration,
+    /// How long a handshake-era connection may take to initialize before it
+    /// is closed. Default: 30 s.
+    pub init_timeout: Duration,
+    /// The most requests one connection may have in flight. Default: 64.
+    pub max_in_flight: usize,
+    /// Progress notifications per request, at most one per this interval
+    /// (the final one always goes). Default: 50 ms.
+    pub progress_interval: Duration,
+    /// `ttlMs` on cacheable 2026-07-28 results. Default: 60 s.
+    pub cache_ttl: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            limits: Limits::default(),
+            page_size: 50,
+            cursor_ttl: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(60),
+            init_timeout: Duration::from_secs(30),
+            max_in_flight: 64,
+            progress_interval: Duration::from_millis(50),
+            cache_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Why a server definition is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Two tools, resources or prompts share a name.
+    #[error("duplicate {kind} {name:?}")]
+    Duplicate {
+        /// `tool`, `resource` or `prompt`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A tool's schema is not a valid JSON Schema, or not an object schema.
+    #[error("tool {tool:?}: invalid {which} schema: {reason}")]
+    InvalidSchema {
+        /// The tool.
+        tool: String,
+        /// `input` or `output`.
+        which: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Declares a server.
+pub struct ServerBuilder {
+    info: Implementation,
+    instructions: Option<String>,
+    config: ServerConfig,
+    key: Option<SealKey>,
+    tools: Vec<ToolEntry>,
+    resources: Vec<ResourceEntry>,
+    prompts: Vec<PromptEntry>,
+    errors: Vec<BuildError>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+fn compile(
+    schema: &Value,
+    tool: &str,
+    which: &'static str,
+) -> Result<jsonschema::Validator, BuildError> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(BuildError::InvalidSchema {
+            tool: tool.to_string(),
+            which,
+            reason: "the root must have \"type\": \"object\"".into(),
+        });
+    }
+    jsonschema::validator_for(schema).map_err(|e| BuildError::InvalidSchema {
+        tool: tool.to_string(),
+        which,
+        reason: e.to_string(),
+    })
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
+}
+
+impl ServerBuilder {
+    /// A server called `name`, version `version`.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        ServerBuilder {
+            info: Implementation::new(name, version),
+            instructions: None,
+            config: ServerConfig::default(),
+            key: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            prompts: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Instructions for the model, sent at discovery or initialization.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+
+    /// Replaces the settings.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The key that seals cursors and request state. Instances that serve
+    /// the same clients behind a load balancer must share it; by default each
+    /// server makes its own at random.
+    pub fn seal_key(mut self, key: SealKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// A tool whose arguments are `A`; its input schema is derived from `A`.
+    ///
+    /// Arguments are checked against the schema before `handler` runs; a
+    /// mismatch is a `-32602` error listing each violation in `data`.
+    pub fn tool<A, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.tool_with_schema(
+            name,
+            description,
+            schema_of::<A>(),
+            None,
+            move |args, ctx| {
+                let handler = handler.clone();
+                async move {
+                    let args: A = serde_json::from_value(args)
+                        .map_err(|e| ToolError::new(format!("arguments: {e}")))?;
+                    handler(args, ctx).await
+                }
+            },
+        )
+    }
+
+    /// A tool with an explicit input schema (and optional output schema);
+    /// `handler` gets the validated arguments as JSON.
+    pub fn tool_with_schema<F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        input_schema: Value,
+        output_schema: Option<Value>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(Value, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        if self.tools.iter().any(|t| t.definition["name"] == name) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "tool",
+                name: name.into(),
+            });
+            return self;
+        }
+        let input = match compile(&input_schema, name, "input") {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e);
+                return self;
+            }
+        };
+        let output = match output_schema
+            .as_ref()
+            .map(|s| compile(s, name, "output"))
+            .transpose()
+        {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e);
+                return self;
+            }
+        };
+        let mut definition = json!({
+            "name": name,
+            "description": description,
+            "inputSchema": input_schema,
+        });
+        if let Some(out) = output_schema {
+            definition["outputSchema"] = out;
+        }
+        let handler: ToolFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        self.tools.push(ToolEntry {
+            definition,
+            input,
+            output,
+            handler,
+        });
+        self
+    }
+
+    /// A resource at a fixed URI.
+    pub fn resource<F, Fut>(
+        mut self,
+        uri: &str,
+        name: &str,
+        mime_type: Option<&str>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, ErrorObject>> + Send + 'static,
+    {
+        if self.resources.iter().any(|r| r.uri == uri) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "resource",
+                name: uri.into(),
+            });
+            return self;
+        }
+        let mut definition = json!({ "uri": uri, "name": name });
+        if let Some(m) = mime_type {
+            definition["mimeType"] = m.into();
+        }
+        let handler: ResourceFn = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
+        self.resources.push(ResourceEntry {
+            definition,
+            uri: uri.into(),
+            handler,
+        });
+        self
+    }
+
+    /// A prompt with declared arguments; required ones are checked before
+    /// `handler` runs.
+    pub fn prompt<F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        arguments: Vec<PromptArgument>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(HashMap<String, String>, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, ErrorObject>> + Send + 'static,
+    {
+        if self.prompts.iter().any(|p| p.definition["name"] == name) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "prompt",
+                name: name.into(),
+            });
+            return self;
+        }
+        let definition = json!({
+            "name": name,
+            "description": description,
+            "arguments": arguments,
+        });
+        let handler: PromptFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        self.prompts.push(PromptEntry {
+            definition,
+            arguments,
+            handler,
+        });
+        self
+    }
+
+    /// The finished server.
+    ///
+    /// # Errors
+    /// The first [`BuildError`] in the definition.
+    pub fn build(mut self) -> Result<McpServer, BuildError> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        let key = self.key.unwrap_or_else(SealKey::generate);
+        Ok(McpServer {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                sealer: Sealer::new(key),
+                tool_index: self
+                    .tools
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, t)| Some((t.definition["name"].as_str()?.to_string(), i)))
+                    .collect(),
+                tools: self.tools,
+                resources: self.resources,
+                prompts: self.prompts,
+                config: self.config,
+            }),
+        })
+    }
+}
+
+struct Inner {
+    info: Implementation,
+    instructions: Option<String>,
+    config: ServerConfig,
+    sealer: Sealer,
+    tools: Vec<ToolEntry>,
+    tool_index: HashMap<String, usize>,
+    resources: Vec<ResourceEntry>,
+    prompts: Vec<PromptEntry>,
+}
+
+/// A built server: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("info", &self.inner.info)
+            .field("tools", &self.inner.tools.len())
+            .field("resources", &self.inner.resources.len())
+            .field("prompts", &self.inner.prompts.len())
+            .finish()
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct CursorState {
+    list: String,
+    offset: usize,
+}
+
+const CURSOR_PURPOSE: &str = "cursor";
+
+fn params_field<T: DeserializeOwned>(
+    params: &Map<String, Value>,
+    field: &str,
+) -> Result<Option<T>, ErrorObject> {
+    match params.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone()).map(Some).map_err(|e| {
+            ErrorObject::invalid_params(format!("invalid {field}: {e}"))
+                .with_data(json!({ "field": field }))
+        }),
+    }
+}
+
+fn required_field<T: DeserializeOwned>(
+    params: &Map<String, Value>,
+    field: &str,
+) -> Result<T, ErrorObject> {
+    params_field(params, field)?.ok_or_else(|| {
+        ErrorObject::invalid_params(format!("missing {field}")).with_data(json!({ "field": field }))
+    })
+}
+
+impl McpServer {
+    /// Who the server is.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+
+    /// Its instructions.
+    pub fn instructions(&self) -> Option<&str> {
+        self.inner.instructions.as_deref()
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The capabilities this server offers (the same in both eras, apart
+    /// from what each era's schema allows).
+    pub fn capabilities(&self, era: Era) -> Value {
+        let mut caps = Map::new();
+        if !self.inner.tools.is_empty() {
+            caps.insert("tools".into(), json!({ "listChanged": false }));
+        }
+        if !self.inner.resources.is_empty() {
+            caps.insert(
+                "resources".into(),
+                json!({ "listChanged": false, "subscribe": false }),
+            );
+        }
+        if !self.inner.prompts.is_empty() {
+            caps.insert("prompts".into(), json!({ "listChanged": false }));
+        }
+        if era == Era::Handshake {
+            caps.insert("logging".into(), json!({}));
+        }
+        Value::Object(caps)
+    }
+
+    /// Whether `method` is a feature method this server answers.
+    pub fn serves(&self, method: &str) -> bool {
+        match method {
+            "tools/list" | "tools/call" => !self.inner.tools.is_empty(),
+            "resources/list" | "resources/read" | "resources/templates/list" => {
+                !self.inner.resources.is_empty()
+            }
+            "prompts/list" | "prompts/get" => !self.inner.prompts.is_empty(),
+            _ => false,
+        }
+    }
+
+    /// Answers one feature method. The caller has checked lifecycle and
+    /// envelope, and shapes the result for its era.
+    ///
+    /// # Errors
+    /// The JSON-RPC error to answer with.
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Value, ErrorObject> {
+        match method {
+            "tools/list" => self.page("tools", &params, |s| {
+                s.inner.tools.iter().map(|t| &t.definition).collect()
+            }),
+            "tools/call" => self.call_tool(params, ctx).await,
+            "resources/list" => self.page("resources", &params, |s| {
+                s.inner.resources.iter().map(|r| &r.definition).collect()
+            }),
+            "resources/templates/list" => Ok(json!({ "resourceTemplates": [] })),
+            "resources/read" => self.read_resource(params, ctx).await,
+            "prompts/list" => self.page("prompts", &params, |s| {
+                s.inner.prompts.iter().map(|p| &p.definition).collect()
+            }),
+            "prompts/get" => self.get_prompt(params, ctx).await,
+            other => Err(ErrorObject::method_not_found(other)),
+        }
+    }
+
+    fn page(
+        &self,
+        list: &str,
+        params: &Map<String, Value>,
+        items: impl Fn(&McpServer) -> Vec<&Value>,
+    ) -> Result<Value, ErrorObject> {
+        let offset = match params_field::<String>(params, "cursor")? {
+            None => 0,
+            Some(cursor) => self.open_cursor(list, &cursor)?,
+        };
+        let all = items(self);
+        if offset > all.len() {
+            return Err(ErrorObject::invalid_params("cursor out of range")
+                .with_data(json!({ "cursor": "stale" })));
+        }
+        let size = self.inner.config.page_size.max(1);
+        let end = (offset + size).min(all.len());
+        let mut result = Map::new();
+        result.insert(
+            list.into(),
+            Value::Array(all[offset..end].iter().map(|v| (*v).clone()).collect()),
+        );
+        if end < all.len() {
+            let state = CursorState {
+                list: list.into(),
+                offset: end,
+            };
+            let payload =
+                serde_json::to_vec(&state).map_err(|e| ErrorObject::internal(e.to_string()))?;
+            let cursor =
+                self.inner
+                    .sealer
+                    .seal(CURSOR_PURPOSE, &payload, self.inner.config.cursor_ttl);
+            result.insert("nextCursor".into(), cursor.into());
+        }
+        Ok(Value::Object(result))
+    }
+
+    fn open_cursor(&self, list: &str, cursor: &str) -> Result<usize, ErrorObject> {
+        let bad = |why: &str| {
+            ErrorObject::invalid_params(format!("invalid cursor: {why}"))
+                .with_data(json!({ "cursor": cursor }))
+        };
+        let payload = self
+            .inner
+            .sealer
+            .open(CURSOR_PURPOSE, cursor)
+            .map_err(|e| bad(&e.to_string()))?;
+        let state: CursorState = serde_json::from_slice(&payload).map_err(|_| bad("unreadable"))?;
+        if state.list != list {
+            return Err(bad("issued for another list"));
+        }
+        Ok(state.offset)
+    }
+
+    async fn call_tool(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Value, ErrorObject> {
+        let name: String = required_field(&params, "name")?;
+        let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
+        let Some(tool) = self
+            .inner
+            .tool_index
+            .get(&name)
+            .map(|&i| &self.inner.tools[i])
+        else {
+            return Err(ErrorObject::invalid_params(format!("unknown tool: {name}"))
+                .with_data(json!({ "tool": name })));
+        };
+        let violations: Vec<Value> = tool
+            .input
+            .iter_errors(&args)
+            .map(|e| json!({ "path": e.instance_path().to_string(), "message": e.to_string() }))
+            .collect();
+        if !violations.is_empty() {
+            return Err(
+                ErrorObject::invalid_params(format!("invalid arguments for tool {name}"))
+                    .with_data(json!({ "tool": name, "errors": violations })),
+            );
+        }
+        let result = match (tool.handler)(args, ctx).await {
+            Ok(result) => result,
+            Err(e) => CallToolResult::error(e.0),
+        };
+        if let (Some(validator), false) = (&tool.output, result.is_error) {
+            let structured = result.structured_content.clone().unwrap_or(Value::Null);
+            let violations: Vec<String> = validator
+                .iter_errors(&structured)
+                .map(|e| e.to_string())
+                .collect();
+            if !violations.is_empty() {
+                return Err(ErrorObject::internal(format!(
+                    "tool {name} returned output that violates its output schema"
+                ))
+                .with_data(json!({ "tool": name, "errors": violations })));
+            }
+        }
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+
+    async fn read_resource(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Value, ErrorObject> {
+        let uri: String = required_field(&params, "uri")?;
+        let era = ctx.era();
+        let Some(entry) = self.inner.resources.iter().find(|r| r.uri == uri) else {
+            return Err(resource_not_found(&uri, era));
+        };
+        let contents = (entry.handler)(uri, ctx).await?;
+        Ok(json!({ "contents": contents }))
+    }
+
+    async fn get_prompt(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Value, ErrorObject> {
+        let name: String = required_field(&params, "name")?;
+        let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();
+        let Some(prompt) = self
+            .inner
+            .prompts
+            .iter()
+            .find(|p| p.definition["name"] == name.as_str())
+        else {
+            return Err(
+                ErrorObject::invalid_params(format!("unknown prompt: {name}"))
+                    .with_data(json!({ "prompt": name })),
+            );
+        };
+        let missing: Vec<&str> = prompt
+            .arguments
+            .iter()
+            .filter(|a| a.required && !args.contains_key(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ErrorObject::invalid_params(format!(
+                "prompt {name}: missing required arguments"
+            ))
+            .with_data(json!({ "prompt": name, "missing": missing })));
+        }
+        let unknown: Vec<&String> = args
+            .keys()
+            .filter(|k| !prompt.arguments.iter().any(|a| &a.name == *k))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(
+                ErrorObject::invalid_params(format!("prompt {name}: unknown arguments"))
+                    .with_data(json!({ "prompt": name, "unknown": unknown })),
+            );
+        }
+        let result = (prompt.handler)(args, ctx).await?;
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+}
+
+/// The era's error for an unknown resource: `-32002` in the handshake era,
+/// `-32602` with `data.uri` in 2026-07-28.
+pub fn resource_not_found(uri: &str, era: Era) -> ErrorObject {
+    let code = match era {
+        Era::Handshake => code::RESOURCE_NOT_FOUND,
+        Era::Modern => code::INVALID_PARAMS,
+    };
+    ErrorObject::new(code, format!("Resource not found: {uri}")).with_data(json!({ "uri": uri }))
+}

@@ -1,0 +1,542 @@
+//! One connection's session: a lightweight actor that reads messages, keeps
+//! the lifecycle of its era, and runs each request as a task it owns.
+//!
+//! The era is decided by the first request and then locked for the
+//! connection: `initialize` opens a handshake-era session; a request whose
+//! `params._meta` carries `io.modelcontextprotocol/protocolVersion` (or
+//! `server/discover`) makes it a 2026-07-28 connection, where every request is
+//! validated on its own.
+//!
+//! Requests run as tasks owned by the session, so a slow tool never blocks
+//! the connection: pings, other requests and cancellations are still
+//! answered. A cancelled request's task is aborted and gets no response; one
+//! that runs past the request timeout is answered with an error and aborted;
+//! a panicking handler is answered with `-32603`. When the session ends, its
+//! tasks are aborted.
+
+use std::collections::HashMap;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+use arbor_runtime::timer::{send_after, TimerRef};
+use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
+use futures_util::FutureExt;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::context::{Progress, RequestContext};
+use crate::jsonrpc::{
+    code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
+};
+use crate::server::McpServer;
+use crate::version::{Era, ProtocolVersion};
+
+/// The `_meta` keys of the 2026-07-28 envelope.
+pub mod meta {
+    /// The protocol version of this request.
+    pub const PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+    /// The capabilities the client declares for this request.
+    pub const CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+    /// Who the client is.
+    pub const CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+    /// The log level this request opts into.
+    pub const LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+    /// Who the server is, on results.
+    pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+}
+
+/// The log levels of both eras, lowest first.
+pub const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+/// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
+const CACHEABLE: [&str; 6] = [
+    "server/discover",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+/// Methods 2026-07-28 removed; a modern connection answers them `-32601`.
+const REMOVED_IN_MODERN: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+/// Where a session stands. Only the states of one era are reachable once the
+/// first request has chosen it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lifecycle {
+    /// Nothing chosen yet: `initialize`, `ping` or a modern request may come.
+    Fresh,
+    /// Handshake era: `initialize` answered, `notifications/initialized` not
+    /// yet received. Client requests are served; the server sends none.
+    Initializing {
+        /// The negotiated version.
+        version: ProtocolVersion,
+        /// The client's capabilities.
+        client: Arc<Value>,
+    },
+    /// Handshake era: initialized.
+    Ready {
+        /// The negotiated version.
+        version: ProtocolVersion,
+        /// The client's capabilities.
+        client: Arc<Value>,
+        /// The level set by `logging/setLevel`.
+        log_level: Option<&'static str>,
+    },
+    /// 2026-07-28: each request carries its own envelope.
+    Modern,
+}
+
+/// The session's messages.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// Bytes of one message (a line on stdio), as read from the transport.
+    Incoming(Vec<u8>),
+    /// The request's task has finished (answered, failed or timed out).
+    Finished(Id),
+    /// The initialization deadline passed.
+    InitDeadline,
+    /// Reports the lifecycle state (for tests and introspection).
+    State(arbor_runtime::Reply<Lifecycle>),
+}
+
+struct Session {
+    server: McpServer,
+    out: mpsc::Sender<Value>,
+    state: Lifecycle,
+    in_flight: HashMap<Id, AbortHandle>,
+    init_timer: Option<TimerRef>,
+}
+
+/// Starts a session that writes everything it sends to `out`, one JSON value
+/// per message. Feed it with [`SessionMsg::Incoming`]; it ends (normally)
+/// when the initialization deadline passes unmet, and is killed like any
+/// process.
+///
+/// # Errors
+/// Only if the actor fails to start, which it does not by design.
+pub async fn start_session(
+    server: McpServer,
+    out: mpsc::Sender<Value>,
+) -> Result<ActorRef<SessionMsg>, SpawnError> {
+    spawn(Session {
+        server,
+        out,
+        state: Lifecycle::Fresh,
+        in_flight: HashMap::new(),
+        init_timer: None,
+    })
+    .await
+}
+
+fn lifecycle_error(message: &str, state: &str) -> ErrorObject {
+    ErrorObject::new(code::INVALID_REQUEST, message).with_data(json!({ "lifecycle": state }))
+}
+
+impl Actor for Session {
+    type Msg = SessionMsg;
+
+    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
+        self.init_timer = Some(send_after(
+            self.server.config().init_timeout,
+            ctx.myself().clone(),
+            SessionMsg::InitDeadline,
+        ));
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: SessionMsg, ctx: &mut Context<Self>) -> Flow {
+        match msg {
+            SessionMsg::Incoming(bytes) => self.incoming(&bytes, ctx).await,
+            SessionMsg::Finished(id) => {
+                self.in_flight.remove(&id);
+            }
+            SessionMsg::InitDeadline => {
+                if matches!(
+                    self.state,
+                    Lifecycle::Fresh | Lifecycle::Initializing { .. }
+                ) {
+                    tracing::info!(target: "arbor::mcp", "session did not initialize in time");
+                    ctx.stop(ExitReason::error("initialization timeout"));
+                }
+            }
+            SessionMsg::State(reply) => {
+                reply.send(self.state.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _reason: &ExitReason) {
+        for (_, task) in self.in_flight.drain() {
+            task.abort();
+        }
+        if let Some(timer) = self.init_timer.take() {
+            timer.cancel();
+        }
+    }
+}
+
+impl Session {
+    async fn send(&self, value: Value) {
+        // The transport's writer has gone: the connection is closing.
+        let _ = self.out.send(value).await;
+    }
+
+    async fn respond(&self, id: Option<Id>, outcome: Result<Value, ErrorObject>) {
+        self.send(Message::Response(Response { id, outcome }).to_value())
+            .await;
+    }
+
+    fn version(&self) -> Option<ProtocolVersion> {
+        match &self.state {
+            Lifecycle::Initializing { version, .. } | Lifecycle::Ready { version, .. } => {
+                Some(*version)
+            }
+            Lifecycle::Modern => Some(ProtocolVersion::V2026_07_28),
+            Lifecycle::Fresh => None,
+        }
+    }
+
+    async fn incoming(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+        let allow_batch = self.version().is_some_and(ProtocolVersion::allows_batches);
+        match decode(bytes, &self.server.config().limits, allow_batch) {
+            Err(rejected) => {
+                self.send(Message::Response(rejected.response()).to_value())
+                    .await
+            }
+            Ok(Incoming::Single(message)) => self.message(message, ctx).await,
+            Ok(Incoming::Batch(items)) => {
+                // 2025-03-26 batches: requests are answered in one array.
+                let (tx, mut rx) = mpsc::channel(items.len().max(1));
+                let out = std::mem::replace(&mut self.out, tx);
+                for item in items {
+                    match item {
+                        Ok(message) => self.message(message, ctx).await,
+                        Err(rejected) => {
+                            self.send(Message::Response(rejected.response()).to_value())
+                                .await
+                        }
+                    }
+                }
+                let batch_out = std::mem::replace(&mut self.out, out);
+                drop(batch_out);
+                // Requests run as tasks: wait for each one's answer.
+                let mut answers = Vec::new();
+                while let Some(v) = rx.recv().await {
+                    answers.push(v);
+                }
+                if !answers.is_empty() {
+                    self.send(Value::Array(answers)).await;
+                }
+            }
+        }
+    }
+
+    async fn message(&mut self, message: Message, ctx: &mut Context<Self>) {
+        match message {
+            Message::Request(request) => self.request(request, ctx).await,
+            Message::Notification(n) => self.notification(n),
+            Message::Response(r) => {
+                tracing::debug!(target: "arbor::mcp", id = ?r.id, "response to no request of ours; ignored");
+            }
+        }
+    }
+
+    fn notification(&mut self, n: Notification) {
+        match n.method.as_str() {
+            "notifications/initialized" => {
+                if let Lifecycle::Initializing { version, client } = &self.state {
+                    self.state = Lifecycle::Ready {
+                        version: *version,
+                        client: client.clone(),
+                        log_level: None,
+                    };
+                    if let Some(timer) = self.init_timer.take() {
+                        timer.cancel();
+                    }
+                }
+            }
+            "notifications/cancelled" => {
+                let id = n
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("requestId"))
+                    .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
+                if let Some(task) = id.and_then(|id| self.in_flight.remove(&id)) {
+                    task.abort();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    async fn request(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let modern_meta = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+            .is_some();
+        match &self.state {
+            Lifecycle::Fresh => {
+                if request.method == "initialize" {
+                    self.initialize(request).await;
+                } else if modern_meta || request.method == "server/discover" {
+                    self.state = Lifecycle::Modern;
+                    if let Some(timer) = self.init_timer.take() {
+                        timer.cancel();
+                    }
+                    self.modern(request, ctx).await;
+                } else if request.method == "ping" {
+                    self.respond(Some(request.id), Ok(json!({}))).await;
+                } else {
+                    let error = lifecycle_error(
+                        "the session is not initialized: send initialize first (or a 2026-07-28 request with its _meta envelope)",
+                        "not_initialized",
+                    );
+                    self.respond(Some(request.id), Err(error)).await;
+                }
+            }
+            Lifecycle::Modern => self.modern(request, ctx).await,
+            Lifecycle::Initializing { .. } | Lifecycle::Ready { .. } => {
+                self.handshake(request, ctx).await
+            }
+        }
+    }
+
+    async fn initialize(&mut self, request: Request) {
+        let params = request.params.unwrap_or_default();
+        let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
+            let error = ErrorObject::invalid_params("initialize needs protocolVersion")
+                .with_data(json!({ "field": "protocolVersion" }));
+            return self.respond(Some(request.id), Err(error)).await;
+        };
+        // A version of this era is echoed; any other is answered with the
+        // newest handshake version, never echoed back.
+        let version = ProtocolVersion::parse(requested)
+            .filter(|v| v.era() == Era::Handshake)
+            .unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
+        let client = Arc::new(
+            params
+                .get("capabilities")
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+        );
+        let mut result = json!({
+            "protocolVersion": version.as_str(),
+            "capabilities": self.server.capabilities(Era::Handshake),
+            "serverInfo": self.server.info(),
+        });
+        if let Some(text) = self.server.instructions() {
+            result["instructions"] = text.into();
+        }
+        self.state = Lifecycle::Initializing { version, client };
+        self.respond(Some(request.id), Ok(result)).await;
+    }
+
+    async fn handshake(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let (version, client) = match &self.state {
+            Lifecycle::Initializing { version, client }
+            | Lifecycle::Ready {
+                version, client, ..
+            } => (*version, client.clone()),
+            _ => return,
+        };
+        match request.method.as_str() {
+            "initialize" => {
+                let error = lifecycle_error("the session is already initialized", "initialized");
+                self.respond(Some(request.id), Err(error)).await;
+            }
+            "ping" => self.respond(Some(request.id), Ok(json!({}))).await,
+            "logging/setLevel" => {
+                let level = request
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("level"))
+                    .and_then(Value::as_str)
+                    .and_then(|l| LOG_LEVELS.iter().find(|x| **x == l).copied());
+                let outcome = match (level, &mut self.state) {
+                    (Some(level), Lifecycle::Ready { log_level, .. }) => {
+                        *log_level = Some(level);
+                        Ok(json!({}))
+                    }
+                    (Some(_), _) => Err(lifecycle_error(
+                        "wait for notifications/initialized",
+                        "initializing",
+                    )),
+                    (None, _) => Err(ErrorObject::invalid_params("invalid log level")
+                        .with_data(json!({ "field": "level", "allowed": LOG_LEVELS }))),
+                };
+                self.respond(Some(request.id), outcome).await;
+            }
+            method if self.server.serves(method) => {
+                self.run(request, version, client, false, ctx).await;
+            }
+            method => {
+                let error = ErrorObject::method_not_found(method);
+                self.respond(Some(request.id), Err(error)).await;
+            }
+        }
+    }
+
+    /// Validates a 2026-07-28 request's envelope, then serves it.
+    async fn modern(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let envelope = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(Value::as_object);
+        let version = envelope
+            .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+            .and_then(Value::as_str);
+        let caps = envelope
+            .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
+            .filter(|c| c.is_object());
+        let (Some(requested), Some(caps)) = (version, caps) else {
+            let error = ErrorObject::invalid_params(
+                "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
+            )
+            .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }));
+            return self.respond(Some(request.id), Err(error)).await;
+        };
+        if ProtocolVersion::parse(requested).map(ProtocolVersion::era) != Some(Era::Modern) {
+            let error = ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
+                .with_data(json!({ "supported": ProtocolVersion::supported(Era::Modern), "requested": requested }));
+            return self.respond(Some(request.id), Err(error)).await;
+        }
+        if let Some(level) = envelope.and_then(|m| m.get(meta::LOG_LEVEL)) {
+            if !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l)) {
+                let error = ErrorObject::invalid_params("invalid log level")
+                    .with_data(json!({ "field": meta::LOG_LEVEL, "allowed": LOG_LEVELS }));
+                return self.respond(Some(request.id), Err(error)).await;
+            }
+        }
+        let client = Arc::new(caps.clone());
+        match request.method.as_str() {
+            "server/discover" => {
+                let mut result = json!({
+                    "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
+                    "capabilities": self.server.capabilities(Era::Modern),
+                });
+                if let Some(text) = self.server.instructions() {
+                    result["instructions"] = text.into();
+                }
+                let shaped = shape_modern(&self.server, "server/discover", result);
+                self.respond(Some(request.id), Ok(shaped)).await;
+            }
+            method if REMOVED_IN_MODERN.contains(&method) || !self.server.serves(method) => {
+                let error = ErrorObject::method_not_found(method);
+                self.respond(Some(request.id), Err(error)).await;
+            }
+            _ => {
+                self.run(request, ProtocolVersion::V2026_07_28, client, true, ctx)
+                    .await
+            }
+        }
+    }
+
+    /// Runs a feature request as a task owned by this session.
+    async fn run(
+        &mut self,
+        request: Request,
+        version: ProtocolVersion,
+        client: Arc<Value>,
+        modern: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let Request { id, method, params } = request;
+        if self.in_flight.contains_key(&id) {
+            let error = ErrorObject::new(
+                code::INVALID_REQUEST,
+                "a request with this id is already in flight",
+            )
+            .with_data(json!({ "id": id }));
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let config = self.server.config();
+        if self.in_flight.len() >= config.max_in_flight {
+            let error = ErrorObject::new(code::INVALID_REQUEST, "too many requests in flight")
+                .with_data(json!({ "limit": "max_in_flight", "max": config.max_in_flight }));
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let mut params = params.unwrap_or_default();
+        let progress = params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_i64())
+            .map(|token| Progress::new(token.clone(), self.out.clone(), config.progress_interval));
+        params.remove("_meta");
+        let request_ctx = RequestContext::new(id.clone(), version, client, progress);
+        let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
+        let timeout = config.request_timeout;
+        let task_id = id.clone();
+        let task = tokio::spawn(async move {
+            let call = AssertUnwindSafe(server.call(&method, params, request_ctx)).catch_unwind();
+            let outcome = match tokio::time::timeout(timeout, call).await {
+                Ok(Ok(Ok(result))) if modern => Ok(shape_modern(&server, &method, result)),
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(_panic)) => Err(ErrorObject::internal("the handler failed")
+                    .with_data(json!({ "method": method }))),
+                Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
+                    .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
+            };
+            let _ = out
+                .send(
+                    Message::Response(Response {
+                        id: Some(task_id.clone()),
+                        outcome,
+                    })
+                    .to_value(),
+                )
+                .await;
+            let _ = myself.send_system(SessionMsg::Finished(task_id));
+        });
+        self.in_flight.insert(id, task.abort_handle());
+    }
+}
+
+/// Adds what every 2026-07-28 result carries: `resultType`, the server's
+/// identity in `_meta`, and cache hints where the method is cacheable.
+fn shape_modern(server: &McpServer, method: &str, result: Value) -> Value {
+    let mut obj = match result {
+        Value::Object(obj) => obj,
+        other => {
+            let mut m = Map::new();
+            m.insert("value".into(), other);
+            m
+        }
+    };
+    obj.entry("resultType").or_insert_with(|| "complete".into());
+    if CACHEABLE.contains(&method)
+        && obj.get("resultType").and_then(Value::as_str) == Some("complete")
+    {
+        obj.insert(
+            "ttlMs".into(),
+            json!(server.config().cache_ttl.as_millis() as u64),
+        );
+        obj.insert("cacheScope".into(), "public".into());
+    }
+    let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(meta::SERVER_INFO.into(), json!(server.info()));
+    }
+    Value::Object(obj)
+}

@@ -1,0 +1,146 @@
+//! Line transports: stdio, and any byte stream (an in-memory duplex in
+//! tests): newline-delimited JSON, one message per line.
+//!
+//! Reading stops while the session's mailbox is full (its `send` waits), and
+//! a line longer than the message limit is refused with an error and skipped
+//! without being buffered.
+
+use arbor_runtime::ExitReason;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{code, ErrorObject, Message, Response};
+use crate::server::McpServer;
+use crate::session::{start_session, SessionMsg};
+
+/// Messages waiting to be written per connection before the session waits.
+pub const OUTBOUND_CAPACITY: usize = 256;
+
+/// Why a line transport stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum TransportError {
+    /// Reading or writing failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    /// The session could not start.
+    #[error("session: {0}")]
+    Session(#[from] arbor_runtime::SpawnError),
+}
+
+enum Line {
+    Message(Vec<u8>),
+    TooLong(usize),
+}
+
+/// Reads one line of at most `max` bytes; longer lines are consumed and
+/// reported by length only.
+async fn read_line<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut total = 0usize;
+    loop {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(match total {
+                0 => None,
+                n if n > max => Some(Line::TooLong(n)),
+                _ => Some(Line::Message(line)),
+            });
+        }
+        let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => (&chunk[..i], Some(i + 1)),
+            None => (chunk, None),
+        };
+        total += part.len();
+        if total <= max {
+            line.extend_from_slice(part);
+        } else {
+            line = Vec::new();
+        }
+        let used = done.unwrap_or(part.len());
+        reader.consume(used);
+        if done.is_some() {
+            return Ok(Some(if total > max {
+                Line::TooLong(total)
+            } else {
+                Line::Message(line)
+            }));
+        }
+    }
+}
+
+/// Serves one connection over a line-delimited byte stream until the reader
+/// ends or the session does. Returns the session's exit reason.
+///
+/// # Errors
+/// [`TransportError`] when reading fails or the session cannot start.
+pub async fn serve_lines<R, W>(
+    server: McpServer,
+    mut reader: R,
+    mut writer: W,
+) -> Result<ExitReason, TransportError>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let max = server.config().limits.max_message_bytes;
+    let (tx, mut rx) = mpsc::channel::<Value>(OUTBOUND_CAPACITY);
+    let errors = tx.clone();
+    let session = start_session(server, tx).await?;
+    let process = session.process();
+    let writing = tokio::spawn(async move {
+        while let Some(value) = rx.recv().await {
+            let mut line = value.to_string();
+            line.push('\n');
+            if writer.write_all(line.as_bytes()).await.is_err() || writer.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let read_result = loop {
+        let line = tokio::select! {
+            line = read_line(&mut reader, max) => line,
+            _ = process.wait() => break Ok(()),
+        };
+        match line {
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+            Ok(Some(Line::TooLong(len))) => {
+                let error = ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    format!("message exceeds max_message_bytes ({len} > {max})"),
+                )
+                .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len }));
+                let _ = errors
+                    .send(Message::Response(Response::error(None, error)).to_value())
+                    .await;
+            }
+            Ok(Some(Line::Message(bytes))) => {
+                if bytes.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
+                    break Ok(());
+                }
+            }
+        }
+    };
+    drop(errors);
+    process.stop(ExitReason::Normal);
+    let reason = process.wait().await;
+    let _ = writing.await;
+    read_result?;
+    Ok(reason)
+}
+
+/// Serves one connection on this process's stdin and stdout.
+///
+/// # Errors
+/// [`TransportError`] when reading fails or the session cannot start.
+pub async fn serve_stdio(server: McpServer) -> Result<ExitReason, TransportError> {
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    serve_lines(server, stdin, tokio::io::stdout()).await
+}

@@ -1,0 +1,194 @@
+//! A line client over an in-memory duplex, and a test server.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use arbor_mcp::transport::serve_lines;
+use arbor_mcp::{
+    CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
+    ResourceContents, Role, ServerBuilder, ServerConfig, ToolError,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{
+    AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream, Lines, ReadHalf, WriteHalf,
+};
+
+pub struct Client {
+    write: WriteHalf<DuplexStream>,
+    lines: Lines<BufReader<ReadHalf<DuplexStream>>>,
+    pub served: tokio::task::JoinHandle<()>,
+}
+
+impl Client {
+    pub async fn connect(server: McpServer) -> Client {
+        let (ours, theirs) = tokio::io::duplex(1 << 20);
+        let (their_read, their_write) = tokio::io::split(theirs);
+        let served = tokio::spawn(async move {
+            let _ = serve_lines(server, BufReader::new(their_read), their_write).await;
+        });
+        let (read, write) = tokio::io::split(ours);
+        Client {
+            write,
+            lines: BufReader::new(read).lines(),
+            served,
+        }
+    }
+
+    pub async fn send_raw(&mut self, line: &str) {
+        self.write.write_all(line.as_bytes()).await.unwrap();
+        self.write.write_all(b"\n").await.unwrap();
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.send_raw(&value.to_string()).await;
+    }
+
+    /// The next line from the server, within 5 s.
+    pub async fn recv(&mut self) -> Value {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+            .await
+            .expect("a message within 5 s")
+            .unwrap()
+            .expect("the connection is open");
+        serde_json::from_str(&line).unwrap()
+    }
+
+    /// Nothing arrives within `ms` milliseconds.
+    pub async fn silent_for(&mut self, ms: u64) -> bool {
+        tokio::time::timeout(Duration::from_millis(ms), self.lines.next_line())
+            .await
+            .is_err()
+    }
+
+    /// Sends a request and returns its response (skipping notifications).
+    pub async fn call(&mut self, id: i64, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        loop {
+            let v = self.recv().await;
+            if v.get("id") == Some(&json!(id)) {
+                return v;
+            }
+        }
+    }
+
+    /// Completes the handshake at `version`.
+    pub async fn initialize(&mut self, version: &str) -> Value {
+        let r = self
+            .call(
+                0,
+                "initialize",
+                json!({"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+            )
+            .await;
+        self.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        r
+    }
+
+    pub async fn close(mut self) {
+        self.write.shutdown().await.unwrap();
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.served).await;
+    }
+}
+
+/// The 2026-07-28 envelope.
+pub fn meta() -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "t", "version": "1"}
+    })
+}
+
+/// `params` with the 2026-07-28 envelope added.
+pub fn modern(mut params: Value) -> Value {
+    params["_meta"] = meta();
+    params
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct AddArgs {
+    /// First addend.
+    pub a: i64,
+    /// Second addend.
+    pub b: i64,
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct SlowArgs {
+    /// How long to work, in milliseconds.
+    pub ms: u64,
+}
+
+pub fn server_with(config: ServerConfig) -> McpServer {
+    let mut builder = ServerBuilder::new("test-server", "1.0.0")
+        .instructions("for tests")
+        .config(config)
+        .tool("add", "Adds two integers", |args: AddArgs, _ctx| async move {
+            Ok(CallToolResult::text((args.a + args.b).to_string()))
+        })
+        .tool("fail", "Always fails", |_args: SlowArgs, _ctx| async move {
+            Err::<CallToolResult, _>(ToolError::new("it failed"))
+        })
+        .tool("panic", "Panics", |_args: SlowArgs, _ctx| async move {
+            if true {
+                panic!("handler bug");
+            }
+            Ok(CallToolResult::text("unreachable"))
+        })
+        .tool("slow", "Works for a while, reporting progress", |args: SlowArgs, ctx| async move {
+            for i in 1..=4u64 {
+                tokio::time::sleep(Duration::from_millis(args.ms / 4)).await;
+                ctx.progress(i as f64, Some(4.0), Some("working"));
+            }
+            Ok(CallToolResult::text("done"))
+        })
+        .tool_with_schema(
+            "structured",
+            "Returns structured output",
+            json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}),
+            Some(json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})),
+            |args, _ctx| async move {
+                if args["ok"] == json!(true) {
+                    Ok(CallToolResult::structured(json!({"n": 42})))
+                } else {
+                    Ok(CallToolResult::structured(json!({"n": "not a number"})))
+                }
+            },
+        )
+        .resource("test://static/hello", "hello", Some("text/plain"), |uri, _ctx| async move {
+            Ok(vec![ResourceContents::text(uri, Some("text/plain"), "hello world")])
+        })
+        .prompt(
+            "greet",
+            "Greets someone",
+            vec![PromptArgument::required("name", "who"), PromptArgument::optional("style", "how")],
+            |args, _ctx| async move {
+                Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage {
+                        role: Role::User,
+                        content: Content::text(format!("Hello, {}!", args["name"])),
+                    }],
+                })
+            },
+        );
+    for i in 0..7 {
+        builder = builder.tool(
+            &format!("extra_{i}"),
+            "padding for pagination",
+            |_a: SlowArgs, _c| async move { Ok(CallToolResult::text("x")) },
+        );
+    }
+    builder.build().unwrap()
+}
+
+pub fn server() -> McpServer {
+    server_with(ServerConfig {
+        page_size: 5,
+        ..ServerConfig::default()
+    })
+}

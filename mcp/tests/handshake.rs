@@ -1,0 +1,380 @@
+//! The handshake era (2025-11-25 back to 2024-11-05) end to end over an
+//! in-memory line transport.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_mcp::ServerConfig;
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_echoes_a_supported_version_and_declares_capabilities() {
+    let mut c = Client::connect(server()).await;
+    let r = c.initialize("2025-06-18").await;
+    assert_eq!(r["result"]["protocolVersion"], "2025-06-18");
+    assert_eq!(r["result"]["serverInfo"]["name"], "test-server");
+    assert_eq!(r["result"]["instructions"], "for tests");
+    let caps = &r["result"]["capabilities"];
+    assert!(
+        caps["tools"].is_object() && caps["resources"].is_object() && caps["prompts"].is_object()
+    );
+    assert!(
+        r["result"].get("resultType").is_none(),
+        "no resultType in the handshake era"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsupported_version_is_answered_with_a_supported_one_never_echoed() {
+    for asked in ["1999-01-01", "2026-07-28", "banana"] {
+        let mut c = Client::connect(server()).await;
+        let r = c.initialize(asked).await;
+        assert_eq!(
+            r["result"]["protocolVersion"], "2025-11-25",
+            "asked {asked}"
+        );
+        c.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_initialize_and_ping_before_initialization_and_initialize_only_once() {
+    let mut c = Client::connect(server()).await;
+    let r = c.call(1, "tools/list", json!({})).await;
+    assert_eq!(r["error"]["code"], -32600);
+    assert_eq!(r["error"]["data"]["lifecycle"], "not_initialized");
+    assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
+    c.initialize("2025-11-25").await;
+    let again = c
+        .call(3, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    assert_eq!(again["error"]["code"], -32600);
+    assert_eq!(again["error"]["data"]["lifecycle"], "initialized");
+    assert_eq!(c.call(4, "ping", json!({})).await["result"], json!({}));
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_without_a_version_is_invalid_params() {
+    let mut c = Client::connect(server()).await;
+    let r = c.call(1, "initialize", json!({"capabilities": {}})).await;
+    assert_eq!(r["error"]["code"], -32602);
+    assert_eq!(r["error"]["data"]["field"], "protocolVersion");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_list_is_paginated_with_tamper_evident_cursors() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let params = match &cursor {
+            Some(cur) => json!({"cursor": cur}),
+            None => json!({}),
+        };
+        let r = c.call(10 + pages, "tools/list", params).await;
+        let tools = r["result"]["tools"].as_array().unwrap();
+        assert!(tools.len() <= 5);
+        names.extend(
+            tools
+                .iter()
+                .map(|t| t["name"].as_str().unwrap().to_string()),
+        );
+        pages += 1;
+        match r["result"]["nextCursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(names.len(), 12);
+    assert_eq!(&names[..2], ["add", "fail"]);
+    let add = c.call(20, "tools/list", json!({})).await;
+    assert_eq!(add["result"]["tools"][0]["inputSchema"]["type"], "object");
+    assert!(add["result"]["tools"][0]["inputSchema"]["properties"]["a"].is_object());
+
+    // Forged and tampered cursors are refused.
+    let real = c.call(21, "tools/list", json!({})).await["result"]["nextCursor"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut tampered = real.clone().into_bytes();
+    let last = tampered.len() - 3;
+    tampered[last] = if tampered[last] == b'A' { b'B' } else { b'A' };
+    for bad in [
+        String::from_utf8(tampered).unwrap(),
+        "forged".to_string(),
+        String::new(),
+    ] {
+        let r = c.call(22, "tools/list", json!({"cursor": bad})).await;
+        assert_eq!(r["error"]["code"], -32602, "cursor {bad:?}");
+    }
+    // A cursor for tools is not a cursor for prompts.
+    let r = c.call(23, "prompts/list", json!({"cursor": real})).await;
+    assert_eq!(r["error"]["code"], -32602);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_call_validates_arguments_and_separates_tool_errors_from_protocol_errors() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    let ok = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(ok["result"]["content"][0]["text"], "5");
+    assert!(ok["result"].get("isError").is_none());
+
+    let bad = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": "two"}}),
+        )
+        .await;
+    assert_eq!(bad["error"]["code"], -32602);
+    let errors = bad["error"]["data"]["errors"].as_array().unwrap();
+    assert!(
+        errors.len() >= 2,
+        "both the wrong type and the missing b: {errors:?}"
+    );
+
+    let unknown = c.call(3, "tools/call", json!({"name": "nope"})).await;
+    assert_eq!(unknown["error"]["code"], -32602);
+    assert_eq!(unknown["error"]["data"]["tool"], "nope");
+
+    let failed = c
+        .call(
+            4,
+            "tools/call",
+            json!({"name": "fail", "arguments": {"ms": 1}}),
+        )
+        .await;
+    assert_eq!(failed["result"]["isError"], true);
+    assert_eq!(failed["result"]["content"][0]["text"], "it failed");
+
+    let panicked = c
+        .call(
+            5,
+            "tools/call",
+            json!({"name": "panic", "arguments": {"ms": 1}}),
+        )
+        .await;
+    assert_eq!(panicked["error"]["code"], -32603);
+    // The session survives a panicking handler.
+    assert_eq!(c.call(6, "ping", json!({})).await["result"], json!({}));
+
+    let structured = c
+        .call(
+            7,
+            "tools/call",
+            json!({"name": "structured", "arguments": {"ok": true}}),
+        )
+        .await;
+    assert_eq!(structured["result"]["structuredContent"]["n"], 42);
+    let violating = c
+        .call(
+            8,
+            "tools/call",
+            json!({"name": "structured", "arguments": {"ok": false}}),
+        )
+        .await;
+    assert_eq!(violating["error"]["code"], -32603);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resources_and_prompts() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    let list = c.call(1, "resources/list", json!({})).await;
+    assert_eq!(list["result"]["resources"][0]["uri"], "test://static/hello");
+    let read = c
+        .call(2, "resources/read", json!({"uri": "test://static/hello"}))
+        .await;
+    assert_eq!(read["result"]["contents"][0]["text"], "hello world");
+    let missing = c
+        .call(3, "resources/read", json!({"uri": "test://nope"}))
+        .await;
+    assert_eq!(
+        missing["error"]["code"], -32002,
+        "handshake era: resource not found"
+    );
+    assert_eq!(missing["error"]["data"]["uri"], "test://nope");
+
+    let prompt = c
+        .call(
+            4,
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"name": "Ada"}}),
+        )
+        .await;
+    assert_eq!(
+        prompt["result"]["messages"][0]["content"]["text"],
+        "Hello, Ada!"
+    );
+    let no_arg = c.call(5, "prompts/get", json!({"name": "greet"})).await;
+    assert_eq!(no_arg["error"]["code"], -32602);
+    assert_eq!(no_arg["error"]["data"]["missing"], json!(["name"]));
+    let extra = c
+        .call(
+            6,
+            "prompts/get",
+            json!({"name": "greet", "arguments": {"name": "x", "mood": "y"}}),
+        )
+        .await;
+    assert_eq!(extra["error"]["data"]["unknown"], json!(["mood"]));
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_tool_does_not_block_the_session_and_cancellation_aborts_it_without_a_response() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 800}}}))
+        .await;
+    // Answered while the slow tool runs.
+    assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1, "reason": "user"}}))
+        .await;
+    assert!(
+        c.silent_for(1200).await,
+        "no response follows a cancellation"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_its_timeout_gets_an_error_and_its_handler_is_aborted() {
+    let mut c = Client::connect(server_with(ServerConfig {
+        request_timeout: Duration::from_millis(100),
+        ..ServerConfig::default()
+    }))
+    .await;
+    c.initialize("2025-11-25").await;
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "slow", "arguments": {"ms": 2000}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32001);
+    assert_eq!(r["error"]["data"]["timeoutMs"], 100);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_goes_only_with_a_token_and_increases() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "slow", "arguments": {"ms": 400}, "_meta": {"progressToken": "tok"}}}))
+        .await;
+    let mut seen = Vec::new();
+    loop {
+        let v = c.recv().await;
+        if v["method"] == "notifications/progress" {
+            assert_eq!(v["params"]["progressToken"], "tok");
+            seen.push(v["params"]["progress"].as_f64().unwrap());
+        } else {
+            assert_eq!(v["result"]["content"][0]["text"], "done");
+            break;
+        }
+    }
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+    // Without a token: no progress at all.
+    let r = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "slow", "arguments": {"ms": 200}}),
+        )
+        .await;
+    assert_eq!(r["result"]["content"][0]["text"], "done");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_does_not_initialize_in_time_is_closed() {
+    let mut c = Client::connect(server_with(ServerConfig {
+        init_timeout: Duration::from_millis(100),
+        ..ServerConfig::default()
+    }))
+    .await;
+    assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    let served = tokio::time::timeout(Duration::from_secs(5), &mut c.served).await;
+    assert!(served.is_ok(), "the connection ends");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logging_set_level_accepts_only_known_levels() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    assert_eq!(
+        c.call(1, "logging/setLevel", json!({"level": "warning"}))
+            .await["result"],
+        json!({})
+    );
+    let bad = c
+        .call(2, "logging/setLevel", json!({"level": "loud"}))
+        .await;
+    assert_eq!(bad["error"]["code"], -32602);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_only_in_2025_03_26() {
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "add", "arguments": {"a": 1, "b": 1}}},
+        {"jsonrpc": "2.0", "method": "notifications/whatever"}
+    ]);
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-03-26").await;
+    c.send(batch.clone()).await;
+    let answers = c.recv().await;
+    let answers = answers.as_array().expect("an array of responses");
+    assert_eq!(answers.len(), 2);
+    assert!(answers
+        .iter()
+        .any(|a| a["result"]["content"][0]["text"] == "2"));
+    c.close().await;
+
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    c.send(batch).await;
+    assert_eq!(c.recv().await["error"]["code"], -32600);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_methods_are_method_not_found_and_ids_are_not_reused_while_in_flight() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    let r = c.call(1, "tools/explode", json!({})).await;
+    assert_eq!(r["error"]["code"], -32601);
+    c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 400}}}))
+        .await;
+    let dup = c
+        .call(
+            7,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(dup["error"]["code"], -32600);
+    c.close().await;
+}

@@ -1,0 +1,158 @@
+//! The 2026-07-28 era end to end over an in-memory line transport.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_discover_describes_the_server_with_cache_hints() {
+    let mut c = Client::connect(server()).await;
+    let r = c.call(1, "server/discover", json!({"_meta": meta()})).await;
+    let res = &r["result"];
+    assert_eq!(res["resultType"], "complete");
+    assert_eq!(res["supportedVersions"][0], "2026-07-28");
+    assert!(res["supportedVersions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|v| v == "2025-11-25"));
+    assert!(res["capabilities"]["tools"].is_object());
+    assert!(res["capabilities"].get("logging").is_none());
+    assert!(res["ttlMs"].is_u64());
+    assert_eq!(res["cacheScope"], "public");
+    assert_eq!(
+        res["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "test-server"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_served_on_its_own_envelope() {
+    let mut c = Client::connect(server()).await;
+    let list = c.call(1, "tools/list", modern(json!({}))).await;
+    assert_eq!(list["result"]["resultType"], "complete");
+    assert!(list["result"]["ttlMs"].is_u64());
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+    let call = c
+        .call(
+            2,
+            "tools/call",
+            modern(json!({"name": "add", "arguments": {"a": 40, "b": 2}})),
+        )
+        .await;
+    assert_eq!(call["result"]["resultType"], "complete");
+    assert_eq!(call["result"]["content"][0]["text"], "42");
+    assert!(
+        call["result"].get("ttlMs").is_none(),
+        "tools/call is not cacheable"
+    );
+    let read = c
+        .call(
+            3,
+            "resources/read",
+            modern(json!({"uri": "test://static/hello"})),
+        )
+        .await;
+    assert_eq!(read["result"]["cacheScope"], "public");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelope_violations_get_their_own_errors() {
+    let mut c = Client::connect(server()).await;
+    c.call(1, "server/discover", json!({"_meta": meta()})).await;
+
+    let no_meta = c.call(2, "tools/list", json!({})).await;
+    assert_eq!(no_meta["error"]["code"], -32602);
+    assert_eq!(no_meta["error"]["data"]["field"], "_meta");
+
+    let mut no_caps = meta();
+    no_caps
+        .as_object_mut()
+        .unwrap()
+        .remove("io.modelcontextprotocol/clientCapabilities");
+    let r = c.call(3, "tools/list", json!({"_meta": no_caps})).await;
+    assert_eq!(r["error"]["code"], -32602);
+
+    let mut old = meta();
+    old["io.modelcontextprotocol/protocolVersion"] = json!("2025-11-25");
+    let r = c.call(4, "tools/list", json!({"_meta": old})).await;
+    assert_eq!(r["error"]["code"], -32022);
+    assert_eq!(r["error"]["data"]["requested"], "2025-11-25");
+    assert_eq!(r["error"]["data"]["supported"], json!(["2026-07-28"]));
+
+    let mut loud = meta();
+    loud["io.modelcontextprotocol/logLevel"] = json!("loud");
+    let r = c.call(5, "tools/list", json!({"_meta": loud})).await;
+    assert_eq!(r["error"]["code"], -32602);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removed_methods_are_not_found_in_the_modern_era() {
+    let mut c = Client::connect(server()).await;
+    for (i, method) in [
+        "ping",
+        "initialize",
+        "logging/setLevel",
+        "resources/subscribe",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = c.call(i as i64, method, modern(json!({}))).await;
+        assert_eq!(r["error"]["code"], -32601, "{method}");
+    }
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_era_is_locked_per_connection() {
+    let mut c = Client::connect(server()).await;
+    c.call(1, "tools/list", modern(json!({}))).await;
+    // A handshake on a modern connection is refused.
+    let r = c
+        .call(2, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    assert_eq!(
+        r["error"]["code"], -32602,
+        "initialize without the envelope is malformed here"
+    );
+    c.close().await;
+
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    // A modern request on a handshake connection is served as handshake.
+    let r = c.call(3, "tools/list", modern(json!({}))).await;
+    assert!(r["result"].get("resultType").is_none());
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_handlers_serve_both_eras_with_era_specific_errors() {
+    let mut c = Client::connect(server()).await;
+    let missing = c
+        .call(1, "resources/read", modern(json!({"uri": "test://nope"})))
+        .await;
+    assert_eq!(
+        missing["error"]["code"], -32602,
+        "2026-07-28: resource not found is invalid params"
+    );
+    assert_eq!(missing["error"]["data"]["uri"], "test://nope");
+    let prompt = c
+        .call(
+            2,
+            "prompts/get",
+            modern(json!({"name": "greet", "arguments": {"name": "Ada"}})),
+        )
+        .await;
+    assert_eq!(
+        prompt["result"]["messages"][0]["content"]["text"],
+        "Hello, Ada!"
+    );
+    assert_eq!(prompt["result"]["resultType"], "complete");
+    c.close().await;
+}
