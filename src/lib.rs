@@ -4,9 +4,10 @@
 //! This crate is the facade: it re-exports the actor layer
 //! ([`runtime`]), the supervisors ([`supervision`]), the protocol ([`mcp`])
 //! and the transports ([`transports`]), and holds the demo tree the `arbor`
-//! command line serves ([`demo`]).
+//! command line serves ([`demo`], [`demo_mcp`]).
 
 pub mod demo;
+pub mod demo_mcp;
 
 pub use arbor_mcp as mcp;
 pub use arbor_runtime as runtime;

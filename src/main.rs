@@ -15,10 +15,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Starts the demo supervision tree, prints it, and runs until Ctrl-C or
-    /// SIGTERM, then shuts it down in order. (The MCP transports arrive with
-    /// the protocol and transport work.)
+    /// Serves the demo MCP server. With `--stdio`, on stdin and stdout (both
+    /// protocol eras). Without it, until the network transports land: starts
+    /// the demo supervision tree, prints it, and runs until Ctrl-C or
+    /// SIGTERM, then shuts it down in order.
     Serve {
+        /// Serve MCP on stdin/stdout.
+        #[arg(long)]
+        stdio: bool,
         /// Worker shards under the sharded dynamic supervisor.
         #[arg(long, default_value_t = 4)]
         shards: usize,
@@ -43,13 +47,24 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
+            Command::Serve { stdio: true, .. } => serve_stdio().await,
             Command::Serve {
                 shards,
                 workers,
                 once,
+                ..
             } => serve(shards, workers, once).await,
         }
     })
+}
+
+async fn serve_stdio() -> anyhow::Result<()> {
+    let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
+    let reason = arbor::mcp::transport::serve_stdio(server)
+        .await
+        .context("serving stdio")?;
+    tracing::info!(%reason, "stdio session ended");
+    Ok(())
 }
 
 async fn serve(shards: usize, workers: usize, once: bool) -> anyhow::Result<()> {

@@ -19,6 +19,15 @@ pub struct RequestContext {
     version: ProtocolVersion,
     client_capabilities: Arc<Value>,
     progress: Option<Progress>,
+    log: Option<LogSink>,
+}
+
+/// Where a request's log messages go, and from which level.
+#[derive(Clone, Debug)]
+pub(crate) struct LogSink {
+    pub(crate) out: mpsc::Sender<Value>,
+    /// Index into [`crate::session::LOG_LEVELS`].
+    pub(crate) min_level: usize,
 }
 
 impl RequestContext {
@@ -27,13 +36,46 @@ impl RequestContext {
         version: ProtocolVersion,
         client_capabilities: Arc<Value>,
         progress: Option<Progress>,
+        log: Option<LogSink>,
     ) -> Self {
         RequestContext {
             id,
             version,
             client_capabilities,
             progress,
+            log,
         }
+    }
+
+    /// Sends a `notifications/message` log entry to the client, if the
+    /// client asked for logs at `level` or above: with `logging/setLevel` in
+    /// the handshake era, with the request's `logLevel` in 2026-07-28 (never
+    /// otherwise). Unknown levels are dropped. Returns whether it was sent.
+    pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+        let Some(sink) = &self.log else {
+            return false;
+        };
+        let Some(rank) = crate::session::LOG_LEVELS.iter().position(|l| *l == level) else {
+            return false;
+        };
+        if rank < sink.min_level {
+            return false;
+        }
+        let mut params = Map::new();
+        params.insert("level".into(), level.into());
+        if let Some(logger) = logger {
+            params.insert("logger".into(), logger.into());
+        }
+        params.insert("data".into(), data);
+        sink.out
+            .try_send(
+                Message::Notification(Notification {
+                    method: "notifications/message".into(),
+                    params: Some(params),
+                })
+                .to_value(),
+            )
+            .is_ok()
     }
 
     /// The request id.

@@ -467,9 +467,8 @@ impl McpServer {
         &self.inner.config
     }
 
-    /// The capabilities this server offers (the same in both eras, apart
-    /// from what each era's schema allows).
-    pub fn capabilities(&self, era: Era) -> Value {
+    /// The capabilities this server offers, the same in both eras.
+    pub fn capabilities(&self) -> Value {
         let mut caps = Map::new();
         if !self.inner.tools.is_empty() {
             caps.insert("tools".into(), json!({ "listChanged": false }));
@@ -483,9 +482,8 @@ impl McpServer {
         if !self.inner.prompts.is_empty() {
             caps.insert("prompts".into(), json!({ "listChanged": false }));
         }
-        if era == Era::Handshake {
-            caps.insert("logging".into(), json!({}));
-        }
+        // Handlers may log (RequestContext::log) in either era.
+        caps.insert("logging".into(), json!({}));
         Value::Object(caps)
     }
 

@@ -25,7 +25,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-use crate::context::{Progress, RequestContext};
+use crate::context::{LogSink, Progress, RequestContext};
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
@@ -115,6 +115,8 @@ pub enum SessionMsg {
     InitDeadline,
     /// Reports the lifecycle state (for tests and introspection).
     State(arbor_runtime::Reply<Lifecycle>),
+    /// The input has ended: finish the requests in flight, then stop.
+    Drain,
 }
 
 struct Session {
@@ -123,6 +125,7 @@ struct Session {
     state: Lifecycle,
     in_flight: HashMap<Id, AbortHandle>,
     init_timer: Option<TimerRef>,
+    draining: bool,
 }
 
 /// Starts a session that writes everything it sends to `out`, one JSON value
@@ -142,6 +145,7 @@ pub async fn start_session(
         state: Lifecycle::Fresh,
         in_flight: HashMap::new(),
         init_timer: None,
+        draining: false,
     })
     .await
 }
@@ -167,6 +171,15 @@ impl Actor for Session {
             SessionMsg::Incoming(bytes) => self.incoming(&bytes, ctx).await,
             SessionMsg::Finished(id) => {
                 self.in_flight.remove(&id);
+                if self.draining && self.in_flight.is_empty() {
+                    ctx.stop(ExitReason::Normal);
+                }
+            }
+            SessionMsg::Drain => {
+                self.draining = true;
+                if self.in_flight.is_empty() {
+                    ctx.stop(ExitReason::Normal);
+                }
             }
             SessionMsg::InitDeadline => {
                 if matches!(
@@ -342,7 +355,7 @@ impl Session {
         );
         let mut result = json!({
             "protocolVersion": version.as_str(),
-            "capabilities": self.server.capabilities(Era::Handshake),
+            "capabilities": self.server.capabilities(),
             "serverInfo": self.server.info(),
         });
         if let Some(text) = self.server.instructions() {
@@ -388,7 +401,11 @@ impl Session {
                 self.respond(Some(request.id), outcome).await;
             }
             method if self.server.serves(method) => {
-                self.run(request, version, client, false, ctx).await;
+                let level = match &self.state {
+                    Lifecycle::Ready { log_level, .. } => *log_level,
+                    _ => None,
+                };
+                self.run(request, version, client, level, false, ctx).await;
             }
             method => {
                 let error = ErrorObject::method_not_found(method);
@@ -434,7 +451,7 @@ impl Session {
             "server/discover" => {
                 let mut result = json!({
                     "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
-                    "capabilities": self.server.capabilities(Era::Modern),
+                    "capabilities": self.server.capabilities(),
                 });
                 if let Some(text) = self.server.instructions() {
                     result["instructions"] = text.into();
@@ -447,8 +464,19 @@ impl Session {
                 self.respond(Some(request.id), Err(error)).await;
             }
             _ => {
-                self.run(request, ProtocolVersion::V2026_07_28, client, true, ctx)
-                    .await
+                let level = envelope
+                    .and_then(|m| m.get(meta::LOG_LEVEL))
+                    .and_then(Value::as_str)
+                    .and_then(|l| LOG_LEVELS.iter().find(|x| **x == l).copied());
+                self.run(
+                    request,
+                    ProtocolVersion::V2026_07_28,
+                    client,
+                    level,
+                    true,
+                    ctx,
+                )
+                .await
             }
         }
     }
@@ -459,6 +487,7 @@ impl Session {
         request: Request,
         version: ProtocolVersion,
         client: Arc<Value>,
+        log_level: Option<&'static str>,
         modern: bool,
         ctx: &mut Context<Self>,
     ) {
@@ -484,7 +513,13 @@ impl Session {
             .filter(|t| t.is_string() || t.is_i64())
             .map(|token| Progress::new(token.clone(), self.out.clone(), config.progress_interval));
         params.remove("_meta");
-        let request_ctx = RequestContext::new(id.clone(), version, client, progress);
+        let log = log_level
+            .and_then(|l| LOG_LEVELS.iter().position(|x| *x == l))
+            .map(|min_level| LogSink {
+                out: self.out.clone(),
+                min_level,
+            });
+        let request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
         let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
         let timeout = config.request_timeout;
         let task_id = id.clone();

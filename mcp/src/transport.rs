@@ -87,6 +87,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = server.config().limits.max_message_bytes;
+    let drain_deadline = server.config().request_timeout + std::time::Duration::from_secs(1);
     let (tx, mut rx) = mpsc::channel::<Value>(OUTBOUND_CAPACITY);
     let errors = tx.clone();
     let session = start_session(server, tx).await?;
@@ -129,8 +130,17 @@ where
         }
     };
     drop(errors);
-    process.stop(ExitReason::Normal);
-    let reason = process.wait().await;
+    // The input has ended: answer what is in flight (each request is bound
+    // by the request timeout), then stop.
+    let _ = session.send_system(SessionMsg::Drain);
+    let grace = drain_deadline;
+    let reason = match tokio::time::timeout(grace, process.wait()).await {
+        Ok(reason) => reason,
+        Err(_) => {
+            process.stop(ExitReason::Shutdown);
+            process.wait().await
+        }
+    };
     let _ = writing.await;
     read_result?;
     Ok(reason)

@@ -378,3 +378,23 @@ async fn unknown_methods_are_method_not_found_and_ids_are_not_reused_while_in_fl
     assert_eq!(dup["error"]["code"], -32600);
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_follow_the_level_set_for_the_session() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "log", "arguments": {"ms": 0}}}))
+        .await;
+    assert_eq!(c.recv().await["id"], 1, "no logs before logging/setLevel");
+    c.call(2, "logging/setLevel", json!({"level": "debug"}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "log", "arguments": {"ms": 0}}}))
+        .await;
+    let levels: Vec<_> = [c.recv().await, c.recv().await]
+        .iter()
+        .map(|m| m["params"]["level"].clone())
+        .collect();
+    assert_eq!(levels, [json!("debug"), json!("warning")]);
+    assert_eq!(c.recv().await["id"], 3);
+    c.close().await;
+}

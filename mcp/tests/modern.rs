@@ -19,7 +19,7 @@ async fn server_discover_describes_the_server_with_cache_hints() {
         .iter()
         .any(|v| v == "2025-11-25"));
     assert!(res["capabilities"]["tools"].is_object());
-    assert!(res["capabilities"].get("logging").is_none());
+    assert!(res["capabilities"]["logging"].is_object());
     assert!(res["ttlMs"].is_u64());
     assert_eq!(res["cacheScope"], "public");
     assert_eq!(
@@ -154,5 +154,23 @@ async fn the_same_handlers_serve_both_eras_with_era_specific_errors() {
         "Hello, Ada!"
     );
     assert_eq!(prompt["result"]["resultType"], "complete");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_go_only_to_requests_that_ask_for_them_at_their_level() {
+    let mut c = Client::connect(server()).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": modern(json!({"name": "log", "arguments": {"ms": 0}}))}))
+        .await;
+    let first = c.recv().await;
+    assert_eq!(first["id"], 1, "no log without logLevel: {first}");
+    let mut params = modern(json!({"name": "log", "arguments": {"ms": 0}}));
+    params["_meta"]["io.modelcontextprotocol/logLevel"] = json!("info");
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}))
+        .await;
+    let log = c.recv().await;
+    assert_eq!(log["method"], "notifications/message");
+    assert_eq!(log["params"]["level"], "warning");
+    assert_eq!(c.recv().await["id"], 2, "the debug entry is below info");
     c.close().await;
 }

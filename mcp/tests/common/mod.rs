@@ -146,6 +146,11 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             }
             Ok(CallToolResult::text("done"))
         })
+        .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
+            ctx.log("debug", Some("test"), json!("a detail"));
+            ctx.log("warning", Some("test"), json!({"careful": true}));
+            Ok(CallToolResult::text("logged"))
+        })
         .tool_with_schema(
             "structured",
             "Returns structured output",
@@ -176,7 +181,7 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 })
             },
         );
-    for i in 0..7 {
+    for i in 0..6 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",

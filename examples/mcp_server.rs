@@ -1,0 +1,27 @@
+//! An MCP server in about 20 lines, served on stdio to clients of both
+//! protocol eras. Run it with `cargo run --example mcp_server`.
+
+use arbor::mcp::{transport::serve_stdio, CallToolResult, ServerBuilder};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+#[derive(Deserialize, JsonSchema)]
+struct Greet {
+    /// Who to greet.
+    name: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let server = ServerBuilder::new("hello", "1.0.0")
+        .tool(
+            "greet",
+            "Greets someone by name",
+            |args: Greet, _ctx| async move {
+                Ok(CallToolResult::text(format!("Hello, {}!", args.name)))
+            },
+        )
+        .build()?;
+    serve_stdio(server).await?;
+    Ok(())
+}

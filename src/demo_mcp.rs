@@ -1,0 +1,88 @@
+//! The demo MCP server `arbor serve` offers: a few tools, a resource and a
+//! prompt, served alike to both protocol eras.
+
+use std::time::Duration;
+
+use arbor_mcp::{
+    CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
+    ResourceContents, Role, ServerBuilder, ToolError,
+};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// Arguments of `echo`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct EchoArgs {
+    /// The text to send back.
+    pub message: String,
+}
+
+/// Arguments of `add`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AddArgs {
+    /// First addend.
+    pub a: f64,
+    /// Second addend.
+    pub b: f64,
+}
+
+/// Arguments of `count`.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct CountArgs {
+    /// How many steps (1 to 100).
+    #[schemars(range(min = 1, max = 100))]
+    pub steps: u32,
+    /// Milliseconds per step (at most 1000).
+    #[schemars(range(max = 1000))]
+    pub step_ms: u64,
+}
+
+/// The demo server.
+///
+/// # Errors
+/// Never in practice: the definition is fixed and valid.
+pub fn mcp_server() -> Result<McpServer, arbor_mcp::server::BuildError> {
+    ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
+        .instructions("A demo arbor server: echo, add, count (with progress), a readme resource and a greeting prompt.")
+        .tool("echo", "Returns the message it is given", |args: EchoArgs, _ctx| async move {
+            Ok(CallToolResult::text(args.message))
+        })
+        .tool("add", "Adds two numbers", |args: AddArgs, _ctx| async move {
+            let sum = args.a + args.b;
+            if sum.is_finite() {
+                Ok(CallToolResult::text(sum.to_string()))
+            } else {
+                Err(ToolError::new("the sum is not a finite number"))
+            }
+        })
+        .tool("count", "Counts to `steps`, reporting progress at each step", |args: CountArgs, ctx| async move {
+            for step in 1..=args.steps {
+                tokio::time::sleep(Duration::from_millis(args.step_ms)).await;
+                ctx.progress(f64::from(step), Some(f64::from(args.steps)), None);
+            }
+            Ok(CallToolResult::text(format!("counted to {}", args.steps)))
+        })
+        .resource("arbor://demo/readme", "readme", Some("text/plain"), |uri, _ctx| async move {
+            Ok(vec![ResourceContents::text(
+                uri,
+                Some("text/plain"),
+                "arbor serves MCP from supervised actors; kill one and it comes back.",
+            )])
+        })
+        .prompt(
+            "greet",
+            "A greeting for someone",
+            vec![PromptArgument::required("name", "Who to greet")],
+            |args, _ctx| async move {
+                let name = args.get("name").cloned().unwrap_or_default();
+                Ok(GetPromptResult {
+                    description: Some("A greeting".into()),
+                    messages: vec![PromptMessage {
+                        role: Role::User,
+                        content: Content::text(format!("Please greet {name} warmly.")),
+                    }],
+                })
+            },
+        )
+        .build()
+}
