@@ -22,6 +22,8 @@ use crate::model::{
     CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
 };
 use crate::seal::{SealKey, Sealer};
+use crate::template::{UriTemplate, Variables};
+use crate::uri::ResourceUri;
 use crate::version::Era;
 
 /// A tool failure the model sees: becomes a result with `isError: true`.
@@ -46,6 +48,15 @@ type ResourceFn = Arc<
         + Send
         + Sync,
 >;
+type TemplateFn = Arc<
+    dyn Fn(
+            Variables,
+            String,
+            RequestContext,
+        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ErrorObject>>
+        + Send
+        + Sync,
+>;
 type PromptFn = Arc<
     dyn Fn(
             HashMap<String, String>,
@@ -66,6 +77,12 @@ struct ResourceEntry {
     definition: Value,
     uri: String,
     handler: ResourceFn,
+}
+
+struct TemplateEntry {
+    definition: Value,
+    template: UriTemplate,
+    handler: TemplateFn,
 }
 
 struct PromptEntry {
@@ -124,6 +141,14 @@ pub enum BuildError {
         /// The name.
         name: String,
     },
+    /// A resource URI is not a valid, safe URI.
+    #[error("resource uri {uri:?}: {reason}")]
+    InvalidUri {
+        /// The URI.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
     /// A tool's schema is not a valid JSON Schema, or not an object schema.
     #[error("tool {tool:?}: invalid {which} schema: {reason}")]
     InvalidSchema {
@@ -144,6 +169,7 @@ pub struct ServerBuilder {
     key: Option<SealKey>,
     tools: Vec<ToolEntry>,
     resources: Vec<ResourceEntry>,
+    templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
     errors: Vec<BuildError>,
 }
@@ -189,6 +215,7 @@ impl ServerBuilder {
             key: None,
             tools: Vec::new(),
             resources: Vec::new(),
+            templates: Vec::new(),
             prompts: Vec::new(),
             errors: Vec::new(),
         }
@@ -298,6 +325,45 @@ impl ServerBuilder {
         self
     }
 
+    /// A family of resources whose URIs match an RFC 6570 template; `handler`
+    /// gets the matched variables and the URI. Variable constraints declared
+    /// on the template (`UriTemplate::with_var`) are checked first: a value
+    /// that breaks one is a `-32602` error naming the variable.
+    pub fn resource_template<F, Fut>(
+        mut self,
+        template: UriTemplate,
+        name: &str,
+        mime_type: Option<&str>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(Variables, String, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, ErrorObject>> + Send + 'static,
+    {
+        if self
+            .templates
+            .iter()
+            .any(|t| t.template.as_str() == template.as_str())
+        {
+            self.errors.push(BuildError::Duplicate {
+                kind: "resource template",
+                name: template.as_str().into(),
+            });
+            return self;
+        }
+        let mut definition = json!({ "uriTemplate": template.as_str(), "name": name });
+        if let Some(m) = mime_type {
+            definition["mimeType"] = m.into();
+        }
+        let handler: TemplateFn = Arc::new(move |vars, uri, ctx| Box::pin(handler(vars, uri, ctx)));
+        self.templates.push(TemplateEntry {
+            definition,
+            template,
+            handler,
+        });
+        self
+    }
+
     /// A resource at a fixed URI.
     pub fn resource<F, Fut>(
         mut self,
@@ -310,7 +376,17 @@ impl ServerBuilder {
         F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, ErrorObject>> + Send + 'static,
     {
-        if self.resources.iter().any(|r| r.uri == uri) {
+        let normalized = match ResourceUri::parse(uri) {
+            Ok(u) => u.as_str().to_string(),
+            Err(e) => {
+                self.errors.push(BuildError::InvalidUri {
+                    uri: uri.into(),
+                    reason: e.to_string(),
+                });
+                return self;
+            }
+        };
+        if self.resources.iter().any(|r| r.uri == normalized) {
             self.errors.push(BuildError::Duplicate {
                 kind: "resource",
                 name: uri.into(),
@@ -324,7 +400,7 @@ impl ServerBuilder {
         let handler: ResourceFn = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
         self.resources.push(ResourceEntry {
             definition,
-            uri: uri.into(),
+            uri: normalized,
             handler,
         });
         self
@@ -386,6 +462,7 @@ impl ServerBuilder {
                     .collect(),
                 tools: self.tools,
                 resources: self.resources,
+                templates: self.templates,
                 prompts: self.prompts,
                 config: self.config,
             }),
@@ -401,6 +478,7 @@ struct Inner {
     tools: Vec<ToolEntry>,
     tool_index: HashMap<String, usize>,
     resources: Vec<ResourceEntry>,
+    templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
 }
 
@@ -473,7 +551,7 @@ impl McpServer {
         if !self.inner.tools.is_empty() {
             caps.insert("tools".into(), json!({ "listChanged": false }));
         }
-        if !self.inner.resources.is_empty() {
+        if !self.inner.resources.is_empty() || !self.inner.templates.is_empty() {
             caps.insert(
                 "resources".into(),
                 json!({ "listChanged": false, "subscribe": false }),
@@ -492,7 +570,7 @@ impl McpServer {
         match method {
             "tools/list" | "tools/call" => !self.inner.tools.is_empty(),
             "resources/list" | "resources/read" | "resources/templates/list" => {
-                !self.inner.resources.is_empty()
+                !self.inner.resources.is_empty() || !self.inner.templates.is_empty()
             }
             "prompts/list" | "prompts/get" => !self.inner.prompts.is_empty(),
             _ => false,
@@ -518,7 +596,9 @@ impl McpServer {
             "resources/list" => self.page("resources", &params, |s| {
                 s.inner.resources.iter().map(|r| &r.definition).collect()
             }),
-            "resources/templates/list" => Ok(json!({ "resourceTemplates": [] })),
+            "resources/templates/list" => self.page("resourceTemplates", &params, |s| {
+                s.inner.templates.iter().map(|t| &t.definition).collect()
+            }),
             "resources/read" => self.read_resource(params, ctx).await,
             "prompts/list" => self.page("prompts", &params, |s| {
                 s.inner.prompts.iter().map(|p| &p.definition).collect()
@@ -637,11 +717,33 @@ impl McpServer {
     ) -> Result<Value, ErrorObject> {
         let uri: String = required_field(&params, "uri")?;
         let era = ctx.era();
-        let Some(entry) = self.inner.resources.iter().find(|r| r.uri == uri) else {
-            return Err(resource_not_found(&uri, era));
-        };
-        let contents = (entry.handler)(uri, ctx).await?;
-        Ok(json!({ "contents": contents }))
+        let parsed = ResourceUri::parse(&uri).map_err(|e| {
+            ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
+                .with_data(json!({ "uri": uri, "reason": e.to_string() }))
+        })?;
+        if let Some(entry) = self
+            .inner
+            .resources
+            .iter()
+            .find(|r| r.uri == parsed.as_str())
+        {
+            let contents = (entry.handler)(uri, ctx).await?;
+            return Ok(json!({ "contents": contents }));
+        }
+        for entry in &self.inner.templates {
+            match entry.template.match_uri(parsed.as_str()) {
+                Ok(None) => continue,
+                Ok(Some(vars)) => {
+                    let contents = (entry.handler)(vars, uri, ctx).await?;
+                    return Ok(json!({ "contents": contents }));
+                }
+                Err(e) => {
+                    return Err(ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
+                        .with_data(json!({ "uri": uri, "template": entry.template.as_str(), "reason": e.to_string() })));
+                }
+            }
+        }
+        Err(resource_not_found(&uri, era))
     }
 
     async fn get_prompt(

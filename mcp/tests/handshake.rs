@@ -398,3 +398,52 @@ async fn logs_follow_the_level_set_for_the_session() {
     assert_eq!(c.recv().await["id"], 3);
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_templates_match_validate_and_refuse_traversal() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    let list = c.call(1, "resources/templates/list", json!({})).await;
+    assert_eq!(
+        list["result"]["resourceTemplates"][0]["uriTemplate"],
+        "test://users/{id}/profile"
+    );
+    let read = c
+        .call(
+            2,
+            "resources/read",
+            json!({"uri": "test://users/42/profile"}),
+        )
+        .await;
+    let text = read["result"]["contents"][0]["text"].as_str().unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(text).unwrap()["id"],
+        "42"
+    );
+    let bad_var = c
+        .call(
+            3,
+            "resources/read",
+            json!({"uri": "test://users/abc/profile"}),
+        )
+        .await;
+    assert_eq!(bad_var["error"]["code"], -32602);
+    assert!(bad_var["error"]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("id"));
+    for sneaky in [
+        "test://static/../hello",
+        "test://static/%2e%2e/hello",
+        "file:///etc/../../passwd",
+    ] {
+        let r = c.call(4, "resources/read", json!({"uri": sneaky})).await;
+        assert_eq!(r["error"]["code"], -32602, "{sneaky}: {r}");
+    }
+    // Normalised forms of a declared URI find it.
+    let r = c
+        .call(5, "resources/read", json!({"uri": "TEST://static/hello"}))
+        .await;
+    assert_eq!(r["result"]["contents"][0]["text"], "hello world");
+    c.close().await;
+}

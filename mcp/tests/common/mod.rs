@@ -167,6 +167,18 @@ pub fn server_with(config: ServerConfig) -> McpServer {
         .resource("test://static/hello", "hello", Some("text/plain"), |uri, _ctx| async move {
             Ok(vec![ResourceContents::text(uri, Some("text/plain"), "hello world")])
         })
+        .resource_template(
+            arbor_mcp::template::UriTemplate::parse("test://users/{id}/profile")
+                .unwrap()
+                .with_var(arbor_mcp::template::TemplateVar::new("id").pattern("^[0-9]+$").unwrap())
+                .unwrap(),
+            "user profile",
+            Some("application/json"),
+            |vars, uri, _ctx| async move {
+                let id = vars.get_str("id").unwrap_or_default().to_string();
+                Ok(vec![ResourceContents::text(uri, Some("application/json"), json!({"id": id}).to_string())])
+            },
+        )
         .prompt(
             "greet",
             "Greets someone",
