@@ -15,6 +15,7 @@ pub mod model;
 pub mod seal;
 pub mod server;
 pub mod session;
+pub mod subscription;
 pub mod template;
 pub mod transport;
 pub mod uri;

@@ -22,9 +22,11 @@ use crate::model::{
     CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
 };
 use crate::seal::{SealKey, Sealer};
+use crate::subscription::SubscriptionMsg;
 use crate::template::{UriTemplate, Variables};
 use crate::uri::ResourceUri;
 use crate::version::Era;
+use arbor_runtime::ProcessGroups;
 
 /// A tool failure the model sees: becomes a result with `isError: true`.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -108,6 +110,9 @@ pub struct ServerConfig {
     pub init_timeout: Duration,
     /// The most requests one connection may have in flight. Default: 64.
     pub max_in_flight: usize,
+    /// The most resource subscriptions one connection may hold (both eras
+    /// together). Default: 100.
+    pub max_subscriptions: usize,
     /// Progress notifications per request, at most one per this interval
     /// (the final one always goes). Default: 50 ms.
     pub progress_interval: Duration,
@@ -124,6 +129,7 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(60),
             init_timeout: Duration::from_secs(30),
             max_in_flight: 64,
+            max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(60),
         }
@@ -464,6 +470,7 @@ impl ServerBuilder {
                 resources: self.resources,
                 templates: self.templates,
                 prompts: self.prompts,
+                subscribers: ProcessGroups::new(),
                 config: self.config,
             }),
         })
@@ -480,6 +487,7 @@ struct Inner {
     resources: Vec<ResourceEntry>,
     templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
+    subscribers: ProcessGroups<String>,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -545,6 +553,46 @@ impl McpServer {
         &self.inner.config
     }
 
+    /// Tells every subscriber of `uri` that the resource changed; returns how
+    /// many were told. Subscribers whose queues are full miss this update.
+    pub fn resource_updated(&self, uri: &str) -> usize {
+        let Ok(uri) = ResourceUri::parse(uri) else {
+            return 0;
+        };
+        let mut told = 0;
+        self.inner
+            .subscribers
+            .for_each_member(&uri.as_str().to_string(), |p| {
+                if p.downcast::<SubscriptionMsg>()
+                    .is_some_and(|s| s.try_send(SubscriptionMsg::Updated).is_ok())
+                {
+                    told += 1;
+                }
+            });
+        told
+    }
+
+    /// Live subscriptions to `uri`, across all connections.
+    pub fn subscriber_count(&self, uri: &str) -> usize {
+        ResourceUri::parse(uri).map_or(0, |u| {
+            self.inner.subscribers.member_count(&u.as_str().to_string())
+        })
+    }
+
+    pub(crate) fn subscribers(&self) -> &ProcessGroups<String> {
+        &self.inner.subscribers
+    }
+
+    /// Whether `uri` names a resource: a declared one or a template match.
+    pub(crate) fn has_resource(&self, uri: &ResourceUri) -> bool {
+        self.inner.resources.iter().any(|r| r.uri == uri.as_str())
+            || self
+                .inner
+                .templates
+                .iter()
+                .any(|t| matches!(t.template.match_uri(uri.as_str()), Ok(Some(_))))
+    }
+
     /// The capabilities this server offers, the same in both eras.
     pub fn capabilities(&self) -> Value {
         let mut caps = Map::new();
@@ -554,7 +602,7 @@ impl McpServer {
         if !self.inner.resources.is_empty() || !self.inner.templates.is_empty() {
             caps.insert(
                 "resources".into(),
-                json!({ "listChanged": false, "subscribe": false }),
+                json!({ "listChanged": false, "subscribe": true }),
             );
         }
         if !self.inner.prompts.is_empty() {

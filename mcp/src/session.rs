@@ -29,7 +29,9 @@ use crate::context::{LogSink, Progress, RequestContext};
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
-use crate::server::McpServer;
+use crate::server::{resource_not_found, McpServer};
+use crate::subscription::{subscribe, SubscriptionMsg};
+use crate::uri::ResourceUri;
 use crate::version::{Era, ProtocolVersion};
 
 /// The `_meta` keys of the 2026-07-28 envelope.
@@ -126,6 +128,10 @@ struct Session {
     in_flight: HashMap<Id, AbortHandle>,
     init_timer: Option<TimerRef>,
     draining: bool,
+    /// Handshake era: `resources/subscribe`, by normalised URI.
+    subscriptions: HashMap<String, ActorRef<SubscriptionMsg>>,
+    /// 2026-07-28: `subscriptions/listen` requests and their subscriptions.
+    listens: HashMap<Id, Vec<ActorRef<SubscriptionMsg>>>,
 }
 
 /// Starts a session that writes everything it sends to `out`, one JSON value
@@ -146,6 +152,8 @@ pub async fn start_session(
         in_flight: HashMap::new(),
         init_timer: None,
         draining: false,
+        subscriptions: HashMap::new(),
+        listens: HashMap::new(),
     })
     .await
 }
@@ -177,6 +185,7 @@ impl Actor for Session {
             }
             SessionMsg::Drain => {
                 self.draining = true;
+                self.end_listens().await;
                 if self.in_flight.is_empty() {
                     ctx.stop(ExitReason::Normal);
                 }
@@ -293,8 +302,13 @@ impl Session {
                     .as_ref()
                     .and_then(|p| p.get("requestId"))
                     .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
-                if let Some(task) = id.and_then(|id| self.in_flight.remove(&id)) {
-                    task.abort();
+                if let Some(id) = id {
+                    if let Some(task) = self.in_flight.remove(&id) {
+                        task.abort();
+                    }
+                    for sub in self.listens.remove(&id).unwrap_or_default() {
+                        sub.process().stop(ExitReason::Normal);
+                    }
                 }
             }
             _ => {}
@@ -400,6 +414,12 @@ impl Session {
                 };
                 self.respond(Some(request.id), outcome).await;
             }
+            "resources/subscribe" | "resources/unsubscribe"
+                if self.server.serves("resources/read") =>
+            {
+                let outcome = self.subscription(&request, ctx).await;
+                self.respond(Some(request.id), outcome).await;
+            }
             method if self.server.serves(method) => {
                 let level = match &self.state {
                     Lifecycle::Ready { log_level, .. } => *log_level,
@@ -459,6 +479,7 @@ impl Session {
                 let shaped = shape_modern(&self.server, "server/discover", result);
                 self.respond(Some(request.id), Ok(shaped)).await;
             }
+            "subscriptions/listen" => self.listen(request, ctx).await,
             method if REMOVED_IN_MODERN.contains(&method) || !self.server.serves(method) => {
                 let error = ErrorObject::method_not_found(method);
                 self.respond(Some(request.id), Err(error)).await;
@@ -478,6 +499,176 @@ impl Session {
                 )
                 .await
             }
+        }
+    }
+
+    fn subscription_count(&self) -> usize {
+        self.subscriptions.len() + self.listens.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// Checks a URI to subscribe to: valid, known, and within the limit.
+    fn subscribable(&self, uri: &str, era: Era) -> Result<ResourceUri, ErrorObject> {
+        let parsed = ResourceUri::parse(uri).map_err(|e| {
+            ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
+                .with_data(json!({ "uri": uri, "reason": e.to_string() }))
+        })?;
+        if !self.server.has_resource(&parsed) {
+            return Err(resource_not_found(uri, era));
+        }
+        let max = self.server.config().max_subscriptions;
+        if self.subscription_count() >= max {
+            return Err(
+                ErrorObject::invalid_params("too many subscriptions on this connection")
+                    .with_data(json!({ "limit": "max_subscriptions", "max": max })),
+            );
+        }
+        Ok(parsed)
+    }
+
+    /// Handshake era: `resources/subscribe` and `resources/unsubscribe`.
+    async fn subscription(
+        &mut self,
+        request: &Request,
+        ctx: &mut Context<Self>,
+    ) -> Result<Value, ErrorObject> {
+        let uri = request
+            .params
+            .as_ref()
+            .and_then(|p| p.get("uri"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ErrorObject::invalid_params("missing uri").with_data(json!({ "field": "uri" }))
+            })?;
+        if request.method == "resources/unsubscribe" {
+            if let Ok(parsed) = ResourceUri::parse(uri) {
+                if let Some(sub) = self.subscriptions.remove(parsed.as_str()) {
+                    sub.process().stop(ExitReason::Normal);
+                }
+            }
+            return Ok(json!({}));
+        }
+        if ResourceUri::parse(uri).is_ok_and(|u| self.subscriptions.contains_key(u.as_str())) {
+            return Ok(json!({}));
+        }
+        let parsed = self.subscribable(uri, Era::Handshake)?;
+        let notification = Message::Notification(Notification {
+            method: "notifications/resources/updated".into(),
+            params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
+        })
+        .to_value();
+        let sub = self.start_subscription(&parsed, notification, ctx).await?;
+        self.subscriptions.insert(parsed.as_str().to_string(), sub);
+        Ok(json!({}))
+    }
+
+    async fn start_subscription(
+        &self,
+        uri: &ResourceUri,
+        notification: Value,
+        ctx: &mut Context<Self>,
+    ) -> Result<ActorRef<SubscriptionMsg>, ErrorObject> {
+        let sub = subscribe(&ctx.process(), self.out.clone(), notification)
+            .await
+            .map_err(|e| ErrorObject::internal(e.to_string()))?;
+        self.server
+            .subscribers()
+            .join(uri.as_str().to_string(), &sub.process());
+        Ok(sub)
+    }
+
+    /// 2026-07-28: `subscriptions/listen`. Acknowledges the subset it honours
+    /// first, then delivers updates tagged with the listen request's id until
+    /// the client cancels it or the input ends.
+    async fn listen(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let id = request.id.clone();
+        if self.listens.contains_key(&id) || self.in_flight.contains_key(&id) {
+            let error = ErrorObject::new(
+                code::INVALID_REQUEST,
+                "a request with this id is already in flight",
+            )
+            .with_data(json!({ "id": id }));
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let filter = request.params.as_ref().and_then(|p| p.get("notifications"));
+        let Some(filter) = filter.and_then(Value::as_object) else {
+            let error =
+                ErrorObject::invalid_params("subscriptions/listen needs a notifications filter")
+                    .with_data(json!({ "field": "notifications" }));
+            return self.respond(Some(id), Err(error)).await;
+        };
+        let wanted: Vec<String> = match filter.get("resourceSubscriptions") {
+            None => Vec::new(),
+            Some(v) => match serde_json::from_value(v.clone()) {
+                Ok(list) => list,
+                Err(_) => {
+                    let error =
+                        ErrorObject::invalid_params("resourceSubscriptions must be a list of URIs")
+                            .with_data(json!({ "field": "notifications.resourceSubscriptions" }));
+                    return self.respond(Some(id), Err(error)).await;
+                }
+            },
+        };
+        let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
+        let mut honoured = Vec::new();
+        let mut subs = Vec::new();
+        for uri in wanted {
+            let Ok(parsed) = self.subscribable(&uri, Era::Modern) else {
+                continue;
+            };
+            let mut params = Map::new();
+            params.insert("uri".into(), Value::from(uri.as_str()));
+            params.insert(
+                "_meta".into(),
+                json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+            );
+            let notification = Message::Notification(Notification {
+                method: "notifications/resources/updated".into(),
+                params: Some(params),
+            })
+            .to_value();
+            match self.start_subscription(&parsed, notification, ctx).await {
+                Ok(sub) => {
+                    subs.push(sub);
+                    honoured.push(uri);
+                }
+                Err(_) => continue,
+            }
+        }
+        // List changes are not offered (the lists are fixed), so only
+        // resource subscriptions can be honoured.
+        let mut ack = Map::new();
+        if filter.contains_key("resourceSubscriptions") {
+            ack.insert("resourceSubscriptions".into(), json!(honoured));
+        }
+        let ack = Message::Notification(Notification {
+            method: "notifications/subscriptions/acknowledged".into(),
+            params: Some(Map::from_iter([
+                ("notifications".to_string(), Value::Object(ack)),
+                (
+                    "_meta".to_string(),
+                    json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+                ),
+            ])),
+        })
+        .to_value();
+        self.send(ack).await;
+        self.listens.insert(id, subs);
+    }
+
+    /// Ends every listen with its final result.
+    async fn end_listens(&mut self) {
+        let listens: Vec<_> = self.listens.drain().collect();
+        for (id, subs) in listens {
+            for sub in subs {
+                sub.process().stop(ExitReason::Normal);
+            }
+            let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
+            let result = shape_modern(
+                &self.server,
+                "subscriptions/listen",
+                json!({ "_meta": { "io.modelcontextprotocol/subscriptionId": id_value } }),
+            );
+            self.respond(Some(id), Ok(result)).await;
         }
     }
 

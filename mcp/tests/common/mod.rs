@@ -88,6 +88,11 @@ impl Client {
         r
     }
 
+    /// Ends the input, leaving the output open.
+    pub async fn write_shutdown(&mut self) {
+        self.write.shutdown().await.unwrap();
+    }
+
     pub async fn close(mut self) {
         self.write.shutdown().await.unwrap();
         let _ = tokio::time::timeout(Duration::from_secs(5), self.served).await;
