@@ -20,6 +20,8 @@ pub struct RequestContext {
     client_capabilities: Arc<Value>,
     progress: Option<Progress>,
     log: Option<LogSink>,
+    inputs: Option<Arc<Map<String, Value>>>,
+    state: Option<Arc<Value>>,
 }
 
 /// Where a request's log messages go, and from which level.
@@ -44,7 +46,27 @@ impl RequestContext {
             client_capabilities,
             progress,
             log,
+            inputs: None,
+            state: None,
         }
+    }
+
+    /// The context of the next run of a handler that asked for input.
+    pub(crate) fn with_inputs(mut self, inputs: Map<String, Value>, state: Option<Value>) -> Self {
+        self.inputs = Some(Arc::new(inputs));
+        self.state = state.map(Arc::new);
+        self
+    }
+
+    /// The client's answer to the input request the handler made under
+    /// `key`, on the run after it asked (see [`crate::input`]).
+    pub fn input_response(&self, key: &str) -> Option<&Value> {
+        self.inputs.as_ref()?.get(key)
+    }
+
+    /// The state the handler kept with its input request, on the next run.
+    pub fn request_state(&self) -> Option<&Value> {
+        self.state.as_deref()
     }
 
     /// Sends a `notifications/message` log entry to the client, if the

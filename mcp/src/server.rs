@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use crate::context::RequestContext;
+use crate::input::InputRequired;
 use crate::jsonrpc::{code, ErrorObject, Limits};
 use crate::model::{
     CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
@@ -28,16 +29,37 @@ use crate::uri::ResourceUri;
 use crate::version::Era;
 use arbor_runtime::ProcessGroups;
 
-/// A tool failure the model sees: becomes a result with `isError: true`.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct ToolError(pub String);
+/// Why a tool did not return a result.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum ToolError {
+    /// A failure the model sees: becomes a result with `isError: true`.
+    #[error("{0}")]
+    Failed(String),
+    /// The tool needs input from the client first; it runs again with the
+    /// answers (see [`crate::input`]).
+    #[error("input required")]
+    InputRequired(InputRequired),
+}
 
 impl ToolError {
     /// A failure with this message.
     pub fn new(message: impl Into<String>) -> Self {
-        ToolError(message.into())
+        ToolError::Failed(message.into())
     }
+
+    /// Asks the client for input first.
+    pub fn input_required(input: InputRequired) -> Self {
+        ToolError::InputRequired(input)
+    }
+}
+
+/// What a feature method produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The result.
+    Done(Value),
+    /// The handler needs input from the client first.
+    NeedsInput(InputRequired),
 }
 
 type ToolFn = Arc<
@@ -118,6 +140,11 @@ pub struct ServerConfig {
     pub progress_interval: Duration,
     /// `ttlMs` on cacheable 2026-07-28 results. Default: 60 s.
     pub cache_ttl: Duration,
+    /// How long a sealed 2026-07-28 `requestState` stays valid. Default: 10 min.
+    pub request_state_ttl: Duration,
+    /// How long the server waits for the client to answer a request it sent
+    /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
+    pub server_request_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -132,6 +159,8 @@ impl Default for ServerConfig {
             max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(60),
+            request_state_ttl: Duration::from_secs(600),
+            server_request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -553,6 +582,10 @@ impl McpServer {
         &self.inner.config
     }
 
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+
     /// Tells every subscriber of `uri` that the resource changed; returns how
     /// many were told. Subscribers whose queues are full miss this update.
     pub fn resource_updated(&self, uri: &str) -> usize {
@@ -635,12 +668,25 @@ impl McpServer {
         method: &str,
         params: Map<String, Value>,
         ctx: RequestContext,
+    ) -> Result<Outcome, ErrorObject> {
+        if method == "tools/call" {
+            return self.call_tool(params, ctx).await;
+        }
+        self.call_simple(method, params, ctx)
+            .await
+            .map(Outcome::Done)
+    }
+
+    async fn call_simple(
+        &self,
+        method: &str,
+        params: Map<String, Value>,
+        ctx: RequestContext,
     ) -> Result<Value, ErrorObject> {
         match method {
             "tools/list" => self.page("tools", &params, |s| {
                 s.inner.tools.iter().map(|t| &t.definition).collect()
             }),
-            "tools/call" => self.call_tool(params, ctx).await,
             "resources/list" => self.page("resources", &params, |s| {
                 s.inner.resources.iter().map(|r| &r.definition).collect()
             }),
@@ -715,7 +761,7 @@ impl McpServer {
         &self,
         params: Map<String, Value>,
         ctx: RequestContext,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
         let Some(tool) = self
@@ -740,7 +786,8 @@ impl McpServer {
         }
         let result = match (tool.handler)(args, ctx).await {
             Ok(result) => result,
-            Err(e) => CallToolResult::error(e.0),
+            Err(ToolError::Failed(message)) => CallToolResult::error(message),
+            Err(ToolError::InputRequired(input)) => return Ok(Outcome::NeedsInput(input)),
         };
         if let (Some(validator), false) = (&tool.output, result.is_error) {
             let structured = result.structured_content.clone().unwrap_or(Value::Null);
@@ -755,7 +802,9 @@ impl McpServer {
                 .with_data(json!({ "tool": name, "errors": violations })));
             }
         }
-        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+        serde_json::to_value(result)
+            .map(Outcome::Done)
+            .map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
     async fn read_resource(

@@ -22,14 +22,15 @@ use arbor_runtime::timer::{send_after, TimerRef};
 use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::context::{LogSink, Progress, RequestContext};
+use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
-use crate::server::{resource_not_found, McpServer};
+use crate::server::{resource_not_found, McpServer, Outcome};
 use crate::subscription::{subscribe, SubscriptionMsg};
 use crate::uri::ResourceUri;
 use crate::version::{Era, ProtocolVersion};
@@ -119,6 +120,18 @@ pub enum SessionMsg {
     State(arbor_runtime::Reply<Lifecycle>),
     /// The input has ended: finish the requests in flight, then stop.
     Drain,
+    /// A request task asks the client for input (handshake era): sent once
+    /// the session is initialized, answered through `reply`.
+    ServerRequest {
+        /// The client method.
+        method: &'static str,
+        /// Its params.
+        params: Value,
+        /// Where the client's answer goes.
+        reply: oneshot::Sender<Result<Value, ErrorObject>>,
+    },
+    /// A request sent to the client was not answered in time.
+    ServerRequestExpired(Id),
 }
 
 struct Session {
@@ -132,7 +145,22 @@ struct Session {
     subscriptions: HashMap<String, ActorRef<SubscriptionMsg>>,
     /// 2026-07-28: `subscriptions/listen` requests and their subscriptions.
     listens: HashMap<Id, Vec<ActorRef<SubscriptionMsg>>>,
+    /// Requests sent to the client, waiting for its answer.
+    pending: HashMap<Id, oneshot::Sender<Result<Value, ErrorObject>>>,
+    /// Requests for the client held until `notifications/initialized`.
+    held: Vec<(
+        &'static str,
+        Value,
+        oneshot::Sender<Result<Value, ErrorObject>>,
+    )>,
+    next_server_id: u64,
 }
+
+/// The most input rounds one request may take in the handshake era.
+const MAX_INPUT_ROUNDS: usize = 8;
+
+/// What seals a 2026-07-28 `requestState`.
+const REQUEST_STATE_PURPOSE: &str = "request-state";
 
 /// Starts a session that writes everything it sends to `out`, one JSON value
 /// per message. Feed it with [`SessionMsg::Incoming`]; it ends (normally)
@@ -154,6 +182,9 @@ pub async fn start_session(
         draining: false,
         subscriptions: HashMap::new(),
         listens: HashMap::new(),
+        pending: HashMap::new(),
+        held: Vec::new(),
+        next_server_id: 0,
     })
     .await
 }
@@ -201,6 +232,40 @@ impl Actor for Session {
             }
             SessionMsg::State(reply) => {
                 reply.send(self.state.clone());
+            }
+            SessionMsg::ServerRequest {
+                method,
+                params,
+                reply,
+            } => match self.state {
+                Lifecycle::Ready { .. } => self.ask_client(method, params, reply, ctx).await,
+                Lifecycle::Initializing { .. } => self.held.push((method, params, reply)),
+                Lifecycle::Fresh | Lifecycle::Modern => {
+                    let _ = reply.send(Err(ErrorObject::internal(
+                        "no handshake session to send the request on",
+                    )));
+                }
+            },
+            SessionMsg::ServerRequestExpired(id) => {
+                if let Some(reply) = self.pending.remove(&id) {
+                    let timeout = self.server.config().server_request_timeout;
+                    let _ = reply.send(Err(ErrorObject::new(
+                        code::REQUEST_TIMEOUT,
+                        "the client did not answer in time",
+                    )
+                    .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))));
+                    let cancel = Message::Notification(Notification {
+                        method: "notifications/cancelled".into(),
+                        params: Some(Map::from_iter([
+                            (
+                                "requestId".to_string(),
+                                serde_json::to_value(&id).unwrap_or(Value::Null),
+                            ),
+                            ("reason".to_string(), Value::from("timeout")),
+                        ])),
+                    });
+                    self.send(cancel.to_value()).await;
+                }
             }
         }
         Ok(())
@@ -275,10 +340,22 @@ impl Session {
     async fn message(&mut self, message: Message, ctx: &mut Context<Self>) {
         match message {
             Message::Request(request) => self.request(request, ctx).await,
-            Message::Notification(n) => self.notification(n),
-            Message::Response(r) => {
-                tracing::debug!(target: "arbor::mcp", id = ?r.id, "response to no request of ours; ignored");
+            Message::Notification(n) => {
+                self.notification(n);
+                if matches!(self.state, Lifecycle::Ready { .. }) && !self.held.is_empty() {
+                    for (method, params, reply) in std::mem::take(&mut self.held) {
+                        self.ask_client(method, params, reply, ctx).await;
+                    }
+                }
             }
+            Message::Response(r) => match r.id.as_ref().and_then(|id| self.pending.remove(id)) {
+                Some(reply) => {
+                    let _ = reply.send(r.outcome);
+                }
+                None => {
+                    tracing::debug!(target: "arbor::mcp", id = ?r.id, "response to no request of ours; ignored");
+                }
+            },
         }
     }
 
@@ -502,6 +579,35 @@ impl Session {
         }
     }
 
+    /// Sends a request to the client and keeps its reply channel until the
+    /// answer comes or the server-request timeout passes.
+    async fn ask_client(
+        &mut self,
+        method: &'static str,
+        params: Value,
+        reply: oneshot::Sender<Result<Value, ErrorObject>>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.next_server_id += 1;
+        let id = Id::String(format!("arbor-{}", self.next_server_id).into());
+        let params = match params {
+            Value::Object(p) => Some(p),
+            _ => None,
+        };
+        self.pending.insert(id.clone(), reply);
+        send_after(
+            self.server.config().server_request_timeout,
+            ctx.myself().clone(),
+            SessionMsg::ServerRequestExpired(id.clone()),
+        );
+        let request = Message::Request(Request {
+            id,
+            method: method.into(),
+            params,
+        });
+        self.send(request.to_value()).await;
+    }
+
     fn subscription_count(&self) -> usize {
         self.subscriptions.len() + self.listens.values().map(Vec::len).sum::<usize>()
     }
@@ -710,20 +816,27 @@ impl Session {
                 out: self.out.clone(),
                 min_level,
             });
-        let request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
+        let mut request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
+        if modern {
+            match open_request_state(&self.server, &method, &mut params) {
+                Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
+                Ok(None) => {}
+                Err(error) => return self.respond(Some(id), Err(error)).await,
+            }
+        }
         let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
         let timeout = config.request_timeout;
         let task_id = id.clone();
         let task = tokio::spawn(async move {
-            let call = AssertUnwindSafe(server.call(&method, params, request_ctx)).catch_unwind();
-            let outcome = match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(Ok(result))) if modern => Ok(shape_modern(&server, &method, result)),
-                Ok(Ok(outcome)) => outcome,
-                Ok(Err(_panic)) => Err(ErrorObject::internal("the handler failed")
-                    .with_data(json!({ "method": method }))),
-                Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
-                    .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
-            };
+            let work = serve_request(&server, &method, params, request_ctx, modern, &myself);
+            let outcome =
+                match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+                    Ok(Ok(outcome)) => outcome,
+                    Ok(Err(_panic)) => Err(ErrorObject::internal("the handler failed")
+                        .with_data(json!({ "method": method }))),
+                    Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
+                        .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
+                };
             let _ = out
                 .send(
                     Message::Response(Response {
@@ -737,6 +850,140 @@ impl Session {
         });
         self.in_flight.insert(id, task.abort_handle());
     }
+}
+
+/// Runs one feature request to its result, in its era: input a handler asks
+/// for becomes an `input_required` result (2026-07-28) or requests to the
+/// client through the session (handshake), after which the handler runs
+/// again with the answers.
+async fn serve_request(
+    server: &McpServer,
+    method: &str,
+    params: Map<String, Value>,
+    mut ctx: RequestContext,
+    modern: bool,
+    session: &ActorRef<SessionMsg>,
+) -> Result<Value, ErrorObject> {
+    for _ in 0..MAX_INPUT_ROUNDS {
+        let input = match server.call(method, params.clone(), ctx.clone()).await? {
+            Outcome::Done(result) if modern => return Ok(shape_modern(server, method, result)),
+            Outcome::Done(result) => return Ok(result),
+            Outcome::NeedsInput(input) => input,
+        };
+        if let Some(missing) = input.missing_capabilities(ctx.client_capabilities()) {
+            let code = if modern {
+                code::MISSING_REQUIRED_CLIENT_CAPABILITY
+            } else {
+                code::INVALID_PARAMS
+            };
+            return Err(ErrorObject::new(
+                code,
+                "the request needs a client capability that was not declared",
+            )
+            .with_data(json!({ "requiredCapabilities": missing })));
+        }
+        if modern {
+            return input_required(server, method, &params, &input);
+        }
+        let mut answers = Map::new();
+        for (key, request) in &input.requests {
+            let (reply, answer) = oneshot::channel();
+            session
+                .send_system(SessionMsg::ServerRequest {
+                    method: request.method(),
+                    params: request.params(),
+                    reply,
+                })
+                .map_err(|_| ErrorObject::internal("the session has ended"))?;
+            let answer = answer
+                .await
+                .map_err(|_| ErrorObject::internal("the session has ended"))??;
+            answers.insert(key.clone(), answer);
+        }
+        ctx = ctx.with_inputs(answers, input.state.clone());
+    }
+    Err(
+        ErrorObject::internal("the handler asked for input too many times")
+            .with_data(json!({ "limit": MAX_INPUT_ROUNDS })),
+    )
+}
+
+/// What the sealed request state binds: the method, the target and the
+/// arguments, so an answer cannot be replayed onto another call.
+fn binding(method: &str, params: &Map<String, Value>) -> Value {
+    json!({
+        "method": method,
+        "name": params.get("name"),
+        "uri": params.get("uri"),
+        "arguments": params.get("arguments"),
+    })
+}
+
+/// The 2026-07-28 `input_required` result, with the state sealed.
+fn input_required(
+    server: &McpServer,
+    method: &str,
+    params: &Map<String, Value>,
+    input: &InputRequired,
+) -> Result<Value, ErrorObject> {
+    let payload = json!({ "bind": binding(method, params), "state": input.state });
+    let payload = serde_json::to_vec(&payload).map_err(|e| ErrorObject::internal(e.to_string()))?;
+    let token = server.sealer().seal(
+        REQUEST_STATE_PURPOSE,
+        &payload,
+        server.config().request_state_ttl,
+    );
+    let result = json!({
+        "resultType": "input_required",
+        "inputRequests": input.wire_requests(),
+        "requestState": token,
+    });
+    Ok(shape_modern(server, method, result))
+}
+
+/// Takes a retried request's `inputResponses` and `requestState` out of its
+/// params; the state must open (once), and be bound to this very call.
+fn open_request_state(
+    server: &McpServer,
+    method: &str,
+    params: &mut Map<String, Value>,
+) -> Result<Option<(Map<String, Value>, Option<Value>)>, ErrorObject> {
+    let state = params.remove("requestState");
+    let responses = params.remove("inputResponses");
+    let Some(state) = state else {
+        return match responses {
+            None => Ok(None),
+            Some(_) => Err(
+                ErrorObject::invalid_params("inputResponses without requestState")
+                    .with_data(json!({ "field": "requestState" })),
+            ),
+        };
+    };
+    let bad = |why: &str| {
+        ErrorObject::invalid_params(format!("invalid requestState: {why}"))
+            .with_data(json!({ "field": "requestState", "reason": why }))
+    };
+    let token = state.as_str().ok_or_else(|| bad("not a string"))?;
+    let payload = server
+        .sealer()
+        .open_once(REQUEST_STATE_PURPOSE, token)
+        .map_err(|e| bad(&e.to_string()))?;
+    let payload: Value = serde_json::from_slice(&payload).map_err(|_| bad("unreadable"))?;
+    if payload.get("bind") != Some(&binding(method, params)) {
+        return Err(bad("issued for another request"));
+    }
+    let responses = match responses {
+        Some(Value::Object(r)) => r,
+        None => Map::new(),
+        Some(_) => {
+            return Err(
+                ErrorObject::invalid_params("inputResponses must be an object")
+                    .with_data(json!({ "field": "inputResponses" })),
+            )
+        }
+    };
+    let kept = payload.get("state").filter(|s| !s.is_null()).cloned();
+    Ok(Some((responses, kept)))
 }
 
 /// Adds what every 2026-07-28 result carries: `resultType`, the server's

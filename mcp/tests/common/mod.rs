@@ -151,6 +151,20 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             }
             Ok(CallToolResult::text("done"))
         })
+        .tool("confirm", "Asks the user to confirm first", |_args: SlowArgs, ctx| async move {
+            match ctx.input_response("ok") {
+                None => Err(ToolError::input_required(
+                    arbor_mcp::input::InputRequired::new()
+                        .elicit("ok", "Proceed?", json!({"type": "object", "properties": {"go": {"type": "boolean"}}}))
+                        .with_state(json!({"step": 1})),
+                )),
+                Some(answer) => Ok(CallToolResult::text(format!(
+                    "{} at step {}",
+                    answer["action"].as_str().unwrap_or("?"),
+                    ctx.request_state().map(|s| s["step"].clone()).unwrap_or_default()
+                ))),
+            }
+        })
         .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
             ctx.log("debug", Some("test"), json!("a detail"));
             ctx.log("warning", Some("test"), json!({"careful": true}));
@@ -198,7 +212,7 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 })
             },
         );
-    for i in 0..6 {
+    for i in 0..5 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",

@@ -1,0 +1,163 @@
+//! Handlers that need input from the client, written once: `input_required`
+//! with sealed state in 2026-07-28, server-to-client requests in the
+//! handshake era.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::time::Duration;
+
+use arbor_mcp::ServerConfig;
+use common::*;
+use serde_json::{json, Value};
+
+fn with_elicitation(mut params: Value) -> Value {
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({"elicitation": {}});
+    params
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_input_required_round_trip_with_sealed_state() {
+    let mut c = Client::connect(server()).await;
+    let call = with_elicitation(modern(json!({"name": "confirm", "arguments": {"ms": 1}})));
+    let first = c.call(1, "tools/call", call.clone()).await;
+    let res = &first["result"];
+    assert_eq!(res["resultType"], "input_required");
+    assert_eq!(res["inputRequests"]["ok"]["method"], "elicitation/create");
+    assert_eq!(res["inputRequests"]["ok"]["params"]["message"], "Proceed?");
+    let state = res["requestState"].as_str().unwrap().to_string();
+
+    let mut retry = call.clone();
+    retry["inputResponses"] = json!({"ok": {"action": "accept", "content": {"go": true}}});
+    retry["requestState"] = json!(state);
+    let done = c.call(2, "tools/call", retry.clone()).await;
+    assert_eq!(done["result"]["resultType"], "complete");
+    assert_eq!(done["result"]["content"][0]["text"], "accept at step 1");
+
+    // The same state again is a replay.
+    let replay = c.call(3, "tools/call", retry.clone()).await;
+    assert_eq!(replay["error"]["code"], -32602, "{replay}");
+
+    // A tampered state, or one moved onto other arguments, is refused.
+    let fresh = c.call(4, "tools/call", call.clone()).await["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut bytes = fresh.clone().into_bytes();
+    let mid = bytes.len() / 2;
+    bytes[mid] = if bytes[mid] == b'A' { b'B' } else { b'A' };
+    let mut tampered = retry.clone();
+    tampered["requestState"] = json!(String::from_utf8(bytes).unwrap());
+    assert_eq!(
+        c.call(5, "tools/call", tampered).await["error"]["code"],
+        -32602
+    );
+    let mut moved = retry.clone();
+    moved["requestState"] = json!(fresh);
+    moved["arguments"] = json!({"ms": 2});
+    let r = c.call(6, "tools/call", moved).await;
+    assert_eq!(r["error"]["data"]["reason"], "issued for another request");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn modern_input_needs_the_declared_capability() {
+    let mut c = Client::connect(server()).await;
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            modern(json!({"name": "confirm", "arguments": {"ms": 1}})),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32021);
+    assert_eq!(
+        r["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}})
+    );
+    let orphan = c
+        .call(
+            2,
+            "tools/call",
+            modern(json!({"name": "add", "arguments": {"a": 1, "b": 1}, "inputResponses": {}})),
+        )
+        .await;
+    assert_eq!(orphan["error"]["code"], -32602);
+    c.close().await;
+}
+
+async fn initialize_with(c: &mut Client, caps: Value) {
+    c.call(0, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": caps, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_input_goes_to_the_client_as_a_request() {
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({"elicitation": {}})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm", "arguments": {"ms": 1}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    assert_eq!(ask["params"]["message"], "Proceed?");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "decline"}}))
+        .await;
+    let done = c.recv().await;
+    assert_eq!(done["id"], 1);
+    assert_eq!(done["result"]["content"][0]["text"], "decline at step 1");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handshake_input_needs_the_negotiated_capability() {
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({})).await;
+    let r = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "confirm", "arguments": {"ms": 1}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32602);
+    assert_eq!(
+        r["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {}})
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_requests_wait_for_initialized_and_time_out_with_a_cancel() {
+    let mut c = Client::connect(server_with(ServerConfig {
+        server_request_timeout: Duration::from_millis(150),
+        ..ServerConfig::default()
+    }))
+    .await;
+    c.call(0, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm", "arguments": {"ms": 1}}}))
+        .await;
+    assert!(
+        c.silent_for(200).await,
+        "nothing is sent to the client before it is initialized"
+    );
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    // No answer: the request is cancelled and the call fails.
+    let cancel = c.recv().await;
+    assert_eq!(cancel["method"], "notifications/cancelled");
+    assert_eq!(cancel["params"]["requestId"], ask["id"]);
+    let failed = c.recv().await;
+    assert_eq!(failed["id"], 1);
+    assert_eq!(failed["error"]["code"], -32001);
+    // A late answer is ignored.
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept"}}))
+        .await;
+    assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
+    c.close().await;
+}
