@@ -148,13 +148,15 @@ struct Session {
     /// Requests sent to the client, waiting for its answer.
     pending: HashMap<Id, oneshot::Sender<Result<Value, ErrorObject>>>,
     /// Requests for the client held until `notifications/initialized`.
-    held: Vec<(
-        &'static str,
-        Value,
-        oneshot::Sender<Result<Value, ErrorObject>>,
-    )>,
+    held: Vec<(&'static str, Value, ClientReply)>,
     next_server_id: u64,
 }
+
+/// Where the client's answer to a server request goes.
+type ClientReply = oneshot::Sender<Result<Value, ErrorObject>>;
+
+/// A retried request's answers and the state its handler kept.
+type Answers = (Map<String, Value>, Option<Value>);
 
 /// The most input rounds one request may take in the handshake era.
 const MAX_INPUT_ROUNDS: usize = 8;
@@ -947,7 +949,7 @@ fn open_request_state(
     server: &McpServer,
     method: &str,
     params: &mut Map<String, Value>,
-) -> Result<Option<(Map<String, Value>, Option<Value>)>, ErrorObject> {
+) -> Result<Option<Answers>, ErrorObject> {
     let state = params.remove("requestState");
     let responses = params.remove("inputResponses");
     let Some(state) = state else {
