@@ -27,5 +27,7 @@ pub use model::{
     CallToolResult, Content, GetPromptResult, Implementation, PromptArgument, PromptMessage,
     ResourceContents, Role,
 };
-pub use server::{McpServer, ServerBuilder, ServerConfig, ToolError};
+pub use server::{
+    CompletionRef, CompletionRequest, McpServer, Outcome, ServerBuilder, ServerConfig, ToolError,
+};
 pub use version::{Era, ProtocolVersion};

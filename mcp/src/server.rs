@@ -81,6 +81,7 @@ type TemplateFn = Arc<
         + Send
         + Sync,
 >;
+type CompleteFn = Arc<dyn Fn(CompletionRequest) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
 type PromptFn = Arc<
     dyn Fn(
             HashMap<String, String>,
@@ -114,6 +115,32 @@ struct PromptEntry {
     arguments: Vec<PromptArgument>,
     handler: PromptFn,
 }
+
+/// What a `completion/complete` request asks to complete.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompletionRequest {
+    /// A prompt's name (`ref/prompt`) or a resource template
+    /// (`ref/resource`).
+    pub reference: CompletionRef,
+    /// The argument (or template variable) being completed.
+    pub argument: String,
+    /// What the user has typed so far.
+    pub value: String,
+    /// Arguments already filled in.
+    pub context: HashMap<String, String>,
+}
+
+/// The target of a completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CompletionRef {
+    /// A prompt, by name.
+    Prompt(String),
+    /// A resource template, by its URI template.
+    Resource(String),
+}
+
+/// The most values one completion returns, as the spec allows.
+pub const MAX_COMPLETION_VALUES: usize = 100;
 
 /// Server settings. Every limit has a default and can be changed.
 #[derive(Clone, Debug)]
@@ -206,6 +233,7 @@ pub struct ServerBuilder {
     resources: Vec<ResourceEntry>,
     templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
+    completer: Option<CompleteFn>,
     errors: Vec<BuildError>,
 }
 
@@ -252,6 +280,7 @@ impl ServerBuilder {
             resources: Vec::new(),
             templates: Vec::new(),
             prompts: Vec::new(),
+            completer: None,
             errors: Vec::new(),
         }
     }
@@ -475,6 +504,19 @@ impl ServerBuilder {
         self
     }
 
+    /// Completes prompt arguments and template variables. The target and the
+    /// argument are checked to exist before `handler` runs; at most
+    /// [`MAX_COMPLETION_VALUES`] values are returned, with `hasMore` set when
+    /// there were more.
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CompletionRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<String>> + Send + 'static,
+    {
+        self.completer = Some(Arc::new(move |req| Box::pin(handler(req))));
+        self
+    }
+
     /// The finished server.
     ///
     /// # Errors
@@ -499,6 +541,7 @@ impl ServerBuilder {
                 resources: self.resources,
                 templates: self.templates,
                 prompts: self.prompts,
+                completer: self.completer,
                 subscribers: ProcessGroups::new(),
                 config: self.config,
             }),
@@ -516,6 +559,7 @@ struct Inner {
     resources: Vec<ResourceEntry>,
     templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
+    completer: Option<CompleteFn>,
     subscribers: ProcessGroups<String>,
 }
 
@@ -641,6 +685,9 @@ impl McpServer {
         if !self.inner.prompts.is_empty() {
             caps.insert("prompts".into(), json!({ "listChanged": false }));
         }
+        if self.inner.completer.is_some() {
+            caps.insert("completions".into(), json!({}));
+        }
         // Handlers may log (RequestContext::log) in either era.
         caps.insert("logging".into(), json!({}));
         Value::Object(caps)
@@ -654,6 +701,7 @@ impl McpServer {
                 !self.inner.resources.is_empty() || !self.inner.templates.is_empty()
             }
             "prompts/list" | "prompts/get" => !self.inner.prompts.is_empty(),
+            "completion/complete" => self.inner.completer.is_some(),
             _ => false,
         }
     }
@@ -698,6 +746,7 @@ impl McpServer {
                 s.inner.prompts.iter().map(|p| &p.definition).collect()
             }),
             "prompts/get" => self.get_prompt(params, ctx).await,
+            "completion/complete" => self.complete(params).await,
             other => Err(ErrorObject::method_not_found(other)),
         }
     }
@@ -805,6 +854,92 @@ impl McpServer {
         serde_json::to_value(result)
             .map(Outcome::Done)
             .map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+
+    async fn complete(&self, params: Map<String, Value>) -> Result<Value, ErrorObject> {
+        let Some(completer) = &self.inner.completer else {
+            return Err(ErrorObject::method_not_found("completion/complete"));
+        };
+        let reference: Value = required_field(&params, "ref")?;
+        let argument: Value = required_field(&params, "argument")?;
+        let (Some(arg_name), Some(value)) = (
+            argument.get("name").and_then(Value::as_str),
+            argument.get("value").and_then(Value::as_str),
+        ) else {
+            return Err(
+                ErrorObject::invalid_params("argument needs a name and a value")
+                    .with_data(json!({ "field": "argument" })),
+            );
+        };
+        let reference = match reference.get("type").and_then(Value::as_str) {
+            Some("ref/prompt") => {
+                let name = reference
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let prompt = self
+                    .inner
+                    .prompts
+                    .iter()
+                    .find(|p| p.definition["name"] == name)
+                    .ok_or_else(|| {
+                        ErrorObject::invalid_params(format!("unknown prompt: {name}"))
+                            .with_data(json!({ "prompt": name }))
+                    })?;
+                if !prompt.arguments.iter().any(|a| a.name == arg_name) {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "prompt {name} has no argument {arg_name}"
+                    ))
+                    .with_data(json!({ "prompt": name, "argument": arg_name })));
+                }
+                CompletionRef::Prompt(name.to_string())
+            }
+            Some("ref/resource") => {
+                let uri = reference
+                    .get("uri")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let template = self
+                    .inner
+                    .templates
+                    .iter()
+                    .find(|t| t.template.as_str() == uri)
+                    .ok_or_else(|| {
+                        ErrorObject::invalid_params(format!("unknown resource template: {uri}"))
+                            .with_data(json!({ "uri": uri }))
+                    })?;
+                if !template.template.variables().any(|v| v == arg_name) {
+                    return Err(ErrorObject::invalid_params(format!(
+                        "template {uri} has no variable {arg_name}"
+                    ))
+                    .with_data(json!({ "uri": uri, "argument": arg_name })));
+                }
+                CompletionRef::Resource(uri.to_string())
+            }
+            _ => {
+                return Err(ErrorObject::invalid_params(
+                    "ref.type must be ref/prompt or ref/resource",
+                )
+                .with_data(json!({ "field": "ref.type" })))
+            }
+        };
+        let context = params
+            .get("context")
+            .and_then(|c| c.get("arguments"))
+            .and_then(|a| serde_json::from_value::<HashMap<String, String>>(a.clone()).ok())
+            .unwrap_or_default();
+        let mut values = completer(CompletionRequest {
+            reference,
+            argument: arg_name.to_string(),
+            value: value.to_string(),
+            context,
+        })
+        .await;
+        let total = values.len();
+        values.truncate(MAX_COMPLETION_VALUES);
+        Ok(
+            json!({ "completion": { "values": values, "total": total, "hasMore": total > MAX_COMPLETION_VALUES } }),
+        )
     }
 
     async fn read_resource(

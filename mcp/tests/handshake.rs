@@ -447,3 +447,44 @@ async fn resource_templates_match_validate_and_refuse_traversal() {
     assert_eq!(r["result"]["contents"][0]["text"], "hello world");
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_checks_its_target_and_caps_the_values() {
+    let mut c = Client::connect(server()).await;
+    let init = c.initialize("2025-11-25").await;
+    assert!(init["result"]["capabilities"]["completions"].is_object());
+    let names = c
+        .call(1, "completion/complete", json!({"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "name", "value": "A"}}))
+        .await;
+    assert_eq!(
+        names["result"]["completion"]["values"],
+        json!(["Ada", "Alan"])
+    );
+    assert_eq!(names["result"]["completion"]["hasMore"], false);
+    let ids = c
+        .call(2, "completion/complete", json!({"ref": {"type": "ref/resource", "uri": "test://users/{id}/profile"}, "argument": {"name": "id", "value": ""}}))
+        .await;
+    assert_eq!(
+        ids["result"]["completion"]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        100
+    );
+    assert_eq!(ids["result"]["completion"]["total"], 250);
+    assert_eq!(ids["result"]["completion"]["hasMore"], true);
+    for (i, bad) in [
+        json!({"ref": {"type": "ref/prompt", "name": "nope"}, "argument": {"name": "name", "value": ""}}),
+        json!({"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "mood", "value": ""}}),
+        json!({"ref": {"type": "ref/resource", "uri": "test://x/{y}"}, "argument": {"name": "y", "value": ""}}),
+        json!({"ref": {"type": "ref/other"}, "argument": {"name": "y", "value": ""}}),
+        json!({"ref": {"type": "ref/prompt", "name": "greet"}}),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let r = c.call(10 + i as i64, "completion/complete", bad.clone()).await;
+        assert_eq!(r["error"]["code"], -32602, "{bad}");
+    }
+    c.close().await;
+}

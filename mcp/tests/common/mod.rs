@@ -212,6 +212,19 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 })
             },
         );
+    builder = builder.completion(|req| async move {
+        let pool: Vec<String> = match req.argument.as_str() {
+            "name" => ["Ada", "Alan", "Grace"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            "id" => (0..250).map(|i| i.to_string()).collect(),
+            _ => Vec::new(),
+        };
+        pool.into_iter()
+            .filter(|v| v.starts_with(&req.value))
+            .collect()
+    });
     for i in 0..5 {
         builder = builder.tool(
             &format!("extra_{i}"),
