@@ -17,6 +17,7 @@ pub mod seal;
 pub mod server;
 pub mod session;
 pub mod subscription;
+pub mod tasks;
 pub mod template;
 pub mod transport;
 pub mod uri;

@@ -24,6 +24,7 @@ use crate::model::{
 };
 use crate::seal::{SealKey, Sealer};
 use crate::subscription::SubscriptionMsg;
+use crate::tasks::{TaskStore, TaskSupport};
 use crate::template::{UriTemplate, Variables};
 use crate::uri::ResourceUri;
 use crate::version::Era;
@@ -93,6 +94,7 @@ type PromptFn = Arc<
 
 struct ToolEntry {
     definition: Value,
+    task: TaskSupport,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
     handler: ToolFn,
@@ -169,6 +171,10 @@ pub struct ServerConfig {
     pub cache_ttl: Duration,
     /// How long a sealed 2026-07-28 `requestState` stays valid. Default: 10 min.
     pub request_state_ttl: Duration,
+    /// How long a task is kept from its creation. Default: 10 min.
+    pub task_ttl: Duration,
+    /// The polling interval suggested to clients for tasks. Default: 500 ms.
+    pub task_poll_interval: Duration,
     /// How long the server waits for the client to answer a request it sent
     /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
     pub server_request_timeout: Duration,
@@ -188,6 +194,8 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(60),
             request_state_ttl: Duration::from_secs(600),
             server_request_timeout: Duration::from_secs(60),
+            task_ttl: Duration::from_secs(600),
+            task_poll_interval: Duration::from_millis(500),
         }
     }
 }
@@ -203,6 +211,9 @@ pub enum BuildError {
         /// The name.
         name: String,
     },
+    /// A setting names a tool that was not declared.
+    #[error("no tool {0:?} declared")]
+    UnknownTool(String),
     /// A resource URI is not a valid, safe URI.
     #[error("resource uri {uri:?}: {reason}")]
     InvalidUri {
@@ -382,6 +393,7 @@ impl ServerBuilder {
         let handler: ToolFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
         self.tools.push(ToolEntry {
             definition,
+            task: TaskSupport::Never,
             input,
             output,
             handler,
@@ -504,6 +516,16 @@ impl ServerBuilder {
         self
     }
 
+    /// Sets whether the tool `name` (declared before) runs as a task for
+    /// clients that declare the tasks extension.
+    pub fn task_support(mut self, name: &str, support: TaskSupport) -> Self {
+        match self.tools.iter_mut().find(|t| t.definition["name"] == name) {
+            Some(tool) => tool.task = support,
+            None => self.errors.push(BuildError::UnknownTool(name.into())),
+        }
+        self
+    }
+
     /// Completes prompt arguments and template variables. The target and the
     /// argument are checked to exist before `handler` runs; at most
     /// [`MAX_COMPLETION_VALUES`] values are returned, with `hasMore` set when
@@ -542,6 +564,7 @@ impl ServerBuilder {
                 templates: self.templates,
                 prompts: self.prompts,
                 completer: self.completer,
+                tasks: TaskStore::new(self.config.task_ttl, self.config.task_poll_interval),
                 subscribers: ProcessGroups::new(),
                 config: self.config,
             }),
@@ -560,6 +583,7 @@ struct Inner {
     templates: Vec<TemplateEntry>,
     prompts: Vec<PromptEntry>,
     completer: Option<CompleteFn>,
+    tasks: TaskStore,
     subscribers: ProcessGroups<String>,
 }
 
@@ -670,8 +694,29 @@ impl McpServer {
                 .any(|t| matches!(t.template.match_uri(uri.as_str()), Ok(Some(_))))
     }
 
-    /// The capabilities this server offers, the same in both eras.
-    pub fn capabilities(&self) -> Value {
+    pub(crate) fn tasks(&self) -> &TaskStore {
+        &self.inner.tasks
+    }
+
+    /// Whether any tool runs as a task (the `tasks/*` methods exist).
+    pub fn serves_tasks(&self) -> bool {
+        self.inner
+            .tools
+            .iter()
+            .any(|t| t.task != TaskSupport::Never)
+    }
+
+    /// How the tool `name` runs, if there is such a tool.
+    pub fn tool_task_support(&self, name: &str) -> Option<TaskSupport> {
+        self.inner
+            .tool_index
+            .get(name)
+            .map(|&i| self.inner.tools[i].task)
+    }
+
+    /// The capabilities this server offers in `era` (extensions exist only
+    /// in 2026-07-28).
+    pub fn capabilities(&self, era: Era) -> Value {
         let mut caps = Map::new();
         if !self.inner.tools.is_empty() {
             caps.insert("tools".into(), json!({ "listChanged": false }));
@@ -690,6 +735,9 @@ impl McpServer {
         }
         // Handlers may log (RequestContext::log) in either era.
         caps.insert("logging".into(), json!({}));
+        if era == Era::Modern && self.serves_tasks() {
+            caps.insert("extensions".into(), json!({ crate::tasks::EXTENSION: {} }));
+        }
         Value::Object(caps)
     }
 

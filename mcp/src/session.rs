@@ -32,6 +32,7 @@ use crate::jsonrpc::{
 };
 use crate::server::{resource_not_found, McpServer, Outcome};
 use crate::subscription::{subscribe, SubscriptionMsg};
+use crate::tasks::{self, TaskSupport};
 use crate::uri::ResourceUri;
 use crate::version::{Era, ProtocolVersion};
 
@@ -448,7 +449,7 @@ impl Session {
         );
         let mut result = json!({
             "protocolVersion": version.as_str(),
-            "capabilities": self.server.capabilities(),
+            "capabilities": self.server.capabilities(Era::Handshake),
             "serverInfo": self.server.info(),
         });
         if let Some(text) = self.server.instructions() {
@@ -546,11 +547,18 @@ impl Session {
             }
         }
         let client = Arc::new(caps.clone());
+        if request.method == "tools/call" {
+            match self.runs_as_task(&request, &client) {
+                Some(Ok(())) => return self.start_task(request, client).await,
+                Some(Err(error)) => return self.respond(Some(request.id), Err(error)).await,
+                None => {}
+            }
+        }
         match request.method.as_str() {
             "server/discover" => {
                 let mut result = json!({
                     "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
-                    "capabilities": self.server.capabilities(),
+                    "capabilities": self.server.capabilities(Era::Modern),
                 });
                 if let Some(text) = self.server.instructions() {
                     result["instructions"] = text.into();
@@ -559,6 +567,11 @@ impl Session {
                 self.respond(Some(request.id), Ok(shaped)).await;
             }
             "subscriptions/listen" => self.listen(request, ctx).await,
+            "tasks/get" | "tasks/update" | "tasks/cancel" if self.server.serves_tasks() => {
+                let outcome = self.task_method(&request, &client);
+                let outcome = outcome.map(|r| shape_modern(&self.server, &request.method, r));
+                self.respond(Some(request.id), outcome).await;
+            }
             method if REMOVED_IN_MODERN.contains(&method) || !self.server.serves(method) => {
                 let error = ErrorObject::method_not_found(method);
                 self.respond(Some(request.id), Err(error)).await;
@@ -608,6 +621,67 @@ impl Session {
             params,
         });
         self.send(request.to_value()).await;
+    }
+
+    /// Whether a 2026-07-28 `tools/call` runs as a task: `Some(Ok)` to start
+    /// one, `Some(Err)` when the tool needs the extension the client lacks,
+    /// `None` to answer it directly.
+    fn runs_as_task(&self, request: &Request, client: &Value) -> Option<Result<(), ErrorObject>> {
+        let name = request.params.as_ref()?.get("name")?.as_str()?;
+        match (
+            self.server.tool_task_support(name)?,
+            tasks::declared(client),
+        ) {
+            (TaskSupport::Never, _) | (TaskSupport::Optional, false) => None,
+            (TaskSupport::Optional | TaskSupport::Required, true) => Some(Ok(())),
+            (TaskSupport::Required, false) => Some(Err(tasks::missing_extension())),
+        }
+    }
+
+    async fn start_task(&mut self, request: Request, client: Arc<Value>) {
+        let mut params = request.params.unwrap_or_default();
+        params.remove("_meta");
+        let request_ctx = RequestContext::new(
+            request.id.clone(),
+            ProtocolVersion::V2026_07_28,
+            client,
+            None,
+            None,
+        );
+        let created = tasks::start(&self.server, params, request_ctx);
+        let shaped = shape_modern(&self.server, "tools/call", created);
+        self.respond(Some(request.id), Ok(shaped)).await;
+    }
+
+    fn task_method(&self, request: &Request, client: &Value) -> Result<Value, ErrorObject> {
+        if !tasks::declared(client) {
+            return Err(tasks::missing_extension());
+        }
+        let params = request.params.clone().unwrap_or_default();
+        let id = params
+            .get("taskId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ErrorObject::invalid_params("missing taskId")
+                    .with_data(json!({ "field": "taskId" }))
+            })?;
+        let store = self.server.tasks();
+        match request.method.as_str() {
+            "tasks/get" => store.get(id),
+            "tasks/cancel" => store.cancel(id),
+            _ => {
+                let responses = match params.get("inputResponses") {
+                    Some(Value::Object(r)) => r.clone(),
+                    _ => {
+                        return Err(
+                            ErrorObject::invalid_params("inputResponses must be an object")
+                                .with_data(json!({ "field": "inputResponses" })),
+                        )
+                    }
+                };
+                store.update(id, responses)
+            }
+        }
     }
 
     fn subscription_count(&self) -> usize {

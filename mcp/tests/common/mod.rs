@@ -212,6 +212,17 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 })
             },
         );
+    builder = builder
+        .tool(
+            "long",
+            "Runs only as a task",
+            |args: SlowArgs, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(args.ms)).await;
+                Ok(CallToolResult::text(format!("slept {}", args.ms)))
+            },
+        )
+        .task_support("long", arbor_mcp::tasks::TaskSupport::Required)
+        .task_support("confirm", arbor_mcp::tasks::TaskSupport::Optional);
     builder = builder.completion(|req| async move {
         let pool: Vec<String> = match req.argument.as_str() {
             "name" => ["Ada", "Alan", "Grace"]
@@ -225,7 +236,7 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    for i in 0..5 {
+    for i in 0..4 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",

@@ -1,0 +1,268 @@
+//! The tasks extension (`io.modelcontextprotocol/tasks`, 2026-07-28): a
+//! `tools/call` answered with a task the client polls.
+//!
+//! A tool declares whether it runs as a task ([`TaskSupport`]). When the
+//! client declares the extension on the request, such a call is answered at
+//! once with a `CreateTaskResult`; the tool runs on its own and the client
+//! follows it with `tasks/get`, answers its input requests with
+//! `tasks/update` and stops it with `tasks/cancel`. Tasks live in the
+//! server, not the connection, so any connection (or instance sharing the
+//! store) may poll them; each is kept for its `ttlMs` from creation.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime};
+
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+use crate::context::RequestContext;
+use crate::jsonrpc::ErrorObject;
+use crate::server::{McpServer, Outcome};
+
+/// The extension's identifier, as declared in capabilities.
+pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
+
+/// Whether a tool runs as a task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TaskSupport {
+    /// Always answered directly. The default.
+    #[default]
+    Never,
+    /// A task when the client declares the extension, directly otherwise.
+    Optional,
+    /// Only as a task: a client without the extension gets `-32021`.
+    Required,
+}
+
+/// Whether `client` (a request's capabilities) declares the extension.
+pub fn declared(client: &Value) -> bool {
+    client
+        .get("extensions")
+        .and_then(|e| e.get(EXTENSION))
+        .is_some()
+}
+
+/// The `-32021` error for a client without the extension.
+pub fn missing_extension() -> ErrorObject {
+    ErrorObject::new(
+        crate::jsonrpc::code::MISSING_REQUIRED_CLIENT_CAPABILITY,
+        "this request needs the tasks extension",
+    )
+    .with_data(json!({ "requiredCapabilities": { "extensions": { EXTENSION: {} } } }))
+}
+
+enum Status {
+    Working,
+    InputRequired(Value),
+    Completed(Value),
+    Failed(ErrorObject),
+    Cancelled,
+}
+
+impl Status {
+    fn name(&self) -> &'static str {
+        match self {
+            Status::Working => "working",
+            Status::InputRequired(_) => "input_required",
+            Status::Completed(_) => "completed",
+            Status::Failed(_) => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    fn terminal(&self) -> bool {
+        matches!(
+            self,
+            Status::Completed(_) | Status::Failed(_) | Status::Cancelled
+        )
+    }
+}
+
+struct Task {
+    created: SystemTime,
+    updated: SystemTime,
+    status: Status,
+    /// Answers for the current input round, as `tasks/update` delivers them.
+    answers: Option<mpsc::UnboundedSender<Map<String, Value>>>,
+    run: Option<AbortHandle>,
+}
+
+/// The server's tasks.
+pub(crate) struct TaskStore {
+    tasks: Mutex<HashMap<String, Task>>,
+    ttl: Duration,
+    poll: Duration,
+}
+
+impl TaskStore {
+    pub(crate) fn new(ttl: Duration, poll: Duration) -> Self {
+        TaskStore {
+            tasks: Mutex::new(HashMap::new()),
+            ttl,
+            poll,
+        }
+    }
+
+    /// Forgets tasks past their time to live, stopping any still running.
+    fn sweep(&self, tasks: &mut HashMap<String, Task>) {
+        let now = SystemTime::now();
+        tasks.retain(|_, t| {
+            let alive = now.duration_since(t.created).unwrap_or_default() < self.ttl;
+            if !alive {
+                if let Some(run) = t.run.take() {
+                    run.abort();
+                }
+            }
+            alive
+        });
+    }
+
+    fn view(&self, id: &str, task: &Task, detailed: bool) -> Value {
+        let mut v = json!({
+            "taskId": id,
+            "status": task.status.name(),
+            "createdAt": humantime::format_rfc3339_millis(task.created).to_string(),
+            "lastUpdatedAt": humantime::format_rfc3339_millis(task.updated).to_string(),
+            "ttlMs": self.ttl.as_millis() as u64,
+            "pollIntervalMs": self.poll.as_millis() as u64,
+        });
+        if detailed {
+            match &task.status {
+                Status::InputRequired(requests) => v["inputRequests"] = requests.clone(),
+                Status::Completed(result) => v["result"] = result.clone(),
+                Status::Failed(error) => v["error"] = json!(error),
+                Status::Working | Status::Cancelled => {}
+            }
+        }
+        v
+    }
+
+    fn set(&self, id: &str, status: Status) {
+        let mut tasks = self.tasks.lock();
+        if let Some(task) = tasks.get_mut(id) {
+            if !task.status.terminal() {
+                task.status = status;
+                task.updated = SystemTime::now();
+                if task.status.terminal() {
+                    task.run = None;
+                    task.answers = None;
+                }
+            }
+        }
+    }
+
+    /// `tasks/get`.
+    pub(crate) fn get(&self, id: &str) -> Result<Value, ErrorObject> {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        Ok(self.view(id, task, true))
+    }
+
+    /// `tasks/update`: hands the answers to the task's current input round.
+    pub(crate) fn update(
+        &self,
+        id: &str,
+        responses: Map<String, Value>,
+    ) -> Result<Value, ErrorObject> {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        if let Some(answers) = &task.answers {
+            let _ = answers.send(responses);
+        }
+        Ok(json!({}))
+    }
+
+    /// `tasks/cancel`: stops the task; acknowledged for finished tasks too.
+    pub(crate) fn cancel(&self, id: &str) -> Result<Value, ErrorObject> {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        let task = tasks.get_mut(id).ok_or_else(|| unknown(id))?;
+        if !task.status.terminal() {
+            if let Some(run) = task.run.take() {
+                run.abort();
+            }
+            task.status = Status::Cancelled;
+            task.updated = SystemTime::now();
+            task.answers = None;
+        }
+        Ok(json!({}))
+    }
+}
+
+fn unknown(id: &str) -> ErrorObject {
+    ErrorObject::invalid_params(format!("unknown task: {id}")).with_data(json!({ "taskId": id }))
+}
+
+/// Starts `tools/call` as a task and returns its `CreateTaskResult` (the task
+/// is in the store before this returns, so a `tasks/get` finds it).
+pub(crate) fn start(server: &McpServer, params: Map<String, Value>, ctx: RequestContext) -> Value {
+    let store = server.tasks();
+    let id = format!("{:032x}", rand::random::<u128>());
+    let now = SystemTime::now();
+    let (answers_tx, answers) = mpsc::unbounded_channel();
+    let task = Task {
+        created: now,
+        updated: now,
+        status: Status::Working,
+        answers: Some(answers_tx),
+        run: None,
+    };
+    let view = store.view(&id, &task, false);
+    {
+        let mut tasks = store.tasks.lock();
+        store.sweep(&mut tasks);
+        tasks.insert(id.clone(), task);
+    }
+    let run = tokio::spawn(run(server.clone(), id.clone(), params, ctx, answers));
+    if let Some(task) = store.tasks.lock().get_mut(&id) {
+        if task.status.terminal() {
+            run.abort();
+        } else {
+            task.run = Some(run.abort_handle());
+        }
+    }
+    let mut result = view;
+    result["resultType"] = "task".into();
+    result
+}
+
+/// Runs the tool to its end, pausing in `input_required` while it waits for
+/// `tasks/update` to bring every answer it asked for.
+async fn run(
+    server: McpServer,
+    id: String,
+    params: Map<String, Value>,
+    mut ctx: RequestContext,
+    mut answers: mpsc::UnboundedReceiver<Map<String, Value>>,
+) {
+    loop {
+        let outcome = server.call("tools/call", params.clone(), ctx.clone()).await;
+        let input = match outcome {
+            Ok(Outcome::Done(result)) => {
+                return server.tasks().set(&id, Status::Completed(result));
+            }
+            Err(error) => return server.tasks().set(&id, Status::Failed(error)),
+            Ok(Outcome::NeedsInput(input)) => input,
+        };
+        server
+            .tasks()
+            .set(&id, Status::InputRequired(input.wire_requests()));
+        let mut got = Map::new();
+        while input.requests.iter().any(|(k, _)| !got.contains_key(k)) {
+            let Some(batch) = answers.recv().await else {
+                return;
+            };
+            for (k, v) in batch {
+                if input.requests.iter().any(|(key, _)| *key == k) {
+                    got.entry(k).or_insert(v);
+                }
+            }
+        }
+        server.tasks().set(&id, Status::Working);
+        ctx = ctx.with_inputs(got, input.state.clone());
+    }
+}
