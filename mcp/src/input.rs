@@ -18,6 +18,8 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::version::ProtocolVersion;
+
 /// One thing a handler asks the client for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum InputRequest {
@@ -27,6 +29,16 @@ pub enum InputRequest {
         message: String,
         /// A flat JSON Schema object of primitive fields.
         requested_schema: Value,
+    },
+    /// Send the user to a URL (`elicitation/create`, URL mode; 2025-11-25
+    /// and later), for input that must not pass through the client.
+    ElicitUrl {
+        /// Why the user should go there.
+        message: String,
+        /// Where to send the user.
+        url: String,
+        /// Identifies this elicitation.
+        elicitation_id: String,
     },
     /// Ask the client's model (`sampling/createMessage`); `params` as the
     /// schema's `CreateMessageRequest` params.
@@ -42,28 +54,62 @@ impl InputRequest {
     /// The client method that answers it.
     pub fn method(&self) -> &'static str {
         match self {
-            InputRequest::Elicit { .. } => "elicitation/create",
+            InputRequest::Elicit { .. } | InputRequest::ElicitUrl { .. } => "elicitation/create",
             InputRequest::Sample { .. } => "sampling/createMessage",
             InputRequest::Roots => "roots/list",
         }
     }
 
-    /// The client capability it needs.
-    pub fn capability(&self) -> &'static str {
+    /// The client capability it needs, as it appears in
+    /// `requiredCapabilities`.
+    pub fn capability(&self) -> Value {
         match self {
-            InputRequest::Elicit { .. } => "elicitation",
-            InputRequest::Sample { .. } => "sampling",
-            InputRequest::Roots => "roots",
+            InputRequest::Elicit { .. } => json!({ "elicitation": {} }),
+            InputRequest::ElicitUrl { .. } => json!({ "elicitation": { "url": {} } }),
+            InputRequest::Sample { .. } => json!({ "sampling": {} }),
+            InputRequest::Roots => json!({ "roots": {} }),
         }
     }
 
-    /// The request's params.
-    pub fn params(&self) -> Value {
+    /// Whether the client's declared capabilities cover it (and, for URL
+    /// mode, whether the version has it at all).
+    pub fn allowed(&self, client: &Value, version: ProtocolVersion) -> bool {
+        match self {
+            InputRequest::Elicit { .. } => client.get("elicitation").is_some(),
+            InputRequest::ElicitUrl { .. } => {
+                version >= ProtocolVersion::V2025_11_25
+                    && client
+                        .get("elicitation")
+                        .and_then(|e| e.get("url"))
+                        .is_some()
+            }
+            InputRequest::Sample { .. } => client.get("sampling").is_some(),
+            InputRequest::Roots => client.get("roots").is_some(),
+        }
+    }
+
+    /// The request's params for `version`: elicitation modes exist from
+    /// 2025-11-25 on, so older versions get a form request without `mode`.
+    pub fn params(&self, version: ProtocolVersion) -> Value {
+        let modes = version >= ProtocolVersion::V2025_11_25;
         match self {
             InputRequest::Elicit {
                 message,
                 requested_schema,
-            } => json!({ "mode": "form", "message": message, "requestedSchema": requested_schema }),
+            } => {
+                let mut p = json!({ "message": message, "requestedSchema": requested_schema });
+                if modes {
+                    p["mode"] = "form".into();
+                }
+                p
+            }
+            InputRequest::ElicitUrl {
+                message,
+                url,
+                elicitation_id,
+            } => {
+                json!({ "mode": "url", "message": message, "url": url, "elicitationId": elicitation_id })
+            }
             InputRequest::Sample { params } => params.clone(),
             InputRequest::Roots => json!({}),
         }
@@ -98,6 +144,19 @@ impl InputRequired {
         self
     }
 
+    /// Sends the user to a URL (URL-mode elicitation).
+    pub fn elicit_url(mut self, key: &str, message: &str, url: &str, elicitation_id: &str) -> Self {
+        self.requests.push((
+            key.to_string(),
+            InputRequest::ElicitUrl {
+                message: message.to_string(),
+                url: url.to_string(),
+                elicitation_id: elicitation_id.to_string(),
+            },
+        ));
+        self
+    }
+
     /// Asks the client's model.
     pub fn sample(mut self, key: &str, params: Value) -> Self {
         self.requests
@@ -120,14 +179,17 @@ impl InputRequired {
     /// The capabilities the client lacks for these requests, as the
     /// `requiredCapabilities` object of a `-32021` error; `None` if it has
     /// them all.
-    pub fn missing_capabilities(&self, client: &Value) -> Option<Value> {
-        let mut missing = Map::new();
+    pub fn missing_capabilities(&self, client: &Value, version: ProtocolVersion) -> Option<Value> {
+        let mut missing = Value::Object(Map::new());
         for (_, r) in &self.requests {
-            if client.get(r.capability()).is_none() {
-                missing.insert(r.capability().to_string(), json!({}));
+            if !r.allowed(client, version) {
+                merge(&mut missing, r.capability());
             }
         }
-        (!missing.is_empty()).then_some(Value::Object(missing))
+        missing
+            .as_object()
+            .is_some_and(|m| !m.is_empty())
+            .then_some(missing)
     }
 
     /// The `inputRequests` object of an `input_required` result.
@@ -138,10 +200,22 @@ impl InputRequired {
                 .map(|(k, r)| {
                     (
                         k.clone(),
-                        json!({ "method": r.method(), "params": r.params() }),
+                        json!({ "method": r.method(), "params": r.params(ProtocolVersion::V2026_07_28) }),
                     )
                 })
                 .collect(),
         )
+    }
+}
+
+/// Merges `add` into `into`, object keys recursively.
+fn merge(into: &mut Value, add: Value) {
+    match (into, add) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k).or_insert_with(|| json!({})), v);
+            }
+        }
+        (slot, v) => *slot = v,
     }
 }

@@ -29,6 +29,7 @@ pub use model::{
     ResourceContents, Role,
 };
 pub use server::{
-    CompletionRef, CompletionRequest, McpServer, Outcome, ServerBuilder, ServerConfig, ToolError,
+    CompletionRef, CompletionRequest, HandlerError, McpServer, Outcome, ServerBuilder,
+    ServerConfig, ToolError,
 };
 pub use version::{Era, ProtocolVersion};

@@ -54,6 +54,32 @@ impl ToolError {
     }
 }
 
+/// Why a resource or prompt handler did not produce its result.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum HandlerError {
+    /// Answer with this JSON-RPC error.
+    #[error("{0}")]
+    Protocol(ErrorObject),
+    /// The handler needs input from the client first; it runs again with
+    /// the answers (see [`crate::input`]).
+    #[error("input required")]
+    InputRequired(InputRequired),
+}
+
+impl From<ErrorObject> for HandlerError {
+    fn from(e: ErrorObject) -> Self {
+        HandlerError::Protocol(e)
+    }
+}
+
+/// Splits a handler's error into the outcome it asks for.
+fn outcome_of(e: HandlerError) -> Result<Outcome, ErrorObject> {
+    match e {
+        HandlerError::Protocol(e) => Err(e),
+        HandlerError::InputRequired(input) => Ok(Outcome::NeedsInput(input)),
+    }
+}
+
 /// What a feature method produced.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
@@ -69,7 +95,10 @@ type ToolFn = Arc<
         + Sync,
 >;
 type ResourceFn = Arc<
-    dyn Fn(String, RequestContext) -> BoxFuture<'static, Result<Vec<ResourceContents>, ErrorObject>>
+    dyn Fn(
+            String,
+            RequestContext,
+        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
         + Send
         + Sync,
 >;
@@ -78,7 +107,7 @@ type TemplateFn = Arc<
             Variables,
             String,
             RequestContext,
-        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, ErrorObject>>
+        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
         + Send
         + Sync,
 >;
@@ -87,7 +116,7 @@ type PromptFn = Arc<
     dyn Fn(
             HashMap<String, String>,
             RequestContext,
-        ) -> BoxFuture<'static, Result<GetPromptResult, ErrorObject>>
+        ) -> BoxFuture<'static, Result<GetPromptResult, HandlerError>>
         + Send
         + Sync,
 >;
@@ -414,7 +443,7 @@ impl ServerBuilder {
     ) -> Self
     where
         F: Fn(Variables, String, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<ResourceContents>, ErrorObject>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
         if self
             .templates
@@ -450,7 +479,7 @@ impl ServerBuilder {
     ) -> Self
     where
         F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<ResourceContents>, ErrorObject>> + Send + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
         let normalized = match ResourceUri::parse(uri) {
             Ok(u) => u.as_str().to_string(),
@@ -493,7 +522,7 @@ impl ServerBuilder {
     ) -> Self
     where
         F: Fn(HashMap<String, String>, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<GetPromptResult, ErrorObject>> + Send + 'static,
+        Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
     {
         if self.prompts.iter().any(|p| p.definition["name"] == name) {
             self.errors.push(BuildError::Duplicate {
@@ -765,36 +794,24 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext,
     ) -> Result<Outcome, ErrorObject> {
-        if method == "tools/call" {
-            return self.call_tool(params, ctx).await;
-        }
-        self.call_simple(method, params, ctx)
-            .await
-            .map(Outcome::Done)
-    }
-
-    async fn call_simple(
-        &self,
-        method: &str,
-        params: Map<String, Value>,
-        ctx: RequestContext,
-    ) -> Result<Value, ErrorObject> {
+        let listed = |list: &str| -> Result<Outcome, ErrorObject> {
+            let items: Vec<&Value> = match list {
+                "tools" => self.inner.tools.iter().map(|t| &t.definition).collect(),
+                "resources" => self.inner.resources.iter().map(|r| &r.definition).collect(),
+                "resourceTemplates" => self.inner.templates.iter().map(|t| &t.definition).collect(),
+                _ => self.inner.prompts.iter().map(|p| &p.definition).collect(),
+            };
+            self.page(list, &params, items).map(Outcome::Done)
+        };
         match method {
-            "tools/list" => self.page("tools", &params, |s| {
-                s.inner.tools.iter().map(|t| &t.definition).collect()
-            }),
-            "resources/list" => self.page("resources", &params, |s| {
-                s.inner.resources.iter().map(|r| &r.definition).collect()
-            }),
-            "resources/templates/list" => self.page("resourceTemplates", &params, |s| {
-                s.inner.templates.iter().map(|t| &t.definition).collect()
-            }),
+            "tools/call" => self.call_tool(params, ctx).await,
             "resources/read" => self.read_resource(params, ctx).await,
-            "prompts/list" => self.page("prompts", &params, |s| {
-                s.inner.prompts.iter().map(|p| &p.definition).collect()
-            }),
             "prompts/get" => self.get_prompt(params, ctx).await,
-            "completion/complete" => self.complete(params).await,
+            "tools/list" => listed("tools"),
+            "resources/list" => listed("resources"),
+            "resources/templates/list" => listed("resourceTemplates"),
+            "prompts/list" => listed("prompts"),
+            "completion/complete" => self.complete(&params).await.map(Outcome::Done),
             other => Err(ErrorObject::method_not_found(other)),
         }
     }
@@ -803,13 +820,12 @@ impl McpServer {
         &self,
         list: &str,
         params: &Map<String, Value>,
-        items: impl Fn(&McpServer) -> Vec<&Value>,
+        all: Vec<&Value>,
     ) -> Result<Value, ErrorObject> {
         let offset = match params_field::<String>(params, "cursor")? {
             None => 0,
             Some(cursor) => self.open_cursor(list, &cursor)?,
         };
-        let all = items(self);
         if offset > all.len() {
             return Err(ErrorObject::invalid_params("cursor out of range")
                 .with_data(json!({ "cursor": "stale" })));
@@ -904,7 +920,7 @@ impl McpServer {
             .map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
-    async fn complete(&self, params: Map<String, Value>) -> Result<Value, ErrorObject> {
+    async fn complete(&self, params: &Map<String, Value>) -> Result<Value, ErrorObject> {
         let Some(completer) = &self.inner.completer else {
             return Err(ErrorObject::method_not_found("completion/complete"));
         };
@@ -994,7 +1010,7 @@ impl McpServer {
         &self,
         params: Map<String, Value>,
         ctx: RequestContext,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Outcome, ErrorObject> {
         let uri: String = required_field(&params, "uri")?;
         let era = ctx.era();
         let parsed = ResourceUri::parse(&uri).map_err(|e| {
@@ -1007,15 +1023,19 @@ impl McpServer {
             .iter()
             .find(|r| r.uri == parsed.as_str())
         {
-            let contents = (entry.handler)(uri, ctx).await?;
-            return Ok(json!({ "contents": contents }));
+            return match (entry.handler)(uri, ctx).await {
+                Ok(contents) => Ok(Outcome::Done(json!({ "contents": contents }))),
+                Err(e) => outcome_of(e),
+            };
         }
         for entry in &self.inner.templates {
             match entry.template.match_uri(parsed.as_str()) {
                 Ok(None) => continue,
                 Ok(Some(vars)) => {
-                    let contents = (entry.handler)(vars, uri, ctx).await?;
-                    return Ok(json!({ "contents": contents }));
+                    return match (entry.handler)(vars, uri, ctx).await {
+                        Ok(contents) => Ok(Outcome::Done(json!({ "contents": contents }))),
+                        Err(e) => outcome_of(e),
+                    };
                 }
                 Err(e) => {
                     return Err(ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
@@ -1030,7 +1050,7 @@ impl McpServer {
         &self,
         params: Map<String, Value>,
         ctx: RequestContext,
-    ) -> Result<Value, ErrorObject> {
+    ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();
         let Some(prompt) = self
@@ -1066,8 +1086,12 @@ impl McpServer {
                     .with_data(json!({ "prompt": name, "unknown": unknown })),
             );
         }
-        let result = (prompt.handler)(args, ctx).await?;
-        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
+        match (prompt.handler)(args, ctx).await {
+            Ok(result) => serde_json::to_value(result)
+                .map(Outcome::Done)
+                .map_err(|e| ErrorObject::internal(e.to_string())),
+            Err(e) => outcome_of(e),
+        }
     }
 }
 

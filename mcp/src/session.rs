@@ -946,7 +946,8 @@ async fn serve_request(
             Outcome::Done(result) => return Ok(result),
             Outcome::NeedsInput(input) => input,
         };
-        if let Some(missing) = input.missing_capabilities(ctx.client_capabilities()) {
+        if let Some(missing) = input.missing_capabilities(ctx.client_capabilities(), ctx.version())
+        {
             let code = if modern {
                 code::MISSING_REQUIRED_CLIENT_CAPABILITY
             } else {
@@ -967,7 +968,7 @@ async fn serve_request(
             session
                 .send_system(SessionMsg::ServerRequest {
                     method: request.method(),
-                    params: request.params(),
+                    params: request.params(ctx.version()),
                     reply,
                 })
                 .map_err(|_| ErrorObject::internal("the session has ended"))?;

@@ -161,3 +161,104 @@ async fn server_requests_wait_for_initialized_and_time_out_with_a_cancel() {
     assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elicitation_params_follow_the_session_version() {
+    let mut c = Client::connect(server()).await;
+    c.call(0, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm", "arguments": {"ms": 1}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    assert!(
+        ask["params"].get("mode").is_none(),
+        "2025-06-18 has no elicitation modes: {ask}"
+    );
+    assert!(ask["params"]["requestedSchema"].is_object());
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "cancel"}}))
+        .await;
+    assert_eq!(
+        c.recv().await["result"]["content"][0]["text"],
+        "cancel at step 1"
+    );
+    // URL mode does not exist before 2025-11-25.
+    let url = c
+        .call(
+            2,
+            "tools/call",
+            json!({"name": "visit", "arguments": {"ms": 1}}),
+        )
+        .await;
+    assert_eq!(
+        url["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {"url": {}}})
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn url_mode_elicitation_needs_its_own_capability() {
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({"elicitation": {"form": {}}})).await;
+    let refused = c
+        .call(
+            1,
+            "tools/call",
+            json!({"name": "visit", "arguments": {"ms": 1}}),
+        )
+        .await;
+    assert_eq!(
+        refused["error"]["data"]["requiredCapabilities"],
+        json!({"elicitation": {"url": {}}})
+    );
+    c.close().await;
+
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({"elicitation": {"form": {}, "url": {}}})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "visit", "arguments": {"ms": 1}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["params"]["mode"], "url");
+    assert_eq!(ask["params"]["url"], "https://example.com/auth");
+    assert_eq!(ask["params"]["elicitationId"], "e-1");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept"}}))
+        .await;
+    assert_eq!(c.recv().await["result"]["content"][0]["text"], "accept");
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prompts_can_need_input_too_in_both_eras() {
+    let mut c = Client::connect(server()).await;
+    let mut call = modern(json!({"name": "pick"}));
+    call["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({"roots": {}});
+    let first = c.call(1, "prompts/get", call.clone()).await;
+    assert_eq!(first["result"]["resultType"], "input_required");
+    assert_eq!(
+        first["result"]["inputRequests"]["roots"]["method"],
+        "roots/list"
+    );
+    call["requestState"] = first["result"]["requestState"].clone();
+    call["inputResponses"] =
+        json!({"roots": {"roots": [{"uri": "file:///a"}, {"uri": "file:///b"}]}});
+    let done = c.call(2, "prompts/get", call).await;
+    assert_eq!(done["result"]["messages"][0]["content"]["text"], "2 roots");
+    c.close().await;
+
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({"roots": {"listChanged": true}})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "prompts/get", "params": {"name": "pick"}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "roots/list");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"roots": [{"uri": "file:///x"}]}}))
+        .await;
+    assert_eq!(
+        c.recv().await["result"]["messages"][0]["content"]["text"],
+        "1 roots"
+    );
+    c.close().await;
+}

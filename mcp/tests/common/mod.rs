@@ -165,6 +165,14 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 ))),
             }
         })
+        .tool("visit", "Sends the user to a URL first", |_args: SlowArgs, ctx| async move {
+            match ctx.input_response("visit") {
+                None => Err(ToolError::input_required(
+                    arbor_mcp::input::InputRequired::new().elicit_url("visit", "Sign in", "https://example.com/auth", "e-1"),
+                )),
+                Some(answer) => Ok(CallToolResult::text(answer["action"].as_str().unwrap_or("?").to_string())),
+            }
+        })
         .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
             ctx.log("debug", Some("test"), json!("a detail"));
             ctx.log("warning", Some("test"), json!({"careful": true}));
@@ -236,14 +244,33 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    for i in 0..4 {
+    for i in 0..3 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",
             |_a: SlowArgs, _c| async move { Ok(CallToolResult::text("x")) },
         );
     }
-    builder.build().unwrap()
+    builder
+        .prompt("pick", "Picks a root", vec![], |_args, ctx| async move {
+            match ctx.input_response("roots") {
+                None => Err(arbor_mcp::HandlerError::InputRequired(
+                    arbor_mcp::input::InputRequired::new().roots("roots"),
+                )),
+                Some(answer) => Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage {
+                        role: Role::User,
+                        content: Content::text(format!(
+                            "{} roots",
+                            answer["roots"].as_array().map_or(0, Vec::len)
+                        )),
+                    }],
+                }),
+            }
+        })
+        .build()
+        .unwrap()
 }
 
 pub fn server() -> McpServer {
