@@ -924,8 +924,8 @@ impl McpServer {
         let Some(completer) = &self.inner.completer else {
             return Err(ErrorObject::method_not_found("completion/complete"));
         };
-        let reference: Value = required_field(&params, "ref")?;
-        let argument: Value = required_field(&params, "argument")?;
+        let reference: Value = required_field(params, "ref")?;
+        let argument: Value = required_field(params, "argument")?;
         let (Some(arg_name), Some(value)) = (
             argument.get("name").and_then(Value::as_str),
             argument.get("value").and_then(Value::as_str),
