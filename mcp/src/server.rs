@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::BoxFuture;
+use parking_lot::RwLock;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -577,21 +578,20 @@ impl ServerBuilder {
             return Err(e);
         }
         let key = self.key.unwrap_or_else(SealKey::generate);
+        let mut catalog = Catalog {
+            tools: self.tools.into_iter().map(Arc::new).collect(),
+            tool_index: HashMap::new(),
+            resources: self.resources.into_iter().map(Arc::new).collect(),
+            templates: self.templates.into_iter().map(Arc::new).collect(),
+            prompts: self.prompts.into_iter().map(Arc::new).collect(),
+        };
+        catalog.index_tools();
         Ok(McpServer {
             inner: Arc::new(Inner {
                 info: self.info,
                 instructions: self.instructions,
                 sealer: Sealer::new(key),
-                tool_index: self
-                    .tools
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, t)| Some((t.definition["name"].as_str()?.to_string(), i)))
-                    .collect(),
-                tools: self.tools,
-                resources: self.resources,
-                templates: self.templates,
-                prompts: self.prompts,
+                catalog: RwLock::new(catalog),
                 completer: self.completer,
                 tasks: TaskStore::new(self.config.task_ttl, self.config.task_poll_interval),
                 subscribers: ProcessGroups::new(),
@@ -606,14 +606,43 @@ struct Inner {
     instructions: Option<String>,
     config: ServerConfig,
     sealer: Sealer,
-    tools: Vec<ToolEntry>,
-    tool_index: HashMap<String, usize>,
-    resources: Vec<ResourceEntry>,
-    templates: Vec<TemplateEntry>,
-    prompts: Vec<PromptEntry>,
+    catalog: RwLock<Catalog>,
     completer: Option<CompleteFn>,
     tasks: TaskStore,
     subscribers: ProcessGroups<String>,
+}
+
+/// What a server offers right now: tools, resources, templates, prompts.
+/// Entries are shared so a call holds no lock while its handler runs.
+#[derive(Default)]
+struct Catalog {
+    tools: Vec<Arc<ToolEntry>>,
+    tool_index: HashMap<String, usize>,
+    resources: Vec<Arc<ResourceEntry>>,
+    templates: Vec<Arc<TemplateEntry>>,
+    prompts: Vec<Arc<PromptEntry>>,
+}
+
+impl Catalog {
+    fn index_tools(&mut self) {
+        self.tool_index = self
+            .tools
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| Some((t.definition["name"].as_str()?.to_string(), i)))
+            .collect();
+    }
+
+    fn tool(&self, name: &str) -> Option<Arc<ToolEntry>> {
+        self.tool_index.get(name).map(|&i| self.tools[i].clone())
+    }
+
+    fn prompt(&self, name: &str) -> Option<Arc<PromptEntry>> {
+        self.prompts
+            .iter()
+            .find(|p| p.definition["name"] == name)
+            .cloned()
+    }
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -626,9 +655,7 @@ impl std::fmt::Debug for McpServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("McpServer")
             .field("info", &self.inner.info)
-            .field("tools", &self.inner.tools.len())
-            .field("resources", &self.inner.resources.len())
-            .field("prompts", &self.inner.prompts.len())
+            .field("tools", &self.inner.catalog.read().tools.len())
             .finish()
     }
 }
@@ -715,9 +742,9 @@ impl McpServer {
 
     /// Whether `uri` names a resource: a declared one or a template match.
     pub(crate) fn has_resource(&self, uri: &ResourceUri) -> bool {
-        self.inner.resources.iter().any(|r| r.uri == uri.as_str())
-            || self
-                .inner
+        let catalog = self.inner.catalog.read();
+        catalog.resources.iter().any(|r| r.uri == uri.as_str())
+            || catalog
                 .templates
                 .iter()
                 .any(|t| matches!(t.template.match_uri(uri.as_str()), Ok(Some(_))))
@@ -730,6 +757,8 @@ impl McpServer {
     /// Whether any tool runs as a task (the `tasks/*` methods exist).
     pub fn serves_tasks(&self) -> bool {
         self.inner
+            .catalog
+            .read()
             .tools
             .iter()
             .any(|t| t.task != TaskSupport::Never)
@@ -737,26 +766,24 @@ impl McpServer {
 
     /// How the tool `name` runs, if there is such a tool.
     pub fn tool_task_support(&self, name: &str) -> Option<TaskSupport> {
-        self.inner
-            .tool_index
-            .get(name)
-            .map(|&i| self.inner.tools[i].task)
+        self.inner.catalog.read().tool(name).map(|t| t.task)
     }
 
     /// The capabilities this server offers in `era` (extensions exist only
     /// in 2026-07-28).
     pub fn capabilities(&self, era: Era) -> Value {
         let mut caps = Map::new();
-        if !self.inner.tools.is_empty() {
+        let catalog = self.inner.catalog.read();
+        if !catalog.tools.is_empty() {
             caps.insert("tools".into(), json!({ "listChanged": false }));
         }
-        if !self.inner.resources.is_empty() || !self.inner.templates.is_empty() {
+        if !catalog.resources.is_empty() || !catalog.templates.is_empty() {
             caps.insert(
                 "resources".into(),
                 json!({ "listChanged": false, "subscribe": true }),
             );
         }
-        if !self.inner.prompts.is_empty() {
+        if !catalog.prompts.is_empty() {
             caps.insert("prompts".into(), json!({ "listChanged": false }));
         }
         if self.inner.completer.is_some() {
@@ -764,7 +791,7 @@ impl McpServer {
         }
         // Handlers may log (RequestContext::log) in either era.
         caps.insert("logging".into(), json!({}));
-        if era == Era::Modern && self.serves_tasks() {
+        if era == Era::Modern && catalog.tools.iter().any(|t| t.task != TaskSupport::Never) {
             caps.insert("extensions".into(), json!({ crate::tasks::EXTENSION: {} }));
         }
         Value::Object(caps)
@@ -772,12 +799,13 @@ impl McpServer {
 
     /// Whether `method` is a feature method this server answers.
     pub fn serves(&self, method: &str) -> bool {
+        let catalog = self.inner.catalog.read();
         match method {
-            "tools/list" | "tools/call" => !self.inner.tools.is_empty(),
+            "tools/list" | "tools/call" => !catalog.tools.is_empty(),
             "resources/list" | "resources/read" | "resources/templates/list" => {
-                !self.inner.resources.is_empty() || !self.inner.templates.is_empty()
+                !catalog.resources.is_empty() || !catalog.templates.is_empty()
             }
-            "prompts/list" | "prompts/get" => !self.inner.prompts.is_empty(),
+            "prompts/list" | "prompts/get" => !catalog.prompts.is_empty(),
             "completion/complete" => self.inner.completer.is_some(),
             _ => false,
         }
@@ -795,11 +823,12 @@ impl McpServer {
         ctx: RequestContext,
     ) -> Result<Outcome, ErrorObject> {
         let listed = |list: &str| -> Result<Outcome, ErrorObject> {
+            let catalog = self.inner.catalog.read();
             let items: Vec<&Value> = match list {
-                "tools" => self.inner.tools.iter().map(|t| &t.definition).collect(),
-                "resources" => self.inner.resources.iter().map(|r| &r.definition).collect(),
-                "resourceTemplates" => self.inner.templates.iter().map(|t| &t.definition).collect(),
-                _ => self.inner.prompts.iter().map(|p| &p.definition).collect(),
+                "tools" => catalog.tools.iter().map(|t| &t.definition).collect(),
+                "resources" => catalog.resources.iter().map(|r| &r.definition).collect(),
+                "resourceTemplates" => catalog.templates.iter().map(|t| &t.definition).collect(),
+                _ => catalog.prompts.iter().map(|p| &p.definition).collect(),
             };
             self.page(list, &params, items).map(Outcome::Done)
         };
@@ -877,12 +906,8 @@ impl McpServer {
     ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
-        let Some(tool) = self
-            .inner
-            .tool_index
-            .get(&name)
-            .map(|&i| &self.inner.tools[i])
-        else {
+        let tool = self.inner.catalog.read().tool(&name);
+        let Some(tool) = tool else {
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}"))
                 .with_data(json!({ "tool": name })));
         };
@@ -941,15 +966,10 @@ impl McpServer {
                     .get("name")
                     .and_then(Value::as_str)
                     .unwrap_or_default();
-                let prompt = self
-                    .inner
-                    .prompts
-                    .iter()
-                    .find(|p| p.definition["name"] == name)
-                    .ok_or_else(|| {
-                        ErrorObject::invalid_params(format!("unknown prompt: {name}"))
-                            .with_data(json!({ "prompt": name }))
-                    })?;
+                let prompt = self.inner.catalog.read().prompt(name).ok_or_else(|| {
+                    ErrorObject::invalid_params(format!("unknown prompt: {name}"))
+                        .with_data(json!({ "prompt": name }))
+                })?;
                 if !prompt.arguments.iter().any(|a| a.name == arg_name) {
                     return Err(ErrorObject::invalid_params(format!(
                         "prompt {name} has no argument {arg_name}"
@@ -965,9 +985,12 @@ impl McpServer {
                     .unwrap_or_default();
                 let template = self
                     .inner
+                    .catalog
+                    .read()
                     .templates
                     .iter()
                     .find(|t| t.template.as_str() == uri)
+                    .cloned()
                     .ok_or_else(|| {
                         ErrorObject::invalid_params(format!("unknown resource template: {uri}"))
                             .with_data(json!({ "uri": uri }))
@@ -1017,18 +1040,22 @@ impl McpServer {
             ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
                 .with_data(json!({ "uri": uri, "reason": e.to_string() }))
         })?;
-        if let Some(entry) = self
-            .inner
-            .resources
-            .iter()
-            .find(|r| r.uri == parsed.as_str())
-        {
+        let (entry, templates) = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog
+                .resources
+                .iter()
+                .find(|r| r.uri == parsed.as_str())
+                .cloned();
+            (entry, catalog.templates.clone())
+        };
+        if let Some(entry) = entry {
             return match (entry.handler)(uri, ctx).await {
                 Ok(contents) => Ok(Outcome::Done(json!({ "contents": contents }))),
                 Err(e) => outcome_of(e),
             };
         }
-        for entry in &self.inner.templates {
+        for entry in &templates {
             match entry.template.match_uri(parsed.as_str()) {
                 Ok(None) => continue,
                 Ok(Some(vars)) => {
@@ -1053,12 +1080,8 @@ impl McpServer {
     ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();
-        let Some(prompt) = self
-            .inner
-            .prompts
-            .iter()
-            .find(|p| p.definition["name"] == name.as_str())
-        else {
+        let prompt = self.inner.catalog.read().prompt(&name);
+        let Some(prompt) = prompt else {
             return Err(
                 ErrorObject::invalid_params(format!("unknown prompt: {name}"))
                     .with_data(json!({ "prompt": name })),
