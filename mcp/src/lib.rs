@@ -29,7 +29,7 @@ pub use model::{
     ResourceContents, Role,
 };
 pub use server::{
-    CompletionRef, CompletionRequest, HandlerError, McpServer, Outcome, ServerBuilder,
-    ServerConfig, ToolError,
+    BuildError, CompletionRef, CompletionRequest, HandlerError, ListKind, McpServer, Outcome,
+    ServerBuilder, ServerConfig, ToolError,
 };
 pub use version::{Era, ProtocolVersion};

@@ -30,7 +30,7 @@ use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
-use crate::server::{resource_not_found, McpServer, Outcome};
+use crate::server::{resource_not_found, ListKind, McpServer, Outcome};
 use crate::subscription::{subscribe, SubscriptionMsg};
 use crate::tasks::{self, TaskSupport};
 use crate::uri::ResourceUri;
@@ -133,6 +133,8 @@ pub enum SessionMsg {
     },
     /// A request sent to the client was not answered in time.
     ServerRequestExpired(Id),
+    /// A list the handshake-era client follows has changed.
+    ListChanged(ListKind),
 }
 
 struct Session {
@@ -249,6 +251,15 @@ impl Actor for Session {
                     )));
                 }
             },
+            SessionMsg::ListChanged(kind) => {
+                if let Lifecycle::Ready { .. } = self.state {
+                    let n = Message::Notification(Notification {
+                        method: kind.notification().into(),
+                        params: None,
+                    });
+                    self.send(n.to_value()).await;
+                }
+            }
             SessionMsg::ServerRequestExpired(id) => {
                 if let Some(reply) = self.pending.remove(&id) {
                     let timeout = self.server.config().server_request_timeout;
@@ -344,7 +355,13 @@ impl Session {
         match message {
             Message::Request(request) => self.request(request, ctx).await,
             Message::Notification(n) => {
+                let was_ready = matches!(self.state, Lifecycle::Ready { .. });
                 self.notification(n);
+                if !was_ready && matches!(self.state, Lifecycle::Ready { .. }) {
+                    for kind in ListKind::ALL {
+                        self.server.subscribers().join(kind.group(), &ctx.process());
+                    }
+                }
                 if matches!(self.state, Lifecycle::Ready { .. }) && !self.held.is_empty() {
                     for (method, params, reply) in std::mem::take(&mut self.held) {
                         self.ask_client(method, params, reply, ctx).await;
@@ -689,7 +706,12 @@ impl Session {
     }
 
     /// Checks a URI to subscribe to: valid, known, and within the limit.
-    fn subscribable(&self, uri: &str, era: Era) -> Result<ResourceUri, ErrorObject> {
+    fn subscribable(
+        &self,
+        uri: &str,
+        era: Era,
+        pending: usize,
+    ) -> Result<ResourceUri, ErrorObject> {
         let parsed = ResourceUri::parse(uri).map_err(|e| {
             ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
                 .with_data(json!({ "uri": uri, "reason": e.to_string() }))
@@ -698,7 +720,7 @@ impl Session {
             return Err(resource_not_found(uri, era));
         }
         let max = self.server.config().max_subscriptions;
-        if self.subscription_count() >= max {
+        if self.subscription_count() + pending >= max {
             return Err(
                 ErrorObject::invalid_params("too many subscriptions on this connection")
                     .with_data(json!({ "limit": "max_subscriptions", "max": max })),
@@ -732,7 +754,7 @@ impl Session {
         if ResourceUri::parse(uri).is_ok_and(|u| self.subscriptions.contains_key(u.as_str())) {
             return Ok(json!({}));
         }
-        let parsed = self.subscribable(uri, Era::Handshake)?;
+        let parsed = self.subscribable(uri, Era::Handshake, 0)?;
         let notification = Message::Notification(Notification {
             method: "notifications/resources/updated".into(),
             params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
@@ -794,7 +816,7 @@ impl Session {
         let mut honoured = Vec::new();
         let mut subs = Vec::new();
         for uri in wanted {
-            let Ok(parsed) = self.subscribable(&uri, Era::Modern) else {
+            let Ok(parsed) = self.subscribable(&uri, Era::Modern, subs.len()) else {
                 continue;
             };
             let mut params = Map::new();
@@ -816,9 +838,27 @@ impl Session {
                 Err(_) => continue,
             }
         }
-        // List changes are not offered (the lists are fixed), so only
-        // resource subscriptions can be honoured.
         let mut ack = Map::new();
+        for kind in ListKind::ALL {
+            if filter.get(kind.filter()).and_then(Value::as_bool) != Some(true)
+                || self.subscription_count() + subs.len() >= self.server.config().max_subscriptions
+            {
+                continue;
+            }
+            let notification = Message::Notification(Notification {
+                method: kind.notification().into(),
+                params: Some(Map::from_iter([(
+                    "_meta".to_string(),
+                    json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+                )])),
+            })
+            .to_value();
+            if let Ok(sub) = subscribe(&ctx.process(), self.out.clone(), notification).await {
+                self.server.subscribers().join(kind.group(), &sub.process());
+                subs.push(sub);
+                ack.insert(kind.filter().into(), Value::Bool(true));
+            }
+        }
         if filter.contains_key("resourceSubscriptions") {
             ack.insert("resourceSubscriptions".into(), json!(honoured));
         }
