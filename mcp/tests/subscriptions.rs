@@ -102,9 +102,13 @@ async fn modern_listen_acknowledges_first_tags_updates_and_ends_with_a_result() 
         json!([HELLO]),
         "only what is honoured"
     );
-    assert!(ack["params"]["notifications"]
-        .get("toolsListChanged")
-        .is_none());
+    assert_eq!(ack["params"]["notifications"]["toolsListChanged"], true);
+    assert!(
+        ack["params"]["notifications"]
+            .get("promptsListChanged")
+            .is_none(),
+        "not asked for"
+    );
 
     assert_eq!(server.resource_updated(HELLO), 1);
     let n = c.recv().await;
