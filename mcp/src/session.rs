@@ -104,6 +104,9 @@ pub enum Lifecycle {
         /// The level set by `logging/setLevel`.
         log_level: Option<&'static str>,
     },
+    /// 2026-07-28, but only `server/discover` so far: a client that then
+    /// picks a handshake version from its result may still `initialize`.
+    Discovered,
     /// 2026-07-28: each request carries its own envelope.
     Modern,
 }
@@ -201,15 +204,6 @@ fn lifecycle_error(message: &str, state: &str) -> ErrorObject {
 impl Actor for Session {
     type Msg = SessionMsg;
 
-    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
-        self.init_timer = Some(send_after(
-            self.server.config().init_timeout,
-            ctx.myself().clone(),
-            SessionMsg::InitDeadline,
-        ));
-        Ok(())
-    }
-
     async fn handle(&mut self, msg: SessionMsg, ctx: &mut Context<Self>) -> Flow {
         match msg {
             SessionMsg::Incoming(bytes) => self.incoming(&bytes, ctx).await,
@@ -227,10 +221,7 @@ impl Actor for Session {
                 }
             }
             SessionMsg::InitDeadline => {
-                if matches!(
-                    self.state,
-                    Lifecycle::Fresh | Lifecycle::Initializing { .. }
-                ) {
+                if matches!(self.state, Lifecycle::Initializing { .. }) {
                     tracing::info!(target: "arbor::mcp", "session did not initialize in time");
                     ctx.stop(ExitReason::error("initialization timeout"));
                 }
@@ -245,7 +236,7 @@ impl Actor for Session {
             } => match self.state {
                 Lifecycle::Ready { .. } => self.ask_client(method, params, reply, ctx).await,
                 Lifecycle::Initializing { .. } => self.held.push((method, params, reply)),
-                Lifecycle::Fresh | Lifecycle::Modern => {
+                Lifecycle::Fresh | Lifecycle::Discovered | Lifecycle::Modern => {
                     let _ = reply.send(Err(ErrorObject::internal(
                         "no handshake session to send the request on",
                     )));
@@ -311,7 +302,7 @@ impl Session {
             Lifecycle::Initializing { version, .. } | Lifecycle::Ready { version, .. } => {
                 Some(*version)
             }
-            Lifecycle::Modern => Some(ProtocolVersion::V2026_07_28),
+            Lifecycle::Discovered | Lifecycle::Modern => Some(ProtocolVersion::V2026_07_28),
             Lifecycle::Fresh => None,
         }
     }
@@ -420,24 +411,35 @@ impl Session {
             .and_then(|m| m.get(meta::PROTOCOL_VERSION))
             .is_some();
         match &self.state {
-            Lifecycle::Fresh => {
-                if request.method == "initialize" {
-                    self.initialize(request).await;
-                } else if modern_meta || request.method == "server/discover" {
-                    self.state = Lifecycle::Modern;
-                    if let Some(timer) = self.init_timer.take() {
-                        timer.cancel();
-                    }
-                    self.modern(request, ctx).await;
-                } else if request.method == "ping" {
-                    self.respond(Some(request.id), Ok(json!({}))).await;
+            Lifecycle::Fresh if modern_meta => {
+                self.state = if request.method == "server/discover" {
+                    Lifecycle::Discovered
                 } else {
+                    Lifecycle::Modern
+                };
+                self.modern(request, ctx).await;
+            }
+            Lifecycle::Fresh => match request.method.as_str() {
+                "initialize" => self.initialize(request, ctx).await,
+                // Malformed: answered by the envelope check, era not chosen.
+                "server/discover" => self.modern(request, ctx).await,
+                "ping" => self.respond(Some(request.id), Ok(json!({}))).await,
+                _ => {
                     let error = lifecycle_error(
                         "the session is not initialized: send initialize first (or a 2026-07-28 request with its _meta envelope)",
                         "not_initialized",
                     );
                     self.respond(Some(request.id), Err(error)).await;
                 }
+            },
+            Lifecycle::Discovered if request.method == "initialize" && !modern_meta => {
+                self.initialize(request, ctx).await;
+            }
+            Lifecycle::Discovered => {
+                if request.method != "server/discover" {
+                    self.state = Lifecycle::Modern;
+                }
+                self.modern(request, ctx).await;
             }
             Lifecycle::Modern => self.modern(request, ctx).await,
             Lifecycle::Initializing { .. } | Lifecycle::Ready { .. } => {
@@ -446,7 +448,7 @@ impl Session {
         }
     }
 
-    async fn initialize(&mut self, request: Request) {
+    async fn initialize(&mut self, request: Request, ctx: &mut Context<Self>) {
         let params = request.params.unwrap_or_default();
         let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
             let error = ErrorObject::invalid_params("initialize needs protocolVersion")
@@ -473,6 +475,12 @@ impl Session {
             result["instructions"] = text.into();
         }
         self.state = Lifecycle::Initializing { version, client };
+        // Until notifications/initialized comes, or the deadline.
+        self.init_timer = Some(send_after(
+            self.server.config().init_timeout,
+            ctx.myself().clone(),
+            SessionMsg::InitDeadline,
+        ));
         self.respond(Some(request.id), Ok(result)).await;
     }
 

@@ -315,6 +315,11 @@ async fn a_session_that_does_not_initialize_in_time_is_closed() {
     }))
     .await;
     assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
+    // Not yet initializing: no deadline runs (a quiet client is not cut off).
+    assert!(c.silent_for(300).await);
+    c.call(2, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    // No notifications/initialized: the deadline closes the connection.
     let served = tokio::time::timeout(Duration::from_secs(5), &mut c.served).await;
     assert!(served.is_ok(), "the connection ends");
 }

@@ -174,3 +174,27 @@ async fn logs_go_only_to_requests_that_ask_for_them_at_their_level() {
     assert_eq!(c.recv().await["id"], 2, "the debug entry is below info");
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_may_discover_then_choose_the_handshake() {
+    let mut c = Client::connect(server()).await;
+    c.call(1, "server/discover", json!({"_meta": meta()})).await;
+    let init = c.initialize("2025-11-25").await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-11-25");
+    let list = c.call(2, "tools/list", json!({})).await;
+    assert!(
+        list["result"].get("resultType").is_none(),
+        "served as handshake"
+    );
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initialize_with_a_modern_envelope_is_not_found() {
+    let mut c = Client::connect(server()).await;
+    let r = c
+        .call(1, "initialize", modern(json!({"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})))
+        .await;
+    assert_eq!(r["error"]["code"], -32601);
+    c.close().await;
+}
