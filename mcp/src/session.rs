@@ -768,24 +768,23 @@ impl Session {
             params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
         })
         .to_value();
-        let sub = self.start_subscription(&parsed, notification, ctx).await?;
+        let sub = self.start_subscription(notification, ctx).await?;
+        self.server
+            .subscribers()
+            .join(parsed.as_str().to_string(), &sub.process());
         self.subscriptions.insert(parsed.as_str().to_string(), sub);
         Ok(json!({}))
     }
 
+    /// Starts a subscription actor; it gets updates once it joins a group.
     async fn start_subscription(
         &self,
-        uri: &ResourceUri,
         notification: Value,
         ctx: &mut Context<Self>,
     ) -> Result<ActorRef<SubscriptionMsg>, ErrorObject> {
-        let sub = subscribe(&ctx.process(), self.out.clone(), notification)
+        subscribe(&ctx.process(), self.out.clone(), notification)
             .await
-            .map_err(|e| ErrorObject::internal(e.to_string()))?;
-        self.server
-            .subscribers()
-            .join(uri.as_str().to_string(), &sub.process());
-        Ok(sub)
+            .map_err(|e| ErrorObject::internal(e.to_string()))
     }
 
     /// 2026-07-28: `subscriptions/listen`. Acknowledges the subset it honours
@@ -820,9 +819,18 @@ impl Session {
                 }
             },
         };
+        let max = self.server.config().max_subscriptions;
+        if self.subscription_count() >= max {
+            let error = ErrorObject::invalid_params("too many subscriptions on this connection")
+                .with_data(json!({ "limit": "max_subscriptions", "max": max }));
+            return self.respond(Some(id), Err(error)).await;
+        }
         let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
         let mut honoured = Vec::new();
         let mut subs = Vec::new();
+        // Groups are joined only after the acknowledgement is queued, so no
+        // update can overtake it.
+        let mut joins: Vec<(String, ActorRef<SubscriptionMsg>)> = Vec::new();
         for uri in wanted {
             let Ok(parsed) = self.subscribable(&uri, Era::Modern, subs.len()) else {
                 continue;
@@ -838,12 +846,10 @@ impl Session {
                 params: Some(params),
             })
             .to_value();
-            match self.start_subscription(&parsed, notification, ctx).await {
-                Ok(sub) => {
-                    subs.push(sub);
-                    honoured.push(uri);
-                }
-                Err(_) => continue,
+            if let Ok(sub) = self.start_subscription(notification, ctx).await {
+                joins.push((parsed.as_str().to_string(), sub.clone()));
+                subs.push(sub);
+                honoured.push(uri);
             }
         }
         let mut ack = Map::new();
@@ -861,8 +867,8 @@ impl Session {
                 )])),
             })
             .to_value();
-            if let Ok(sub) = subscribe(&ctx.process(), self.out.clone(), notification).await {
-                self.server.subscribers().join(kind.group(), &sub.process());
+            if let Ok(sub) = self.start_subscription(notification, ctx).await {
+                joins.push((kind.group(), sub.clone()));
                 subs.push(sub);
                 ack.insert(kind.filter().into(), Value::Bool(true));
             }
@@ -882,6 +888,9 @@ impl Session {
         })
         .to_value();
         self.send(ack).await;
+        for (group, sub) in joins {
+            self.server.subscribers().join(group, &sub.process());
+        }
         self.listens.insert(id, subs);
     }
 

@@ -61,9 +61,19 @@ pub(crate) async fn subscribe(
     )
     .await?;
     let process = sub.process();
-    if let Err(down) = session.on_exit(move |_| process.stop(ExitReason::Normal)) {
+    match session.on_exit(move |_| process.stop(ExitReason::Normal)) {
+        // A subscription that ends first takes its watch off the session,
+        // so subscribing and unsubscribing leaves nothing behind.
+        Ok(watch) => {
+            let session = session.clone();
+            // Should the subscription already have ended, the session's
+            // watch stays until the session ends: harmless.
+            let _ = sub.process().on_exit(move |_| {
+                session.demonitor(watch);
+            });
+        }
         // The session is already gone.
-        sub.process().stop(down.reason);
+        Err(down) => sub.process().stop(down.reason),
     }
     Ok(sub)
 }
