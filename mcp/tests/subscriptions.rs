@@ -199,3 +199,31 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
     assert_eq!(server.resource_updated(HELLO), 0);
     sessions.supervisor().shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acknowledgement_comes_first_even_while_updates_stream() {
+    let server = server();
+    let pump = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            loop {
+                server.resource_updated(HELLO);
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    for i in 0..40 {
+        let mut c = Client::connect(server.clone()).await;
+        c.send(json!({"jsonrpc": "2.0", "id": i, "method": "subscriptions/listen", "params": modern(json!({
+            "notifications": {"resourceSubscriptions": [HELLO]}
+        }))}))
+        .await;
+        let first = c.recv().await;
+        assert_eq!(
+            first["method"], "notifications/subscriptions/acknowledged",
+            "listen {i}: {first}"
+        );
+        c.close().await;
+    }
+    pump.abort();
+}
