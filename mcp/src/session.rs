@@ -156,6 +156,16 @@ struct Session {
     /// Requests for the client held until `notifications/initialized`.
     held: Vec<(&'static str, Value, ClientReply)>,
     next_server_id: u64,
+    /// While a batch's messages are handled: where their answers gather.
+    batch: Option<BatchSink>,
+}
+
+/// The answers of one 2025-03-26 batch: those given at once, and those of
+/// requests still running. They go out as one array once all are in.
+#[derive(Default)]
+struct BatchSink {
+    ready: Vec<Value>,
+    waiting: Vec<oneshot::Receiver<Value>>,
 }
 
 /// Where the client's answer to a server request goes.
@@ -193,6 +203,7 @@ pub async fn start_session(
         pending: HashMap::new(),
         held: Vec::new(),
         next_server_id: 0,
+        batch: None,
     })
     .await
 }
@@ -292,9 +303,12 @@ impl Session {
         let _ = self.out.send(value).await;
     }
 
-    async fn respond(&self, id: Option<Id>, outcome: Result<Value, ErrorObject>) {
-        self.send(Message::Response(Response { id, outcome }).to_value())
-            .await;
+    async fn respond(&mut self, id: Option<Id>, outcome: Result<Value, ErrorObject>) {
+        let response = Message::Response(Response { id, outcome }).to_value();
+        match &mut self.batch {
+            Some(batch) => batch.ready.push(response),
+            None => self.send(response).await,
+        }
     }
 
     fn version(&self) -> Option<ProtocolVersion> {
@@ -316,28 +330,33 @@ impl Session {
             }
             Ok(Incoming::Single(message)) => self.message(message, ctx).await,
             Ok(Incoming::Batch(items)) => {
-                // 2025-03-26 batches: requests are answered in one array.
-                let (tx, mut rx) = mpsc::channel(items.len().max(1));
-                let out = std::mem::replace(&mut self.out, tx);
+                // 2025-03-26 batches: the answers go out as one array, once
+                // the last running request has answered; the session goes on
+                // meanwhile.
+                self.batch = Some(BatchSink::default());
                 for item in items {
                     match item {
                         Ok(message) => self.message(message, ctx).await,
-                        Err(rejected) => {
-                            self.send(Message::Response(rejected.response()).to_value())
-                                .await
-                        }
+                        Err(rejected) => self.respond(rejected.id, Err(rejected.error)).await,
                     }
                 }
-                let batch_out = std::mem::replace(&mut self.out, out);
-                drop(batch_out);
-                // Requests run as tasks: wait for each one's answer.
-                let mut answers = Vec::new();
-                while let Some(v) = rx.recv().await {
-                    answers.push(v);
+                let sink = self.batch.take().unwrap_or_default();
+                if sink.ready.is_empty() && sink.waiting.is_empty() {
+                    return;
                 }
-                if !answers.is_empty() {
-                    self.send(Value::Array(answers)).await;
-                }
+                let out = self.out.clone();
+                tokio::spawn(async move {
+                    let mut answers = sink.ready;
+                    for answer in sink.waiting {
+                        // A cancelled request drops its sender: no answer.
+                        if let Ok(value) = answer.await {
+                            answers.push(value);
+                        }
+                    }
+                    if !answers.is_empty() {
+                        let _ = out.send(Value::Array(answers)).await;
+                    }
+                });
             }
         }
     }
@@ -960,6 +979,11 @@ impl Session {
         let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
         let timeout = config.request_timeout;
         let task_id = id.clone();
+        let reply_to = self.batch.as_mut().map(|batch| {
+            let (tx, rx) = oneshot::channel();
+            batch.waiting.push(rx);
+            tx
+        });
         let task = tokio::spawn(async move {
             let work = serve_request(&server, &method, params, request_ctx, modern, &myself);
             let outcome =
@@ -970,15 +994,19 @@ impl Session {
                     Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
                         .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
                 };
-            let _ = out
-                .send(
-                    Message::Response(Response {
-                        id: Some(task_id.clone()),
-                        outcome,
-                    })
-                    .to_value(),
-                )
-                .await;
+            let response = Message::Response(Response {
+                id: Some(task_id.clone()),
+                outcome,
+            })
+            .to_value();
+            match reply_to {
+                Some(batch) => {
+                    let _ = batch.send(response);
+                }
+                None => {
+                    let _ = out.send(response).await;
+                }
+            }
             let _ = myself.send_system(SessionMsg::Finished(task_id));
         });
         self.in_flight.insert(id, task.abort_handle());

@@ -493,3 +493,39 @@ async fn completion_checks_its_target_and_caps_the_values() {
     }
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_does_not_block_the_session_and_answers_as_one_array() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-03-26").await;
+    c.send(json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 400}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": "test://static/hello"}},
+        {"jsonrpc": "2.0", "id": 3, "method": "ping"},
+        {"jsonrpc": "2.0", "id": 4, "method": 7}
+    ]))
+    .await;
+    // Answered while the batch's slow tool still runs.
+    let pong = c.call(5, "ping", json!({})).await;
+    assert_eq!(pong["result"], json!({}));
+    let answers = c.recv().await;
+    let mut ids: Vec<i64> = answers
+        .as_array()
+        .expect("one array for the batch")
+        .iter()
+        .map(|a| a["id"].as_i64().unwrap_or(-1))
+        .collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 4]);
+    let malformed = answers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["id"] == 4)
+        .unwrap();
+    assert_eq!(
+        malformed["error"]["code"], -32600,
+        "the malformed entry keeps its id"
+    );
+    c.close().await;
+}
