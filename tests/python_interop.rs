@@ -307,11 +307,16 @@ fn check_features(s: &Value) {
 
     // JSON-RPC -32602 reaches the SDK's caller as its MCPError.
     assert_eq!(s["invalid_params_code"], -32602);
-    for case in [
-        "unknown_tool",
-        "invalid_add_arguments",
-        "prompt_missing_argument",
-    ] {
+    assert_eq!(
+        s["invalid_add_arguments"]["is_error"], true,
+        "{}",
+        s["invalid_add_arguments"]
+    );
+    assert!(s["invalid_add_arguments"]["text"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("invalid arguments for tool add"));
+    for case in ["unknown_tool", "prompt_missing_argument"] {
         let error = &s["errors"][case];
         assert_eq!(error["exception"], "MCPError", "{case}: {error}");
         assert_eq!(error["code"], -32602, "{case}: {error}");

@@ -1140,10 +1140,20 @@ impl McpServer {
             .map(|e| json!({ "path": e.instance_path().to_string(), "message": e.to_string() }))
             .collect();
         if !violations.is_empty() {
-            return Err(
-                ErrorObject::invalid_params(format!("invalid arguments for tool {name}"))
-                    .with_data(json!({ "tool": name, "errors": violations })),
-            );
+            // The spec counts input validation errors as tool execution
+            // errors (both eras): the model sees them and can correct itself.
+            let mut text = format!("invalid arguments for tool {name}:");
+            for v in &violations {
+                text.push_str(&format!(
+                    "\n- {}: {}",
+                    v["path"].as_str().unwrap_or(""),
+                    v["message"].as_str().unwrap_or("")
+                ));
+            }
+            return Ok(Outcome::Done(
+                serde_json::to_value(CallToolResult::error(text))
+                    .map_err(|e| ErrorObject::internal(e.to_string()))?,
+            ));
         }
         let result = match (tool.handler)(args, ctx).await {
             Ok(result) => result,

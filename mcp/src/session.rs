@@ -1070,15 +1070,19 @@ async fn serve_request(
     )
 }
 
-/// What the sealed request state binds: the method, the target and the
-/// arguments, so an answer cannot be replayed onto another call.
-fn binding(method: &str, params: &Map<String, Value>) -> Value {
-    json!({
+/// What the sealed request state binds: a digest of the method, the target
+/// and the arguments, so an answer cannot be replayed onto another call and
+/// the state stays small whatever the arguments.
+fn binding(method: &str, params: &Map<String, Value>) -> String {
+    use sha2::{Digest, Sha256};
+    let bound = json!({
         "method": method,
         "name": params.get("name"),
         "uri": params.get("uri"),
         "arguments": params.get("arguments"),
-    })
+    });
+    let digest = Sha256::digest(bound.to_string().as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The 2026-07-28 `input_required` result, with the state sealed.
@@ -1113,27 +1117,28 @@ fn open_request_state(
     let state = params.remove("requestState");
     let responses = params.remove("inputResponses");
     let Some(state) = state else {
-        return match responses {
-            None => Ok(None),
-            Some(_) => Err(
-                ErrorObject::invalid_params("inputResponses without requestState")
-                    .with_data(json!({ "field": "requestState" })),
-            ),
-        };
+        // Answers with no state are ignored: the handler asks again.
+        return Ok(None);
     };
     let bad = |why: &str| {
         ErrorObject::invalid_params(format!("invalid requestState: {why}"))
             .with_data(json!({ "field": "requestState", "reason": why }))
     };
     let token = state.as_str().ok_or_else(|| bad("not a string"))?;
+    // Checked first, then spent: a state shown for the wrong call stays
+    // usable for the right one.
     let payload = server
+        .sealer()
+        .open(REQUEST_STATE_PURPOSE, token)
+        .map_err(|e| bad(&e.to_string()))?;
+    let payload: Value = serde_json::from_slice(&payload).map_err(|_| bad("unreadable"))?;
+    if payload.get("bind").and_then(Value::as_str) != Some(binding(method, params).as_str()) {
+        return Err(bad("issued for another request"));
+    }
+    server
         .sealer()
         .open_once(REQUEST_STATE_PURPOSE, token)
         .map_err(|e| bad(&e.to_string()))?;
-    let payload: Value = serde_json::from_slice(&payload).map_err(|_| bad("unreadable"))?;
-    if payload.get("bind") != Some(&binding(method, params)) {
-        return Err(bad("issued for another request"));
-    }
     let responses = match responses {
         Some(Value::Object(r)) => r,
         None => Map::new(),

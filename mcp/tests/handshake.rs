@@ -143,11 +143,13 @@ async fn tools_call_validates_arguments_and_separates_tool_errors_from_protocol_
             json!({"name": "add", "arguments": {"a": "two"}}),
         )
         .await;
-    assert_eq!(bad["error"]["code"], -32602);
-    let errors = bad["error"]["data"]["errors"].as_array().unwrap();
+    // Input validation errors are tool execution errors, per the spec.
+    assert_eq!(bad["result"]["isError"], true, "{bad}");
+    let text = bad["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("invalid arguments for tool add"), "{text}");
     assert!(
-        errors.len() >= 2,
-        "both the wrong type and the missing b: {errors:?}"
+        text.lines().count() >= 3,
+        "both the wrong type and the missing b: {text}"
     );
 
     let unknown = c.call(3, "tools/call", json!({"name": "nope"})).await;

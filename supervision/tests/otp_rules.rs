@@ -67,9 +67,10 @@ async fn one_for_all_stops_the_others_in_reverse_then_restarts_all_in_order() {
         child(&sup, "a").await.unwrap(),
         child(&sup, "b").await.unwrap(),
     );
+    let d = child(&sup, "d").await.unwrap();
     log.take();
     b.kill();
-    restarted(&sup, "d", child(&sup, "d").await.unwrap().pid()).await;
+    restarted(&sup, "d", d.pid()).await;
     assert!(!a.is_alive());
     assert_eq!(
         log.lines(),
