@@ -75,7 +75,10 @@ impl InputRequest {
     /// mode, whether the version has it at all).
     pub fn allowed(&self, client: &Value, version: ProtocolVersion) -> bool {
         match self {
-            InputRequest::Elicit { .. } => client.get("elicitation").is_some(),
+            // Elicitation came with 2025-06-18.
+            InputRequest::Elicit { .. } => {
+                version >= ProtocolVersion::V2025_06_18 && client.get("elicitation").is_some()
+            }
             InputRequest::ElicitUrl { .. } => {
                 version >= ProtocolVersion::V2025_11_25
                     && client
@@ -108,7 +111,12 @@ impl InputRequest {
                 url,
                 elicitation_id,
             } => {
-                json!({ "mode": "url", "message": message, "url": url, "elicitationId": elicitation_id })
+                let mut p = json!({ "mode": "url", "message": message, "url": url });
+                // 2026-07-28 dropped elicitationId.
+                if version < ProtocolVersion::V2026_07_28 {
+                    p["elicitationId"] = elicitation_id.as_str().into();
+                }
+                p
             }
             InputRequest::Sample { params } => params.clone(),
             InputRequest::Roots => json!({}),

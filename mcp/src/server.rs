@@ -245,6 +245,9 @@ pub struct ServerConfig {
     pub task_ttl: Duration,
     /// The polling interval suggested to clients for tasks. Default: 500 ms.
     pub task_poll_interval: Duration,
+    /// The most tasks kept at once; more are refused with `-32603`.
+    /// Default: 10 000.
+    pub max_tasks: usize,
     /// How long the server waits for the client to answer a request it sent
     /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
     pub server_request_timeout: Duration,
@@ -266,6 +269,7 @@ impl Default for ServerConfig {
             server_request_timeout: Duration::from_secs(60),
             task_ttl: Duration::from_secs(600),
             task_poll_interval: Duration::from_millis(500),
+            max_tasks: 10_000,
         }
     }
 }
@@ -633,7 +637,11 @@ impl ServerBuilder {
                 sealer: Sealer::new(key),
                 catalog: RwLock::new(catalog),
                 completer: self.completer,
-                tasks: TaskStore::new(self.config.task_ttl, self.config.task_poll_interval),
+                tasks: TaskStore::new(
+                    self.config.task_ttl,
+                    self.config.task_poll_interval,
+                    self.config.max_tasks,
+                ),
                 subscribers: ProcessGroups::new(),
                 config: self.config,
             }),

@@ -692,9 +692,9 @@ impl Session {
             None,
             None,
         );
-        let created = tasks::start(&self.server, params, request_ctx);
-        let shaped = shape_modern(&self.server, "tools/call", created);
-        self.respond(Some(request.id), Ok(shaped)).await;
+        let created = tasks::start(&self.server, params, request_ctx)
+            .map(|created| shape_modern(&self.server, "tools/call", created));
+        self.respond(Some(request.id), created).await;
     }
 
     fn task_method(&self, request: &Request, client: &Value) -> Result<Value, ErrorObject> {

@@ -85,7 +85,7 @@ struct Task {
     updated: SystemTime,
     status: Status,
     /// Answers for the current input round, as `tasks/update` delivers them.
-    answers: Option<mpsc::UnboundedSender<Map<String, Value>>>,
+    answers: Option<mpsc::Sender<Map<String, Value>>>,
     run: Option<AbortHandle>,
 }
 
@@ -94,14 +94,16 @@ pub(crate) struct TaskStore {
     tasks: Mutex<HashMap<String, Task>>,
     ttl: Duration,
     poll: Duration,
+    max: usize,
 }
 
 impl TaskStore {
-    pub(crate) fn new(ttl: Duration, poll: Duration) -> Self {
+    pub(crate) fn new(ttl: Duration, poll: Duration, max: usize) -> Self {
         TaskStore {
             tasks: Mutex::new(HashMap::new()),
             ttl,
             poll,
+            max,
         }
     }
 
@@ -171,7 +173,9 @@ impl TaskStore {
         self.sweep(&mut tasks);
         let task = tasks.get(id).ok_or_else(|| unknown(id))?;
         if let Some(answers) = &task.answers {
-            let _ = answers.send(responses);
+            // Eventually consistent: an update that finds the queue full is
+            // dropped, and the task keeps asking for what it lacks.
+            let _ = answers.try_send(responses);
         }
         Ok(json!({}))
     }
@@ -199,11 +203,18 @@ fn unknown(id: &str) -> ErrorObject {
 
 /// Starts `tools/call` as a task and returns its `CreateTaskResult` (the task
 /// is in the store before this returns, so a `tasks/get` finds it).
-pub(crate) fn start(server: &McpServer, params: Map<String, Value>, ctx: RequestContext) -> Value {
+///
+/// # Errors
+/// `-32603` when the store holds `max_tasks` live tasks.
+pub(crate) fn start(
+    server: &McpServer,
+    params: Map<String, Value>,
+    ctx: RequestContext,
+) -> Result<Value, ErrorObject> {
     let store = server.tasks();
     let id = format!("{:032x}", rand::random::<u128>());
     let now = SystemTime::now();
-    let (answers_tx, answers) = mpsc::unbounded_channel();
+    let (answers_tx, answers) = mpsc::channel(16);
     let task = Task {
         created: now,
         updated: now,
@@ -215,6 +226,10 @@ pub(crate) fn start(server: &McpServer, params: Map<String, Value>, ctx: Request
     {
         let mut tasks = store.tasks.lock();
         store.sweep(&mut tasks);
+        if tasks.len() >= store.max {
+            return Err(ErrorObject::internal("too many tasks")
+                .with_data(json!({ "limit": "max_tasks", "max": store.max })));
+        }
         tasks.insert(id.clone(), task);
     }
     let run = tokio::spawn(run(server.clone(), id.clone(), params, ctx, answers));
@@ -227,7 +242,7 @@ pub(crate) fn start(server: &McpServer, params: Map<String, Value>, ctx: Request
     }
     let mut result = view;
     result["resultType"] = "task".into();
-    result
+    Ok(result)
 }
 
 /// Runs the tool to its end, pausing in `input_required` while it waits for
@@ -237,10 +252,15 @@ async fn run(
     id: String,
     params: Map<String, Value>,
     mut ctx: RequestContext,
-    mut answers: mpsc::UnboundedReceiver<Map<String, Value>>,
+    mut answers: mpsc::Receiver<Map<String, Value>>,
 ) {
     loop {
-        let outcome = server.call("tools/call", params.clone(), ctx.clone()).await;
+        let call =
+            std::panic::AssertUnwindSafe(server.call("tools/call", params.clone(), ctx.clone()));
+        let outcome = match futures_util::FutureExt::catch_unwind(call).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(ErrorObject::internal("the handler failed")),
+        };
         let input = match outcome {
             Ok(Outcome::Done(result)) => {
                 return server.tasks().set(&id, Status::Completed(result));
@@ -248,11 +268,26 @@ async fn run(
             Err(error) => return server.tasks().set(&id, Status::Failed(error)),
             Ok(Outcome::NeedsInput(input)) => input,
         };
-        server
-            .tasks()
-            .set(&id, Status::InputRequired(input.wire_requests()));
+        if let Some(missing) = input.missing_capabilities(ctx.client_capabilities(), ctx.version())
+        {
+            let error = ErrorObject::new(
+                crate::jsonrpc::code::MISSING_REQUIRED_CLIENT_CAPABILITY,
+                "the task needs a client capability that was not declared",
+            )
+            .with_data(json!({ "requiredCapabilities": missing }));
+            return server.tasks().set(&id, Status::Failed(error));
+        }
         let mut got = Map::new();
-        while input.requests.iter().any(|(k, _)| !got.contains_key(k)) {
+        loop {
+            // What is still unanswered is what the task lists.
+            let mut open = input.clone();
+            open.requests.retain(|(k, _)| !got.contains_key(k));
+            if open.requests.is_empty() {
+                break;
+            }
+            server
+                .tasks()
+                .set(&id, Status::InputRequired(open.wire_requests()));
             let Some(batch) = answers.recv().await else {
                 return;
             };
