@@ -165,3 +165,93 @@ async fn cancel_stops_a_task_and_is_idempotent() {
     assert_eq!(direct["result"]["resultType"], "complete");
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partial_answers_leave_only_the_open_requests_and_a_panic_fails_the_task() {
+    let mut c = Client::connect(server()).await;
+    let created = c
+        .call(
+            1,
+            "tools/call",
+            with_tasks(modern(json!({"name": "two", "arguments": {"ms": 1}}))),
+        )
+        .await;
+    let id = created["result"]["taskId"].as_str().unwrap().to_string();
+    let waiting = poll_until(&mut c, &id, "input_required").await;
+    assert_eq!(waiting["inputRequests"].as_object().unwrap().len(), 2);
+    c.call(
+        2,
+        "tasks/update",
+        with_tasks(modern(
+            json!({"taskId": id, "inputResponses": {"a": {"action": "accept"}}}),
+        )),
+    )
+    .await;
+    let mut open = 2;
+    for _ in 0..100 {
+        let r = c
+            .call(3, "tasks/get", with_tasks(modern(json!({"taskId": id}))))
+            .await;
+        open = r["result"]["inputRequests"]
+            .as_object()
+            .map_or(0, |m| m.len());
+        if open == 1 {
+            assert!(r["result"]["inputRequests"].get("b").is_some());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(open, 1, "only b is still open");
+    c.call(
+        4,
+        "tasks/update",
+        with_tasks(modern(
+            json!({"taskId": id, "inputResponses": {"b": {"action": "decline"}}}),
+        )),
+    )
+    .await;
+    let done = poll_until(&mut c, &id, "completed").await;
+    assert_eq!(
+        done["result"]["content"][0]["text"],
+        "\"accept\" \"decline\""
+    );
+
+    let boom = c
+        .call(
+            5,
+            "tools/call",
+            with_tasks(modern(json!({"name": "panic", "arguments": {"ms": 1}}))),
+        )
+        .await;
+    let boom_id = boom["result"]["taskId"].as_str().unwrap().to_string();
+    let failed = poll_until(&mut c, &boom_id, "failed").await;
+    assert_eq!(failed["error"]["code"], -32603);
+    c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_task_limit_holds_at_its_edge() {
+    let mut c = Client::connect(server_with(arbor_mcp::ServerConfig {
+        max_tasks: 1,
+        ..arbor_mcp::ServerConfig::default()
+    }))
+    .await;
+    let first = c
+        .call(
+            1,
+            "tools/call",
+            with_tasks(modern(json!({"name": "long", "arguments": {"ms": 5000}}))),
+        )
+        .await;
+    assert_eq!(first["result"]["resultType"], "task");
+    let second = c
+        .call(
+            2,
+            "tools/call",
+            with_tasks(modern(json!({"name": "long", "arguments": {"ms": 5000}}))),
+        )
+        .await;
+    assert_eq!(second["error"]["code"], -32603);
+    assert_eq!(second["error"]["data"]["limit"], "max_tasks");
+    c.close().await;
+}

@@ -229,6 +229,25 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 Ok(CallToolResult::text(format!("slept {}", args.ms)))
             },
         )
+        .tool(
+            "two",
+            "Asks two questions",
+            |_args: SlowArgs, ctx| async move {
+                match (ctx.input_response("a"), ctx.input_response("b")) {
+                    (Some(a), Some(b)) => Ok(CallToolResult::text(format!(
+                        "{} {}",
+                        a["action"], b["action"]
+                    ))),
+                    _ => Err(ToolError::input_required(
+                        arbor_mcp::input::InputRequired::new()
+                            .elicit("a", "First?", json!({"type": "object"}))
+                            .elicit("b", "Second?", json!({"type": "object"})),
+                    )),
+                }
+            },
+        )
+        .task_support("two", arbor_mcp::tasks::TaskSupport::Optional)
+        .task_support("panic", arbor_mcp::tasks::TaskSupport::Optional)
         .task_support("long", arbor_mcp::tasks::TaskSupport::Required)
         .task_support("confirm", arbor_mcp::tasks::TaskSupport::Optional);
     builder = builder.completion(|req| async move {
@@ -244,7 +263,7 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    for i in 0..3 {
+    for i in 0..2 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",
