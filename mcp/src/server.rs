@@ -349,8 +349,15 @@ fn compile(
     })
 }
 
+/// The input schema of `T`, without the Rust type name schemars puts in
+/// `title` (models see it, and it names nothing of theirs).
 fn schema_of<T: JsonSchema>() -> Value {
-    serde_json::to_value(schemars::schema_for!(T)).unwrap_or_else(|_| json!({"type": "object"}))
+    let mut schema = serde_json::to_value(schemars::schema_for!(T))
+        .unwrap_or_else(|_| json!({"type": "object"}));
+    if let Some(root) = schema.as_object_mut() {
+        root.remove("title");
+    }
+    schema
 }
 
 impl ServerBuilder {

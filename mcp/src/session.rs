@@ -117,7 +117,7 @@ pub enum SessionMsg {
     /// Bytes of one message (a line on stdio), as read from the transport.
     Incoming(Vec<u8>),
     /// The request's task has finished (answered, failed or timed out).
-    Finished(Id),
+    Finished(Id, u64),
     /// The initialization deadline passed.
     InitDeadline,
     /// Reports the lifecycle state (for tests and introspection).
@@ -144,7 +144,8 @@ struct Session {
     server: McpServer,
     out: mpsc::Sender<Value>,
     state: Lifecycle,
-    in_flight: HashMap<Id, AbortHandle>,
+    in_flight: HashMap<Id, (u64, AbortHandle)>,
+    next_task: u64,
     init_timer: Option<TimerRef>,
     draining: bool,
     /// Handshake era: `resources/subscribe`, by normalised URI.
@@ -196,6 +197,7 @@ pub async fn start_session(
         out,
         state: Lifecycle::Fresh,
         in_flight: HashMap::new(),
+        next_task: 0,
         init_timer: None,
         draining: false,
         subscriptions: HashMap::new(),
@@ -218,8 +220,11 @@ impl Actor for Session {
     async fn handle(&mut self, msg: SessionMsg, ctx: &mut Context<Self>) -> Flow {
         match msg {
             SessionMsg::Incoming(bytes) => self.incoming(&bytes, ctx).await,
-            SessionMsg::Finished(id) => {
-                self.in_flight.remove(&id);
+            SessionMsg::Finished(id, serial) => {
+                // Only the task that finished: the id may be in use again.
+                if self.in_flight.get(&id).is_some_and(|(s, _)| *s == serial) {
+                    self.in_flight.remove(&id);
+                }
                 if self.draining && self.in_flight.is_empty() {
                     ctx.stop(ExitReason::Normal);
                 }
@@ -288,7 +293,7 @@ impl Actor for Session {
     }
 
     async fn terminate(&mut self, _reason: &ExitReason) {
-        for (_, task) in self.in_flight.drain() {
+        for (_, (_, task)) in self.in_flight.drain() {
             task.abort();
         }
         if let Some(timer) = self.init_timer.take() {
@@ -411,7 +416,7 @@ impl Session {
                     .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
                 if let Some(id) = id {
                     if let Some(task) = self.in_flight.remove(&id) {
-                        task.abort();
+                        task.1.abort();
                     }
                     for sub in self.listens.remove(&id).unwrap_or_default() {
                         sub.process().stop(ExitReason::Normal);
@@ -979,6 +984,8 @@ impl Session {
         let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
         let timeout = config.request_timeout;
         let task_id = id.clone();
+        self.next_task += 1;
+        let serial = self.next_task;
         let reply_to = self.batch.as_mut().map(|batch| {
             let (tx, rx) = oneshot::channel();
             batch.waiting.push(rx);
@@ -999,6 +1006,8 @@ impl Session {
                 outcome,
             })
             .to_value();
+            // Finished first, so the id is free once the client has the answer.
+            let _ = myself.send_system(SessionMsg::Finished(task_id, serial));
             match reply_to {
                 Some(batch) => {
                     let _ = batch.send(response);
@@ -1007,9 +1016,8 @@ impl Session {
                     let _ = out.send(response).await;
                 }
             }
-            let _ = myself.send_system(SessionMsg::Finished(task_id));
         });
-        self.in_flight.insert(id, task.abort_handle());
+        self.in_flight.insert(id, (serial, task.abort_handle()));
     }
 }
 
