@@ -588,6 +588,15 @@ impl Session {
                 .with_data(json!({ "supported": ProtocolVersion::supported(Era::Modern), "requested": requested }));
             return self.respond(Some(request.id), Err(error)).await;
         }
+        // The spec's order: envelope, version, method, then the rest.
+        let method = request.method.as_str();
+        let known = matches!(method, "server/discover" | "subscriptions/listen")
+            || (method.starts_with("tasks/") && self.server.serves_tasks())
+            || (!REMOVED_IN_MODERN.contains(&method) && self.server.serves(method));
+        if !known {
+            let error = ErrorObject::method_not_found(method);
+            return self.respond(Some(request.id), Err(error)).await;
+        }
         if let Some(level) = envelope.and_then(|m| m.get(meta::LOG_LEVEL)) {
             if !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l)) {
                 let error = ErrorObject::invalid_params("invalid log level")
