@@ -955,7 +955,7 @@ impl Session {
         ctx: &mut Context<Self>,
     ) {
         let Request { id, method, params } = request;
-        if self.in_flight.contains_key(&id) {
+        if self.in_flight.contains_key(&id) || self.listens.contains_key(&id) {
             let error = ErrorObject::new(
                 code::INVALID_REQUEST,
                 "a request with this id is already in flight",
