@@ -154,3 +154,15 @@ pub async fn serve_stdio(server: McpServer) -> Result<ExitReason, TransportError
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     serve_lines(server, stdin, tokio::io::stdout()).await
 }
+
+/// Serves one in-memory connection and returns the client's end of it: a
+/// byte stream carrying newline-delimited JSON, as stdio would. For tests and
+/// for embedding a server in the same process as its client.
+pub fn connect_in_memory(server: McpServer) -> tokio::io::DuplexStream {
+    let (client, ours) = tokio::io::duplex(OUTBOUND_CAPACITY * 1024);
+    let (read, write) = tokio::io::split(ours);
+    tokio::spawn(async move {
+        let _ = serve_lines(server, tokio::io::BufReader::new(read), write).await;
+    });
+    client
+}

@@ -531,3 +531,43 @@ async fn a_batch_does_not_block_the_session_and_answers_as_one_array() {
     );
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_limit_holds_at_its_edge() {
+    let mut c = Client::in_memory(server_with(ServerConfig {
+        max_in_flight: 2,
+        ..ServerConfig::default()
+    }))
+    .await;
+    c.initialize("2025-11-25").await;
+    for id in [1, 2] {
+        c.send(json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "slow", "arguments": {"ms": 400}}}))
+            .await;
+    }
+    let third = c
+        .call(
+            3,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(third["error"]["code"], -32600);
+    assert_eq!(third["error"]["data"]["limit"], "max_in_flight");
+    // Pings are not requests that run as tasks: still answered.
+    assert_eq!(c.call(4, "ping", json!({})).await["result"], json!({}));
+    // Once the two finish, there is room again.
+    let mut done = 0;
+    while done < 2 {
+        if c.recv().await["result"]["content"][0]["text"] == "done" {
+            done += 1;
+        }
+    }
+    let fourth = c
+        .call(
+            5,
+            "tools/call",
+            json!({"name": "add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(fourth["result"]["content"][0]["text"], "2");
+}

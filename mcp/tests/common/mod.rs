@@ -36,6 +36,17 @@ impl Client {
         }
     }
 
+    /// A client on the public in-memory transport (no handle on the server
+    /// task).
+    pub async fn in_memory(server: McpServer) -> Client {
+        let (read, write) = tokio::io::split(arbor_mcp::transport::connect_in_memory(server));
+        Client {
+            write,
+            lines: BufReader::new(read).lines(),
+            served: tokio::spawn(async {}),
+        }
+    }
+
     pub async fn send_raw(&mut self, line: &str) {
         self.write.write_all(line.as_bytes()).await.unwrap();
         self.write.write_all(b"\n").await.unwrap();
