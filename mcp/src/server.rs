@@ -601,7 +601,16 @@ impl ServerBuilder {
     /// clients that declare the tasks extension.
     pub fn task_support(mut self, name: &str, support: TaskSupport) -> Self {
         match self.tools.iter_mut().find(|t| t.definition["name"] == name) {
-            Some(tool) => tool.task = support,
+            Some(tool) => {
+                tool.task = support;
+                // 2025-11-25 clients read this from the tool itself.
+                let level = match support {
+                    TaskSupport::Never => "forbidden",
+                    TaskSupport::Optional => "optional",
+                    TaskSupport::Required => "required",
+                };
+                tool.definition["execution"] = json!({ "taskSupport": level });
+            }
             None => self.errors.push(BuildError::UnknownTool(name.into())),
         }
         self

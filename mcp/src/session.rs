@@ -146,6 +146,8 @@ struct Session {
     state: Lifecycle,
     in_flight: HashMap<Id, (u64, AbortHandle)>,
     next_task: u64,
+    /// 2025-11-25 tasks this session created, for `tasks/list`.
+    legacy_tasks: Vec<String>,
     init_timer: Option<TimerRef>,
     draining: bool,
     /// Handshake era: `resources/subscribe`, by normalised URI.
@@ -198,6 +200,7 @@ pub async fn start_session(
         state: Lifecycle::Fresh,
         in_flight: HashMap::new(),
         next_task: 0,
+        legacy_tasks: Vec::new(),
         init_timer: None,
         draining: false,
         subscriptions: HashMap::new(),
@@ -498,6 +501,10 @@ impl Session {
         if let Some(text) = self.server.instructions() {
             result["instructions"] = text.into();
         }
+        if version == ProtocolVersion::V2025_11_25 && self.server.serves_tasks() {
+            result["capabilities"]["tasks"] =
+                json!({ "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } });
+        }
         self.state = Lifecycle::Initializing { version, client };
         // Until notifications/initialized comes, or the deadline.
         self.init_timer = Some(send_after(
@@ -547,6 +554,33 @@ impl Session {
                 if self.server.serves("resources/read") =>
             {
                 let outcome = self.subscription(&request, ctx).await;
+                self.respond(Some(request.id), outcome).await;
+            }
+            "tasks/get" | "tasks/cancel" | "tasks/list" | "tasks/result"
+                if version == ProtocolVersion::V2025_11_25 && self.server.serves_tasks() =>
+            {
+                let task = request
+                    .params
+                    .as_ref()
+                    .and_then(|p| p.get("taskId"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                let store = self.server.tasks();
+                let outcome = match (request.method.as_str(), task) {
+                    ("tasks/list", _) => Ok(store.legacy_list(&self.legacy_tasks)),
+                    ("tasks/get", Some(task)) => store.legacy_get(&task),
+                    ("tasks/cancel", Some(task)) => store.legacy_cancel(&task),
+                    ("tasks/result", Some(task)) => {
+                        if let Err(error) = self.admit(&request.id) {
+                            return self.respond(Some(request.id), Err(error)).await;
+                        }
+                        let server = self.server.clone();
+                        let work = async move { server.tasks().legacy_result(&task).await };
+                        return self.spawn_answer(request.id, request.method, work, ctx);
+                    }
+                    _ => Err(ErrorObject::invalid_params("missing taskId")
+                        .with_data(json!({ "field": "taskId" }))),
+                };
                 self.respond(Some(request.id), outcome).await;
             }
             method if self.server.serves(method) => {
@@ -945,53 +979,37 @@ impl Session {
     }
 
     /// Runs a feature request as a task owned by this session.
-    async fn run(
-        &mut self,
-        request: Request,
-        version: ProtocolVersion,
-        client: Arc<Value>,
-        log_level: Option<&'static str>,
-        modern: bool,
-        ctx: &mut Context<Self>,
-    ) {
-        let Request { id, method, params } = request;
-        if self.in_flight.contains_key(&id) || self.listens.contains_key(&id) {
-            let error = ErrorObject::new(
+    /// Refuses a request whose id is in use, or one past the in-flight limit.
+    fn admit(&self, id: &Id) -> Result<(), ErrorObject> {
+        if self.in_flight.contains_key(id) || self.listens.contains_key(id) {
+            return Err(ErrorObject::new(
                 code::INVALID_REQUEST,
                 "a request with this id is already in flight",
             )
-            .with_data(json!({ "id": id }));
-            return self.respond(Some(id), Err(error)).await;
+            .with_data(json!({ "id": id })));
         }
-        let config = self.server.config();
-        if self.in_flight.len() >= config.max_in_flight {
-            let error = ErrorObject::new(code::INVALID_REQUEST, "too many requests in flight")
-                .with_data(json!({ "limit": "max_in_flight", "max": config.max_in_flight }));
-            return self.respond(Some(id), Err(error)).await;
+        let max = self.server.config().max_in_flight;
+        if self.in_flight.len() >= max {
+            return Err(
+                ErrorObject::new(code::INVALID_REQUEST, "too many requests in flight")
+                    .with_data(json!({ "limit": "max_in_flight", "max": max })),
+            );
         }
-        let mut params = params.unwrap_or_default();
-        let progress = params
-            .get("_meta")
-            .and_then(|m| m.get("progressToken"))
-            .filter(|t| t.is_string() || t.is_i64())
-            .map(|token| Progress::new(token.clone(), self.out.clone(), config.progress_interval));
-        params.remove("_meta");
-        let log = log_level
-            .and_then(|l| LOG_LEVELS.iter().position(|x| *x == l))
-            .map(|min_level| LogSink {
-                out: self.out.clone(),
-                min_level,
-            });
-        let mut request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
-        if modern {
-            match open_request_state(&self.server, &method, &mut params) {
-                Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
-                Ok(None) => {}
-                Err(error) => return self.respond(Some(id), Err(error)).await,
-            }
-        }
-        let (server, out, myself) = (self.server.clone(), self.out.clone(), ctx.myself().clone());
-        let timeout = config.request_timeout;
+        Ok(())
+    }
+
+    /// Runs `work` as a task owned by this session and answers request `id`
+    /// with its outcome: bounded by the request timeout, a panic answered
+    /// `-32603`, aborted without an answer if the client cancels.
+    fn spawn_answer(
+        &mut self,
+        id: Id,
+        method: String,
+        work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+        ctx: &mut Context<Self>,
+    ) {
+        let (out, myself) = (self.out.clone(), ctx.myself().clone());
+        let timeout = self.server.config().request_timeout;
         let task_id = id.clone();
         self.next_task += 1;
         let serial = self.next_task;
@@ -1001,7 +1019,6 @@ impl Session {
             tx
         });
         let task = tokio::spawn(async move {
-            let work = serve_request(&server, &method, params, request_ctx, modern, &myself);
             let outcome =
                 match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
                     Ok(Ok(outcome)) => outcome,
@@ -1027,6 +1044,89 @@ impl Session {
             }
         });
         self.in_flight.insert(id, (serial, task.abort_handle()));
+    }
+
+    /// Runs a feature request as a task owned by this session.
+    async fn run(
+        &mut self,
+        request: Request,
+        version: ProtocolVersion,
+        client: Arc<Value>,
+        log_level: Option<&'static str>,
+        modern: bool,
+        ctx: &mut Context<Self>,
+    ) {
+        let Request { id, method, params } = request;
+        if let Err(error) = self.admit(&id) {
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let config = self.server.config();
+        let mut params = params.unwrap_or_default();
+        let progress = params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .filter(|t| t.is_string() || t.is_i64())
+            .map(|token| Progress::new(token.clone(), self.out.clone(), config.progress_interval));
+        params.remove("_meta");
+        let log = log_level
+            .and_then(|l| LOG_LEVELS.iter().position(|x| *x == l))
+            .map(|min_level| LogSink {
+                out: self.out.clone(),
+                min_level,
+            });
+        let mut request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
+        if modern {
+            match open_request_state(&self.server, &method, &mut params) {
+                Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
+                Ok(None) => {}
+                Err(error) => return self.respond(Some(id), Err(error)).await,
+            }
+        }
+        let (server, myself) = (self.server.clone(), ctx.myself().clone());
+        if version == ProtocolVersion::V2025_11_25 && method == "tools/call" {
+            match self.legacy_task(&mut params) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let work = async move {
+                        serve_request(&server, "tools/call", params, request_ctx, false, &myself)
+                            .await
+                    };
+                    let created = tasks::start_legacy(&self.server, work).map(|(task, created)| {
+                        self.legacy_tasks.push(task);
+                        created
+                    });
+                    return self.respond(Some(id), created).await;
+                }
+                Err(error) => return self.respond(Some(id), Err(error)).await,
+            }
+        }
+        let name = method.clone();
+        let work = async move {
+            serve_request(&server, &name, params, request_ctx, modern, &myself).await
+        };
+        self.spawn_answer(id, method, work, ctx);
+    }
+
+    /// 2025-11-25: whether a `tools/call` runs as a task (its `task` param
+    /// asks for one), checked against the tool's `taskSupport`.
+    fn legacy_task(&self, params: &mut Map<String, Value>) -> Result<bool, ErrorObject> {
+        let asked = params.remove("task").is_some();
+        let name = params
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        match (self.server.tool_task_support(name), asked) {
+            (None, _)
+            | (Some(TaskSupport::Never), false)
+            | (Some(TaskSupport::Optional), false) => Ok(false),
+            (Some(TaskSupport::Never), true) => Err(ErrorObject::method_not_found("tools/call")
+                .with_data(json!({ "tool": name, "taskSupport": "forbidden" }))),
+            (Some(TaskSupport::Required), false) => {
+                Err(ErrorObject::method_not_found("tools/call")
+                    .with_data(json!({ "tool": name, "taskSupport": "required" })))
+            }
+            (Some(_), true) => Ok(true),
+        }
     }
 }
 

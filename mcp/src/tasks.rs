@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::context::RequestContext;
@@ -87,6 +87,8 @@ struct Task {
     /// Answers for the current input round, as `tasks/update` delivers them.
     answers: Option<mpsc::Sender<Map<String, Value>>>,
     run: Option<AbortHandle>,
+    /// Turns true when the task reaches a terminal state.
+    finished: watch::Sender<bool>,
 }
 
 /// The server's tasks.
@@ -150,6 +152,7 @@ impl TaskStore {
                 if task.status.terminal() {
                     task.run = None;
                     task.answers = None;
+                    task.finished.send_replace(true);
                 }
             }
         }
@@ -192,9 +195,141 @@ impl TaskStore {
             task.status = Status::Cancelled;
             task.updated = SystemTime::now();
             task.answers = None;
+            task.finished.send_replace(true);
         }
         Ok(json!({}))
     }
+}
+
+/// The 2025-11-25 (core, experimental) task surface, on the same store:
+/// `tools/call` with a `task` param, `tasks/get`, `tasks/result`,
+/// `tasks/list` and `tasks/cancel`, with that schema's field names.
+impl TaskStore {
+    fn legacy_view(&self, id: &str, task: &Task) -> Value {
+        json!({
+            "taskId": id,
+            "status": task.status.name(),
+            "createdAt": humantime::format_rfc3339_millis(task.created).to_string(),
+            "lastUpdatedAt": humantime::format_rfc3339_millis(task.updated).to_string(),
+            "ttl": self.ttl.as_millis() as u64,
+            "pollInterval": self.poll.as_millis() as u64,
+        })
+    }
+
+    /// `tasks/get` (2025-11-25).
+    pub(crate) fn legacy_get(&self, id: &str) -> Result<Value, ErrorObject> {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        Ok(self.legacy_view(id, task))
+    }
+
+    /// `tasks/cancel` (2025-11-25): a finished task cannot be cancelled.
+    pub(crate) fn legacy_cancel(&self, id: &str) -> Result<Value, ErrorObject> {
+        {
+            let mut tasks = self.tasks.lock();
+            self.sweep(&mut tasks);
+            let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+            if task.status.terminal() {
+                return Err(
+                    ErrorObject::invalid_params(format!("task {id} has already finished"))
+                        .with_data(json!({ "taskId": id, "status": task.status.name() })),
+                );
+            }
+        }
+        self.cancel(id)?;
+        self.legacy_get(id)
+    }
+
+    /// `tasks/list` (2025-11-25): the live tasks among `ids`.
+    pub(crate) fn legacy_list(&self, ids: &[String]) -> Value {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        let list: Vec<Value> = ids
+            .iter()
+            .filter_map(|id| tasks.get(id).map(|t| self.legacy_view(id, t)))
+            .collect();
+        json!({ "tasks": list })
+    }
+
+    /// `tasks/result` (2025-11-25): waits until the task has finished and
+    /// answers with its outcome.
+    pub(crate) async fn legacy_result(&self, id: &str) -> Result<Value, ErrorObject> {
+        let mut finished = {
+            let mut tasks = self.tasks.lock();
+            self.sweep(&mut tasks);
+            tasks
+                .get(id)
+                .ok_or_else(|| unknown(id))?
+                .finished
+                .subscribe()
+        };
+        let _ = finished.wait_for(|done| *done).await;
+        let tasks = self.tasks.lock();
+        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        match &task.status {
+            Status::Completed(result) => {
+                let mut result = result.clone();
+                result["_meta"] =
+                    json!({ "io.modelcontextprotocol/related-task": { "taskId": id } });
+                Ok(result)
+            }
+            Status::Failed(error) => Err(error.clone()),
+            _ => Err(
+                ErrorObject::invalid_params(format!("task {id} was cancelled"))
+                    .with_data(json!({ "taskId": id, "status": "cancelled" })),
+            ),
+        }
+    }
+}
+
+/// Starts a 2025-11-25 task running `work`; returns its id and its
+/// `CreateTaskResult`.
+///
+/// # Errors
+/// `-32603` when the store holds `max_tasks` live tasks.
+pub(crate) fn start_legacy(
+    server: &McpServer,
+    work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
+) -> Result<(String, Value), ErrorObject> {
+    let store = server.tasks();
+    let id = format!("{:032x}", rand::random::<u128>());
+    let now = SystemTime::now();
+    let task = Task {
+        created: now,
+        updated: now,
+        status: Status::Working,
+        answers: None,
+        run: None,
+        finished: watch::Sender::new(false),
+    };
+    let view = store.legacy_view(&id, &task);
+    {
+        let mut tasks = store.tasks.lock();
+        store.sweep(&mut tasks);
+        if tasks.len() >= store.max {
+            return Err(ErrorObject::internal("too many tasks")
+                .with_data(json!({ "limit": "max_tasks", "max": store.max })));
+        }
+        tasks.insert(id.clone(), task);
+    }
+    let (owner, task_id) = (server.clone(), id.clone());
+    let run = tokio::spawn(async move {
+        let outcome =
+            match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ErrorObject::internal("the handler failed")),
+            };
+        let status = match outcome {
+            Ok(result) => Status::Completed(result),
+            Err(error) => Status::Failed(error),
+        };
+        owner.tasks().set(&task_id, status);
+    });
+    if let Some(task) = store.tasks.lock().get_mut(&id) {
+        task.run = Some(run.abort_handle());
+    }
+    Ok((id, json!({ "task": view })))
 }
 
 fn unknown(id: &str) -> ErrorObject {
@@ -221,6 +356,7 @@ pub(crate) fn start(
         status: Status::Working,
         answers: Some(answers_tx),
         run: None,
+        finished: watch::Sender::new(false),
     };
     let view = store.view(&id, &task, false);
     {
