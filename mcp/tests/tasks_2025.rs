@@ -7,7 +7,11 @@ use common::*;
 use serde_json::json;
 
 async fn session() -> Client {
-    let mut c = Client::connect(server()).await;
+    let mut c = Client::connect(server_with(arbor_mcp::ServerConfig {
+        page_size: 100,
+        ..arbor_mcp::ServerConfig::default()
+    }))
+    .await;
     let init = c
         .call(0, "initialize", json!({"protocolVersion": "2025-11-25", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t", "version": "1"}}))
         .await;
@@ -25,10 +29,11 @@ async fn task_support_is_declared_and_enforced() {
     let mut c = session().await;
     let list = c.call(1, "tools/list", json!({"cursor": null})).await;
     let tools = list["result"]["tools"].as_array().unwrap();
-    let long = tools.iter().find(|t| t["name"] == "long");
-    if let Some(long) = long {
-        assert_eq!(long["execution"]["taskSupport"], "required");
-    }
+    let long = tools
+        .iter()
+        .find(|t| t["name"] == "long")
+        .expect("long is listed");
+    assert_eq!(long["execution"]["taskSupport"], "required");
     let needs_task = c
         .call(
             2,
