@@ -571,3 +571,32 @@ async fn the_in_flight_limit_holds_at_its_edge() {
         .await;
     assert_eq!(fourth["result"]["content"][0]["text"], "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_is_rate_limited() {
+    let mut c = Client::connect(server()).await;
+    c.initialize("2025-11-25").await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "burst", "arguments": {"ms": 0}, "_meta": {"progressToken": 7}}}))
+        .await;
+    let mut notes = 0;
+    let result = loop {
+        let v = c.recv().await;
+        if v["method"] == "notifications/progress" {
+            notes += 1;
+        } else {
+            break v;
+        }
+    };
+    let sent: usize = result["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(sent, notes);
+    assert!(
+        (1..=3).contains(&notes),
+        "100 reports in a burst, {notes} sent"
+    );
+    c.close().await;
+}

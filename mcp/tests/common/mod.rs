@@ -184,6 +184,10 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 Some(answer) => Ok(CallToolResult::text(answer["action"].as_str().unwrap_or("?").to_string())),
             }
         })
+        .tool("burst", "Reports progress 100 times at once", |_args: SlowArgs, ctx| async move {
+            let sent = (1..=100).filter(|i| ctx.progress(f64::from(*i), None, None)).count();
+            Ok(CallToolResult::text(sent.to_string()))
+        })
         .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
             ctx.log("debug", Some("test"), json!("a detail"));
             ctx.log("warning", Some("test"), json!({"careful": true}));
@@ -274,7 +278,7 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    for i in 0..2 {
+    for i in 0..1 {
         builder = builder.tool(
             &format!("extra_{i}"),
             "padding for pagination",
