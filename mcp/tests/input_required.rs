@@ -265,3 +265,32 @@ async fn prompts_can_need_input_too_in_both_eras() {
     );
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_in_both_eras() {
+    let mut c = Client::connect(server()).await;
+    let mut call = modern(json!({"name": "summarize", "arguments": {"ms": 1}}));
+    call["_meta"]["io.modelcontextprotocol/clientCapabilities"] = json!({"sampling": {}});
+    let first = c.call(1, "tools/call", call.clone()).await;
+    let ask = &first["result"]["inputRequests"]["model"];
+    assert_eq!(ask["method"], "sampling/createMessage");
+    assert_eq!(ask["params"]["maxTokens"], 50);
+    call["requestState"] = first["result"]["requestState"].clone();
+    call["inputResponses"] = json!({"model": {"role": "assistant", "content": {"type": "text", "text": "short"}, "model": "m"}});
+    assert_eq!(
+        c.call(2, "tools/call", call).await["result"]["content"][0]["text"],
+        "short"
+    );
+    c.close().await;
+
+    let mut c = Client::connect(server()).await;
+    initialize_with(&mut c, json!({"sampling": {}})).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "summarize", "arguments": {"ms": 1}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "sampling/createMessage");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"role": "assistant", "content": {"type": "text", "text": "brief"}, "model": "m"}}))
+        .await;
+    assert_eq!(c.recv().await["result"]["content"][0]["text"], "brief");
+    c.close().await;
+}

@@ -198,3 +198,23 @@ async fn initialize_with_a_modern_envelope_is_not_found() {
     assert_eq!(r["error"]["code"], -32601);
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_and_completion_in_the_modern_era() {
+    let mut c = Client::connect(server()).await;
+    let t = c
+        .call(1, "resources/templates/list", modern(json!({})))
+        .await;
+    assert_eq!(t["result"]["resultType"], "complete");
+    assert!(t["result"]["ttlMs"].is_u64());
+    assert_eq!(
+        t["result"]["resourceTemplates"][0]["uriTemplate"],
+        "test://users/{id}/profile"
+    );
+    let done = c
+        .call(2, "completion/complete", modern(json!({"ref": {"type": "ref/prompt", "name": "greet"}, "argument": {"name": "name", "value": "G"}})))
+        .await;
+    assert_eq!(done["result"]["completion"]["values"], json!(["Grace"]));
+    assert_eq!(done["result"]["resultType"], "complete");
+    c.close().await;
+}

@@ -184,6 +184,15 @@ pub fn server_with(config: ServerConfig) -> McpServer {
                 Some(answer) => Ok(CallToolResult::text(answer["action"].as_str().unwrap_or("?").to_string())),
             }
         })
+        .tool("summarize", "Asks the client's model", |_args: SlowArgs, ctx| async move {
+            match ctx.input_response("model") {
+                None => Err(ToolError::input_required(arbor_mcp::input::InputRequired::new().sample(
+                    "model",
+                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Summarize"}}], "maxTokens": 50}),
+                ))),
+                Some(answer) => Ok(CallToolResult::text(answer["content"]["text"].as_str().unwrap_or("?").to_string())),
+            }
+        })
         .tool("burst", "Reports progress 100 times at once", |_args: SlowArgs, ctx| async move {
             let sent = (1..=100).filter(|i| ctx.progress(f64::from(*i), None, None)).count();
             Ok(CallToolResult::text(sent.to_string()))
@@ -278,13 +287,6 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    for i in 0..1 {
-        builder = builder.tool(
-            &format!("extra_{i}"),
-            "padding for pagination",
-            |_a: SlowArgs, _c| async move { Ok(CallToolResult::text("x")) },
-        );
-    }
     builder
         .prompt("pick", "Picks a root", vec![], |_args, ctx| async move {
             match ctx.input_response("roots") {
