@@ -109,6 +109,18 @@ impl TaskStore {
         }
     }
 
+    /// Keeps a new task, within the store's limit.
+    fn insert(&self, id: &str, task: Task) -> Result<(), ErrorObject> {
+        let mut tasks = self.tasks.lock();
+        self.sweep(&mut tasks);
+        if tasks.len() >= self.max {
+            return Err(ErrorObject::internal("too many tasks")
+                .with_data(json!({ "limit": "max_tasks", "max": self.max })));
+        }
+        tasks.insert(id.to_string(), task);
+        Ok(())
+    }
+
     /// Forgets tasks past their time to live, stopping any still running.
     fn sweep(&self, tasks: &mut HashMap<String, Task>) {
         let now = SystemTime::now();
@@ -304,15 +316,7 @@ pub(crate) fn start_legacy(
         finished: watch::Sender::new(false),
     };
     let view = store.legacy_view(&id, &task);
-    {
-        let mut tasks = store.tasks.lock();
-        store.sweep(&mut tasks);
-        if tasks.len() >= store.max {
-            return Err(ErrorObject::internal("too many tasks")
-                .with_data(json!({ "limit": "max_tasks", "max": store.max })));
-        }
-        tasks.insert(id.clone(), task);
-    }
+    store.insert(&id, task)?;
     let (owner, task_id) = (server.clone(), id.clone());
     let run = tokio::spawn(async move {
         let outcome =
@@ -359,15 +363,7 @@ pub(crate) fn start(
         finished: watch::Sender::new(false),
     };
     let view = store.view(&id, &task, false);
-    {
-        let mut tasks = store.tasks.lock();
-        store.sweep(&mut tasks);
-        if tasks.len() >= store.max {
-            return Err(ErrorObject::internal("too many tasks")
-                .with_data(json!({ "limit": "max_tasks", "max": store.max })));
-        }
-        tasks.insert(id.clone(), task);
-    }
+    store.insert(&id, task)?;
     let run = tokio::spawn(run(server.clone(), id.clone(), params, ctx, answers));
     if let Some(task) = store.tasks.lock().get_mut(&id) {
         if task.status.terminal() {
