@@ -5,7 +5,7 @@
 //! a line longer than the message limit is refused with an error and skipped
 //! without being buffered.
 
-use arbor_runtime::ExitReason;
+use arbor_runtime::{ActorRef, ExitReason, ProcessRef};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -72,18 +72,29 @@ async fn read_line<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Serves one connection over a line-delimited byte stream until the reader
-/// ends or the session does. Returns the session's exit reason.
+/// A connection being served: its session process, and a handle that
+/// completes once everything the session sent has been written.
+#[derive(Debug)]
+pub struct Connection {
+    /// The session: link, monitor or supervise it like any process.
+    pub process: ProcessRef,
+    /// Completes when the connection is fully closed.
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Starts serving one connection over a line-delimited byte stream and
+/// returns at once. The connection ends when the reader ends (after the
+/// requests in flight are answered) or when its session ends.
 ///
 /// # Errors
-/// [`TransportError`] when reading fails or the session cannot start.
-pub async fn serve_lines<R, W>(
+/// [`TransportError::Session`] when the session cannot start.
+pub async fn start_connection<R, W>(
     server: McpServer,
-    mut reader: R,
+    reader: R,
     mut writer: W,
-) -> Result<ExitReason, TransportError>
+) -> Result<Connection, TransportError>
 where
-    R: AsyncBufRead + Unpin,
+    R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = server.config().limits.max_message_bytes;
@@ -101,14 +112,44 @@ where
             }
         }
     });
-    let read_result = loop {
+    let watched = process.clone();
+    let done = tokio::spawn(async move {
+        read_lines(reader, max, &session, errors).await;
+        // The input has ended: answer what is in flight (each request is
+        // bound by the request timeout), then stop.
+        let _ = session.send_system(SessionMsg::Drain);
+        if tokio::time::timeout(drain_deadline, watched.wait())
+            .await
+            .is_err()
+        {
+            watched.stop(ExitReason::Shutdown);
+            watched.wait().await;
+        }
+        let _ = writing.await;
+    });
+    Ok(Connection { process, done })
+}
+
+/// Feeds lines to the session until the input ends, fails, or the session
+/// ends.
+async fn read_lines<R: AsyncBufRead + Unpin>(
+    mut reader: R,
+    max: usize,
+    session: &ActorRef<SessionMsg>,
+    errors: mpsc::Sender<Value>,
+) {
+    let process = session.process();
+    loop {
         let line = tokio::select! {
             line = read_line(&mut reader, max) => line,
-            _ = process.wait() => break Ok(()),
+            _ = process.wait() => return,
         };
         match line {
-            Ok(None) => break Ok(()),
-            Err(e) => break Err(e),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(target: "arbor::mcp", error = %e, "connection read failed");
+                return;
+            }
             Ok(Some(Line::TooLong(len))) => {
                 let error = ErrorObject::new(
                     code::INVALID_REQUEST,
@@ -124,25 +165,30 @@ where
                     continue;
                 }
                 if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
-                    break Ok(());
+                    return;
                 }
             }
         }
-    };
-    drop(errors);
-    // The input has ended: answer what is in flight (each request is bound
-    // by the request timeout), then stop.
-    let _ = session.send_system(SessionMsg::Drain);
-    let grace = drain_deadline;
-    let reason = match tokio::time::timeout(grace, process.wait()).await {
-        Ok(reason) => reason,
-        Err(_) => {
-            process.stop(ExitReason::Shutdown);
-            process.wait().await
-        }
-    };
-    let _ = writing.await;
-    read_result?;
+    }
+}
+
+/// Serves one connection over a line-delimited byte stream until it is
+/// fully closed; returns the session's exit reason.
+///
+/// # Errors
+/// [`TransportError::Session`] when the session cannot start.
+pub async fn serve_lines<R, W>(
+    server: McpServer,
+    reader: R,
+    writer: W,
+) -> Result<ExitReason, TransportError>
+where
+    R: AsyncBufRead + Unpin + Send + 'static,
+    W: AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = start_connection(server, reader, writer).await?;
+    let reason = connection.process.wait().await;
+    let _ = connection.done.await;
     Ok(reason)
 }
 
