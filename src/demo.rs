@@ -177,12 +177,13 @@ impl DemoTree {
     }
 }
 
-/// The tree below `root` as indented text, one process per line.
+/// The tree below `root` (called `name`) as indented text, one process per
+/// line.
 ///
 /// # Errors
 /// A [`arbor_runtime::CallError`] if a supervisor does not answer.
-pub async fn render(root: &SupervisorRef) -> Result<String, arbor_runtime::CallError> {
-    let mut out = format!("root {}\n", root.pid());
+pub async fn render(name: &str, root: &SupervisorRef) -> Result<String, arbor_runtime::CallError> {
+    let mut out = format!("{name} {}\n", root.pid());
     for d in arbor_supervision::descendants(root).await? {
         let depth = d.path.matches('/').count();
         let name = d.path.rsplit('/').next().unwrap_or(&d.path);

@@ -15,21 +15,22 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serves the demo MCP server. With `--stdio`, on stdin and stdout (both
-    /// protocol eras). Without it, until the network transports land: starts
-    /// the demo supervision tree, prints it, and runs until Ctrl-C or
-    /// SIGTERM, then shuts it down in order.
+    /// Serves the demo MCP server to clients of both protocol eras: with
+    /// `--stdio` on stdin/stdout, otherwise on every network transport on
+    /// loopback (one line per endpoint is printed), until Ctrl-C or SIGTERM,
+    /// then shuts the supervision tree down in order.
     Serve {
         /// Serve MCP on stdin/stdout.
         #[arg(long)]
         stdio: bool,
-        /// Worker shards under the sharded dynamic supervisor.
+        /// The TCP address (newline-delimited JSON-RPC).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        tcp: std::net::SocketAddr,
+        /// Connection supervisor shards.
         #[arg(long, default_value_t = 4)]
         shards: usize,
-        /// Workers to start.
-        #[arg(long, default_value_t = 16)]
-        workers: usize,
-        /// Print the tree, then shut down instead of running until a signal.
+        /// Print the endpoints and the tree, then shut down instead of
+        /// running until a signal.
         #[arg(long)]
         once: bool,
     },
@@ -49,11 +50,8 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { stdio: true, .. } => serve_stdio().await,
             Command::Serve {
-                shards,
-                workers,
-                once,
-                ..
-            } => serve(shards, workers, once).await,
+                tcp, shards, once, ..
+            } => serve(tcp, shards, once).await,
         }
     })
 }
@@ -67,25 +65,27 @@ async fn serve_stdio() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(shards: usize, workers: usize, once: bool) -> anyhow::Result<()> {
-    let tree = arbor::demo::DemoTree::start(shards)
+async fn serve(tcp: std::net::SocketAddr, shards: usize, once: bool) -> anyhow::Result<()> {
+    let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
+    let config = arbor::transports::TransportConfig {
+        tcp,
+        shards,
+        ..Default::default()
+    };
+    let (root, endpoints) = arbor::transports::start(server, config)
         .await
-        .context("starting the demo tree")?;
-    tree.start_workers(workers)
-        .await
-        .context("starting the workers")?;
-    println!("{}", arbor::demo::render(&tree.root).await?);
-    println!(
-        "{} workers registered; the tree runs until Ctrl-C",
-        tree.registry.len()
-    );
+        .context("starting the transports")?;
+    for url in endpoints.urls() {
+        println!("{url}");
+    }
+    println!("{}", arbor::demo::render("transports", &root).await?);
     if !once {
         shutdown_signal().await;
     }
-    let reason = tokio::time::timeout(Duration::from_secs(30), tree.root.shutdown())
+    let reason = tokio::time::timeout(Duration::from_secs(30), root.shutdown())
         .await
         .context("the tree did not shut down within 30 s")?;
-    println!("tree stopped: {reason}");
+    println!("stopped: {reason}");
     Ok(())
 }
 

@@ -1,0 +1,176 @@
+//! TCP end to end: both eras, supervision of the listener, the connection
+//! limit at its edge.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
+use arbor_supervision::kill_path;
+use arbor_transports::{start, TransportConfig};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Deserialize, JsonSchema)]
+struct Echo {
+    text: String,
+}
+
+fn server() -> McpServer {
+    ServerBuilder::new("tcp-test", "1")
+        .tool("echo", "Echoes", |a: Echo, _ctx| async move {
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap()
+}
+
+struct Line {
+    write: tokio::net::tcp::OwnedWriteHalf,
+    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+}
+
+impl Line {
+    async fn connect(addr: std::net::SocketAddr) -> Line {
+        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        Line {
+            write,
+            lines: BufReader::new(read).lines(),
+        }
+    }
+
+    async fn send(&mut self, v: Value) {
+        self.write
+            .write_all(format!("{v}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn recv(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+            .await
+            .expect("an answer within 5 s")
+            .unwrap()?;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+}
+
+fn meta() -> Value {
+    json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_eras_over_tcp() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    assert!(endpoints.urls()[0].starts_with("tcp://127.0.0.1:"));
+
+    let mut modern = Line::connect(endpoints.tcp).await;
+    modern
+        .send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}, "_meta": meta()}}))
+        .await;
+    let r = modern.recv().await.unwrap();
+    assert_eq!(r["result"]["content"][0]["text"], "hi");
+    assert_eq!(r["result"]["resultType"], "complete");
+
+    let mut old = Line::connect(endpoints.tcp).await;
+    old.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .await;
+    assert_eq!(
+        old.recv().await.unwrap()["result"]["protocolVersion"],
+        "2025-06-18"
+    );
+    old.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    old.send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "yo"}}}))
+        .await;
+    assert_eq!(
+        old.recv().await.unwrap()["result"]["content"][0]["text"],
+        "yo"
+    );
+
+    // Each connection is a session under the connection supervisor.
+    let counts = arbor_supervision::descendants(&tree).await.unwrap();
+    assert_eq!(
+        counts
+            .iter()
+            .filter(|d| d.path.contains("/session-"))
+            .count(),
+        2
+    );
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_listener_comes_back_on_the_same_port_and_connections_stay() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
+        .await;
+    c.recv().await.unwrap();
+
+    let killed = kill_path(&tree, "tcp-listener").await.unwrap();
+    killed_wait(&killed.pid, &tree).await;
+
+    // The open connection still answers.
+    c.send(json!({"jsonrpc": "2.0", "id": 2, "method": "server/discover", "params": {"_meta": meta()}}))
+        .await;
+    assert_eq!(c.recv().await.unwrap()["id"], 2);
+    // And the restarted listener accepts on the same address.
+    let mut again = Line::connect(endpoints.tcp).await;
+    again
+        .send(json!({"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {"_meta": meta()}}))
+        .await;
+    assert_eq!(again.recv().await.unwrap()["id"], 3);
+    tree.shutdown().await;
+}
+
+/// Waits until the listener runs again under a new pid.
+async fn killed_wait(old: &arbor_runtime::Pid, tree: &arbor_supervision::SupervisorRef) {
+    for _ in 0..500 {
+        let kids = tree.which_children().await.unwrap();
+        if kids.iter().any(|c| {
+            &*c.id == "tcp-listener" && c.process.as_ref().is_some_and(|p| p.pid() != *old)
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the listener did not come back");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_at_its_edge() {
+    let config = TransportConfig {
+        max_connections: 2,
+        ..TransportConfig::default()
+    };
+    let (tree, endpoints) = start(server(), config).await.unwrap();
+    let mut first = Line::connect(endpoints.tcp).await;
+    let mut second = Line::connect(endpoints.tcp).await;
+    for (i, c) in [&mut first, &mut second].into_iter().enumerate() {
+        c.send(json!({"jsonrpc": "2.0", "id": i, "method": "server/discover", "params": {"_meta": meta()}}))
+            .await;
+        assert_eq!(c.recv().await.unwrap()["id"], i);
+    }
+    let mut third = Line::connect(endpoints.tcp).await;
+    let refusal = third.recv().await.unwrap();
+    assert_eq!(refusal["error"]["data"]["limit"], "max_connections");
+    assert!(third.recv().await.is_none(), "then closed");
+    // When one leaves, there is room again.
+    drop(first);
+    let mut fourth = None;
+    for _ in 0..200 {
+        let mut c = Line::connect(endpoints.tcp).await;
+        c.send(json!({"jsonrpc": "2.0", "id": 9, "method": "server/discover", "params": {"_meta": meta()}}))
+            .await;
+        if c.recv().await.is_some_and(|v| v["id"] == 9) {
+            fourth = Some(c);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(fourth.is_some());
+    tree.shutdown().await;
+}
