@@ -222,7 +222,9 @@ impl Actor for Session {
 
     async fn handle(&mut self, msg: SessionMsg, ctx: &mut Context<Self>) -> Flow {
         match msg {
-            SessionMsg::Incoming(bytes) => self.incoming(&bytes, ctx).await,
+            // Boxed: the request path is a large future, and an idle
+            // session should not carry room for it in its task.
+            SessionMsg::Incoming(bytes) => Box::pin(self.incoming(&bytes, ctx)).await,
             SessionMsg::Finished(id, serial) => {
                 // Only the task that finished: the id may be in use again.
                 if self.in_flight.get(&id).is_some_and(|(s, _)| *s == serial) {
