@@ -4,17 +4,23 @@
 //! ```text
 //! transports            rest_for_one
 //! ├── tcp-connections   one_for_one over N dynamic shards of sessions
-//! └── tcp-listener      accepts; a restart binds the same address again
+//! ├── ws-connections    the same, for WebSocket sessions
+//! ├── tcp-listener      accepts; a restart binds the same address again
+//! └── ws-listener       accepts and handshakes; the same on restart
 //! ```
 //!
-//! rest_for_one with the connection supervisors first and the listener
-//! last: a listener crash restarts only the listener (live connections
-//! stay), while a connection-supervisor restart also restarts the listener
-//! that feeds it.
+//! rest_for_one with the connection supervisors first and the listeners
+//! last: a listener crash restarts only listeners (live connections stay),
+//! while a connection-supervisor restart also restarts the listeners that
+//! feed it. One connection limit (`max_connections`) counts TCP and
+//! WebSocket connections together.
 //!
-//! Done: TCP (newline-delimited JSON, both eras). To come: Streamable HTTP
-//! for both eras, the legacy HTTP+SSE transport and WebSocket.
+//! Done: TCP (newline-delimited JSON, both eras) and WebSocket (one message
+//! per text frame, both eras; see [`ws`]). To come: Streamable HTTP for both
+//! eras and the legacy HTTP+SSE transport.
 
+mod listen;
 pub mod tcp;
+pub mod ws;
 
-pub use tcp::{start, Endpoints, TransportConfig};
+pub use tcp::{start, tree, Bound, Endpoints, TransportConfig};

@@ -1,39 +1,68 @@
 //! TCP: newline-delimited JSON-RPC, the same framing and limits as stdio.
+//!
+//! This module also assembles the whole transport tree ([`start`], [`tree`])
+//! and its settings ([`TransportConfig`]).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use arbor_mcp::transport::start_connection;
 use arbor_mcp::McpServer;
-use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
+use arbor_runtime::{ExitReason, ProcessRef};
 use arbor_supervision::{
-    ChildSpec, DynamicSupervisor, Restart, ShardedDynamicRef, ShardedDynamicSupervisor, StartError,
-    Strategy, Supervisor, SupervisorRef,
+    DynamicSupervisor, Restart, ShardedDynamicRef, ShardedDynamicSupervisor, StartError, Strategy,
+    Supervisor, SupervisorRef,
 };
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::AbortHandle;
+use tokio::net::TcpStream;
+
+use crate::listen::{listener, Admit, Limit};
+use crate::ws;
 
 /// Transport settings. Every limit has a default.
 #[derive(Clone, Debug)]
 pub struct TransportConfig {
     /// Where TCP listens. Default: `127.0.0.1:0` (a free port on loopback).
     pub tcp: SocketAddr,
-    /// The most connections served at once; more are accepted and closed at
-    /// once with a line saying why. Default: 100 000.
+    /// Where WebSocket listens (path [`ws::PATH`]). Default: `127.0.0.1:0`.
+    pub ws: SocketAddr,
+    /// The most connections served at once, TCP and WebSocket together
+    /// (one shared count: it bounds the process's memory, whichever way
+    /// clients come in). A WebSocket connection counts from its accept, so
+    /// handshakes in progress count too. More TCP connections are accepted
+    /// and closed at once with a line saying why; more WebSocket connections
+    /// get an HTTP 503. Default: 100 000.
     pub max_connections: usize,
-    /// Connection supervisor shards. Default: 4.
+    /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,
+    /// A WebSocket connection from which nothing has arrived for this long
+    /// is sent a ping. Zero turns keep-alive pings off. Default: 30 s.
+    pub ws_ping_interval: Duration,
+    /// A WebSocket connection that sends nothing (no pong, no frame at all)
+    /// for this long after a ping is closed with 1011. Default: 10 s.
+    ///
+    /// It also bounds the rest of a connection's end: a closing client has
+    /// this long to take the close frame and hang up. And a frame the client
+    /// does not take within `ws_ping_interval + ws_pong_timeout` (at least
+    /// 1 s) drops the connection, as it is not reading.
+    pub ws_pong_timeout: Duration,
+    /// How long a WebSocket client may take over its opening handshake.
+    /// Default: 10 s.
+    pub ws_handshake_timeout: Duration,
 }
 
 impl Default for TransportConfig {
     fn default() -> Self {
         TransportConfig {
             tcp: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ws: SocketAddr::from(([127, 0, 0, 1], 0)),
             max_connections: 100_000,
             shards: 4,
+            ws_ping_interval: Duration::from_secs(30),
+            ws_pong_timeout: Duration::from_secs(10),
+            ws_handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -43,12 +72,36 @@ impl Default for TransportConfig {
 pub struct Endpoints {
     /// The TCP address, once bound.
     pub tcp: SocketAddr,
+    /// The WebSocket address, once bound; it serves [`ws::PATH`].
+    pub ws: SocketAddr,
 }
 
 impl Endpoints {
     /// One line per endpoint, with its full URL.
     pub fn urls(&self) -> Vec<String> {
-        vec![format!("tcp://{}", self.tcp)]
+        vec![
+            format!("tcp://{}", self.tcp),
+            format!("ws://{}{}", self.ws, ws::PATH),
+        ]
+    }
+}
+
+/// The addresses the listeners of a [`tree`] have bound. Each listener
+/// writes its own once bound, and binds it again after a restart.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    tcp: Arc<Mutex<SocketAddr>>,
+    ws: Arc<Mutex<SocketAddr>>,
+}
+
+impl Bound {
+    /// The addresses as they are now: the configured ones until the
+    /// listeners have started, the bound ones (real ports) after.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            tcp: *self.tcp.lock(),
+            ws: *self.ws.lock(),
+        }
     }
 }
 
@@ -56,120 +109,31 @@ impl Endpoints {
 /// children are started from cloneable arguments; a stream is taken once.
 type Pending = Arc<Mutex<Option<TcpStream>>>;
 
-/// Accepts connections and hands each to the connection supervisor.
-struct Listener {
-    addr: Arc<Mutex<SocketAddr>>,
+/// Hands accepted TCP connections to the connection supervisor.
+struct TcpAdmit {
     connections: ShardedDynamicRef<Pending>,
-    live: Arc<AtomicUsize>,
-    max: usize,
-    accepting: Option<AbortHandle>,
+    limit: Limit,
 }
 
-/// The listener's messages.
-#[derive(Debug)]
-enum ListenerMsg {
-    AcceptFailed(String),
-}
-
-impl Actor for Listener {
-    type Msg = ListenerMsg;
-
-    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
-        // A restart binds the address the first start got, port included.
-        let wanted = *self.addr.lock();
-        let listener = bind(wanted).await?;
-        *self.addr.lock() = listener.local_addr()?;
-        let (connections, live, max, me) = (
-            self.connections.clone(),
-            self.live.clone(),
-            self.max,
-            ctx.myself().clone(),
-        );
-        let task = tokio::spawn(async move {
-            loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        let _ = me.send_system(ListenerMsg::AcceptFailed(e.to_string()));
-                        return;
-                    }
-                };
-                admit(stream, &connections, &live, max).await;
+impl Admit for TcpAdmit {
+    async fn admit(&mut self, mut stream: TcpStream) {
+        let Some(slot) = self.limit.acquire() else {
+            let max = self.limit.max();
+            let refusal = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32603,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}\n"
+            );
+            let _ = stream.write_all(refusal.as_bytes()).await;
+            return;
+        };
+        match self
+            .connections
+            .start_child(Arc::new(Mutex::new(Some(stream))))
+            .await
+        {
+            Ok(session) => slot.hold_until_exit(&session),
+            Err(e) => {
+                tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
             }
-        });
-        self.accepting = Some(task.abort_handle());
-        Ok(())
-    }
-
-    async fn handle(&mut self, msg: ListenerMsg, _ctx: &mut Context<Self>) -> Flow {
-        match msg {
-            ListenerMsg::AcceptFailed(e) => Err(ExitReason::error(format!("accept failed: {e}"))),
-        }
-    }
-
-    async fn terminate(&mut self, _reason: &ExitReason) {
-        if let Some(task) = self.accepting.take() {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Listener {
-    fn drop(&mut self) {
-        // Killed: no terminate, but the accept loop must not outlive us.
-        if let Some(task) = self.accepting.take() {
-            task.abort();
-        }
-    }
-}
-
-/// Binds `addr`, waiting briefly while a predecessor's socket is still
-/// being closed: a killed listener's accept loop lets go of the port on its
-/// next poll, a moment after the listener's exit has been reported.
-async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let mut tries = 0;
-    loop {
-        match TcpListener::bind(addr).await {
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
-                tries += 1;
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            }
-            done => return done,
-        }
-    }
-}
-
-async fn admit(
-    mut stream: TcpStream,
-    connections: &ShardedDynamicRef<Pending>,
-    live: &Arc<AtomicUsize>,
-    max: usize,
-) {
-    if live.fetch_add(1, Ordering::AcqRel) >= max {
-        live.fetch_sub(1, Ordering::AcqRel);
-        let refusal = format!(
-            "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32603,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}\n"
-        );
-        let _ = stream.write_all(refusal.as_bytes()).await;
-        return;
-    }
-    match connections
-        .start_child(Arc::new(Mutex::new(Some(stream))))
-        .await
-    {
-        Ok(session) => {
-            let counter = live.clone();
-            let watched = session.on_exit(move |_| {
-                counter.fetch_sub(1, Ordering::AcqRel);
-            });
-            if watched.is_err() {
-                // The session has already ended: count it out now.
-                live.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        Err(e) => {
-            live.fetch_sub(1, Ordering::AcqRel);
-            tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
         }
     }
 }
@@ -183,16 +147,23 @@ pub async fn start(
     server: McpServer,
     config: TransportConfig,
 ) -> Result<(SupervisorRef, Endpoints), StartError> {
-    let (tree, endpoints) = tree(server, config);
+    let (tree, bound) = tree(server, config);
     let sup = tree.start().await?;
-    let tcp = *endpoints.lock();
-    Ok((sup, Endpoints { tcp }))
+    Ok((sup, bound.endpoints()))
 }
 
-/// The transport tree, to start alone ([`start`]) or as a child of another.
-pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Arc<Mutex<SocketAddr>>) {
+/// The transport tree, to start alone ([`start`]) or as a child of another,
+/// and where its listeners end up bound.
+pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
+    let limit = Limit::new(config.max_connections);
+    let bound = Bound {
+        tcp: Arc::new(Mutex::new(config.tcp)),
+        ws: Arc::new(Mutex::new(config.ws)),
+    };
+
+    let tcp_server = server.clone();
     let sessions = DynamicSupervisor::new("session", move |pending: Pending| {
-        let server = server.clone();
+        let server = tcp_server.clone();
         async move {
             let stream = pending
                 .lock()
@@ -206,27 +177,32 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Arc<Mute
         }
     })
     .restart(Restart::Temporary);
-    let connections = ShardedDynamicSupervisor::new(config.shards, sessions);
-    let handle = connections.handle();
-    let addr = Arc::new(Mutex::new(config.tcp));
-    let (listen_addr, live, max) = (
-        addr.clone(),
-        Arc::new(AtomicUsize::new(0)),
-        config.max_connections,
-    );
-    let listener = ChildSpec::worker("tcp-listener", move || {
-        spawn(Listener {
-            addr: listen_addr.clone(),
-            connections: handle.clone(),
-            live: live.clone(),
-            max,
-            accepting: None,
-        })
+    let tcp_connections = ShardedDynamicSupervisor::new(config.shards, sessions);
+    let tcp_handle = tcp_connections.handle();
+    let tcp_limit = limit.clone();
+    let tcp_listener = listener("tcp-listener", bound.tcp.clone(), move || TcpAdmit {
+        connections: tcp_handle.clone(),
+        limit: tcp_limit.clone(),
     });
+
+    let ws_settings = ws::Settings::new(&server, &config);
+    let ws_connections =
+        ShardedDynamicSupervisor::new(config.shards, ws::sessions(server, ws_settings));
+    let ws_listener = ws::listener(
+        bound.ws.clone(),
+        ws_connections.handle(),
+        limit,
+        ws_settings,
+    );
+
+    // rest_for_one, connection supervisors first and listeners last: a
+    // listener restart leaves every live connection alone.
     let tree = Supervisor::new(Strategy::RestForOne)
         .name("transports")
-        .intensity(10, std::time::Duration::from_secs(5))
-        .child(connections.into_child_spec("tcp-connections"))
-        .child(listener);
-    (tree, addr)
+        .intensity(10, Duration::from_secs(5))
+        .child(tcp_connections.into_child_spec("tcp-connections"))
+        .child(ws_connections.into_child_spec("ws-connections"))
+        .child(tcp_listener)
+        .child(ws_listener);
+    (tree, bound)
 }

@@ -1,0 +1,188 @@
+//! What every socket transport shares: the supervised listener actor, the
+//! bind that survives a restart, and the connection limit.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
+use arbor_supervision::ChildSpec;
+use parking_lot::Mutex;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::AbortHandle;
+
+/// What a listener does with each accepted connection.
+///
+/// A fresh value is made for every start of the listener and lives in its
+/// accept loop, so whatever it owns (tasks still handshaking, say) goes when
+/// the listener goes.
+pub(crate) trait Admit: Send + 'static {
+    /// Takes one accepted connection. Runs inside the accept loop: it must
+    /// not wait on the peer, or one slow client would stall every other.
+    fn admit(&mut self, stream: TcpStream) -> impl Future<Output = ()> + Send;
+}
+
+/// A listener child named `id` that binds `addr` (and writes back the
+/// address it got, so a restart binds the same port) and hands each
+/// connection to a fresh `make()`.
+pub(crate) fn listener<A, F>(id: &'static str, addr: Arc<Mutex<SocketAddr>>, make: F) -> ChildSpec
+where
+    A: Admit,
+    F: Fn() -> A + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    ChildSpec::worker(id, move || {
+        spawn(Listener {
+            addr: addr.clone(),
+            make: make.clone(),
+            accepting: None,
+        })
+    })
+}
+
+/// Accepts connections and hands each to an [`Admit`].
+struct Listener<F> {
+    addr: Arc<Mutex<SocketAddr>>,
+    make: Arc<F>,
+    accepting: Option<AbortHandle>,
+}
+
+/// The listener's messages.
+#[derive(Debug)]
+enum ListenerMsg {
+    AcceptFailed(String),
+}
+
+impl<A, F> Actor for Listener<F>
+where
+    A: Admit,
+    F: Fn() -> A + Send + Sync + 'static,
+{
+    type Msg = ListenerMsg;
+
+    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
+        // A restart binds the address the first start got, port included.
+        let wanted = *self.addr.lock();
+        let listener = bind(wanted).await?;
+        *self.addr.lock() = listener.local_addr()?;
+        let mut admit = (self.make)();
+        let me = ctx.myself().clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let stream = match listener.accept().await {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        let _ = me.send_system(ListenerMsg::AcceptFailed(e.to_string()));
+                        return;
+                    }
+                };
+                admit.admit(stream).await;
+            }
+        });
+        self.accepting = Some(task.abort_handle());
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: ListenerMsg, _ctx: &mut Context<Self>) -> Flow {
+        match msg {
+            ListenerMsg::AcceptFailed(e) => Err(ExitReason::error(format!("accept failed: {e}"))),
+        }
+    }
+
+    async fn terminate(&mut self, _reason: &ExitReason) {
+        if let Some(task) = self.accepting.take() {
+            task.abort();
+        }
+    }
+}
+
+impl<F> Drop for Listener<F> {
+    fn drop(&mut self) {
+        // Killed: no terminate, but the accept loop must not outlive us.
+        if let Some(task) = self.accepting.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Binds `addr`, waiting briefly while a predecessor's socket is still
+/// being closed: a killed listener's accept loop lets go of the port on its
+/// next poll, a moment after the listener's exit has been reported.
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let mut tries = 0;
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
+/// The most connections served at once, counted across every transport
+/// that shares one `Limit`.
+#[derive(Clone, Debug)]
+pub(crate) struct Limit {
+    live: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl Limit {
+    pub(crate) fn new(max: usize) -> Self {
+        Limit {
+            live: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    /// The limit itself, for refusals that say why.
+    pub(crate) fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Takes a place, or `None` at the limit.
+    pub(crate) fn acquire(&self) -> Option<Slot> {
+        if self.live.fetch_add(1, Ordering::AcqRel) >= self.max {
+            self.live.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Slot {
+            live: Some(self.live.clone()),
+        })
+    }
+}
+
+/// One place under a [`Limit`]: given back when dropped, or when the
+/// process it was handed to exits.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    live: Option<Arc<AtomicUsize>>,
+}
+
+impl Slot {
+    /// Keeps the place until `process` exits.
+    pub(crate) fn hold_until_exit(mut self, process: &ProcessRef) {
+        let Some(live) = self.live.take() else {
+            return;
+        };
+        let counter = live.clone();
+        let watched = process.on_exit(move |_| {
+            counter.fetch_sub(1, Ordering::AcqRel);
+        });
+        if watched.is_err() {
+            // The process has already ended: count it out now.
+            live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(live) = self.live.take() {
+            live.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}

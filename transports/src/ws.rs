@@ -1,0 +1,603 @@
+//! WebSocket: one JSON-RPC message per text frame, both MCP eras (the
+//! session tells them apart, as on every transport).
+//!
+//! - **Handshake.** Served at [`PATH`]. A client offering the [`SUBPROTOCOL`]
+//!   `mcp` gets it back; one offering only other subprotocols is refused with
+//!   HTTP 400; one offering none is served. At the connection limit the
+//!   answer is HTTP 503. The handshake runs beside the accept loop, bounded by
+//!   `ws_handshake_timeout`.
+//! - **Frames.** Each text message goes to the session as one message, and
+//!   reading stops while the session's mailbox is full. Each message the
+//!   session sends goes out as one text frame. A binary frame closes the
+//!   connection with 1003, a message over `max_message_bytes` (the server's
+//!   limit, as on the line transports) with 1009, invalid UTF-8 with 1007, a
+//!   protocol violation with 1002.
+//! - **Keep-alive.** After `ws_ping_interval` without a frame from the
+//!   client, a ping; after `ws_pong_timeout` more with nothing, close 1011.
+//!   Client pings are answered at once. A frame the client does not take
+//!   within `ws_ping_interval + ws_pong_timeout` drops the connection.
+//! - **Close.** The session ending closes with 1000 once its last message is
+//!   out. A client's close is acknowledged at once (tungstenite echoes the
+//!   client's code, 1000 for a normal close) and the session is drained:
+//!   requests in flight run to their end, their answers discarded, since no
+//!   data frame may follow a close received (RFC 6455 §5.5.1).
+//! - **Memory.** 4 KiB read and write buffers per connection instead of
+//!   tungstenite's 128 KiB; a message in flight costs its own size on top.
+//!   Outgoing messages are bounded by `max(max_message_bytes, 16 MiB)`: a
+//!   larger response is replaced by an error for its request.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_mcp::session::{start_session, SessionMsg};
+use arbor_mcp::transport::OUTBOUND_CAPACITY;
+use arbor_mcp::McpServer;
+use arbor_runtime::{ActorRef, ExitReason, ProcessRef, SendError};
+use arbor_supervision::{ChildSpec, DynamicSupervisor, Restart, ShardedDynamicRef};
+use futures_util::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{accept_hdr_async_with_config, WebSocketStream};
+
+use crate::listen::{Admit, Limit, Slot};
+use crate::tcp::TransportConfig;
+
+/// The path MCP is served at: `ws://HOST:PORT/mcp`.
+pub const PATH: &str = "/mcp";
+
+/// The WebSocket subprotocol negotiated with clients that offer it.
+pub const SUBPROTOCOL: &str = "mcp";
+
+/// Read and write buffer per connection. tungstenite's default allocates
+/// 128 KiB up front for reading, which at 100 000 idle connections is
+/// 12 GiB; a JSON-RPC message rarely needs more than a few KiB at a time.
+const BUFFER: usize = 4 << 10;
+
+/// The floor of the outgoing message bound: answers are often larger than
+/// requests (a resource read, a long tool result), so they are not held to
+/// the incoming limit.
+const MIN_OUTGOING: usize = 16 << 20;
+
+/// The longest close reason a close frame carries (125 bytes of control
+/// payload, less the 2-byte code).
+const MAX_REASON: usize = 123;
+
+/// The error code of an answer replaced for being too large (JSON-RPC
+/// internal error).
+const INTERNAL_ERROR: i64 = -32603;
+
+/// A handshaken connection.
+type Ws = WebSocketStream<TcpStream>;
+
+/// A connection waiting to be taken by the session that serves it.
+type Pending = Arc<Mutex<Option<Ws>>>;
+
+/// The WebSocket settings, worked out once per tree.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    config: WebSocketConfig,
+    max_outgoing: usize,
+    ping_interval: Duration,
+    pong_timeout: Duration,
+    handshake_timeout: Duration,
+    /// How long one frame may take to be written: a client that takes
+    /// nothing for as long as it could leave a ping unanswered is not
+    /// reading.
+    write_timeout: Duration,
+    /// How long the session may take to finish after the socket is done:
+    /// every request is bound by the request timeout.
+    drain_deadline: Duration,
+}
+
+impl Settings {
+    pub(crate) fn new(server: &McpServer, config: &TransportConfig) -> Self {
+        let max_message = server.config().limits.max_message_bytes;
+        let max_outgoing = max_message.max(MIN_OUTGOING);
+        let ws = WebSocketConfig::default()
+            .read_buffer_size(BUFFER)
+            .write_buffer_size(BUFFER)
+            // Room for one outgoing frame (we wait for each to be flushed
+            // before the next) and the control frames queued beside it.
+            .max_write_buffer_size(max_outgoing + 2 * BUFFER)
+            .max_message_size(Some(max_message))
+            .max_frame_size(Some(max_message));
+        Settings {
+            config: ws,
+            max_outgoing,
+            ping_interval: config.ws_ping_interval,
+            pong_timeout: config.ws_pong_timeout,
+            handshake_timeout: config.ws_handshake_timeout,
+            write_timeout: (config.ws_ping_interval + config.ws_pong_timeout)
+                .max(Duration::from_secs(1)),
+            drain_deadline: server.config().request_timeout + Duration::from_secs(1),
+        }
+    }
+}
+
+/// The session template of the `ws-connections` supervisor: each child
+/// takes a handshaken connection, starts its session and serves it.
+pub(crate) fn sessions(server: McpServer, settings: Settings) -> DynamicSupervisor<Pending> {
+    DynamicSupervisor::new("ws-session", move |pending: Pending| {
+        let server = server.clone();
+        async move {
+            let ws = pending
+                .lock()
+                .take()
+                .ok_or_else(|| ExitReason::error("connection already served"))?;
+            let (tx, rx) = mpsc::channel::<Value>(OUTBOUND_CAPACITY);
+            let session = start_session(server, tx).await.map_err(ExitReason::error)?;
+            let process = session.process();
+            tokio::spawn(serve(ws, session, rx, settings));
+            Ok::<ProcessRef, ExitReason>(process)
+        }
+    })
+    // A session is its connection: once ended there is nothing to restart.
+    .restart(Restart::Temporary)
+}
+
+/// The `ws-listener` child.
+pub(crate) fn listener(
+    addr: Arc<Mutex<std::net::SocketAddr>>,
+    connections: ShardedDynamicRef<Pending>,
+    limit: Limit,
+    settings: Settings,
+) -> ChildSpec {
+    crate::listen::listener("ws-listener", addr, move || WsAdmit {
+        connections: connections.clone(),
+        limit: limit.clone(),
+        settings,
+        handshakes: JoinSet::new(),
+    })
+}
+
+/// Takes accepted connections through the WebSocket handshake.
+struct WsAdmit {
+    connections: ShardedDynamicRef<Pending>,
+    limit: Limit,
+    settings: Settings,
+    /// Handshakes in progress: they end with the listener that owns them,
+    /// so a listener restart leaves none behind.
+    handshakes: JoinSet<()>,
+}
+
+impl Admit for WsAdmit {
+    async fn admit(&mut self, stream: TcpStream) {
+        // Reap the handshakes that are over, so the set stays as small as
+        // the number in progress.
+        while self.handshakes.try_join_next().is_some() {}
+        // The place is taken at accept: a handshake in progress costs
+        // memory as a connection does.
+        let slot = self.limit.acquire();
+        self.handshakes.spawn(handshake(
+            stream,
+            slot,
+            self.connections.clone(),
+            self.settings,
+            self.limit.max(),
+        ));
+    }
+}
+
+/// Runs the opening handshake and, once it succeeds, starts the session.
+async fn handshake(
+    stream: TcpStream,
+    slot: Option<Slot>,
+    connections: ShardedDynamicRef<Pending>,
+    settings: Settings,
+    max_connections: usize,
+) {
+    let full = slot.is_none().then_some(max_connections);
+    // The error is the HTTP answer itself, as tungstenite's callback takes it.
+    #[allow(clippy::result_large_err)]
+    let callback = move |request: &Request, response: Response| negotiate(request, response, full);
+    let accepting = accept_hdr_async_with_config(stream, callback, Some(settings.config));
+    let ws = match timeout(settings.handshake_timeout, accepting).await {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => {
+            tracing::debug!(target: "arbor::transports", error = %e, "websocket handshake failed");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(target: "arbor::transports", "websocket handshake timed out");
+            return;
+        }
+    };
+    // Without a place the callback refused and the handshake failed above;
+    // matched rather than assumed.
+    let Some(slot) = slot else { return };
+    match connections
+        .start_child(Arc::new(Mutex::new(Some(ws))))
+        .await
+    {
+        Ok(session) => slot.hold_until_exit(&session),
+        Err(e) => {
+            tracing::warn!(target: "arbor::transports", error = %e, "websocket connection not started");
+        }
+    }
+}
+
+/// Decides on an opening handshake: the path, the subprotocol, the limit.
+/// `full` is the connection limit when it has been reached.
+// The error is the HTTP answer itself, as tungstenite's callback takes it.
+#[allow(clippy::result_large_err)]
+fn negotiate(
+    request: &Request,
+    mut response: Response,
+    full: Option<usize>,
+) -> Result<Response, ErrorResponse> {
+    if let Some(max) = full {
+        return Err(refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("server at its connection limit (max_connections = {max})\n"),
+        ));
+    }
+    if request.uri().path() != PATH {
+        return Err(refusal(
+            StatusCode::NOT_FOUND,
+            format!("no WebSocket endpoint here: MCP is served at {PATH}\n"),
+        ));
+    }
+    // The header may come several times, each a comma-separated list.
+    let mut offered = false;
+    let mut mcp = false;
+    for value in request.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+        offered = true;
+        if let Ok(list) = value.to_str() {
+            mcp |= list.split(',').any(|p| p.trim() == SUBPROTOCOL);
+        }
+    }
+    if mcp {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    } else if offered {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            format!("unsupported WebSocket subprotocol: this server speaks `{SUBPROTOCOL}`\n"),
+        ));
+    }
+    Ok(response)
+}
+
+/// An HTTP refusal with a plain-text body saying why.
+fn refusal(status: StatusCode, body: String) -> ErrorResponse {
+    let length = HeaderValue::from(body.len());
+    let mut response = ErrorResponse::new(Some(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(header::CONTENT_LENGTH, length);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Why a connection's frame loop ended, and so how it is closed.
+#[derive(Debug)]
+enum End {
+    /// The client sent a close frame; tungstenite has queued the answer.
+    ClientClosed,
+    /// Close with this code and reason.
+    Close(CloseCode, String),
+    /// The socket failed or is not being read: nothing more can be sent.
+    Gone,
+}
+
+impl End {
+    fn close(code: CloseCode, reason: impl Into<String>) -> End {
+        End::Close(code, reason.into())
+    }
+}
+
+/// Serves one connection until it is closed, then lets the session finish.
+async fn serve(
+    mut ws: Ws,
+    session: ActorRef<SessionMsg>,
+    mut out: mpsc::Receiver<Value>,
+    settings: Settings,
+) {
+    let end = pump(&mut ws, &session, &mut out, &settings).await;
+    // Nothing more can reach the client: what the session still sends is
+    // dropped at once instead of blocking it.
+    drop(out);
+    // Requests in flight run to their end (each bound by the request
+    // timeout), then the session stops.
+    let _ = session.send_system(SessionMsg::Drain);
+    finish(&mut ws, end, &settings).await;
+    drop(ws);
+    let process = session.process();
+    if timeout(settings.drain_deadline, process.wait())
+        .await
+        .is_err()
+    {
+        process.stop(ExitReason::Shutdown);
+        process.wait().await;
+    }
+}
+
+/// What a waiting delivery to the session resolves to.
+type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), SendError<SessionMsg>>> + Send + 'a>>;
+
+/// Moves frames between the socket and the session until one side ends.
+async fn pump(
+    ws: &mut Ws,
+    session: &ActorRef<SessionMsg>,
+    out: &mut mpsc::Receiver<Value>,
+    settings: &Settings,
+) -> End {
+    let process = session.process();
+    let exited = process.wait();
+    tokio::pin!(exited);
+    // A message the session's full mailbox has not taken yet. While there
+    // is one, the socket is not read: that is the backpressure.
+    let mut delivering: Option<Delivery<'_>> = None;
+    let mut alive = Keepalive::new(settings);
+    loop {
+        tokio::select! {
+            // The session's output first: it must never wait on our reading.
+            biased;
+            value = out.recv() => match value {
+                Some(value) => {
+                    if let Err(end) = send_value(ws, value, settings).await {
+                        return end;
+                    }
+                }
+                None => return End::close(CloseCode::Normal, "session ended"),
+            },
+            _ = &mut exited => {
+                // All it sent before it ended is queued: deliver that, then
+                // close. Later sends (from tasks it left) go nowhere.
+                while let Ok(value) = out.try_recv() {
+                    if let Err(end) = send_value(ws, value, settings).await {
+                        return end;
+                    }
+                }
+                return End::close(CloseCode::Normal, "session ended");
+            }
+            sent = async {
+                match delivering.as_mut() {
+                    Some(delivery) => delivery.await,
+                    None => std::future::pending().await,
+                }
+            }, if delivering.is_some() => {
+                delivering = None;
+                // The client could not be heard while we were not reading.
+                alive.heard();
+                if let Err(e) = sent {
+                    if let Some(end) = refused(e) {
+                        return end;
+                    }
+                }
+            }
+            frame = ws.next(), if delivering.is_none() => {
+                let message = match frame {
+                    None => return End::Gone,
+                    Some(Err(e)) => return failed(e),
+                    Some(Ok(message)) => message,
+                };
+                alive.heard();
+                match message {
+                    Message::Text(text) => {
+                        let msg = SessionMsg::Incoming(text.as_bytes().to_vec());
+                        match session.try_send(msg) {
+                            Ok(()) => {}
+                            Err(SendError::Full(msg)) => {
+                                delivering = Some(Box::pin(session.send(msg)));
+                            }
+                            Err(e) => {
+                                if let Some(end) = refused(e) {
+                                    return end;
+                                }
+                            }
+                        }
+                    }
+                    Message::Binary(_) => {
+                        return End::close(
+                            CloseCode::Unsupported,
+                            "binary frames are not supported: send JSON-RPC as text",
+                        );
+                    }
+                    Message::Ping(_) => {
+                        // tungstenite has queued the pong, but writes it only
+                        // with the next read or write: send it now.
+                        if let Err(end) = written(timeout(settings.write_timeout, ws.flush()).await) {
+                            return end;
+                        }
+                    }
+                    Message::Close(_) => return End::ClientClosed,
+                    Message::Pong(_) | Message::Frame(_) => {}
+                }
+            }
+            () = sleep_until(alive.deadline()), if delivering.is_none() && alive.on() => {
+                if alive.pinged_at.is_some() {
+                    return End::close(CloseCode::Error, "keepalive: no pong within ws_pong_timeout");
+                }
+                alive.pinged_at = Some(Instant::now());
+                let ping = ws.send(Message::Ping(Default::default()));
+                if let Err(end) = written(timeout(settings.write_timeout, ping).await) {
+                    return end;
+                }
+            }
+        }
+    }
+}
+
+/// When the client was last heard from, and whether a ping awaits its pong.
+#[derive(Debug)]
+struct Keepalive {
+    interval: Duration,
+    timeout: Duration,
+    heard_at: Instant,
+    pinged_at: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(settings: &Settings) -> Self {
+        Keepalive {
+            interval: settings.ping_interval,
+            timeout: settings.pong_timeout,
+            heard_at: Instant::now(),
+            pinged_at: None,
+        }
+    }
+
+    /// Pings are on unless the interval is zero.
+    fn on(&self) -> bool {
+        !self.interval.is_zero()
+    }
+
+    /// Any frame is a sign of life, not only the pong.
+    fn heard(&mut self) {
+        self.heard_at = Instant::now();
+        self.pinged_at = None;
+    }
+
+    /// When to ping, or, once pinged, when to give up.
+    fn deadline(&self) -> Instant {
+        match self.pinged_at {
+            Some(at) => at + self.timeout,
+            None => self.heard_at + self.interval,
+        }
+    }
+}
+
+/// What to do when the session does not take a message: `None` when it has
+/// ended (its exit closes the connection once its output is out).
+fn refused(e: SendError<SessionMsg>) -> Option<End> {
+    match e {
+        SendError::Closed(_) => None,
+        SendError::Full(_) | SendError::Overloaded(_) => Some(End::close(
+            CloseCode::Again,
+            "server overloaded: try again later",
+        )),
+    }
+}
+
+/// The close a read error calls for.
+fn failed(e: WsError) -> End {
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => End::close(
+            CloseCode::Size,
+            format!("message exceeds max_message_bytes ({size} > {max_size})"),
+        ),
+        WsError::Capacity(e) => End::close(CloseCode::Size, e.to_string()),
+        WsError::Utf8(_) => End::close(CloseCode::Invalid, "text frame is not valid UTF-8"),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Gone,
+        WsError::Protocol(e) => End::close(CloseCode::Protocol, e.to_string()),
+        WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => End::Gone,
+        e => {
+            tracing::debug!(target: "arbor::transports", error = %e, "websocket read failed");
+            End::Gone
+        }
+    }
+}
+
+/// Sends one of the session's messages as one text frame, or an error in
+/// place of an answer too large to send.
+async fn send_value(ws: &mut Ws, value: Value, settings: &Settings) -> Result<(), End> {
+    let mut text = value.to_string();
+    if text.len() > settings.max_outgoing {
+        let size = text.len();
+        match value.get("id") {
+            Some(id) => {
+                text = json!({
+                    "jsonrpc": "2.0",
+                    "id": id,
+                    "error": {
+                        "code": INTERNAL_ERROR,
+                        "message": "the answer is too large to send",
+                        "data": {"limit": "max_outgoing_bytes", "max": settings.max_outgoing, "actual": size},
+                    },
+                })
+                .to_string();
+            }
+            None => {
+                tracing::warn!(target: "arbor::transports", size, "websocket message too large to send; dropped");
+                return Ok(());
+            }
+        }
+    }
+    let sending = ws.send(Message::Text(text.into()));
+    written(timeout(settings.write_timeout, sending).await)
+}
+
+/// A write's outcome: a failed or timed-out write leaves nothing to close
+/// politely.
+fn written<E: std::fmt::Display>(
+    outcome: Result<Result<(), E>, tokio::time::error::Elapsed>,
+) -> Result<(), End> {
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => {
+            tracing::debug!(target: "arbor::transports", error = %e, "websocket write failed");
+            Err(End::Gone)
+        }
+        Err(_) => {
+            tracing::debug!(target: "arbor::transports", "websocket client not reading; dropped");
+            Err(End::Gone)
+        }
+    }
+}
+
+/// Closes the socket as `end` says, giving the client `ws_pong_timeout` to
+/// take the close frame and hang up.
+async fn finish(ws: &mut Ws, end: End, settings: &Settings) {
+    let grace = settings.pong_timeout;
+    let sent = match end {
+        End::Gone => return,
+        End::ClientClosed => timeout(grace, ws.flush()).await,
+        End::Close(code, mut reason) => {
+            truncate(&mut reason, MAX_REASON);
+            let frame = CloseFrame {
+                code,
+                reason: reason.into(),
+            };
+            timeout(grace, ws.close(Some(frame))).await
+        }
+    };
+    if !matches!(sent, Ok(Ok(()))) {
+        return;
+    }
+    // A lingering close, on the raw socket: after an oversized frame the
+    // stream is mid-frame and must not be parsed again, and closing with
+    // unread input would reset the connection, losing the close frame on
+    // its way. So: our side done, then discard until the client hangs up.
+    let stream = ws.get_mut();
+    let _ = timeout(grace, async {
+        let _ = stream.shutdown().await;
+        let mut discard = [0u8; 1024];
+        while let Ok(n) = stream.read(&mut discard).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+/// Cuts `text` to at most `max` bytes, on a character boundary.
+fn truncate(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut at = max;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+    }
+}
