@@ -109,6 +109,9 @@ impl Bound {
 /// children are started from cloneable arguments; a stream is taken once.
 type Pending = Arc<Mutex<Option<TcpStream>>>;
 
+/// The read buffer of one TCP connection, in bytes.
+const READ_BUFFER: usize = 1024;
+
 /// Hands accepted TCP connections to the connection supervisor.
 struct TcpAdmit {
     connections: ShardedDynamicRef<Pending>,
@@ -125,16 +128,20 @@ impl Admit for TcpAdmit {
             let _ = stream.write_all(refusal.as_bytes()).await;
             return;
         };
-        match self
-            .connections
-            .start_child(Arc::new(Mutex::new(Some(stream))))
-            .await
-        {
-            Ok(session) => slot.hold_until_exit(&session),
-            Err(e) => {
-                tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
+        // Started off the accept loop: the next connection is accepted while
+        // a shard starts this one, and shards start theirs in parallel.
+        let connections = self.connections.clone();
+        tokio::spawn(async move {
+            match connections
+                .start_child(Arc::new(Mutex::new(Some(stream))))
+                .await
+            {
+                Ok(session) => slot.hold_until_exit(&session),
+                Err(e) => {
+                    tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
+                }
             }
-        }
+        });
     }
 }
 
@@ -169,8 +176,13 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
                 .lock()
                 .take()
                 .ok_or_else(|| ExitReason::error("connection already served"))?;
+            // Replies are single lines: do not hold them back for more.
+            let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
-            let connection = start_connection(server, tokio::io::BufReader::new(read), write)
+            // A small read buffer: lines longer than it are read in pieces,
+            // and an idle connection should not hold tokio's default 8 KiB.
+            let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
+            let connection = start_connection(server, read, write)
                 .await
                 .map_err(ExitReason::error)?;
             Ok::<ProcessRef, ExitReason>(connection.process)
