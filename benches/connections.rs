@@ -68,7 +68,7 @@ fn main() {
         for _ in 0..n {
             let addr = addr.clone();
             batch.push(tokio::spawn(async move { open(&addr).await }));
-            if batch.len() == 200 {
+            if batch.len() == 32 {
                 for s in batch.drain(..) {
                     streams.push(s.await.unwrap());
                 }
