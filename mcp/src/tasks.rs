@@ -135,15 +135,22 @@ impl TaskStore {
         });
     }
 
-    fn view(&self, id: &str, task: &Task, detailed: bool) -> Value {
+    /// A task as a version names it: `ttlMs`/`pollIntervalMs` (2026-07-28)
+    /// or `ttl`/`pollInterval` (2025-11-25).
+    fn fields(&self, id: &str, task: &Task, ttl: &str, poll: &str) -> Value {
         let mut v = json!({
             "taskId": id,
             "status": task.status.name(),
             "createdAt": humantime::format_rfc3339_millis(task.created).to_string(),
             "lastUpdatedAt": humantime::format_rfc3339_millis(task.updated).to_string(),
-            "ttlMs": self.ttl.as_millis() as u64,
-            "pollIntervalMs": self.poll.as_millis() as u64,
         });
+        v[ttl] = json!(self.ttl.as_millis() as u64);
+        v[poll] = json!(self.poll.as_millis() as u64);
+        v
+    }
+
+    fn view(&self, id: &str, task: &Task, detailed: bool) -> Value {
+        let mut v = self.fields(id, task, "ttlMs", "pollIntervalMs");
         if detailed {
             match &task.status {
                 Status::InputRequired(requests) => v["inputRequests"] = requests.clone(),
@@ -218,14 +225,7 @@ impl TaskStore {
 /// `tasks/list` and `tasks/cancel`, with that schema's field names.
 impl TaskStore {
     fn legacy_view(&self, id: &str, task: &Task) -> Value {
-        json!({
-            "taskId": id,
-            "status": task.status.name(),
-            "createdAt": humantime::format_rfc3339_millis(task.created).to_string(),
-            "lastUpdatedAt": humantime::format_rfc3339_millis(task.updated).to_string(),
-            "ttl": self.ttl.as_millis() as u64,
-            "pollInterval": self.poll.as_millis() as u64,
-        })
+        self.fields(id, task, "ttl", "pollInterval")
     }
 
     /// `tasks/get` (2025-11-25).
