@@ -229,6 +229,10 @@ pub struct ServerConfig {
     /// How long a handshake-era connection may take to initialize before it
     /// is closed. Default: 30 s.
     pub init_timeout: Duration,
+    /// How long a session that is shut down waits for its requests in
+    /// flight to answer before it aborts them. Keep it below the session's
+    /// shutdown timeout under its supervisor (5 s). Default: 4 s.
+    pub drain_timeout: Duration,
     /// The most requests one connection may have in flight. Default: 64.
     pub max_in_flight: usize,
     /// The most resource subscriptions one connection may hold (both eras
@@ -261,6 +265,7 @@ impl Default for ServerConfig {
             cursor_ttl: Duration::from_secs(600),
             request_timeout: Duration::from_secs(60),
             init_timeout: Duration::from_secs(30),
+            drain_timeout: Duration::from_secs(4),
             max_in_flight: 64,
             max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),

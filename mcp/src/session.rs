@@ -297,7 +297,17 @@ impl Actor for Session {
         Ok(())
     }
 
-    async fn terminate(&mut self, _reason: &ExitReason) {
+    async fn terminate(&mut self, reason: &ExitReason) {
+        // Asked to shut down (the server is stopping): let the requests in
+        // flight finish and answer, up to the drain timeout.
+        if *reason == ExitReason::Shutdown {
+            let deadline = tokio::time::Instant::now() + self.server.config().drain_timeout;
+            while self.in_flight.values().any(|(_, task)| !task.is_finished())
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
         for (_, (_, task)) in self.in_flight.drain() {
             task.abort();
         }

@@ -174,3 +174,26 @@ async fn the_connection_limit_holds_at_its_edge() {
     assert!(fourth.is_some());
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_requests_in_flight_answer() {
+    let server = ServerBuilder::new("drain", "1")
+        .tool("slow", "Takes a while", |a: Echo, _ctx| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"text": "made it"}, "_meta": meta()}}))
+        .await;
+    // Let the request reach its handler, then stop the whole tree.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let answer = c.recv().await.unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "made it");
+    assert_eq!(stopping.await.unwrap(), arbor_runtime::ExitReason::Shutdown);
+    // New connections are no longer accepted.
+    assert!(TcpStream::connect(endpoints.tcp).await.is_err() || c.recv().await.is_none());
+}
