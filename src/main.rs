@@ -66,6 +66,7 @@ async fn serve_stdio() -> anyhow::Result<()> {
 }
 
 async fn serve(tcp: std::net::SocketAddr, shards: usize, once: bool) -> anyhow::Result<()> {
+    let signal = ShutdownSignal::install();
     let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
     let config = arbor::transports::TransportConfig {
         tcp,
@@ -80,7 +81,7 @@ async fn serve(tcp: std::net::SocketAddr, shards: usize, once: bool) -> anyhow::
     }
     println!("{}", arbor::demo::render("transports", &root).await?);
     if !once {
-        shutdown_signal().await;
+        signal.wait().await;
     }
     let reason = tokio::time::timeout(Duration::from_secs(30), root.shutdown())
         .await
@@ -89,24 +90,36 @@ async fn serve(tcp: std::net::SocketAddr, shards: usize, once: bool) -> anyhow::
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Ctrl-C or SIGTERM. Created before anything is printed, so a signal
+/// sent as soon as the endpoints appear is caught, not fatal.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignal {
+    fn install() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let signals = signal(SignalKind::terminate())
+                .and_then(|term| Ok((term, signal(SignalKind::interrupt())?)))
+                .ok();
+            ShutdownSignal { signals }
         }
+        #[cfg(not(unix))]
+        ShutdownSignal {}
     }
-    #[cfg(not(unix))]
-    {
+
+    async fn wait(self) {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = self.signals {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
         let _ = tokio::signal::ctrl_c().await;
     }
 }
