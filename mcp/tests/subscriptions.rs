@@ -14,6 +14,17 @@ use serde_json::json;
 
 const HELLO: &str = "test://static/hello";
 
+/// Waits (polling, up to 1 s) until nobody subscribes to `HELLO`; the
+/// assertions after it say whether that happened.
+async fn until_unsubscribed(server: &arbor_mcp::McpServer) {
+    for _ in 0..200 {
+        if server.subscriber_count(HELLO) == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshake_subscribers_get_updates_until_they_unsubscribe() {
     let server = server();
@@ -40,12 +51,7 @@ async fn handshake_subscribers_get_updates_until_they_unsubscribe() {
 
     c.call(4, "resources/unsubscribe", json!({"uri": HELLO}))
         .await;
-    for _ in 0..100 {
-        if server.subscriber_count(HELLO) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_unsubscribed(&server).await;
     assert_eq!(server.resource_updated(HELLO), 0);
     assert!(c.silent_for(100).await);
     c.close().await;
@@ -139,12 +145,7 @@ async fn cancelling_a_listen_stops_its_updates() {
     .await;
     c.recv().await;
     c.send(json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": "l"}})).await;
-    for _ in 0..100 {
-        if server.subscriber_count(HELLO) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_unsubscribed(&server).await;
     assert_eq!(server.resource_updated(HELLO), 0);
     assert!(c.silent_for(100).await);
     c.close().await;
@@ -185,12 +186,7 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
     let killed = kill_path(sessions.supervisor(), "session-0").await.unwrap();
     assert_eq!(killed.pid, session.pid());
     assert_eq!(session.wait().await, ExitReason::Killed);
-    for _ in 0..200 {
-        if server.subscriber_count(HELLO) == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    until_unsubscribed(&server).await;
     assert_eq!(
         server.subscriber_count(HELLO),
         0,
