@@ -13,6 +13,7 @@ pub mod context;
 pub mod input;
 pub mod jsonrpc;
 pub mod model;
+pub mod outbox;
 pub mod seal;
 pub mod server;
 pub mod session;

@@ -255,6 +255,9 @@ pub struct ServerConfig {
     /// How long the server waits for the client to answer a request it sent
     /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
     pub server_request_timeout: Duration,
+    /// Each connection's outbound queue: its bounds and what happens when
+    /// a client does not read.
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +275,7 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(60),
             request_state_ttl: Duration::from_secs(600),
             server_request_timeout: Duration::from_secs(60),
+            outbox: crate::outbox::OutboxConfig::default(),
             task_ttl: Duration::from_secs(600),
             task_poll_interval: Duration::from_millis(500),
             max_tasks: 10_000,
