@@ -14,6 +14,7 @@ pub mod input;
 pub mod jsonrpc;
 pub mod model;
 pub mod outbox;
+pub mod param_header;
 pub mod seal;
 pub mod server;
 pub mod session;

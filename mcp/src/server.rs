@@ -165,6 +165,7 @@ type PromptFn = Arc<
 struct ToolEntry {
     definition: Value,
     task: TaskSupport,
+    headers: Arc<[crate::param_header::ParamHeader]>,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
     handler: ToolFn,
@@ -472,6 +473,17 @@ impl ServerBuilder {
                 return self;
             }
         };
+        let headers = match crate::param_header::param_headers(&input_schema) {
+            Ok(headers) => headers.into(),
+            Err(reason) => {
+                self.errors.push(BuildError::InvalidSchema {
+                    tool: name.into(),
+                    which: "input",
+                    reason,
+                });
+                return self;
+            }
+        };
         let mut definition = json!({
             "name": name,
             "description": description,
@@ -484,6 +496,7 @@ impl ServerBuilder {
         self.tools.push(ToolEntry {
             definition,
             task: TaskSupport::Never,
+            headers,
             input,
             output,
             handler,
@@ -1018,6 +1031,19 @@ impl McpServer {
             .tools
             .iter()
             .any(|t| t.task != TaskSupport::Never)
+    }
+
+    /// The parameters of tool `name` that HTTP clients mirror into
+    /// `Mcp-Param-*` headers, if there is such a tool.
+    pub fn tool_param_headers(
+        &self,
+        name: &str,
+    ) -> Option<Arc<[crate::param_header::ParamHeader]>> {
+        self.inner
+            .catalog
+            .read()
+            .tool(name)
+            .map(|t| t.headers.clone())
     }
 
     /// How the tool `name` runs, if there is such a tool.

@@ -640,11 +640,9 @@ impl Session {
             .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
             .filter(|c| c.is_object());
         let (Some(requested), Some(caps)) = (version, caps) else {
-            let error = ErrorObject::invalid_params(
-                "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
-            )
-            .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }));
-            return self.respond(Some(request.id), Err(error)).await;
+            return self
+                .respond(Some(request.id), Err(missing_envelope()))
+                .await;
         };
         if ProtocolVersion::parse(requested).map(ProtocolVersion::era) != Some(Era::Modern) {
             let error = ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
@@ -1150,6 +1148,36 @@ impl Session {
             }
             (Some(_), true) => Ok(true),
         }
+    }
+}
+
+/// The error for a 2026-07-28 request without its `_meta` envelope.
+fn missing_envelope() -> ErrorObject {
+    ErrorObject::invalid_params(
+        "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
+    )
+    .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }))
+}
+
+/// The protocol version a 2026-07-28 request's envelope names, once the
+/// envelope has what every such request must carry (checked before
+/// anything else about the request, as the specification orders it).
+///
+/// # Errors
+/// `-32602` naming the missing fields.
+pub fn envelope_version(params: Option<&Map<String, Value>>) -> Result<&str, ErrorObject> {
+    let envelope = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object);
+    let version = envelope
+        .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+        .and_then(Value::as_str);
+    let caps = envelope
+        .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
+        .filter(|c| c.is_object());
+    match (version, caps) {
+        (Some(version), Some(_)) => Ok(version),
+        _ => Err(missing_envelope()),
     }
 }
 
