@@ -1286,8 +1286,13 @@ fn open_request_state(
     let state = params.remove("requestState");
     let responses = params.remove("inputResponses");
     let Some(state) = state else {
-        // Answers with no state are ignored: the handler asks again.
-        return Ok(None);
+        // Answers with no state are still answers (the client chose them
+        // either way), but with no state kept: a handler that kept some
+        // sees none, and asks again.
+        return match responses {
+            Some(Value::Object(r)) => Ok(Some((r, None))),
+            _ => Ok(None),
+        };
     };
     let bad = |why: &str| {
         ErrorObject::invalid_params(format!("invalid requestState: {why}"))
