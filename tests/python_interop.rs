@@ -293,7 +293,10 @@ fn check_features(s: &Value) {
     );
     assert_eq!(values.last(), Some(&5.0), "the final progress report");
 
-    assert_eq!(strings(&s["resources"]), ["arbor://demo/readme"]);
+    assert_eq!(
+        strings(&s["resources"]),
+        ["arbor://demo/counter", "arbor://demo/readme"]
+    );
     assert_eq!(s["resource"]["uri"], "arbor://demo/readme");
     assert_eq!(s["resource"]["mime_type"], "text/plain");
     assert_eq!(
