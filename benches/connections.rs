@@ -1,6 +1,8 @@
 //! Memory per idle connection: starts `arbor serve` as its own process,
-//! opens N TCP connections to it, makes each one a live session with one
-//! request, and reads the server's RSS from /proc before and after.
+//! opens N connections to it (TCP sessions with one request served; HTTP
+//! keep-alive connections with one 2026-07-28 request served; 2025-11-25
+//! HTTP sessions with their GET SSE stream open), and reads the server's
+//! RSS from /proc before and after.
 //!
 //! `cargo bench --bench connections` (10 000 connections);
 //! `cargo bench --bench connections -- --quick` (1 000, for CI).
@@ -38,20 +40,141 @@ async fn open(addr: &str) -> TcpStream {
     stream
 }
 
-fn main() {
-    let quick =
-        std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
-    let n: usize = if quick { 1_000 } else { 10_000 };
+/// Reads from `stream` until `end` has been seen.
+async fn read_until(stream: &mut TcpStream, end: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(end.len()).any(|w| w == end) {
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    got
+}
+
+fn post(authority: &str, session: Option<&str>, headers: &str, body: &str) -> String {
+    let session = session
+        .map(|s| format!("Mcp-Session-Id: {s}\r\n"))
+        .unwrap_or_default();
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\n{session}{headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+/// A keep-alive HTTP connection that has served one 2026-07-28 request.
+async fn open_http(authority: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(authority).await.unwrap();
+    let body = std::str::from_utf8(DISCOVER).unwrap().trim();
+    let request = post(
+        authority,
+        None,
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: server/discover\r\n",
+        body,
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_until(&mut stream, b"\"result\"").await;
+    stream
+}
+
+/// A 2025-11-25 session whose standalone GET stream is open and idle.
+async fn open_http_session(authority: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(authority).await.unwrap();
+    let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+    stream
+        .write_all(post(authority, None, "", init).as_bytes())
+        .await
+        .unwrap();
+    let head = read_until(&mut stream, b"\r\n0\r\n\r\n").await;
+    let head = String::from_utf8_lossy(&head);
+    let session = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .unwrap()
+        .trim()
+        .to_string();
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let request = post(
+        authority,
+        Some(&session),
+        "MCP-Protocol-Version: 2025-11-25\r\n",
+        initialized,
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_until(&mut stream, b"202 Accepted").await;
+    let get = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {session}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n"
+    );
+    stream.write_all(get.as_bytes()).await.unwrap();
+    // The priming event.
+    read_until(&mut stream, b"retry: ").await;
+    stream
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Tcp,
+    Http,
+    HttpSession,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Tcp => "tcp",
+            Kind::Http => "http",
+            Kind::HttpSession => "http-session-sse",
+        }
+    }
+
+    fn what(self) -> &'static str {
+        match self {
+            Kind::Tcp => "idle TCP sessions (one request served)",
+            Kind::Http => "idle HTTP keep-alive connections (one 2026-07-28 request served)",
+            Kind::HttpSession => "idle 2025-11-25 HTTP sessions, each with its GET SSE stream open",
+        }
+    }
+
+    /// The endpoint of this kind among the lines `arbor serve` printed.
+    fn endpoint(self, urls: &[String]) -> String {
+        let (prefix, suffix) = match self {
+            Kind::Tcp => ("tcp://", ""),
+            Kind::Http | Kind::HttpSession => ("http://", "/mcp"),
+        };
+        let url = urls
+            .iter()
+            .find(|u| u.starts_with(prefix) && u.ends_with(suffix))
+            .unwrap();
+        url[prefix.len()..url.len() - suffix.len()].to_string()
+    }
+}
+
+async fn open_kind(kind: Kind, addr: String) -> TcpStream {
+    match kind {
+        Kind::Tcp => open(&addr).await,
+        Kind::Http => open_http(&addr).await,
+        Kind::HttpSession => open_http_session(&addr).await,
+    }
+}
+
+/// Opens `n` connections of `kind` to a fresh `arbor serve` and prints what
+/// each costs the server.
+fn measure(kind: Kind, n: usize, quick: bool) {
     let mut server = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .args(["serve", "--tcp", "127.0.0.1:0"])
+        .args(["serve"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("arbor serve starts");
     let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first.trim().strip_prefix("tcp://").unwrap().to_string();
+    let mut urls = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        urls.push(line.trim().to_string());
+    }
+    let addr = kind.endpoint(&urls);
     let pid = server.id();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -66,8 +189,7 @@ fn main() {
         let mut streams = Vec::with_capacity(n);
         let mut batch = Vec::new();
         for _ in 0..n {
-            let addr = addr.clone();
-            batch.push(tokio::spawn(async move { open(&addr).await }));
+            batch.push(tokio::spawn(open_kind(kind, addr.clone())));
             if batch.len() == 32 {
                 for s in batch.drain(..) {
                     streams.push(s.await.unwrap());
@@ -84,24 +206,34 @@ fn main() {
     let after = rss_kib(pid);
     let per = (after.saturating_sub(before) * 1024) as f64 / n as f64;
     println!(
-        "arbor connections bench ({})",
+        "arbor connections bench: {} ({})",
+        kind.name(),
         if quick { "quick" } else { "full" }
     );
-    println!("idle TCP sessions          {n}");
+    println!("{:<27}{n}", kind.what());
     println!(
         "established in             {:.1} ms ({:.0}/s)",
         took.as_secs_f64() * 1e3,
         n as f64 / took.as_secs_f64()
     );
     println!("server RSS before / after  {before} KiB / {after} KiB");
+    println!("RSS per idle connection    {per:.0} B (transport buffers included)");
     println!(
-        "RSS per idle connection    {per:.0} B (target <= 8192 B, transport buffers included)"
-    );
-    println!(
-        "JSON {{\"bench\":\"connections\",\"transport\":\"tcp\",\"connections\":{n},\"establish_secs\":{:.4},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"rss_bytes_per_connection\":{per:.1}}}",
+        "JSON {{\"bench\":\"connections\",\"transport\":\"{}\",\"connections\":{n},\"establish_secs\":{:.4},\"rss_before_kib\":{before},\"rss_after_kib\":{after},\"rss_bytes_per_connection\":{per:.1}}}",
+        kind.name(),
         took.as_secs_f64()
     );
     drop(streams);
+    drop(runtime);
     let _ = Command::new("kill").arg(pid.to_string()).status();
     let _ = server.wait();
+}
+
+fn main() {
+    let quick =
+        std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
+    let n: usize = if quick { 1_000 } else { 10_000 };
+    for kind in [Kind::Tcp, Kind::Http, Kind::HttpSession] {
+        measure(kind, n, quick);
+    }
 }
