@@ -144,7 +144,9 @@ struct Shared {
 /// The sending side of a connection's outbound queue.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    tx: mpsc::Sender<Queued>,
+    // Boxed: the channel allocates its slots in blocks of 32 up front, and
+    // an idle connection should hold 32 pointers, not 32 frames.
+    tx: mpsc::Sender<Box<Queued>>,
     shared: Arc<Shared>,
 }
 
@@ -157,7 +159,7 @@ impl std::fmt::Debug for Queued {
 /// The transport's side of a connection's outbound queue.
 #[derive(Debug)]
 pub struct OutboxReceiver {
-    rx: mpsc::Receiver<Queued>,
+    rx: mpsc::Receiver<Box<Queued>>,
     shared: Arc<Shared>,
 }
 
@@ -217,10 +219,10 @@ impl Outbox {
                     .await
                     .map_err(|_| SendError::Closed)?;
                 self.tx
-                    .send(Queued {
+                    .send(Box::new(Queued {
                         item: Outbound::Frame(frame),
                         _bytes: Some(permit),
-                    })
+                    }))
                     .await
                     .map_err(|_| SendError::Closed)
             }
@@ -253,10 +255,10 @@ impl Outbox {
             .clone()
             .try_acquire_many_owned(self.cost(&frame));
         let outcome = match fits {
-            Ok(permit) => match self.tx.try_send(Queued {
+            Ok(permit) => match self.tx.try_send(Box::new(Queued {
                 item: Outbound::Frame(frame),
                 _bytes: Some(permit),
-            }) {
+            })) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => SendError::Full,
                 Err(mpsc::error::TrySendError::Closed(_)) => SendError::Closed,
@@ -274,10 +276,10 @@ impl Outbox {
     /// Asks the transport to release `request`'s stream (see
     /// [`Outbound::Release`]). Best effort.
     pub fn release(&self, request: Id) {
-        let _ = self.tx.try_send(Queued {
+        let _ = self.tx.try_send(Box::new(Queued {
             item: Outbound::Release(request),
             _bytes: None,
-        });
+        }));
     }
 
     fn overflow(&self) {
