@@ -866,7 +866,7 @@ async fn modern(http: Http, headers: HeaderMap, message: Incoming, bytes: Vec<u8
             tokio::spawn(async move {
                 while let Some(frame) = received.recv_frame().await {
                     if tx
-                        .send(SseEvent::data(Arc::from(frame.json)))
+                        .send(Box::new(SseEvent::data(Arc::from(frame.json))))
                         .await
                         .is_err()
                     {

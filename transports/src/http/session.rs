@@ -72,7 +72,7 @@ pub(crate) struct Attached {
     pub(crate) stream: u64,
     pub(crate) attach: u64,
     pub(crate) first: Vec<SseEvent>,
-    pub(crate) events: mpsc::Receiver<SseEvent>,
+    pub(crate) events: mpsc::Receiver<Box<SseEvent>>,
 }
 
 /// Why a GET cannot be served.
@@ -125,7 +125,7 @@ struct Kept {
 #[derive(Debug, Default)]
 struct StreamState {
     /// The attached body's sender, and which attach it is.
-    live: Option<(u64, mpsc::Sender<SseEvent>)>,
+    live: Option<(u64, mpsc::Sender<Box<SseEvent>>)>,
     /// Requests (or one batch) still to be answered on it.
     pending: usize,
     /// The last event handed to a live body.
@@ -406,7 +406,7 @@ impl HttpSession {
         if let Some((_, tx)) = &state.live {
             // A body that cannot take it now is detached; the client
             // resumes from the buffer.
-            if tx.try_send(event).is_ok() {
+            if tx.try_send(Box::new(event)).is_ok() {
                 state.delivered = id.seq;
             } else {
                 state.live = None;
@@ -430,7 +430,7 @@ impl HttpSession {
         if let Some(state) = self.streams.get_mut(&stream) {
             if let Some((_, tx)) = state.live.take() {
                 self.next_seq += 1;
-                let _ = tx.try_send(SseEvent {
+                let _ = tx.try_send(Box::new(SseEvent {
                     id: Some(
                         EventId {
                             stream,
@@ -441,7 +441,7 @@ impl HttpSession {
                     name: None,
                     data: Arc::from(""),
                     retry: Some(self.config.sse_retry),
-                });
+                }));
             }
         }
     }

@@ -84,7 +84,8 @@ impl Drop for OnDrop {
 /// silence; `guard` is dropped with the body.
 pub(crate) fn sse_response(
     first: Vec<SseEvent>,
-    events: mpsc::Receiver<SseEvent>,
+    // Boxed: a channel allocates a block of 32 slots up front.
+    events: mpsc::Receiver<Box<SseEvent>>,
     keep_alive: Duration,
     guard: OnDrop,
 ) -> Response {
