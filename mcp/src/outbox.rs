@@ -241,6 +241,30 @@ impl Outbox {
         }
     }
 
+    /// Queues a frame if it fits now, without waiting (and so without
+    /// yielding); gives it back otherwise, for [`Outbox::send`].
+    ///
+    /// # Errors
+    /// The frame, when it does not fit now or the transport has stopped.
+    pub fn queue_now(&self, frame: Frame) -> Result<(), Frame> {
+        let Ok(slot) = self.tx.try_reserve() else {
+            return Err(frame);
+        };
+        let Ok(bytes) = self
+            .shared
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.cost(&frame))
+        else {
+            return Err(frame);
+        };
+        slot.send(Box::new(Queued {
+            item: Outbound::Frame(frame),
+            _bytes: Some(bytes),
+        }));
+        Ok(())
+    }
+
     /// Queues a frame if it fits now; otherwise drops it and counts it.
     /// For best-effort notifications (progress, logs, fan-out updates),
     /// whatever the policy.

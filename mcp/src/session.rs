@@ -988,7 +988,12 @@ impl Session {
                 ),
             ])),
         });
-        self.send(Frame::new(&ack, Some(id.clone()))).await;
+        // Queued and joined with no await between when there is room: a
+        // client that acts on the acknowledgement at once must find the
+        // subscription live.
+        if let Err(ack) = self.out.queue_now(Frame::new(&ack, Some(id.clone()))) {
+            self.send(ack).await;
+        }
         for (group, sub) in joins {
             self.server.subscribers().join(group, &sub.process());
         }

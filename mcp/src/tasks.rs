@@ -193,11 +193,25 @@ impl TaskStore {
     ) -> Result<Value, ErrorObject> {
         let mut tasks = self.tasks.lock();
         self.sweep(&mut tasks);
-        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
-        if let Some(answers) = &task.answers {
-            // Eventually consistent: an update that finds the queue full is
-            // dropped, and the task keeps asking for what it lacks.
-            let _ = answers.try_send(responses);
+        let task = tasks.get_mut(id).ok_or_else(|| unknown(id))?;
+        let Some(answers) = &task.answers else {
+            return Ok(json!({}));
+        };
+        let answered: Vec<String> = responses.keys().cloned().collect();
+        // Eventually consistent: an update that finds the queue full is
+        // dropped, and the task keeps asking for what it lacks.
+        if answers.try_send(responses).is_ok() {
+            // Seen at once by a `tasks/get` that follows the ack: what was
+            // answered is no longer asked for.
+            if let Status::InputRequired(Value::Object(pending)) = &mut task.status {
+                for key in &answered {
+                    pending.remove(key);
+                }
+                if pending.is_empty() {
+                    task.status = Status::Working;
+                }
+                task.updated = SystemTime::now();
+            }
         }
         Ok(json!({}))
     }
