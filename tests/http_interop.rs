@@ -94,15 +94,22 @@ fn check_counter_moved(before: &Value, after: &Value) {
     );
 }
 
-/// No HTTP exchange failed (4xx, 5xx, or no answer).
+/// No HTTP exchange failed (4xx, 5xx, or no answer), except a 405 to GET
+/// (no standalone stream) or to DELETE (no client-ended sessions), which
+/// Streamable HTTP allows.
 fn check_no_http_failures(http: &Value) {
-    let failures = http["failures"].as_array().expect("http.failures");
+    let failures: Vec<&Value> = http["failures"]
+        .as_array()
+        .expect("http.failures")
+        .iter()
+        .filter(|f| !(f["status"] == 405 && (f["method"] == "GET" || f["method"] == "DELETE")))
+        .collect();
     assert!(
         failures.is_empty(),
         "HTTP exchanges that failed:\n{}\nall exchanges:\n{}",
         failures
             .iter()
-            .map(Value::to_string)
+            .map(|f| f.to_string())
             .collect::<Vec<_>>()
             .join("\n"),
         strings(&http["exchanges"]).join("\n")
