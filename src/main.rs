@@ -23,6 +23,12 @@ enum Command {
         /// Serve MCP on stdin/stdout.
         #[arg(long)]
         stdio: bool,
+        /// The HTTP address: Streamable HTTP on /mcp, legacy HTTP+SSE on /sse.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        http: std::net::SocketAddr,
+        /// The WebSocket address (path /mcp).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        ws: std::net::SocketAddr,
         /// The TCP address (newline-delimited JSON-RPC).
         #[arg(long, default_value = "127.0.0.1:0")]
         tcp: std::net::SocketAddr,
@@ -50,8 +56,22 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve { stdio: true, .. } => serve_stdio().await,
             Command::Serve {
-                tcp, shards, once, ..
-            } => serve(tcp, shards, once).await,
+                http,
+                ws,
+                tcp,
+                shards,
+                once,
+                ..
+            } => {
+                let config = arbor::transports::TransportConfig {
+                    http,
+                    ws,
+                    tcp,
+                    shards,
+                    ..Default::default()
+                };
+                serve(config, once).await
+            }
         }
     })
 }
@@ -65,14 +85,9 @@ async fn serve_stdio() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(tcp: std::net::SocketAddr, shards: usize, once: bool) -> anyhow::Result<()> {
+async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install();
     let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
-    let config = arbor::transports::TransportConfig {
-        tcp,
-        shards,
-        ..Default::default()
-    };
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;

@@ -16,22 +16,35 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("tcp://")
-        .expect("a tcp:// endpoint first");
+    let mut urls = Vec::new();
+    for _ in 0..4 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        urls.push(line.trim().to_string());
+    }
+    let find = |prefix: &str, suffix: &str| {
+        urls.iter()
+            .find(|u| u.starts_with(prefix) && u.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {prefix}…{suffix} endpoint in {urls:?}"))
+            .clone()
+    };
+    let http = find("http://127.0.0.1:", "/mcp");
+    let legacy = find("http://127.0.0.1:", "/sse");
+    find("ws://127.0.0.1:", "/mcp");
+    let tcp = find("tcp://127.0.0.1:", "");
+    assert_eq!(
+        http.trim_end_matches("/mcp"),
+        legacy.trim_end_matches("/sse"),
+        "both HTTP transports share one port"
+    );
 
-    let mut stream = TcpStream::connect(addr).unwrap();
+    let discover = r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let mut stream = TcpStream::connect(tcp.strip_prefix("tcp://").unwrap()).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     stream
-        .write_all(
-            br#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}
-"#,
-        )
+        .write_all(format!("{discover}\n").as_bytes())
         .unwrap();
     let mut answer = String::new();
     BufReader::new(stream.try_clone().unwrap())
@@ -42,6 +55,25 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
         answer["result"]["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
         "arbor-demo"
     );
+
+    // The same request over Streamable HTTP.
+    let authority = http
+        .strip_prefix("http://")
+        .unwrap()
+        .trim_end_matches("/mcp");
+    let mut stream = TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: server/discover\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{discover}",
+        discover.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK"), "{reply}");
+    assert!(reply.contains(r#""name":"arbor-demo""#), "{reply}");
 
     // SIGTERM: an orderly stop.
     Command::new("kill")

@@ -5,31 +5,29 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
-use tokio::sync::mpsc;
 
 use crate::jsonrpc::{Id, Message, Notification};
-
+use crate::outbox::{Frame, Outbox};
+use crate::server::McpServer;
 use crate::version::{Era, ProtocolVersion};
 
 /// The request a handler serves: its id, era and version, the client's
-/// capabilities, and a progress reporter when the client asked for progress.
+/// capabilities, the server serving it, and where its progress and log
+/// messages go when the client asked for them.
 #[derive(Clone, Debug)]
 pub struct RequestContext {
     id: Id,
     version: ProtocolVersion,
     client_capabilities: Arc<Value>,
+    server: McpServer,
+    /// The connection's outbound queue; none for work detached from it
+    /// (tasks).
+    out: Option<Outbox>,
     progress: Option<Progress>,
-    log: Option<LogSink>,
+    /// Index into [`crate::session::LOG_LEVELS`] of the lowest level sent.
+    log_level: Option<usize>,
     inputs: Option<Arc<Map<String, Value>>>,
     state: Option<Arc<Value>>,
-}
-
-/// Where a request's log messages go, and from which level.
-#[derive(Clone, Debug)]
-pub(crate) struct LogSink {
-    pub(crate) out: mpsc::Sender<Value>,
-    /// Index into [`crate::session::LOG_LEVELS`].
-    pub(crate) min_level: usize,
 }
 
 impl RequestContext {
@@ -37,17 +35,49 @@ impl RequestContext {
         id: Id,
         version: ProtocolVersion,
         client_capabilities: Arc<Value>,
-        progress: Option<Progress>,
-        log: Option<LogSink>,
+        server: McpServer,
     ) -> Self {
         RequestContext {
             id,
             version,
             client_capabilities,
-            progress,
-            log,
+            server,
+            out: None,
+            progress: None,
+            log_level: None,
             inputs: None,
             state: None,
+        }
+    }
+
+    /// Sends progress and logs to `out`: progress when the client gave a
+    /// token, logs from `log_level` up.
+    pub(crate) fn with_output(
+        mut self,
+        out: Outbox,
+        progress: Option<Progress>,
+        log_level: Option<usize>,
+    ) -> Self {
+        self.out = Some(out);
+        self.progress = progress;
+        self.log_level = log_level;
+        self
+    }
+
+    /// The server serving the request: to change its catalog or tell
+    /// subscribers that a resource changed.
+    pub fn server(&self) -> &McpServer {
+        &self.server
+    }
+
+    /// Lets the client's stream for this request go (SEP-1699 polling): on
+    /// Streamable HTTP (2025-11-25) the server closes the request's SSE
+    /// stream after a retry hint, and the client resumes it with
+    /// `Last-Event-ID`; what the handler sends meanwhile waits in the
+    /// stream's replay buffer. Other transports ignore it.
+    pub fn release_stream(&self) {
+        if let Some(out) = &self.out {
+            out.release(self.id.clone());
         }
     }
 
@@ -74,13 +104,13 @@ impl RequestContext {
     /// the handshake era, with the request's `logLevel` in 2026-07-28 (never
     /// otherwise). Unknown levels are dropped. Returns whether it was sent.
     pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
-        let Some(sink) = &self.log else {
+        let (Some(out), Some(min_level)) = (&self.out, self.log_level) else {
             return false;
         };
         let Some(rank) = crate::session::LOG_LEVELS.iter().position(|l| *l == level) else {
             return false;
         };
-        if rank < sink.min_level {
+        if rank < min_level {
             return false;
         }
         let mut params = Map::new();
@@ -89,14 +119,11 @@ impl RequestContext {
             params.insert("logger".into(), logger.into());
         }
         params.insert("data".into(), data);
-        sink.out
-            .try_send(
-                Message::Notification(Notification {
-                    method: "notifications/message".into(),
-                    params: Some(params),
-                })
-                .to_value(),
-            )
+        let message = Message::Notification(Notification {
+            method: "notifications/message".into(),
+            params: Some(params),
+        });
+        out.try_send(Frame::new(&message, Some(self.id.clone())))
             .is_ok()
     }
 
@@ -126,9 +153,10 @@ impl RequestContext {
     /// are reports closer together than the server's progress interval
     /// (except the one that reaches `total`). Returns whether it was sent.
     pub fn progress(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
-        self.progress
-            .as_ref()
-            .is_some_and(|p| p.report(progress, total, message))
+        match (&self.progress, &self.out) {
+            (Some(p), Some(out)) => p.report(out, &self.id, progress, total, message),
+            _ => false,
+        }
     }
 }
 
@@ -136,22 +164,27 @@ impl RequestContext {
 #[derive(Clone, Debug)]
 pub(crate) struct Progress {
     token: Value,
-    out: mpsc::Sender<Value>,
     interval: Duration,
     last: Arc<Mutex<Option<(f64, Instant)>>>,
 }
 
 impl Progress {
-    pub(crate) fn new(token: Value, out: mpsc::Sender<Value>, interval: Duration) -> Self {
+    pub(crate) fn new(token: Value, interval: Duration) -> Self {
         Progress {
             token,
-            out,
             interval,
             last: Arc::new(Mutex::new(None)),
         }
     }
 
-    fn report(&self, progress: f64, total: Option<f64>, message: Option<&str>) -> bool {
+    fn report(
+        &self,
+        out: &Outbox,
+        request: &Id,
+        progress: f64,
+        total: Option<f64>,
+        message: Option<&str>,
+    ) -> bool {
         if !progress.is_finite() {
             return false;
         }
@@ -175,14 +208,11 @@ impl Progress {
         if let Some(m) = message {
             params.insert("message".into(), m.into());
         }
-        self.out
-            .try_send(
-                Message::Notification(Notification {
-                    method: "notifications/progress".into(),
-                    params: Some(params),
-                })
-                .to_value(),
-            )
+        let message = Message::Notification(Notification {
+            method: "notifications/progress".into(),
+            params: Some(params),
+        });
+        out.try_send(Frame::new(&message, Some(request.clone())))
             .is_ok()
     }
 }

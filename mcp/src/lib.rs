@@ -13,6 +13,8 @@ pub mod context;
 pub mod input;
 pub mod jsonrpc;
 pub mod model;
+pub mod outbox;
+pub mod param_header;
 pub mod seal;
 pub mod server;
 pub mod session;

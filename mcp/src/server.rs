@@ -165,6 +165,7 @@ type PromptFn = Arc<
 struct ToolEntry {
     definition: Value,
     task: TaskSupport,
+    headers: Arc<[crate::param_header::ParamHeader]>,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
     handler: ToolFn,
@@ -255,6 +256,9 @@ pub struct ServerConfig {
     /// How long the server waits for the client to answer a request it sent
     /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
     pub server_request_timeout: Duration,
+    /// Each connection's outbound queue: its bounds and what happens when
+    /// a client does not read.
+    pub outbox: crate::outbox::OutboxConfig,
 }
 
 impl Default for ServerConfig {
@@ -272,6 +276,7 @@ impl Default for ServerConfig {
             cache_ttl: Duration::from_secs(60),
             request_state_ttl: Duration::from_secs(600),
             server_request_timeout: Duration::from_secs(60),
+            outbox: crate::outbox::OutboxConfig::default(),
             task_ttl: Duration::from_secs(600),
             task_poll_interval: Duration::from_millis(500),
             max_tasks: 10_000,
@@ -468,6 +473,17 @@ impl ServerBuilder {
                 return self;
             }
         };
+        let headers = match crate::param_header::param_headers(&input_schema) {
+            Ok(headers) => headers.into(),
+            Err(reason) => {
+                self.errors.push(BuildError::InvalidSchema {
+                    tool: name.into(),
+                    which: "input",
+                    reason,
+                });
+                return self;
+            }
+        };
         let mut definition = json!({
             "name": name,
             "description": description,
@@ -480,6 +496,7 @@ impl ServerBuilder {
         self.tools.push(ToolEntry {
             definition,
             task: TaskSupport::Never,
+            headers,
             input,
             output,
             handler,
@@ -1014,6 +1031,19 @@ impl McpServer {
             .tools
             .iter()
             .any(|t| t.task != TaskSupport::Never)
+    }
+
+    /// The parameters of tool `name` that HTTP clients mirror into
+    /// `Mcp-Param-*` headers, if there is such a tool.
+    pub fn tool_param_headers(
+        &self,
+        name: &str,
+    ) -> Option<Arc<[crate::param_header::ParamHeader]>> {
+        self.inner
+            .catalog
+            .read()
+            .tool(name)
+            .map(|t| t.headers.clone())
     }
 
     /// How the tool `name` runs, if there is such a tool.

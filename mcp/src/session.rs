@@ -22,14 +22,15 @@ use arbor_runtime::timer::{send_after, TimerRef};
 use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
-use crate::context::{LogSink, Progress, RequestContext};
+use crate::context::{Progress, RequestContext};
 use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
+use crate::outbox::{Frame, Outbox};
 use crate::server::{resource_not_found, ListKind, McpServer, Outcome};
 use crate::subscription::{subscribe, SubscriptionMsg};
 use crate::tasks::{self, TaskSupport};
@@ -133,6 +134,8 @@ pub enum SessionMsg {
         params: Value,
         /// Where the client's answer goes.
         reply: oneshot::Sender<Result<Value, ErrorObject>>,
+        /// The client request whose handler asks.
+        related: Id,
     },
     /// A request sent to the client was not answered in time.
     ServerRequestExpired(Id),
@@ -142,7 +145,7 @@ pub enum SessionMsg {
 
 struct Session {
     server: McpServer,
-    out: mpsc::Sender<Value>,
+    out: Outbox,
     state: Lifecycle,
     in_flight: HashMap<Id, (u64, AbortHandle)>,
     next_task: u64,
@@ -155,9 +158,10 @@ struct Session {
     /// 2026-07-28: `subscriptions/listen` requests and their subscriptions.
     listens: HashMap<Id, Vec<ActorRef<SubscriptionMsg>>>,
     /// Requests sent to the client, waiting for its answer.
-    pending: HashMap<Id, oneshot::Sender<Result<Value, ErrorObject>>>,
+    /// Each with the client request whose handler asked.
+    pending: HashMap<Id, (ClientReply, Id)>,
     /// Requests for the client held until `notifications/initialized`.
-    held: Vec<(&'static str, Value, ClientReply)>,
+    held: Vec<HeldRequest>,
     next_server_id: u64,
     /// While a batch's messages are handled: where their answers gather.
     batch: Option<BatchSink>,
@@ -173,6 +177,10 @@ struct BatchSink {
 
 /// Where the client's answer to a server request goes.
 type ClientReply = oneshot::Sender<Result<Value, ErrorObject>>;
+
+/// A request for the client, its answer's way back, and the client request
+/// it serves.
+type HeldRequest = (&'static str, Value, ClientReply, Id);
 
 /// A retried request's answers and the state its handler kept.
 type Answers = (Map<String, Value>, Option<Value>);
@@ -192,9 +200,10 @@ const REQUEST_STATE_PURPOSE: &str = "request-state";
 /// Only if the actor fails to start, which it does not by design.
 pub async fn start_session(
     server: McpServer,
-    out: mpsc::Sender<Value>,
+    out: Outbox,
 ) -> Result<ActorRef<SessionMsg>, SpawnError> {
-    spawn(Session {
+    let outbox = out.clone();
+    let session = spawn(Session {
         server,
         out,
         state: Lifecycle::Fresh,
@@ -210,7 +219,9 @@ pub async fn start_session(
         next_server_id: 0,
         batch: None,
     })
-    .await
+    .await?;
+    outbox.bind(session.process());
+    Ok(session)
 }
 
 fn lifecycle_error(message: &str, state: &str) -> ErrorObject {
@@ -254,9 +265,12 @@ impl Actor for Session {
                 method,
                 params,
                 reply,
+                related,
             } => match self.state {
-                Lifecycle::Ready { .. } => self.ask_client(method, params, reply, ctx).await,
-                Lifecycle::Initializing { .. } => self.held.push((method, params, reply)),
+                Lifecycle::Ready { .. } => {
+                    self.ask_client((method, params, reply, related), ctx).await
+                }
+                Lifecycle::Initializing { .. } => self.held.push((method, params, reply, related)),
                 Lifecycle::Fresh | Lifecycle::Discovered | Lifecycle::Modern => {
                     let _ = reply.send(Err(ErrorObject::internal(
                         "no handshake session to send the request on",
@@ -269,11 +283,11 @@ impl Actor for Session {
                         method: kind.notification().into(),
                         params: None,
                     });
-                    self.send(n.to_value()).await;
+                    self.send(Frame::new(&n, None)).await;
                 }
             }
             SessionMsg::ServerRequestExpired(id) => {
-                if let Some(reply) = self.pending.remove(&id) {
+                if let Some((reply, related)) = self.pending.remove(&id) {
                     let timeout = self.server.config().server_request_timeout;
                     let _ = reply.send(Err(ErrorObject::new(
                         code::REQUEST_TIMEOUT,
@@ -290,7 +304,7 @@ impl Actor for Session {
                             ("reason".to_string(), Value::from("timeout")),
                         ])),
                     });
-                    self.send(cancel.to_value()).await;
+                    self.send(Frame::new(&cancel, Some(related))).await;
                 }
             }
         }
@@ -318,16 +332,18 @@ impl Actor for Session {
 }
 
 impl Session {
-    async fn send(&self, value: Value) {
-        // The transport's writer has gone: the connection is closing.
-        let _ = self.out.send(value).await;
+    async fn send(&self, frame: Frame) {
+        // Closed: the connection is closing. Full: it overflowed under the
+        // disconnect policy, and this session is being stopped.
+        let _ = self.out.send(frame).await;
     }
 
     async fn respond(&mut self, id: Option<Id>, outcome: Result<Value, ErrorObject>) {
-        let response = Message::Response(Response { id, outcome }).to_value();
+        let related = id.clone();
+        let response = Message::Response(Response { id, outcome });
         match &mut self.batch {
-            Some(batch) => batch.ready.push(response),
-            None => self.send(response).await,
+            Some(batch) => batch.ready.push(response.to_value()),
+            None => self.send(Frame::new(&response, related)).await,
         }
     }
 
@@ -345,7 +361,8 @@ impl Session {
         let allow_batch = self.version().is_some_and(ProtocolVersion::allows_batches);
         match decode(bytes, &self.server.config().limits, allow_batch) {
             Err(rejected) => {
-                self.send(Message::Response(rejected.response()).to_value())
+                let related = rejected.id.clone();
+                self.send(Frame::new(&Message::Response(rejected.response()), related))
                     .await
             }
             Ok(Incoming::Single(message)) => self.message(message, ctx).await,
@@ -374,7 +391,7 @@ impl Session {
                         }
                     }
                     if !answers.is_empty() {
-                        let _ = out.send(Value::Array(answers)).await;
+                        let _ = out.send(Frame::batch(answers)).await;
                     }
                 });
             }
@@ -393,13 +410,13 @@ impl Session {
                     }
                 }
                 if matches!(self.state, Lifecycle::Ready { .. }) && !self.held.is_empty() {
-                    for (method, params, reply) in std::mem::take(&mut self.held) {
-                        self.ask_client(method, params, reply, ctx).await;
+                    for held in std::mem::take(&mut self.held) {
+                        self.ask_client(held, ctx).await;
                     }
                 }
             }
             Message::Response(r) => match r.id.as_ref().and_then(|id| self.pending.remove(id)) {
-                Some(reply) => {
+                Some((reply, _)) => {
                     let _ = reply.send(r.outcome);
                 }
                 None => {
@@ -623,11 +640,9 @@ impl Session {
             .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
             .filter(|c| c.is_object());
         let (Some(requested), Some(caps)) = (version, caps) else {
-            let error = ErrorObject::invalid_params(
-                "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
-            )
-            .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }));
-            return self.respond(Some(request.id), Err(error)).await;
+            return self
+                .respond(Some(request.id), Err(missing_envelope()))
+                .await;
         };
         if ProtocolVersion::parse(requested).map(ProtocolVersion::era) != Some(Era::Modern) {
             let error = ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
@@ -700,20 +715,15 @@ impl Session {
 
     /// Sends a request to the client and keeps its reply channel until the
     /// answer comes or the server-request timeout passes.
-    async fn ask_client(
-        &mut self,
-        method: &'static str,
-        params: Value,
-        reply: oneshot::Sender<Result<Value, ErrorObject>>,
-        ctx: &mut Context<Self>,
-    ) {
+    async fn ask_client(&mut self, request: HeldRequest, ctx: &mut Context<Self>) {
+        let (method, params, reply, related) = request;
         self.next_server_id += 1;
         let id = Id::String(format!("arbor-{}", self.next_server_id).into());
         let params = match params {
             Value::Object(p) => Some(p),
             _ => None,
         };
-        self.pending.insert(id.clone(), reply);
+        self.pending.insert(id.clone(), (reply, related.clone()));
         send_after(
             self.server.config().server_request_timeout,
             ctx.myself().clone(),
@@ -724,7 +734,7 @@ impl Session {
             method: method.into(),
             params,
         });
-        self.send(request.to_value()).await;
+        self.send(Frame::new(&request, Some(related))).await;
     }
 
     /// Whether a 2026-07-28 `tools/call` runs as a task: `Some(Ok)` to start
@@ -749,8 +759,7 @@ impl Session {
             request.id.clone(),
             ProtocolVersion::V2026_07_28,
             client,
-            None,
-            None,
+            self.server.clone(),
         );
         let created = tasks::start(&self.server, params, request_ctx)
             .map(|created| shape_modern(&self.server, "tools/call", created));
@@ -842,11 +851,13 @@ impl Session {
             return Ok(json!({}));
         }
         let parsed = self.subscribable(uri, Era::Handshake, 0)?;
-        let notification = Message::Notification(Notification {
-            method: "notifications/resources/updated".into(),
-            params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
-        })
-        .to_value();
+        let notification = Frame::new(
+            &Message::Notification(Notification {
+                method: "notifications/resources/updated".into(),
+                params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
+            }),
+            None,
+        );
         let sub = self.start_subscription(notification, ctx).await?;
         self.server
             .subscribers()
@@ -858,7 +869,7 @@ impl Session {
     /// Starts a subscription actor; it gets updates once it joins a group.
     async fn start_subscription(
         &self,
-        notification: Value,
+        notification: Frame,
         ctx: &mut Context<Self>,
     ) -> Result<ActorRef<SubscriptionMsg>, ErrorObject> {
         subscribe(&ctx.process(), self.out.clone(), notification)
@@ -920,11 +931,13 @@ impl Session {
                 "_meta".into(),
                 json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
             );
-            let notification = Message::Notification(Notification {
-                method: "notifications/resources/updated".into(),
-                params: Some(params),
-            })
-            .to_value();
+            let notification = Frame::new(
+                &Message::Notification(Notification {
+                    method: "notifications/resources/updated".into(),
+                    params: Some(params),
+                }),
+                Some(id.clone()),
+            );
             if let Ok(sub) = self.start_subscription(notification, ctx).await {
                 joins.push((parsed.as_str().to_string(), sub.clone()));
                 subs.push(sub);
@@ -938,14 +951,16 @@ impl Session {
             {
                 continue;
             }
-            let notification = Message::Notification(Notification {
-                method: kind.notification().into(),
-                params: Some(Map::from_iter([(
-                    "_meta".to_string(),
-                    json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
-                )])),
-            })
-            .to_value();
+            let notification = Frame::new(
+                &Message::Notification(Notification {
+                    method: kind.notification().into(),
+                    params: Some(Map::from_iter([(
+                        "_meta".to_string(),
+                        json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+                    )])),
+                }),
+                Some(id.clone()),
+            );
             if let Ok(sub) = self.start_subscription(notification, ctx).await {
                 joins.push((kind.group(), sub.clone()));
                 subs.push(sub);
@@ -964,9 +979,8 @@ impl Session {
                     json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
                 ),
             ])),
-        })
-        .to_value();
-        self.send(ack).await;
+        });
+        self.send(Frame::new(&ack, Some(id.clone()))).await;
         for (group, sub) in joins {
             self.server.subscribers().join(group, &sub.process());
         }
@@ -1042,16 +1056,15 @@ impl Session {
             let response = Message::Response(Response {
                 id: Some(task_id.clone()),
                 outcome,
-            })
-            .to_value();
+            });
             // Finished first, so the id is free once the client has the answer.
-            let _ = myself.send_system(SessionMsg::Finished(task_id, serial));
+            let _ = myself.send_system(SessionMsg::Finished(task_id.clone(), serial));
             match reply_to {
                 Some(batch) => {
-                    let _ = batch.send(response);
+                    let _ = batch.send(response.to_value());
                 }
                 None => {
-                    let _ = out.send(response).await;
+                    let _ = out.send(Frame::new(&response, Some(task_id))).await;
                 }
             }
         });
@@ -1078,15 +1091,11 @@ impl Session {
             .get("_meta")
             .and_then(|m| m.get("progressToken"))
             .filter(|t| t.is_string() || t.is_i64())
-            .map(|token| Progress::new(token.clone(), self.out.clone(), config.progress_interval));
+            .map(|token| Progress::new(token.clone(), config.progress_interval));
         params.remove("_meta");
-        let log = log_level
-            .and_then(|l| LOG_LEVELS.iter().position(|x| *x == l))
-            .map(|min_level| LogSink {
-                out: self.out.clone(),
-                min_level,
-            });
-        let mut request_ctx = RequestContext::new(id.clone(), version, client, progress, log);
+        let log_level = log_level.and_then(|l| LOG_LEVELS.iter().position(|x| *x == l));
+        let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
+            .with_output(self.out.clone(), progress, log_level);
         if modern {
             match open_request_state(&self.server, &method, &mut params) {
                 Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
@@ -1142,6 +1151,36 @@ impl Session {
     }
 }
 
+/// The error for a 2026-07-28 request without its `_meta` envelope.
+fn missing_envelope() -> ErrorObject {
+    ErrorObject::invalid_params(
+        "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
+    )
+    .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }))
+}
+
+/// The protocol version a 2026-07-28 request's envelope names, once the
+/// envelope has what every such request must carry (checked before
+/// anything else about the request, as the specification orders it).
+///
+/// # Errors
+/// `-32602` naming the missing fields.
+pub fn envelope_version(params: Option<&Map<String, Value>>) -> Result<&str, ErrorObject> {
+    let envelope = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object);
+    let version = envelope
+        .and_then(|m| m.get(meta::PROTOCOL_VERSION))
+        .and_then(Value::as_str);
+    let caps = envelope
+        .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
+        .filter(|c| c.is_object());
+    match (version, caps) {
+        (Some(version), Some(_)) => Ok(version),
+        _ => Err(missing_envelope()),
+    }
+}
+
 /// Runs one feature request to its result, in its era: input a handler asks
 /// for becomes an `input_required` result (2026-07-28) or requests to the
 /// client through the session (handshake), after which the handler runs
@@ -1184,6 +1223,7 @@ async fn serve_request(
                     method: request.method(),
                     params: request.params(ctx.version()),
                     reply,
+                    related: ctx.id().clone(),
                 })
                 .map_err(|_| ErrorObject::internal("the session has ended"))?;
             let answer = answer

@@ -11,8 +11,8 @@
 use arbor_runtime::{
     spawn_with, Actor, ActorRef, Context, ExitReason, Flow, ProcessRef, SpawnOptions,
 };
-use serde_json::Value;
-use tokio::sync::mpsc;
+
+use crate::outbox::{Frame, Outbox};
 
 /// A subscription's messages.
 #[derive(Debug)]
@@ -22,8 +22,8 @@ pub enum SubscriptionMsg {
 }
 
 struct Subscription {
-    out: mpsc::Sender<Value>,
-    notification: Value,
+    out: Outbox,
+    notification: Frame,
 }
 
 impl Actor for Subscription {
@@ -50,8 +50,8 @@ fn metrics_dropped() {
 /// and ends when `session` does.
 pub(crate) async fn subscribe(
     session: &ProcessRef,
-    out: mpsc::Sender<Value>,
-    notification: Value,
+    out: Outbox,
+    notification: Frame,
 ) -> Result<ActorRef<SubscriptionMsg>, arbor_runtime::SpawnError> {
     let sub = spawn_with(
         Subscription { out, notification },

@@ -6,16 +6,16 @@
 //! without being buffered.
 
 use arbor_runtime::{ActorRef, ExitReason, ProcessRef};
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
 use crate::jsonrpc::{code, ErrorObject, Message, Response};
+use crate::outbox::{outbox, Frame, Outbox};
 use crate::server::McpServer;
 use crate::session::{start_session, SessionMsg};
 
-/// Messages waiting to be written per connection before the session waits.
-pub const OUTBOUND_CAPACITY: usize = 256;
+/// The in-memory transport's pipe, in bytes each way.
+const IN_MEMORY_PIPE_BYTES: usize = 256 << 10;
 
 /// Why a line transport stopped.
 #[derive(Debug, thiserror::Error)]
@@ -99,13 +99,13 @@ where
 {
     let max = server.config().limits.max_message_bytes;
     let drain_deadline = server.config().request_timeout + std::time::Duration::from_secs(1);
-    let (tx, mut rx) = mpsc::channel::<Value>(OUTBOUND_CAPACITY);
+    let (tx, mut rx) = outbox(&server.config().outbox);
     let errors = tx.clone();
     let session = start_session(server, tx).await?;
     let process = session.process();
     let writing = tokio::spawn(async move {
-        while let Some(value) = rx.recv().await {
-            let mut line = value.to_string();
+        while let Some(frame) = rx.recv_frame().await {
+            let mut line = frame.json;
             line.push('\n');
             if writer.write_all(line.as_bytes()).await.is_err() || writer.flush().await.is_err() {
                 break;
@@ -136,7 +136,7 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     mut reader: R,
     max: usize,
     session: &ActorRef<SessionMsg>,
-    errors: mpsc::Sender<Value>,
+    errors: Outbox,
 ) {
     let process = session.process();
     loop {
@@ -156,9 +156,8 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                     format!("message exceeds max_message_bytes ({len} > {max})"),
                 )
                 .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len }));
-                let _ = errors
-                    .send(Message::Response(Response::error(None, error)).to_value())
-                    .await;
+                let reply = Message::Response(Response::error(None, error));
+                let _ = errors.send(Frame::new(&reply, None)).await;
             }
             Ok(Some(Line::Message(bytes))) => {
                 if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -205,7 +204,7 @@ pub async fn serve_stdio(server: McpServer) -> Result<ExitReason, TransportError
 /// byte stream carrying newline-delimited JSON, as stdio would. For tests and
 /// for embedding a server in the same process as its client.
 pub fn connect_in_memory(server: McpServer) -> tokio::io::DuplexStream {
-    let (client, ours) = tokio::io::duplex(OUTBOUND_CAPACITY * 1024);
+    let (client, ours) = tokio::io::duplex(IN_MEMORY_PIPE_BYTES);
     let (read, write) = tokio::io::split(ours);
     tokio::spawn(async move {
         let _ = serve_lines(server, tokio::io::BufReader::new(read), write).await;

@@ -154,16 +154,13 @@ async fn cancelling_a_listen_stops_its_updates() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_kill_hook() {
     let server = server();
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel(64);
+    let (out_tx, mut out_rx) = arbor_mcp::outbox::outbox(&Default::default());
     let template = {
         let server = server.clone();
-        DynamicSupervisor::new(
-            "session",
-            move |out: tokio::sync::mpsc::Sender<serde_json::Value>| {
-                let server = server.clone();
-                async move { start_session(server, out).await }
-            },
-        )
+        DynamicSupervisor::new("session", move |out: arbor_mcp::outbox::Outbox| {
+            let server = server.clone();
+            async move { start_session(server, out).await }
+        })
         .restart(Restart::Temporary)
     };
     let sessions = template.start().await.unwrap();
@@ -180,7 +177,7 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
         .unwrap();
     actor.try_send(send(json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": HELLO}})))
         .unwrap();
-    while out_rx.recv().await.unwrap()["id"] != 2 {}
+    while out_rx.recv_frame().await.unwrap().related != Some(arbor_mcp::jsonrpc::Id::Number(2)) {}
     assert_eq!(server.subscriber_count(HELLO), 1);
 
     let killed = kill_path(sessions.supervisor(), "session-0").await.unwrap();

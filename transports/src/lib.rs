@@ -19,6 +19,7 @@
 //! per text frame, both eras; see [`ws`]). To come: Streamable HTTP for both
 //! eras and the legacy HTTP+SSE transport.
 
+pub mod http;
 mod listen;
 pub mod tcp;
 pub mod ws;

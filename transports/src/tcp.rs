@@ -18,6 +18,7 @@ use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
+use crate::http::{self, HttpConfig};
 use crate::listen::{listener, Admit, Limit};
 use crate::ws;
 
@@ -28,6 +29,11 @@ pub struct TransportConfig {
     pub tcp: SocketAddr,
     /// Where WebSocket listens (path [`ws::PATH`]). Default: `127.0.0.1:0`.
     pub ws: SocketAddr,
+    /// Where HTTP listens: Streamable HTTP on [`http::PATH`], legacy
+    /// HTTP+SSE on [`http::SSE_PATH`]. Default: `127.0.0.1:0`.
+    pub http: SocketAddr,
+    /// HTTP limits and settings.
+    pub http_config: HttpConfig,
     /// The most connections served at once, TCP and WebSocket together
     /// (one shared count: it bounds the process's memory, whichever way
     /// clients come in). A WebSocket connection counts from its accept, so
@@ -58,6 +64,8 @@ impl Default for TransportConfig {
         TransportConfig {
             tcp: SocketAddr::from(([127, 0, 0, 1], 0)),
             ws: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http: SocketAddr::from(([127, 0, 0, 1], 0)),
+            http_config: HttpConfig::default(),
             max_connections: 100_000,
             shards: 4,
             ws_ping_interval: Duration::from_secs(30),
@@ -74,14 +82,19 @@ pub struct Endpoints {
     pub tcp: SocketAddr,
     /// The WebSocket address, once bound; it serves [`ws::PATH`].
     pub ws: SocketAddr,
+    /// The HTTP address, once bound.
+    pub http: SocketAddr,
 }
 
 impl Endpoints {
     /// One line per endpoint, with its full URL.
     pub fn urls(&self) -> Vec<String> {
+        let [streamable, legacy] = http::urls(self.http);
         vec![
-            format!("tcp://{}", self.tcp),
+            streamable,
+            legacy,
             format!("ws://{}{}", self.ws, ws::PATH),
+            format!("tcp://{}", self.tcp),
         ]
     }
 }
@@ -92,6 +105,7 @@ impl Endpoints {
 pub struct Bound {
     tcp: Arc<Mutex<SocketAddr>>,
     ws: Arc<Mutex<SocketAddr>>,
+    http: Arc<Mutex<SocketAddr>>,
 }
 
 impl Bound {
@@ -101,6 +115,7 @@ impl Bound {
         Endpoints {
             tcp: *self.tcp.lock(),
             ws: *self.ws.lock(),
+            http: *self.http.lock(),
         }
     }
 }
@@ -166,6 +181,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     let bound = Bound {
         tcp: Arc::new(Mutex::new(config.tcp)),
         ws: Arc::new(Mutex::new(config.ws)),
+        http: Arc::new(Mutex::new(config.http)),
     };
 
     let tcp_server = server.clone();
@@ -199,13 +215,38 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
 
     let ws_settings = ws::Settings::new(&server, &config);
     let ws_connections =
-        ShardedDynamicSupervisor::new(config.shards, ws::sessions(server, ws_settings));
+        ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), ws_settings));
     let ws_listener = ws::listener(
         bound.ws.clone(),
         ws_connections.handle(),
-        limit,
+        limit.clone(),
         ws_settings,
     );
+
+    let http_config = Arc::new(config.http_config.clone());
+    let http_sessions = ShardedDynamicSupervisor::new(
+        config.shards,
+        http::sessions(server.clone(), http_config.clone()),
+    );
+    let http_requests =
+        ShardedDynamicSupervisor::new(config.shards, http::requests(server.clone()));
+    let router = http::router(
+        server.clone(),
+        http_config.clone(),
+        http_sessions.handle(),
+        http_requests.handle(),
+    );
+    let http_connections = ShardedDynamicSupervisor::new(
+        config.shards,
+        http::connections(router, http_config, server.config().drain_timeout),
+    );
+    let http_handle = http_connections.handle();
+    let http_listener = listener("http-listener", bound.http.clone(), move || {
+        http::HttpAdmit {
+            connections: http_handle.clone(),
+            limit: limit.clone(),
+        }
+    });
 
     // rest_for_one, connection supervisors first and listeners last: a
     // listener restart leaves every live connection alone.
@@ -214,7 +255,11 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         .intensity(10, Duration::from_secs(5))
         .child(tcp_connections.into_child_spec("tcp-connections"))
         .child(ws_connections.into_child_spec("ws-connections"))
+        .child(http_sessions.into_child_spec("http-sessions"))
+        .child(http_requests.into_child_spec("http-requests"))
+        .child(http_connections.into_child_spec("http-connections"))
         .child(tcp_listener)
-        .child(ws_listener);
+        .child(ws_listener)
+        .child(http_listener);
     (tree, bound)
 }

@@ -31,17 +31,16 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_mcp::outbox::{outbox, Frame, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
-use arbor_mcp::transport::OUTBOUND_CAPACITY;
 use arbor_mcp::McpServer;
 use arbor_runtime::{ActorRef, ExitReason, ProcessRef, SendError};
 use arbor_supervision::{ChildSpec, DynamicSupervisor, Restart, ShardedDynamicRef};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -137,7 +136,7 @@ pub(crate) fn sessions(server: McpServer, settings: Settings) -> DynamicSupervis
                 .lock()
                 .take()
                 .ok_or_else(|| ExitReason::error("connection already served"))?;
-            let (tx, rx) = mpsc::channel::<Value>(OUTBOUND_CAPACITY);
+            let (tx, rx) = outbox(&server.config().outbox);
             let session = start_session(server, tx).await.map_err(ExitReason::error)?;
             let process = session.process();
             tokio::spawn(serve(ws, session, rx, settings));
@@ -309,7 +308,7 @@ impl End {
 async fn serve(
     mut ws: Ws,
     session: ActorRef<SessionMsg>,
-    mut out: mpsc::Receiver<Value>,
+    mut out: OutboxReceiver,
     settings: Settings,
 ) {
     let end = pump(&mut ws, &session, &mut out, &settings).await;
@@ -338,7 +337,7 @@ type Delivery<'a> = Pin<Box<dyn Future<Output = Result<(), SendError<SessionMsg>
 async fn pump(
     ws: &mut Ws,
     session: &ActorRef<SessionMsg>,
-    out: &mut mpsc::Receiver<Value>,
+    out: &mut OutboxReceiver,
     settings: &Settings,
 ) -> End {
     let process = session.process();
@@ -352,7 +351,7 @@ async fn pump(
         tokio::select! {
             // The session's output first: it must never wait on our reading.
             biased;
-            value = out.recv() => match value {
+            value = out.recv_frame() => match value {
                 Some(value) => {
                     if let Err(end) = send_value(ws, value, settings).await {
                         return end;
@@ -363,7 +362,7 @@ async fn pump(
             _ = &mut exited => {
                 // All it sent before it ended is queued: deliver that, then
                 // close. Later sends (from tasks it left) go nowhere.
-                while let Ok(value) = out.try_recv() {
+                while let Some(value) = out.try_recv_frame() {
                     if let Err(end) = send_value(ws, value, settings).await {
                         return end;
                     }
@@ -510,11 +509,11 @@ fn failed(e: WsError) -> End {
 
 /// Sends one of the session's messages as one text frame, or an error in
 /// place of an answer too large to send.
-async fn send_value(ws: &mut Ws, value: Value, settings: &Settings) -> Result<(), End> {
-    let mut text = value.to_string();
+async fn send_value(ws: &mut Ws, frame: Frame, settings: &Settings) -> Result<(), End> {
+    let mut text = frame.json;
     if text.len() > settings.max_outgoing {
         let size = text.len();
-        match value.get("id") {
+        match frame.related.filter(|_| frame.kind == FrameKind::Response) {
             Some(id) => {
                 text = json!({
                     "jsonrpc": "2.0",

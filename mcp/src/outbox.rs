@@ -1,0 +1,346 @@
+//! The outbound queue of one connection: what its session sends, waiting
+//! for the transport to write it.
+//!
+//! It is bounded twice, in messages and in bytes, so a client that stops
+//! reading holds at most [`OutboxConfig::max_bytes`] of the server's memory.
+//! What a full queue does to the sender is the [`OverflowPolicy`]. Each
+//! message is serialised once, when queued, and carries the request it
+//! belongs to, so a transport with several streams (Streamable HTTP) can
+//! route it without parsing it again.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use arbor_runtime::{ExitReason, ProcessRef};
+use serde_json::Value;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+
+use crate::jsonrpc::{Id, Message};
+
+/// What a full outbound queue does to whoever sends to it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OverflowPolicy {
+    /// The sender waits for room: the session stops reading, and the client
+    /// is slowed to the pace it reads at.
+    #[default]
+    Wait,
+    /// Notifications that do not fit are dropped and counted
+    /// (`arbor_mcp_outbound_dropped_total`); responses and requests wait.
+    DropNotifications,
+    /// The connection is closed: its session stops with an error.
+    Disconnect,
+}
+
+/// The bounds of a connection's outbound queue.
+#[derive(Clone, Debug)]
+pub struct OutboxConfig {
+    /// Messages queued at most. Default: 256.
+    pub max_messages: usize,
+    /// Bytes queued at most (a single larger message counts as this many).
+    /// Default: 4 MiB.
+    pub max_bytes: usize,
+    /// What a full queue does. Default: [`OverflowPolicy::Wait`].
+    pub policy: OverflowPolicy,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            max_messages: 256,
+            max_bytes: 4 << 20,
+            policy: OverflowPolicy::Wait,
+        }
+    }
+}
+
+/// What kind of message a frame holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameKind {
+    /// A response (or a batch of them).
+    Response,
+    /// A request to the client.
+    Request,
+    /// A notification.
+    Notification,
+}
+
+/// One message for the client, serialised.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    /// The message's JSON text.
+    pub json: String,
+    /// What it is.
+    pub kind: FrameKind,
+    /// The client request it belongs to: the request a response answers,
+    /// or the one whose handler sent a notification or a request.
+    pub related: Option<Id>,
+}
+
+impl Frame {
+    /// A frame for `message`, belonging to `related`.
+    pub fn new(message: &Message, related: Option<Id>) -> Frame {
+        let kind = match message {
+            Message::Request(_) => FrameKind::Request,
+            Message::Notification(_) => FrameKind::Notification,
+            Message::Response(_) => FrameKind::Response,
+        };
+        Frame {
+            json: message.to_value().to_string(),
+            kind,
+            related,
+        }
+    }
+
+    /// The answers to one batch, as one array.
+    pub fn batch(answers: Vec<Value>) -> Frame {
+        Frame {
+            json: Value::Array(answers).to_string(),
+            kind: FrameKind::Response,
+            related: None,
+        }
+    }
+}
+
+/// What a session hands its transport.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A message to write.
+    Frame(Frame),
+    /// The handler of this request lets its stream go (SEP-1699 polling):
+    /// a transport with resumable streams closes the request's stream with
+    /// a retry hint, and the client resumes it later. Others ignore it.
+    Release(Id),
+}
+
+/// Why a message was not queued.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// The transport has stopped writing.
+    #[error("the connection is closed")]
+    Closed,
+    /// The queue was full under [`OverflowPolicy::Disconnect`] (the
+    /// connection is closing) or, for a best-effort send, full.
+    #[error("the outbound queue is full")]
+    Full,
+}
+
+struct Queued {
+    item: Outbound,
+    /// The bytes it holds, given back when the transport takes it.
+    _bytes: Option<OwnedSemaphorePermit>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    bytes: Arc<Semaphore>,
+    max_bytes: usize,
+    policy: OverflowPolicy,
+    dropped: AtomicU64,
+    overflowed: AtomicBool,
+    wake: Notify,
+    owner: OnceLock<ProcessRef>,
+}
+
+/// The sending side of a connection's outbound queue.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    tx: mpsc::Sender<Queued>,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Queued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.item.fmt(f)
+    }
+}
+
+/// The transport's side of a connection's outbound queue.
+#[derive(Debug)]
+pub struct OutboxReceiver {
+    rx: mpsc::Receiver<Queued>,
+    shared: Arc<Shared>,
+}
+
+/// A new outbound queue.
+pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
+    let max_bytes = config
+        .max_bytes
+        .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
+    let (tx, rx) = mpsc::channel(config.max_messages.max(1));
+    let shared = Arc::new(Shared {
+        bytes: Arc::new(Semaphore::new(max_bytes)),
+        max_bytes,
+        policy: config.policy,
+        dropped: AtomicU64::new(0),
+        overflowed: AtomicBool::new(false),
+        wake: Notify::new(),
+        owner: OnceLock::new(),
+    });
+    (
+        Outbox {
+            tx,
+            shared: shared.clone(),
+        },
+        OutboxReceiver { rx, shared },
+    )
+}
+
+impl Outbox {
+    /// The process that stops when the queue overflows under
+    /// [`OverflowPolicy::Disconnect`]: the connection's session.
+    pub fn bind(&self, owner: ProcessRef) {
+        let _ = self.shared.owner.set(owner);
+    }
+
+    fn cost(&self, frame: &Frame) -> u32 {
+        // max_bytes fits in u32 (see `outbox`).
+        frame.json.len().min(self.shared.max_bytes) as u32
+    }
+
+    /// Queues a frame under the queue's policy.
+    ///
+    /// # Errors
+    /// [`SendError::Closed`] once the transport has stopped;
+    /// [`SendError::Full`] under [`OverflowPolicy::Disconnect`] when full.
+    pub async fn send(&self, frame: Frame) -> Result<(), SendError> {
+        if self.shared.overflowed.load(Ordering::Acquire) {
+            return Err(SendError::Full);
+        }
+        match (self.shared.policy, frame.kind) {
+            (OverflowPolicy::Wait, _)
+            | (OverflowPolicy::DropNotifications, FrameKind::Response | FrameKind::Request) => {
+                let permit = self
+                    .shared
+                    .bytes
+                    .clone()
+                    .acquire_many_owned(self.cost(&frame))
+                    .await
+                    .map_err(|_| SendError::Closed)?;
+                self.tx
+                    .send(Queued {
+                        item: Outbound::Frame(frame),
+                        _bytes: Some(permit),
+                    })
+                    .await
+                    .map_err(|_| SendError::Closed)
+            }
+            (OverflowPolicy::DropNotifications, FrameKind::Notification) => {
+                // Dropped and counted when full: never an error.
+                let _ = self.try_send(frame);
+                Ok(())
+            }
+            (OverflowPolicy::Disconnect, _) => match self.try_send(frame) {
+                Err(SendError::Full) => {
+                    self.overflow();
+                    Err(SendError::Full)
+                }
+                other => other,
+            },
+        }
+    }
+
+    /// Queues a frame if it fits now; otherwise drops it and counts it.
+    /// For best-effort notifications (progress, logs, fan-out updates),
+    /// whatever the policy.
+    ///
+    /// # Errors
+    /// [`SendError::Full`] when dropped, [`SendError::Closed`] once the
+    /// transport has stopped.
+    pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
+        let fits = self
+            .shared
+            .bytes
+            .clone()
+            .try_acquire_many_owned(self.cost(&frame));
+        let outcome = match fits {
+            Ok(permit) => match self.tx.try_send(Queued {
+                item: Outbound::Frame(frame),
+                _bytes: Some(permit),
+            }) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => SendError::Full,
+                Err(mpsc::error::TrySendError::Closed(_)) => SendError::Closed,
+            },
+            Err(tokio::sync::TryAcquireError::NoPermits) => SendError::Full,
+            Err(tokio::sync::TryAcquireError::Closed) => SendError::Closed,
+        };
+        if outcome == SendError::Full {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("arbor_mcp_outbound_dropped_total").increment(1);
+        }
+        Err(outcome)
+    }
+
+    /// Asks the transport to release `request`'s stream (see
+    /// [`Outbound::Release`]). Best effort.
+    pub fn release(&self, request: Id) {
+        let _ = self.tx.try_send(Queued {
+            item: Outbound::Release(request),
+            _bytes: None,
+        });
+    }
+
+    fn overflow(&self) {
+        if self.shared.overflowed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        metrics::counter!("arbor_mcp_slow_consumers_disconnected_total").increment(1);
+        tracing::info!(target: "arbor::mcp", "outbound queue full: disconnecting the slow consumer");
+        self.shared.wake.notify_one();
+        if let Some(owner) = self.shared.owner.get() {
+            owner.stop(ExitReason::error("slow consumer: outbound queue full"));
+        }
+    }
+
+    /// Messages dropped because the queue was full.
+    pub fn dropped(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+
+    /// Bytes queued now.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.max_bytes - self.shared.bytes.available_permits()
+    }
+
+    /// Whether the transport has stopped taking messages.
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed() || self.shared.overflowed.load(Ordering::Acquire)
+    }
+}
+
+impl OutboxReceiver {
+    /// The next thing to send; `None` once every sender is gone or the
+    /// queue overflowed under [`OverflowPolicy::Disconnect`].
+    pub async fn recv(&mut self) -> Option<Outbound> {
+        loop {
+            if self.shared.overflowed.load(Ordering::Acquire) {
+                return None;
+            }
+            tokio::select! {
+                queued = self.rx.recv() => return queued.map(|q| q.item),
+                _ = self.shared.wake.notified() => {}
+            }
+        }
+    }
+
+    /// The next frame if one is queued now (releases are skipped).
+    pub fn try_recv_frame(&mut self) -> Option<Frame> {
+        while let Ok(queued) = self.rx.try_recv() {
+            if let Outbound::Frame(frame) = queued.item {
+                return Some(frame);
+            }
+        }
+        None
+    }
+
+    /// Like [`OutboxReceiver::recv`], but only frames: releases are skipped
+    /// (for transports with one stream).
+    pub async fn recv_frame(&mut self) -> Option<Frame> {
+        loop {
+            match self.recv().await? {
+                Outbound::Frame(frame) => return Some(frame),
+                Outbound::Release(_) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,965 @@
+//! HTTP: Streamable HTTP for both protocol eras on [`PATH`], and the legacy
+//! HTTP+SSE transport (2024-11-05) on [`SSE_PATH`] and [`MESSAGE_PATH`].
+//!
+//! * 2026-07-28: every POST stands alone. Its headers must agree with its
+//!   body ([`headers`]); it is served by a request process of its own under
+//!   the `http-requests` supervisor, answered as JSON, or as an SSE stream
+//!   when notifications come first (`subscriptions/listen` always). A
+//!   client that closes the stream cancels the request.
+//! * 2025-03-26 to 2025-11-25: `initialize` opens a session
+//!   (`Mcp-Session-Id`, 128 random bits) under the `http-sessions`
+//!   supervisor, found through a [`ShardedRegistry`]; see [`session`] for
+//!   its streams and resumption. `DELETE` ends it; an ended or unknown
+//!   session is a 404.
+//! * Every request: `Host` and `Origin` must name an allowed host (DNS
+//!   rebinding), headers fit [`HttpConfig::max_header_bytes`] (431) and
+//!   bodies [`HttpConfig::max_body_bytes`] (413).
+//!
+//! Each TCP connection is a process under the `http-connections`
+//! supervisor, serving HTTP/1.1 with hyper.
+
+pub(crate) mod headers;
+mod session;
+mod stream;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_mcp::jsonrpc::{
+    code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
+};
+use arbor_mcp::outbox::{outbox, FrameKind, OutboxReceiver};
+use arbor_mcp::session::{envelope_version, start_session, SessionMsg};
+use arbor_mcp::{Era, McpServer, ProtocolVersion};
+use arbor_runtime::{
+    spawn, Actor, ActorRef, Context, ExitReason, Flow, ProcessRef, ShardedRegistry,
+};
+use arbor_supervision::{DynamicSupervisor, Restart, ShardedDynamicRef};
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use parking_lot::Mutex;
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use crate::listen::{Admit, Limit};
+use session::{EventId, HttpSessionMsg, Mode, Refusal};
+use stream::{sse_response, OnDrop, SseEvent};
+
+/// The Streamable HTTP endpoint.
+pub const PATH: &str = "/mcp";
+/// The legacy transport's event stream.
+pub const SSE_PATH: &str = "/sse";
+/// Where legacy clients POST their messages.
+pub const MESSAGE_PATH: &str = "/message";
+
+/// The session header.
+const SESSION_ID: &str = "mcp-session-id";
+
+/// HTTP settings. Every limit has a default.
+#[derive(Clone, Debug)]
+pub struct HttpConfig {
+    /// Host names (without port) accepted in `Host` and `Origin`.
+    /// Default: `localhost`, `127.0.0.1`, `[::1]`.
+    pub allowed_hosts: Vec<String>,
+    /// Further origins accepted in full (`https://app.example`), for
+    /// browsers served from elsewhere. Default: none.
+    pub allowed_origins: Vec<String>,
+    /// The largest request head (request line and headers), in bytes;
+    /// larger heads are answered 431. Default: 8 KiB, the least hyper
+    /// allows (smaller settings count as 8 KiB).
+    pub max_header_bytes: usize,
+    /// The most headers in one request (431 past it). Default: 64.
+    pub max_headers: usize,
+    /// The largest request body; larger ones are answered 413.
+    /// Default: 4 MiB.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers.
+    /// Default: 10 s.
+    pub header_read_timeout: Duration,
+    /// A handshake-era session with no open stream, no request in flight and
+    /// no request for this long is ended. Default: 5 minutes.
+    pub idle_timeout: Duration,
+    /// How often an SSE stream with nothing to say sends a comment.
+    /// Default: 15 s.
+    pub sse_keep_alive: Duration,
+    /// The reconnection delay suggested on priming events. Default: 500 ms.
+    pub sse_retry: Duration,
+    /// Events queued for one SSE body before a slow client's stream is
+    /// detached (it resumes from the replay buffer). Default: 64.
+    pub stream_buffer: usize,
+    /// Events a session keeps for resumption. Default: 256.
+    pub replay_events: usize,
+    /// Bytes of events a session keeps for resumption. Default: 1 MiB.
+    pub replay_bytes: usize,
+    /// How long an event is kept for resumption. Default: 5 minutes.
+    pub replay_age: Duration,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
+            allowed_origins: Vec::new(),
+            max_header_bytes: 8 << 10,
+            max_headers: 64,
+            max_body_bytes: 4 << 20,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            sse_keep_alive: Duration::from_secs(15),
+            sse_retry: Duration::from_millis(500),
+            stream_buffer: 64,
+            replay_events: 256,
+            replay_bytes: 1 << 20,
+            replay_age: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Slots through which a dynamic child hands back what it started.
+type Handback<T> = Arc<Mutex<Option<T>>>;
+
+/// What a 2026-07-28 request process hands back: its session and output.
+type RequestStart = Handback<(ActorRef<SessionMsg>, OutboxReceiver)>;
+
+/// What an HTTP session child hands back.
+type SessionStart = (
+    Mode,
+    Handback<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>,
+);
+
+/// Everything a handler needs.
+#[derive(Clone)]
+struct Http {
+    server: McpServer,
+    config: Arc<HttpConfig>,
+    sessions: ShardedRegistry<String>,
+    session_sup: ShardedDynamicRef<SessionStart>,
+    request_sup: ShardedDynamicRef<RequestStart>,
+}
+
+/// The template of the `http-requests` supervisor: one process per
+/// 2026-07-28 request.
+pub(crate) fn requests(server: McpServer) -> DynamicSupervisor<RequestStart> {
+    DynamicSupervisor::new("http-request", move |slot: RequestStart| {
+        let server = server.clone();
+        async move {
+            let (out, received) = outbox(&server.config().outbox);
+            let session = start_session(server, out)
+                .await
+                .map_err(ExitReason::error)?;
+            let process = session.process();
+            *slot.lock() = Some((session, received));
+            Ok::<ProcessRef, ExitReason>(process)
+        }
+    })
+    .restart(Restart::Temporary)
+}
+
+/// The template of the `http-sessions` supervisor.
+pub(crate) fn sessions(
+    server: McpServer,
+    config: Arc<HttpConfig>,
+) -> DynamicSupervisor<SessionStart> {
+    DynamicSupervisor::new("http-session", move |(mode, slot): SessionStart| {
+        let (server, config) = (server.clone(), config.clone());
+        async move {
+            let (http, session) = session::start(server, mode, config)
+                .await
+                .map_err(ExitReason::error)?;
+            let process = http.process();
+            *slot.lock() = Some((http, session));
+            Ok::<ProcessRef, ExitReason>(process)
+        }
+    })
+    .restart(Restart::Temporary)
+}
+
+/// The template of the `http-connections` supervisor: one process per TCP
+/// connection.
+pub(crate) fn connections(
+    router: Router,
+    config: Arc<HttpConfig>,
+    drain: Duration,
+) -> DynamicSupervisor<Handback<TcpStream>> {
+    DynamicSupervisor::new("http-connection", move |pending: Handback<TcpStream>| {
+        let (router, config) = (router.clone(), config.clone());
+        async move {
+            let stream = pending
+                .lock()
+                .take()
+                .ok_or_else(|| ExitReason::error("connection already served"))?;
+            let conn = spawn(Connection {
+                stream: Some(stream),
+                router,
+                config,
+                drain,
+                shutdown: None,
+                task: None,
+            })
+            .await
+            .map_err(ExitReason::error)?;
+            Ok::<ProcessRef, ExitReason>(conn.process())
+        }
+    })
+    .restart(Restart::Temporary)
+}
+
+/// The router serving every HTTP endpoint.
+pub(crate) fn router(
+    server: McpServer,
+    config: Arc<HttpConfig>,
+    session_sup: ShardedDynamicRef<SessionStart>,
+    request_sup: ShardedDynamicRef<RequestStart>,
+) -> Router {
+    let state = Http {
+        server,
+        config,
+        sessions: ShardedRegistry::new(),
+        session_sup,
+        request_sup,
+    };
+    Router::new()
+        .route(PATH, post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .route(SSE_PATH, get(open_legacy))
+        .route(MESSAGE_PATH, post(post_legacy))
+        .with_state(state)
+}
+
+/// One HTTP connection: hyper serving the router, with our limits.
+struct Connection {
+    stream: Option<TcpStream>,
+    router: Router,
+    config: Arc<HttpConfig>,
+    drain: Duration,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// A connection's message: hyper has finished with it.
+#[derive(Debug)]
+struct Closed;
+
+impl Actor for Connection {
+    type Msg = Closed;
+
+    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
+        let Some(stream) = self.stream.take() else {
+            return Err(ExitReason::error("no connection"));
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(self.router.clone());
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.config.header_read_timeout)
+            .max_buf_size(self.config.max_header_bytes.max(8 << 10))
+            .max_headers(self.config.max_headers);
+        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let me = ctx.myself().clone();
+        let drain = self.drain;
+        self.shutdown = Some(stop);
+        self.task = Some(tokio::spawn(async move {
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped => {
+                    // Finish the request in progress, then close.
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(drain, conn.as_mut()).await;
+                }
+            }
+            let _ = me.send_system(Closed);
+        }));
+        Ok(())
+    }
+
+    async fn handle(&mut self, _msg: Closed, ctx: &mut Context<Self>) -> Flow {
+        ctx.stop(ExitReason::Normal);
+        Ok(())
+    }
+
+    async fn terminate(&mut self, reason: &ExitReason) {
+        if let Some(stop) = self.shutdown.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if *reason == ExitReason::Shutdown {
+                let _ = task.await;
+            } else {
+                task.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Connection {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Hands accepted HTTP connections to the connection supervisor.
+pub(crate) struct HttpAdmit {
+    pub(crate) connections: ShardedDynamicRef<Handback<TcpStream>>,
+    pub(crate) limit: Limit,
+}
+
+impl Admit for HttpAdmit {
+    async fn admit(&mut self, mut stream: TcpStream) {
+        let Some(slot) = self.limit.acquire() else {
+            use tokio::io::AsyncWriteExt;
+            let body = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32000,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{}}}}}}}",
+                self.limit.max()
+            );
+            let reply = format!(
+                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes()).await;
+            return;
+        };
+        let connections = self.connections.clone();
+        tokio::spawn(async move {
+            match connections
+                .start_child(Arc::new(Mutex::new(Some(stream))))
+                .await
+            {
+                Ok(conn) => slot.hold_until_exit(&conn),
+                Err(e) => {
+                    tracing::warn!(target: "arbor::transports", error = %e, "http connection not started");
+                }
+            }
+        });
+    }
+}
+
+/// A JSON-RPC error as an HTTP response.
+fn rpc_error(status: StatusCode, id: Option<Id>, error: ErrorObject) -> Response {
+    let body = Message::Response(RpcResponse::error(id, error)).to_value();
+    json_response(status, body.to_string())
+}
+
+fn json_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// A transport-level refusal (`-32000`, as SDKs send), with `data`.
+fn refuse(status: StatusCode, message: &str, data: Value) -> Response {
+    rpc_error(
+        status,
+        None,
+        ErrorObject::new(-32000, message).with_data(data),
+    )
+}
+
+/// The HTTP status for a JSON-RPC error, as Streamable HTTP maps them.
+fn status_for(error_code: i64) -> StatusCode {
+    match error_code {
+        code::PARSE_ERROR
+        | code::INVALID_REQUEST
+        | code::HEADER_MISMATCH
+        | code::MISSING_REQUIRED_CLIENT_CAPABILITY
+        | code::UNSUPPORTED_PROTOCOL_VERSION => StatusCode::BAD_REQUEST,
+        code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
+        _ => StatusCode::OK,
+    }
+}
+
+/// The host part of `Host` or of an origin's authority, without the port.
+fn host_of(authority: &str) -> &str {
+    if let Some(end) = authority.find(']') {
+        return &authority[..=end];
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// DNS-rebinding protection: `Host` must name an allowed host, and an
+/// `Origin`, when sent, an allowed host or origin.
+fn check_origin(headers: &HeaderMap, config: &HttpConfig) -> Result<(), Box<Response>> {
+    let allowed = |host: &str| {
+        config
+            .allowed_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host))
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    if !host.is_some_and(|h| allowed(host_of(h))) {
+        return Err(Box::new(refuse(
+            StatusCode::FORBIDDEN,
+            "Forbidden: Host not allowed",
+            json!({ "host": host }),
+        )));
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        let ok = config.allowed_origins.iter().any(|o| o == origin)
+            || authority.is_some_and(|a| allowed(host_of(a.trim_end_matches('/'))));
+        if !ok {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                "Forbidden: Origin not allowed",
+                json!({ "origin": origin }),
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn accepts(headers: &HeaderMap, kind: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|v| v.split(';').next().unwrap_or_default().trim())
+        .any(|v| v == kind || v == "*/*")
+}
+
+/// The checks every POST passes: origin, media types, body size.
+async fn read_post(
+    http: &Http,
+    headers: &HeaderMap,
+    body: Body,
+    streamable: bool,
+) -> Result<Vec<u8>, Box<Response>> {
+    check_origin(headers, &http.config)?;
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json_body {
+        return Err(Box::new(refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Unsupported Media Type: Content-Type must be application/json",
+            json!({ "contentType": headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) }),
+        )));
+    }
+    if streamable
+        && !(accepts(headers, "application/json") && accepts(headers, "text/event-stream"))
+    {
+        return Err(Box::new(refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Accept must list application/json and text/event-stream",
+            json!({ "accept": headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) }),
+        )));
+    }
+    let max = http.config.max_body_bytes;
+    match axum::body::to_bytes(body, max).await {
+        Ok(bytes) => Ok(bytes.to_vec()),
+        Err(_) => Err(Box::new(refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large",
+            json!({ "limit": "max_body_bytes", "max": max }),
+        ))),
+    }
+}
+
+/// Whether a message is written for 2026-07-28: its envelope or the
+/// protocol version header says so.
+fn is_modern(message: &Incoming, headers: &HeaderMap) -> bool {
+    let header_modern = headers::text(headers, headers::PROTOCOL_VERSION)
+        .ok()
+        .flatten()
+        .and_then(ProtocolVersion::parse)
+        .is_some_and(|v| v.era() == Era::Modern);
+    let body_modern = match message {
+        Incoming::Single(Message::Request(r)) => r
+            .params
+            .as_ref()
+            .and_then(|p| p.get("_meta"))
+            .and_then(|m| m.get(arbor_mcp::session::meta::PROTOCOL_VERSION))
+            .is_some(),
+        _ => false,
+    };
+    header_modern || body_modern
+}
+
+/// `POST /mcp`.
+async fn post_mcp(State(http): State<Http>, headers: HeaderMap, body: Body) -> Response {
+    let bytes = match read_post(&http, &headers, body, true).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return *refusal,
+    };
+    let message = match decode(&bytes, &http.server.config().limits, true) {
+        Ok(message) => message,
+        Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
+    };
+    let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
+    if is_modern(&message, &headers) {
+        return modern(http, headers, message, bytes).await;
+    }
+    if let Some(id) = session_id {
+        return match http
+            .sessions
+            .whereis_actor::<HttpSessionMsg>(&id.to_string())
+        {
+            Some(session) => handshake(&http, &headers, session, message, bytes, None).await,
+            None => session_not_found(id),
+        };
+    }
+    let initialize =
+        matches!(&message, Incoming::Single(Message::Request(r)) if r.method == "initialize");
+    if !initialize {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Mcp-Session-Id header is required (or send a 2026-07-28 request with its _meta envelope)",
+            json!({ "header": "Mcp-Session-Id" }),
+        );
+    }
+    let (session, id) = match open_session(&http, Mode::Streamable).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
+    handshake(&http, &headers, session, message, bytes, Some(id)).await
+}
+
+fn session_not_found(id: &str) -> Response {
+    rpc_error(
+        StatusCode::NOT_FOUND,
+        None,
+        ErrorObject::new(-32001, "Session not found").with_data(json!({ "sessionId": id })),
+    )
+}
+
+/// Starts an HTTP session and registers it under a fresh id.
+async fn open_session(
+    http: &Http,
+    mode: Mode,
+) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
+    let slot = Arc::new(Mutex::new(None));
+    let unavailable = |e: String| {
+        refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the session could not start",
+            json!({ "reason": e }),
+        )
+    };
+    http.session_sup
+        .start_child((mode, slot.clone()))
+        .await
+        .map_err(|e| unavailable(e.to_string()))?;
+    let Some((session, _)) = slot.lock().take() else {
+        return Err(unavailable("no session".into()));
+    };
+    // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS).
+    let id: String = rand::random::<[u8; 16]>()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    http.sessions
+        .register(id.clone(), &session.process())
+        .map_err(|e| unavailable(e.to_string()))?;
+    Ok((session, id))
+}
+
+/// Whether streams of a request with these headers (or this `initialize`)
+/// open with a priming event: only from 2025-11-25, which clients of older
+/// versions cannot parse.
+fn primed(headers: &HeaderMap, message: &Incoming) -> bool {
+    let version = match message {
+        Incoming::Single(Message::Request(r)) if r.method == "initialize" => r
+            .params
+            .as_ref()
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .and_then(ProtocolVersion::parse),
+        _ => headers::text(headers, headers::PROTOCOL_VERSION)
+            .ok()
+            .flatten()
+            .and_then(ProtocolVersion::parse),
+    };
+    version.is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
+}
+
+/// A POST to a handshake-era session.
+async fn handshake(
+    http: &Http,
+    headers: &HeaderMap,
+    session: ActorRef<HttpSessionMsg>,
+    message: Incoming,
+    bytes: Vec<u8>,
+    new_id: Option<String>,
+) -> Response {
+    if new_id.is_none() {
+        let version = headers::text(headers, headers::PROTOCOL_VERSION)
+            .ok()
+            .flatten();
+        if let Some(v) = version {
+            if ProtocolVersion::parse(v).is_none_or(|v| v.era() != Era::Handshake) {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: unsupported MCP-Protocol-Version",
+                    json!({ "requested": v, "supported": ProtocolVersion::supported(Era::Handshake) }),
+                );
+            }
+        }
+    }
+    let (requests, batch) = match &message {
+        Incoming::Single(Message::Request(r)) => (vec![r.id.clone()], false),
+        Incoming::Single(_) => (Vec::new(), false),
+        Incoming::Batch(items) => {
+            let ids: Vec<Id> = items
+                .iter()
+                .filter_map(|m| match m {
+                    Ok(Message::Request(r)) => Some(r.id.clone()),
+                    _ => None,
+                })
+                .collect();
+            // Rejected entries are answered in the batch's array too.
+            let answered = items.iter().any(|m| m.is_err()) || !ids.is_empty();
+            (ids, answered)
+        }
+    };
+    let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
+    if requests.is_empty() && !batch {
+        let (reply, answer) = oneshot::channel();
+        if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
+            return gone();
+        }
+        let Ok(mcp) = answer.await else {
+            return gone();
+        };
+        if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
+            return gone();
+        }
+        return StatusCode::ACCEPTED.into_response();
+    }
+    let (reply, attached) = oneshot::channel();
+    let opened = session
+        .send(HttpSessionMsg::Open {
+            requests,
+            batch,
+            primed: primed(headers, &message),
+            reply,
+        })
+        .await;
+    let Ok(attached) = (match opened {
+        Ok(()) => attached.await,
+        Err(_) => return gone(),
+    }) else {
+        return gone();
+    };
+    if attached
+        .session
+        .send(SessionMsg::Incoming(bytes))
+        .await
+        .is_err()
+    {
+        return gone();
+    }
+    let detach = {
+        let (stream, attach) = (attached.stream, attached.attach);
+        OnDrop::new(move || {
+            let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
+        })
+    };
+    let mut response = sse_response(
+        attached.first,
+        attached.events,
+        http.config.sse_keep_alive,
+        detach,
+    );
+    if let Some(id) = new_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
+        response.headers_mut().insert(SESSION_ID, id);
+    }
+    response
+}
+
+/// `GET /mcp`: a session's standalone stream, or a resumed one.
+async fn get_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_origin(&headers, &http.config) {
+        return *refusal;
+    }
+    let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {
+        // 2026-07-28 has no GET stream: `subscriptions/listen` replaces it.
+        return method_not_allowed();
+    };
+    if !accepts(&headers, "text/event-stream") {
+        return refuse(
+            StatusCode::NOT_ACCEPTABLE,
+            "Not Acceptable: Accept must list text/event-stream",
+            json!({ "accept": headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) }),
+        );
+    }
+    let Some(session) = http
+        .sessions
+        .whereis_actor::<HttpSessionMsg>(&id.to_string())
+    else {
+        return session_not_found(id);
+    };
+    let after = match headers.get("last-event-id").map(|v| v.to_str()) {
+        None => None,
+        Some(text) => match text.ok().and_then(EventId::parse) {
+            Some(after) => Some(after),
+            None => {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: Last-Event-ID is not an event of this server",
+                    json!({ "header": "Last-Event-ID" }),
+                )
+            }
+        },
+    };
+    let primed = headers::text(&headers, headers::PROTOCOL_VERSION)
+        .ok()
+        .flatten()
+        .and_then(ProtocolVersion::parse)
+        .is_some_and(|v| v >= ProtocolVersion::V2025_11_25);
+    let (reply, answer) = oneshot::channel();
+    if session
+        .send(HttpSessionMsg::Get {
+            after,
+            primed,
+            reply,
+        })
+        .await
+        .is_err()
+    {
+        return session_not_found(id);
+    }
+    match answer.await {
+        Err(_) => session_not_found(id),
+        Ok(Err(Refusal::Conflict)) => refuse(
+            StatusCode::CONFLICT,
+            "Conflict: only one standalone SSE stream is allowed per session",
+            json!({ "sessionId": id }),
+        ),
+        Ok(Err(Refusal::UnknownEvent)) => refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: Last-Event-ID names no stream of this session",
+            json!({ "header": "Last-Event-ID" }),
+        ),
+        Ok(Ok(attached)) => {
+            let (stream, attach) = (attached.stream, attached.attach);
+            let detach = OnDrop::new(move || {
+                let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
+            });
+            sse_response(
+                attached.first,
+                attached.events,
+                http.config.sse_keep_alive,
+                detach,
+            )
+        }
+    }
+}
+
+fn method_not_allowed() -> Response {
+    let mut response = refuse(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Method Not Allowed: without a session, only POST is served",
+        json!({ "allow": ["POST"] }),
+    );
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
+}
+
+/// `DELETE /mcp`: ends a session.
+async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_origin(&headers, &http.config) {
+        return *refusal;
+    }
+    let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {
+        return method_not_allowed();
+    };
+    match http.sessions.unregister(&id.to_string()) {
+        Some(session) => {
+            session.stop(ExitReason::Normal);
+            StatusCode::OK.into_response()
+        }
+        None => session_not_found(id),
+    }
+}
+
+/// A 2026-07-28 POST: checked, then served by a request process of its own.
+async fn modern(http: Http, headers: HeaderMap, message: Incoming, bytes: Vec<u8>) -> Response {
+    let request = match message {
+        Incoming::Single(Message::Request(request)) => request,
+        Incoming::Single(Message::Notification(_)) => return StatusCode::ACCEPTED.into_response(),
+        Incoming::Single(Message::Response(_)) | Incoming::Batch(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    "2026-07-28 accepts one request or notification per POST",
+                ),
+            )
+        }
+    };
+    let version = match envelope_version(request.params.as_ref()) {
+        Ok(version) => version,
+        Err(error) => return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error),
+    };
+    if let Err(error) = headers::check(&headers, &request, version, &http.server) {
+        return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
+    }
+    let slot: RequestStart = Arc::new(Mutex::new(None));
+    let started = http.request_sup.start_child(slot.clone()).await;
+    let Some((session, mut received)) = started.ok().and_then(|_| slot.lock().take()) else {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(request.id),
+            ErrorObject::internal("the request could not start"),
+        );
+    };
+    let process = session.process();
+    // The client closing its stream cancels the request.
+    let cancel = OnDrop::new(move || process.stop(ExitReason::Normal));
+    let listen = request.method == "subscriptions/listen";
+    if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(request.id),
+            ErrorObject::internal("the request process ended"),
+        );
+    }
+    if !listen {
+        // One request: the process ends once it has answered.
+        let _ = session.send_system(SessionMsg::Drain);
+    }
+    let keep_alive = http.config.sse_keep_alive;
+    let first = tokio::time::timeout(keep_alive, received.recv_frame()).await;
+    match first {
+        Ok(Some(frame)) if frame.kind == FrameKind::Response => {
+            let error_code = serde_json::from_str::<Value>(&frame.json)
+                .ok()
+                .and_then(|v| v.get("error")?.get("code")?.as_i64());
+            let status = error_code.map_or(StatusCode::OK, status_for);
+            drop(cancel);
+            json_response(status, frame.json)
+        }
+        Ok(None) => rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(request.id),
+            ErrorObject::internal("the request ended without an answer"),
+        ),
+        // Notifications first, or a slow answer: stream.
+        first => {
+            let first: Vec<SseEvent> = match first {
+                Ok(Some(frame)) => vec![SseEvent::data(Arc::from(frame.json))],
+                _ => Vec::new(),
+            };
+            let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
+            tokio::spawn(async move {
+                while let Some(frame) = received.recv_frame().await {
+                    if tx
+                        .send(SseEvent::data(Arc::from(frame.json)))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            sse_response(first, events, keep_alive, cancel)
+        }
+    }
+}
+
+/// `GET /sse`: opens a legacy session; its first event names where to POST.
+async fn open_legacy(State(http): State<Http>, headers: HeaderMap) -> Response {
+    if let Err(refusal) = check_origin(&headers, &http.config) {
+        return *refusal;
+    }
+    let (session, id) = match open_session(&http, Mode::Legacy).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
+    let (reply, answer) = oneshot::channel();
+    let asked = session.send(HttpSessionMsg::Get {
+        after: None,
+        primed: false,
+        reply,
+    });
+    let attached = match asked.await {
+        Ok(()) => answer.await.ok().and_then(Result::ok),
+        Err(_) => None,
+    };
+    let Some(attached) = attached else {
+        return session_not_found(&id);
+    };
+    let mut first = vec![SseEvent {
+        id: None,
+        name: Some("endpoint"),
+        data: Arc::from(format!("{MESSAGE_PATH}?sessionId={id}")),
+        retry: None,
+    }];
+    first.extend(attached.first);
+    let (stream, attach) = (attached.stream, attached.attach);
+    let detach = OnDrop::new(move || {
+        let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
+    });
+    sse_response(first, attached.events, http.config.sse_keep_alive, detach)
+}
+
+/// `POST /message?sessionId=…`: a legacy client's message.
+async fn post_legacy(
+    State(http): State<Http>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_post(&http, &headers, body, false).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return *refusal,
+    };
+    // Session ids are hex: nothing to percent-decode.
+    let session_id = query.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("sessionId="))
+            .map(str::to_string)
+    });
+    let Some(session_id) = session_id else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: sessionId query parameter is required",
+            json!({ "parameter": "sessionId" }),
+        );
+    };
+    let Some(session) = http.sessions.whereis_actor::<HttpSessionMsg>(&session_id) else {
+        return session_not_found(&session_id);
+    };
+    let (reply, answer) = oneshot::channel();
+    if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
+        return session_not_found(&session_id);
+    }
+    let Ok(mcp) = answer.await else {
+        return session_not_found(&session_id);
+    };
+    // Malformed input is answered on the stream, as the session answers it.
+    if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
+        return session_not_found(&session_id);
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}
+
+/// Where HTTP listens, for [`crate::Endpoints`].
+pub(crate) fn urls(addr: SocketAddr) -> [String; 2] {
+    [
+        format!("http://{addr}{PATH}"),
+        format!("http://{addr}{SSE_PATH}"),
+    ]
+}

@@ -1,0 +1,478 @@
+//! A handshake-era HTTP session: one process per `Mcp-Session-Id` (or per
+//! legacy SSE connection) that owns the MCP session and routes what it sends
+//! to the client's streams.
+//!
+//! Streamable HTTP (2025-03-26 to 2025-11-25): each POST that carries
+//! requests opens a stream that gets those requests' responses and whatever
+//! their handlers send; everything else goes to the standalone GET stream.
+//! Every event has an id `<stream>-<seq>` and is kept in a bounded replay
+//! buffer (events, bytes, age), so a client that lost a stream resumes it
+//! with `GET` + `Last-Event-ID` and gets exactly the events it missed. A
+//! stream whose client is too slow is detached, not waited for: its events
+//! wait in the buffer.
+//!
+//! Legacy HTTP+SSE (2024-11-05): one GET stream carries everything as
+//! `message` events, after an `endpoint` event; the session ends with it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arbor_mcp::jsonrpc::Id;
+use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
+use arbor_mcp::session::{start_session, SessionMsg};
+use arbor_mcp::McpServer;
+use arbor_runtime::timer::{send_interval, TimerRef};
+use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
+use tokio::sync::{mpsc, oneshot};
+
+use super::stream::SseEvent;
+use super::HttpConfig;
+
+/// The standalone stream: the GET stream of Streamable HTTP, the only
+/// stream of legacy SSE.
+const STANDALONE: u64 = 0;
+
+/// Which HTTP transport a session serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Streamable HTTP, 2025-03-26 to 2025-11-25.
+    Streamable,
+    /// HTTP+SSE, 2024-11-05.
+    Legacy,
+}
+
+/// An event id: the stream and the event's place in the session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct EventId {
+    stream: u64,
+    seq: u64,
+}
+
+impl EventId {
+    pub(crate) fn parse(text: &str) -> Option<EventId> {
+        let (stream, seq) = text.trim().split_once('-')?;
+        Some(EventId {
+            stream: stream.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+
+    fn render(self) -> String {
+        format!("{}-{}", self.stream, self.seq)
+    }
+}
+
+/// A stream handed to the HTTP layer: its events, its first events
+/// (priming, replay), and its place for [`HttpSessionMsg::Detached`].
+#[derive(Debug)]
+pub(crate) struct Attached {
+    /// The MCP session, to hand the POST's message to.
+    pub(crate) session: ActorRef<SessionMsg>,
+    pub(crate) stream: u64,
+    pub(crate) attach: u64,
+    pub(crate) first: Vec<SseEvent>,
+    pub(crate) events: mpsc::Receiver<SseEvent>,
+}
+
+/// Why a GET cannot be served.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A standalone stream is already open.
+    Conflict,
+    /// `Last-Event-ID` names no stream of this session.
+    UnknownEvent,
+}
+
+/// An HTTP session's messages.
+#[derive(Debug)]
+pub(crate) enum HttpSessionMsg {
+    /// A POST carrying `requests` (and, for a batch, `batch`): opens their
+    /// stream, before the message goes to the MCP session.
+    Open {
+        requests: Vec<Id>,
+        batch: bool,
+        primed: bool,
+        reply: oneshot::Sender<Attached>,
+    },
+    /// A GET: the standalone stream, or a stream resumed after an event.
+    Get {
+        after: Option<EventId>,
+        primed: bool,
+        reply: oneshot::Sender<Result<Attached, Refusal>>,
+    },
+    /// A POST without requests: only activity. The reply is the MCP
+    /// session, to hand the message to.
+    Touch {
+        reply: oneshot::Sender<ActorRef<SessionMsg>>,
+    },
+    /// What the MCP session sends.
+    Out(Outbound),
+    /// A stream's body has gone (the client left, or it ended).
+    Detached { stream: u64, attach: u64 },
+    /// Time to see whether the session has been idle too long.
+    IdleCheck,
+}
+
+/// One event kept for replay.
+#[derive(Debug)]
+struct Kept {
+    id: EventId,
+    at: Instant,
+    data: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct StreamState {
+    /// The attached body's sender, and which attach it is.
+    live: Option<(u64, mpsc::Sender<SseEvent>)>,
+    /// Requests (or one batch) still to be answered on it.
+    pending: usize,
+    /// The last event handed to a live body.
+    delivered: u64,
+}
+
+/// The session process.
+pub(crate) struct HttpSession {
+    mode: Mode,
+    config: Arc<HttpConfig>,
+    session: ActorRef<SessionMsg>,
+    streams: HashMap<u64, StreamState>,
+    by_request: HashMap<Id, u64>,
+    batches: VecDeque<u64>,
+    kept: VecDeque<Kept>,
+    kept_bytes: usize,
+    next_stream: u64,
+    next_seq: u64,
+    next_attach: u64,
+    last_active: Instant,
+    idle_timer: Option<TimerRef>,
+}
+
+/// Starts an HTTP session with its MCP session, and the task that moves
+/// what the MCP session sends into the HTTP session's mailbox.
+pub(crate) async fn start(
+    server: McpServer,
+    mode: Mode,
+    config: Arc<HttpConfig>,
+) -> Result<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>), SpawnError> {
+    let (out, received) = outbox(&server.config().outbox);
+    let session = start_session(server, out).await?;
+    let http = spawn(HttpSession {
+        mode,
+        config,
+        session: session.clone(),
+        streams: HashMap::from([(STANDALONE, StreamState::default())]),
+        by_request: HashMap::new(),
+        batches: VecDeque::new(),
+        kept: VecDeque::new(),
+        kept_bytes: 0,
+        next_stream: STANDALONE + 1,
+        next_seq: 0,
+        next_attach: 0,
+        last_active: Instant::now(),
+        idle_timer: None,
+    })
+    .await;
+    let http = match http {
+        Ok(http) => http,
+        Err(e) => {
+            session.process().stop(ExitReason::Shutdown);
+            return Err(e);
+        }
+    };
+    // The two end together: the MCP session's end (an init deadline, an
+    // overflow) ends the HTTP session, whose end stops the MCP session.
+    let watcher = http.process();
+    if session
+        .process()
+        .on_exit(move |down| watcher.stop(down.reason.clone()))
+        .is_err()
+    {
+        http.process().stop(ExitReason::Normal);
+    }
+    tokio::spawn(pump(received, http.clone()));
+    Ok((http, session))
+}
+
+/// Moves the MCP session's output into the HTTP session, waiting when its
+/// mailbox is full: the MCP session's outbox then fills, and its policy
+/// applies.
+async fn pump(mut received: OutboxReceiver, http: ActorRef<HttpSessionMsg>) {
+    while let Some(item) = received.recv().await {
+        if http.send(HttpSessionMsg::Out(item)).await.is_err() {
+            return;
+        }
+    }
+}
+
+impl Actor for HttpSession {
+    type Msg = HttpSessionMsg;
+
+    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
+        let idle = self.config.idle_timeout;
+        if !idle.is_zero() {
+            let every = (idle / 4).max(Duration::from_millis(10));
+            self.idle_timer = Some(send_interval(every, ctx.myself().clone(), || {
+                HttpSessionMsg::IdleCheck
+            }));
+        }
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: HttpSessionMsg, ctx: &mut Context<Self>) -> Flow {
+        match msg {
+            HttpSessionMsg::Open {
+                requests,
+                batch,
+                primed,
+                reply,
+            } => {
+                self.last_active = Instant::now();
+                let stream = self.next_stream;
+                self.next_stream += 1;
+                let mut state = StreamState {
+                    pending: if batch { 1 } else { requests.len() },
+                    ..StreamState::default()
+                };
+                for id in requests {
+                    self.by_request.insert(id, stream);
+                }
+                if batch {
+                    self.batches.push_back(stream);
+                }
+                let attached = self.attach(stream, &mut state, primed, None);
+                self.streams.insert(stream, state);
+                let _ = reply.send(attached);
+            }
+            HttpSessionMsg::Get {
+                after,
+                primed,
+                reply,
+            } => {
+                self.last_active = Instant::now();
+                let _ = reply.send(self.get(after, primed));
+            }
+            HttpSessionMsg::Touch { reply } => {
+                self.last_active = Instant::now();
+                let _ = reply.send(self.session.clone());
+            }
+            HttpSessionMsg::Out(Outbound::Frame(frame)) => self.route(frame),
+            HttpSessionMsg::Out(Outbound::Release(id)) => self.release(&id),
+            HttpSessionMsg::Detached { stream, attach } => {
+                let Some(state) = self.streams.get_mut(&stream) else {
+                    return Ok(());
+                };
+                if state.live.as_ref().is_some_and(|(a, _)| *a == attach) {
+                    state.live = None;
+                    self.last_active = Instant::now();
+                    if self.mode == Mode::Legacy {
+                        // The legacy transport's session is its GET stream.
+                        ctx.stop(ExitReason::Normal);
+                    }
+                }
+            }
+            HttpSessionMsg::IdleCheck => {
+                let busy = self
+                    .streams
+                    .values()
+                    .any(|s| s.live.is_some() || s.pending > 0);
+                if !busy && self.last_active.elapsed() >= self.config.idle_timeout {
+                    tracing::debug!(target: "arbor::transports", "http session idle: closed");
+                    ctx.stop(ExitReason::Normal);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _reason: &ExitReason) {
+        if let Some(timer) = self.idle_timer.take() {
+            timer.cancel();
+        }
+        // Requests in flight may still answer (up to the drain timeout);
+        // nothing can reach the client any more.
+        self.session.process().stop(ExitReason::Shutdown);
+    }
+}
+
+impl HttpSession {
+    /// Serves a GET: resumes the stream `after` names, or opens the
+    /// standalone stream.
+    fn get(&mut self, after: Option<EventId>, primed: bool) -> Result<Attached, Refusal> {
+        let stream = after.map_or(STANDALONE, |a| a.stream);
+        let mut state = self.streams.remove(&stream).ok_or(Refusal::UnknownEvent)?;
+        if after.is_none() && state.live.is_some() {
+            self.streams.insert(stream, state);
+            return Err(Refusal::Conflict);
+        }
+        let attached = self.attach(stream, &mut state, primed, after.map(|a| a.seq));
+        self.streams.insert(stream, state);
+        Ok(attached)
+    }
+
+    /// Gives `stream` a new body: a priming event if asked, then what was
+    /// kept after `after` (or, with no `after`, what was never delivered).
+    fn attach(
+        &mut self,
+        stream: u64,
+        state: &mut StreamState,
+        primed: bool,
+        after: Option<u64>,
+    ) -> Attached {
+        self.next_attach += 1;
+        let attach = self.next_attach;
+        let mut first = Vec::new();
+        if primed && self.mode == Mode::Streamable {
+            self.next_seq += 1;
+            first.push(SseEvent {
+                id: Some(
+                    EventId {
+                        stream,
+                        seq: self.next_seq,
+                    }
+                    .render(),
+                ),
+                name: None,
+                data: Arc::from(""),
+                retry: Some(self.config.sse_retry),
+            });
+        }
+        let from = after.unwrap_or(state.delivered);
+        for kept in self
+            .kept
+            .iter()
+            .filter(|k| k.id.stream == stream && k.id.seq > from)
+        {
+            first.push(self.event(kept.id, kept.data.clone()));
+            state.delivered = state.delivered.max(kept.id.seq);
+        }
+        let (tx, events) = mpsc::channel(self.config.stream_buffer.max(1));
+        // A finished stream only replays, then ends.
+        if state.pending > 0 || stream == STANDALONE {
+            state.live = Some((attach, tx));
+        }
+        Attached {
+            session: self.session.clone(),
+            stream,
+            attach,
+            first,
+            events,
+        }
+    }
+
+    fn event(&self, id: EventId, data: Arc<str>) -> SseEvent {
+        match self.mode {
+            Mode::Streamable => SseEvent {
+                id: Some(id.render()),
+                name: None,
+                data,
+                retry: None,
+            },
+            Mode::Legacy => SseEvent {
+                id: None,
+                name: Some("message"),
+                data,
+                retry: None,
+            },
+        }
+    }
+
+    /// Sends a frame to the stream it belongs to.
+    fn route(&mut self, frame: Frame) {
+        let stream = match (self.mode, &frame.related, frame.kind) {
+            (Mode::Legacy, _, _) => STANDALONE,
+            (_, Some(id), _) => self.by_request.get(id).copied().unwrap_or(STANDALONE),
+            (_, None, FrameKind::Response) => self.batches.pop_front().unwrap_or(STANDALONE),
+            (_, None, _) => STANDALONE,
+        };
+        let answers = frame.kind == FrameKind::Response && stream != STANDALONE;
+        if answers {
+            if let Some(id) = &frame.related {
+                self.by_request.remove(id);
+            }
+        }
+        self.next_seq += 1;
+        let id = EventId {
+            stream,
+            seq: self.next_seq,
+        };
+        let data: Arc<str> = Arc::from(frame.json);
+        self.keep(id, data.clone());
+        let event = self.event(id, data);
+        let Some(state) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        if let Some((_, tx)) = &state.live {
+            // A body that cannot take it now is detached; the client
+            // resumes from the buffer.
+            if tx.try_send(event).is_ok() {
+                state.delivered = id.seq;
+            } else {
+                state.live = None;
+            }
+        }
+        if answers {
+            state.pending = state.pending.saturating_sub(1);
+            if state.pending == 0 {
+                // Answered: the stream ends.
+                state.live = None;
+            }
+        }
+    }
+
+    /// SEP-1699: closes the request's stream after a retry hint; the client
+    /// comes back with `Last-Event-ID`.
+    fn release(&mut self, request: &Id) {
+        let Some(stream) = self.by_request.get(request).copied() else {
+            return;
+        };
+        if let Some(state) = self.streams.get_mut(&stream) {
+            if let Some((_, tx)) = state.live.take() {
+                self.next_seq += 1;
+                let _ = tx.try_send(SseEvent {
+                    id: Some(
+                        EventId {
+                            stream,
+                            seq: self.next_seq,
+                        }
+                        .render(),
+                    ),
+                    name: None,
+                    data: Arc::from(""),
+                    retry: Some(self.config.sse_retry),
+                });
+            }
+        }
+    }
+
+    /// Keeps an event for replay, within the buffer's bounds.
+    fn keep(&mut self, id: EventId, data: Arc<str>) {
+        let now = Instant::now();
+        self.kept_bytes += data.len();
+        self.kept.push_back(Kept { id, at: now, data });
+        while let Some(oldest) = self.kept.front() {
+            let over = self.kept.len() > self.config.replay_events
+                || self.kept_bytes > self.config.replay_bytes
+                || now.duration_since(oldest.at) > self.config.replay_age;
+            if !over {
+                break;
+            }
+            if let Some(gone) = self.kept.pop_front() {
+                self.kept_bytes -= gone.data.len();
+                // A finished stream with nothing left to replay is forgotten.
+                let stream = gone.id.stream;
+                let finished = self
+                    .streams
+                    .get(&stream)
+                    .is_some_and(|s| s.pending == 0 && s.live.is_none());
+                if stream != STANDALONE
+                    && finished
+                    && !self.kept.iter().any(|k| k.id.stream == stream)
+                {
+                    self.streams.remove(&stream);
+                }
+            }
+        }
+    }
+}
