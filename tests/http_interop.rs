@@ -238,12 +238,20 @@ fn check_typescript_features(s: &Value) {
 
     // An unknown tool is a JSON-RPC error, thrown to the caller.
     assert_eq!(s["unknown_tool"]["code"], -32602, "{context}");
-    // Nothing went wrong under the hood (e.g. progress after the response).
-    assert_eq!(
-        s["client_errors"].as_array().map(Vec::len),
-        Some(0),
-        "the client reported errors: {context}"
-    );
+    // Nothing went wrong under the hood. Except one 1.x quirk: its Protocol
+    // runs notification handlers a microtask late but responses at once, so
+    // when the last progress notification and the response arrive in one
+    // read (in that order on the wire), the response drops the progress
+    // handler first and the SDK reports "a progress notification for an
+    // unknown token". It does so against the reference server too.
+    let errors: Vec<&str> = strings(&s["client_errors"])
+        .into_iter()
+        .filter(|e| {
+            !(s["sdk"] == "v1"
+                && e.starts_with("Received a progress notification for an unknown token"))
+        })
+        .collect();
+    assert!(errors.is_empty(), "the client reported errors: {context}");
     assert_eq!(s["closed"], true, "{context}");
 }
 

@@ -2,6 +2,7 @@
 // over HTTP.
 //
 // Usage: node interop.mjs <v1|v2> <streamable|sse> <url> [--mode auto|legacy] [--profile arbor|everything]
+//                         [--no-subscribe]
 //
 // Run by tests/http_interop.rs, from the node prefix it installs
 // (`<target>/ts-mcp`, from tests/ts/package.json and its lock), where this file
@@ -70,12 +71,16 @@ function check(condition, what) {
 
 function parseArgs(argv) {
     const [sdk, transport, url, ...rest] = argv;
-    const usage = 'usage: interop.mjs <v1|v2> <streamable|sse> <url> [--mode auto|legacy] [--profile arbor|everything]';
+    const usage =
+        'usage: interop.mjs <v1|v2> <streamable|sse> <url> [--mode auto|legacy] [--profile arbor|everything] [--no-subscribe]';
     if (!['v1', 'v2'].includes(sdk) || !['streamable', 'sse'].includes(transport) || !url) throw new Failure(usage);
-    const opts = { sdk, transport, url, mode: sdk === 'v2' ? 'auto' : 'legacy', profile: 'arbor' };
+    const opts = { sdk, transport, url, mode: sdk === 'v2' ? 'auto' : 'legacy', profile: 'arbor', subscribe: true };
     for (let i = 0; i < rest.length; i += 2) {
         const [flag, value] = [rest[i], rest[i + 1]];
-        if (flag === '--mode' && ['auto', 'legacy'].includes(value)) opts.mode = value;
+        if (flag === '--no-subscribe') {
+            opts.subscribe = false;
+            i -= 1;
+        } else if (flag === '--mode' && ['auto', 'legacy'].includes(value)) opts.mode = value;
         else if (flag === '--profile' && value in PROFILES) opts.profile = value;
         else throw new Failure(usage);
     }
@@ -111,31 +116,45 @@ function rpcSummary(body) {
     }
 }
 
-/** A fetch that records every exchange; failed ones with their body. */
-function recordingFetch(http) {
-    return async (input, init = {}) => {
-        const request = new Request(input, init);
-        const entry = {
-            method: request.method,
-            path: new URL(request.url).pathname + new URL(request.url).search,
-            rpc: rpcSummary(init.body),
-            request_headers: reportedHeaders(request.headers, REPORTED_REQUEST_HEADERS),
-        };
-        http.push(entry);
-        let response;
-        try {
-            response = await fetch(input, init);
-        } catch (e) {
-            entry.error = String(e?.cause ?? e);
-            throw e;
+/**
+ * A fetch that records every exchange, failed ones with their body. Keeps
+ * the POSTs and DELETEs in flight in `pending`: on the legacy SSE transport a
+ * response arrives on the stream, possibly before the POST that carried the
+ * request has its 202, and closing the client would abort that POST.
+ */
+function recordingFetch(http, pending) {
+    return (input, init = {}) => {
+        const exchange = recordedExchange(http, input, init);
+        if ((init.method ?? 'GET') !== 'GET') {
+            pending.add(exchange);
+            exchange.finally(() => pending.delete(exchange)).catch(() => {});
         }
-        entry.status = response.status;
-        entry.response_headers = reportedHeaders(response.headers, REPORTED_RESPONSE_HEADERS);
-        if (response.status >= 400) {
-            entry.body = (await response.clone().text()).slice(0, 2000);
-        }
-        return response;
+        return exchange;
     };
+}
+
+async function recordedExchange(http, input, init) {
+    const request = new Request(input, init);
+    const entry = {
+        method: request.method,
+        path: new URL(request.url).pathname + new URL(request.url).search,
+        rpc: rpcSummary(init.body),
+        request_headers: reportedHeaders(request.headers, REPORTED_REQUEST_HEADERS),
+    };
+    http.push(entry);
+    let response;
+    try {
+        response = await fetch(input, init);
+    } catch (e) {
+        entry.error = String(e?.cause ?? e);
+        throw e;
+    }
+    entry.status = response.status;
+    entry.response_headers = reportedHeaders(response.headers, REPORTED_RESPONSE_HEADERS);
+    if (response.status >= 400) {
+        entry.body = (await response.clone().text()).slice(0, 2000);
+    }
+    return response;
 }
 
 /** Records the JSON-RPC messages a transport sends and delivers. */
@@ -243,7 +262,8 @@ async function run(opts, wire, http, summary) {
     sdk.onNotification(client, 'notifications/message', n => logs.push(n.params));
 
     const url = new URL(opts.url);
-    const fetch = recordingFetch(http);
+    const pending = new Set();
+    const fetch = recordingFetch(http, pending);
     const transport = teeTransport(
         opts.transport === 'sse'
             ? new sdk.SSEClientTransport(url, { fetch })
@@ -284,10 +304,43 @@ async function run(opts, wire, http, summary) {
     const readme = resourceText(await client.readResource({ uri: profile.readme }), 'read readme');
     summary.resource = { uri: readme.uri, mime_type: readme.mimeType ?? null, text: readme.text ?? null };
 
+    // Subscribe, the era's way (unless --no-subscribe).
+    let subscription;
+    if (opts.subscribe) {
+        subscription = await subscribeAndBump(client, sdk, profile, opts, summary, updates);
+    }
+
+    summary.unknown_tool = await errorOf(() =>
+        sdk.callTool(client, { name: profile.unknownTool, arguments: {} }),
+    );
+
+    // Close: the subscription, then the session (DELETE), then the client,
+    // once no message is still being POSTed.
+    await Promise.race([Promise.allSettled([...pending]), new Promise(r => setTimeout(r, 5000))]);
+    if (subscription) {
+        await subscription.close();
+        summary.subscription.closed = await Promise.race([
+            subscription.closed,
+            new Promise(r => setTimeout(() => r('not within 5 s'), 5000)),
+        ]);
+    } else if (opts.subscribe && opts.profile === 'arbor') {
+        await client.unsubscribeResource({ uri: profile.counter });
+    }
+    if (opts.transport === 'streamable' && transport.sessionId) {
+        await transport.terminateSession();
+        summary.session_terminated = transport.sessionId === undefined;
+    }
+    await client.close();
+    summary.closed = true;
+    summary.logs = logs.length;
+    summary.client_errors = errors;
+}
+
+/** Subscribes to the counter, bumps it, waits for the update; returns a 2026 subscription to close. */
+async function subscribeAndBump(client, sdk, profile, opts, summary, updates) {
     const before = resourceText(await client.readResource({ uri: profile.counter }, cacheBypass(opts)), 'read counter');
     summary.counter_before = before.text ?? null;
 
-    // Subscribe, the era's way.
     let subscription;
     if (summary.era === 'modern') {
         subscription = await client.listen({ resourceSubscriptions: [profile.counter] });
@@ -305,29 +358,7 @@ async function run(opts, wire, http, summary) {
 
     const after = resourceText(await client.readResource({ uri: profile.counter }, cacheBypass(opts)), 'read counter');
     summary.counter_after = after.text ?? null;
-
-    summary.unknown_tool = await errorOf(() =>
-        sdk.callTool(client, { name: profile.unknownTool, arguments: {} }),
-    );
-
-    // Close: the subscription, then the session (DELETE), then the client.
-    if (subscription) {
-        await subscription.close();
-        summary.subscription.closed = await Promise.race([
-            subscription.closed,
-            new Promise(r => setTimeout(() => r('not within 5 s'), 5000)),
-        ]);
-    } else if (opts.profile === 'arbor') {
-        await client.unsubscribeResource({ uri: profile.counter });
-    }
-    if (opts.transport === 'streamable' && transport.sessionId) {
-        await transport.terminateSession();
-        summary.session_terminated = transport.sessionId === undefined;
-    }
-    await client.close();
-    summary.closed = true;
-    summary.logs = logs.length;
-    summary.client_errors = errors;
+    return subscription;
 }
 
 /** The protocol version the `initialize` result named (1.x has no getter for it). */
