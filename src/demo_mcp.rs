@@ -1,6 +1,8 @@
 //! The demo MCP server `arbor serve` offers: a few tools, a resource and a
 //! prompt, served alike to both protocol eras.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_mcp::{
@@ -37,13 +39,22 @@ pub struct CountArgs {
     pub step_ms: u64,
 }
 
+/// Arguments of `bump`: none.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct BumpArgs {}
+
+/// The subscribable resource `bump` changes.
+pub const COUNTER_URI: &str = "arbor://demo/counter";
+
 /// The demo server.
 ///
 /// # Errors
 /// Never in practice: the definition is fixed and valid.
 pub fn mcp_server() -> Result<McpServer, arbor_mcp::server::BuildError> {
+    let counter = Arc::new(AtomicU64::new(0));
+    let bumped = counter.clone();
     ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
-        .instructions("A demo arbor server: echo, add, count (with progress), a readme resource and a greeting prompt.")
+        .instructions("A demo arbor server: echo, add, count (with progress), bump (changes the subscribable counter resource), a readme resource and a greeting prompt.")
         .tool("echo", "Returns the message it is given", |args: EchoArgs, _ctx| async move {
             Ok(CallToolResult::text(args.message))
         })
@@ -61,6 +72,18 @@ pub fn mcp_server() -> Result<McpServer, arbor_mcp::server::BuildError> {
                 ctx.progress(f64::from(step), Some(f64::from(args.steps)), None);
             }
             Ok(CallToolResult::text(format!("counted to {}", args.steps)))
+        })
+        .tool("bump", "Adds one to the counter resource and tells its subscribers", move |_: BumpArgs, ctx| {
+            let counter = bumped.clone();
+            async move {
+                let value = counter.fetch_add(1, Ordering::Relaxed) + 1;
+                ctx.server().resource_updated(COUNTER_URI);
+                Ok(CallToolResult::text(value.to_string()))
+            }
+        })
+        .resource(COUNTER_URI, "counter", Some("text/plain"), move |uri, _ctx| {
+            let value = counter.load(Ordering::Relaxed);
+            async move { Ok(vec![ResourceContents::text(uri, Some("text/plain"), value.to_string())]) }
         })
         .resource("arbor://demo/readme", "readme", Some("text/plain"), |uri, _ctx| async move {
             Ok(vec![ResourceContents::text(

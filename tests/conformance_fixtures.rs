@@ -572,7 +572,10 @@ async fn content_tools_answer_the_expected_blocks_in_both_eras() {
         let reconnection = c
             .ok("tools/call", tool("test_reconnection", json!({})))
             .await;
-        assert_eq!(text(&reconnection), "Reconnection test completed");
+        assert_eq!(
+            text(&reconnection),
+            "Reconnection test completed successfully: the result came on the resumed stream"
+        );
     }
     fx.release();
 }

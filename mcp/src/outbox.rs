@@ -344,3 +344,104 @@ impl OutboxReceiver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jsonrpc::{Notification, Response};
+    use std::time::Duration;
+
+    fn note(bytes: usize) -> Frame {
+        let message = Message::Notification(Notification {
+            method: "x".repeat(bytes),
+            params: None,
+        });
+        Frame::new(&message, None)
+    }
+
+    fn answer(id: i64) -> Frame {
+        let message = Message::Response(Response {
+            id: Some(Id::Number(id)),
+            outcome: Ok(Value::Null),
+        });
+        Frame::new(&message, Some(Id::Number(id)))
+    }
+
+    fn config(policy: OverflowPolicy) -> OutboxConfig {
+        OutboxConfig {
+            max_messages: 4,
+            max_bytes: 1000,
+            policy,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_senders_resume_when_the_transport_takes_messages() {
+        let (tx, mut rx) = outbox(&config(OverflowPolicy::Wait));
+        for _ in 0..4 {
+            tx.send(note(10)).await.unwrap_or_default();
+        }
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(note(10))).await;
+        assert!(blocked.is_err(), "a full queue makes the sender wait");
+        assert!(rx.recv_frame().await.is_some());
+        assert_eq!(tx.send(note(10)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn bytes_are_bounded_as_well_as_messages() {
+        let (tx, mut rx) = outbox(&config(OverflowPolicy::Wait));
+        tx.send(note(600)).await.unwrap_or_default();
+        assert!(tx.queued_bytes() > 600);
+        let blocked = tokio::time::timeout(Duration::from_millis(50), tx.send(note(600))).await;
+        assert!(blocked.is_err(), "1200 bytes do not fit in 1000");
+        rx.recv_frame().await;
+        assert_eq!(tx.queued_bytes(), 0);
+        // One message larger than the bound still goes, alone.
+        assert_eq!(tx.send(note(5000)).await, Ok(()));
+    }
+
+    #[tokio::test]
+    async fn dropped_notifications_are_counted_and_answers_still_wait() {
+        let (tx, mut rx) = outbox(&config(OverflowPolicy::DropNotifications));
+        for _ in 0..10 {
+            assert_eq!(tx.send(note(10)).await, Ok(()));
+        }
+        assert_eq!(tx.dropped(), 6);
+        let waiting = tokio::time::timeout(Duration::from_millis(50), tx.send(answer(1))).await;
+        assert!(waiting.is_err(), "a response is never dropped");
+        let mut got = 0;
+        while rx.try_recv_frame().is_some() {
+            got += 1;
+        }
+        assert_eq!(got, 4);
+    }
+
+    #[tokio::test]
+    async fn overflow_under_disconnect_stops_the_owner_and_ends_the_receiver() {
+        let (tx, mut rx) = outbox(&config(OverflowPolicy::Disconnect));
+        let owner = arbor_runtime::spawn(Idle).await.map(|a| a.process());
+        let Ok(owner) = owner else {
+            panic!("spawn failed");
+        };
+        tx.bind(owner.clone());
+        for _ in 0..4 {
+            assert_eq!(tx.send(note(10)).await, Ok(()));
+        }
+        assert_eq!(tx.send(note(10)).await, Err(SendError::Full));
+        assert!(matches!(owner.wait().await, ExitReason::Error(_)));
+        assert!(rx.recv().await.is_none(), "the transport stops writing");
+        assert!(tx.is_closed());
+    }
+
+    struct Idle;
+    impl arbor_runtime::Actor for Idle {
+        type Msg = ();
+        async fn handle(
+            &mut self,
+            _msg: (),
+            _ctx: &mut arbor_runtime::Context<Self>,
+        ) -> arbor_runtime::Flow {
+            Ok(())
+        }
+    }
+}

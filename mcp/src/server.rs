@@ -259,6 +259,9 @@ pub struct ServerConfig {
     /// Each connection's outbound queue: its bounds and what happens when
     /// a client does not read.
     pub outbox: crate::outbox::OutboxConfig,
+    /// Messages read from a connection and waiting for its session; when
+    /// full, the transport stops reading. Default: 64.
+    pub session_mailbox: usize,
 }
 
 impl Default for ServerConfig {
@@ -277,6 +280,7 @@ impl Default for ServerConfig {
             request_state_ttl: Duration::from_secs(600),
             server_request_timeout: Duration::from_secs(60),
             outbox: crate::outbox::OutboxConfig::default(),
+            session_mailbox: 64,
             task_ttl: Duration::from_secs(600),
             task_poll_interval: Duration::from_millis(500),
             max_tasks: 10_000,

@@ -19,7 +19,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
 use arbor_runtime::timer::{send_after, TimerRef};
-use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
+use arbor_runtime::{
+    spawn_with, Actor, ActorRef, Context, ExitReason, Flow, SpawnError, SpawnOptions,
+};
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
@@ -203,22 +205,28 @@ pub async fn start_session(
     out: Outbox,
 ) -> Result<ActorRef<SessionMsg>, SpawnError> {
     let outbox = out.clone();
-    let session = spawn(Session {
-        server,
-        out,
-        state: Lifecycle::Fresh,
-        in_flight: HashMap::new(),
-        next_task: 0,
-        legacy_tasks: Vec::new(),
-        init_timer: None,
-        draining: false,
-        subscriptions: HashMap::new(),
-        listens: HashMap::new(),
-        pending: HashMap::new(),
-        held: Vec::new(),
-        next_server_id: 0,
-        batch: None,
-    })
+    let options = SpawnOptions {
+        mailbox_capacity: server.config().session_mailbox.max(1),
+    };
+    let session = spawn_with(
+        Session {
+            server,
+            out,
+            state: Lifecycle::Fresh,
+            in_flight: HashMap::new(),
+            next_task: 0,
+            legacy_tasks: Vec::new(),
+            init_timer: None,
+            draining: false,
+            subscriptions: HashMap::new(),
+            listens: HashMap::new(),
+            pending: HashMap::new(),
+            held: Vec::new(),
+            next_server_id: 0,
+            batch: None,
+        },
+        options,
+    )
     .await?;
     outbox.bind(session.process());
     Ok(session)
@@ -1286,8 +1294,13 @@ fn open_request_state(
     let state = params.remove("requestState");
     let responses = params.remove("inputResponses");
     let Some(state) = state else {
-        // Answers with no state are ignored: the handler asks again.
-        return Ok(None);
+        // Answers with no state are still answers (the client chose them
+        // either way), but with no state kept: a handler that kept some
+        // sees none, and asks again.
+        return match responses {
+            Some(Value::Object(r)) => Ok(Some((r, None))),
+            _ => Ok(None),
+        };
     };
     let bad = |why: &str| {
         ErrorObject::invalid_params(format!("invalid requestState: {why}"))

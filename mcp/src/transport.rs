@@ -6,6 +6,10 @@
 //! without being buffered.
 
 use arbor_runtime::{ActorRef, ExitReason, ProcessRef};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -84,7 +88,8 @@ pub struct Connection {
 
 /// Starts serving one connection over a line-delimited byte stream and
 /// returns at once. The connection ends when the reader ends (after the
-/// requests in flight are answered) or when its session ends.
+/// requests in flight are answered), when its session ends, or when nothing
+/// has been read or written for `idle_timeout` (if given).
 ///
 /// # Errors
 /// [`TransportError::Session`] when the session cannot start.
@@ -92,6 +97,7 @@ pub async fn start_connection<R, W>(
     server: McpServer,
     reader: R,
     mut writer: W,
+    idle_timeout: Option<Duration>,
 ) -> Result<Connection, TransportError>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
@@ -103,8 +109,11 @@ where
     let errors = tx.clone();
     let session = start_session(server, tx).await?;
     let process = session.process();
+    let activity = Activity::new();
+    let written = activity.clone();
     let writing = tokio::spawn(async move {
         while let Some(frame) = rx.recv_frame().await {
+            written.touch();
             let mut line = frame.json;
             line.push('\n');
             if writer.write_all(line.as_bytes()).await.is_err() || writer.flush().await.is_err() {
@@ -114,7 +123,14 @@ where
     });
     let watched = process.clone();
     let done = tokio::spawn(async move {
-        read_lines(reader, max, &session, errors).await;
+        read_lines(
+            reader,
+            max,
+            &session,
+            errors,
+            idle_timeout.map(|t| (t, activity)),
+        )
+        .await;
         // The input has ended: answer what is in flight (each request is
         // bound by the request timeout), then stop.
         let _ = session.send_system(SessionMsg::Drain);
@@ -130,20 +146,65 @@ where
     Ok(Connection { process, done })
 }
 
-/// Feeds lines to the session until the input ends, fails, or the session
-/// ends.
+/// When a connection last read or wrote a message.
+#[derive(Clone, Debug)]
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start`.
+    last: Arc<AtomicU64>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            start: Instant::now(),
+            last: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last.store(now, Ordering::Relaxed);
+    }
+
+    /// When the connection becomes idle, if nothing happens before.
+    fn idle_at(&self, timeout: Duration) -> Instant {
+        self.start + Duration::from_millis(self.last.load(Ordering::Relaxed)) + timeout
+    }
+}
+
+/// Feeds lines to the session until the input ends, fails, the session
+/// ends, or the connection has been idle for the timeout given.
 async fn read_lines<R: AsyncBufRead + Unpin>(
     mut reader: R,
     max: usize,
     session: &ActorRef<SessionMsg>,
     errors: Outbox,
+    idle: Option<(Duration, Activity)>,
 ) {
     let process = session.process();
     loop {
-        let line = tokio::select! {
-            line = read_line(&mut reader, max) => line,
-            _ = process.wait() => return,
+        // Kept across idle checks: a line half read is not lost.
+        let reading = read_line(&mut reader, max);
+        tokio::pin!(reading);
+        let line = loop {
+            let idle_at = idle
+                .as_ref()
+                .map(|(timeout, activity)| activity.idle_at(*timeout));
+            tokio::select! {
+                line = &mut reading => break line,
+                _ = process.wait() => return,
+                _ = sleep_until_some(idle_at) => {
+                    if idle.as_ref().is_some_and(|(t, a)| Instant::now() >= a.idle_at(*t)) {
+                        tracing::debug!(target: "arbor::mcp", "connection idle: closed");
+                        return;
+                    }
+                }
+            }
         };
+        if let Some((_, activity)) = &idle {
+            activity.touch();
+        }
         match line {
             Ok(None) => return,
             Err(e) => {
@@ -171,6 +232,14 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     }
 }
 
+/// Sleeps until `at`, or forever.
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Serves one connection over a line-delimited byte stream until it is
 /// fully closed; returns the session's exit reason.
 ///
@@ -185,7 +254,7 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = start_connection(server, reader, writer).await?;
+    let connection = start_connection(server, reader, writer, None).await?;
     let reason = connection.process.wait().await;
     let _ = connection.done.await;
     Ok(reason)

@@ -75,7 +75,7 @@ async fn modern_input_needs_the_declared_capability() {
         r["error"]["data"]["requiredCapabilities"],
         json!({"elicitation": {}})
     );
-    // Answers without a state are ignored: the call is served as usual.
+    // Answers to nothing asked are ignored: the call is served as usual.
     let orphan = c
         .call(
             2,

@@ -43,6 +43,10 @@ pub struct TransportConfig {
     pub max_connections: usize,
     /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,
+    /// A TCP or WebSocket connection that has read and written no message
+    /// for this long is closed (HTTP sessions have
+    /// [`HttpConfig::idle_timeout`]). Zero turns it off. Default: 5 minutes.
+    pub idle_timeout: Duration,
     /// A WebSocket connection from which nothing has arrived for this long
     /// is sent a ping. Zero turns keep-alive pings off. Default: 30 s.
     pub ws_ping_interval: Duration,
@@ -68,6 +72,7 @@ impl Default for TransportConfig {
             http_config: HttpConfig::default(),
             max_connections: 100_000,
             shards: 4,
+            idle_timeout: Duration::from_secs(300),
             ws_ping_interval: Duration::from_secs(30),
             ws_pong_timeout: Duration::from_secs(10),
             ws_handshake_timeout: Duration::from_secs(10),
@@ -185,6 +190,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     };
 
     let tcp_server = server.clone();
+    let idle = Some(config.idle_timeout).filter(|t| !t.is_zero());
     let sessions = DynamicSupervisor::new("session", move |pending: Pending| {
         let server = tcp_server.clone();
         async move {
@@ -198,7 +204,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             // A small read buffer: lines longer than it are read in pieces,
             // and an idle connection should not hold tokio's default 8 KiB.
             let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
-            let connection = start_connection(server, read, write)
+            let connection = start_connection(server, read, write, idle)
                 .await
                 .map_err(ExitReason::error)?;
             Ok::<ProcessRef, ExitReason>(connection.process)

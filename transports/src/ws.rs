@@ -92,6 +92,8 @@ pub(crate) struct Settings {
     ping_interval: Duration,
     pong_timeout: Duration,
     handshake_timeout: Duration,
+    /// No message either way for this long closes the connection (1001).
+    idle_timeout: Option<Duration>,
     /// How long one frame may take to be written: a client that takes
     /// nothing for as long as it could leave a ping unanswered is not
     /// reading.
@@ -119,6 +121,7 @@ impl Settings {
             ping_interval: config.ws_ping_interval,
             pong_timeout: config.ws_pong_timeout,
             handshake_timeout: config.ws_handshake_timeout,
+            idle_timeout: Some(config.idle_timeout).filter(|t| !t.is_zero()),
             write_timeout: (config.ws_ping_interval + config.ws_pong_timeout)
                 .max(Duration::from_secs(1)),
             drain_deadline: server.config().request_timeout + Duration::from_secs(1),
@@ -347,12 +350,15 @@ async fn pump(
     // is one, the socket is not read: that is the backpressure.
     let mut delivering: Option<Delivery<'_>> = None;
     let mut alive = Keepalive::new(settings);
+    let mut active = tokio::time::Instant::now();
     loop {
+        let idle_at = settings.idle_timeout.map(|t| active + t);
         tokio::select! {
             // The session's output first: it must never wait on our reading.
             biased;
             value = out.recv_frame() => match value {
                 Some(value) => {
+                    active = tokio::time::Instant::now();
                     if let Err(end) = send_value(ws, value, settings).await {
                         return end;
                     }
@@ -384,6 +390,14 @@ async fn pump(
                     }
                 }
             }
+            _ = async {
+                match idle_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                return End::close(CloseCode::Away, "idle timeout");
+            }
             frame = ws.next(), if delivering.is_none() => {
                 let message = match frame {
                     None => return End::Gone,
@@ -393,6 +407,7 @@ async fn pump(
                 alive.heard();
                 match message {
                     Message::Text(text) => {
+                        active = tokio::time::Instant::now();
                         let msg = SessionMsg::Incoming(text.as_bytes().to_vec());
                         match session.try_send(msg) {
                             Ok(()) => {}

@@ -5,9 +5,10 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::response::sse::{Event, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use futures_util::stream::{self, Stream};
+use axum::body::{Body, Bytes};
+use axum::http::{header, HeaderValue};
+use axum::response::Response;
+use futures_util::stream::{self, StreamExt};
 use tokio::sync::mpsc;
 
 /// One event for a client's SSE stream.
@@ -33,18 +34,30 @@ impl SseEvent {
         }
     }
 
-    fn into_event(self) -> Event {
-        let mut event = Event::default().data(&*self.data);
-        if let Some(id) = self.id {
-            event = event.id(id);
+    /// The event as written on the wire. Empty data is written as an empty
+    /// `data:` line, so clients see the event (a priming event's id).
+    fn encode(&self) -> Bytes {
+        let mut out = String::with_capacity(self.data.len() + 48);
+        if let Some(id) = &self.id {
+            out.push_str("id: ");
+            out.push_str(id);
+            out.push('\n');
         }
         if let Some(name) = self.name {
-            event = event.event(name);
+            out.push_str("event: ");
+            out.push_str(name);
+            out.push('\n');
         }
         if let Some(retry) = self.retry {
-            event = event.retry(retry);
+            out.push_str(&format!("retry: {}\n", retry.as_millis()));
         }
-        event
+        for line in self.data.split('\n') {
+            out.push_str("data: ");
+            out.push_str(line.strip_suffix('\r').unwrap_or(line));
+            out.push('\n');
+        }
+        out.push('\n');
+        Bytes::from(out)
     }
 }
 
@@ -66,36 +79,33 @@ impl Drop for OnDrop {
     }
 }
 
-/// An SSE response that sends what arrives on `events` until every sender
-/// is gone, with keep-alive comments every `keep_alive`; `guard` is dropped
-/// with the body.
+/// An SSE response that sends `first`, then what arrives on `events` until
+/// every sender is gone, with a keep-alive comment after `keep_alive` of
+/// silence; `guard` is dropped with the body.
 pub(crate) fn sse_response(
     first: Vec<SseEvent>,
     events: mpsc::Receiver<SseEvent>,
     keep_alive: Duration,
     guard: OnDrop,
 ) -> Response {
-    let body = events_stream(first, events, guard);
-    let mut response = Sse::new(body)
-        .keep_alive(KeepAlive::new().interval(keep_alive).text(""))
-        .into_response();
-    // Proxies must pass events on as they come.
-    response.headers_mut().insert(
-        "x-accel-buffering",
-        axum::http::HeaderValue::from_static("no"),
-    );
-    response
-}
-
-fn events_stream(
-    first: Vec<SseEvent>,
-    events: mpsc::Receiver<SseEvent>,
-    guard: OnDrop,
-) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
-    let first = stream::iter(first.into_iter().map(|e| Ok(e.into_event())));
-    let rest = stream::unfold((events, guard), |(mut events, guard)| async move {
-        let event = events.recv().await?;
-        Some((Ok(event.into_event()), (events, guard)))
+    let first = stream::iter(first.into_iter().map(|e| Ok::<_, Infallible>(e.encode())));
+    let rest = stream::unfold((events, guard), move |(mut events, guard)| async move {
+        let chunk = match tokio::time::timeout(keep_alive, events.recv()).await {
+            Ok(Some(event)) => event.encode(),
+            Ok(None) => return None,
+            Err(_) => Bytes::from_static(b":\n\n"),
+        };
+        Some((Ok(chunk), (events, guard)))
     });
-    futures_util::StreamExt::chain(first, rest)
+    let body = Body::from_stream(first.chain(rest));
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    // Proxies must pass events on as they come.
+    headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
 }

@@ -1,0 +1,218 @@
+//! Flow control end to end: a client that never reads holds no more of the
+//! server's memory than its queue bounds allow; the disconnect policy drops
+//! it; idle connections are closed after the idle timeout, active ones not.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use arbor_mcp::outbox::{OutboxConfig, OverflowPolicy};
+use arbor_mcp::server::ServerConfig;
+use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
+use arbor_transports::{start, TransportConfig};
+use futures_util::{SinkExt, StreamExt};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Bytes of one `big` answer.
+const ANSWER: usize = 256 << 10;
+
+#[derive(Deserialize, JsonSchema)]
+struct Nothing {}
+
+fn server(outbox: OutboxConfig) -> McpServer {
+    ServerBuilder::new("flow", "1")
+        .config(ServerConfig {
+            outbox,
+            ..Default::default()
+        })
+        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
+            Ok(CallToolResult::text("x".repeat(ANSWER)))
+        })
+        .build()
+        .unwrap()
+}
+
+/// A call for a `big` answer, padded to 8 KiB so that what the kernel
+/// buffers between client and server is soon full.
+fn big_call(id: usize) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "big", "arguments": {},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+                "pad": "p".repeat(8 << 10)}}})
+    )
+}
+
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Writes requests until the server stops taking them (or `max` are
+/// written), never reading; returns how many went.
+async fn flood(stream: &mut TcpStream, max: usize) -> usize {
+    for id in 0..max {
+        let line = big_call(id);
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            stream.write_all(line.as_bytes()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            _ => return id,
+        }
+    }
+    max
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_holds_only_what_the_bounds_allow() {
+    let outbox = OutboxConfig {
+        max_messages: 8,
+        max_bytes: 1 << 20,
+        policy: OverflowPolicy::Wait,
+    };
+    let (tree, endpoints) = start(server(outbox), TransportConfig::default())
+        .await
+        .unwrap();
+    let before = rss_bytes();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    // 4000 answers of 256 KiB would be 1 GiB.
+    let sent = flood(&mut stream, 4000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = rss_bytes().saturating_sub(before);
+    eprintln!("server grew {} KiB; {sent} requests taken", grown >> 10);
+    // What may be held: the outbox (1 MiB), the answers of the requests in
+    // flight (64 of 256 KiB, as JSON values and text), the kernel's socket
+    // buffers (not in our RSS) and allocator slack.
+    assert!(
+        grown < 96 << 20,
+        "the server grew by {} MiB for a client that never reads ({sent} requests sent)",
+        grown >> 20
+    );
+    assert!(
+        sent < 4000,
+        "the server stopped reading: backpressure reached the client"
+    );
+    drop(stream);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disconnect_policy_drops_a_client_that_does_not_read() {
+    let outbox = OutboxConfig {
+        max_messages: 4,
+        max_bytes: 1 << 20,
+        policy: OverflowPolicy::Disconnect,
+    };
+    let (tree, endpoints) = start(server(outbox), TransportConfig::default())
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    flood(&mut stream, 200).await;
+    // Reading now: what was written before the server gave up, then EOF
+    // (or a reset) instead of the 200 answers.
+    let mut received = 0usize;
+    let mut buf = vec![0u8; 64 << 10];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        assert!(Instant::now() < deadline, "the connection was not closed");
+        match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => received += n,
+            Err(_) => panic!("the server kept the slow client connected"),
+        }
+    }
+    assert!(
+        received < 200 * ANSWER,
+        "the client got every answer ({received} bytes): it was not dropped"
+    );
+    tree.shutdown().await;
+}
+
+fn idle_config(idle: Duration) -> TransportConfig {
+    TransportConfig {
+        idle_timeout: idle,
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
+    let (tree, endpoints) = start(
+        server(OutboxConfig::default()),
+        idle_config(Duration::from_millis(400)),
+    )
+    .await
+    .unwrap();
+    let mut active = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut idle = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let ping = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}
+"#;
+    let mut buf = vec![0u8; 4096];
+    // Active: a message every 150 ms for 1.2 s, each answered.
+    for _ in 0..8 {
+        active.write_all(ping).await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(2), active.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the active connection was closed");
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    // Idle since connect: closed by now.
+    let n = tokio::time::timeout(Duration::from_secs(2), idle.read(&mut buf))
+        .await
+        .expect("closed, not still open")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the idle connection was closed");
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_websocket_is_closed_with_1001() {
+    let (tree, endpoints) = start(
+        server(OutboxConfig::default()),
+        idle_config(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/mcp",
+            endpoints.ws
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let started = Instant::now();
+    ws.send(Message::Text(
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(),
+    ))
+    .await
+    .unwrap();
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+            Ok(Some(Ok(Message::Close(frame)))) => break frame,
+            Ok(Some(Ok(_))) => {}
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    };
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let close = close.expect("a close frame with a code");
+    assert_eq!(u16::from(close.code), 1001);
+    assert_eq!(close.reason.as_str(), "idle timeout");
+    tree.shutdown().await;
+}
