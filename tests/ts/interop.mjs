@@ -316,7 +316,6 @@ async function run(opts, wire, http, summary) {
 
     // Close: the subscription, then the session (DELETE), then the client,
     // once no message is still being POSTed.
-    await Promise.race([Promise.allSettled([...pending]), new Promise(r => setTimeout(r, 5000))]);
     if (subscription) {
         await subscription.close();
         summary.subscription.closed = await Promise.race([
@@ -326,6 +325,7 @@ async function run(opts, wire, http, summary) {
     } else if (opts.subscribe && opts.profile === 'arbor') {
         await client.unsubscribeResource({ uri: profile.counter });
     }
+    await Promise.race([Promise.allSettled([...pending]), new Promise(r => setTimeout(r, 5000))]);
     if (opts.transport === 'streamable' && transport.sessionId) {
         await transport.terminateSession();
         summary.session_terminated = transport.sessionId === undefined;
