@@ -1,10 +1,13 @@
-"""Interop check: the official Python MCP SDK client drives `arbor serve --stdio`.
+"""Interop check: the official Python MCP SDK client drives `arbor serve`.
 
-Usage: python interop.py <path-to-arbor> <modern|handshake>
+Usage: python interop.py <path-to-arbor | http://HOST:PORT/mcp> <modern|handshake>
+                         [--subscribe] [--profile arbor|everything]
 
-Run by tests/python_interop.rs (with a venv holding mcp==2.3.0). It connects
-with the SDK's high-level `mcp.Client` over the SDK's stdio transport, forcing
-one protocol era:
+Run by tests/python_interop.rs (stdio: the script starts `arbor serve --stdio`
+itself) and tests/http_interop.rs (Streamable HTTP: the URL of a running
+`arbor serve`), with a venv holding mcp==2.3.0. It connects with the SDK's
+high-level `mcp.Client` over the SDK's stdio or Streamable HTTP transport,
+forcing one protocol era:
 
 * modern: `Client(mode="auto")`, the SDK default. The client probes
   `server/discover` at 2026-07-28 and adopts the result; it falls back to
@@ -19,8 +22,19 @@ It lists tools, resources and prompts, calls `add` and `echo`, calls `count`
 with a progress callback, reads `arbor://demo/readme`, gets the `greet`
 prompt, and provokes protocol errors (unknown tool,
 unknown resource). Every message on the wire is recorded through a tee around
-the stdio transport, so the summary also says what each era looked like on
-the wire.
+the transport, so the summary also says what each era looked like on the
+wire; over HTTP every exchange (method, status, MCP headers) is recorded too.
+
+With `--subscribe` it also subscribes to `arbor://demo/counter` (handshake
+era: `resources/subscribe`, the update arriving through `message_handler`;
+2026-07-28: `Client.listen(resource_subscriptions=...)`, the update arriving
+as a `ResourceUpdated` event of the subscription), calls `bump`, and waits for
+`notifications/resources/updated` for that URI.
+
+`--profile everything` maps the calls onto
+`@modelcontextprotocol/server-everything` (the reference server, handshake
+era only) and skips the arbor-specific parts (prompts, error probes), to
+check this script itself.
 
 Prints one JSON object (the summary) on stdout. Exits non-zero, with the
 reason on stderr, if anything fails, including a check of its own.
@@ -32,6 +46,7 @@ import json
 import logging
 import sys
 import traceback
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
@@ -39,19 +54,45 @@ from typing import Any
 
 try:
     import anyio
+    import httpx2
     from mcp import Client
     from mcp.client.stdio import StdioServerParameters, stdio_client
+    from mcp.client.streamable_http import streamable_http_client
+    from mcp.client.subscriptions import ResourceUpdated
     from mcp.shared.exceptions import MCPError
     from mcp.shared.message import SessionMessage
-    from mcp_types import INVALID_PARAMS, TextContent, TextResourceContents
+    from mcp_types import INVALID_PARAMS, ResourceUpdatedNotification, TextContent, TextResourceContents
     from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
 except ImportError as e:  # pragma: no cover - environment problem
     print(f"interop.py: cannot import the MCP SDK: {e}", file=sys.stderr)
     sys.exit(3)
 
 ERAS = {"modern": "auto", "handshake": "legacy"}
-README_URI = "arbor://demo/readme"
 TIMEOUT_S = 30.0
+UPDATE_WAIT_S = 15.0
+
+PROFILES: dict[str, dict[str, Any]] = {
+    "arbor": {
+        "add": ("add", {"a": 2, "b": 3.5}),
+        "echo": ("echo", {"message": "hello from python"}),
+        "count": ("count", {"steps": 5, "step_ms": 100}),
+        "readme": "arbor://demo/readme",
+        "counter": "arbor://demo/counter",
+        "bump": ("bump", {}),
+        "arbor_checks": True,
+    },
+    # @modelcontextprotocol/server-everything (handshake era only): its
+    # toggle-subscriber-updates tool starts updates for every subscribed URI.
+    "everything": {
+        "add": ("get-sum", {"a": 2, "b": 3.5}),
+        "echo": ("echo", {"message": "hello from python"}),
+        "count": ("trigger-long-running-operation", {"duration": 0.5, "steps": 5}),
+        "readme": "demo://resource/static/document/features.md",
+        "counter": "demo://resource/static/document/features.md",
+        "bump": ("toggle-subscriber-updates", {}),
+        "arbor_checks": False,
+    },
+}
 
 
 class Failure(Exception):
@@ -141,6 +182,51 @@ def teed_stdio(params: StdioServerParameters, log: list[tuple[str, dict[str, Any
     return transport()
 
 
+MCP_REQUEST_HEADERS = ("accept", "content-type", "last-event-id")
+
+
+def mcp_headers(headers: Any, also: tuple[str, ...] = ()) -> dict[str, str]:
+    return {k.lower(): v for k, v in headers.items() if k.lower().startswith("mcp-") or k.lower() in also}
+
+
+def teed_http(url: str, log: list[tuple[str, dict[str, Any]]], http: list[dict[str, Any]]) -> Any:
+    """Streamable HTTP through an httpx2 client whose hooks record every exchange."""
+
+    async def on_request(request: httpx2.Request) -> None:
+        entry: dict[str, Any] = {
+            "method": request.method,
+            "path": request.url.raw_path.decode(),
+            "request_headers": mcp_headers(request.headers, MCP_REQUEST_HEADERS),
+        }
+        try:
+            body = json.loads(request.content) if request.content else None
+        except (ValueError, httpx2.RequestNotRead):
+            body = "unparsable"
+        if isinstance(body, dict):
+            entry["rpc"] = body.get("method") or f"response:{body.get('id')}"
+        http.append(entry)
+        request.extensions["interop_entry"] = entry
+
+    async def on_response(response: httpx2.Response) -> None:
+        entry = response.request.extensions.get("interop_entry", {})
+        entry["status"] = response.status_code
+        entry["response_headers"] = mcp_headers(response.headers, ("content-type",))
+        if response.status_code >= 400:
+            await response.aread()
+            entry["body"] = response.text[:2000]
+
+    @asynccontextmanager
+    async def transport() -> AsyncIterator[tuple[Any, Any]]:
+        async with httpx2.AsyncClient(
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            event_hooks={"request": [on_request], "response": [on_response]},
+        ) as client:
+            async with streamable_http_client(url, http_client=client) as (read, write):
+                yield TeeRead(read, log), TeeWrite(write, log)
+
+    return transport()
+
+
 def text_of(content: list[Any]) -> str:
     check(len(content) == 1, f"expected one content block, got {content!r}")
     block = content[0]
@@ -157,15 +243,43 @@ async def expect_error(what: str, call: Any) -> dict[str, Any]:
     raise Failure(f"{what}: expected an MCPError, got a result: {result!r}")
 
 
-async def run(arbor: str, era: str, wire: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    params = StdioServerParameters(command=arbor, args=["serve", "--stdio"])
-    summary: dict[str, Any] = {"era": era, "sdk_version": package_version("mcp")}
+async def run(
+    target: str,
+    era: str,
+    wire: list[tuple[str, dict[str, Any]]],
+    http: list[dict[str, Any]],
+    subscribe: bool,
+    profile_name: str,
+    summary: dict[str, Any],
+) -> None:
+    profile = PROFILES[profile_name]
+    over_http = target.startswith(("http://", "https://"))
+    transport = (
+        teed_http(target, wire, http)
+        if over_http
+        else teed_stdio(StdioServerParameters(command=target, args=["serve", "--stdio"]), wire)
+    )
+    summary.update(
+        {
+            "era": era,
+            "sdk_version": package_version("mcp"),
+            "transport": "streamable-http" if over_http else "stdio",
+            "profile": profile_name,
+        }
+    )
+    updates: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        # Handshake era: resources/subscribe updates arrive here.
+        if isinstance(message, ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
 
     with anyio.fail_after(120):
         async with Client(
-            teed_stdio(params, wire),
+            transport,
             mode=ERAS[era],
             read_timeout_seconds=TIMEOUT_S,
+            message_handler=on_message,
         ) as client:
             session = client.session
             summary["protocol_version"] = client.protocol_version
@@ -190,11 +304,11 @@ async def run(arbor: str, era: str, wire: list[tuple[str, dict[str, Any]]]) -> d
             summary["tools"] = [t.name for t in tools.tools]
             summary["tool_schemas"] = {t.name: t.input_schema for t in tools.tools}
 
-            add = await client.call_tool("add", {"a": 2, "b": 3.5})
+            add = await client.call_tool(*profile["add"])
             check(not add.is_error, f"add failed: {add!r}")
             summary["add"] = text_of(add.content)
 
-            echo = await client.call_tool("echo", {"message": "hello from python"})
+            echo = await client.call_tool(*profile["echo"])
             check(not echo.is_error, f"echo failed: {echo!r}")
             summary["echo"] = text_of(echo.content)
 
@@ -203,9 +317,7 @@ async def run(arbor: str, era: str, wire: list[tuple[str, dict[str, Any]]]) -> d
             async def on_progress(value: float, total: float | None, message: str | None) -> None:
                 progress.append({"progress": value, "total": total, "message": message})
 
-            count = await client.call_tool(
-                "count", {"steps": 5, "step_ms": 100}, progress_callback=on_progress
-            )
+            count = await client.call_tool(*profile["count"], progress_callback=on_progress)
             check(not count.is_error, f"count failed: {count!r}")
             summary["count"] = text_of(count.content)
             # The server sends every notification before the response, on the
@@ -218,7 +330,7 @@ async def run(arbor: str, era: str, wire: list[tuple[str, dict[str, Any]]]) -> d
 
             resources = await client.list_resources()
             summary["resources"] = [str(r.uri) for r in resources.resources]
-            read = await client.read_resource(README_URI)
+            read = await client.read_resource(profile["readme"])
             check(len(read.contents) == 1, f"expected one resource content, got {read.contents!r}")
             contents = read.contents[0]
             check(isinstance(contents, TextResourceContents), f"expected text contents, got {contents!r}")
@@ -228,42 +340,121 @@ async def run(arbor: str, era: str, wire: list[tuple[str, dict[str, Any]]]) -> d
                 "text": contents.text,
             }
 
-            prompts = await client.list_prompts()
-            summary["prompts"] = [p.name for p in prompts.prompts]
-            prompt = await client.get_prompt("greet", {"name": "Ada"})
-            check(len(prompt.messages) == 1, f"expected one prompt message, got {prompt.messages!r}")
-            message = prompt.messages[0]
-            check(isinstance(message.content, TextContent), f"expected text, got {message.content!r}")
-            summary["prompt"] = {
-                "description": prompt.description,
-                "role": message.role,
-                "text": message.content.text,
-            }
+            if subscribe:
+                summary["subscription"] = await subscribe_and_bump(client, profile, updates)
 
-            summary["errors"] = {
-                "unknown_tool": await expect_error(
-                    "calling an unknown tool", lambda: client.call_tool("no_such_tool", {})
-                ),
-                "unknown_resource": await expect_error(
-                    "reading an unknown resource",
-                    lambda: client.read_resource("arbor://demo/missing", cache_mode="bypass"),
-                ),
-                "prompt_missing_argument": await expect_error(
-                    "getting greet without its required argument",
-                    lambda: client.get_prompt("greet", {}),
-                ),
-            }
-            summary["invalid_params_code"] = INVALID_PARAMS
-            # Input validation errors are tool execution errors: a result
-            # with isError, which the model can read and correct.
-            bad = await client.call_tool("add", {"a": "two", "b": 3})
-            summary["invalid_add_arguments"] = {
-                "is_error": bool(bad.is_error),
-                "text": bad.content[0].text if bad.content else "",
-            }
+            if profile["arbor_checks"]:
+                await arbor_checks(client, summary)
 
     summary["wire"] = summarise_wire(wire)
-    return summary
+    if over_http:
+        summary["http"] = summarise_http(http)
+
+
+async def read_text(client: Client, uri: str) -> str | None:
+    read = await client.read_resource(uri, cache_mode="bypass")
+    check(len(read.contents) == 1, f"expected one resource content, got {read.contents!r}")
+    contents = read.contents[0]
+    return contents.text if isinstance(contents, TextResourceContents) else None
+
+
+async def subscribe_and_bump(client: Client, profile: dict[str, Any], updates: list[str]) -> dict[str, Any]:
+    """Subscribes to the counter the era's way, bumps it, and waits for the update."""
+    uri = profile["counter"]
+    out: dict[str, Any] = {"uri": uri, "before": await read_text(client, uri)}
+    if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        out["method"] = "subscriptions/listen"
+        async with client.listen(resource_subscriptions=[uri]) as sub:
+            out["honored"] = sub.honored.model_dump(by_alias=True, mode="json", exclude_none=True)
+            bump = await client.call_tool(*profile["bump"])
+            check(not bump.is_error, f"bump failed: {bump!r}")
+            out["bump"] = text_of(bump.content)
+            events: list[str] = []
+            with anyio.move_on_after(UPDATE_WAIT_S):
+                async for event in sub:
+                    if isinstance(event, ResourceUpdated):
+                        events.append(event.uri)
+                        if event.uri == uri:
+                            break
+            out["events"] = events
+            out["update_received"] = uri in events
+    else:
+        out["method"] = "resources/subscribe"
+        with warnings.catch_warnings():
+            # Deprecated as of 2026-07-28, and the way to subscribe before it.
+            warnings.simplefilter("ignore")
+            await client.subscribe_resource(uri)
+        bump = await client.call_tool(*profile["bump"])
+        check(not bump.is_error, f"bump failed: {bump!r}")
+        out["bump"] = text_of(bump.content)
+        with anyio.move_on_after(UPDATE_WAIT_S):
+            while uri not in updates:
+                await anyio.sleep(0.02)
+        out["update_received"] = uri in updates
+        if profile["arbor_checks"]:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                await client.unsubscribe_resource(uri)
+            out["unsubscribed"] = True
+    # What reached message_handler (in 2026-07-28 the SDK hands listen
+    # notifications to it as well as to the subscription).
+    out["updates"] = list(updates)
+    out["after"] = await read_text(client, uri)
+    return out
+
+
+async def arbor_checks(client: Client, summary: dict[str, Any]) -> None:
+    """Prompts and protocol errors, as arbor's demo server has them."""
+    prompts = await client.list_prompts()
+    summary["prompts"] = [p.name for p in prompts.prompts]
+    prompt = await client.get_prompt("greet", {"name": "Ada"})
+    check(len(prompt.messages) == 1, f"expected one prompt message, got {prompt.messages!r}")
+    message = prompt.messages[0]
+    check(isinstance(message.content, TextContent), f"expected text, got {message.content!r}")
+    summary["prompt"] = {
+        "description": prompt.description,
+        "role": message.role,
+        "text": message.content.text,
+    }
+
+    summary["errors"] = {
+        "unknown_tool": await expect_error(
+            "calling an unknown tool", lambda: client.call_tool("no_such_tool", {})
+        ),
+        "unknown_resource": await expect_error(
+            "reading an unknown resource",
+            lambda: client.read_resource("arbor://demo/missing", cache_mode="bypass"),
+        ),
+        "prompt_missing_argument": await expect_error(
+            "getting greet without its required argument",
+            lambda: client.get_prompt("greet", {}),
+        ),
+    }
+    summary["invalid_params_code"] = INVALID_PARAMS
+    # Input validation errors are tool execution errors: a result
+    # with isError, which the model can read and correct.
+    bad = await client.call_tool("add", {"a": "two", "b": 3})
+    summary["invalid_add_arguments"] = {
+        "is_error": bool(bad.is_error),
+        "text": bad.content[0].text if bad.content else "",
+    }
+
+
+def summarise_http(http: list[dict[str, Any]]) -> dict[str, Any]:
+    """The HTTP exchanges: what was sent where, and how it was answered."""
+    return {
+        "exchanges": [f"{e['method']} {e['path']} {e.get('rpc')} -> {e.get('status')}" for e in http],
+        "statuses": sorted({e.get("status") or 0 for e in http}),
+        "protocol_version_headers": sorted(
+            {e["request_headers"].get("mcp-protocol-version", "none") for e in http}
+        ),
+        "session_header_sent": sum(1 for e in http if "mcp-session-id" in e["request_headers"]),
+        "session_ids_assigned": sorted(
+            {e["response_headers"]["mcp-session-id"] for e in http if "mcp-session-id" in e.get("response_headers", {})}
+        ),
+        "mcp_request_headers": sorted({h for e in http for h in e["request_headers"] if h.startswith("mcp-")}),
+        "failures": [e for e in http if (e.get("status") or 0) >= 400],
+    }
 
 
 def summarise_wire(wire: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -298,16 +489,30 @@ def summarise_wire(wire: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
 
 
 def main() -> int:
-    if len(sys.argv) != 3 or sys.argv[2] not in ERAS:
-        print(f"usage: {sys.argv[0]} <arbor binary> <{'|'.join(ERAS)}>", file=sys.stderr)
+    usage = (
+        f"usage: {sys.argv[0]} <arbor binary | http://HOST:PORT/mcp> <{'|'.join(ERAS)}>"
+        f" [--subscribe] [--profile {'|'.join(PROFILES)}]"
+    )
+    args = sys.argv[1:]
+    if len(args) < 2 or args[1] not in ERAS:
+        print(usage, file=sys.stderr)
         return 2
-    arbor, era = sys.argv[1], sys.argv[2]
+    target, era, rest = args[0], args[1], args[2:]
+    subscribe = "--subscribe" in rest
+    rest = [a for a in rest if a != "--subscribe"]
+    profile = "arbor"
+    if rest[:1] == ["--profile"] and len(rest) == 2 and rest[1] in PROFILES:
+        profile = rest[1]
+    elif rest:
+        print(usage, file=sys.stderr)
+        return 2
     # SDK warnings (a notification it could not validate, a dropped tool) go to stderr.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
     wire: list[tuple[str, dict[str, Any]]] = []
-    summary: dict[str, Any] | None = None
+    http: list[dict[str, Any]] = []
+    summary: dict[str, Any] = {}
     try:
-        summary = anyio.run(run, arbor, era, wire)
+        anyio.run(run, target, era, wire, http, subscribe, profile, summary)
         own_checks(summary)
     except BaseException as e:  # noqa: BLE001 - report anything, with what led to it
         if isinstance(e, Failure):
@@ -315,9 +520,12 @@ def main() -> int:
         else:
             print(f"interop.py ({era}): {type(e).__name__}: {e}", file=sys.stderr)
             traceback.print_exc(file=sys.stderr)
-        if summary is not None:
-            print(f"summary: {json.dumps(summary)}", file=sys.stderr)
-        print("wire (the last 40 messages; out = client to arbor):", file=sys.stderr)
+        print(f"summary: {json.dumps(summary)}", file=sys.stderr)
+        if http:
+            print("HTTP exchanges (the last 30):", file=sys.stderr)
+            for entry in http[-30:]:
+                print(f"  {json.dumps(entry)}", file=sys.stderr)
+        print("wire (the last 40 messages; out = client to server):", file=sys.stderr)
         for direction, message in wire[-40:]:
             print(f"  {direction:>3} {json.dumps(message)}", file=sys.stderr)
         return 1
@@ -328,6 +536,7 @@ def main() -> int:
 def own_checks(s: dict[str, Any]) -> None:
     """Checks made here too, so a failure names its cause even without the Rust side."""
     era = s["era"]
+    arbor = PROFILES[s["profile"]]["arbor_checks"]
     if era == "modern":
         check(s["protocol_version"] in MODERN_PROTOCOL_VERSIONS, f"modern era negotiated {s['protocol_version']!r}")
         check(s["negotiation"] == "discover", f"modern era negotiated by {s['negotiation']}")
@@ -339,16 +548,20 @@ def own_checks(s: dict[str, Any]) -> None:
         )
         check(s["negotiation"] == "initialize", f"handshake era negotiated by {s['negotiation']}")
         check("server/discover" not in s["wire"]["requests"], "the handshake era sent server/discover")
-    check({"echo", "add", "count"} <= set(s["tools"]), f"tools: {s['tools']}")
-    check(s["add"] == "5.5", f"add: {s['add']!r}")
-    check(s["echo"] == "hello from python", f"echo: {s['echo']!r}")
     values = [p["progress"] for p in s["progress"]]
     check(len(values) >= 2, f"progress: {s['progress']}")
     check(all(a < b for a, b in zip(values, values[1:])), f"progress not increasing: {values}")
+    if "subscription" in s:
+        check(s["subscription"]["update_received"], f"no update for the subscribed resource: {s['subscription']}")
+    check(not s["wire"]["transport_exceptions"], f"transport exceptions: {s['wire']['transport_exceptions']}")
+    if not arbor:
+        return
+    check({"echo", "add", "count"} <= set(s["tools"]), f"tools: {s['tools']}")
+    check(s["add"] == "5.5", f"add: {s['add']!r}")
+    check(s["echo"] == "hello from python", f"echo: {s['echo']!r}")
     for name, error in s["errors"].items():
         if name != "unknown_resource":
             check(error["code"] == INVALID_PARAMS, f"{name}: {error}")
-    check(not s["wire"]["transport_exceptions"], f"transport exceptions: {s['wire']['transport_exceptions']}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,296 @@
+//! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`
+//! 0.2.0-alpha.12) against `examples/conformance_server.rs`, on both wires:
+//! `--spec-version 2025-11-25` (initialize handshake, sessions) and
+//! `--spec-version 2026-07-28` (stateless, per-request `_meta`).
+//!
+//! [`SCENARIOS`] is the one list of what runs; add a scenario there with the
+//! spec versions to run it at (`conformance list` shows each scenario's
+//! applicability; a version outside it would be skipped by the suite, which
+//! this test treats as a failure, so that nothing passes by not running).
+//!
+//! The suite runs one scenario per process: `conformance server --url URL
+//! --scenario S --spec-version V -o DIR`. It exits 1 when a check failed
+//! (warnings do not fail it) and writes `DIR/server-S-<time>/checks.json`:
+//! an array of `{id, name, description, status, errorMessage?, details?}`
+//! with status SUCCESS, FAILURE, WARNING, SKIPPED or INFO. This test reads
+//! that file and fails, after running everything, with each failed check's
+//! id, message and details; warnings are printed but do not fail it. The
+//! results stay in `<target>/conformance-results/<version>/<scenario>/`.
+//!
+//! The example server is built by `cargo build --example conformance_server`
+//! run from here. Cargo gives integration tests `CARGO_BIN_EXE_*` for bins
+//! only, not for examples, and `cargo test` builds examples only when no
+//! target filter is given (`cargo test --test conformance` skips them), so
+//! relying on a prebuilt binary would run a stale or missing one. Cargo
+//! releases the target dir's lock before it runs tests, so the nested build
+//! does not deadlock; under `cargo test --workspace` the example is already
+//! fresh and the build is a no-op check of about a second. It uses the same
+//! target dir and profile as this test binary, so nothing is rebuilt twice.
+//!
+//! The suite and Node 22 come from `<target>/ts-mcp` (tests/support).
+//!
+//! To point the same scenarios at another server (e.g. to check this harness
+//! against a reference server), set `ARBOR_CONFORMANCE_URL` to its MCP URL:
+//! then no example is built or started.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{describe, node_prefix, run_with_timeout, target_dir, Server, CONFORMANCE_VERSION};
+
+const V2025: &str = "2025-11-25";
+const V2026: &str = "2026-07-28";
+
+/// Every scenario this test runs, with the spec versions it runs at.
+const SCENARIOS: &[(&str, &[&str])] = &[
+    ("dns-rebinding-protection", &[V2025, V2026]),
+    ("http-header-validation", &[V2026]),
+    ("http-custom-header-server-validation", &[V2026]),
+    ("server-sse-polling", &[V2025]),
+    ("server-sse-multiple-streams", &[V2025, V2026]),
+    ("server-session-lifecycle", &[V2025]),
+    ("server-stateless", &[V2026]),
+    ("caching", &[V2026]),
+];
+
+const EXAMPLE: &str = "conformance_server";
+/// Per scenario, for the suite's own timeout and for the process.
+const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Builds the example (a no-op when fresh) and returns its path.
+fn build_example() -> Result<PathBuf, String> {
+    let profile_dir = support::profile_dir();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_owned(),
+        Some(name) => name.to_owned(),
+        None => return Err(format!("no profile dir in {}", profile_dir.display())),
+    };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args([
+        "build",
+        "--quiet",
+        "--example",
+        EXAMPLE,
+        "--profile",
+        &profile,
+    ])
+    .arg("--manifest-path")
+    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+    .arg("--target-dir")
+    .arg(target_dir());
+    let built = run_with_timeout(cmd, Duration::from_secs(1200), "cargo build --example")?;
+    if !built.status.success() {
+        return Err(format!(
+            "cargo build --example {EXAMPLE} failed:\n{}",
+            describe(&built)
+        ));
+    }
+    let exe = profile_dir
+        .join("examples")
+        .join(format!("{EXAMPLE}{}", std::env::consts::EXE_SUFFIX));
+    if exe.exists() {
+        Ok(exe)
+    } else {
+        Err(format!(
+            "cargo built {EXAMPLE} but {} is missing",
+            exe.display()
+        ))
+    }
+}
+
+/// The example's path, built once per test process.
+fn example() -> &'static PathBuf {
+    static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match EXE.get_or_init(build_example) {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+fn start_server() -> Server {
+    Server::start(Command::new(example()), EXAMPLE, |urls| !urls.is_empty())
+}
+
+/// One scenario's outcome.
+struct Outcome {
+    scenario: &'static str,
+    version: &'static str,
+    /// Why it failed, if it did: failed checks, or no checks at all.
+    failures: Vec<String>,
+    warnings: Vec<String>,
+    passed: usize,
+    results: PathBuf,
+}
+
+fn check_line(check: &Value) -> String {
+    let mut line = format!(
+        "[{}] {}",
+        check["id"].as_str().unwrap_or("?"),
+        check["errorMessage"]
+            .as_str()
+            .or(check["description"].as_str())
+            .unwrap_or("")
+    );
+    if let Some(details) = check.get("details").filter(|d| !d.is_null()) {
+        line.push_str(&format!("\n      details: {details}"));
+    }
+    line
+}
+
+/// Runs one scenario against `url`.
+fn run_scenario(url: &str, scenario: &'static str, version: &'static str) -> Outcome {
+    let prefix = node_prefix();
+    let results = target_dir()
+        .join("conformance-results")
+        .join(version)
+        .join(scenario);
+    let _ = std::fs::remove_dir_all(&results);
+    std::fs::create_dir_all(&results).unwrap();
+    let mut cmd = prefix.node();
+    cmd.arg(
+        prefix
+            .package_dir("@modelcontextprotocol/conformance")
+            .join("dist/index.js"),
+    )
+    .args(["server", "--url", url, "--scenario", scenario])
+    .args(["--spec-version", version])
+    .arg("--timeout")
+    .arg(SCENARIO_TIMEOUT.as_millis().to_string())
+    .arg("--output-dir")
+    .arg(&results);
+    let mut outcome = Outcome {
+        scenario,
+        version,
+        failures: Vec::new(),
+        warnings: Vec::new(),
+        passed: 0,
+        results: results.clone(),
+    };
+    let output = match run_with_timeout(cmd, SCENARIO_TIMEOUT + Duration::from_secs(30), scenario) {
+        Ok(output) => output,
+        Err(e) => {
+            outcome.failures.push(e);
+            return outcome;
+        }
+    };
+    let checks_file = std::fs::read_dir(&results)
+        .ok()
+        .and_then(|mut dirs| dirs.find_map(|d| d.ok()))
+        .map(|d| d.path().join("checks.json"));
+    let checks: Vec<Value> = match checks_file.as_ref().map(std::fs::read_to_string) {
+        Some(Ok(text)) => serde_json::from_str(&text).unwrap_or_default(),
+        _ => {
+            outcome.failures.push(format!(
+                "no checks.json (skipped, or the suite failed to run):\n{}",
+                describe(&output)
+            ));
+            return outcome;
+        }
+    };
+    for check in &checks {
+        match check["status"].as_str() {
+            Some("SUCCESS") => outcome.passed += 1,
+            Some("FAILURE") => outcome.failures.push(check_line(check)),
+            Some("WARNING") => outcome.warnings.push(check_line(check)),
+            _ => {}
+        }
+    }
+    if outcome.passed == 0 && outcome.failures.is_empty() {
+        outcome
+            .failures
+            .push("no check succeeded (all skipped?)".to_owned());
+    }
+    if !output.status.success() && outcome.failures.is_empty() {
+        outcome.failures.push(format!(
+            "the suite exited non-zero with no failed check:\n{}",
+            describe(&output)
+        ));
+    }
+    outcome
+}
+
+/// Runs every scenario listed for `version` against one server, then fails
+/// with all that failed.
+fn run_version(version: &'static str) {
+    let prefix = node_prefix();
+    assert_eq!(
+        prefix
+            .package_version("@modelcontextprotocol/conformance")
+            .as_deref(),
+        Some(CONFORMANCE_VERSION)
+    );
+    let server = match std::env::var("ARBOR_CONFORMANCE_URL") {
+        Ok(url) => Err(url),
+        Err(_) => Ok(start_server()),
+    };
+    let url = match &server {
+        Ok(server) => server.url("http://", "/mcp"),
+        Err(url) => url.clone(),
+    };
+    let outcomes: Vec<Outcome> = SCENARIOS
+        .iter()
+        .filter(|(_, versions)| versions.contains(&version))
+        .map(|(scenario, _)| run_scenario(&url, scenario, version))
+        .collect();
+    let mut report = String::new();
+    for o in &outcomes {
+        let verdict = if o.failures.is_empty() {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        report.push_str(&format!(
+            "{verdict:6} {} @ {}: {} passed, {} failed, {} warnings ({})\n",
+            o.scenario,
+            o.version,
+            o.passed,
+            o.failures.len(),
+            o.warnings.len(),
+            o.results.display()
+        ));
+        for f in &o.failures {
+            report.push_str(&format!("    FAILURE {f}\n"));
+        }
+        for w in &o.warnings {
+            report.push_str(&format!("    warning {w}\n"));
+        }
+    }
+    if outcomes.iter().all(|o| o.failures.is_empty()) {
+        eprintln!("conformance {version} against {url}:\n{report}");
+    }
+    assert!(
+        outcomes.iter().all(|o| o.failures.is_empty()),
+        "conformance failures at {version} against {url}:\n{report}\n{}",
+        server.as_ref().map(Server::log).unwrap_or_default()
+    );
+}
+
+#[test]
+fn conformance_at_2025_11_25() {
+    run_version(V2025);
+}
+
+#[test]
+fn conformance_at_2026_07_28() {
+    run_version(V2026);
+}
+
+#[test]
+fn every_listed_scenario_runs_somewhere() {
+    for (scenario, versions) in SCENARIOS {
+        assert!(!versions.is_empty(), "{scenario} runs at no version");
+        for v in *versions {
+            assert!(
+                [V2025, V2026].contains(v),
+                "{scenario}: unknown version {v}"
+            );
+        }
+    }
+}
