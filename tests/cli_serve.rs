@@ -85,3 +85,64 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
     let rest: Vec<String> = out.lines().map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l == "stopped: shutdown"), "{rest:?}");
 }
+
+#[test]
+fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let authority = first
+        .trim()
+        .strip_prefix("http://")
+        .and_then(|u| u.strip_suffix("/mcp"))
+        .expect("the Streamable HTTP endpoint first")
+        .to_string();
+    let listen = r#"{"jsonrpc":"2.0","id":"l","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let mut stream = TcpStream::connect(&authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\nContent-Length: {}\r\n\r\n{listen}",
+        listen.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("subscriptions/acknowledged") {
+        let n = std::io::Read::read(&mut stream, &mut buf).unwrap();
+        assert!(n > 0);
+        seen.extend_from_slice(&buf[..n]);
+    }
+
+    let stopping = std::time::Instant::now();
+    Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    // The listen's final result, then the end of the stream.
+    loop {
+        match std::io::Read::read(&mut stream, &mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "an open stream held the shutdown for {:?}",
+        stopping.elapsed()
+    );
+    let seen = String::from_utf8_lossy(&seen);
+    assert!(
+        seen.contains(r#""id":"l","jsonrpc":"2.0","result""#),
+        "the listen ends with its result: {seen}"
+    );
+}

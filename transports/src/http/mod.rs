@@ -37,7 +37,7 @@ use arbor_runtime::{
 };
 use arbor_supervision::{DynamicSupervisor, Restart, ShardedDynamicRef};
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -49,7 +49,7 @@ use tokio::sync::oneshot;
 
 use crate::listen::{Admit, Limit};
 use session::{EventId, HttpSessionMsg, Mode, Refusal};
-use stream::{sse_response, OnDrop, SseEvent};
+use stream::{sse_response, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
 pub const PATH: &str = "/mcp";
@@ -253,7 +253,16 @@ impl Actor for Connection {
             return Err(ExitReason::error("no connection"));
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(self.router.clone());
+        let (closing, closing_rx) = tokio::sync::watch::channel(false);
+        let router = self.router.clone();
+        // Each request learns when its connection is shut down.
+        let service = hyper::service::service_fn(
+            move |mut request: axum::http::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(Closing(closing_rx.clone()));
+                let mut router = router.clone();
+                async move { tower_service::Service::call(&mut router, request).await }
+            },
+        );
         let mut builder = hyper::server::conn::http1::Builder::new();
         builder
             .timer(hyper_util::rt::TokioTimer::new())
@@ -270,7 +279,9 @@ impl Actor for Connection {
             tokio::select! {
                 _ = conn.as_mut() => {}
                 _ = stopped => {
-                    // Finish the request in progress, then close.
+                    // Streams with nothing in flight end now; the request in
+                    // progress finishes (up to the drain time); then close.
+                    let _ = closing.send(true);
                     conn.as_mut().graceful_shutdown();
                     let _ = tokio::time::timeout(drain, conn.as_mut()).await;
                 }
@@ -495,7 +506,12 @@ fn is_modern(message: &Incoming, headers: &HeaderMap) -> bool {
 }
 
 /// `POST /mcp`.
-async fn post_mcp(State(http): State<Http>, headers: HeaderMap, body: Body) -> Response {
+async fn post_mcp(
+    State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     let bytes = match read_post(&http, &headers, body, true).await {
         Ok(bytes) => bytes,
         Err(refusal) => return *refusal,
@@ -506,7 +522,8 @@ async fn post_mcp(State(http): State<Http>, headers: HeaderMap, body: Body) -> R
     };
     let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if is_modern(&message, &headers) {
-        return modern(http, headers, message, bytes).await;
+        let closing = closing.map(|Extension(c)| c);
+        return modern(http, headers, message, bytes, closing).await;
     }
     if let Some(id) = session_id {
         return match http
@@ -673,11 +690,13 @@ async fn handshake(
             let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
         })
     };
+    // Answers in flight are drained, not cut: no `closing` here.
     let mut response = sse_response(
         attached.first,
         attached.events,
         http.config.sse_keep_alive,
         detach,
+        None,
     );
     if let Some(id) = new_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(SESSION_ID, id);
@@ -686,7 +705,11 @@ async fn handshake(
 }
 
 /// `GET /mcp`: a session's standalone stream, or a resumed one.
-async fn get_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
+async fn get_mcp(
+    State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refusal) = check_origin(&headers, &http.config) {
         return *refusal;
     }
@@ -759,6 +782,7 @@ async fn get_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
                 attached.events,
                 http.config.sse_keep_alive,
                 detach,
+                closing.map(|Extension(c)| c),
             )
         }
     }
@@ -794,7 +818,13 @@ async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
 }
 
 /// A 2026-07-28 POST: checked, then served by a request process of its own.
-async fn modern(http: Http, headers: HeaderMap, message: Incoming, bytes: Vec<u8>) -> Response {
+async fn modern(
+    http: Http,
+    headers: HeaderMap,
+    message: Incoming,
+    bytes: Vec<u8>,
+    closing: Option<Closing>,
+) -> Response {
     let request = match message {
         Incoming::Single(Message::Request(request)) => request,
         Incoming::Single(Message::Notification(_)) => return StatusCode::ACCEPTED.into_response(),
@@ -863,24 +893,45 @@ async fn modern(http: Http, headers: HeaderMap, message: Incoming, bytes: Vec<u8
                 _ => Vec::new(),
             };
             let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
+            // A listen ends with its result when the connection shuts down.
+            let closed = async move {
+                match closing.filter(|_| listen) {
+                    Some(closing) => closing.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::spawn(async move {
-                while let Some(frame) = received.recv_frame().await {
-                    if tx
-                        .send(Box::new(SseEvent::data(Arc::from(frame.json))))
-                        .await
-                        .is_err()
-                    {
+                tokio::pin!(closed);
+                let mut drained = false;
+                loop {
+                    let frame = tokio::select! {
+                        frame = received.recv_frame() => frame,
+                        _ = &mut closed, if !drained => {
+                            drained = true;
+                            let _ = session.send_system(SessionMsg::Drain);
+                            continue;
+                        }
+                    };
+                    let Some(frame) = frame else {
+                        return;
+                    };
+                    let event = Box::new(SseEvent::data(Arc::from(frame.json)));
+                    if tx.send(event).await.is_err() {
                         return;
                     }
                 }
             });
-            sse_response(first, events, keep_alive, cancel)
+            sse_response(first, events, keep_alive, cancel, None)
         }
     }
 }
 
 /// `GET /sse`: opens a legacy session; its first event names where to POST.
-async fn open_legacy(State(http): State<Http>, headers: HeaderMap) -> Response {
+async fn open_legacy(
+    State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
     if let Err(refusal) = check_origin(&headers, &http.config) {
         return *refusal;
     }
@@ -912,7 +963,13 @@ async fn open_legacy(State(http): State<Http>, headers: HeaderMap) -> Response {
     let detach = OnDrop::new(move || {
         let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
     });
-    sse_response(first, attached.events, http.config.sse_keep_alive, detach)
+    sse_response(
+        first,
+        attached.events,
+        http.config.sse_keep_alive,
+        detach,
+        closing.map(|Extension(c)| c),
+    )
 }
 
 /// `POST /message?sessionId=…`: a legacy client's message.

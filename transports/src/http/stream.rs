@@ -9,7 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// One event for a client's SSE stream.
 #[derive(Clone, Debug)]
@@ -61,6 +61,19 @@ impl SseEvent {
     }
 }
 
+/// Set when the connection is shut down: streams that wait for nothing in
+/// flight (standalone and legacy GET streams, listens) end then, so the
+/// connection can close within the drain time.
+#[derive(Clone, Debug)]
+pub(crate) struct Closing(pub(crate) watch::Receiver<bool>);
+
+impl Closing {
+    /// Completes once the connection is shutting down.
+    pub(crate) async fn closed(mut self) {
+        let _ = self.0.wait_for(|closing| *closing).await;
+    }
+}
+
 /// Runs `on_drop` when the body that owns it is dropped: the client has
 /// gone, or the stream has ended.
 pub(crate) struct OnDrop(Option<Box<dyn FnOnce() + Send>>);
@@ -81,23 +94,37 @@ impl Drop for OnDrop {
 
 /// An SSE response that sends `first`, then what arrives on `events` until
 /// every sender is gone, with a keep-alive comment after `keep_alive` of
-/// silence; `guard` is dropped with the body.
+/// silence, ending early when `closing` says so; `guard` is dropped with
+/// the body.
 pub(crate) fn sse_response(
     first: Vec<SseEvent>,
     // Boxed: a channel allocates a block of 32 slots up front.
     events: mpsc::Receiver<Box<SseEvent>>,
     keep_alive: Duration,
     guard: OnDrop,
+    closing: Option<Closing>,
 ) -> Response {
     let first = stream::iter(first.into_iter().map(|e| Ok::<_, Infallible>(e.encode())));
-    let rest = stream::unfold((events, guard), move |(mut events, guard)| async move {
-        let chunk = match tokio::time::timeout(keep_alive, events.recv()).await {
-            Ok(Some(event)) => event.encode(),
-            Ok(None) => return None,
-            Err(_) => Bytes::from_static(b":\n\n"),
-        };
-        Some((Ok(chunk), (events, guard)))
+    let closed = Box::pin(async move {
+        match closing {
+            Some(closing) => closing.closed().await,
+            None => std::future::pending().await,
+        }
     });
+    let rest = stream::unfold(
+        (events, guard, closed),
+        move |(mut events, guard, mut closed)| async move {
+            let chunk = tokio::select! {
+                next = tokio::time::timeout(keep_alive, events.recv()) => match next {
+                    Ok(Some(event)) => event.encode(),
+                    Ok(None) => return None,
+                    Err(_) => Bytes::from_static(b":\n\n"),
+                },
+                _ = &mut closed => return None,
+            };
+            Some((Ok(chunk), (events, guard, closed)))
+        },
+    );
     let body = Body::from_stream(first.chain(rest));
     let mut response = Response::new(body);
     let headers = response.headers_mut();
