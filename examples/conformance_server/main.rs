@@ -44,7 +44,6 @@ async fn main() -> anyhow::Result<()> {
     let reason = tokio::time::timeout(Duration::from_secs(30), root.shutdown())
         .await
         .context("the tree did not shut down within 30 s")?;
-    fixtures.release();
     eprintln!("stopped: {reason}");
     Ok(())
 }
