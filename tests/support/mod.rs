@@ -319,8 +319,11 @@ impl NodePrefix {
         let dest = self.dir.join(name);
         let text = std::fs::read(source)
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", source.display()));
+        // Unique per call: tests in one process copy the same script at once.
+        static COPIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tmp = self.dir.join(format!(
-            ".{}.{}.tmp",
+            ".{}.{}.{copy}.tmp",
             name.to_string_lossy(),
             std::process::id()
         ));

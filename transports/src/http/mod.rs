@@ -85,8 +85,9 @@ pub struct HttpConfig {
     /// A handshake-era session with no open stream, no request in flight and
     /// no request for this long is ended. Default: 5 minutes.
     pub idle_timeout: Duration,
-    /// How often an SSE stream with nothing to say sends a comment.
-    /// Default: 15 s.
+    /// How often an SSE stream with nothing to say sends a comment; also
+    /// how long a 2026-07-28 answer may take before its POST turns into a
+    /// stream. Zero turns both off. Default: 15 s.
     pub sse_keep_alive: Duration,
     /// The reconnection delay suggested on priming events. Default: 500 ms.
     pub sse_retry: Duration,
@@ -138,7 +139,11 @@ type SessionStart = (
 struct Http {
     server: McpServer,
     config: Arc<HttpConfig>,
+    /// Streamable HTTP sessions by `Mcp-Session-Id`.
     sessions: ShardedRegistry<String>,
+    /// Legacy HTTP+SSE sessions by `sessionId`: a separate name space, so
+    /// an id works only on the transport that issued it.
+    legacy_sessions: ShardedRegistry<String>,
     session_sup: ShardedDynamicRef<SessionStart>,
     request_sup: ShardedDynamicRef<RequestStart>,
 }
@@ -221,6 +226,7 @@ pub(crate) fn router(
         server,
         config,
         sessions: ShardedRegistry::new(),
+        legacy_sessions: ShardedRegistry::new(),
         session_sup,
         request_sup,
     };
@@ -583,7 +589,11 @@ async fn open_session(
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    http.sessions
+    let registry = match mode {
+        Mode::Streamable => &http.sessions,
+        Mode::Legacy => &http.legacy_sessions,
+    };
+    registry
         .register(id.clone(), &session.process())
         .map_err(|e| unavailable(e.to_string()))?;
     Ok((session, id))
@@ -772,6 +782,11 @@ async fn get_mcp(
             "Bad Request: Last-Event-ID names no stream of this session",
             json!({ "header": "Last-Event-ID" }),
         ),
+        Ok(Err(Refusal::Evicted)) => refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: events after Last-Event-ID are no longer kept; resuming would lose them",
+            json!({ "header": "Last-Event-ID", "limit": ["replay_events", "replay_bytes", "replay_age"] }),
+        ),
         Ok(Ok(attached)) => {
             let (stream, attach) = (attached.stream, attached.attach);
             let detach = OnDrop::new(move || {
@@ -871,7 +886,11 @@ async fn modern(
         let _ = session.send_system(SessionMsg::Drain);
     }
     let keep_alive = http.config.sse_keep_alive;
-    let first = tokio::time::timeout(keep_alive, received.recv_frame()).await;
+    let first = if keep_alive.is_zero() {
+        Ok(received.recv_frame().await)
+    } else {
+        tokio::time::timeout(keep_alive, received.recv_frame()).await
+    };
     match first {
         Ok(Some(frame)) if frame.kind == FrameKind::Response => {
             let error_code = serde_json::from_str::<Value>(&frame.json)
@@ -996,7 +1015,10 @@ async fn post_legacy(
             json!({ "parameter": "sessionId" }),
         );
     };
-    let Some(session) = http.sessions.whereis_actor::<HttpSessionMsg>(&session_id) else {
+    let Some(session) = http
+        .legacy_sessions
+        .whereis_actor::<HttpSessionMsg>(&session_id)
+    else {
         return session_not_found(&session_id);
     };
     let (reply, answer) = oneshot::channel();

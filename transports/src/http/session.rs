@@ -82,6 +82,9 @@ pub(crate) enum Refusal {
     Conflict,
     /// `Last-Event-ID` names no stream of this session.
     UnknownEvent,
+    /// Events after `Last-Event-ID` are no longer kept: resuming would
+    /// leave a silent gap.
+    Evicted,
 }
 
 /// An HTTP session's messages.
@@ -130,6 +133,8 @@ struct StreamState {
     pending: usize,
     /// The last event handed to a live body.
     delivered: u64,
+    /// The newest of its events that left the replay buffer.
+    evicted: u64,
 }
 
 /// The session process.
@@ -302,9 +307,14 @@ impl HttpSession {
     fn get(&mut self, after: Option<EventId>, primed: bool) -> Result<Attached, Refusal> {
         let stream = after.map_or(STANDALONE, |a| a.stream);
         let mut state = self.streams.remove(&stream).ok_or(Refusal::UnknownEvent)?;
-        if after.is_none() && state.live.is_some() {
+        let refusal = match after {
+            None if state.live.is_some() => Some(Refusal::Conflict),
+            Some(after) if state.evicted > after.seq => Some(Refusal::Evicted),
+            _ => None,
+        };
+        if let Some(refusal) = refusal {
             self.streams.insert(stream, state);
-            return Err(Refusal::Conflict);
+            return Err(refusal);
         }
         let attached = self.attach(stream, &mut state, primed, after.map(|a| a.seq));
         self.streams.insert(stream, state);
@@ -323,6 +333,17 @@ impl HttpSession {
         self.next_attach += 1;
         let attach = self.next_attach;
         let mut first = Vec::new();
+        let from = after.unwrap_or(state.delivered);
+        for kept in self
+            .kept
+            .iter()
+            .filter(|k| k.id.stream == stream && k.id.seq > from)
+        {
+            first.push(self.event(kept.id, kept.data.clone()));
+            state.delivered = state.delivered.max(kept.id.seq);
+        }
+        // After the replay: its fresh id is the highest, so a client that
+        // loses this stream at once and resumes from it has missed nothing.
         if primed && self.mode == Mode::Streamable {
             self.next_seq += 1;
             first.push(SseEvent {
@@ -337,15 +358,6 @@ impl HttpSession {
                 data: Arc::from(""),
                 retry: Some(self.config.sse_retry),
             });
-        }
-        let from = after.unwrap_or(state.delivered);
-        for kept in self
-            .kept
-            .iter()
-            .filter(|k| k.id.stream == stream && k.id.seq > from)
-        {
-            first.push(self.event(kept.id, kept.data.clone()));
-            state.delivered = state.delivered.max(kept.id.seq);
         }
         let (tx, events) = mpsc::channel(self.config.stream_buffer.max(1));
         // A finished stream only replays, then ends.
@@ -460,8 +472,11 @@ impl HttpSession {
             }
             if let Some(gone) = self.kept.pop_front() {
                 self.kept_bytes -= gone.data.len();
-                // A finished stream with nothing left to replay is forgotten.
                 let stream = gone.id.stream;
+                if let Some(state) = self.streams.get_mut(&stream) {
+                    state.evicted = state.evicted.max(gone.id.seq);
+                }
+                // A finished stream with nothing left to replay is forgotten.
                 let finished = self
                     .streams
                     .get(&stream)

@@ -74,6 +74,18 @@ impl Closing {
     }
 }
 
+/// The next event (`Some(None)` once the senders are gone), or `None` after
+/// `keep_alive` of silence; a zero `keep_alive` waits for ever.
+pub(crate) async fn recv_or_keep_alive<T>(
+    events: &mut mpsc::Receiver<T>,
+    keep_alive: Duration,
+) -> Option<Option<T>> {
+    if keep_alive.is_zero() {
+        return Some(events.recv().await);
+    }
+    tokio::time::timeout(keep_alive, events.recv()).await.ok()
+}
+
 /// Runs `on_drop` when the body that owns it is dropped: the client has
 /// gone, or the stream has ended.
 pub(crate) struct OnDrop(Option<Box<dyn FnOnce() + Send>>);
@@ -115,10 +127,10 @@ pub(crate) fn sse_response(
         (events, guard, closed),
         move |(mut events, guard, mut closed)| async move {
             let chunk = tokio::select! {
-                next = tokio::time::timeout(keep_alive, events.recv()) => match next {
-                    Ok(Some(event)) => event.encode(),
-                    Ok(None) => return None,
-                    Err(_) => Bytes::from_static(b":\n\n"),
+                next = recv_or_keep_alive(&mut events, keep_alive) => match next {
+                    Some(Some(event)) => event.encode(),
+                    Some(None) => return None,
+                    None => Bytes::from_static(b":\n\n"),
                 },
                 _ = &mut closed => return None,
             };

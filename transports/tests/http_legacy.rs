@@ -1,0 +1,154 @@
+//! The legacy HTTP+SSE transport (2024-11-05): `GET /sse` opens a session
+//! whose first event names where to POST; every answer comes back on that
+//! stream as a `message` event; the session ends with the stream.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod http_support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use arbor_supervision::SupervisorRef;
+use arbor_transports::http::HttpConfig;
+use http_support::*;
+use serde_json::{json, Value};
+
+async fn started() -> (SupervisorRef, SocketAddr) {
+    start_http(builder().build().unwrap(), HttpConfig::default()).await
+}
+
+/// Opens the legacy stream; returns it with the POST path its first event
+/// names.
+async fn open_sse(addr: SocketAddr) -> (Sse, String) {
+    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
+    assert_eq!(head.status, 200);
+    let mut sse = conn.sse(&head);
+    let endpoint = sse.next().await.unwrap();
+    assert_eq!(endpoint.event.as_deref(), Some("endpoint"), "{endpoint:?}");
+    (sse, endpoint.data.unwrap())
+}
+
+async fn post_message(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    exchange(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+fn initialize() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_event_names_the_message_endpoint() {
+    let (tree, addr) = started().await;
+    let (sse, path) = open_sse(addr).await;
+    let id = path
+        .strip_prefix("/message?sessionId=")
+        .unwrap_or_else(|| panic!("{path}"));
+    assert_eq!(id.len(), 32);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+    let (other, other_path) = open_sse(addr).await;
+    assert_ne!(path, other_path, "each stream its own session");
+    drop(sse);
+    drop(other);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_message_is_202_and_answered_as_a_message_event() {
+    let (tree, addr) = started().await;
+    let (mut sse, path) = open_sse(addr).await;
+    let r = post_message(addr, &path, &initialize()).await;
+    assert_eq!(r.status(), 202);
+    let event = sse.next().await.unwrap();
+    assert_eq!(event.event.as_deref(), Some("message"));
+    let answer = event.json();
+    assert_eq!(answer["id"], 1);
+    assert_eq!(answer["result"]["protocolVersion"], "2024-11-05");
+
+    let r = post_message(
+        addr,
+        &path,
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(r.status(), 202);
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "old times"}}});
+    assert_eq!(post_message(addr, &path, &call).await.status(), 202);
+    let event = sse.next().await.unwrap();
+    assert_eq!(event.event.as_deref(), Some("message"));
+    assert_eq!(event.json()["result"]["content"][0]["text"], "old times");
+    drop(sse);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_session_id_is_404() {
+    let (tree, addr) = started().await;
+    let r = post_message(
+        addr,
+        "/message?sessionId=00000000000000000000000000000000",
+        &initialize(),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    // And without one at all: 400.
+    let r = post_message(addr, "/message", &initialize()).await;
+    assert_eq!(r.status(), 400);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_the_stream_ends_the_session() {
+    let (tree, addr) = started().await;
+    let (sse, path) = open_sse(addr).await;
+    assert_eq!(post_message(addr, &path, &initialize()).await.status(), 202);
+    drop(sse);
+    eventually(Duration::from_secs(2), "the session has ended", || {
+        let path = path.clone();
+        async move { post_message(addr, &path, &initialize()).await.status() == 404 }
+    })
+    .await;
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+
+async fn a_session_id_belongs_to_its_transport() {
+    let (tree, addr) = started().await;
+    // A legacy session's id on the Streamable HTTP endpoint.
+    let (sse, path) = open_sse(addr).await;
+    let id = path.strip_prefix("/message?sessionId=").unwrap();
+    let (head, conn) = open(
+        addr,
+        "POST",
+        "/mcp",
+        &post_headers(&[("Mcp-Session-Id", id)]),
+        initialize().to_string().as_bytes(),
+    )
+    .await;
+    if head.status == 200 {
+        let mut sse = conn.sse(&head);
+        let first = sse.block_within(Duration::from_secs(1)).await;
+        panic!("served as a Streamable HTTP session: {head:?}, first event {first:?}");
+    }
+    assert_eq!(head.status, 404, "{head:?}");
+    // A Streamable HTTP session's id on the legacy endpoint.
+    let session = Session::ready(addr, "2025-11-25").await;
+    let r = post_message(
+        addr,
+        &format!("/message?sessionId={}", session.id),
+        &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    )
+    .await;
+    assert_eq!(r.status(), 404);
+    drop(sse);
+    tree.shutdown().await;
+}

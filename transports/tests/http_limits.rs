@@ -1,0 +1,470 @@
+//! HTTP requests the transport refuses before any MCP session sees them:
+//! media types, malformed JSON, size limits at their edge, DNS rebinding
+//! (Host and Origin), and the connection limit.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod http_support;
+
+use std::time::Duration;
+
+use arbor_transports::http::HttpConfig;
+use arbor_transports::{start, TransportConfig};
+use http_support::*;
+use serde_json::{json, Value};
+
+async fn started(config: HttpConfig) -> (arbor_supervision::SupervisorRef, std::net::SocketAddr) {
+    start_http(builder().build().unwrap(), config).await
+}
+
+fn discover(id: u64) -> String {
+    modern_request(json!(id), "server/discover", json!({})).to_string()
+}
+
+const DISCOVER_HEADERS: [(&str, &str); 2] = [
+    ("MCP-Protocol-Version", "2026-07-28"),
+    ("Mcp-Method", "server/discover"),
+];
+
+/// POSTs `server/discover` with these headers (and `Content-Type` JSON).
+async fn post_discover(addr: std::net::SocketAddr, headers: &[(&str, &str)]) -> Reply {
+    let mut all = vec![("Content-Type", "application/json")];
+    all.extend_from_slice(&DISCOVER_HEADERS);
+    all.extend_from_slice(headers);
+    exchange(addr, "POST", "/mcp", &all, discover(1).as_bytes()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_accept_lacks_json_or_event_stream_is_406() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    for accept in [
+        "application/json",
+        "text/event-stream",
+        "text/html",
+        "application/*",
+    ] {
+        let r = post_discover(addr, &[("Accept", accept)]).await;
+        assert_eq!(r.status(), 406, "Accept: {accept}");
+    }
+    // No Accept at all.
+    assert_eq!(post_discover(addr, &[]).await.status(), 406);
+    // Both, in any form.
+    for accept in [
+        "application/json, text/event-stream",
+        "text/event-stream;q=0.9,application/json",
+        "*/*",
+    ] {
+        let r = post_discover(addr, &[("Accept", accept)]).await;
+        assert_eq!(r.status(), 200, "Accept: {accept}");
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_whose_accept_lacks_event_stream_is_406() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let r = exchange(
+        addr,
+        "GET",
+        "/mcp",
+        &[
+            ("Accept", "application/json"),
+            ("Mcp-Session-Id", &session.id),
+            ("MCP-Protocol-Version", "2025-11-25"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status(), 406);
+    // With it, the stream opens.
+    let (head, _) = session.get(None).await;
+    assert_eq!(head.status, 200);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_by_content_type_is_415() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let accept = ("Accept", "application/json, text/event-stream");
+    for content_type in [
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        None,
+    ] {
+        let mut headers = vec![accept];
+        headers.extend_from_slice(&DISCOVER_HEADERS);
+        if let Some(c) = content_type {
+            headers.push(("Content-Type", c));
+        }
+        let r = exchange(addr, "POST", "/mcp", &headers, discover(1).as_bytes()).await;
+        assert_eq!(r.status(), 415, "Content-Type: {content_type:?}");
+    }
+    let mut headers = vec![accept, ("Content-Type", "Application/JSON; charset=utf-8")];
+    headers.extend_from_slice(&DISCOVER_HEADERS);
+    let r = exchange(addr, "POST", "/mcp", &headers, discover(1).as_bytes()).await;
+    assert_eq!(r.status(), 200);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_json_is_400_parse_error() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let mut headers = post_headers(&DISCOVER_HEADERS);
+    headers.push(("Mcp-Session-Id", "ignored"));
+    for body in [&b"{\"jsonrpc\": \"2.0\", \"id\": 1,"[..], b"not json"] {
+        let r = exchange(addr, "POST", "/mcp", &headers, body).await;
+        assert_eq!(r.status(), 400);
+        assert_eq!(r.json()["error"]["code"], -32700);
+    }
+    tree.shutdown().await;
+}
+
+/// A `server/discover` request padded with whitespace to exactly `len`
+/// bytes.
+fn padded_discover(len: usize) -> Vec<u8> {
+    let mut body = discover(1).into_bytes();
+    assert!(body.len() <= len);
+    body.resize(len, b' ');
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_over_max_body_bytes_is_413_and_one_at_it_is_served() {
+    let max = 512;
+    let (tree, addr) = started(HttpConfig {
+        max_body_bytes: max,
+        ..HttpConfig::default()
+    })
+    .await;
+    let headers = post_headers(&DISCOVER_HEADERS);
+    let r = exchange(addr, "POST", "/mcp", &headers, &padded_discover(max)).await;
+    assert_eq!(r.status(), 200, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["id"], 1);
+    let r = exchange(addr, "POST", "/mcp", &headers, &padded_discover(max + 1)).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json()["error"]["data"]["max"], max);
+
+    // The same without a length up front: a chunked body.
+    let chunked = |body: Vec<u8>| {
+        let mut out = Vec::new();
+        for piece in body.chunks(100) {
+            out.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+            out.extend_from_slice(piece);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"0\r\n\r\n");
+        out
+    };
+    let mut headers = headers.clone();
+    headers.push(("Transfer-Encoding", "chunked"));
+    let r = exchange(
+        addr,
+        "POST",
+        "/mcp",
+        &headers,
+        &chunked(padded_discover(max)),
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let r = exchange(
+        addr,
+        "POST",
+        "/mcp",
+        &headers,
+        &chunked(padded_discover(max + 1)),
+    )
+    .await;
+    assert_eq!(r.status(), 413);
+    tree.shutdown().await;
+}
+
+/// A request head of exactly `len` bytes (request line, headers, blank
+/// line), padded with one `X-Pad` header.
+fn head_of(addr: std::net::SocketAddr, len: usize, body: &[u8]) -> Vec<u8> {
+    let build = |pad: usize| {
+        format!(
+            "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\n\
+             Mcp-Method: server/discover\r\nContent-Length: {}\r\nX-Pad: {}\r\n\r\n",
+            body.len(),
+            "p".repeat(pad)
+        )
+    };
+    let bare = build(0).len();
+    let head = build(len - bare);
+    assert_eq!(head.len(), len);
+    let mut out = head.into_bytes();
+    out.extend_from_slice(body);
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_head_over_max_header_bytes_is_431_and_one_just_under_is_served() {
+    // 8 KiB is the least hyper allows, and the default.
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let body = discover(1);
+    let mut under = Conn::connect(addr).await;
+    under
+        .send_raw(&head_of(addr, 8192 - 64, body.as_bytes()))
+        .await;
+    let head = under.head().await;
+    assert_eq!(head.status, 200, "{head:?}");
+
+    let mut over = Conn::connect(addr).await;
+    over.send_raw(&head_of(addr, 8192 + 64, body.as_bytes()))
+        .await;
+    let head = over.head().await;
+    assert_eq!(head.status, 431, "{head:?}");
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_403() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    for host in [
+        "evil.example.com",
+        "evil.example.com:80",
+        "localhost.evil.example.com",
+    ] {
+        let r = post_discover(
+            addr,
+            &[
+                ("Accept", "application/json, text/event-stream"),
+                ("Host", host),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 403, "Host: {host}");
+    }
+    // Also on the legacy endpoints and for GET.
+    let r = exchange(addr, "GET", "/sse", &[("Host", "evil.example.com")], b"").await;
+    assert_eq!(r.status(), 403);
+    let r = exchange(
+        addr,
+        "GET",
+        "/mcp",
+        &[
+            ("Host", "evil.example.com"),
+            ("Accept", "text/event-stream"),
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(r.status(), 403);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_origin_is_403() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    for origin in [
+        "http://evil.example.com",
+        "http://localhost.evil.example.com",
+        "null",
+    ] {
+        let r = post_discover(
+            addr,
+            &[
+                ("Accept", "application/json, text/event-stream"),
+                ("Origin", origin),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 403, "Origin: {origin}");
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loopback_hosts_and_origins_with_any_port_are_accepted() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let accept = ("Accept", "application/json, text/event-stream");
+    for host in [
+        "localhost",
+        "localhost:3000",
+        "127.0.0.1",
+        "127.0.0.1:9",
+        "[::1]",
+        "[::1]:8080",
+        "LOCALHOST:1",
+    ] {
+        let r = post_discover(addr, &[accept, ("Host", host)]).await;
+        assert_eq!(r.status(), 200, "Host: {host}");
+    }
+    for origin in [
+        "http://localhost:3000",
+        "https://127.0.0.1",
+        "http://[::1]:8080",
+    ] {
+        let r = post_discover(addr, &[accept, ("Origin", origin)]).await;
+        assert_eq!(r.status(), 200, "Origin: {origin}");
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_origin_is_accepted() {
+    let (tree, addr) = started(HttpConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..HttpConfig::default()
+    })
+    .await;
+    let accept = ("Accept", "application/json, text/event-stream");
+    let r = post_discover(addr, &[accept, ("Origin", "https://app.example")]).await;
+    assert_eq!(r.status(), 200);
+    // Only that origin: not another scheme, port or host.
+    for origin in [
+        "http://app.example",
+        "https://app.example:8443",
+        "https://app.example.evil",
+    ] {
+        let r = post_discover(addr, &[accept, ("Origin", origin)]).await;
+        assert_eq!(r.status(), 403, "Origin: {origin}");
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_over_max_connections_is_503() {
+    let (tree, endpoints) = start(
+        builder().build().unwrap(),
+        TransportConfig {
+            max_connections: 1,
+            ..TransportConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = endpoints.http;
+    // One connection, kept open (HTTP/1.1 keep-alive).
+    let mut first = Conn::connect(addr).await;
+    first
+        .send(
+            "POST",
+            "/mcp",
+            &post_headers(&DISCOVER_HEADERS),
+            discover(1).as_bytes(),
+        )
+        .await;
+    let head = first.head().await;
+    assert_eq!(head.status, 200);
+    first.body(&head).await;
+
+    let mut second = Conn::connect(addr).await;
+    let head = second.head().await;
+    assert_eq!(head.status, 503);
+    let refusal: Value = serde_json::from_slice(&second.body(&head).await).unwrap();
+    assert_eq!(refusal["error"]["data"]["limit"], "max_connections");
+    assert!(second.closed_within(Duration::from_secs(2)).await);
+
+    // The open connection is still served.
+    first
+        .send(
+            "POST",
+            "/mcp",
+            &post_headers(&DISCOVER_HEADERS),
+            discover(2).as_bytes(),
+        )
+        .await;
+    let head = first.head().await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&first.body(&head).await).unwrap()["id"],
+        2
+    );
+    // Once it closes, there is room again.
+    drop(first);
+    eventually(
+        Duration::from_secs(2),
+        "a new connection is served",
+        || async move {
+            let mut c = Conn::connect(addr).await;
+            c.send(
+                "POST",
+                "/mcp",
+                &post_headers(&DISCOVER_HEADERS),
+                discover(3).as_bytes(),
+            )
+            .await;
+            c.head().await.status == 200
+        },
+    )
+    .await;
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_that_already_sent_its_request_still_reads_the_503() {
+    let (tree, endpoints) = start(
+        builder().build().unwrap(),
+        TransportConfig {
+            max_connections: 1,
+            ..TransportConfig::default()
+        },
+    )
+    .await
+    .unwrap();
+    let addr = endpoints.http;
+    let mut first = Conn::connect(addr).await;
+    first
+        .send(
+            "POST",
+            "/mcp",
+            &post_headers(&DISCOVER_HEADERS),
+            discover(1).as_bytes(),
+        )
+        .await;
+    assert_eq!(first.head().await.status, 200);
+    // Clients write their request as soon as they are connected.
+    for _ in 0..20 {
+        let mut c = Conn::connect(addr).await;
+        c.send(
+            "POST",
+            "/mcp",
+            &post_headers(&DISCOVER_HEADERS),
+            discover(2).as_bytes(),
+        )
+        .await;
+        assert_eq!(c.head().await.status, 503);
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_headers_than_max_headers_is_431() {
+    let (tree, addr) = started(HttpConfig {
+        max_headers: 10,
+        ..HttpConfig::default()
+    })
+    .await;
+    let body = discover(1);
+    // Host, Content-Length and these: 4 + 2 + 4 = 10.
+    let mut headers = post_headers(&DISCOVER_HEADERS);
+    let pads = ["X-1", "X-2", "X-3", "X-4", "X-5"];
+    for pad in &pads[..4] {
+        headers.push((pad, "v"));
+    }
+    let r = exchange(addr, "POST", "/mcp", &headers, body.as_bytes()).await;
+    assert_eq!(r.status(), 200);
+    headers.push((pads[4], "v"));
+    let (head, _) = open(addr, "POST", "/mcp", &headers, body.as_bytes()).await;
+    assert_eq!(head.status, 431);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_slow_to_send_its_head_is_disconnected() {
+    let timeout = Duration::from_millis(200);
+    let (tree, addr) = started(HttpConfig {
+        header_read_timeout: timeout,
+        ..HttpConfig::default()
+    })
+    .await;
+    let mut conn = Conn::connect(addr).await;
+    conn.send_raw(b"POST /mcp HTTP/1.1\r\nHost: localhost\r\n")
+        .await;
+    let started = std::time::Instant::now();
+    assert!(conn.closed_within(Duration::from_secs(2)).await);
+    assert!(started.elapsed() >= timeout / 2, "{:?}", started.elapsed());
+    tree.shutdown().await;
+}
