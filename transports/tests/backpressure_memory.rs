@@ -1,0 +1,107 @@
+//! A client that never reads holds no more of the server's memory than its
+//! queue bounds allow. Alone in its test binary: RSS is per process, and
+//! another test's traffic would count against this one.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use arbor_mcp::outbox::{OutboxConfig, OverflowPolicy};
+use arbor_mcp::server::ServerConfig;
+use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
+use arbor_transports::{start, TransportConfig};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// Bytes of one `big` answer.
+const ANSWER: usize = 256 << 10;
+
+#[derive(Deserialize, JsonSchema)]
+struct Nothing {}
+
+fn server(outbox: OutboxConfig) -> McpServer {
+    ServerBuilder::new("flow", "1")
+        .config(ServerConfig {
+            outbox,
+            ..Default::default()
+        })
+        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
+            Ok(CallToolResult::text("x".repeat(ANSWER)))
+        })
+        .build()
+        .unwrap()
+}
+
+/// A call for a `big` answer, padded to 8 KiB so that what the kernel
+/// buffers between client and server is soon full.
+fn big_call(id: usize) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "big", "arguments": {},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+                "pad": "p".repeat(8 << 10)}}})
+    )
+}
+
+fn rss_bytes() -> usize {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_holds_only_what_the_bounds_allow() {
+    let outbox = OutboxConfig {
+        max_messages: 8,
+        max_bytes: 1 << 20,
+        policy: OverflowPolicy::Wait,
+    };
+    let (tree, endpoints) = start(server(outbox), TransportConfig::default())
+        .await
+        .unwrap();
+    let before = rss_bytes();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    // 4000 answers of 256 KiB would be 1 GiB.
+    let sent = flood(&mut stream, 4000).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = rss_bytes().saturating_sub(before);
+    eprintln!("server grew {} KiB; {sent} requests taken", grown >> 10);
+    // What may be held: the outbox (1 MiB), the answers of the requests in
+    // flight (64 of 256 KiB, as JSON values and text), the kernel's socket
+    // buffers (not in our RSS) and allocator slack.
+    assert!(
+        grown < 96 << 20,
+        "the server grew by {} MiB for a client that never reads ({sent} requests sent)",
+        grown >> 20
+    );
+    assert!(
+        sent < 4000,
+        "the server stopped reading: backpressure reached the client"
+    );
+    drop(stream);
+    tree.shutdown().await;
+}
+
+/// Writes requests until the server stops taking them (or `max` are
+/// written), never reading; returns how many went.
+async fn flood(stream: &mut TcpStream, max: usize) -> usize {
+    for id in 0..max {
+        let line = big_call(id);
+        match tokio::time::timeout(
+            Duration::from_millis(500),
+            stream.write_all(line.as_bytes()),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            _ => return id,
+        }
+    }
+    max
+}
