@@ -468,3 +468,53 @@ async fn a_client_slow_to_send_its_head_is_disconnected() {
     assert!(started.elapsed() >= timeout / 2, "{:?}", started.elapsed());
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_over_max_sessions_are_503_until_one_ends() {
+    let server = builder().build().unwrap();
+    let config = HttpConfig {
+        max_sessions: 2,
+        ..HttpConfig::default()
+    };
+    let (tree, addr) = start_http(server, config).await;
+    let first = Session::ready(addr, "2025-11-25").await;
+    let _second = Session::ready(addr, "2025-03-26").await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let refused = exchange(
+        addr,
+        "POST",
+        "/mcp",
+        &POST_HEADERS,
+        init.to_string().as_bytes(),
+    )
+    .await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.json()["error"]["data"]["limit"], "max_sessions");
+    assert_eq!(refused.json()["error"]["data"]["max"], 2);
+    // The legacy transport counts against the same limit.
+    let legacy = exchange(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
+    assert_eq!(legacy.status(), 503);
+
+    let headers = [("Mcp-Session-Id", first.id.as_str())];
+    assert_eq!(
+        exchange(addr, "DELETE", "/mcp", &headers, b"")
+            .await
+            .status(),
+        200
+    );
+    eventually(Duration::from_secs(2), "a place frees up", || async {
+        exchange(
+            addr,
+            "POST",
+            "/mcp",
+            &POST_HEADERS,
+            init.to_string().as_bytes(),
+        )
+        .await
+        .status()
+            == 200
+    })
+    .await;
+    tree.shutdown().await;
+}

@@ -85,6 +85,11 @@ pub struct HttpConfig {
     /// A handshake-era session with no open stream, no request in flight and
     /// no request for this long is ended. Default: 5 minutes.
     pub idle_timeout: Duration,
+    /// The most handshake-era sessions (Streamable HTTP and legacy SSE
+    /// together) alive at once; sessions outlive connections, so this, not
+    /// the connection limit, bounds them. Past it `initialize` (or `GET
+    /// /sse`) is answered 503. Default: 10 000.
+    pub max_sessions: usize,
     /// How often an SSE stream with nothing to say sends a comment; also
     /// how long a 2026-07-28 answer may take before its POST turns into a
     /// stream. Zero turns both off. Default: 15 s.
@@ -96,7 +101,7 @@ pub struct HttpConfig {
     pub stream_buffer: usize,
     /// Events a session keeps for resumption. Default: 256.
     pub replay_events: usize,
-    /// Bytes of events a session keeps for resumption. Default: 1 MiB.
+    /// Bytes of events a session keeps for resumption. Default: 256 KiB.
     pub replay_bytes: usize,
     /// How long an event is kept for resumption. Default: 5 minutes.
     pub replay_age: Duration,
@@ -112,11 +117,12 @@ impl Default for HttpConfig {
             max_body_bytes: 4 << 20,
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
+            max_sessions: 10_000,
             sse_keep_alive: Duration::from_secs(15),
             sse_retry: Duration::from_millis(500),
             stream_buffer: 64,
             replay_events: 256,
-            replay_bytes: 1 << 20,
+            replay_bytes: 256 << 10,
             replay_age: Duration::from_secs(300),
         }
     }
@@ -144,6 +150,8 @@ struct Http {
     /// Legacy HTTP+SSE sessions by `sessionId`: a separate name space, so
     /// an id works only on the transport that issued it.
     legacy_sessions: ShardedRegistry<String>,
+    /// Sessions alive, against `max_sessions`.
+    session_limit: Limit,
     session_sup: ShardedDynamicRef<SessionStart>,
     request_sup: ShardedDynamicRef<RequestStart>,
 }
@@ -222,11 +230,13 @@ pub(crate) fn router(
     session_sup: ShardedDynamicRef<SessionStart>,
     request_sup: ShardedDynamicRef<RequestStart>,
 ) -> Router {
+    let session_limit = Limit::new(config.max_sessions);
     let state = Http {
         server,
         config,
         sessions: ShardedRegistry::new(),
         legacy_sessions: ShardedRegistry::new(),
+        session_limit,
         session_sup,
         request_sup,
     };
@@ -569,6 +579,13 @@ async fn open_session(
     http: &Http,
     mode: Mode,
 ) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
+    let Some(place) = http.session_limit.acquire() else {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service Unavailable: server at its session limit",
+            json!({ "limit": "max_sessions", "max": http.session_limit.max() }),
+        ));
+    };
     let slot = Arc::new(Mutex::new(None));
     let unavailable = |e: String| {
         refuse(
@@ -584,6 +601,7 @@ async fn open_session(
     let Some((session, _)) = slot.lock().take() else {
         return Err(unavailable("no session".into()));
     };
+    place.hold_until_exit(&session.process());
     // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS).
     let id: String = rand::random::<[u8; 16]>()
         .iter()
