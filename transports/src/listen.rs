@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
-use arbor_supervision::ChildSpec;
+use arbor_supervision::{ChildSpec, ShardedDynamicRef};
 use parking_lot::Mutex;
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
@@ -21,6 +22,43 @@ pub(crate) trait Admit: Send + 'static {
     /// Takes one accepted connection. Runs inside the accept loop: it must
     /// not wait on the peer, or one slow client would stall every other.
     fn admit(&mut self, stream: TcpStream) -> impl Future<Output = ()> + Send;
+}
+
+/// An accepted connection waiting for the process that serves it: dynamic
+/// children start from cloneable arguments, and a stream is taken once.
+pub(crate) type Pending = Arc<Mutex<Option<TcpStream>>>;
+
+/// Hands each accepted connection to a connection supervisor, within the
+/// connection limit; past it, writes `refusal(max)` and closes.
+pub(crate) struct HandOver {
+    pub(crate) connections: ShardedDynamicRef<Pending>,
+    pub(crate) limit: Limit,
+    /// What a refused client reads, in the transport's own framing.
+    pub(crate) refusal: fn(usize) -> String,
+}
+
+impl Admit for HandOver {
+    async fn admit(&mut self, mut stream: TcpStream) {
+        let Some(slot) = self.limit.acquire() else {
+            let refusal = (self.refusal)(self.limit.max());
+            let _ = stream.write_all(refusal.as_bytes()).await;
+            return;
+        };
+        // Started off the accept loop: the next connection is accepted while
+        // a shard starts this one, and shards start theirs in parallel.
+        let connections = self.connections.clone();
+        tokio::spawn(async move {
+            match connections
+                .start_child(Arc::new(Mutex::new(Some(stream))))
+                .await
+            {
+                Ok(process) => slot.hold_until_exit(&process),
+                Err(e) => {
+                    tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
+                }
+            }
+        });
+    }
 }
 
 /// A listener child named `id` that binds `addr` (and writes back the

@@ -11,15 +11,13 @@ use arbor_mcp::transport::start_connection;
 use arbor_mcp::McpServer;
 use arbor_runtime::{ExitReason, ProcessRef};
 use arbor_supervision::{
-    DynamicSupervisor, Restart, ShardedDynamicRef, ShardedDynamicSupervisor, StartError, Strategy,
-    Supervisor, SupervisorRef,
+    DynamicSupervisor, Restart, ShardedDynamicSupervisor, StartError, Strategy, Supervisor,
+    SupervisorRef,
 };
 use parking_lot::Mutex;
-use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
 
 use crate::http::{self, HttpConfig};
-use crate::listen::{listener, Admit, Limit};
+use crate::listen::{listener, HandOver, Limit, Pending};
 use crate::ws;
 
 /// Transport settings. Every limit has a default.
@@ -125,44 +123,14 @@ impl Bound {
     }
 }
 
-/// A connection waiting to be taken by the session that serves it. Dynamic
-/// children are started from cloneable arguments; a stream is taken once.
-type Pending = Arc<Mutex<Option<TcpStream>>>;
-
 /// The read buffer of one TCP connection, in bytes.
 const READ_BUFFER: usize = 1024;
 
-/// Hands accepted TCP connections to the connection supervisor.
-struct TcpAdmit {
-    connections: ShardedDynamicRef<Pending>,
-    limit: Limit,
-}
-
-impl Admit for TcpAdmit {
-    async fn admit(&mut self, mut stream: TcpStream) {
-        let Some(slot) = self.limit.acquire() else {
-            let max = self.limit.max();
-            let refusal = format!(
-                "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32603,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}\n"
-            );
-            let _ = stream.write_all(refusal.as_bytes()).await;
-            return;
-        };
-        // Started off the accept loop: the next connection is accepted while
-        // a shard starts this one, and shards start theirs in parallel.
-        let connections = self.connections.clone();
-        tokio::spawn(async move {
-            match connections
-                .start_child(Arc::new(Mutex::new(Some(stream))))
-                .await
-            {
-                Ok(session) => slot.hold_until_exit(&session),
-                Err(e) => {
-                    tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
-                }
-            }
-        });
-    }
+/// What a TCP client past the connection limit reads before the close.
+fn tcp_refusal(max: usize) -> String {
+    format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32603,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}\n"
+    )
 }
 
 /// Starts the transport tree for `server` and returns its supervisor and
@@ -214,9 +182,10 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     let tcp_connections = ShardedDynamicSupervisor::new(config.shards, sessions);
     let tcp_handle = tcp_connections.handle();
     let tcp_limit = limit.clone();
-    let tcp_listener = listener("tcp-listener", bound.tcp.clone(), move || TcpAdmit {
+    let tcp_listener = listener("tcp-listener", bound.tcp.clone(), move || HandOver {
         connections: tcp_handle.clone(),
         limit: tcp_limit.clone(),
+        refusal: tcp_refusal,
     });
 
     let ws_settings = ws::Settings::new(&server, &config);
@@ -247,11 +216,10 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         http::connections(router, http_config, server.config().drain_timeout),
     );
     let http_handle = http_connections.handle();
-    let http_listener = listener("http-listener", bound.http.clone(), move || {
-        http::HttpAdmit {
-            connections: http_handle.clone(),
-            limit: limit.clone(),
-        }
+    let http_listener = listener("http-listener", bound.http.clone(), move || HandOver {
+        connections: http_handle.clone(),
+        limit: limit.clone(),
+        refusal: http::refusal,
     });
 
     // rest_for_one, connection supervisors first and listeners last: a

@@ -47,7 +47,7 @@ use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use crate::listen::{Admit, Limit};
+use crate::listen::{Limit, Pending};
 use session::{EventId, HttpSessionMsg, Mode, Refusal};
 use stream::{sse_response, Closing, OnDrop, SseEvent};
 
@@ -199,8 +199,8 @@ pub(crate) fn connections(
     router: Router,
     config: Arc<HttpConfig>,
     drain: Duration,
-) -> DynamicSupervisor<Handback<TcpStream>> {
-    DynamicSupervisor::new("http-connection", move |pending: Handback<TcpStream>| {
+) -> DynamicSupervisor<Pending> {
+    DynamicSupervisor::new("http-connection", move |pending: Pending| {
         let (router, config) = (router.clone(), config.clone());
         async move {
             let stream = pending
@@ -334,40 +334,15 @@ impl Drop for Connection {
     }
 }
 
-/// Hands accepted HTTP connections to the connection supervisor.
-pub(crate) struct HttpAdmit {
-    pub(crate) connections: ShardedDynamicRef<Handback<TcpStream>>,
-    pub(crate) limit: Limit,
-}
-
-impl Admit for HttpAdmit {
-    async fn admit(&mut self, mut stream: TcpStream) {
-        let Some(slot) = self.limit.acquire() else {
-            use tokio::io::AsyncWriteExt;
-            let body = format!(
-                "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32000,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{}}}}}}}",
-                self.limit.max()
-            );
-            let reply = format!(
-                "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(reply.as_bytes()).await;
-            return;
-        };
-        let connections = self.connections.clone();
-        tokio::spawn(async move {
-            match connections
-                .start_child(Arc::new(Mutex::new(Some(stream))))
-                .await
-            {
-                Ok(conn) => slot.hold_until_exit(&conn),
-                Err(e) => {
-                    tracing::warn!(target: "arbor::transports", error = %e, "http connection not started");
-                }
-            }
-        });
-    }
+/// What an HTTP client past the connection limit reads before the close.
+pub(crate) fn refusal(max: usize) -> String {
+    let body = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32000,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}"
+    );
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
 }
 
 /// A JSON-RPC error as an HTTP response.

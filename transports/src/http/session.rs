@@ -345,19 +345,7 @@ impl HttpSession {
         // After the replay: its fresh id is the highest, so a client that
         // loses this stream at once and resumes from it has missed nothing.
         if primed && self.mode == Mode::Streamable {
-            self.next_seq += 1;
-            first.push(SseEvent {
-                id: Some(
-                    EventId {
-                        stream,
-                        seq: self.next_seq,
-                    }
-                    .render(),
-                ),
-                name: None,
-                data: Arc::from(""),
-                retry: Some(self.config.sse_retry),
-            });
+            first.push(self.priming(stream));
         }
         let (tx, events) = mpsc::channel(self.config.stream_buffer.max(1));
         // A finished stream only replays, then ends.
@@ -370,6 +358,24 @@ impl HttpSession {
             attach,
             first,
             events,
+        }
+    }
+
+    /// An event with a fresh id, no data and the retry hint: where a client
+    /// resumes from (SEP-1699).
+    fn priming(&mut self, stream: u64) -> SseEvent {
+        self.next_seq += 1;
+        SseEvent {
+            id: Some(
+                EventId {
+                    stream,
+                    seq: self.next_seq,
+                }
+                .render(),
+            ),
+            name: None,
+            data: Arc::from(""),
+            retry: Some(self.config.sse_retry),
         }
     }
 
@@ -441,19 +447,7 @@ impl HttpSession {
         };
         if let Some(state) = self.streams.get_mut(&stream) {
             if let Some((_, tx)) = state.live.take() {
-                self.next_seq += 1;
-                let _ = tx.try_send(Box::new(SseEvent {
-                    id: Some(
-                        EventId {
-                            stream,
-                            seq: self.next_seq,
-                        }
-                        .render(),
-                    ),
-                    name: None,
-                    data: Arc::from(""),
-                    retry: Some(self.config.sse_retry),
-                }));
+                let _ = tx.try_send(Box::new(self.priming(stream)));
             }
         }
     }
