@@ -7,15 +7,27 @@ use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+/// The server process, killed if a test fails before stopping it.
+struct Served(std::process::Child);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn arbor_serve_prints_its_endpoints_and_serves_them() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Served(
+        Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut urls = Vec::new();
     for _ in 0..4 {
         let mut line = String::new();
@@ -77,10 +89,10 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
 
     // SIGTERM: an orderly stop.
     Command::new("kill")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .unwrap();
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
     let rest: Vec<String> = out.lines().map_while(Result::ok).collect();
     assert!(rest.iter().any(|l| l == "stopped: shutdown"), "{rest:?}");
@@ -88,13 +100,15 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
 
 #[test]
 fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .arg("serve")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut child = Served(
+        Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     let authority = first
@@ -123,7 +137,7 @@ fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
 
     let stopping = std::time::Instant::now();
     Command::new("kill")
-        .arg(child.id().to_string())
+        .arg(child.0.id().to_string())
         .status()
         .unwrap();
     // The listen's final result, then the end of the stream.
@@ -133,7 +147,7 @@ fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
             Ok(n) => seen.extend_from_slice(&buf[..n]),
         }
     }
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "{status}");
     assert!(
         stopping.elapsed() < Duration::from_secs(3),
