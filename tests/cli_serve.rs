@@ -160,3 +160,60 @@ fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
         "the listen ends with its result: {seen}"
     );
 }
+
+#[test]
+fn running_out_of_file_descriptors_pauses_accepting_instead_of_crashing() {
+    // 64 descriptors: fewer than the connections about to be opened.
+    let mut child = Served(
+        Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "ulimit -n 64 && exec {} serve",
+                env!("CARGO_BIN_EXE_arbor")
+            ))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut tcp = String::new();
+    while !tcp.starts_with("tcp://") {
+        tcp.clear();
+        out.read_line(&mut tcp).unwrap();
+    }
+    let addr = tcp.trim().strip_prefix("tcp://").unwrap().to_string();
+    let flood: Vec<TcpStream> = (0..150)
+        .filter_map(|_| TcpStream::connect(&addr).ok())
+        .collect();
+    std::thread::sleep(Duration::from_millis(1500));
+    drop(flood);
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "the server died when it ran out of descriptors"
+    );
+    let ping = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}
+"#;
+    let mut answered = false;
+    for _ in 0..20 {
+        if let Ok(mut stream) = TcpStream::connect(&addr) {
+            stream
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut line = String::new();
+            if stream.write_all(ping).is_ok()
+                && BufReader::new(stream).read_line(&mut line).is_ok()
+                && line.contains(r#""result":{}"#)
+            {
+                answered = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        answered,
+        "the server accepts again once descriptors are free"
+    );
+}

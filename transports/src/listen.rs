@@ -86,10 +86,28 @@ struct Listener<F> {
     accepting: Option<AbortHandle>,
 }
 
-/// The listener's messages.
+/// The listener's messages: none; it only accepts.
 #[derive(Debug)]
-enum ListenerMsg {
-    AcceptFailed(String),
+enum ListenerMsg {}
+
+/// What a failed accept costs: nothing for a peer that gave up first; a
+/// pause for a lack of resources (file descriptors, memory), which would
+/// otherwise spin, or, as a crash, restart the listener past its
+/// supervisor's intensity and take the transports down with it.
+async fn accept_failed(e: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::ConnectionAborted
+            | ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionRefused
+            | ErrorKind::Interrupted
+    ) {
+        return;
+    }
+    metrics::counter!("arbor_transports_accept_errors_total").increment(1);
+    tracing::warn!(target: "arbor::transports", error = %e, "accept failed; pausing 100 ms");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 }
 
 impl<A, F> Actor for Listener<F>
@@ -99,23 +117,18 @@ where
 {
     type Msg = ListenerMsg;
 
-    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
+    async fn init(&mut self, _ctx: &mut Context<Self>) -> Flow {
         // A restart binds the address the first start got, port included.
         let wanted = *self.addr.lock();
         let listener = bind(wanted).await?;
         *self.addr.lock() = listener.local_addr()?;
         let mut admit = (self.make)();
-        let me = ctx.myself().clone();
         let task = tokio::spawn(async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        let _ = me.send_system(ListenerMsg::AcceptFailed(e.to_string()));
-                        return;
-                    }
-                };
-                admit.admit(stream).await;
+                match listener.accept().await {
+                    Ok((stream, _)) => admit.admit(stream).await,
+                    Err(e) => accept_failed(&e).await,
+                }
             }
         });
         self.accepting = Some(task.abort_handle());
@@ -123,9 +136,7 @@ where
     }
 
     async fn handle(&mut self, msg: ListenerMsg, _ctx: &mut Context<Self>) -> Flow {
-        match msg {
-            ListenerMsg::AcceptFailed(e) => Err(ExitReason::error(format!("accept failed: {e}"))),
-        }
+        match msg {}
     }
 
     async fn terminate(&mut self, _reason: &ExitReason) {
