@@ -91,12 +91,13 @@ impl Frame {
         }
     }
 
-    /// The answers to one batch, as one array.
-    pub fn batch(answers: Vec<Value>) -> Frame {
+    /// The answers to one batch, as one array, belonging to the batch's
+    /// first request.
+    pub fn batch(answers: Vec<Value>, related: Option<Id>) -> Frame {
         Frame {
             json: Value::Array(answers).to_string(),
             kind: FrameKind::Response,
-            related: None,
+            related,
         }
     }
 }

@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor_runtime::timer::{send_after, TimerRef};
@@ -150,6 +151,11 @@ struct Session {
     out: Outbox,
     state: Lifecycle,
     in_flight: HashMap<Id, (u64, AbortHandle)>,
+    /// Request tasks whose answer is not yet queued: a task leaves
+    /// `in_flight` as soon as its answer is ready (so the id is free when
+    /// the client has it), but its answer still costs memory until the
+    /// outbox takes it; `max_in_flight` bounds both.
+    unsent: Arc<AtomicUsize>,
     next_task: u64,
     /// 2025-11-25 tasks this session created, for `tasks/list`.
     legacy_tasks: Vec<String>,
@@ -214,6 +220,7 @@ pub async fn start_session(
             out,
             state: Lifecycle::Fresh,
             in_flight: HashMap::new(),
+            unsent: Arc::new(AtomicUsize::new(0)),
             next_task: 0,
             legacy_tasks: Vec::new(),
             init_timer: None,
@@ -379,6 +386,12 @@ impl Session {
                 // the last running request has answered; the session goes on
                 // meanwhile.
                 self.batch = Some(BatchSink::default());
+                // The batch's answer belongs to its first request, so a
+                // transport with streams routes it to the batch's own.
+                let first = items.iter().find_map(|item| match item {
+                    Ok(Message::Request(r)) => Some(r.id.clone()),
+                    _ => None,
+                });
                 for item in items {
                     match item {
                         Ok(message) => self.message(message, ctx).await,
@@ -399,7 +412,7 @@ impl Session {
                         }
                     }
                     if !answers.is_empty() {
-                        let _ = out.send(Frame::batch(answers)).await;
+                        let _ = out.send(Frame::batch(answers, first)).await;
                     }
                 });
             }
@@ -1028,7 +1041,7 @@ impl Session {
             .with_data(json!({ "id": id })));
         }
         let max = self.server.config().max_in_flight;
-        if self.in_flight.len() >= max {
+        if self.in_flight.len() >= max || self.unsent.load(Ordering::Acquire) >= max {
             return Err(
                 ErrorObject::new(code::INVALID_REQUEST, "too many requests in flight")
                     .with_data(json!({ "limit": "max_in_flight", "max": max })),
@@ -1057,7 +1070,9 @@ impl Session {
             batch.waiting.push(rx);
             tx
         });
+        let unsent = Unsent::count(&self.unsent);
         let task = tokio::spawn(async move {
+            let _unsent = unsent;
             let outcome =
                 match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
                     Ok(Ok(outcome)) => outcome,
@@ -1161,6 +1176,23 @@ impl Session {
             }
             (Some(_), true) => Ok(true),
         }
+    }
+}
+
+/// One request task's place in `Session::unsent`, given back when the
+/// task ends: its answer queued, or the task aborted.
+struct Unsent(Arc<AtomicUsize>);
+
+impl Unsent {
+    fn count(counter: &Arc<AtomicUsize>) -> Unsent {
+        counter.fetch_add(1, Ordering::AcqRel);
+        Unsent(counter.clone())
+    }
+}
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

@@ -21,6 +21,11 @@ const ANSWER: usize = 256 << 10;
 #[derive(Deserialize, JsonSchema)]
 struct Nothing {}
 
+#[derive(Deserialize, JsonSchema)]
+struct Echo {
+    text: String,
+}
+
 fn server(outbox: OutboxConfig) -> McpServer {
     ServerBuilder::new("flow", "1")
         .config(ServerConfig {
@@ -30,6 +35,9 @@ fn server(outbox: OutboxConfig) -> McpServer {
         .tool("big", "A large answer", |_: Nothing, _ctx| async move {
             Ok(CallToolResult::text("x".repeat(ANSWER)))
         })
+        .tool("echo", "Its text back", |a: Echo, _ctx| async move {
+            Ok(CallToolResult::text(a.text))
+        })
         .build()
         .unwrap()
 }
@@ -37,6 +45,16 @@ fn server(outbox: OutboxConfig) -> McpServer {
 /// A call for a `big` answer, padded to 8 KiB so that what the kernel
 /// buffers between client and server is soon full.
 fn big_call(id: usize) -> String {
+    if id % 2 == 1 {
+        // Every other call: 64 KiB in, 64 KiB out (the other shape of
+        // answer that waits for a client that does not read).
+        return format!(
+            "{}\n",
+            json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo",
+                "arguments": {"text": "e".repeat(64 << 10)},
+                "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}})
+        );
+    }
     format!(
         "{}\n",
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "big", "arguments": {},

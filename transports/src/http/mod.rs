@@ -511,11 +511,32 @@ async fn post_mcp(
         Ok(message) => message,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
     };
-    let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if is_modern(&message, &headers) {
         let closing = closing.map(|Extension(c)| c);
         return modern(http, headers, message, bytes, closing).await;
     }
+    uncancelled(post_handshake(http, headers, message, bytes)).await
+}
+
+/// Runs `work` to its end even if the client goes away meanwhile: a session
+/// opened, or a stream opened for a request, must go on to deliver the
+/// request, or it would wait for an answer that never comes.
+async fn uncancelled(
+    work: impl std::future::Future<Output = Response> + Send + 'static,
+) -> Response {
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A handshake-era POST to `/mcp`.
+async fn post_handshake(
+    http: Http,
+    headers: HeaderMap,
+    message: Incoming,
+    bytes: Vec<u8>,
+) -> Response {
+    let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if let Some(id) = session_id {
         return match http
             .sessions
@@ -662,6 +683,18 @@ async fn handshake(
         if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
             return gone();
         }
+        // A cancelled request gets no answer: its stream ends now.
+        if let Incoming::Single(Message::Notification(n)) = &message {
+            let cancelled = n
+                .params
+                .as_ref()
+                .filter(|_| n.method == "notifications/cancelled")
+                .and_then(|p| p.get("requestId"))
+                .and_then(|id| serde_json::from_value::<Id>(id.clone()).ok());
+            if let Some(id) = cancelled {
+                let _ = session.send_system(HttpSessionMsg::Cancelled(id));
+            }
+        }
         return StatusCode::ACCEPTED.into_response();
     }
     let (reply, attached) = oneshot::channel();
@@ -673,11 +706,24 @@ async fn handshake(
             reply,
         })
         .await;
-    let Ok(attached) = (match opened {
+    let attached = match opened {
         Ok(()) => attached.await,
         Err(_) => return gone(),
-    }) else {
-        return gone();
+    };
+    let attached = match attached {
+        Ok(Ok(attached)) => attached,
+        Ok(Err(Refusal::DuplicateId(id))) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Some(id.clone()),
+                ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    "a request with this id is already in flight in this session",
+                )
+                .with_data(json!({ "id": id })),
+            )
+        }
+        Ok(Err(_)) | Err(_) => return gone(),
     };
     if attached
         .session
@@ -710,6 +756,15 @@ async fn handshake(
 /// `GET /mcp`: a session's standalone stream, or a resumed one.
 async fn get_mcp(
     State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
+    uncancelled(get_stream(http, closing, headers)).await
+}
+
+/// A session's standalone stream, or a resumed one.
+async fn get_stream(
+    http: Http,
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
 ) -> Response {
@@ -780,6 +835,8 @@ async fn get_mcp(
             "Bad Request: events after Last-Event-ID are no longer kept; resuming would lose them",
             json!({ "header": "Last-Event-ID", "limit": ["replay_events", "replay_bytes", "replay_age"] }),
         ),
+        // Only POSTs open streams for request ids.
+        Ok(Err(Refusal::DuplicateId(_))) => session_not_found(id),
         Ok(Ok(attached)) => {
             let (stream, attach) = (attached.stream, attached.attach);
             let detach = OnDrop::new(move || {
@@ -854,9 +911,30 @@ async fn modern(
     if let Err(error) = headers::check(&headers, &request, version, &http.server) {
         return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
     }
-    let slot: RequestStart = Arc::new(Mutex::new(None));
-    let started = http.request_sup.start_child(slot.clone()).await;
-    let Some((session, mut received)) = started.ok().and_then(|_| slot.lock().take()) else {
+    let listen = request.method == "subscriptions/listen";
+    // Started in a task the client's going cannot cut short: a request
+    // process started and never handed over would live for ever.
+    let (handover, handed) = oneshot::channel();
+    let request_sup = http.request_sup.clone();
+    tokio::spawn(async move {
+        let slot: RequestStart = Arc::new(Mutex::new(None));
+        let started = request_sup.start_child(slot.clone()).await;
+        let Some((session, received)) = started.ok().and_then(|_| slot.lock().take()) else {
+            return;
+        };
+        if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
+            return;
+        }
+        if !listen {
+            // One request: the process ends once it has answered.
+            let _ = session.send_system(SessionMsg::Drain);
+        }
+        if let Err((session, _)) = handover.send((session, received)) {
+            // The client has gone: its request is cancelled.
+            session.process().stop(ExitReason::Normal);
+        }
+    });
+    let Ok((session, mut received)) = handed.await else {
         return rpc_error(
             StatusCode::SERVICE_UNAVAILABLE,
             Some(request.id),
@@ -866,18 +944,6 @@ async fn modern(
     let process = session.process();
     // The client closing its stream cancels the request.
     let cancel = OnDrop::new(move || process.stop(ExitReason::Normal));
-    let listen = request.method == "subscriptions/listen";
-    if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(request.id),
-            ErrorObject::internal("the request process ended"),
-        );
-    }
-    if !listen {
-        // One request: the process ends once it has answered.
-        let _ = session.send_system(SessionMsg::Drain);
-    }
     let keep_alive = http.config.sse_keep_alive;
     let first = if keep_alive.is_zero() {
         Ok(received.recv_frame().await)
@@ -941,6 +1007,15 @@ async fn modern(
 /// `GET /sse`: opens a legacy session; its first event names where to POST.
 async fn open_legacy(
     State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
+    uncancelled(open_legacy_stream(http, closing, headers)).await
+}
+
+/// Opens a legacy session and its stream.
+async fn open_legacy_stream(
+    http: Http,
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
 ) -> Response {

@@ -85,6 +85,9 @@ pub(crate) enum Refusal {
     /// Events after `Last-Event-ID` are no longer kept: resuming would
     /// leave a silent gap.
     Evicted,
+    /// A request with this id is already in flight in the session: its
+    /// answer could not be told from the other's.
+    DuplicateId(Id),
 }
 
 /// An HTTP session's messages.
@@ -96,7 +99,7 @@ pub(crate) enum HttpSessionMsg {
         requests: Vec<Id>,
         batch: bool,
         primed: bool,
-        reply: oneshot::Sender<Attached>,
+        reply: oneshot::Sender<Result<Attached, Refusal>>,
     },
     /// A GET: the standalone stream, or a stream resumed after an event.
     Get {
@@ -113,6 +116,8 @@ pub(crate) enum HttpSessionMsg {
     Out(Outbound),
     /// A stream's body has gone (the client left, or it ended).
     Detached { stream: u64, attach: u64 },
+    /// The client cancelled this request: no answer will come.
+    Cancelled(Id),
     /// Time to see whether the session has been idle too long.
     IdleCheck,
 }
@@ -125,12 +130,25 @@ struct Kept {
     data: Arc<str>,
 }
 
+impl StreamState {
+    /// Whether a client is attached: a body whose client has gone does not
+    /// count, whether or not it has said so yet.
+    fn is_live(&self) -> bool {
+        self.live.as_ref().is_some_and(|(_, tx)| !tx.is_closed())
+    }
+}
+
 #[derive(Debug, Default)]
 struct StreamState {
     /// The attached body's sender, and which attach it is.
     live: Option<(u64, mpsc::Sender<Box<SseEvent>>)>,
     /// Requests (or one batch) still to be answered on it.
     pending: usize,
+    /// The ids of its requests, routed to it until it is answered.
+    requests: Vec<Id>,
+    /// Whether its client takes priming events and resumes (2025-11-25 on):
+    /// only such a stream may be released (SEP-1699).
+    resumable: bool,
     /// The last event handed to a live body.
     delivered: u64,
     /// The newest of its events that left the replay buffer.
@@ -234,21 +252,31 @@ impl Actor for HttpSession {
                 reply,
             } => {
                 self.last_active = Instant::now();
+                let mut seen = std::collections::HashSet::new();
+                if let Some(taken) = requests
+                    .iter()
+                    .find(|id| self.by_request.contains_key(*id) || !seen.insert(*id))
+                {
+                    let _ = reply.send(Err(Refusal::DuplicateId(taken.clone())));
+                    return Ok(());
+                }
                 let stream = self.next_stream;
                 self.next_stream += 1;
+                for id in &requests {
+                    self.by_request.insert(id.clone(), stream);
+                }
                 let mut state = StreamState {
                     pending: if batch { 1 } else { requests.len() },
+                    requests,
+                    resumable: primed,
                     ..StreamState::default()
                 };
-                for id in requests {
-                    self.by_request.insert(id, stream);
-                }
                 if batch {
                     self.batches.push_back(stream);
                 }
                 let attached = self.attach(stream, &mut state, primed, None);
                 self.streams.insert(stream, state);
-                let _ = reply.send(attached);
+                let _ = reply.send(Ok(attached));
             }
             HttpSessionMsg::Get {
                 after,
@@ -262,7 +290,15 @@ impl Actor for HttpSession {
                 self.last_active = Instant::now();
                 let _ = reply.send(self.session.clone());
             }
-            HttpSessionMsg::Out(Outbound::Frame(frame)) => self.route(frame),
+            HttpSessionMsg::Out(Outbound::Frame(frame)) => {
+                if !self.route(frame) {
+                    // A legacy stream cannot resume: a client too slow
+                    // for it has lost messages, and its session ends.
+                    tracing::info!(target: "arbor::transports", "legacy SSE client too slow: session closed");
+                    ctx.stop(ExitReason::Normal);
+                }
+            }
+            HttpSessionMsg::Cancelled(id) => self.answered(&id),
             HttpSessionMsg::Out(Outbound::Release(id)) => self.release(&id),
             HttpSessionMsg::Detached { stream, attach } => {
                 let Some(state) = self.streams.get_mut(&stream) else {
@@ -278,10 +314,7 @@ impl Actor for HttpSession {
                 }
             }
             HttpSessionMsg::IdleCheck => {
-                let busy = self
-                    .streams
-                    .values()
-                    .any(|s| s.live.is_some() || s.pending > 0);
+                let busy = self.streams.values().any(|s| s.is_live() || s.pending > 0);
                 if !busy && self.last_active.elapsed() >= self.config.idle_timeout {
                     tracing::debug!(target: "arbor::transports", "http session idle: closed");
                     ctx.stop(ExitReason::Normal);
@@ -308,7 +341,7 @@ impl HttpSession {
         let stream = after.map_or(STANDALONE, |a| a.stream);
         let mut state = self.streams.remove(&stream).ok_or(Refusal::UnknownEvent)?;
         let refusal = match after {
-            None if state.live.is_some() => Some(Refusal::Conflict),
+            None if state.is_live() => Some(Refusal::Conflict),
             Some(after) if state.evicted > after.seq => Some(Refusal::Evicted),
             _ => None,
         };
@@ -396,31 +429,42 @@ impl HttpSession {
         }
     }
 
-    /// Sends a frame to the stream it belongs to.
-    fn route(&mut self, frame: Frame) {
-        let stream = match (self.mode, &frame.related, frame.kind) {
+    /// Sends a frame to the stream it belongs to. Returns false when a
+    /// legacy stream could not take it.
+    fn route(&mut self, frame: Frame) -> bool {
+        let mapped = frame
+            .related
+            .as_ref()
+            .and_then(|id| self.by_request.get(id).copied());
+        let stream = match (self.mode, mapped, frame.kind) {
             (Mode::Legacy, _, _) => STANDALONE,
-            (_, Some(id), _) => self.by_request.get(id).copied().unwrap_or(STANDALONE),
-            (_, None, FrameKind::Response) => self.batches.pop_front().unwrap_or(STANDALONE),
+            (_, Some(stream), _) => stream,
+            (_, None, FrameKind::Response) if frame.related.is_none() => {
+                self.batches.pop_front().unwrap_or(STANDALONE)
+            }
+            (_, None, FrameKind::Response) => {
+                // Its request was cancelled: the standalone stream may
+                // carry no responses.
+                tracing::debug!(target: "arbor::transports", related = ?frame.related, "response to no open request; dropped");
+                return true;
+            }
             (_, None, _) => STANDALONE,
         };
         let answers = frame.kind == FrameKind::Response && stream != STANDALONE;
-        if answers {
-            if let Some(id) = &frame.related {
-                self.by_request.remove(id);
-            }
-        }
         self.next_seq += 1;
         let id = EventId {
             stream,
             seq: self.next_seq,
         };
         let data: Arc<str> = Arc::from(frame.json);
-        self.keep(id, data.clone());
+        if self.mode == Mode::Streamable {
+            self.keep(id, data.clone());
+        }
         let event = self.event(id, data);
         let Some(state) = self.streams.get_mut(&stream) else {
-            return;
+            return true;
         };
+        let mut taken = true;
         if let Some((_, tx)) = &state.live {
             // A body that cannot take it now is detached; the client
             // resumes from the buffer.
@@ -428,13 +472,41 @@ impl HttpSession {
                 state.delivered = id.seq;
             } else {
                 state.live = None;
+                taken = false;
             }
         }
         if answers {
-            state.pending = state.pending.saturating_sub(1);
-            if state.pending == 0 {
-                // Answered: the stream ends.
-                state.live = None;
+            match frame.related {
+                Some(related) => self.answered(&related),
+                // A batch: one answer for all its requests.
+                None => self.finish(stream),
+            }
+        }
+        taken || self.mode == Mode::Streamable
+    }
+
+    /// One request of a stream has its answer (or will get none).
+    fn answered(&mut self, request: &Id) {
+        let Some(stream) = self.by_request.get(request).copied() else {
+            return;
+        };
+        let Some(state) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        state.pending = state.pending.saturating_sub(1);
+        if state.pending == 0 {
+            self.finish(stream);
+        }
+    }
+
+    /// A stream whose requests are all answered ends, and their ids are
+    /// free again.
+    fn finish(&mut self, stream: u64) {
+        if let Some(state) = self.streams.get_mut(&stream) {
+            state.pending = 0;
+            state.live = None;
+            for id in std::mem::take(&mut state.requests) {
+                self.by_request.remove(&id);
             }
         }
     }
@@ -445,7 +517,7 @@ impl HttpSession {
         let Some(stream) = self.by_request.get(request).copied() else {
             return;
         };
-        if let Some(state) = self.streams.get_mut(&stream) {
+        if let Some(state) = self.streams.get_mut(&stream).filter(|s| s.resumable) {
             if let Some((_, tx)) = state.live.take() {
                 let _ = tx.try_send(Box::new(self.priming(stream)));
             }
