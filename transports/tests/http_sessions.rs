@@ -644,3 +644,71 @@ async fn a_zero_keep_alive_interval_sends_no_comments() {
     assert!(first.is_err(), "a quiet stream stays quiet: {first:?}");
     tree.shutdown().await;
 }
+
+/// The test server with `wait`: a tool that takes 30 s.
+fn with_wait() -> arbor_mcp::McpServer {
+    builder()
+        .tool_with_schema(
+            "wait",
+            "Takes 30 s",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(arbor_mcp::CallToolResult::text("waited"))
+            },
+        )
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duplicate_in_flight_id_is_400_and_leaves_the_first_request_alone() {
+    let (tree, addr) = start_http(with_wait(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let mut first = session.open_post(&call(json!(7), "wait", None)).await;
+    assert!(first.next().await.unwrap().is_priming());
+    let duplicate = session
+        .post(&json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}))
+        .await;
+    assert_eq!(duplicate.status(), 400);
+    assert_eq!(duplicate.json()["error"]["code"], -32600);
+    assert_eq!(duplicate.json()["id"], 7);
+    // The id is free again once its request is cancelled.
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 7}});
+    assert_eq!(session.post(&cancel).await.status(), 202);
+    assert!(
+        first.next().await.is_none(),
+        "the cancelled request's stream ends"
+    );
+    let again = session
+        .post(&json!({"jsonrpc": "2.0", "id": 7, "method": "ping"}))
+        .await;
+    assert_eq!(again.status(), 200);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_whose_request_was_cancelled_still_idles_out() {
+    let config = HttpConfig {
+        idle_timeout: Duration::from_millis(300),
+        ..HttpConfig::default()
+    };
+    let (tree, addr) = start_http(with_wait(), config).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let mut waiting = session.open_post(&call(json!(1), "wait", None)).await;
+    assert!(waiting.next().await.unwrap().is_priming());
+    let cancel =
+        json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}});
+    assert_eq!(session.post(&cancel).await.status(), 202);
+    assert!(waiting.next().await.is_none());
+    // Watched from the tree: a request would be activity.
+    eventually(Duration::from_secs(3), "the idle session ends", || {
+        let tree = tree.clone();
+        async move { sessions(&tree).await == 0 }
+    })
+    .await;
+    assert_eq!(session.post(&tools_list(2)).await.status(), 404);
+    tree.shutdown().await;
+}
