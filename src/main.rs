@@ -96,7 +96,13 @@ async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow
     }
     println!("{}", arbor::demo::render("transports", &root).await?);
     if !once {
-        signal.wait().await;
+        let tree = root.process();
+        tokio::select! {
+            _ = signal.wait() => {}
+            // The tree gave up (past its restart intensity): serving
+            // nothing while looking alive would be worse than exiting.
+            reason = tree.wait() => anyhow::bail!("the transport tree stopped: {reason}"),
+        }
     }
     let reason = tokio::time::timeout(Duration::from_secs(30), root.shutdown())
         .await

@@ -32,12 +32,13 @@ pub struct TransportConfig {
     pub http: SocketAddr,
     /// HTTP limits and settings.
     pub http_config: HttpConfig,
-    /// The most connections served at once, TCP and WebSocket together
-    /// (one shared count: it bounds the process's memory, whichever way
-    /// clients come in). A WebSocket connection counts from its accept, so
-    /// handshakes in progress count too. More TCP connections are accepted
-    /// and closed at once with a line saying why; more WebSocket connections
-    /// get an HTTP 503. Default: 100 000.
+    /// The most connections served at once, TCP, WebSocket and HTTP
+    /// together (one shared count: it bounds the process's memory, whichever
+    /// way clients come in). A WebSocket connection counts from its accept,
+    /// so handshakes in progress count too. More TCP connections are
+    /// accepted and closed at once with a line saying why; more WebSocket
+    /// and HTTP connections get an HTTP 503. Keep it under the process's
+    /// file descriptor limit. Default: 100 000.
     pub max_connections: usize,
     /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,

@@ -518,3 +518,39 @@ async fn sessions_over_max_sessions_are_503_until_one_ends() {
     .await;
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_does_not_arrive_in_time_is_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = HttpConfig {
+        body_read_timeout: Duration::from_millis(300),
+        ..HttpConfig::default()
+    };
+    let (tree, addr) = start_http(builder().build().unwrap(), config).await;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{{\"jsonrpc\""
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut reply = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut reply))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&reply[..n]);
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(reply.contains("body_read_timeout"), "{reply}");
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_opens_no_stream_and_is_405() {
+    let (tree, addr) = start_http(builder().build().unwrap(), HttpConfig::default()).await;
+    for path in ["/mcp", "/sse"] {
+        let r = exchange(addr, "HEAD", path, &[("Accept", "text/event-stream")], b"").await;
+        assert_eq!(r.status(), 405, "HEAD {path}");
+    }
+    tree.shutdown().await;
+}

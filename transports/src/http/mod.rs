@@ -67,8 +67,9 @@ pub struct HttpConfig {
     /// Host names (without port) accepted in `Host` and `Origin`.
     /// Default: `localhost`, `127.0.0.1`, `[::1]`.
     pub allowed_hosts: Vec<String>,
-    /// Further origins accepted in full (`https://app.example`), for
-    /// browsers served from elsewhere. Default: none.
+    /// Further origins accepted in full (`https://app.example`). CORS
+    /// preflights are not answered: a browser page on another origin needs
+    /// a proxy that answers them. Default: none.
     pub allowed_origins: Vec<String>,
     /// The largest request head (request line and headers), in bytes;
     /// larger heads are answered 431. Default: 8 KiB, the least hyper
@@ -79,11 +80,15 @@ pub struct HttpConfig {
     /// The largest request body; larger ones are answered 413.
     /// Default: 4 MiB.
     pub max_body_bytes: usize,
-    /// How long a client may take to send a request's headers.
-    /// Default: 10 s.
+    /// How long a client may take to send a request's headers; also how
+    /// long an idle keep-alive connection stays open. Default: 10 s.
     pub header_read_timeout: Duration,
+    /// How long a client may take to send a request's body (408 after).
+    /// Default: 30 s.
+    pub body_read_timeout: Duration,
     /// A handshake-era session with no open stream, no request in flight and
-    /// no request for this long is ended. Default: 5 minutes.
+    /// no request for this long is ended. Zero turns it off. Default: 5
+    /// minutes.
     pub idle_timeout: Duration,
     /// The most handshake-era sessions (Streamable HTTP and legacy SSE
     /// together) alive at once; sessions outlive connections, so this, not
@@ -116,6 +121,7 @@ impl Default for HttpConfig {
             max_headers: 64,
             max_body_bytes: 4 << 20,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             max_sessions: 10_000,
             sse_keep_alive: Duration::from_secs(15),
@@ -241,8 +247,15 @@ pub(crate) fn router(
         request_sup,
     };
     Router::new()
-        .route(PATH, post(post_mcp).get(get_mcp).delete(delete_mcp))
-        .route(SSE_PATH, get(open_legacy))
+        // HEAD would open a stream (and, on /sse, a session) for nothing.
+        .route(
+            PATH,
+            post(post_mcp)
+                .get(get_mcp)
+                .delete(delete_mcp)
+                .head(head_not_allowed),
+        )
+        .route(SSE_PATH, get(open_legacy).head(head_not_allowed))
         .route(MESSAGE_PATH, post(post_legacy))
         .with_state(state)
 }
@@ -466,12 +479,18 @@ async fn read_post(
         )));
     }
     let max = http.config.max_body_bytes;
-    match axum::body::to_bytes(body, max).await {
-        Ok(bytes) => Ok(bytes.to_vec()),
-        Err(_) => Err(Box::new(refuse(
+    let deadline = http.config.body_read_timeout;
+    match tokio::time::timeout(deadline, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
+        Ok(Err(_)) => Err(Box::new(refuse(
             StatusCode::PAYLOAD_TOO_LARGE,
             "Payload Too Large",
             json!({ "limit": "max_body_bytes", "max": max }),
+        ))),
+        Err(_) => Err(Box::new(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout: the body did not arrive in time",
+            json!({ "limit": "body_read_timeout", "ms": deadline.as_millis() as u64 }),
         ))),
     }
 }
@@ -851,6 +870,14 @@ async fn get_stream(
             )
         }
     }
+}
+
+async fn head_not_allowed() -> Response {
+    let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+    response
 }
 
 fn method_not_allowed() -> Response {
