@@ -225,6 +225,10 @@ async fn a_foreign_host_is_403() {
         "evil.example.com",
         "evil.example.com:80",
         "localhost.evil.example.com",
+        "localhost:80@evil.example.com",
+        "[::1]evil.example.com",
+        "localhost:",
+        "localhost:80x",
     ] {
         let r = post_discover(
             addr,
@@ -261,6 +265,9 @@ async fn a_foreign_origin_is_403() {
         "http://evil.example.com",
         "http://localhost.evil.example.com",
         "null",
+        "http://localhost:80@evil.example.com",
+        "http://[::1]evil.example.com",
+        "javascript://localhost",
     ] {
         let r = post_discover(
             addr,

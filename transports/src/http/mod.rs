@@ -398,12 +398,20 @@ fn status_for(error_code: i64) -> StatusCode {
     }
 }
 
-/// The host part of `Host` or of an origin's authority, without the port.
-fn host_of(authority: &str) -> &str {
-    if let Some(end) = authority.find(']') {
-        return &authority[..=end];
-    }
-    authority.split(':').next().unwrap_or(authority)
+/// The host of an authority (`host`, `host:port`, `[v6]`, `[v6]:port`),
+/// or `None` when anything else follows it (userinfo, a path, junk).
+fn host_of(authority: &str) -> Option<&str> {
+    let (host, rest) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        authority.split_at(end + 1)
+    } else {
+        authority.split_at(authority.find(':').unwrap_or(authority.len()))
+    };
+    let port_ok = rest.is_empty()
+        || rest
+            .strip_prefix(':')
+            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    (port_ok && !host.is_empty() && !host.contains('@')).then_some(host)
 }
 
 /// DNS-rebinding protection: `Host` must name an allowed host, and an
@@ -415,8 +423,10 @@ fn check_origin(headers: &HeaderMap, config: &HttpConfig) -> Result<(), Box<Resp
             .iter()
             .any(|h| h.eq_ignore_ascii_case(host))
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    if !host.is_some_and(|h| allowed(host_of(h))) {
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next().and_then(|h| h.to_str().ok());
+    let single = hosts.next().is_none();
+    if !single || !host.and_then(host_of).is_some_and(allowed) {
         return Err(Box::new(refuse(
             StatusCode::FORBIDDEN,
             "Forbidden: Host not allowed",
@@ -425,9 +435,11 @@ fn check_origin(headers: &HeaderMap, config: &HttpConfig) -> Result<(), Box<Resp
     }
     if let Some(origin) = headers.get(header::ORIGIN) {
         let origin = origin.to_str().unwrap_or_default();
-        let authority = origin.split_once("://").map(|(_, rest)| rest);
+        let authority = origin
+            .strip_prefix("http://")
+            .or_else(|| origin.strip_prefix("https://"));
         let ok = config.allowed_origins.iter().any(|o| o == origin)
-            || authority.is_some_and(|a| allowed(host_of(a.trim_end_matches('/'))));
+            || authority.and_then(host_of).is_some_and(allowed);
         if !ok {
             return Err(Box::new(refuse(
                 StatusCode::FORBIDDEN,
