@@ -123,7 +123,7 @@ where
     });
     let watched = process.clone();
     let done = tokio::spawn(async move {
-        read_lines(
+        let ending = read_lines(
             reader,
             max,
             &session,
@@ -131,19 +131,45 @@ where
             idle_timeout.map(|t| (t, activity)),
         )
         .await;
-        // The input has ended: answer what is in flight (each request is
-        // bound by the request timeout), then stop.
+        if let Ending::Idle = ending {
+            // Its sends now fail at once instead of waiting for room.
+            writing.abort();
+        }
+        // Answer what is in flight (each request is bound by the request
+        // timeout), then stop.
         let _ = session.send_system(SessionMsg::Drain);
         if tokio::time::timeout(drain_deadline, watched.wait())
             .await
             .is_err()
         {
             watched.stop(ExitReason::Shutdown);
-            watched.wait().await;
+            if tokio::time::timeout(Duration::from_secs(1), watched.wait())
+                .await
+                .is_err()
+            {
+                // Stuck in a handler: a stop waits for it, a kill does not.
+                watched.kill();
+                watched.wait().await;
+            }
         }
-        let _ = writing.await;
+        // What the session sent is written, unless the client has stopped
+        // reading: then the writer is let go with the drain deadline.
+        let abort = writing.abort_handle();
+        if tokio::time::timeout(drain_deadline, writing).await.is_err() {
+            abort.abort();
+        }
     });
     Ok(Connection { process, done })
+}
+
+/// Why a connection stopped reading.
+enum Ending {
+    /// The input ended (or failed, or the session ended): what is in
+    /// flight is still answered.
+    Input,
+    /// Nothing moved either way for the idle timeout: the client is gone
+    /// or not reading, and nothing more is written.
+    Idle,
 }
 
 /// When a connection last read or wrote a message.
@@ -181,7 +207,7 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     session: &ActorRef<SessionMsg>,
     errors: Outbox,
     idle: Option<(Duration, Activity)>,
-) {
+) -> Ending {
     let process = session.process();
     loop {
         // Kept across idle checks: a line half read is not lost.
@@ -193,11 +219,11 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 .map(|(timeout, activity)| activity.idle_at(*timeout));
             tokio::select! {
                 line = &mut reading => break line,
-                _ = process.wait() => return,
+                _ = process.wait() => return Ending::Input,
                 _ = sleep_until_some(idle_at) => {
                     if idle.as_ref().is_some_and(|(t, a)| Instant::now() >= a.idle_at(*t)) {
                         tracing::debug!(target: "arbor::mcp", "connection idle: closed");
-                        return;
+                        return Ending::Idle;
                     }
                 }
             }
@@ -206,10 +232,10 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
             activity.touch();
         }
         match line {
-            Ok(None) => return,
+            Ok(None) => return Ending::Input,
             Err(e) => {
                 tracing::debug!(target: "arbor::mcp", error = %e, "connection read failed");
-                return;
+                return Ending::Input;
             }
             Ok(Some(Line::TooLong(len))) => {
                 let error = ErrorObject::new(
@@ -224,8 +250,28 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
-                    return;
+                // Waiting for room counts as idle too: a client that
+                // stops reading stalls both ways, and is let go.
+                let sending = session.send(SessionMsg::Incoming(bytes));
+                tokio::pin!(sending);
+                loop {
+                    let idle_at = idle
+                        .as_ref()
+                        .map(|(timeout, activity)| activity.idle_at(*timeout));
+                    tokio::select! {
+                        sent = &mut sending => {
+                            if sent.is_err() {
+                                return Ending::Input;
+                            }
+                            break;
+                        }
+                        _ = sleep_until_some(idle_at) => {
+                            if idle.as_ref().is_some_and(|(t, a)| Instant::now() >= a.idle_at(*t)) {
+                                tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
+                                return Ending::Idle;
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -174,3 +174,56 @@ async fn an_idle_websocket_is_closed_with_1001() {
     assert_eq!(close.reason.as_str(), "idle timeout");
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_stalled_past_the_idle_timeout_is_let_go() {
+    let server = ServerBuilder::new("flow", "1")
+        .config(ServerConfig {
+            outbox: OutboxConfig {
+                max_messages: 4,
+                max_bytes: 1 << 20,
+                policy: OverflowPolicy::Wait,
+            },
+            // The drain after the idle close is bounded by it.
+            request_timeout: Duration::from_secs(1),
+            ..Default::default()
+        })
+        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
+            Ok(CallToolResult::text("x".repeat(ANSWER)))
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let sent = flood(&mut stream, 2000).await;
+    assert!(sent < 2000, "backpressure reached the client");
+    // Stalled both ways now, and never read: after the idle timeout and
+    // the drain, the connection's session process is gone.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    loop {
+        let sessions = arbor_supervision::descendants(&tree)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| {
+                d.path.contains("tcp-connections/")
+                    && d.path
+                        .rsplit('/')
+                        .next()
+                        .is_some_and(|l| l.starts_with("session-"))
+            })
+            .count();
+        if sessions == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the stalled connection is still served"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(stream);
+    tree.shutdown().await;
+}
