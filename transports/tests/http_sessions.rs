@@ -712,3 +712,35 @@ async fn a_session_whose_request_was_cancelled_still_idles_out() {
     assert_eq!(session.post(&tools_list(2)).await.status(), 404);
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_each_get_their_own_answers() {
+    let server = builder()
+        .tool_with_schema(
+            "nap",
+            "Takes 300 ms",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(arbor_mcp::CallToolResult::text("rested"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-03-26").await;
+    // The slow batch first: its answer comes last.
+    let mut slow = session
+        .open_post(&json!([call(json!("a1"), "nap", None)]))
+        .await;
+    let mut quick = session
+        .open_post(&json!([{"jsonrpc": "2.0", "id": "b1", "method": "ping"}]))
+        .await;
+    let (_, quick_answer) = quick.message().await.unwrap();
+    let (_, slow_answer) = slow.message().await.unwrap();
+    assert_eq!(quick_answer[0]["id"], "b1", "{quick_answer}");
+    assert_eq!(slow_answer[0]["id"], "a1", "{slow_answer}");
+    assert_eq!(slow_answer[0]["result"]["content"][0]["text"], "rested");
+    tree.shutdown().await;
+}
