@@ -744,3 +744,28 @@ async fn concurrent_batches_each_get_their_own_answers() {
     assert_eq!(slow_answer[0]["result"]["content"][0]["text"], "rested");
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_cannot_resume_keeps_its_stream_when_a_handler_releases_it() {
+    let server = builder()
+        .tool_with_schema(
+            "poll",
+            "Lets its stream go, then answers",
+            json!({"type": "object"}),
+            None,
+            |_args, ctx| async move {
+                ctx.release_stream();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(CallToolResult::text("polled"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    // 2025-06-18: no priming events, no resuming of POST streams.
+    let session = Session::ready(addr, "2025-06-18").await;
+    let mut post = session.open_post(&call(json!(1), "poll", None)).await;
+    let (_, answer) = post.message().await.expect("the answer on the same stream");
+    assert_eq!(answer["result"]["content"][0]["text"], "polled");
+    tree.shutdown().await;
+}
