@@ -152,3 +152,41 @@ async fn a_session_id_belongs_to_its_transport() {
     drop(sse);
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_too_slow_for_its_stream_loses_its_session_not_silently_its_messages() {
+    let server = builder()
+        .tool_with_schema(
+            "big",
+            "256 KiB of text",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move { Ok(arbor_mcp::CallToolResult::text("x".repeat(256 << 10))) },
+        )
+        .build()
+        .unwrap();
+    let config = HttpConfig {
+        stream_buffer: 4,
+        ..HttpConfig::default()
+    };
+    let (tree, addr) = start_http(server, config).await;
+    // The stream is opened, then never read again.
+    let (_sse, path) = open_sse(addr).await;
+    assert_eq!(post_message(addr, &path, &initialize()).await.status(), 202);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    assert_eq!(post_message(addr, &path, &initialized).await.status(), 202);
+    let mut gone = false;
+    for id in 2..200 {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "big", "arguments": {}}});
+        if post_message(addr, &path, &call).await.status() == 404 {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        gone,
+        "a POST after the overflow is refused: the session has ended"
+    );
+    tree.shutdown().await;
+}
