@@ -18,9 +18,18 @@
 //! Each TCP connection is a process under the `http-connections`
 //! supervisor, serving HTTP/1.1 with hyper.
 
+mod connection;
+mod guard;
 pub(crate) mod headers;
+mod legacy;
+mod modern;
 mod session;
 mod stream;
+
+pub(crate) use connection::{connections, refusal};
+use guard::{accepts, check_origin};
+use legacy::{open_legacy, post_legacy};
+use modern::post_modern;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -199,36 +208,6 @@ pub(crate) fn sessions(
     .restart(Restart::Temporary)
 }
 
-/// The template of the `http-connections` supervisor: one process per TCP
-/// connection.
-pub(crate) fn connections(
-    router: Router,
-    config: Arc<HttpConfig>,
-    drain: Duration,
-) -> DynamicSupervisor<Pending> {
-    DynamicSupervisor::new("http-connection", move |pending: Pending| {
-        let (router, config) = (router.clone(), config.clone());
-        async move {
-            let stream = pending
-                .lock()
-                .take()
-                .ok_or_else(|| ExitReason::error("connection already served"))?;
-            let conn = spawn(Connection {
-                stream: Some(stream),
-                router,
-                config,
-                drain,
-                shutdown: None,
-                task: None,
-            })
-            .await
-            .map_err(ExitReason::error)?;
-            Ok::<ProcessRef, ExitReason>(conn.process())
-        }
-    })
-    .restart(Restart::Temporary)
-}
-
 /// The router serving every HTTP endpoint.
 pub(crate) fn router(
     server: McpServer,
@@ -258,104 +237,6 @@ pub(crate) fn router(
         .route(SSE_PATH, get(open_legacy).head(head_not_allowed))
         .route(MESSAGE_PATH, post(post_legacy))
         .with_state(state)
-}
-
-/// One HTTP connection: hyper serving the router, with our limits.
-struct Connection {
-    stream: Option<TcpStream>,
-    router: Router,
-    config: Arc<HttpConfig>,
-    drain: Duration,
-    shutdown: Option<oneshot::Sender<()>>,
-    task: Option<tokio::task::JoinHandle<()>>,
-}
-
-/// A connection's message: hyper has finished with it.
-#[derive(Debug)]
-struct Closed;
-
-impl Actor for Connection {
-    type Msg = Closed;
-
-    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
-        let Some(stream) = self.stream.take() else {
-            return Err(ExitReason::error("no connection"));
-        };
-        let _ = stream.set_nodelay(true);
-        let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let router = self.router.clone();
-        // Each request learns when its connection is shut down.
-        let service = hyper::service::service_fn(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(Closing(closing_rx.clone()));
-                let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, request).await }
-            },
-        );
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(self.config.header_read_timeout)
-            .max_buf_size(self.config.max_header_bytes.max(8 << 10))
-            .max_headers(self.config.max_headers);
-        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-        let (stop, stopped) = oneshot::channel::<()>();
-        let me = ctx.myself().clone();
-        let drain = self.drain;
-        self.shutdown = Some(stop);
-        self.task = Some(tokio::spawn(async move {
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped => {
-                    // Streams with nothing in flight end now; the request in
-                    // progress finishes (up to the drain time); then close.
-                    let _ = closing.send(true);
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(drain, conn.as_mut()).await;
-                }
-            }
-            let _ = me.send_system(Closed);
-        }));
-        Ok(())
-    }
-
-    async fn handle(&mut self, _msg: Closed, ctx: &mut Context<Self>) -> Flow {
-        ctx.stop(ExitReason::Normal);
-        Ok(())
-    }
-
-    async fn terminate(&mut self, reason: &ExitReason) {
-        if let Some(stop) = self.shutdown.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            if *reason == ExitReason::Shutdown {
-                let _ = task.await;
-            } else {
-                task.abort();
-            }
-        }
-    }
-}
-
-impl Drop for Connection {
-    fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            task.abort();
-        }
-    }
-}
-
-/// What an HTTP client past the connection limit reads before the close.
-pub(crate) fn refusal(max: usize) -> String {
-    let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32000,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}"
-    );
-    format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
 }
 
 /// A JSON-RPC error as an HTTP response.
@@ -396,69 +277,6 @@ fn status_for(error_code: i64) -> StatusCode {
         code::METHOD_NOT_FOUND => StatusCode::NOT_FOUND,
         _ => StatusCode::OK,
     }
-}
-
-/// The host of an authority (`host`, `host:port`, `[v6]`, `[v6]:port`),
-/// or `None` when anything else follows it (userinfo, a path, junk).
-fn host_of(authority: &str) -> Option<&str> {
-    let (host, rest) = if authority.starts_with('[') {
-        let end = authority.find(']')?;
-        authority.split_at(end + 1)
-    } else {
-        authority.split_at(authority.find(':').unwrap_or(authority.len()))
-    };
-    let port_ok = rest.is_empty()
-        || rest
-            .strip_prefix(':')
-            .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    (port_ok && !host.is_empty() && !host.contains('@')).then_some(host)
-}
-
-/// DNS-rebinding protection: `Host` must name an allowed host, and an
-/// `Origin`, when sent, an allowed host or origin.
-fn check_origin(headers: &HeaderMap, config: &HttpConfig) -> Result<(), Box<Response>> {
-    let allowed = |host: &str| {
-        config
-            .allowed_hosts
-            .iter()
-            .any(|h| h.eq_ignore_ascii_case(host))
-    };
-    let mut hosts = headers.get_all(header::HOST).iter();
-    let host = hosts.next().and_then(|h| h.to_str().ok());
-    let single = hosts.next().is_none();
-    if !single || !host.and_then(host_of).is_some_and(allowed) {
-        return Err(Box::new(refuse(
-            StatusCode::FORBIDDEN,
-            "Forbidden: Host not allowed",
-            json!({ "host": host }),
-        )));
-    }
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let origin = origin.to_str().unwrap_or_default();
-        let authority = origin
-            .strip_prefix("http://")
-            .or_else(|| origin.strip_prefix("https://"));
-        let ok = config.allowed_origins.iter().any(|o| o == origin)
-            || authority.and_then(host_of).is_some_and(allowed);
-        if !ok {
-            return Err(Box::new(refuse(
-                StatusCode::FORBIDDEN,
-                "Forbidden: Origin not allowed",
-                json!({ "origin": origin }),
-            )));
-        }
-    }
-    Ok(())
-}
-
-fn accepts(headers: &HeaderMap, kind: &str) -> bool {
-    headers
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|v| v.split(';').next().unwrap_or_default().trim())
-        .any(|v| v == kind || v == "*/*")
 }
 
 /// The checks every POST passes: origin, media types, body size.
@@ -544,7 +362,7 @@ async fn post_mcp(
     };
     if is_modern(&message, &headers) {
         let closing = closing.map(|Extension(c)| c);
-        return modern(http, headers, message, bytes, closing).await;
+        return post_modern(http, headers, message, bytes, closing).await;
     }
     uncancelled(post_handshake(http, headers, message, bytes)).await
 }
@@ -919,227 +737,6 @@ async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
         }
         None => session_not_found(id),
     }
-}
-
-/// A 2026-07-28 POST: checked, then served by a request process of its own.
-async fn modern(
-    http: Http,
-    headers: HeaderMap,
-    message: Incoming,
-    bytes: Vec<u8>,
-    closing: Option<Closing>,
-) -> Response {
-    let request = match message {
-        Incoming::Single(Message::Request(request)) => request,
-        Incoming::Single(Message::Notification(_)) => return StatusCode::ACCEPTED.into_response(),
-        Incoming::Single(Message::Response(_)) | Incoming::Batch(_) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                None,
-                ErrorObject::new(
-                    code::INVALID_REQUEST,
-                    "2026-07-28 accepts one request or notification per POST",
-                ),
-            )
-        }
-    };
-    let version = match envelope_version(request.params.as_ref()) {
-        Ok(version) => version,
-        Err(error) => return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error),
-    };
-    if let Err(error) = headers::check(&headers, &request, version, &http.server) {
-        return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
-    }
-    let listen = request.method == "subscriptions/listen";
-    // Started in a task the client's going cannot cut short: a request
-    // process started and never handed over would live for ever.
-    let (handover, handed) = oneshot::channel();
-    let request_sup = http.request_sup.clone();
-    tokio::spawn(async move {
-        let slot: RequestStart = Arc::new(Mutex::new(None));
-        let started = request_sup.start_child(slot.clone()).await;
-        let Some((session, received)) = started.ok().and_then(|_| slot.lock().take()) else {
-            return;
-        };
-        if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
-            return;
-        }
-        if !listen {
-            // One request: the process ends once it has answered.
-            let _ = session.send_system(SessionMsg::Drain);
-        }
-        if let Err((session, _)) = handover.send((session, received)) {
-            // The client has gone: its request is cancelled.
-            session.process().stop(ExitReason::Normal);
-        }
-    });
-    let Ok((session, mut received)) = handed.await else {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(request.id),
-            ErrorObject::internal("the request could not start"),
-        );
-    };
-    let process = session.process();
-    // The client closing its stream cancels the request.
-    let cancel = OnDrop::new(move || process.stop(ExitReason::Normal));
-    let keep_alive = http.config.sse_keep_alive;
-    let first = if keep_alive.is_zero() {
-        Ok(received.recv_frame().await)
-    } else {
-        tokio::time::timeout(keep_alive, received.recv_frame()).await
-    };
-    match first {
-        Ok(Some(frame)) if frame.kind == FrameKind::Response => {
-            let error_code = serde_json::from_str::<Value>(&frame.json)
-                .ok()
-                .and_then(|v| v.get("error")?.get("code")?.as_i64());
-            let status = error_code.map_or(StatusCode::OK, status_for);
-            drop(cancel);
-            json_response(status, frame.json)
-        }
-        Ok(None) => rpc_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Some(request.id),
-            ErrorObject::internal("the request ended without an answer"),
-        ),
-        // Notifications first, or a slow answer: stream.
-        first => {
-            let first: Vec<SseEvent> = match first {
-                Ok(Some(frame)) => vec![SseEvent::data(Arc::from(frame.json))],
-                _ => Vec::new(),
-            };
-            let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
-            // A listen ends with its result when the connection shuts down.
-            let closed = async move {
-                match closing.filter(|_| listen) {
-                    Some(closing) => closing.closed().await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::spawn(async move {
-                tokio::pin!(closed);
-                let mut drained = false;
-                loop {
-                    let frame = tokio::select! {
-                        frame = received.recv_frame() => frame,
-                        _ = &mut closed, if !drained => {
-                            drained = true;
-                            let _ = session.send_system(SessionMsg::Drain);
-                            continue;
-                        }
-                    };
-                    let Some(frame) = frame else {
-                        return;
-                    };
-                    let event = Box::new(SseEvent::data(Arc::from(frame.json)));
-                    if tx.send(event).await.is_err() {
-                        return;
-                    }
-                }
-            });
-            sse_response(first, events, keep_alive, cancel, None)
-        }
-    }
-}
-
-/// `GET /sse`: opens a legacy session; its first event names where to POST.
-async fn open_legacy(
-    State(http): State<Http>,
-    closing: Option<Extension<Closing>>,
-    headers: HeaderMap,
-) -> Response {
-    uncancelled(open_legacy_stream(http, closing, headers)).await
-}
-
-/// Opens a legacy session and its stream.
-async fn open_legacy_stream(
-    http: Http,
-    closing: Option<Extension<Closing>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refusal) = check_origin(&headers, &http.config) {
-        return *refusal;
-    }
-    let (session, id) = match open_session(&http, Mode::Legacy).await {
-        Ok(opened) => opened,
-        Err(refusal) => return refusal,
-    };
-    let (reply, answer) = oneshot::channel();
-    let asked = session.send(HttpSessionMsg::Get {
-        after: None,
-        primed: false,
-        reply,
-    });
-    let attached = match asked.await {
-        Ok(()) => answer.await.ok().and_then(Result::ok),
-        Err(_) => None,
-    };
-    let Some(attached) = attached else {
-        return session_not_found(&id);
-    };
-    let mut first = vec![SseEvent {
-        id: None,
-        name: Some("endpoint"),
-        data: Arc::from(format!("{MESSAGE_PATH}?sessionId={id}")),
-        retry: None,
-    }];
-    first.extend(attached.first);
-    let (stream, attach) = (attached.stream, attached.attach);
-    let detach = OnDrop::new(move || {
-        let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
-    });
-    sse_response(
-        first,
-        attached.events,
-        http.config.sse_keep_alive,
-        detach,
-        closing.map(|Extension(c)| c),
-    )
-}
-
-/// `POST /message?sessionId=…`: a legacy client's message.
-async fn post_legacy(
-    State(http): State<Http>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let bytes = match read_post(&http, &headers, body, false).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return *refusal,
-    };
-    // Session ids are hex: nothing to percent-decode.
-    let session_id = query.as_deref().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("sessionId="))
-            .map(str::to_string)
-    });
-    let Some(session_id) = session_id else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "Bad Request: sessionId query parameter is required",
-            json!({ "parameter": "sessionId" }),
-        );
-    };
-    let Some(session) = http
-        .legacy_sessions
-        .whereis_actor::<HttpSessionMsg>(&session_id)
-    else {
-        return session_not_found(&session_id);
-    };
-    let (reply, answer) = oneshot::channel();
-    if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
-        return session_not_found(&session_id);
-    }
-    let Ok(mcp) = answer.await else {
-        return session_not_found(&session_id);
-    };
-    // Malformed input is answered on the stream, as the session answers it.
-    if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
-        return session_not_found(&session_id);
-    }
-    (StatusCode::ACCEPTED, "Accepted").into_response()
 }
 
 /// Where HTTP listens, for [`crate::Endpoints`].

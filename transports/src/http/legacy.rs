@@ -1,0 +1,103 @@
+//! The legacy HTTP+SSE transport (2024-11-05): `GET /sse` opens a session
+//! whose first event names where to POST; every answer comes on the stream.
+
+use super::*;
+
+/// `GET /sse`: opens a legacy session; its first event names where to POST.
+pub(super) async fn open_legacy(
+    State(http): State<Http>,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
+    uncancelled(open_legacy_stream(http, closing, headers)).await
+}
+
+/// Opens a legacy session and its stream.
+async fn open_legacy_stream(
+    http: Http,
+    closing: Option<Extension<Closing>>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = check_origin(&headers, &http.config) {
+        return *refusal;
+    }
+    let (session, id) = match open_session(&http, Mode::Legacy).await {
+        Ok(opened) => opened,
+        Err(refusal) => return refusal,
+    };
+    let (reply, answer) = oneshot::channel();
+    let asked = session.send(HttpSessionMsg::Get {
+        after: None,
+        primed: false,
+        reply,
+    });
+    let attached = match asked.await {
+        Ok(()) => answer.await.ok().and_then(Result::ok),
+        Err(_) => None,
+    };
+    let Some(attached) = attached else {
+        return session_not_found(&id);
+    };
+    let mut first = vec![SseEvent {
+        id: None,
+        name: Some("endpoint"),
+        data: Arc::from(format!("{MESSAGE_PATH}?sessionId={id}")),
+        retry: None,
+    }];
+    first.extend(attached.first);
+    let (stream, attach) = (attached.stream, attached.attach);
+    let detach = OnDrop::new(move || {
+        let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
+    });
+    sse_response(
+        first,
+        attached.events,
+        http.config.sse_keep_alive,
+        detach,
+        closing.map(|Extension(c)| c),
+    )
+}
+
+/// `POST /message?sessionId=…`: a legacy client's message.
+pub(super) async fn post_legacy(
+    State(http): State<Http>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let bytes = match read_post(&http, &headers, body, false).await {
+        Ok(bytes) => bytes,
+        Err(refusal) => return *refusal,
+    };
+    // Session ids are hex: nothing to percent-decode.
+    let session_id = query.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("sessionId="))
+            .map(str::to_string)
+    });
+    let Some(session_id) = session_id else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "Bad Request: sessionId query parameter is required",
+            json!({ "parameter": "sessionId" }),
+        );
+    };
+    let Some(session) = http
+        .legacy_sessions
+        .whereis_actor::<HttpSessionMsg>(&session_id)
+    else {
+        return session_not_found(&session_id);
+    };
+    let (reply, answer) = oneshot::channel();
+    if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
+        return session_not_found(&session_id);
+    }
+    let Ok(mcp) = answer.await else {
+        return session_not_found(&session_id);
+    };
+    // Malformed input is answered on the stream, as the session answers it.
+    if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
+        return session_not_found(&session_id);
+    }
+    (StatusCode::ACCEPTED, "Accepted").into_response()
+}

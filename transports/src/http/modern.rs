@@ -1,0 +1,126 @@
+//! 2026-07-28 over HTTP: sessionless POSTs, each checked against its
+//! headers and served by a request process of its own.
+
+use super::*;
+
+/// A 2026-07-28 POST: checked, then served by a request process of its own.
+pub(super) async fn post_modern(
+    http: Http,
+    headers: HeaderMap,
+    message: Incoming,
+    bytes: Vec<u8>,
+    closing: Option<Closing>,
+) -> Response {
+    let request = match message {
+        Incoming::Single(Message::Request(request)) => request,
+        Incoming::Single(Message::Notification(_)) => return StatusCode::ACCEPTED.into_response(),
+        Incoming::Single(Message::Response(_)) | Incoming::Batch(_) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                None,
+                ErrorObject::new(
+                    code::INVALID_REQUEST,
+                    "2026-07-28 accepts one request or notification per POST",
+                ),
+            )
+        }
+    };
+    let version = match envelope_version(request.params.as_ref()) {
+        Ok(version) => version,
+        Err(error) => return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error),
+    };
+    if let Err(error) = headers::check(&headers, &request, version, &http.server) {
+        return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
+    }
+    let listen = request.method == "subscriptions/listen";
+    // Started in a task the client's going cannot cut short: a request
+    // process started and never handed over would live for ever.
+    let (handover, handed) = oneshot::channel();
+    let request_sup = http.request_sup.clone();
+    tokio::spawn(async move {
+        let slot: RequestStart = Arc::new(Mutex::new(None));
+        let started = request_sup.start_child(slot.clone()).await;
+        let Some((session, received)) = started.ok().and_then(|_| slot.lock().take()) else {
+            return;
+        };
+        if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
+            return;
+        }
+        if !listen {
+            // One request: the process ends once it has answered.
+            let _ = session.send_system(SessionMsg::Drain);
+        }
+        if let Err((session, _)) = handover.send((session, received)) {
+            // The client has gone: its request is cancelled.
+            session.process().stop(ExitReason::Normal);
+        }
+    });
+    let Ok((session, mut received)) = handed.await else {
+        return rpc_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(request.id),
+            ErrorObject::internal("the request could not start"),
+        );
+    };
+    let process = session.process();
+    // The client closing its stream cancels the request.
+    let cancel = OnDrop::new(move || process.stop(ExitReason::Normal));
+    let keep_alive = http.config.sse_keep_alive;
+    let first = if keep_alive.is_zero() {
+        Ok(received.recv_frame().await)
+    } else {
+        tokio::time::timeout(keep_alive, received.recv_frame()).await
+    };
+    match first {
+        Ok(Some(frame)) if frame.kind == FrameKind::Response => {
+            let error_code = serde_json::from_str::<Value>(&frame.json)
+                .ok()
+                .and_then(|v| v.get("error")?.get("code")?.as_i64());
+            let status = error_code.map_or(StatusCode::OK, status_for);
+            drop(cancel);
+            json_response(status, frame.json)
+        }
+        Ok(None) => rpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Some(request.id),
+            ErrorObject::internal("the request ended without an answer"),
+        ),
+        // Notifications first, or a slow answer: stream.
+        first => {
+            let first: Vec<SseEvent> = match first {
+                Ok(Some(frame)) => vec![SseEvent::data(Arc::from(frame.json))],
+                _ => Vec::new(),
+            };
+            let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
+            // A listen ends with its result when the connection shuts down.
+            let closed = async move {
+                match closing.filter(|_| listen) {
+                    Some(closing) => closing.closed().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::spawn(async move {
+                tokio::pin!(closed);
+                let mut drained = false;
+                loop {
+                    let frame = tokio::select! {
+                        frame = received.recv_frame() => frame,
+                        _ = &mut closed, if !drained => {
+                            drained = true;
+                            let _ = session.send_system(SessionMsg::Drain);
+                            continue;
+                        }
+                    };
+                    let Some(frame) = frame else {
+                        return;
+                    };
+                    let event = Box::new(SseEvent::data(Arc::from(frame.json)));
+                    if tx.send(event).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            sse_response(first, events, keep_alive, cancel, None)
+        }
+    }
+}
