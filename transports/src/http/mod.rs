@@ -2,13 +2,13 @@
 //! HTTP+SSE transport (2024-11-05) on [`SSE_PATH`] and [`MESSAGE_PATH`].
 //!
 //! * 2026-07-28: every POST stands alone. Its headers must agree with its
-//!   body ([`headers`]); it is served by a request process of its own under
+//!   body (`headers.rs`); it is served by a request process of its own under
 //!   the `http-requests` supervisor, answered as JSON, or as an SSE stream
 //!   when notifications come first (`subscriptions/listen` always). A
 //!   client that closes the stream cancels the request.
 //! * 2025-03-26 to 2025-11-25: `initialize` opens a session
 //!   (`Mcp-Session-Id`, 128 random bits) under the `http-sessions`
-//!   supervisor, found through a [`ShardedRegistry`]; see [`session`] for
+//!   supervisor, found through a [`ShardedRegistry`]; see `session.rs` for
 //!   its streams and resumption. `DELETE` ends it; an ended or unknown
 //!   session is a 404.
 //! * Every request: `Host` and `Origin` must name an allowed host (DNS
