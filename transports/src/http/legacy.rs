@@ -38,22 +38,17 @@ async fn open_legacy_stream(
     let Some(attached) = attached else {
         return session_not_found(&id);
     };
-    let mut first = vec![SseEvent {
+    let endpoint = SseEvent {
         id: None,
         name: Some("endpoint"),
         data: Arc::from(format!("{MESSAGE_PATH}?sessionId={id}")),
         retry: None,
-    }];
-    first.extend(attached.first);
-    let (stream, attach) = (attached.stream, attached.attach);
-    let detach = OnDrop::new(move || {
-        let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
-    });
-    sse_response(
-        first,
-        attached.events,
-        http.config.sse_keep_alive,
-        detach,
+    };
+    stream_response(
+        session,
+        attached,
+        vec![endpoint],
+        &http.config,
         closing.map(|Extension(c)| c),
     )
 }
@@ -88,15 +83,8 @@ pub(super) async fn post_legacy(
     else {
         return session_not_found(&session_id);
     };
-    let (reply, answer) = oneshot::channel();
-    if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
-        return session_not_found(&session_id);
-    }
-    let Ok(mcp) = answer.await else {
-        return session_not_found(&session_id);
-    };
     // Malformed input is answered on the stream, as the session answers it.
-    if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
+    if deliver(&session, bytes).await.is_none() {
         return session_not_found(&session_id);
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()

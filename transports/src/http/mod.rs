@@ -57,7 +57,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::listen::{Limit, Pending};
-use session::{EventId, HttpSessionMsg, Mode, Refusal};
+use session::{Attached, EventId, HttpSessionMsg, Mode, Refusal};
 use stream::{sse_response, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
@@ -522,14 +522,7 @@ async fn handshake(
     };
     let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
     if requests.is_empty() && !batch {
-        let (reply, answer) = oneshot::channel();
-        if session.send(HttpSessionMsg::Touch { reply }).await.is_err() {
-            return gone();
-        }
-        let Ok(mcp) = answer.await else {
-            return gone();
-        };
-        if mcp.send(SessionMsg::Incoming(bytes)).await.is_err() {
+        if deliver(&session, bytes).await.is_none() {
             return gone();
         }
         // A cancelled request gets no answer: its stream ends now.
@@ -582,20 +575,8 @@ async fn handshake(
     {
         return gone();
     }
-    let detach = {
-        let (stream, attach) = (attached.stream, attached.attach);
-        OnDrop::new(move || {
-            let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
-        })
-    };
     // Answers in flight are drained, not cut: no `closing` here.
-    let mut response = sse_response(
-        attached.first,
-        attached.events,
-        http.config.sse_keep_alive,
-        detach,
-        None,
-    );
+    let mut response = stream_response(session, attached, Vec::new(), &http.config, None);
     if let Some(id) = new_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(SESSION_ID, id);
     }
@@ -686,20 +667,46 @@ async fn get_stream(
         ),
         // Only POSTs open streams for request ids.
         Ok(Err(Refusal::DuplicateId(_))) => session_not_found(id),
-        Ok(Ok(attached)) => {
-            let (stream, attach) = (attached.stream, attached.attach);
-            let detach = OnDrop::new(move || {
-                let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
-            });
-            sse_response(
-                attached.first,
-                attached.events,
-                http.config.sse_keep_alive,
-                detach,
-                closing.map(|Extension(c)| c),
-            )
-        }
+        Ok(Ok(attached)) => stream_response(
+            session,
+            attached,
+            Vec::new(),
+            &http.config,
+            closing.map(|Extension(c)| c),
+        ),
     }
+}
+
+/// Hands a message that opens no stream to the session's MCP session;
+/// `None` once the session has ended.
+async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Option<()> {
+    let (reply, answer) = oneshot::channel();
+    session.send(HttpSessionMsg::Touch { reply }).await.ok()?;
+    let mcp = answer.await.ok()?;
+    mcp.send(SessionMsg::Incoming(bytes)).await.ok()
+}
+
+/// The SSE response for a stream the session attached: `before`, then what
+/// the session routes to it; the session hears when the client goes.
+fn stream_response(
+    session: ActorRef<HttpSessionMsg>,
+    attached: Attached,
+    mut before: Vec<SseEvent>,
+    config: &HttpConfig,
+    closing: Option<Closing>,
+) -> Response {
+    let (stream, attach) = (attached.stream, attached.attach);
+    let detach = OnDrop::new(move || {
+        let _ = session.send_system(HttpSessionMsg::Detached { stream, attach });
+    });
+    before.extend(attached.first);
+    sse_response(
+        before,
+        attached.events,
+        config.sse_keep_alive,
+        detach,
+        closing,
+    )
 }
 
 async fn head_not_allowed() -> Response {

@@ -73,9 +73,7 @@ pub(super) async fn post_modern(
     };
     match first {
         Ok(Some(frame)) if frame.kind == FrameKind::Response => {
-            let error_code = serde_json::from_str::<Value>(&frame.json)
-                .ok()
-                .and_then(|v| v.get("error")?.get("code")?.as_i64());
+            let error_code = error_code(&frame.json);
             let status = error_code.map_or(StatusCode::OK, status_for);
             drop(cancel);
             json_response(status, frame.json)
@@ -122,5 +120,37 @@ pub(super) async fn post_modern(
             });
             sse_response(first, events, keep_alive, cancel, None)
         }
+    }
+}
+
+/// The error code of a serialised response, if it is an error: read
+/// without building the (possibly large) result as a value.
+fn error_code(json: &str) -> Option<i64> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        error: Option<Code>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Code {
+        code: i64,
+    }
+    let answer: Answer = serde_json::from_str(json).ok()?;
+    answer.error.map(|e| e.code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_code;
+
+    #[test]
+    fn error_codes_are_read_from_errors_only() {
+        assert_eq!(
+            error_code(r#"{"error":{"code":-32601,"message":"x"},"id":1,"jsonrpc":"2.0"}"#),
+            Some(-32601)
+        );
+        assert_eq!(
+            error_code(r#"{"id":1,"jsonrpc":"2.0","result":{"error":{"code":1}}}"#),
+            None
+        );
     }
 }
