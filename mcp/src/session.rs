@@ -649,21 +649,9 @@ impl Session {
 
     /// Validates a 2026-07-28 request's envelope, then serves it.
     async fn modern(&mut self, request: Request, ctx: &mut Context<Self>) {
-        let envelope = request
-            .params
-            .as_ref()
-            .and_then(|p| p.get("_meta"))
-            .and_then(Value::as_object);
-        let version = envelope
-            .and_then(|m| m.get(meta::PROTOCOL_VERSION))
-            .and_then(Value::as_str);
-        let caps = envelope
-            .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
-            .filter(|c| c.is_object());
-        let (Some(requested), Some(caps)) = (version, caps) else {
-            return self
-                .respond(Some(request.id), Err(missing_envelope()))
-                .await;
+        let (envelope, requested, caps) = match open_envelope(request.params.as_ref()) {
+            Ok(parts) => parts,
+            Err(error) => return self.respond(Some(request.id), Err(error)).await,
         };
         if ProtocolVersion::parse(requested).map(ProtocolVersion::era) != Some(Era::Modern) {
             let error = ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
@@ -679,7 +667,7 @@ impl Session {
             let error = ErrorObject::method_not_found(method);
             return self.respond(Some(request.id), Err(error)).await;
         }
-        if let Some(level) = envelope.and_then(|m| m.get(meta::LOG_LEVEL)) {
+        if let Some(level) = envelope.get(meta::LOG_LEVEL) {
             if !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l)) {
                 let error = ErrorObject::invalid_params("invalid log level")
                     .with_data(json!({ "field": meta::LOG_LEVEL, "allowed": LOG_LEVELS }));
@@ -718,7 +706,7 @@ impl Session {
             }
             _ => {
                 let level = envelope
-                    .and_then(|m| m.get(meta::LOG_LEVEL))
+                    .get(meta::LOG_LEVEL)
                     .and_then(Value::as_str)
                     .and_then(|l| LOG_LEVELS.iter().find(|x| **x == l).copied());
                 self.run(
@@ -1211,17 +1199,24 @@ fn missing_envelope() -> ErrorObject {
 /// # Errors
 /// `-32602` naming the missing fields.
 pub fn envelope_version(params: Option<&Map<String, Value>>) -> Result<&str, ErrorObject> {
+    open_envelope(params).map(|(_, version, _)| version)
+}
+
+/// A 2026-07-28 request's `_meta`, with the version and client
+/// capabilities every such request carries.
+fn open_envelope(
+    params: Option<&Map<String, Value>>,
+) -> Result<(&Map<String, Value>, &str, &Value), ErrorObject> {
     let envelope = params
         .and_then(|p| p.get("_meta"))
-        .and_then(Value::as_object);
-    let version = envelope
-        .and_then(|m| m.get(meta::PROTOCOL_VERSION))
-        .and_then(Value::as_str);
+        .and_then(Value::as_object)
+        .ok_or_else(missing_envelope)?;
+    let version = envelope.get(meta::PROTOCOL_VERSION).and_then(Value::as_str);
     let caps = envelope
-        .and_then(|m| m.get(meta::CLIENT_CAPABILITIES))
+        .get(meta::CLIENT_CAPABILITIES)
         .filter(|c| c.is_object());
     match (version, caps) {
-        (Some(version), Some(_)) => Ok(version),
+        (Some(version), Some(caps)) => Ok((envelope, version, caps)),
         _ => Err(missing_envelope()),
     }
 }
