@@ -41,6 +41,10 @@ async fn a_post_whose_accept_lacks_json_or_event_stream_is_406() {
         "text/event-stream",
         "text/html",
         "application/*",
+        // q=0 refuses a type.
+        "application/json, text/event-stream;q=0",
+        "application/json;q=0.0, text/event-stream",
+        "*/*;q=0",
     ] {
         let r = post_discover(addr, &[("Accept", accept)]).await;
         assert_eq!(r.status(), 406, "Accept: {accept}");
@@ -51,6 +55,8 @@ async fn a_post_whose_accept_lacks_json_or_event_stream_is_406() {
     for accept in [
         "application/json, text/event-stream",
         "text/event-stream;q=0.9,application/json",
+        "application/*, text/*",
+        "APPLICATION/JSON, text/event-stream; Q=0.5",
         "*/*",
     ] {
         let r = post_discover(addr, &[("Accept", accept)]).await;
@@ -328,6 +334,52 @@ async fn an_allowed_origin_is_accepted() {
         let r = post_discover(addr, &[accept, ("Origin", origin)]).await;
         assert_eq!(r.status(), 403, "Origin: {origin}");
     }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_allowed_origin_gets_cors_answers_and_others_none() {
+    let (tree, addr) = started(HttpConfig {
+        allowed_origins: vec!["https://app.example".into()],
+        ..HttpConfig::default()
+    })
+    .await;
+    let preflight = |origin: &'static str| async move {
+        let headers = [
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "content-type, mcp-protocol-version, mcp-param-region",
+            ),
+        ];
+        exchange(addr, "OPTIONS", "/mcp", &headers, b"").await
+    };
+    for origin in ["https://app.example", "http://localhost:5173"] {
+        let r = preflight(origin).await;
+        assert!(r.status() < 300, "{origin}: {}", r.status());
+        assert_eq!(r.head.get("access-control-allow-origin"), Some(origin));
+        let methods = r.head.get("access-control-allow-methods").unwrap();
+        assert!(
+            methods.contains("POST") && methods.contains("DELETE"),
+            "{methods}"
+        );
+        let asked = r.head.get("access-control-allow-headers").unwrap();
+        assert!(asked.contains("mcp-param-region"), "{asked}");
+    }
+    let r = preflight("https://evil.example").await;
+    assert_eq!(r.head.get("access-control-allow-origin"), None);
+
+    // A real request from the page: its script may read the session id.
+    let accept = ("Accept", "application/json, text/event-stream");
+    let r = post_discover(addr, &[accept, ("Origin", "https://app.example")]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.head.get("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    let exposed = r.head.get("access-control-expose-headers").unwrap();
+    assert!(exposed.contains("mcp-session-id"), "{exposed}");
     tree.shutdown().await;
 }
 

@@ -746,6 +746,53 @@ async fn concurrent_batches_each_get_their_own_answers() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_one_request_of_a_batch_keeps_the_others_answers() {
+    let server = builder()
+        .tool_with_schema(
+            "nap",
+            "Takes 300 ms",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(arbor_mcp::CallToolResult::text("rested"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-03-26").await;
+    let batch = json!([
+        call(json!("a1"), "nap", None),
+        call(json!("a2"), "nap", None)
+    ]);
+    let mut sse = session.open_post(&batch).await;
+    let cancel = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": "a1"}
+    });
+    assert_eq!(session.post(&cancel).await.status(), 202);
+    let (_, answer) = sse.message().await.expect("the batch's answer");
+    let answers = answer.as_array().expect("one array of answers");
+    assert_eq!(answers.len(), 1, "{answer}");
+    assert_eq!(answers[0]["id"], "a2", "{answer}");
+    assert!(sse.next().await.is_none(), "the stream ends with the batch");
+
+    // Every request of a batch cancelled: no array comes, the stream ends.
+    let batch = json!([call(json!("b1"), "nap", None)]);
+    let mut sse = session.open_post(&batch).await;
+    let cancel = json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": "b1"}
+    });
+    assert_eq!(session.post(&cancel).await.status(), 202);
+    assert!(sse.next().await.is_none(), "nothing will answer it");
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_cannot_resume_keeps_its_stream_when_a_handler_releases_it() {
     let server = builder()
         .tool_with_schema(

@@ -27,7 +27,7 @@ mod session;
 mod stream;
 
 pub(crate) use connection::{connections, refusal};
-use guard::{accepts, check_origin};
+use guard::{accepts, check_origin, cors};
 use legacy::{open_legacy, post_legacy};
 use modern::post_modern;
 
@@ -57,7 +57,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::listen::{Limit, Pending};
-use session::{Attached, EventId, HttpSessionMsg, Mode, Refusal};
+use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal};
 use stream::{sse_response, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
@@ -76,9 +76,9 @@ pub struct HttpConfig {
     /// Host names (without port) accepted in `Host` and `Origin`.
     /// Default: `localhost`, `127.0.0.1`, `[::1]`.
     pub allowed_hosts: Vec<String>,
-    /// Further origins accepted in full (`https://app.example`). CORS
-    /// preflights are not answered: a browser page on another origin needs
-    /// a proxy that answers them. Default: none.
+    /// Further origins accepted in full (`https://app.example`). Pages on
+    /// an allowed origin get CORS answers (preflights, exposed
+    /// `Mcp-Session-Id`). Default: none.
     pub allowed_origins: Vec<String>,
     /// The largest request head (request line and headers), in bytes;
     /// larger heads are answered 431. Default: 8 KiB, the least hyper
@@ -236,6 +236,7 @@ pub(crate) fn router(
         )
         .route(SSE_PATH, get(open_legacy).head(head_not_allowed))
         .route(MESSAGE_PATH, post(post_legacy))
+        .layer(cors(&state.config))
         .with_state(state)
 }
 
@@ -504,9 +505,10 @@ async fn handshake(
             }
         }
     }
-    let (requests, batch) = match &message {
-        Incoming::Single(Message::Request(r)) => (vec![r.id.clone()], false),
-        Incoming::Single(_) => (Vec::new(), false),
+    // `None`: nothing in the message is answered.
+    let (requests, answer) = match &message {
+        Incoming::Single(Message::Request(r)) => (vec![r.id.clone()], Some(Answer::Each)),
+        Incoming::Single(_) => (Vec::new(), None),
         Incoming::Batch(items) => {
             let ids: Vec<Id> = items
                 .iter()
@@ -516,34 +518,28 @@ async fn handshake(
                 })
                 .collect();
             // Rejected entries are answered in the batch's array too.
-            let answered = items.iter().any(|m| m.is_err()) || !ids.is_empty();
-            (ids, answered)
+            let certain = items.iter().any(|m| m.is_err());
+            let answer = (certain || !ids.is_empty()).then_some(Answer::Array { certain });
+            (ids, answer)
         }
     };
     let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
-    if requests.is_empty() && !batch {
+    let Some(answer) = answer else {
         if deliver(&session, bytes).await.is_none() {
             return gone();
         }
-        // A cancelled request gets no answer: its stream ends now.
-        if let Incoming::Single(Message::Notification(n)) = &message {
-            let cancelled = n
-                .params
-                .as_ref()
-                .filter(|_| n.method == "notifications/cancelled")
-                .and_then(|p| p.get("requestId"))
-                .and_then(|id| serde_json::from_value::<Id>(id.clone()).ok());
-            if let Some(id) = cancelled {
-                let _ = session.send_system(HttpSessionMsg::Cancelled(id));
-            }
+        // A cancelled request gets no answer: its stream ends now (a
+        // batch's waits for the others).
+        for id in cancelled_requests(&message) {
+            let _ = session.send_system(HttpSessionMsg::Cancelled(id));
         }
         return StatusCode::ACCEPTED.into_response();
-    }
+    };
     let (reply, attached) = oneshot::channel();
     let opened = session
         .send(HttpSessionMsg::Open {
             requests,
-            batch,
+            answer,
             primed: primed(headers, &message),
             reply,
         })
@@ -581,6 +577,23 @@ async fn handshake(
         response.headers_mut().insert(SESSION_ID, id);
     }
     response
+}
+
+/// The requests a message's `notifications/cancelled` name.
+fn cancelled_requests(message: &Incoming) -> Vec<Id> {
+    let items: Vec<&Message> = match message {
+        Incoming::Single(m) => vec![m],
+        Incoming::Batch(items) => items.iter().filter_map(|m| m.as_ref().ok()).collect(),
+    };
+    items
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Notification(n) if n.method == "notifications/cancelled" => n.params.as_ref(),
+            _ => None,
+        })
+        .filter_map(|p| p.get("requestId"))
+        .filter_map(|id| serde_json::from_value::<Id>(id.clone()).ok())
+        .collect()
 }
 
 /// `GET /mcp`: a session's standalone stream, or a resumed one.

@@ -90,14 +90,26 @@ pub(crate) enum Refusal {
     DuplicateId(Id),
 }
 
+/// How a POST's requests are answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Answer {
+    /// Each request by a message of its own.
+    #[default]
+    Each,
+    /// A 2025-03-26 batch: one array answers them all. `certain` when the
+    /// array comes even if every request is cancelled (it also answers
+    /// entries that were rejected).
+    Array { certain: bool },
+}
+
 /// An HTTP session's messages.
 #[derive(Debug)]
 pub(crate) enum HttpSessionMsg {
-    /// A POST carrying `requests` (and, for a batch, `batch`): opens their
+    /// A POST carrying `requests`, answered as `answer` says: opens their
     /// stream, before the message goes to the MCP session.
     Open {
         requests: Vec<Id>,
-        batch: bool,
+        answer: Answer,
         primed: bool,
         reply: oneshot::Sender<Result<Attached, Refusal>>,
     },
@@ -142,8 +154,10 @@ impl StreamState {
 struct StreamState {
     /// The attached body's sender, and which attach it is.
     live: Option<(u64, mpsc::Sender<Box<SseEvent>>)>,
-    /// Requests (or one batch) still to be answered on it.
+    /// Requests still to be answered on it (or, in a batch, not cancelled).
     pending: usize,
+    /// How they are answered.
+    answer: Answer,
     /// The ids of its requests, routed to it until it is answered.
     requests: Vec<Id>,
     /// Whether its client takes priming events and resumes (2025-11-25 on):
@@ -247,7 +261,7 @@ impl Actor for HttpSession {
         match msg {
             HttpSessionMsg::Open {
                 requests,
-                batch,
+                answer,
                 primed,
                 reply,
             } => {
@@ -265,15 +279,17 @@ impl Actor for HttpSession {
                 for id in &requests {
                     self.by_request.insert(id.clone(), stream);
                 }
+                if requests.is_empty() && answer != Answer::Each {
+                    // Its array belongs to no request: it comes in order.
+                    self.batches.push_back(stream);
+                }
                 let mut state = StreamState {
-                    pending: if batch { 1 } else { requests.len() },
+                    pending: requests.len(),
+                    answer,
                     requests,
                     resumable: primed,
                     ..StreamState::default()
                 };
-                if batch {
-                    self.batches.push_back(stream);
-                }
                 let attached = self.attach(stream, &mut state, primed, None);
                 self.streams.insert(stream, state);
                 let _ = reply.send(Ok(attached));
@@ -298,7 +314,7 @@ impl Actor for HttpSession {
                     ctx.stop(ExitReason::Normal);
                 }
             }
-            HttpSessionMsg::Cancelled(id) => self.answered(&id),
+            HttpSessionMsg::Cancelled(id) => self.cancelled(&id),
             HttpSessionMsg::Out(Outbound::Release(id)) => self.release(&id),
             HttpSessionMsg::Detached { stream, attach } => {
                 let Some(state) = self.streams.get_mut(&stream) else {
@@ -476,10 +492,14 @@ impl HttpSession {
             }
         }
         if answers {
+            let array = self
+                .streams
+                .get(&stream)
+                .is_some_and(|s| s.answer != Answer::Each);
             match frame.related {
-                Some(related) => self.answered(&related),
-                // A batch: one answer for all its requests.
-                None => self.finish(stream),
+                Some(related) if !array => self.answered(&related),
+                // A batch's one answer ends its stream.
+                _ => self.finish(stream),
             }
         }
         taken || self.mode == Mode::Streamable
@@ -496,6 +516,26 @@ impl HttpSession {
         state.pending = state.pending.saturating_sub(1);
         if state.pending == 0 {
             self.finish(stream);
+        }
+    }
+
+    /// The client cancelled `request`: it gets no answer. A batch's stream
+    /// still waits for the array the others' answers come in.
+    fn cancelled(&mut self, request: &Id) {
+        let Some(stream) = self.by_request.get(request).copied() else {
+            return;
+        };
+        let Some(state) = self.streams.get_mut(&stream) else {
+            return;
+        };
+        match state.answer {
+            Answer::Each => self.answered(request),
+            Answer::Array { certain } => {
+                state.pending = state.pending.saturating_sub(1);
+                if state.pending == 0 && !certain {
+                    self.finish(stream);
+                }
+            }
         }
     }
 
