@@ -1,19 +1,25 @@
 //! Memory per idle connection: starts `arbor serve` as its own process,
-//! opens N connections to it (TCP sessions with one request served; HTTP
-//! keep-alive connections with one 2026-07-28 request served; 2025-11-25
-//! HTTP sessions with their GET SSE stream open), and reads the server's
-//! RSS from /proc before and after.
+//! opens N connections to it (TCP and WebSocket sessions with one request
+//! served; HTTP keep-alive connections with one 2026-07-28 request served;
+//! 2026-07-28 `subscriptions/listen` streams; 2025-11-25 HTTP sessions with
+//! their GET SSE stream open), and reads the server's RSS from /proc before
+//! and after.
 //!
 //! `cargo bench --bench connections` (10 000 connections);
-//! `cargo bench --bench connections -- --quick` (1 000, for CI).
+//! `cargo bench --bench connections -- --quick` (1 000, for CI);
+//! `cargo bench --bench connections -- ws tcp` (only those kinds).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -112,10 +118,54 @@ async fn open_http_session(authority: &str) -> TcpStream {
     stream
 }
 
+/// A 2026-07-28 `subscriptions/listen` stream, open after its
+/// acknowledgement.
+async fn open_listen(authority: &str) -> TcpStream {
+    let mut stream = TcpStream::connect(authority).await.unwrap();
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+    let request = post(
+        authority,
+        None,
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n",
+        body,
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    read_until(&mut stream, b"acknowledged").await;
+    stream
+}
+
+/// A WebSocket session (subprotocol `mcp`) with one request served.
+async fn open_ws(authority: &str) -> WebSocketStream<TcpStream> {
+    let stream = TcpStream::connect(authority).await.unwrap();
+    let mut request = format!("ws://{authority}/mcp")
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, stream)
+        .await
+        .unwrap();
+    let discover = std::str::from_utf8(DISCOVER).unwrap().trim();
+    ws.send(Message::text(discover)).await.unwrap();
+    let answer = ws.next().await.unwrap().unwrap();
+    assert!(answer.to_text().unwrap().contains("\"result\""), "{answer}");
+    ws
+}
+
+/// What keeps a connection open while the server is measured.
+#[allow(dead_code)]
+enum Held {
+    Tcp(TcpStream),
+    Ws(Box<WebSocketStream<TcpStream>>),
+}
+
 #[derive(Clone, Copy)]
 enum Kind {
     Tcp,
+    WebSocket,
     Http,
+    Listen,
     HttpSession,
 }
 
@@ -123,7 +173,9 @@ impl Kind {
     fn name(self) -> &'static str {
         match self {
             Kind::Tcp => "tcp",
+            Kind::WebSocket => "ws",
             Kind::Http => "http",
+            Kind::Listen => "http-listen",
             Kind::HttpSession => "http-session-sse",
         }
     }
@@ -131,7 +183,9 @@ impl Kind {
     fn what(self) -> &'static str {
         match self {
             Kind::Tcp => "idle TCP sessions (one request served)",
+            Kind::WebSocket => "idle WebSocket sessions (one request served)",
             Kind::Http => "idle HTTP keep-alive connections (one 2026-07-28 request served)",
+            Kind::Listen => "idle 2026-07-28 subscriptions/listen SSE streams",
             Kind::HttpSession => "idle 2025-11-25 HTTP sessions, each with its GET SSE stream open",
         }
     }
@@ -140,7 +194,8 @@ impl Kind {
     fn endpoint(self, urls: &[String]) -> String {
         let (prefix, suffix) = match self {
             Kind::Tcp => ("tcp://", ""),
-            Kind::Http | Kind::HttpSession => ("http://", "/mcp"),
+            Kind::WebSocket => ("ws://", "/mcp"),
+            Kind::Http | Kind::Listen | Kind::HttpSession => ("http://", "/mcp"),
         };
         let url = urls
             .iter()
@@ -150,11 +205,13 @@ impl Kind {
     }
 }
 
-async fn open_kind(kind: Kind, addr: String) -> TcpStream {
+async fn open_kind(kind: Kind, addr: String) -> Held {
     match kind {
-        Kind::Tcp => open(&addr).await,
-        Kind::Http => open_http(&addr).await,
-        Kind::HttpSession => open_http_session(&addr).await,
+        Kind::Tcp => Held::Tcp(open(&addr).await),
+        Kind::WebSocket => Held::Ws(Box::new(open_ws(&addr).await)),
+        Kind::Http => Held::Tcp(open_http(&addr).await),
+        Kind::Listen => Held::Tcp(open_listen(&addr).await),
+        Kind::HttpSession => Held::Tcp(open_http_session(&addr).await),
     }
 }
 
@@ -233,7 +290,21 @@ fn main() {
     let quick =
         std::env::args().any(|a| a == "--quick") || !std::env::args().any(|a| a == "--bench");
     let n: usize = if quick { 1_000 } else { 10_000 };
-    for kind in [Kind::Tcp, Kind::Http, Kind::HttpSession] {
-        measure(kind, n, quick);
+    for kind in [
+        Kind::Tcp,
+        Kind::WebSocket,
+        Kind::Http,
+        Kind::Listen,
+        Kind::HttpSession,
+    ] {
+        // Like criterion: other arguments pick kinds by name.
+        let filters: Vec<String> = std::env::args()
+            .skip(1)
+            .filter(|a| !a.starts_with("--"))
+            .collect();
+        let picked = filters.is_empty() || filters.iter().any(|f| kind.name() == f);
+        if picked {
+            measure(kind, n, quick);
+        }
     }
 }

@@ -21,7 +21,7 @@
 //!   client's code, 1000 for a normal close) and the session is drained:
 //!   requests in flight run to their end, their answers discarded, since no
 //!   data frame may follow a close received (RFC 6455 §5.5.1).
-//! - **Memory.** 4 KiB read and write buffers per connection instead of
+//! - **Memory.** 1 KiB read and write buffers per connection instead of
 //!   tungstenite's 128 KiB; a message in flight costs its own size on top.
 //!   Outgoing messages are bounded by `max(max_message_bytes, 16 MiB)`: a
 //!   larger response is replaced by an error for its request.
@@ -63,7 +63,7 @@ pub const SUBPROTOCOL: &str = "mcp";
 /// Read and write buffer per connection. tungstenite's default allocates
 /// 128 KiB up front for reading, which at 100 000 idle connections is
 /// 12 GiB; a JSON-RPC message rarely needs more than a few KiB at a time.
-const BUFFER: usize = 4 << 10;
+const BUFFER: usize = 1 << 10;
 
 /// The floor of the outgoing message bound: answers are often larger than
 /// requests (a resource read, a long tool result), so they are not held to

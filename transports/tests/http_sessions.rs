@@ -589,6 +589,64 @@ async fn a_stream_whose_events_left_the_replay_buffer_cannot_be_resumed() {
     tree.shutdown().await;
 }
 
+/// Posts `tools/list` on its own stream, reads it to its end and returns
+/// the priming event's id and the answer as sent.
+async fn answered_post(session: &Session, id: u64) -> (String, String) {
+    let mut sse = session.open_post(&tools_list(id)).await;
+    let priming = sse.next().await.unwrap();
+    assert!(priming.is_priming());
+    let answer = sse.next().await.unwrap();
+    assert!(sse.message().await.is_none());
+    (priming.id.unwrap(), answer.data.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_replay_buffer_keeps_an_answer_up_to_replay_bytes_and_not_past_it() {
+    let (tree, addr) = start_http(builder().build().unwrap(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let (_, answer) = answered_post(&session, 1).await;
+    tree.shutdown().await;
+
+    for (bytes, kept) in [(answer.len(), true), (answer.len() - 1, false)] {
+        let config = HttpConfig {
+            replay_bytes: bytes,
+            ..HttpConfig::default()
+        };
+        let (tree, addr) = start_http(builder().build().unwrap(), config).await;
+        let session = Session::ready(addr, "2025-11-25").await;
+        let (priming, _) = answered_post(&session, 1).await;
+        let (head, conn) = session.get(Some(&priming)).await;
+        if kept {
+            assert_eq!(head.status, 200, "replay_bytes = {bytes}: {head:?}");
+            let mut resumed = conn.sse(&head);
+            assert_eq!(resumed.next().await.unwrap().data.unwrap(), answer);
+        } else {
+            assert_eq!(head.status, 400, "replay_bytes = {bytes}: {head:?}");
+        }
+        tree.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_older_than_replay_age_are_not_replayed() {
+    let config = HttpConfig {
+        replay_age: Duration::from_millis(300),
+        ..HttpConfig::default()
+    };
+    let (tree, addr) = start_http(builder().build().unwrap(), config).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let (priming, answer) = answered_post(&session, 1).await;
+    // Within its age: replayed.
+    let mut resumed = session.get_stream(Some(&priming)).await;
+    assert_eq!(resumed.next().await.unwrap().data.unwrap(), answer);
+    drop(resumed);
+    // Past it, though no newer event has come to push it out: gone.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let (head, _) = session.get(Some(&priming)).await;
+    assert_eq!(head.status, 400, "{head:?}");
+    tree.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 
 async fn a_resume_after_evicted_events_is_refused_rather_than_gapped() {
@@ -713,9 +771,9 @@ async fn a_session_whose_request_was_cancelled_still_idles_out() {
     tree.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_batches_each_get_their_own_answers() {
-    let server = builder()
+/// A server with a `nap` tool that takes 300 ms.
+fn nap_server() -> arbor_mcp::McpServer {
+    builder()
         .tool_with_schema(
             "nap",
             "Takes 300 ms",
@@ -727,8 +785,12 @@ async fn concurrent_batches_each_get_their_own_answers() {
             },
         )
         .build()
-        .unwrap();
-    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_batches_each_get_their_own_answers() {
+    let (tree, addr) = start_http(nap_server(), HttpConfig::default()).await;
     let session = Session::ready(addr, "2025-03-26").await;
     // The slow batch first: its answer comes last.
     let mut slow = session
@@ -747,20 +809,7 @@ async fn concurrent_batches_each_get_their_own_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_one_request_of_a_batch_keeps_the_others_answers() {
-    let server = builder()
-        .tool_with_schema(
-            "nap",
-            "Takes 300 ms",
-            json!({"type": "object"}),
-            None,
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(arbor_mcp::CallToolResult::text("rested"))
-            },
-        )
-        .build()
-        .unwrap();
-    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let (tree, addr) = start_http(nap_server(), HttpConfig::default()).await;
     let session = Session::ready(addr, "2025-03-26").await;
     let batch = json!([
         call(json!("a1"), "nap", None),

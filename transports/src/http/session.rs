@@ -354,6 +354,9 @@ impl HttpSession {
     /// Serves a GET: resumes the stream `after` names, or opens the
     /// standalone stream.
     fn get(&mut self, after: Option<EventId>, primed: bool) -> Result<Attached, Refusal> {
+        // Events past their age go before anything is replayed, though no
+        // new event has pushed them out.
+        self.prune();
         let stream = after.map_or(STANDALONE, |a| a.stream);
         let mut state = self.streams.remove(&stream).ok_or(Refusal::UnknownEvent)?;
         let refusal = match after {
@@ -566,9 +569,19 @@ impl HttpSession {
 
     /// Keeps an event for replay, within the buffer's bounds.
     fn keep(&mut self, id: EventId, data: Arc<str>) {
-        let now = Instant::now();
         self.kept_bytes += data.len();
-        self.kept.push_back(Kept { id, at: now, data });
+        self.kept.push_back(Kept {
+            id,
+            at: Instant::now(),
+            data,
+        });
+        self.prune();
+    }
+
+    /// Lets go of the oldest events while the buffer is over a bound (count,
+    /// bytes, age).
+    fn prune(&mut self) {
+        let now = Instant::now();
         while let Some(oldest) = self.kept.front() {
             let over = self.kept.len() > self.config.replay_events
                 || self.kept_bytes > self.config.replay_bytes
