@@ -35,6 +35,13 @@ enum Command {
         /// Connection supervisor shards.
         #[arg(long, default_value_t = 4)]
         shards: usize,
+        /// The most connections at once, all transports together, lowered to
+        /// fit the file descriptor limit [default: 100000].
+        #[arg(long)]
+        max_connections: Option<usize>,
+        /// The most handshake-era HTTP sessions at once [default: 10000].
+        #[arg(long)]
+        max_sessions: Option<usize>,
         /// Print the endpoints and the tree, then shut down instead of
         /// running until a signal.
         #[arg(long)]
@@ -51,6 +58,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Each connection is a descriptor: take all the hard limit allows (the
+    // transports lower max_connections to what is left).
+    #[cfg(unix)]
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "could not raise the file descriptor limit");
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
         match cli.command {
@@ -60,16 +73,24 @@ fn main() -> anyhow::Result<()> {
                 ws,
                 tcp,
                 shards,
+                max_connections,
+                max_sessions,
                 once,
                 ..
             } => {
-                let config = arbor::transports::TransportConfig {
+                let mut config = arbor::transports::TransportConfig {
                     http,
                     ws,
                     tcp,
                     shards,
                     ..Default::default()
                 };
+                if let Some(max) = max_connections {
+                    config.max_connections = max;
+                }
+                if let Some(max) = max_sessions {
+                    config.http_config.max_sessions = max;
+                }
                 serve(config, once).await
             }
         }
@@ -92,9 +113,9 @@ async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow
         .await
         .context("starting the transports")?;
     for url in endpoints.urls() {
-        println!("{url}");
+        say(&url);
     }
-    println!("{}", arbor::demo::render("transports", &root).await?);
+    say(&arbor::demo::render("transports", &root).await?);
     if !once {
         let tree = root.process();
         tokio::select! {
@@ -107,8 +128,16 @@ async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow
     let reason = tokio::time::timeout(Duration::from_secs(30), root.shutdown())
         .await
         .context("the tree did not shut down within 30 s")?;
-    println!("stopped: {reason}");
+    say(&format!("stopped: {reason}"));
     Ok(())
+}
+
+/// Prints a line for whoever started the server. A reader that has gone
+/// (`arbor serve | head -1`) is no reason to stop serving.
+fn say(line: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
 /// Ctrl-C or SIGTERM. Created before anything is printed, so a signal

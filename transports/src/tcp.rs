@@ -37,8 +37,10 @@ pub struct TransportConfig {
     /// way clients come in). A WebSocket connection counts from its accept,
     /// so handshakes in progress count too. More TCP connections are
     /// accepted and closed at once with a line saying why; more WebSocket
-    /// and HTTP connections get an HTTP 503. Keep it under the process's
-    /// file descriptor limit. Default: 100 000.
+    /// and HTTP connections get an HTTP 503. Lowered at start to the
+    /// process's file descriptor limit less 32 (listeners, the runtime, and
+    /// room to accept a connection only to refuse it), with a warning.
+    /// Default: 100 000.
     pub max_connections: usize,
     /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,
@@ -148,10 +150,34 @@ pub async fn start(
     Ok((sup, bound.endpoints()))
 }
 
+/// Descriptors kept free of connections: listeners, the runtime's own, and
+/// room to accept a connection only to refuse it.
+const SPARE_DESCRIPTORS: u64 = 32;
+
+/// `max`, lowered to what the process's descriptor limit can hold: past it
+/// `accept` fails and clients wait unanswered instead of being refused.
+fn within_descriptors(max: usize) -> usize {
+    #[cfg(unix)]
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let room = usize::try_from(soft.saturating_sub(SPARE_DESCRIPTORS).max(1)).unwrap_or(max);
+        if room < max {
+            tracing::warn!(
+                target: "arbor::transports",
+                max_connections = max,
+                lowered_to = room,
+                descriptor_limit = soft,
+                "max_connections lowered to fit the file descriptor limit (raise it with ulimit -n)"
+            );
+            return room;
+        }
+    }
+    max
+}
+
 /// The transport tree, to start alone ([`start`]) or as a child of another,
 /// and where its listeners end up bound.
 pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
-    let limit = Limit::new(config.max_connections);
+    let limit = Limit::new(within_descriptors(config.max_connections));
     let bound = Bound {
         tcp: Arc::new(Mutex::new(config.tcp)),
         ws: Arc::new(Mutex::new(config.ws)),
