@@ -10,6 +10,7 @@
 //! - [`transport`]: stdio and other line-delimited streams.
 
 pub mod context;
+pub mod inbound;
 pub mod input;
 pub mod jsonrpc;
 pub mod model;

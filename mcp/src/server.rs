@@ -236,6 +236,10 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// The most requests one connection may have in flight. Default: 64.
     pub max_in_flight: usize,
+    /// The most bytes of received messages one connection's session may
+    /// hold, queued or kept by requests still running, before its transport
+    /// stops reading (see [`crate::inbound`]). Default: 16 MiB.
+    pub max_inbound_bytes: usize,
     /// The most resource subscriptions one connection may hold (both eras
     /// together). Default: 100.
     pub max_subscriptions: usize,
@@ -274,6 +278,7 @@ impl Default for ServerConfig {
             init_timeout: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(4),
             max_in_flight: 64,
+            max_inbound_bytes: 16 << 20,
             max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),
             cache_ttl: Duration::from_secs(60),

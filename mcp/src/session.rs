@@ -25,10 +25,11 @@ use arbor_runtime::{
 };
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, OwnedSemaphorePermit};
 use tokio::task::AbortHandle;
 
 use crate::context::{Progress, RequestContext};
+use crate::inbound::Received;
 use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
@@ -118,8 +119,9 @@ pub enum Lifecycle {
 /// The session's messages.
 #[derive(Debug)]
 pub enum SessionMsg {
-    /// Bytes of one message (a line on stdio), as read from the transport.
-    Incoming(Vec<u8>),
+    /// One message (a line on stdio) as read from the transport, with its
+    /// share of the connection's inbound budget, if it has one.
+    Incoming(Received),
     /// The request's task has finished (answered, failed or timed out).
     Finished(Id, u64),
     /// The initialization deadline passed.
@@ -173,6 +175,9 @@ struct Session {
     next_server_id: u64,
     /// While a batch's messages are handled: where their answers gather.
     batch: Option<BatchSink>,
+    /// While a message is handled: its share of the inbound budget, which
+    /// the request task it starts keeps until its answer is queued.
+    share: Option<OwnedSemaphorePermit>,
 }
 
 /// The answers of one 2025-03-26 batch: those given at once, and those of
@@ -231,6 +236,7 @@ pub async fn start_session(
             held: Vec::new(),
             next_server_id: 0,
             batch: None,
+            share: None,
         },
         options,
     )
@@ -250,7 +256,12 @@ impl Actor for Session {
         match msg {
             // Boxed: the request path is a large future, and an idle
             // session should not carry room for it in its task.
-            SessionMsg::Incoming(bytes) => Box::pin(self.incoming(&bytes, ctx)).await,
+            SessionMsg::Incoming(received) => {
+                self.share = received.share;
+                Box::pin(self.incoming(&received.bytes, ctx)).await;
+                // Nothing kept it: the message is done with.
+                self.share = None;
+            }
             SessionMsg::Finished(id, serial) => {
                 // Only the task that finished: the id may be in use again.
                 if self.in_flight.get(&id).is_some_and(|(s, _)| *s == serial) {
@@ -403,7 +414,9 @@ impl Session {
                     return;
                 }
                 let out = self.out.clone();
+                let share = self.share.take();
                 tokio::spawn(async move {
+                    let _share = share;
                     let mut answers = sink.ready;
                     for answer in sink.waiting {
                         // A cancelled request drops its sender: no answer.
@@ -1059,8 +1072,14 @@ impl Session {
             tx
         });
         let unsent = Unsent::count(&self.unsent);
+        // In a batch, the task gathering its answers keeps the share.
+        let share = if self.batch.is_some() {
+            None
+        } else {
+            self.share.take()
+        };
         let task = tokio::spawn(async move {
-            let _unsent = unsent;
+            let _held = (unsent, share);
             let outcome =
                 match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
                     Ok(Ok(outcome)) => outcome,

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
+use crate::inbound::InboundBudget;
 use crate::jsonrpc::{code, ErrorObject, Message, Response};
 use crate::outbox::{outbox, Frame, Outbox};
 use crate::server::McpServer;
@@ -104,6 +105,7 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = server.config().limits.max_message_bytes;
+    let inbound_bytes = server.config().max_inbound_bytes;
     let drain_deadline = server.config().request_timeout + std::time::Duration::from_secs(1);
     let (tx, mut rx) = outbox(&server.config().outbox);
     let errors = tx.clone();
@@ -126,6 +128,7 @@ where
         let ending = read_lines(
             reader,
             max,
+            inbound_bytes,
             &session,
             errors,
             idle_timeout.map(|t| (t, activity)),
@@ -204,11 +207,13 @@ impl Activity {
 async fn read_lines<R: AsyncBufRead + Unpin>(
     mut reader: R,
     max: usize,
+    inbound_bytes: usize,
     session: &ActorRef<SessionMsg>,
     errors: Outbox,
     idle: Option<(Duration, Activity)>,
 ) -> Ending {
     let process = session.process();
+    let inbound = InboundBudget::new(inbound_bytes);
     loop {
         // Kept across idle checks: a line half read is not lost.
         let reading = read_line(&mut reader, max);
@@ -250,9 +255,13 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                // Waiting for room counts as idle too: a client that
-                // stops reading stalls both ways, and is let go.
-                let sending = session.send(SessionMsg::Incoming(bytes));
+                // Waiting for room (in the budget, then the mailbox) counts
+                // as idle too: a client that stops reading stalls both
+                // ways, and is let go.
+                let sending = async {
+                    let received = inbound.admit(bytes).await;
+                    session.send(SessionMsg::Incoming(received)).await
+                };
                 tokio::pin!(sending);
                 loop {
                     let idle_at = idle

@@ -31,6 +31,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_mcp::inbound::InboundBudget;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::McpServer;
@@ -101,6 +102,8 @@ pub(crate) struct Settings {
     /// How long the session may take to finish after the socket is done:
     /// every request is bound by the request timeout.
     drain_deadline: Duration,
+    /// The session's inbound budget (`ServerConfig::max_inbound_bytes`).
+    inbound_bytes: usize,
 }
 
 impl Settings {
@@ -125,6 +128,7 @@ impl Settings {
             write_timeout: (config.ws_ping_interval + config.ws_pong_timeout)
                 .max(Duration::from_secs(1)),
             drain_deadline: server.config().request_timeout + Duration::from_secs(1),
+            inbound_bytes: server.config().max_inbound_bytes,
         }
     }
 }
@@ -348,6 +352,7 @@ async fn pump(
     tokio::pin!(exited);
     // A message the session's full mailbox has not taken yet. While there
     // is one, the socket is not read: that is the backpressure.
+    let inbound = InboundBudget::new(settings.inbound_bytes);
     let mut delivering: Option<Delivery<'_>> = None;
     let mut alive = Keepalive::new(settings);
     let mut active = tokio::time::Instant::now();
@@ -408,8 +413,20 @@ async fn pump(
                 match message {
                     Message::Text(text) => {
                         active = tokio::time::Instant::now();
-                        let msg = SessionMsg::Incoming(text.as_bytes().to_vec());
-                        match session.try_send(msg) {
+                        let received = match inbound.try_admit(text.as_bytes().to_vec()) {
+                            Ok(received) => received,
+                            Err(bytes) => {
+                                // The session holds its budget's worth:
+                                // wait for room before reading on.
+                                let inbound = &inbound;
+                                delivering = Some(Box::pin(async move {
+                                    let received = inbound.admit(bytes).await;
+                                    session.send(SessionMsg::Incoming(received)).await
+                                }));
+                                continue;
+                            }
+                        };
+                        match session.try_send(SessionMsg::Incoming(received)) {
                             Ok(()) => {}
                             Err(SendError::Full(msg)) => {
                                 delivering = Some(Box::pin(session.send(msg)));

@@ -1,6 +1,6 @@
 //! A client that never reads holds no more of the server's memory than its
-//! queue bounds allow. Alone in its test binary: RSS is per process, and
-//! another test's traffic would count against this one.
+//! queue bounds allow. Alone in their test binary, and one at a time: RSS is
+//! per process, and another test's traffic would count against this one.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::time::Duration;
@@ -73,8 +73,12 @@ fn rss_bytes() -> usize {
     kb * 1024
 }
 
+/// Runs the tests of this binary one at a time.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_never_reads_holds_only_what_the_bounds_allow() {
+    let _alone = ALONE.lock().await;
     let outbox = OutboxConfig {
         max_messages: 8,
         max_bytes: 1 << 20,
@@ -106,11 +110,53 @@ async fn a_client_that_never_reads_holds_only_what_the_bounds_allow() {
     tree.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_requests_from_a_client_that_never_reads_hold_only_the_inbound_budget() {
+    let _alone = ALONE.lock().await;
+    // The default bounds: 4 MiB outbox, 16 MiB inbound budget, 64 in
+    // flight, a mailbox of 64.
+    let (tree, endpoints) = start(server(OutboxConfig::default()), TransportConfig::default())
+        .await
+        .unwrap();
+    let before = rss_bytes();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    // ~1 MB in and ~1 MB out each: without a byte budget the mailbox and
+    // the requests in flight alone would hold over 128 of them.
+    let sent = flood_with(&mut stream, 1000, echo_call).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let grown = rss_bytes().saturating_sub(before);
+    eprintln!("server grew {} KiB; {sent} requests taken", grown >> 10);
+    // The budget's requests (16 MiB) as bytes, then as decoded arguments
+    // and answers, the outbox (4 MiB) and the line being read (1 MB).
+    assert!(
+        grown < 96 << 20,
+        "the server grew by {} MiB for a client that never reads ({sent} requests sent)",
+        grown >> 20
+    );
+    drop(stream);
+    tree.shutdown().await;
+}
+
+/// An `echo` of about 1 MB (under the 1 MiB string limit).
+fn echo_call(id: usize) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "echo",
+            "arguments": {"text": "e".repeat(1000 << 10)},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}})
+    )
+}
+
 /// Writes requests until the server stops taking them (or `max` are
 /// written), never reading; returns how many went.
 async fn flood(stream: &mut TcpStream, max: usize) -> usize {
+    flood_with(stream, max, big_call).await
+}
+
+/// [`flood`] with requests made by `call`.
+async fn flood_with(stream: &mut TcpStream, max: usize, call: fn(usize) -> String) -> usize {
     for id in 0..max {
-        let line = big_call(id);
+        let line = call(id);
         match tokio::time::timeout(
             Duration::from_millis(500),
             stream.write_all(line.as_bytes()),

@@ -565,7 +565,7 @@ async fn handshake(
     };
     if attached
         .session
-        .send(SessionMsg::Incoming(bytes))
+        .send(SessionMsg::Incoming(bytes.into()))
         .await
         .is_err()
     {
@@ -696,7 +696,7 @@ async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Option<(
     let (reply, answer) = oneshot::channel();
     session.send(HttpSessionMsg::Touch { reply }).await.ok()?;
     let mcp = answer.await.ok()?;
-    mcp.send(SessionMsg::Incoming(bytes)).await.ok()
+    mcp.send(SessionMsg::Incoming(bytes.into())).await.ok()
 }
 
 /// The SSE response for a stream the session attached: `before`, then what

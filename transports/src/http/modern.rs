@@ -43,7 +43,11 @@ pub(super) async fn post_modern(
         let Some((session, received)) = started.ok().and_then(|_| slot.lock().take()) else {
             return;
         };
-        if session.send(SessionMsg::Incoming(bytes)).await.is_err() {
+        if session
+            .send(SessionMsg::Incoming(bytes.into()))
+            .await
+            .is_err()
+        {
             return;
         }
         if !listen {
