@@ -8,7 +8,7 @@
 //! belongs to, so a transport with several streams (Streamable HTTP) can
 //! route it without parsing it again.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use arbor_runtime::{ExitReason, ProcessRef};
@@ -140,6 +140,8 @@ struct Shared {
     overflowed: AtomicBool,
     wake: Notify,
     owner: OnceLock<ProcessRef>,
+    /// Requests whose answers are not queued yet.
+    owed: AtomicUsize,
 }
 
 /// The sending side of a connection's outbound queue.
@@ -178,6 +180,7 @@ pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
         overflowed: AtomicBool::new(false),
         wake: Notify::new(),
         owner: OnceLock::new(),
+        owed: AtomicUsize::new(0),
     });
     (
         Outbox {
@@ -188,7 +191,35 @@ pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
     )
 }
 
+/// A request's answer owed on a queue: counted from the request's start
+/// until the guard drops (its answer queued, or its task aborted).
+#[derive(Debug)]
+pub struct Owed(Arc<Shared>);
+
+impl Drop for Owed {
+    fn drop(&mut self) {
+        self.0.owed.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Outbox {
+    /// Counts an answer owed until the guard drops.
+    pub fn owe(&self) -> Owed {
+        self.shared.owed.fetch_add(1, Ordering::AcqRel);
+        Owed(self.shared.clone())
+    }
+
+    /// Answers owed now: requests still running or waiting to queue their
+    /// answer.
+    pub fn owed(&self) -> usize {
+        self.shared.owed.load(Ordering::Acquire)
+    }
+
+    /// As [`OutboxReceiver::busy`], seen from the sending side.
+    pub fn busy(&self) -> bool {
+        self.owed() > 0 && self.tx.capacity() == self.tx.max_capacity()
+    }
+
     /// The process that stops when the queue overflows under
     /// [`OverflowPolicy::Disconnect`]: the connection's session.
     pub fn bind(&self, owner: ProcessRef) {
@@ -336,6 +367,14 @@ impl Outbox {
 }
 
 impl OutboxReceiver {
+    /// The session owes answers and nothing waits in the queue: its
+    /// handlers are at work, and the connection is not idle however quiet
+    /// it is. (Answers queued but not taken mean a client that does not
+    /// read.)
+    pub fn busy(&self) -> bool {
+        self.shared.owed.load(Ordering::Acquire) > 0 && self.rx.is_empty()
+    }
+
     /// The next thing to send; `None` once every sender is gone or the
     /// queue overflowed under [`OverflowPolicy::Disconnect`].
     pub async fn recv(&mut self) -> Option<Outbound> {

@@ -16,7 +16,6 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor_runtime::timer::{send_after, TimerRef};
@@ -152,12 +151,11 @@ struct Session {
     server: McpServer,
     out: Outbox,
     state: Lifecycle,
+    /// A task leaves `in_flight` as soon as its answer is ready (so the id
+    /// is free when the client has it), but its answer still costs memory
+    /// until the outbox takes it: the outbox counts it as owed until then
+    /// ([`Outbox::owe`]), and `max_in_flight` bounds both.
     in_flight: HashMap<Id, (u64, AbortHandle)>,
-    /// Request tasks whose answer is not yet queued: a task leaves
-    /// `in_flight` as soon as its answer is ready (so the id is free when
-    /// the client has it), but its answer still costs memory until the
-    /// outbox takes it; `max_in_flight` bounds both.
-    unsent: Arc<AtomicUsize>,
     next_task: u64,
     /// 2025-11-25 tasks this session created, for `tasks/list`.
     legacy_tasks: Vec<String>,
@@ -225,7 +223,6 @@ pub async fn start_session(
             out,
             state: Lifecycle::Fresh,
             in_flight: HashMap::new(),
-            unsent: Arc::new(AtomicUsize::new(0)),
             next_task: 0,
             legacy_tasks: Vec::new(),
             init_timer: None,
@@ -348,8 +345,17 @@ impl Actor for Session {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
-        for (_, (_, task)) in self.in_flight.drain() {
+        for (id, (_, task)) in self.in_flight.drain() {
+            if task.is_finished() {
+                continue;
+            }
             task.abort();
+            // Said, not left to a timeout: the client may retry elsewhere.
+            // Without waiting: a client that does not read goes without.
+            let error = ErrorObject::internal("the session ended before the request was answered")
+                .with_data(json!({ "reason": reason.to_string() }));
+            let answer = Message::Response(Response::error(Some(id.clone()), error));
+            let _ = self.out.try_send(Frame::new(&answer, Some(id)));
         }
         if let Some(timer) = self.init_timer.take() {
             timer.cancel();
@@ -1042,7 +1048,7 @@ impl Session {
             .with_data(json!({ "id": id })));
         }
         let max = self.server.config().max_in_flight;
-        if self.in_flight.len() >= max || self.unsent.load(Ordering::Acquire) >= max {
+        if self.in_flight.len() >= max || self.out.owed() >= max {
             return Err(
                 ErrorObject::new(code::INVALID_REQUEST, "too many requests in flight")
                     .with_data(json!({ "limit": "max_in_flight", "max": max })),
@@ -1071,7 +1077,7 @@ impl Session {
             batch.waiting.push(rx);
             tx
         });
-        let unsent = Unsent::count(&self.unsent);
+        let unsent = self.out.owe();
         // In a batch, the task gathering its answers keeps the share.
         let share = if self.batch.is_some() {
             None
@@ -1183,23 +1189,6 @@ impl Session {
             }
             (Some(_), true) => Ok(true),
         }
-    }
-}
-
-/// One request task's place in `Session::unsent`, given back when the
-/// task ends: its answer queued, or the task aborted.
-struct Unsent(Arc<AtomicUsize>);
-
-impl Unsent {
-    fn count(counter: &Arc<AtomicUsize>) -> Unsent {
-        counter.fetch_add(1, Ordering::AcqRel);
-        Unsent(counter.clone())
-    }
-}
-
-impl Drop for Unsent {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

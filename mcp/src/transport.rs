@@ -226,9 +226,16 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 line = &mut reading => break line,
                 _ = process.wait() => return Ending::Input,
                 _ = sleep_until_some(idle_at) => {
-                    if idle.as_ref().is_some_and(|(t, a)| Instant::now() >= a.idle_at(*t)) {
-                        tracing::debug!(target: "arbor::mcp", "connection idle: closed");
-                        return Ending::Idle;
+                    if let Some((timeout, activity)) = &idle {
+                        if Instant::now() >= activity.idle_at(*timeout) {
+                            // Quiet, but its handlers are at work.
+                            if errors.busy() {
+                                activity.touch();
+                                continue;
+                            }
+                            tracing::debug!(target: "arbor::mcp", "connection idle: closed");
+                            return Ending::Idle;
+                        }
                     }
                 }
             }

@@ -3,7 +3,8 @@
 //! exits and restarts of many children do not queue behind one mailbox.
 //!
 //! The handle stays valid across restarts: each shard writes itself into a
-//! slot of the handle when it starts.
+//! slot of the handle when it starts. On shutdown the shards stop together,
+//! so the time to stop is one shard's, not the sum of all.
 
 use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -63,7 +64,10 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
 
     fn parent_spec(&self, name: ChildId) -> Supervisor {
         (0..self.slots.shards.len()).fold(
-            Supervisor::new(Strategy::OneForOne).name(name),
+            // Shards are independent: they stop (and drain) together.
+            Supervisor::new(Strategy::OneForOne)
+                .name(name)
+                .stop_together(),
             |sup, i| {
                 let shard = self.shard.clone().name(format!("shard-{i}"));
                 let slots = self.slots.clone();

@@ -7,7 +7,8 @@
 //!   after the children already started are stopped again.
 //! - On shutdown, children stop in reverse start order. Each is asked to stop
 //!   and given its [`Shutdown`] time, then killed. A dynamic supervisor stops
-//!   all its children at once, as OTP's `simple_one_for_one` does.
+//!   all its children at once, as OTP's `simple_one_for_one` does, and so do
+//!   the shards of a sharded one.
 //!
 //! # Restarts
 //! - [`Strategy::OneForOne`]: only the child that exited is restarted.
@@ -69,12 +70,25 @@ pub struct Supervisor {
     period: Duration,
     children: Vec<ChildSpec>,
     mode: Mode,
+    stop_order: StopOrder,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Static,
     Dynamic { max_children: Option<usize> },
+}
+
+/// How a supervisor stops its children when it stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopOrder {
+    /// Last started first, one after another: a child may depend on those
+    /// started before it (OTP's order for static children).
+    Reverse,
+    /// All at once: the children are independent peers (dynamic children,
+    /// the shards of a sharded supervisor), so each draining in turn would
+    /// only add their drain times up.
+    Together,
 }
 
 impl Supervisor {
@@ -87,6 +101,7 @@ impl Supervisor {
             period: Duration::from_secs(5),
             children: Vec::new(),
             mode: Mode::Static,
+            stop_order: StopOrder::Reverse,
         }
     }
 
@@ -95,8 +110,16 @@ impl Supervisor {
     pub(crate) fn dynamic(max_children: Option<usize>) -> Self {
         Supervisor {
             mode: Mode::Dynamic { max_children },
+            stop_order: StopOrder::Together,
             ..Supervisor::new(Strategy::OneForOne)
         }
+    }
+
+    /// Stops all children at once instead of in reverse order: for children
+    /// that are independent peers, such as shards.
+    pub(crate) fn stop_together(mut self) -> Self {
+        self.stop_order = StopOrder::Together;
+        self
     }
 
     pub(crate) fn max_children(mut self, max: usize) -> Self {
@@ -431,6 +454,7 @@ struct State {
     name: Arc<str>,
     strategy: Strategy,
     mode: Mode,
+    stop_order: StopOrder,
     window: RestartWindow,
     parent: Option<Pid>,
     children: Children,
@@ -523,11 +547,10 @@ impl State {
         }
     }
 
-    /// Stops every running child: in reverse order, or all at once for a
-    /// dynamic supervisor.
+    /// Stops every running child, in the supervisor's [`StopOrder`].
     async fn stop_all(&mut self) {
         let keys: Vec<u64> = self.children.order.keys().copied().collect();
-        if let Mode::Dynamic { .. } = self.mode {
+        if self.stop_order == StopOrder::Together {
             let stopping: Vec<_> = keys
                 .iter()
                 .filter_map(|&k| {
@@ -717,6 +740,7 @@ impl ractor::Actor for SupervisorActor {
             name: spec.name,
             strategy: spec.strategy,
             mode: spec.mode,
+            stop_order: spec.stop_order,
             window: RestartWindow::new(spec.intensity, spec.period),
             parent: None,
             children: Children::default(),

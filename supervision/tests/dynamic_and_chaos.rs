@@ -135,6 +135,52 @@ async fn sharded_supervisor_spreads_children_and_survives_a_shard_crash() {
     assert_eq!(p.exit_reason(), Some(ExitReason::Shutdown));
 }
 
+/// A worker that takes 300 ms to stop (a session draining its requests).
+struct SlowToStop;
+
+impl arbor_runtime::Actor for SlowToStop {
+    type Msg = ();
+
+    async fn handle(
+        &mut self,
+        _: (),
+        _ctx: &mut arbor_runtime::Context<Self>,
+    ) -> arbor_runtime::Flow {
+        Ok(())
+    }
+
+    async fn terminate(&mut self, _reason: &ExitReason) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shards_of_a_sharded_supervisor_stop_together() {
+    let slow = DynamicSupervisor::new("slow", |_: ()| async move { spawn(SlowToStop).await });
+    let sharded = ShardedDynamicSupervisor::new(4, slow);
+    let handle = sharded.handle();
+    let root = Supervisor::new(Strategy::OneForOne)
+        .child(sharded.into_child_spec("workers"))
+        .start()
+        .await
+        .unwrap();
+    let mut kids = Vec::new();
+    for _ in 0..4 {
+        kids.push(handle.start_child(()).await.unwrap());
+    }
+    for shard in handle.shards() {
+        assert_eq!(shard.count_children().await.unwrap().active, 1);
+    }
+    let started = std::time::Instant::now();
+    root.shutdown().await;
+    let took = started.elapsed();
+    for kid in kids {
+        assert_eq!(kid.exit_reason(), Some(ExitReason::Shutdown));
+    }
+    // One after another would be 4 × 300 ms.
+    assert!(took < Duration::from_millis(900), "stopping took {took:?}");
+}
+
 async fn tree(log: &Log) -> SupervisorRef {
     let inner = Supervisor::new(Strategy::OneForOne)
         .intensity(100, Duration::from_secs(10))

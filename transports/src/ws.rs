@@ -401,6 +401,11 @@ async fn pump(
                     None => std::future::pending().await,
                 }
             } => {
+                if out.busy() {
+                    // Quiet, but its handlers are at work.
+                    active = tokio::time::Instant::now();
+                    continue;
+                }
                 return End::close(CloseCode::Away, "idle timeout");
             }
             frame = ws.next(), if delivering.is_none() => {

@@ -33,8 +33,23 @@ fn server(outbox: OutboxConfig) -> McpServer {
         .tool("big", "A large answer", |_: Nothing, _ctx| async move {
             Ok(CallToolResult::text("x".repeat(ANSWER)))
         })
+        .tool(
+            "nap",
+            "Says nothing for 800 ms",
+            |_: Nothing, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                Ok(CallToolResult::text("rested"))
+            },
+        )
         .build()
         .unwrap()
+}
+
+/// A 2026-07-28 call of `nap`.
+fn nap_call() -> String {
+    json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "nap", "arguments": {},
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string()
 }
 
 /// A call for a `big` answer, padded to 8 KiB so that what the kernel
@@ -134,6 +149,69 @@ async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
         .expect("closed, not still open")
         .unwrap_or(0);
     assert_eq!(n, 0, "the idle connection was closed");
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_tcp() {
+    let (tree, endpoints) = start(
+        server(OutboxConfig::default()),
+        idle_config(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    stream
+        .write_all(format!("{}\n", nap_call()).as_bytes())
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while !got.ends_with(b"\n") {
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed while its request was running");
+        got.extend_from_slice(&buf[..n]);
+    }
+    let answer: serde_json::Value = serde_json::from_slice(&got).unwrap();
+    assert_eq!(answer["result"]["content"][0]["text"], "rested", "{answer}");
+    // Idle again once answered: closed.
+    let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+        .await
+        .expect("closed once idle")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket() {
+    let (tree, endpoints) = start(
+        server(OutboxConfig::default()),
+        idle_config(Duration::from_millis(300)),
+    )
+    .await
+    .unwrap();
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{}/mcp",
+            endpoints.ws
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    ws.send(Message::Text(nap_call().into())).await.unwrap();
+    let answer = match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+        Ok(Some(Ok(Message::Text(text)))) => {
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        }
+        other => panic!("expected the answer, got {other:?}"),
+    };
+    assert_eq!(answer["result"]["content"][0]["text"], "rested", "{answer}");
     tree.shutdown().await;
 }
 

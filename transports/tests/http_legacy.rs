@@ -190,3 +190,36 @@ async fn a_client_too_slow_for_its_stream_loses_its_session_not_silently_its_mes
     );
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
+    let server = builder()
+        .tool_with_schema(
+            "nap",
+            "Takes 300 ms",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(arbor_mcp::CallToolResult::text("rested"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let (mut sse, path) = open_sse(addr).await;
+    post_message(addr, &path, &initialize()).await;
+    assert_eq!(sse.next().await.unwrap().json()["id"], 1);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post_message(addr, &path, &initialized).await;
+    let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "nap", "arguments": {}}});
+    assert_eq!(post_message(addr, &path, &call).await.status(), 202);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let answer = sse.next().await.expect("the answer, not the end").json();
+    assert_eq!(answer["id"], 2, "{answer}");
+    assert_eq!(answer["result"]["content"][0]["text"], "rested");
+    assert!(sse.next().await.is_none(), "then the stream ends");
+    stopping.await.unwrap();
+}

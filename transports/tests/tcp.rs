@@ -199,3 +199,30 @@ async fn shutdown_lets_requests_in_flight_answer() {
     // New connections are no longer accepted.
     assert!(TcpStream::connect(endpoints.tcp).await.is_err() || c.recv().await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
+    let server = ServerBuilder::new("drain", "1")
+        .config(arbor_mcp::server::ServerConfig {
+            drain_timeout: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}, "_meta": meta()}}))
+        .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let answer = c.recv().await.expect("an answer, not the end");
+    assert_eq!(answer["id"], 7, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert_eq!(answer["error"]["data"]["reason"], "shutdown", "{answer}");
+    assert!(c.recv().await.is_none());
+    stopping.await.unwrap();
+}

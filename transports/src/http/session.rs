@@ -132,6 +132,8 @@ pub(crate) enum HttpSessionMsg {
     Cancelled(Id),
     /// Time to see whether the session has been idle too long.
     IdleCheck,
+    /// The MCP session has ended and all it sent has been moved over.
+    Ended(ExitReason),
 }
 
 /// One event kept for replay.
@@ -219,27 +221,60 @@ pub(crate) async fn start(
         }
     };
     // The two end together: the MCP session's end (an init deadline, an
-    // overflow) ends the HTTP session, whose end stops the MCP session.
-    let watcher = http.process();
-    if session
-        .process()
-        .on_exit(move |down| watcher.stop(down.reason.clone()))
-        .is_err()
-    {
-        http.process().stop(ExitReason::Normal);
-    }
-    tokio::spawn(pump(received, http.clone()));
+    // overflow, a shutdown) ends the HTTP session once all it sent has been
+    // moved over (see `pump`), and the HTTP session's end stops the MCP
+    // session.
+    tokio::spawn(pump(received, http.clone(), session.process()));
     Ok((http, session))
 }
 
+/// How long the output of an ended MCP session may still trickle in (from
+/// request tasks that finished as it stopped) before its HTTP session ends.
+const LAST_OUTPUT_GRACE: Duration = Duration::from_secs(1);
+
 /// Moves the MCP session's output into the HTTP session, waiting when its
 /// mailbox is full: the MCP session's outbox then fills, and its policy
-/// applies.
-async fn pump(mut received: OutboxReceiver, http: ActorRef<HttpSessionMsg>) {
-    while let Some(item) = received.recv().await {
-        if http.send(HttpSessionMsg::Out(item)).await.is_err() {
-            return;
+/// applies. Once the MCP session has ended and its output is all moved
+/// over, ends the HTTP session: after that output, in mailbox order, so an
+/// answer given while stopping still reaches its stream.
+async fn pump(
+    mut received: OutboxReceiver,
+    http: ActorRef<HttpSessionMsg>,
+    mcp: arbor_runtime::ProcessRef,
+) {
+    let exited = mcp.wait();
+    tokio::pin!(exited);
+    let mut ended: Option<(ExitReason, tokio::time::Instant)> = None;
+    loop {
+        let grace = ended.as_ref().map(|(_, at)| *at + LAST_OUTPUT_GRACE);
+        let item = tokio::select! {
+            item = received.recv() => item,
+            reason = &mut exited, if ended.is_none() => {
+                ended = Some((reason, tokio::time::Instant::now()));
+                continue;
+            }
+            () = sleep_until_some(grace) => None,
+        };
+        match item {
+            Some(item) => {
+                if http.send(HttpSessionMsg::Out(item)).await.is_err() {
+                    return;
+                }
+            }
+            None => break,
         }
+    }
+    let reason = match ended {
+        Some((reason, _)) => reason,
+        None => exited.await,
+    };
+    let _ = http.send(HttpSessionMsg::Ended(reason)).await;
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -329,6 +364,7 @@ impl Actor for HttpSession {
                     }
                 }
             }
+            HttpSessionMsg::Ended(reason) => ctx.stop(reason),
             HttpSessionMsg::IdleCheck => {
                 let busy = self.streams.values().any(|s| s.is_live() || s.pending > 0);
                 if !busy && self.last_active.elapsed() >= self.config.idle_timeout {

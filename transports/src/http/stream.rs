@@ -62,8 +62,9 @@ impl SseEvent {
 }
 
 /// Set when the connection is shut down: streams that wait for nothing in
-/// flight (standalone and legacy GET streams, listens) end then, so the
-/// connection can close within the drain time.
+/// flight (standalone GET streams, listens) end then, so the connection can
+/// close within the drain time. A legacy GET stream carries its session's
+/// answers: its session drains instead, and the stream ends with it.
 #[derive(Clone, Debug)]
 pub(crate) struct Closing(pub(crate) watch::Receiver<bool>);
 
