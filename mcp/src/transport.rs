@@ -38,37 +38,40 @@ enum Line {
     TooLong(usize),
 }
 
-/// Reads one line of at most `max` bytes; longer lines are consumed and
-/// reported by length only.
+/// Reads one line of at most `max` bytes (a `\r` before the `\n` not
+/// counted); longer lines are consumed and reported by length only.
 async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> std::io::Result<Option<Line>> {
     let mut line = Vec::new();
     let mut total = 0usize;
+    // Room for a CRLF line's `\r`, judged once the line is whole.
+    let keep = max.saturating_add(1);
     loop {
         let chunk = reader.fill_buf().await?;
-        if chunk.is_empty() {
-            return Ok(match total {
-                0 => None,
-                n if n > max => Some(Line::TooLong(n)),
-                _ => Some(Line::Message(line)),
-            });
-        }
         let (part, done) = match chunk.iter().position(|&b| b == b'\n') {
             Some(i) => (&chunk[..i], Some(i + 1)),
             None => (chunk, None),
         };
+        let ended = chunk.is_empty();
         total += part.len();
-        if total <= max {
+        if total <= keep {
             line.extend_from_slice(part);
         } else {
             line = Vec::new();
         }
         let used = done.unwrap_or(part.len());
         reader.consume(used);
-        if done.is_some() {
-            return Ok(Some(if total > max {
+        if ended && total == 0 {
+            return Ok(None);
+        }
+        if ended || done.is_some() {
+            let crlf = line.last() == Some(&b'\r');
+            if crlf {
+                line.pop();
+            }
+            return Ok(Some(if total - usize::from(crlf) > max {
                 Line::TooLong(total)
             } else {
                 Line::Message(line)

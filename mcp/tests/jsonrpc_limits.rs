@@ -180,3 +180,34 @@ async fn the_transport_refuses_an_oversized_line_and_keeps_serving() {
     assert_eq!(c.recv().await["error"]["code"], -32700);
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_at_the_limit_passes_with_or_without_its_carriage_return() {
+    let ping = r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#;
+    let limits = Limits {
+        max_message_bytes: ping.len(),
+        ..Limits::default()
+    };
+    let mut c = Client::connect(server_with(ServerConfig {
+        limits,
+        ..ServerConfig::default()
+    }))
+    .await;
+    c.send_raw(ping).await;
+    let r = c.recv().await;
+    assert_eq!(r["result"], json!({}), "{r}");
+    c.send_raw(&format!("{ping}\r")).await;
+    assert_eq!(c.recv().await["result"], json!({}));
+    // One byte more is over, CR or not.
+    c.send_raw(&format!("{ping} \r")).await;
+    assert_eq!(
+        c.recv().await["error"]["data"]["limit"],
+        "max_message_bytes"
+    );
+    c.send_raw(&format!("{ping} ")).await;
+    assert_eq!(
+        c.recv().await["error"]["data"]["limit"],
+        "max_message_bytes"
+    );
+    c.close().await;
+}

@@ -533,7 +533,10 @@ fn failed(e: WsError) -> End {
             format!("message exceeds max_message_bytes ({size} > {max_size})"),
         ),
         WsError::Capacity(e) => End::close(CloseCode::Size, e.to_string()),
-        WsError::Utf8(_) => End::close(CloseCode::Invalid, "text frame is not valid UTF-8"),
+        WsError::Utf8(_) => End::close(
+            CloseCode::Invalid,
+            "invalid UTF-8 in a text frame or close reason",
+        ),
         WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => End::Gone,
         WsError::Protocol(e) => End::close(CloseCode::Protocol, e.to_string()),
         WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_) => End::Gone,
