@@ -4,7 +4,10 @@
 //!
 //! A message takes its share when read and gives it back when the session is
 //! done with it: at once for a notification or an answer given on the spot,
-//! when its answer is queued for a request that runs as a task. Bounding
+//! when its answer is queued for a request that runs as a task. Messages of
+//! up to [`FREE_BYTES`] take no share: a client's answers to the server's
+//! requests (elicitation, sampling, roots) must get through while the
+//! requests waiting for them hold the budget, or both would wait for ever. Bounding
 //! messages by count alone lets a client that sends large requests and
 //! never reads the answers hold `mailbox + in flight` times the largest
 //! message (hundreds of MiB); with the budget it holds
@@ -13,6 +16,10 @@
 use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Messages this small pass without a share of the budget (see the module
+/// docs); at most `mailbox + max_in_flight` of them are held at once.
+pub const FREE_BYTES: usize = 64 << 10;
 
 /// A connection's inbound budget, shared by its reader and its session.
 #[derive(Clone, Debug)]
@@ -41,8 +48,12 @@ impl InboundBudget {
 
     /// Waits until the session holds little enough to take `bytes`, then
     /// hands them over with their share. A message larger than the whole
-    /// budget takes all of it, so it still passes, alone.
+    /// budget takes all of it, so it still passes, alone; one of up to
+    /// [`FREE_BYTES`] passes at once.
     pub async fn admit(&self, bytes: Vec<u8>) -> Received {
+        if bytes.len() <= FREE_BYTES {
+            return bytes.into();
+        }
         let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         let share = len.clamp(1, self.max);
         // The semaphore is never closed: a share always comes.
@@ -53,6 +64,9 @@ impl InboundBudget {
     /// Hands `bytes` over with their share if there is room now; gives them
     /// back otherwise.
     pub fn try_admit(&self, bytes: Vec<u8>) -> Result<Received, Vec<u8>> {
+        if bytes.len() <= FREE_BYTES {
+            return Ok(bytes.into());
+        }
         let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
         match self
             .room
@@ -86,43 +100,59 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    const KIB: usize = 1 << 10;
+
+    /// A message over the free size: `kib` KiB and one byte.
+    fn big(kib: usize) -> Vec<u8> {
+        vec![b'x'; kib * KIB + 1]
+    }
+
     #[test]
     fn messages_are_admitted_up_to_the_budget_and_not_a_byte_past_it() {
-        let budget = InboundBudget::new(10);
-        let first = budget.try_admit(vec![b'a'; 6]).unwrap();
-        let second = budget.try_admit(vec![b'b'; 4]).unwrap();
+        let budget = InboundBudget::new(2 * (FREE_BYTES + 1));
+        let first = budget.try_admit(big(64)).unwrap();
+        let second = budget.try_admit(big(64)).unwrap();
         assert_eq!(budget.available(), 0);
-        let third = budget.try_admit(vec![b'c']).unwrap_err();
-        assert_eq!(third, b"c");
+        let third = budget.try_admit(big(64)).unwrap_err();
+        assert_eq!(third.len(), FREE_BYTES + 1);
         // Done with one: its share comes back.
         drop(first);
-        assert_eq!(budget.available(), 6);
+        assert_eq!(budget.available(), FREE_BYTES + 1);
         drop(second);
-        assert_eq!(budget.available(), 10);
+        assert_eq!(budget.available(), 2 * (FREE_BYTES + 1));
+    }
+
+    #[test]
+    fn small_messages_pass_a_spent_budget() {
+        let budget = InboundBudget::new(FREE_BYTES + 1);
+        let _held = budget.try_admit(big(64)).unwrap();
+        assert!(budget.try_admit(big(64)).is_err());
+        let answer = budget.try_admit(vec![b'a'; FREE_BYTES]).unwrap();
+        assert!(answer.share.is_none());
     }
 
     #[test]
     fn a_message_larger_than_the_budget_takes_all_of_it_and_passes_alone() {
-        let budget = InboundBudget::new(10);
-        let big = budget.try_admit(vec![0; 50]).unwrap();
-        assert_eq!(big.bytes.len(), 50);
-        assert!(budget.try_admit(vec![0; 1]).is_err());
-        drop(big);
-        assert_eq!(budget.available(), 10);
+        let budget = InboundBudget::new(FREE_BYTES + 1);
+        let huge = budget.try_admit(big(1024)).unwrap();
+        assert_eq!(budget.available(), 0);
+        assert!(budget.try_admit(big(64)).is_err());
+        drop(huge);
+        assert_eq!(budget.available(), FREE_BYTES + 1);
     }
 
     #[tokio::test]
     async fn admit_waits_for_room() {
-        let budget = InboundBudget::new(8);
-        let held = budget.admit(vec![0; 8]).await;
+        let budget = InboundBudget::new(FREE_BYTES + 1);
+        let held = budget.admit(big(64)).await;
         let waiting = tokio::spawn({
             let budget = budget.clone();
-            async move { budget.admit(vec![0; 3]).await.bytes.len() }
+            async move { budget.admit(big(64)).await.bytes.len() }
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiting.is_finished());
         drop(held);
-        assert_eq!(waiting.await.unwrap(), 3);
+        assert_eq!(waiting.await.unwrap(), FREE_BYTES + 1);
     }
 
     #[test]

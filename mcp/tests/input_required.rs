@@ -294,3 +294,25 @@ async fn sampling_in_both_eras() {
     assert_eq!(c.recv().await["result"]["content"][0]["text"], "brief");
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_answer_gets_in_while_the_request_waiting_for_it_holds_the_inbound_budget() {
+    let mut c = Client::connect(server_with(ServerConfig {
+        max_inbound_bytes: 100 << 10,
+        ..ServerConfig::default()
+    }))
+    .await;
+    initialize_with(&mut c, json!({"elicitation": {}})).await;
+    // Over the budget on its own: it takes all of it until answered.
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "confirm", "arguments": {"ms": 1},
+        "_meta": {"pad": "p".repeat(200 << 10)}}}))
+        .await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"go": true}}}))
+        .await;
+    let done = c.recv().await;
+    assert_eq!(done["id"], 1, "{done}");
+    assert_eq!(done["result"]["content"][0]["text"], "accept at step 1");
+    c.close().await;
+}

@@ -223,3 +223,50 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
     assert!(sse.next().await.is_none(), "then the stream ends");
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_past_the_sessions_inbound_budget_wait_for_room() {
+    let server = builder()
+        .config(arbor_mcp::server::ServerConfig {
+            max_inbound_bytes: 100 << 10,
+            ..Default::default()
+        })
+        .tool_with_schema(
+            "nap",
+            "Takes 300 ms",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(arbor_mcp::CallToolResult::text("rested"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let (mut sse, path) = open_sse(addr).await;
+    post_message(addr, &path, &initialize()).await;
+    assert_eq!(sse.next().await.unwrap().json()["id"], 1);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post_message(addr, &path, &initialized).await;
+    // Each over the whole budget: the second waits for the first's answer.
+    let call = |id: u64| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "nap", "arguments": {}, "_meta": {"pad": "p".repeat(200 << 10)}}})
+    };
+    let started = std::time::Instant::now();
+    assert_eq!(post_message(addr, &path, &call(2)).await.status(), 202);
+    assert!(started.elapsed() < Duration::from_millis(250));
+    assert_eq!(post_message(addr, &path, &call(3)).await.status(), 202);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "taken before there was room: {:?}",
+        started.elapsed()
+    );
+    let mut answered = Vec::new();
+    while answered.len() < 2 {
+        answered.push(sse.next().await.unwrap().json()["id"].clone());
+    }
+    assert_eq!(answered, [json!(2), json!(3)]);
+    tree.shutdown().await;
+}

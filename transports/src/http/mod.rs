@@ -563,9 +563,10 @@ async fn handshake(
         }
         Ok(Err(_)) | Err(_) => return gone(),
     };
+    let received = attached.inbound.admit(bytes).await;
     if attached
         .session
-        .send(SessionMsg::Incoming(bytes.into()))
+        .send(SessionMsg::Incoming(received))
         .await
         .is_err()
     {
@@ -695,8 +696,9 @@ async fn get_stream(
 async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Option<()> {
     let (reply, answer) = oneshot::channel();
     session.send(HttpSessionMsg::Touch { reply }).await.ok()?;
-    let mcp = answer.await.ok()?;
-    mcp.send(SessionMsg::Incoming(bytes.into())).await.ok()
+    let (mcp, inbound) = answer.await.ok()?;
+    let received = inbound.admit(bytes).await;
+    mcp.send(SessionMsg::Incoming(received)).await.ok()
 }
 
 /// The SSE response for a stream the session attached: `before`, then what

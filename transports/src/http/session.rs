@@ -18,6 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arbor_mcp::inbound::InboundBudget;
 use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
@@ -69,6 +70,9 @@ impl EventId {
 pub(crate) struct Attached {
     /// The MCP session, to hand the POST's message to.
     pub(crate) session: ActorRef<SessionMsg>,
+    /// Its inbound budget: POSTs to one session, over however many
+    /// connections, hold at most this much of the server.
+    pub(crate) inbound: InboundBudget,
     pub(crate) stream: u64,
     pub(crate) attach: u64,
     pub(crate) first: Vec<SseEvent>,
@@ -120,9 +124,9 @@ pub(crate) enum HttpSessionMsg {
         reply: oneshot::Sender<Result<Attached, Refusal>>,
     },
     /// A POST without requests: only activity. The reply is the MCP
-    /// session, to hand the message to.
+    /// session, to hand the message to, and its inbound budget.
     Touch {
-        reply: oneshot::Sender<ActorRef<SessionMsg>>,
+        reply: oneshot::Sender<(ActorRef<SessionMsg>, InboundBudget)>,
     },
     /// What the MCP session sends.
     Out(Outbound),
@@ -176,6 +180,7 @@ pub(crate) struct HttpSession {
     mode: Mode,
     config: Arc<HttpConfig>,
     session: ActorRef<SessionMsg>,
+    inbound: InboundBudget,
     streams: HashMap<u64, StreamState>,
     by_request: HashMap<Id, u64>,
     batches: VecDeque<u64>,
@@ -196,11 +201,13 @@ pub(crate) async fn start(
     config: Arc<HttpConfig>,
 ) -> Result<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>), SpawnError> {
     let (out, received) = outbox(&server.config().outbox);
+    let inbound = InboundBudget::new(server.config().max_inbound_bytes);
     let session = start_session(server, out).await?;
     let http = spawn(HttpSession {
         mode,
         config,
         session: session.clone(),
+        inbound,
         streams: HashMap::from([(STANDALONE, StreamState::default())]),
         by_request: HashMap::new(),
         batches: VecDeque::new(),
@@ -339,7 +346,7 @@ impl Actor for HttpSession {
             }
             HttpSessionMsg::Touch { reply } => {
                 self.last_active = Instant::now();
-                let _ = reply.send(self.session.clone());
+                let _ = reply.send((self.session.clone(), self.inbound.clone()));
             }
             HttpSessionMsg::Out(Outbound::Frame(frame)) => {
                 if !self.route(frame) {
@@ -442,6 +449,7 @@ impl HttpSession {
         }
         Attached {
             session: self.session.clone(),
+            inbound: self.inbound.clone(),
             stream,
             attach,
             first,
