@@ -338,6 +338,33 @@ async fn an_allowed_origin_is_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_host_list_replaces_the_loopback_names() {
+    let (tree, addr) = started(HttpConfig {
+        allowed_hosts: vec!["mcp.example".into()],
+        ..HttpConfig::default()
+    })
+    .await;
+    let accept = ("Accept", "application/json, text/event-stream");
+    for (host, status) in [
+        ("mcp.example", 200),
+        ("MCP.example:8443", 200),
+        ("localhost", 403),
+        ("127.0.0.1", 403),
+        ("evil.mcp.example", 403),
+    ] {
+        let r = post_discover(addr, &[accept, ("Host", host)]).await;
+        assert_eq!(r.status(), status, "Host: {host}");
+    }
+    // Origins on the listed host pass; loopback ones no longer do.
+    let host = ("Host", "mcp.example");
+    let r = post_discover(addr, &[accept, host, ("Origin", "https://mcp.example")]).await;
+    assert_eq!(r.status(), 200);
+    let r = post_discover(addr, &[accept, host, ("Origin", "http://localhost:3000")]).await;
+    assert_eq!(r.status(), 403);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_origin_gets_cors_answers_and_others_none() {
     let (tree, addr) = started(HttpConfig {
         allowed_origins: vec!["https://app.example".into()],

@@ -533,100 +533,40 @@ async fn tcp_and_websocket_share_the_connection_limit() {
     tree.shutdown().await;
 }
 
-/// Resident memory of this process, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Connections opened by the memory measurements.
-const IDLE: usize = 2000;
-
-/// Measures the server's memory per idle WebSocket connection (clients are
-/// raw sockets, which cost this process next to nothing in user space).
-/// Run by hand, one at a time so that each has a fresh process:
-/// `cargo test --release -p arbor-transports --test ws memory_per_idle_websocket -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check"]
-async fn memory_per_idle_websocket_connection() {
-    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    // Warm up: the first connections pay for one-time allocations.
-    let mut warm = Vec::new();
-    for _ in 0..50 {
-        warm.push(open_idle(endpoints.ws).await);
-    }
-    let before = rss_kib();
-    let mut clients = Vec::new();
-    for _ in 0..IDLE {
-        clients.push(open_idle(endpoints.ws).await);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib();
-    println!(
-        "websocket: {IDLE} idle connections, RSS {before} -> {after} KiB: {:.1} KiB each",
-        (after - before) as f64 / IDLE as f64
-    );
-    tree.shutdown().await;
-}
-
-/// The same for TCP, as a yardstick:
-/// `cargo test --release -p arbor-transports --test ws memory_per_idle_tcp -- --ignored --nocapture`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement, not a check"]
-async fn memory_per_idle_tcp_connection() {
-    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut warm = Vec::new();
-    for _ in 0..50 {
-        warm.push(open_idle_tcp(endpoints.tcp).await);
-    }
-    let before = rss_kib();
-    let mut clients = Vec::new();
-    for _ in 0..IDLE {
-        clients.push(open_idle_tcp(endpoints.tcp).await);
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let after = rss_kib();
-    println!(
-        "tcp: {IDLE} idle connections, RSS {before} -> {after} KiB: {:.1} KiB each",
-        (after - before) as f64 / IDLE as f64
-    );
-    tree.shutdown().await;
-}
-
-/// A TCP connection that has been served once, then idles.
-async fn open_idle_tcp(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("{}\n", discover(1)).as_bytes())
+async fn a_handshake_not_finished_within_its_timeout_is_dropped_and_frees_its_place() {
+    let config = TransportConfig {
+        max_connections: 1,
+        ws_handshake_timeout: Duration::from_millis(300),
+        ..TransportConfig::default()
+    };
+    let (tree, endpoints) = start(server(), config).await.unwrap();
+    // Connected, but no upgrade request: it holds the only place.
+    let mut silent = TcpStream::connect(endpoints.ws).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut buf))
         .await
-        .unwrap();
-    let mut buf = [0u8; 1024];
-    let n = s.read(&mut buf).await.unwrap();
-    assert!(n > 0);
-    s
-}
-
-/// A connection that has handshaken and been served once, then idles.
-async fn open_idle(addr: SocketAddr) -> TcpStream {
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    raw_upgrade(&mut s, "/mcp", Some("mcp")).await;
-    let _ = read_head(&mut s).await;
-    // One text frame, masked with the all-zero key (so sent as is).
-    let payload = discover(1).to_string().into_bytes();
-    assert!((126..1 << 16).contains(&payload.len()));
-    let mut frame = vec![0x81, 0x80 | 126];
-    frame.extend_from_slice(&(payload.len() as u16).to_be_bytes());
-    frame.extend_from_slice(&[0, 0, 0, 0]);
-    frame.extend_from_slice(&payload);
-    s.write_all(&frame).await.unwrap();
-    let mut answer = [0u8; 1024];
-    let n = s.read(&mut answer).await.unwrap();
-    assert_eq!(answer[0], 0x81, "a text frame back");
-    assert!(n > 2);
-    s
+        .expect("dropped, not kept")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        started.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        started.elapsed()
+    );
+    // Its place is free again.
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok((mut c, _)) = connect_offering(endpoints.ws, "mcp").await {
+            send(&mut c, discover(1)).await;
+            served = recv(&mut c).await["id"] == 1;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(served);
+    tree.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
