@@ -84,57 +84,53 @@ async fn a_client_that_never_reads_holds_only_what_the_bounds_allow() {
         max_bytes: 1 << 20,
         policy: OverflowPolicy::Wait,
     };
-    let (tree, endpoints) = start(server(outbox), TransportConfig::default())
-        .await
-        .unwrap();
-    let before = rss_bytes();
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
-    // 4000 answers of 256 KiB would be 1 GiB.
-    let sent = flood(&mut stream, 4000).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let grown = rss_bytes().saturating_sub(before);
-    eprintln!("server grew {} KiB; {sent} requests taken", grown >> 10);
-    // What may be held: the outbox (1 MiB), the answers of the requests in
-    // flight (64 of 256 KiB, as JSON values and text), the kernel's socket
-    // buffers (not in our RSS) and allocator slack.
-    assert!(
-        grown < 96 << 20,
-        "the server grew by {} MiB for a client that never reads ({sent} requests sent)",
-        grown >> 20
-    );
+    // 4000 answers of 256 KiB would be 1 GiB. What may be held: the outbox
+    // (1 MiB), the answers of the requests in flight (64 of 256 KiB, as
+    // JSON values and text), the kernel's socket buffers (not in our RSS)
+    // and allocator slack.
+    let sent = grows_less_than(96 << 20, server(outbox), 4000, big_call).await;
     assert!(
         sent < 4000,
         "the server stopped reading: backpressure reached the client"
     );
-    drop(stream);
-    tree.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_requests_from_a_client_that_never_reads_hold_only_the_inbound_budget() {
     let _alone = ALONE.lock().await;
     // The default bounds: 4 MiB outbox, 16 MiB inbound budget, 64 in
-    // flight, a mailbox of 64.
-    let (tree, endpoints) = start(server(OutboxConfig::default()), TransportConfig::default())
-        .await
-        .unwrap();
+    // flight, a mailbox of 64. ~1 MB in and ~1 MB out each: without a byte
+    // budget the mailbox and the requests in flight alone would hold over
+    // 128 of them. What may be held: the budget's requests (16 MiB) as
+    // bytes, then as decoded arguments and answers, the outbox (4 MiB) and
+    // the line being read (1 MB).
+    grows_less_than(96 << 20, server(OutboxConfig::default()), 1000, echo_call).await;
+}
+
+/// Floods a fresh server over TCP with up to `max` requests made by `call`,
+/// never reading, and checks that its memory grew by less than `bound`;
+/// returns how many requests it took.
+async fn grows_less_than(
+    bound: usize,
+    server: McpServer,
+    max: usize,
+    call: fn(usize) -> String,
+) -> usize {
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
     let before = rss_bytes();
     let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
-    // ~1 MB in and ~1 MB out each: without a byte budget the mailbox and
-    // the requests in flight alone would hold over 128 of them.
-    let sent = flood_with(&mut stream, 1000, echo_call).await;
+    let sent = flood(&mut stream, max, call).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let grown = rss_bytes().saturating_sub(before);
     eprintln!("server grew {} KiB; {sent} requests taken", grown >> 10);
-    // The budget's requests (16 MiB) as bytes, then as decoded arguments
-    // and answers, the outbox (4 MiB) and the line being read (1 MB).
     assert!(
-        grown < 96 << 20,
+        grown < bound,
         "the server grew by {} MiB for a client that never reads ({sent} requests sent)",
         grown >> 20
     );
     drop(stream);
     tree.shutdown().await;
+    sent
 }
 
 /// An `echo` of about 1 MB (under the 1 MiB string limit).
@@ -147,14 +143,9 @@ fn echo_call(id: usize) -> String {
     )
 }
 
-/// Writes requests until the server stops taking them (or `max` are
-/// written), never reading; returns how many went.
-async fn flood(stream: &mut TcpStream, max: usize) -> usize {
-    flood_with(stream, max, big_call).await
-}
-
-/// [`flood`] with requests made by `call`.
-async fn flood_with(stream: &mut TcpStream, max: usize, call: fn(usize) -> String) -> usize {
+/// Writes requests made by `call` until the server stops taking them (or
+/// `max` are written), never reading; returns how many went.
+async fn flood(stream: &mut TcpStream, max: usize, call: fn(usize) -> String) -> usize {
     for id in 0..max {
         let line = call(id);
         match tokio::time::timeout(

@@ -113,6 +113,21 @@ async fn the_disconnect_policy_drops_a_client_that_does_not_read() {
     tree.shutdown().await;
 }
 
+/// A WebSocket client speaking the `mcp` subprotocol.
+async fn connect_ws(
+    addr: std::net::SocketAddr,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>> {
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://{addr}/mcp"
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
 fn idle_config(idle: Duration) -> TransportConfig {
     TransportConfig {
         idle_timeout: idle,
@@ -194,16 +209,7 @@ async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket
     )
     .await
     .unwrap();
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/mcp",
-            endpoints.ws
-        ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = connect_ws(endpoints.ws).await;
     ws.send(Message::Text(nap_call().into())).await.unwrap();
     let answer = match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => {
@@ -223,16 +229,7 @@ async fn an_idle_websocket_is_closed_with_1001() {
     )
     .await
     .unwrap();
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://{}/mcp",
-            endpoints.ws
-        ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("Sec-WebSocket-Protocol", "mcp".parse().unwrap());
-    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut ws = connect_ws(endpoints.ws).await;
     let started = Instant::now();
     ws.send(Message::Text(
         r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(),

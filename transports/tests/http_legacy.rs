@@ -39,6 +39,16 @@ async fn post_message(addr: SocketAddr, path: &str, body: &Value) -> Reply {
     .await
 }
 
+/// A legacy session through its handshake: its stream and POST path.
+async fn ready_session(addr: SocketAddr) -> (Sse, String) {
+    let (mut sse, path) = open_sse(addr).await;
+    post_message(addr, &path, &initialize()).await;
+    assert_eq!(sse.next().await.unwrap().json()["id"], 1);
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    post_message(addr, &path, &initialized).await;
+    (sse, path)
+}
+
 fn initialize() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "old", "version": "1"}}})
@@ -193,25 +203,8 @@ async fn a_client_too_slow_for_its_stream_loses_its_session_not_silently_its_mes
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
-    let server = builder()
-        .tool_with_schema(
-            "nap",
-            "Takes 300 ms",
-            json!({"type": "object"}),
-            None,
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(arbor_mcp::CallToolResult::text("rested"))
-            },
-        )
-        .build()
-        .unwrap();
-    let (tree, addr) = start_http(server, HttpConfig::default()).await;
-    let (mut sse, path) = open_sse(addr).await;
-    post_message(addr, &path, &initialize()).await;
-    assert_eq!(sse.next().await.unwrap().json()["id"], 1);
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    post_message(addr, &path, &initialized).await;
+    let (tree, addr) = started().await;
+    let (mut sse, path) = ready_session(addr).await;
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "nap", "arguments": {}}});
     assert_eq!(post_message(addr, &path, &call).await.status(), 202);
@@ -231,24 +224,10 @@ async fn posts_past_the_sessions_inbound_budget_wait_for_room() {
             max_inbound_bytes: 100 << 10,
             ..Default::default()
         })
-        .tool_with_schema(
-            "nap",
-            "Takes 300 ms",
-            json!({"type": "object"}),
-            None,
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(arbor_mcp::CallToolResult::text("rested"))
-            },
-        )
         .build()
         .unwrap();
     let (tree, addr) = start_http(server, HttpConfig::default()).await;
-    let (mut sse, path) = open_sse(addr).await;
-    post_message(addr, &path, &initialize()).await;
-    assert_eq!(sse.next().await.unwrap().json()["id"], 1);
-    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    post_message(addr, &path, &initialized).await;
+    let (mut sse, path) = ready_session(addr).await;
     // Each over the whole budget: the second waits for the first's answer.
     let call = |id: u64| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",

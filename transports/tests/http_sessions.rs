@@ -771,26 +771,9 @@ async fn a_session_whose_request_was_cancelled_still_idles_out() {
     tree.shutdown().await;
 }
 
-/// A server with a `nap` tool that takes 300 ms.
-fn nap_server() -> arbor_mcp::McpServer {
-    builder()
-        .tool_with_schema(
-            "nap",
-            "Takes 300 ms",
-            json!({"type": "object"}),
-            None,
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                Ok(arbor_mcp::CallToolResult::text("rested"))
-            },
-        )
-        .build()
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_batches_each_get_their_own_answers() {
-    let (tree, addr) = start_http(nap_server(), HttpConfig::default()).await;
+    let (tree, addr) = start_http(builder().build().unwrap(), HttpConfig::default()).await;
     let session = Session::ready(addr, "2025-03-26").await;
     // The slow batch first: its answer comes last.
     let mut slow = session
@@ -809,7 +792,7 @@ async fn concurrent_batches_each_get_their_own_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancelling_one_request_of_a_batch_keeps_the_others_answers() {
-    let (tree, addr) = start_http(nap_server(), HttpConfig::default()).await;
+    let (tree, addr) = start_http(builder().build().unwrap(), HttpConfig::default()).await;
     let session = Session::ready(addr, "2025-03-26").await;
     let batch = json!([
         call(json!("a1"), "nap", None),

@@ -604,8 +604,8 @@ where
 }
 
 /// The test server's tools: `echo`, `regional` (an `x-mcp-header`
-/// parameter) and `progress` (three progress reports, then a result), with
-/// progress reports unthrottled.
+/// parameter), `progress` (three progress reports, then a result) and `nap`
+/// (300 ms, then "rested"), with progress reports unthrottled.
 pub(crate) fn builder() -> arbor_mcp::ServerBuilder {
     use arbor_mcp::server::ServerConfig;
     use arbor_mcp::{CallToolResult, ServerBuilder};
@@ -638,6 +638,16 @@ pub(crate) fn builder() -> arbor_mcp::ServerBuilder {
                     args["query"].as_str().unwrap_or_default(),
                     args["region"].as_str().unwrap_or("nowhere")
                 )))
+            },
+        )
+        .tool_with_schema(
+            "nap",
+            "Takes 300 ms",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(CallToolResult::text("rested"))
             },
         )
         .tool_with_schema(
