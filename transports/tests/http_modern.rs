@@ -73,7 +73,7 @@ async fn requests_are_answered_200_json_without_a_session_id() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["echo", "regional", "progress"]);
+    assert_eq!(names, ["echo", "regional", "nap", "progress"]);
     tree.shutdown().await;
 }
 
