@@ -15,14 +15,17 @@ pub struct ParamHeader {
 }
 
 impl ParamHeader {
+    /// The parameter's value in `arguments`, if present.
+    pub fn lookup<'a>(&self, arguments: &'a Value) -> Option<&'a Value> {
+        self.path
+            .iter()
+            .try_fold(arguments, |value, key| value.get(key))
+    }
+
     /// The header value the parameter's value in `arguments` calls for:
     /// `None` when it is absent or null (the header is then omitted).
     pub fn value_in(&self, arguments: &Value) -> Option<String> {
-        let mut value = arguments;
-        for key in &self.path {
-            value = value.get(key)?;
-        }
-        match value {
+        match self.lookup(arguments)? {
             Value::String(s) => Some(s.clone()),
             Value::Bool(b) => Some(b.to_string()),
             Value::Number(n) => Some(match (n.as_i64(), n.as_u64(), n.as_f64()) {

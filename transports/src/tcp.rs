@@ -240,7 +240,13 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     );
     let http_connections = ShardedDynamicSupervisor::new(
         config.shards,
-        http::connections(router, http_config, server.config().drain_timeout),
+        // Past the sessions' drain, so the errors for what it cut short
+        // still go out before the connection closes.
+        http::connections(
+            router,
+            http_config,
+            server.config().drain_timeout + Duration::from_secs(1),
+        ),
     );
     let http_handle = http_connections.handle();
     let http_listener = listener("http-listener", bound.http.clone(), move || HandOver {

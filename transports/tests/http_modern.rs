@@ -267,6 +267,66 @@ async fn a_param_header_with_the_plain_value_is_accepted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_string_param_that_looks_like_a_number_is_compared_as_text() {
+    let (tree, addr) = started().await;
+    for (id, header) in [(1, "1e3"), (2, "1000.0"), (3, "01000")] {
+        let r = modern_call(
+            addr,
+            &regional(json!(id), Some("1000")),
+            Some("regional"),
+            &[("Mcp-Param-Region", header)],
+        )
+        .await;
+        assert_error(&r, 400, -32020, &json!(id));
+    }
+    let r = modern_call(
+        addr,
+        &regional(json!(4), Some("1000")),
+        Some("regional"),
+        &[("Mcp-Param-Region", "1000")],
+    )
+    .await;
+    assert_eq!(r.status(), 200, "{:?}", String::from_utf8_lossy(&r.body));
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_standard_header_is_refused() {
+    let (tree, addr) = started().await;
+    let echo = modern_request(
+        json!(1),
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    let r = modern_call(addr, &echo, Some("echo"), &[("Mcp-Name", "bump")]).await;
+    let error = assert_error(&r, 400, -32020, &json!(1));
+    assert_eq!(error["error"]["data"]["header"], "mcp-name", "{error}");
+    let r = modern_call(addr, &echo, Some("echo"), &[("Mcp-Method", "tools/list")]).await;
+    assert_error(&r, 400, -32020, &json!(1));
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn base64_is_refused_on_the_method_and_version_headers() {
+    let (tree, addr) = started().await;
+    let list = modern_request(json!(1), "tools/list", json!({}));
+    let body = list.to_string();
+    let headers = post_headers(&[
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "=?base64?dG9vbHMvbGlzdA==?="),
+    ]);
+    let r = exchange(addr, "POST", "/mcp", &headers, body.as_bytes()).await;
+    assert_error(&r, 400, -32020, &json!(1));
+    let headers = post_headers(&[
+        ("MCP-Protocol-Version", "=?base64?MjAyNi0wNy0yOA==?="),
+        ("Mcp-Method", "tools/list"),
+    ]);
+    let r = exchange(addr, "POST", "/mcp", &headers, body.as_bytes()).await;
+    assert_eq!(r.status(), 400);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_param_header_in_base64_is_decoded_before_comparing() {
     let (tree, addr) = started().await;
     // "héllo wörld": non-ASCII, so sent encoded.
@@ -703,4 +763,25 @@ async fn shutdown_lets_a_request_in_flight_answer() {
                 .closed_within(Duration::from_secs(1))
                 .await
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_short_by_shutdown_is_answered_with_an_error() {
+    let (tree, addr) = start_http(stuck_server(), HttpConfig::default()).await;
+    let call = modern_request(
+        json!(9),
+        "tools/call",
+        json!({"name": "stuck", "arguments": {}}),
+    );
+    let stopping = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tree.shutdown().await
+    });
+    let reply = modern_call(addr, &call, Some("stuck"), &[]).await;
+    assert_eq!(reply.status(), 200);
+    let answer = reply.json();
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert_eq!(answer["error"]["data"]["reason"], "shutdown", "{answer}");
+    stopping.await.unwrap();
 }

@@ -178,6 +178,17 @@ async fn an_unsupported_protocol_version_header_is_400() {
     .await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json()["error"]["data"]["requested"], "1999-01-01");
+    // GET and DELETE too (and the session is still there afterwards).
+    for method in ["GET", "DELETE"] {
+        let headers = [
+            ("Accept", "text/event-stream"),
+            ("Mcp-Session-Id", session.id.as_str()),
+            ("MCP-Protocol-Version", "not-a-version"),
+        ];
+        let r = exchange(addr, method, "/mcp", &headers, b"").await;
+        assert_eq!(r.status(), 400, "{method}");
+        assert_eq!(r.json()["error"]["data"]["requested"], "not-a-version");
+    }
     // The supported header is served.
     let mut sse = session.open_post(&tools_list(2)).await;
     assert_eq!(sse.message().await.unwrap().1["id"], 2);
@@ -847,4 +858,19 @@ async fn a_client_that_cannot_resume_keeps_its_stream_when_a_handler_releases_it
     let (_, answer) = post.message().await.expect("the answer on the same stream");
     assert_eq!(answer["result"]["content"][0]["text"], "polled");
     tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_short_by_shutdown_is_answered_on_its_stream() {
+    let (tree, addr) = start_http(stuck_server(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let mut sse = session.open_post(&call(json!(9), "stuck", None)).await;
+    assert!(sse.next().await.unwrap().is_priming());
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let (_, answer) = sse.message().await.expect("an answer, not the end");
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert_eq!(answer["error"]["data"]["reason"], "shutdown", "{answer}");
+    assert!(sse.message().await.is_none(), "then the stream ends");
+    stopping.await.unwrap();
 }

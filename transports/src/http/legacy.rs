@@ -45,18 +45,10 @@ async fn open_legacy_stream(
         retry: None,
     };
     // The stream is the session's only way out: when the server closes, it
-    // stays open while the requests in flight answer (the MCP session stops
-    // with its drain), and ends with the session.
-    if let Some(Extension(closing)) = closing {
-        let (mcp, http_session) = (attached.session.clone(), session.process());
-        tokio::spawn(async move {
-            tokio::select! {
-                () = closing.closed() => mcp.process().stop(ExitReason::Shutdown),
-                _ = http_session.wait() => {}
-            }
-        });
-    }
-    stream_response(session, attached, vec![endpoint], &http.config, None)
+    // stays open while the requests in flight answer (the MCP session
+    // drains), and ends with the session.
+    let closing = closing.map(|Extension(c)| (c, drains(&attached.session)));
+    stream_response(session, attached, vec![endpoint], &http.config, closing)
 }
 
 /// `POST /message?sessionId=…`: a legacy client's message.

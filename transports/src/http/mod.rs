@@ -58,7 +58,7 @@ use tokio::sync::oneshot;
 
 use crate::listen::{Limit, Pending};
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal};
-use stream::{sse_response, Closing, OnDrop, SseEvent};
+use stream::{sse_response, AtClose, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
 pub const PATH: &str = "/mcp";
@@ -361,11 +361,11 @@ async fn post_mcp(
         Ok(message) => message,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
     };
+    let closing = closing.map(|Extension(c)| c);
     if is_modern(&message, &headers) {
-        let closing = closing.map(|Extension(c)| c);
         return post_modern(http, headers, message, bytes, closing).await;
     }
-    uncancelled(post_handshake(http, headers, message, bytes)).await
+    uncancelled(post_handshake(http, headers, message, bytes, closing)).await
 }
 
 /// Runs `work` to its end even if the client goes away meanwhile: a session
@@ -385,6 +385,7 @@ async fn post_handshake(
     headers: HeaderMap,
     message: Incoming,
     bytes: Vec<u8>,
+    closing: Option<Closing>,
 ) -> Response {
     let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if let Some(id) = session_id {
@@ -392,7 +393,9 @@ async fn post_handshake(
             .sessions
             .whereis_actor::<HttpSessionMsg>(&id.to_string())
         {
-            Some(session) => handshake(&http, &headers, session, message, bytes, None).await,
+            Some(session) => {
+                handshake(&http, &headers, session, message, bytes, None, closing).await
+            }
             None => session_not_found(id),
         };
     }
@@ -409,7 +412,7 @@ async fn post_handshake(
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
-    handshake(&http, &headers, session, message, bytes, Some(id)).await
+    handshake(&http, &headers, session, message, bytes, Some(id), closing).await
 }
 
 fn session_not_found(id: &str) -> Response {
@@ -482,6 +485,26 @@ fn primed(headers: &HeaderMap, message: &Incoming) -> bool {
     version.is_some_and(|v| v >= ProtocolVersion::V2025_11_25)
 }
 
+/// A request within a handshake-era session: its `MCP-Protocol-Version`,
+/// when sent, must be a handshake-era version (400 otherwise, also when
+/// repeated or unreadable).
+fn check_session_version(headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let version = match headers::text(headers, headers::PROTOCOL_VERSION) {
+        Ok(version) => version,
+        Err(error) => return Err(Box::new(rpc_error(StatusCode::BAD_REQUEST, None, error))),
+    };
+    match version {
+        Some(v) if ProtocolVersion::parse(v).is_none_or(|v| v.era() != Era::Handshake) => {
+            Err(Box::new(refuse(
+                StatusCode::BAD_REQUEST,
+                "Bad Request: unsupported MCP-Protocol-Version",
+                json!({ "requested": v, "supported": ProtocolVersion::supported(Era::Handshake) }),
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
 /// A POST to a handshake-era session.
 async fn handshake(
     http: &Http,
@@ -490,19 +513,11 @@ async fn handshake(
     message: Incoming,
     bytes: Vec<u8>,
     new_id: Option<String>,
+    closing: Option<Closing>,
 ) -> Response {
     if new_id.is_none() {
-        let version = headers::text(headers, headers::PROTOCOL_VERSION)
-            .ok()
-            .flatten();
-        if let Some(v) = version {
-            if ProtocolVersion::parse(v).is_none_or(|v| v.era() != Era::Handshake) {
-                return refuse(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: unsupported MCP-Protocol-Version",
-                    json!({ "requested": v, "supported": ProtocolVersion::supported(Era::Handshake) }),
-                );
-            }
+        if let Err(refusal) = check_session_version(headers) {
+            return *refusal;
         }
     }
     // `None`: nothing in the message is answered.
@@ -572,12 +587,25 @@ async fn handshake(
     {
         return gone();
     }
-    // Answers in flight are drained, not cut: no `closing` here.
-    let mut response = stream_response(session, attached, Vec::new(), &http.config, None);
+    // Answers in flight are drained, not cut: at the connection's shutdown
+    // the MCP session drains (up to its drain timeout, then answers what is
+    // left with an error), and the stream ends once its requests have
+    // their answers.
+    let closing = closing.map(|c| (c, drains(&attached.session)));
+    let mut response = stream_response(session, attached, Vec::new(), &http.config, closing);
     if let Some(id) = new_id.and_then(|id| HeaderValue::from_str(&id).ok()) {
         response.headers_mut().insert(SESSION_ID, id);
     }
     response
+}
+
+/// At the connection's shutdown, `session` drains: its requests in flight
+/// answer, up to its drain timeout, and the rest get an error.
+fn drains(session: &ActorRef<SessionMsg>) -> AtClose {
+    let session = session.clone();
+    AtClose::Drain(Box::new(move || {
+        session.process().stop(ExitReason::Shutdown)
+    }))
 }
 
 /// The requests a message's `notifications/cancelled` name.
@@ -619,6 +647,9 @@ async fn get_stream(
         // 2026-07-28 has no GET stream: `subscriptions/listen` replaces it.
         return method_not_allowed();
     };
+    if let Err(refusal) = check_session_version(&headers) {
+        return *refusal;
+    }
     if !accepts(&headers, "text/event-stream") {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
@@ -686,7 +717,7 @@ async fn get_stream(
             attached,
             Vec::new(),
             &http.config,
-            closing.map(|Extension(c)| c),
+            closing.map(|Extension(c)| (c, AtClose::End)),
         ),
     }
 }
@@ -708,7 +739,7 @@ fn stream_response(
     attached: Attached,
     mut before: Vec<SseEvent>,
     config: &HttpConfig,
-    closing: Option<Closing>,
+    closing: Option<(Closing, AtClose)>,
 ) -> Response {
     let (stream, attach) = (attached.stream, attached.attach);
     let detach = OnDrop::new(move || {
@@ -752,6 +783,9 @@ async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
     let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {
         return method_not_allowed();
     };
+    if let Err(refusal) = check_session_version(&headers) {
+        return *refusal;
+    }
     match http.sessions.unregister(&id.to_string()) {
         Some(session) => {
             session.stop(ExitReason::Normal);

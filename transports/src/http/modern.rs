@@ -69,11 +69,41 @@ pub(super) async fn post_modern(
     let process = session.process();
     // The client closing its stream cancels the request.
     let cancel = OnDrop::new(move || process.stop(ExitReason::Normal));
+    // At the connection's shutdown a listen ends with its result; a request
+    // drains (answered, or cut short with an error at the drain timeout).
+    let at_close = {
+        let session = session.clone();
+        move || {
+            if listen {
+                let _ = session.send_system(SessionMsg::Drain);
+            } else {
+                session.process().stop(ExitReason::Shutdown);
+            }
+        }
+    };
     let keep_alive = http.config.sse_keep_alive;
-    let first = if keep_alive.is_zero() {
-        Ok(received.recv_frame().await)
-    } else {
-        tokio::time::timeout(keep_alive, received.recv_frame()).await
+    let (first, closing) = {
+        let waiting = async {
+            if keep_alive.is_zero() {
+                Ok(received.recv_frame().await)
+            } else {
+                tokio::time::timeout(keep_alive, received.recv_frame()).await
+            }
+        };
+        tokio::pin!(waiting);
+        let closed = async {
+            match closing.clone() {
+                Some(closing) => closing.closed().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            first = &mut waiting => (first, closing),
+            () = closed => {
+                at_close.clone()();
+                (waiting.await, None)
+            }
+        }
     };
     match first {
         Ok(Some(frame)) if frame.kind == FrameKind::Response => {
@@ -94,35 +124,16 @@ pub(super) async fn post_modern(
                 _ => Vec::new(),
             };
             let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
-            // A listen ends with its result when the connection shuts down.
-            let closed = async move {
-                match closing.filter(|_| listen) {
-                    Some(closing) => closing.closed().await,
-                    None => std::future::pending().await,
-                }
-            };
             tokio::spawn(async move {
-                tokio::pin!(closed);
-                let mut drained = false;
-                loop {
-                    let frame = tokio::select! {
-                        frame = received.recv_frame() => frame,
-                        _ = &mut closed, if !drained => {
-                            drained = true;
-                            let _ = session.send_system(SessionMsg::Drain);
-                            continue;
-                        }
-                    };
-                    let Some(frame) = frame else {
-                        return;
-                    };
+                while let Some(frame) = received.recv_frame().await {
                     let event = Box::new(SseEvent::data(Arc::from(frame.json)));
                     if tx.send(event).await.is_err() {
                         return;
                     }
                 }
             });
-            sse_response(first, events, keep_alive, cancel, None)
+            let closing = closing.map(|c| (c, AtClose::Drain(Box::new(at_close))));
+            sse_response(first, events, keep_alive, cancel, closing)
         }
     }
 }

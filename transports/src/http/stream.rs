@@ -105,19 +105,29 @@ impl Drop for OnDrop {
     }
 }
 
+/// What a stream does when its connection is shut down.
+pub(crate) enum AtClose {
+    /// It ends: it waits for nothing in flight (a standalone GET stream).
+    End,
+    /// This runs once (its session starts to drain) and the stream goes on
+    /// carrying what the drain answers, ending when its senders are gone.
+    Drain(Box<dyn FnOnce() + Send>),
+}
+
 /// An SSE response that sends `first`, then what arrives on `events` until
 /// every sender is gone, with a keep-alive comment after `keep_alive` of
-/// silence, ending early when `closing` says so; `guard` is dropped with
-/// the body.
+/// silence; when `closing` fires, as its [`AtClose`] says. `guard` is
+/// dropped with the body.
 pub(crate) fn sse_response(
     first: Vec<SseEvent>,
     // Boxed: a channel allocates a block of 32 slots up front.
     events: mpsc::Receiver<Box<SseEvent>>,
     keep_alive: Duration,
     guard: OnDrop,
-    closing: Option<Closing>,
+    closing: Option<(Closing, AtClose)>,
 ) -> Response {
     let first = stream::iter(first.into_iter().map(|e| Ok::<_, Infallible>(e.encode())));
+    let (closing, at_close) = closing.unzip();
     let closed = Box::pin(async move {
         match closing {
             Some(closing) => closing.closed().await,
@@ -125,17 +135,22 @@ pub(crate) fn sse_response(
         }
     });
     let rest = stream::unfold(
-        (events, guard, closed),
-        move |(mut events, guard, mut closed)| async move {
-            let chunk = tokio::select! {
-                next = recv_or_keep_alive(&mut events, keep_alive) => match next {
-                    Some(Some(event)) => event.encode(),
-                    Some(None) => return None,
-                    None => Bytes::from_static(b":\n\n"),
-                },
-                _ = &mut closed => return None,
+        (events, guard, closed, at_close),
+        move |(mut events, guard, mut closed, mut at_close)| async move {
+            let chunk = loop {
+                tokio::select! {
+                    next = recv_or_keep_alive(&mut events, keep_alive) => break match next {
+                        Some(Some(event)) => event.encode(),
+                        Some(None) => return None,
+                        None => Bytes::from_static(b":\n\n"),
+                    },
+                    _ = &mut closed, if at_close.is_some() => match at_close.take() {
+                        Some(AtClose::Drain(drain)) => drain(),
+                        _ => return None,
+                    },
+                }
             };
-            Some((Ok(chunk), (events, guard, closed)))
+            Some((Ok(chunk), (events, guard, closed, at_close)))
         },
     );
     let body = Body::from_stream(first.chain(rest));

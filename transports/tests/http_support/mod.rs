@@ -664,6 +664,29 @@ pub(crate) fn builder() -> arbor_mcp::ServerBuilder {
         )
 }
 
+/// The test server with a 200 ms drain and a `stuck` tool that would take
+/// 30 s: what a shutdown cuts short.
+pub(crate) fn stuck_server() -> arbor_mcp::McpServer {
+    use arbor_mcp::server::ServerConfig;
+    builder()
+        .config(ServerConfig {
+            drain_timeout: Duration::from_millis(200),
+            ..ServerConfig::default()
+        })
+        .tool_with_schema(
+            "stuck",
+            "Takes 30 s",
+            json!({"type": "object"}),
+            None,
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(arbor_mcp::CallToolResult::text("too late"))
+            },
+        )
+        .build()
+        .unwrap()
+}
+
 /// Starts the transports for `server` with `http` settings.
 pub(crate) async fn start_http(
     server: arbor_mcp::McpServer,
