@@ -345,6 +345,13 @@ impl Actor for Session {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
+        // Listens end with their result, as at the end of input; without
+        // waiting on a client that does not read.
+        let listens: Vec<_> = self.listens.drain().collect();
+        for (id, subs) in listens {
+            let answer = self.listen_ended(id.clone(), subs);
+            let _ = self.out.try_send(Frame::new(&answer, Some(id)));
+        }
         for (id, (_, task)) in self.in_flight.drain() {
             if task.is_finished() {
                 continue;
@@ -1024,17 +1031,26 @@ impl Session {
     async fn end_listens(&mut self) {
         let listens: Vec<_> = self.listens.drain().collect();
         for (id, subs) in listens {
-            for sub in subs {
-                sub.process().stop(ExitReason::Normal);
-            }
-            let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
-            let result = shape_modern(
-                &self.server,
-                "subscriptions/listen",
-                json!({ "_meta": { "io.modelcontextprotocol/subscriptionId": id_value } }),
-            );
-            self.respond(Some(id), Ok(result)).await;
+            let answer = self.listen_ended(id.clone(), subs);
+            self.send(Frame::new(&answer, Some(id))).await;
         }
+    }
+
+    /// Stops a listen's subscriptions; the result that ends it.
+    fn listen_ended(&self, id: Id, subs: Vec<ActorRef<SubscriptionMsg>>) -> Message {
+        for sub in subs {
+            sub.process().stop(ExitReason::Normal);
+        }
+        let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
+        let result = shape_modern(
+            &self.server,
+            "subscriptions/listen",
+            json!({ "_meta": { "io.modelcontextprotocol/subscriptionId": id_value } }),
+        );
+        Message::Response(Response {
+            id: Some(id),
+            outcome: Ok(result),
+        })
     }
 
     /// Runs a feature request as a task owned by this session.

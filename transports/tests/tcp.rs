@@ -226,3 +226,24 @@ async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
     assert!(c.recv().await.is_none());
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_ends_with_its_result_at_shutdown() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": "l", "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}, "_meta": meta()}}))
+        .await;
+    let ack = c.recv().await.unwrap();
+    assert_eq!(
+        ack["method"], "notifications/subscriptions/acknowledged",
+        "{ack}"
+    );
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let end = c.recv().await.expect("the listen's result, not the end");
+    assert_eq!(end["id"], "l", "{end}");
+    assert_eq!(
+        end["result"]["_meta"]["io.modelcontextprotocol/subscriptionId"], "l",
+        "{end}"
+    );
+    stopping.await.unwrap();
+}
