@@ -4,10 +4,13 @@
 //!
 //! A message takes its share when read and gives it back when the session is
 //! done with it: at once for a notification or an answer given on the spot,
-//! when its answer is queued for a request that runs as a task. Messages of
-//! up to [`FREE_BYTES`] take no share: a client's answers to the server's
-//! requests (elicitation, sampling, roots) must get through while the
-//! requests waiting for them hold the budget, or both would wait for ever. Bounding
+//! when its answer is queued for a request that runs as a task. A client's
+//! answers to the server's requests (elicitation, sampling, roots) must get
+//! through while the requests waiting for them hold the budget, or both
+//! would wait for ever: responses draw on a second budget of the same size,
+//! which only they use and which nothing holds for long. Messages of up to
+//! [`FREE_BYTES`] take no share (nor the cost of telling which kind they
+//! are). Bounding
 //! messages by count alone lets a client that sends large requests and
 //! never reads the answers hold `mailbox + in flight` times the largest
 //! message (hundreds of MiB); with the budget it holds
@@ -24,8 +27,22 @@ pub const FREE_BYTES: usize = 64 << 10;
 /// A connection's inbound budget, shared by its reader and its session.
 #[derive(Clone, Debug)]
 pub struct InboundBudget {
+    /// For requests and notifications.
     room: Arc<Semaphore>,
+    /// For responses to the server's own requests.
+    answers: Arc<Semaphore>,
     max: u32,
+}
+
+/// Whether `bytes` is a single JSON-RPC response (an object without a
+/// `method`). Read without building any of it.
+fn is_response(bytes: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        method: Option<serde::de::IgnoredAny>,
+    }
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+        && serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.method.is_none())
 }
 
 /// The bytes of one received message, holding their share of the budget
@@ -42,6 +59,7 @@ impl InboundBudget {
         let max = u32::try_from(max_bytes).unwrap_or(u32::MAX).max(1);
         InboundBudget {
             room: Arc::new(Semaphore::new(max as usize)),
+            answers: Arc::new(Semaphore::new(max as usize)),
             max,
         }
     }
@@ -54,10 +72,9 @@ impl InboundBudget {
         if bytes.len() <= FREE_BYTES {
             return bytes.into();
         }
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        let share = len.clamp(1, self.max);
-        // The semaphore is never closed: a share always comes.
-        let share = self.room.clone().acquire_many_owned(share).await.ok();
+        let share = self.cost(&bytes);
+        // The semaphores are never closed: a share always comes.
+        let share = self.pool(&bytes).acquire_many_owned(share).await.ok();
         Received { bytes, share }
     }
 
@@ -67,12 +84,7 @@ impl InboundBudget {
         if bytes.len() <= FREE_BYTES {
             return Ok(bytes.into());
         }
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
-        match self
-            .room
-            .clone()
-            .try_acquire_many_owned(len.clamp(1, self.max))
-        {
+        match self.pool(&bytes).try_acquire_many_owned(self.cost(&bytes)) {
             Ok(share) => Ok(Received {
                 bytes,
                 share: Some(share),
@@ -81,7 +93,22 @@ impl InboundBudget {
         }
     }
 
-    /// Bytes free now (for tests and introspection).
+    fn cost(&self, bytes: &[u8]) -> u32 {
+        u32::try_from(bytes.len())
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.max)
+    }
+
+    fn pool(&self, bytes: &[u8]) -> Arc<Semaphore> {
+        if is_response(bytes) {
+            self.answers.clone()
+        } else {
+            self.room.clone()
+        }
+    }
+
+    /// Bytes free now for requests and notifications (for tests and
+    /// introspection).
     pub fn available(&self) -> usize {
         self.room.available_permits()
     }
@@ -153,6 +180,35 @@ mod tests {
         assert!(!waiting.is_finished());
         drop(held);
         assert_eq!(waiting.await.unwrap(), FREE_BYTES + 1);
+    }
+
+    #[test]
+    fn a_response_is_told_from_a_request() {
+        assert!(is_response(br#"{"jsonrpc":"2.0","id":1,"result":{"a":1}}"#));
+        assert!(is_response(
+            br#" {"jsonrpc":"2.0","id":1,"error":{"code":1,"message":"x"}}"#
+        ));
+        assert!(!is_response(br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#));
+        assert!(!is_response(br#"[{"jsonrpc":"2.0","id":1,"result":{}}]"#));
+        assert!(!is_response(b"{broken"));
+    }
+
+    #[test]
+    fn responses_draw_on_their_own_budget() {
+        let budget = InboundBudget::new(FREE_BYTES + 100);
+        let _request = budget.try_admit(big(64)).unwrap();
+        assert!(budget.try_admit(big(64)).is_err());
+        let pad = "x".repeat(FREE_BYTES);
+        let answer = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{"text":"{pad}"}}}}"#);
+        let answer = budget.try_admit(answer.into_bytes()).unwrap();
+        assert!(answer.share.is_some());
+        // A request that looks like one is still a request.
+        let request =
+            format!(r#"{{"jsonrpc":"2.0","id":2,"method":"x","params":{{"text":"{pad}"}}}}"#);
+        assert!(budget.try_admit(request.into_bytes()).is_err());
+        let batch = format!(r#"[{{"jsonrpc":"2.0","id":3,"result":"{pad}"}}]"#);
+        assert!(budget.try_admit(batch.into_bytes()).is_err());
+        drop(answer);
     }
 
     #[test]

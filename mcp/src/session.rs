@@ -155,7 +155,7 @@ struct Session {
     /// is free when the client has it), but its answer still costs memory
     /// until the outbox takes it: the outbox counts it as owed until then
     /// ([`Outbox::owe`]), and `max_in_flight` bounds both.
-    in_flight: HashMap<Id, (u64, AbortHandle)>,
+    in_flight: HashMap<Id, Running>,
     next_task: u64,
     /// 2025-11-25 tasks this session created, for `tasks/list`.
     legacy_tasks: Vec<String>,
@@ -176,6 +176,15 @@ struct Session {
     /// While a message is handled: its share of the inbound budget, which
     /// the request task it starts keeps until its answer is queued.
     share: Option<OwnedSemaphorePermit>,
+}
+
+/// A request task in flight.
+struct Running {
+    /// Which task for its id (an id may be reused once answered).
+    serial: u64,
+    task: AbortHandle,
+    /// Answered in its batch's array, not on its own.
+    batched: bool,
 }
 
 /// The answers of one 2025-03-26 batch: those given at once, and those of
@@ -261,7 +270,7 @@ impl Actor for Session {
             }
             SessionMsg::Finished(id, serial) => {
                 // Only the task that finished: the id may be in use again.
-                if self.in_flight.get(&id).is_some_and(|(s, _)| *s == serial) {
+                if self.in_flight.get(&id).is_some_and(|r| r.serial == serial) {
                     self.in_flight.remove(&id);
                 }
                 if self.draining && self.in_flight.is_empty() {
@@ -339,7 +348,7 @@ impl Actor for Session {
         // flight finish and answer, up to the drain timeout.
         if *reason == ExitReason::Shutdown {
             let deadline = tokio::time::Instant::now() + self.server.config().drain_timeout;
-            while self.in_flight.values().any(|(_, task)| !task.is_finished())
+            while self.in_flight.values().any(|r| !r.task.is_finished())
                 && tokio::time::Instant::now() < deadline
             {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -352,11 +361,16 @@ impl Actor for Session {
             let answer = self.listen_ended(id.clone(), subs);
             let _ = self.out.try_send(Frame::new(&answer, Some(id)));
         }
-        for (id, (_, task)) in self.in_flight.drain() {
-            if task.is_finished() {
+        for (id, running) in self.in_flight.drain() {
+            if running.task.is_finished() {
                 continue;
             }
-            task.abort();
+            running.task.abort();
+            if running.batched {
+                // Its batch's array goes out without it: a lone answer
+                // would end the batch's stream before the array.
+                continue;
+            }
             // Said, not left to a timeout: the client may retry elsewhere.
             // Without waiting: a client that does not read goes without.
             let error = ErrorObject::internal("the session ended before the request was answered")
@@ -494,8 +508,8 @@ impl Session {
                     .and_then(|p| p.get("requestId"))
                     .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
                 if let Some(id) = id {
-                    if let Some(task) = self.in_flight.remove(&id) {
-                        task.1.abort();
+                    if let Some(running) = self.in_flight.remove(&id) {
+                        running.task.abort();
                     }
                     for sub in self.listens.remove(&id).unwrap_or_default() {
                         sub.process().stop(ExitReason::Normal);
@@ -1088,6 +1102,7 @@ impl Session {
         let task_id = id.clone();
         self.next_task += 1;
         let serial = self.next_task;
+        let batched = self.batch.is_some();
         let reply_to = self.batch.as_mut().map(|batch| {
             let (tx, rx) = oneshot::channel();
             batch.waiting.push(rx);
@@ -1125,7 +1140,14 @@ impl Session {
                 }
             }
         });
-        self.in_flight.insert(id, (serial, task.abort_handle()));
+        self.in_flight.insert(
+            id,
+            Running {
+                serial,
+                task: task.abort_handle(),
+                batched,
+            },
+        );
     }
 
     /// Runs a feature request as a task owned by this session.

@@ -285,9 +285,17 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                             break;
                         }
                         _ = sleep_until_some(idle_at) => {
-                            if idle.as_ref().is_some_and(|(t, a)| Instant::now() >= a.idle_at(*t)) {
-                                tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
-                                return Ending::Idle;
+                            if let Some((timeout, activity)) = &idle {
+                                if Instant::now() >= activity.idle_at(*timeout) {
+                                    // Waiting for handlers at work to give
+                                    // back the budget is not a stall.
+                                    if errors.busy() {
+                                        activity.touch();
+                                        continue;
+                                    }
+                                    tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
+                                    return Ending::Idle;
+                                }
                             }
                         }
                     }

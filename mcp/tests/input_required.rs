@@ -309,7 +309,10 @@ async fn a_clients_answer_gets_in_while_the_request_waiting_for_it_holds_the_inb
         .await;
     let ask = c.recv().await;
     assert_eq!(ask["method"], "elicitation/create");
-    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"go": true}}}))
+    // A large answer too (an image in a sampling result, say): answers have
+    // a budget of their own.
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"go": true},
+        "_meta": {"pad": "a".repeat(150 << 10)}}}))
         .await;
     let done = c.recv().await;
     assert_eq!(done["id"], 1, "{done}");

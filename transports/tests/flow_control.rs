@@ -302,3 +302,47 @@ async fn a_client_stalled_past_the_idle_timeout_is_let_go() {
     drop(stream);
     tree.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_budget_held_by_working_handlers_is_not_idle() {
+    let server = ServerBuilder::new("flow", "1")
+        .config(ServerConfig {
+            max_inbound_bytes: 70 << 10,
+            ..Default::default()
+        })
+        .tool(
+            "nap",
+            "Says nothing for 800 ms",
+            |_: Nothing, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(800)).await;
+                Ok(CallToolResult::text("rested"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))
+        .await
+        .unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    // Each holds the budget alone: the second waits for the first's answer.
+    for id in 1..=2 {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "nap", "arguments": {},
+            "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {},
+                "pad": "p".repeat(66 << 10)}}});
+        stream
+            .write_all(format!("{call}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while got.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed as idle while its handlers were at work");
+        got.extend_from_slice(&buf[..n]);
+    }
+    tree.shutdown().await;
+}

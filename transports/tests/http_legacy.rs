@@ -218,7 +218,7 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn posts_past_the_sessions_inbound_budget_wait_for_room() {
+async fn a_post_past_the_sessions_inbound_budget_is_429_until_there_is_room() {
     let server = builder()
         .config(arbor_mcp::server::ServerConfig {
             max_inbound_bytes: 100 << 10,
@@ -228,24 +228,30 @@ async fn posts_past_the_sessions_inbound_budget_wait_for_room() {
         .unwrap();
     let (tree, addr) = start_http(server, HttpConfig::default()).await;
     let (mut sse, path) = ready_session(addr).await;
-    // Each over the whole budget: the second waits for the first's answer.
+    // Each over the whole budget: the second finds none left while the
+    // first runs.
     let call = |id: u64| {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "nap", "arguments": {}, "_meta": {"pad": "p".repeat(200 << 10)}}})
     };
-    let started = std::time::Instant::now();
     assert_eq!(post_message(addr, &path, &call(2)).await.status(), 202);
-    assert!(started.elapsed() < Duration::from_millis(250));
-    assert_eq!(post_message(addr, &path, &call(3)).await.status(), 202);
-    assert!(
-        started.elapsed() >= Duration::from_millis(300),
-        "taken before there was room: {:?}",
-        started.elapsed()
+    let refused = post_message(addr, &path, &call(3)).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.head.get("retry-after"), Some("1"));
+    assert_eq!(
+        refused.json()["error"]["data"]["limit"],
+        "max_inbound_bytes"
     );
+    // Small messages still pass.
+    let ping = json!({"jsonrpc": "2.0", "id": 4, "method": "ping"});
+    assert_eq!(post_message(addr, &path, &ping).await.status(), 202);
     let mut answered = Vec::new();
     while answered.len() < 2 {
         answered.push(sse.next().await.unwrap().json()["id"].clone());
     }
-    assert_eq!(answered, [json!(2), json!(3)]);
+    assert_eq!(answered, [json!(4), json!(2)]);
+    // Answered: room again.
+    assert_eq!(post_message(addr, &path, &call(5)).await.status(), 202);
+    assert_eq!(sse.next().await.unwrap().json()["id"], 5);
     tree.shutdown().await;
 }

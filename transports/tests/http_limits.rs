@@ -632,11 +632,19 @@ async fn a_body_that_does_not_arrive_in_time_is_408() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn head_opens_no_stream_and_is_405() {
+async fn head_and_other_methods_are_405_naming_what_is_served() {
     let (tree, addr) = start_http(builder().build().unwrap(), HttpConfig::default()).await;
-    for path in ["/mcp", "/sse"] {
-        let r = exchange(addr, "HEAD", path, &[("Accept", "text/event-stream")], b"").await;
-        assert_eq!(r.status(), 405, "HEAD {path}");
+    for (method, path, allow) in [
+        ("HEAD", "/mcp", "GET, POST, DELETE"),
+        ("PUT", "/mcp", "GET, POST, DELETE"),
+        ("PATCH", "/mcp", "GET, POST, DELETE"),
+        ("HEAD", "/sse", "GET"),
+        ("POST", "/sse", "GET"),
+        ("GET", "/message", "POST"),
+    ] {
+        let r = exchange(addr, method, path, &[("Accept", "text/event-stream")], b"").await;
+        assert_eq!(r.status(), 405, "{method} {path}");
+        assert_eq!(r.head.get("allow"), Some(allow), "{method} {path}");
     }
     tree.shutdown().await;
 }

@@ -874,3 +874,36 @@ async fn a_request_cut_short_by_shutdown_is_answered_on_its_stream() {
     assert!(sse.message().await.is_none(), "then the stream ends");
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_inside_a_batch_with_a_request_ends_the_cancelled_stream() {
+    let (tree, addr) = started().await;
+    let session = Session::ready(addr, "2025-03-26").await;
+    let mut slow = session.open_post(&call(json!(1), "nap", None)).await;
+    let batch = json!([
+        {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    ]);
+    let mut both = session.open_post(&batch).await;
+    let (_, answer) = both.message().await.unwrap();
+    assert_eq!(answer[0]["id"], 2, "{answer}");
+    // The cancelled request's stream ends without an answer.
+    assert!(slow.message().await.is_none());
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_request_stream_carries_its_answer_through_shutdown() {
+    let (tree, addr) = start_http(stuck_server(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let mut post = session.open_post(&call(json!(9), "stuck", None)).await;
+    let priming = post.next().await.unwrap();
+    assert!(priming.is_priming());
+    drop(post);
+    let mut resumed = session.get_stream(priming.id.as_deref()).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let (_, answer) = resumed.message().await.expect("an answer, not the end");
+    assert_eq!(answer["id"], 9, "{answer}");
+    assert_eq!(answer["error"]["data"]["reason"], "shutdown", "{answer}");
+    stopping.await.unwrap();
+}

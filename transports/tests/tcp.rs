@@ -247,3 +247,40 @@ async fn a_listen_ends_with_its_result_at_shutdown() {
     );
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_cut_short_by_shutdown_answers_in_its_array_only() {
+    let server = ServerBuilder::new("drain", "1")
+        .config(arbor_mcp::server::ServerConfig {
+            drain_timeout: Duration::from_millis(200),
+            ..Default::default()
+        })
+        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
+        .await;
+    assert_eq!(c.recv().await.unwrap()["id"], 0);
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    c.send(json!([
+        {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}}},
+        {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+    ]))
+    .await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let answer = c.recv().await.expect("the batch's array");
+    let answers = answer
+        .as_array()
+        .unwrap_or_else(|| panic!("an array, not {answer}"));
+    assert_eq!(answers.len(), 1, "{answer}");
+    assert_eq!(answers[0]["id"], 2, "{answer}");
+    assert!(c.recv().await.is_none(), "no lone answer after it");
+    stopping.await.unwrap();
+}

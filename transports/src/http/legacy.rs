@@ -82,8 +82,10 @@ pub(super) async fn post_legacy(
         return session_not_found(&session_id);
     };
     // Malformed input is answered on the stream, as the session answers it.
-    if deliver(&session, bytes).await.is_none() {
-        return session_not_found(&session_id);
+    match deliver(&session, bytes).await {
+        Ok(()) => {}
+        Err(Undelivered::Gone) => return session_not_found(&session_id),
+        Err(Undelivered::Busy) => return busy(&http),
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

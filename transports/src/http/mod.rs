@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_mcp::inbound::Received;
 use arbor_mcp::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
 };
@@ -57,7 +58,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::listen::{Limit, Pending};
-use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal};
+use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
 use stream::{sse_response, AtClose, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
@@ -225,17 +226,28 @@ pub(crate) fn router(
         session_sup,
         request_sup,
     };
+    // HEAD would open a stream (and, on /sse, a session) for nothing; any
+    // other method is refused naming what is served.
+    const MCP_METHODS: &str = "GET, POST, DELETE";
     Router::new()
-        // HEAD would open a stream (and, on /sse, a session) for nothing.
         .route(
             PATH,
             post(post_mcp)
                 .get(get_mcp)
                 .delete(delete_mcp)
-                .head(head_not_allowed),
+                .head(|| not_allowed(MCP_METHODS))
+                .fallback(|| not_allowed(MCP_METHODS)),
         )
-        .route(SSE_PATH, get(open_legacy).head(head_not_allowed))
-        .route(MESSAGE_PATH, post(post_legacy))
+        .route(
+            SSE_PATH,
+            get(open_legacy)
+                .head(|| not_allowed("GET"))
+                .fallback(|| not_allowed("GET")),
+        )
+        .route(
+            MESSAGE_PATH,
+            post(post_legacy).fallback(|| not_allowed("POST")),
+        )
         .layer(cors(&state.config))
         .with_state(state)
 }
@@ -540,15 +552,19 @@ async fn handshake(
     };
     let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
     let Some(answer) = answer else {
-        if deliver(&session, bytes).await.is_none() {
-            return gone();
-        }
-        // A cancelled request gets no answer: its stream ends now (a
-        // batch's waits for the others).
-        for id in cancelled_requests(&message) {
-            let _ = session.send_system(HttpSessionMsg::Cancelled(id));
-        }
-        return StatusCode::ACCEPTED.into_response();
+        return match deliver(&session, bytes).await {
+            Ok(()) => {
+                cancelled(&session, &message);
+                StatusCode::ACCEPTED.into_response()
+            }
+            Err(Undelivered::Gone) => gone(),
+            Err(Undelivered::Busy) => busy(http),
+        };
+    };
+    let (mcp, received) = match admit(&session, bytes).await {
+        Ok(admitted) => admitted,
+        Err(Undelivered::Gone) => return gone(),
+        Err(Undelivered::Busy) => return busy(http),
     };
     let (reply, attached) = oneshot::channel();
     let opened = session
@@ -578,15 +594,11 @@ async fn handshake(
         }
         Ok(Err(_)) | Err(_) => return gone(),
     };
-    let received = attached.inbound.admit(bytes).await;
-    if attached
-        .session
-        .send(SessionMsg::Incoming(received))
-        .await
-        .is_err()
-    {
+    if mcp.send(SessionMsg::Incoming(received)).await.is_err() {
         return gone();
     }
+    // A batch may cancel other requests beside its own.
+    cancelled(&session, &message);
     // Answers in flight are drained, not cut: at the connection's shutdown
     // the MCP session drains (up to its drain timeout, then answers what is
     // left with an error), and the stream ends once its requests have
@@ -606,6 +618,14 @@ fn drains(session: &ActorRef<SessionMsg>) -> AtClose {
     AtClose::Drain(Box::new(move || {
         session.process().stop(ExitReason::Shutdown)
     }))
+}
+
+/// A cancelled request gets no answer: its stream ends now (a batch's waits
+/// for the others' array).
+fn cancelled(session: &ActorRef<HttpSessionMsg>, message: &Incoming) {
+    for id in cancelled_requests(message) {
+        let _ = session.send_system(HttpSessionMsg::Cancelled(id));
+    }
 }
 
 /// The requests a message's `notifications/cancelled` name.
@@ -712,24 +732,65 @@ async fn get_stream(
         ),
         // Only POSTs open streams for request ids.
         Ok(Err(Refusal::DuplicateId(_))) => session_not_found(id),
-        Ok(Ok(attached)) => stream_response(
-            session,
-            attached,
-            Vec::new(),
-            &http.config,
-            closing.map(|Extension(c)| (c, AtClose::End)),
-        ),
+        Ok(Ok(attached)) => {
+            // The standalone stream waits for nothing; a resumed request
+            // stream carries its request's answer, so its session drains.
+            let at_close = if attached.stream == STANDALONE {
+                AtClose::End
+            } else {
+                drains(&attached.session)
+            };
+            let closing = closing.map(|Extension(c)| (c, at_close));
+            stream_response(session, attached, Vec::new(), &http.config, closing)
+        }
     }
 }
 
-/// Hands a message that opens no stream to the session's MCP session;
-/// `None` once the session has ended.
-async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Option<()> {
+/// Why a message could not be handed to a session.
+enum Undelivered {
+    /// The session has ended.
+    Gone,
+    /// The session holds its inbound budget's worth already.
+    Busy,
+}
+
+/// The session's MCP session, and `bytes` with their share of its inbound
+/// budget. An HTTP client is not made to wait for room (its POST would
+/// hold its body meanwhile, however many it sends): it is told to retry.
+async fn admit(
+    session: &ActorRef<HttpSessionMsg>,
+    bytes: Vec<u8>,
+) -> Result<(ActorRef<SessionMsg>, Received), Undelivered> {
     let (reply, answer) = oneshot::channel();
-    session.send(HttpSessionMsg::Touch { reply }).await.ok()?;
-    let (mcp, inbound) = answer.await.ok()?;
-    let received = inbound.admit(bytes).await;
-    mcp.send(SessionMsg::Incoming(received)).await.ok()
+    session
+        .send(HttpSessionMsg::Touch { reply })
+        .await
+        .map_err(|_| Undelivered::Gone)?;
+    let (mcp, inbound) = answer.await.map_err(|_| Undelivered::Gone)?;
+    let received = inbound.try_admit(bytes).map_err(|_| Undelivered::Busy)?;
+    Ok((mcp, received))
+}
+
+/// Hands a message that opens no stream to the session's MCP session.
+async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Result<(), Undelivered> {
+    let (mcp, received) = admit(session, bytes).await?;
+    mcp.send(SessionMsg::Incoming(received))
+        .await
+        .map_err(|_| Undelivered::Gone)
+}
+
+/// 429: the session's inbound budget is spent for now.
+fn busy(http: &Http) -> Response {
+    let max = http.server.config().max_inbound_bytes;
+    let mut response = refuse(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too Many Requests: the session holds its inbound budget's worth of messages",
+        json!({ "limit": "max_inbound_bytes", "max": max }),
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// The SSE response for a stream the session attached: `before`, then what
@@ -755,11 +816,12 @@ fn stream_response(
     )
 }
 
-async fn head_not_allowed() -> Response {
+/// 405, with the methods the path serves.
+async fn not_allowed(allow: &'static str) -> Response {
     let mut response = StatusCode::METHOD_NOT_ALLOWED.into_response();
     response
         .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET, POST, DELETE"));
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
     response
 }
 

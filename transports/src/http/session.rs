@@ -32,7 +32,7 @@ use super::HttpConfig;
 
 /// The standalone stream: the GET stream of Streamable HTTP, the only
 /// stream of legacy SSE.
-const STANDALONE: u64 = 0;
+pub(crate) const STANDALONE: u64 = 0;
 
 /// Which HTTP transport a session serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -70,9 +70,6 @@ impl EventId {
 pub(crate) struct Attached {
     /// The MCP session, to hand the POST's message to.
     pub(crate) session: ActorRef<SessionMsg>,
-    /// Its inbound budget: POSTs to one session, over however many
-    /// connections, hold at most this much of the server.
-    pub(crate) inbound: InboundBudget,
     pub(crate) stream: u64,
     pub(crate) attach: u64,
     pub(crate) first: Vec<SseEvent>,
@@ -449,7 +446,6 @@ impl HttpSession {
         }
         Attached {
             session: self.session.clone(),
-            inbound: self.inbound.clone(),
             stream,
             attach,
             first,
