@@ -554,12 +554,18 @@ impl State {
             let stopping: Vec<_> = keys
                 .iter()
                 .filter_map(|&k| {
-                    let how = self.children.order.get(&k)?.spec.shutdown;
-                    Some((self.children.take_process(k)?, how))
+                    let spec = &self.children.order.get(&k)?.spec;
+                    let (id, how) = (spec.id.clone(), spec.shutdown);
+                    Some((id, self.children.take_process(k)?, how))
                 })
                 .collect();
-            futures_util::future::join_all(stopping.iter().map(|(p, how)| stop_child(p, *how)))
-                .await;
+            let reasons = futures_util::future::join_all(
+                stopping.iter().map(|(_, p, how)| stop_child(p, *how)),
+            )
+            .await;
+            for ((id, process, _), reason) in stopping.iter().zip(&reasons) {
+                self.event("child_terminated", id, Some(process.pid()), Some(reason));
+            }
         } else {
             self.stop_children(&keys).await;
         }

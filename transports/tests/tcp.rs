@@ -200,9 +200,9 @@ async fn shutdown_lets_requests_in_flight_answer() {
     assert!(TcpStream::connect(endpoints.tcp).await.is_err() || c.recv().await.is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
-    let server = ServerBuilder::new("drain", "1")
+/// A 200 ms drain and a `stuck` tool that would take 30 s.
+fn stuck_server() -> McpServer {
+    ServerBuilder::new("drain", "1")
         .config(arbor_mcp::server::ServerConfig {
             drain_timeout: Duration::from_millis(200),
             ..Default::default()
@@ -212,8 +212,14 @@ async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
             Ok(CallToolResult::text(a.text))
         })
         .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
+    let (tree, endpoints) = start(stuck_server(), TransportConfig::default())
+        .await
         .unwrap();
-    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
     let mut c = Line::connect(endpoints.tcp).await;
     c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}, "_meta": meta()}}))
         .await;
@@ -250,18 +256,9 @@ async fn a_listen_ends_with_its_result_at_shutdown() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_cut_short_by_shutdown_answers_in_its_array_only() {
-    let server = ServerBuilder::new("drain", "1")
-        .config(arbor_mcp::server::ServerConfig {
-            drain_timeout: Duration::from_millis(200),
-            ..Default::default()
-        })
-        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(CallToolResult::text(a.text))
-        })
-        .build()
+    let (tree, endpoints) = start(stuck_server(), TransportConfig::default())
+        .await
         .unwrap();
-    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
     let mut c = Line::connect(endpoints.tcp).await;
     c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
         .await;
