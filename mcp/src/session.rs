@@ -16,6 +16,7 @@
 
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arbor_runtime::timer::{send_after, TimerRef};
@@ -185,6 +186,9 @@ struct Running {
     task: AbortHandle,
     /// Answered in its batch's array, not on its own.
     batched: bool,
+    /// Set once its task has its outcome: the answer is on its way, and a
+    /// session ending now must not answer it again.
+    answered: Arc<AtomicBool>,
 }
 
 /// The answers of one 2025-03-26 batch: those given at once, and those of
@@ -363,6 +367,10 @@ impl Actor for Session {
         }
         for (id, running) in self.in_flight.drain() {
             if running.task.is_finished() {
+                continue;
+            }
+            if running.answered.load(Ordering::Acquire) {
+                // Its answer is on its way: let it go out.
                 continue;
             }
             running.task.abort();
@@ -1109,6 +1117,8 @@ impl Session {
             tx
         });
         let unsent = self.out.owe();
+        let answered = Arc::new(AtomicBool::new(false));
+        let answering = answered.clone();
         // In a batch, the task gathering its answers keeps the share.
         let share = if self.batch.is_some() {
             None
@@ -1130,6 +1140,7 @@ impl Session {
                 outcome,
             });
             // Finished first, so the id is free once the client has the answer.
+            answering.store(true, Ordering::Release);
             let _ = myself.send_system(SessionMsg::Finished(task_id.clone(), serial));
             match reply_to {
                 Some(batch) => {
@@ -1146,6 +1157,7 @@ impl Session {
                 serial,
                 task: task.abort_handle(),
                 batched,
+                answered,
             },
         );
     }
