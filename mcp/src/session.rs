@@ -130,6 +130,11 @@ pub enum SessionMsg {
     State(arbor_runtime::Reply<Lifecycle>),
     /// The input has ended: finish the requests in flight, then stop.
     Drain,
+    /// Stop as a server shutdown stops a session (requests in flight answer
+    /// up to `drain_timeout`, the rest get an error, listens end with their
+    /// result), but after the messages already queued, which a stop would
+    /// overtake.
+    Shutdown,
     /// A request task asks the client for input (handshake era): sent once
     /// the session is initialized, answered through `reply`.
     ServerRequest {
@@ -288,6 +293,7 @@ impl Actor for Session {
                     ctx.stop(ExitReason::Normal);
                 }
             }
+            SessionMsg::Shutdown => ctx.stop(ExitReason::Shutdown),
             SessionMsg::InitDeadline => {
                 if matches!(self.state, Lifecycle::Initializing { .. }) {
                     tracing::info!(target: "arbor::mcp", "session did not initialize in time");

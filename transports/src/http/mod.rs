@@ -616,7 +616,7 @@ async fn handshake(
 fn drains(session: &ActorRef<SessionMsg>) -> AtClose {
     let session = session.clone();
     AtClose::Drain(Box::new(move || {
-        session.process().stop(ExitReason::Shutdown)
+        let _ = session.send_system(SessionMsg::Shutdown);
     }))
 }
 

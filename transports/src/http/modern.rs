@@ -77,7 +77,7 @@ pub(super) async fn post_modern(
             if listen {
                 let _ = session.send_system(SessionMsg::Drain);
             } else {
-                session.process().stop(ExitReason::Shutdown);
+                let _ = session.send_system(SessionMsg::Shutdown);
             }
         }
     };
