@@ -1,7 +1,8 @@
 //! The official MCP conformance suite (npm `@modelcontextprotocol/conformance`
 //! 0.2.0-alpha.12) against `examples/conformance_server.rs`, on both wires:
 //! `--spec-version 2025-11-25` (initialize handshake, sessions) and
-//! `--spec-version 2026-07-28` (stateless, per-request `_meta`).
+//! `--spec-version 2026-07-28` (stateless, per-request `_meta`), and the
+//! extension scenarios (tasks), which run off the spec timeline.
 //!
 //! [`SCENARIOS`] is the one list of what runs; add a scenario there with the
 //! spec versions to run it at (`conformance list` shows each scenario's
@@ -46,6 +47,9 @@ use support::{describe, node_prefix, run_with_timeout, target_dir, Server, CONFO
 
 const V2025: &str = "2025-11-25";
 const V2026: &str = "2026-07-28";
+/// An extension scenario: off the spec timeline, run without
+/// `--spec-version` (the suite skips it at any version).
+const EXT: &str = "extension";
 
 /// Every scenario this test runs, with the spec versions it runs at.
 const SCENARIOS: &[(&str, &[&str])] = &[
@@ -103,6 +107,17 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("tools-call-with-logging", &[V2025]),
     ("tools-call-with-progress", &[V2025, V2026]),
     ("tools-list", &[V2025, V2026]),
+    // The tasks extension (`--suite all`). Not here: tasks-status-notifications
+    // (the suite has no checks for it yet) and tasks-mrtr-composition (a tool
+    // that gathers input and then becomes a task: arbor has no API for it).
+    ("tasks-capability-negotiation", &[EXT]),
+    ("tasks-dispatch-and-envelope", &[EXT]),
+    ("tasks-lifecycle", &[EXT]),
+    ("tasks-mrtr-input", &[EXT]),
+    ("tasks-request-headers", &[EXT]),
+    ("tasks-request-state-removal", &[EXT]),
+    ("tasks-required-task-error", &[EXT]),
+    ("tasks-wire-fields", &[EXT]),
 ];
 
 const EXAMPLE: &str = "conformance_server";
@@ -205,12 +220,14 @@ fn run_scenario(url: &str, scenario: &'static str, version: &'static str) -> Out
             .package_dir("@modelcontextprotocol/conformance")
             .join("dist/index.js"),
     )
-    .args(["server", "--url", url, "--scenario", scenario])
-    .args(["--spec-version", version])
-    .arg("--timeout")
-    .arg(SCENARIO_TIMEOUT.as_millis().to_string())
-    .arg("--output-dir")
-    .arg(&results);
+    .args(["server", "--url", url, "--scenario", scenario]);
+    if version != EXT {
+        cmd.args(["--spec-version", version]);
+    }
+    cmd.arg("--timeout")
+        .arg(SCENARIO_TIMEOUT.as_millis().to_string())
+        .arg("--output-dir")
+        .arg(&results);
     let mut outcome = Outcome {
         scenario,
         version,
@@ -329,12 +346,17 @@ fn conformance_at_2026_07_28() {
 }
 
 #[test]
+fn conformance_of_extensions() {
+    run_version(EXT);
+}
+
+#[test]
 fn every_listed_scenario_runs_somewhere() {
     for (scenario, versions) in SCENARIOS {
         assert!(!versions.is_empty(), "{scenario} runs at no version");
         for v in *versions {
             assert!(
-                [V2025, V2026].contains(v),
+                [V2025, V2026, EXT].contains(v),
                 "{scenario}: unknown version {v}"
             );
         }
