@@ -128,6 +128,21 @@ async fn connect_ws(
     tokio_tungstenite::connect_async(request).await.unwrap().0
 }
 
+/// The test server with an idle timeout of `ms`.
+async fn started_idle(
+    ms: u64,
+) -> (
+    arbor_supervision::SupervisorRef,
+    arbor_transports::Endpoints,
+) {
+    start(
+        server(OutboxConfig::default()),
+        idle_config(Duration::from_millis(ms)),
+    )
+    .await
+    .unwrap()
+}
+
 fn idle_config(idle: Duration) -> TransportConfig {
     TransportConfig {
         idle_timeout: idle,
@@ -137,12 +152,7 @@ fn idle_config(idle: Duration) -> TransportConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
-    let (tree, endpoints) = start(
-        server(OutboxConfig::default()),
-        idle_config(Duration::from_millis(400)),
-    )
-    .await
-    .unwrap();
+    let (tree, endpoints) = started_idle(400).await;
     let mut active = TcpStream::connect(endpoints.tcp).await.unwrap();
     let mut idle = TcpStream::connect(endpoints.tcp).await.unwrap();
     let ping = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}
@@ -169,12 +179,7 @@ async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_tcp() {
-    let (tree, endpoints) = start(
-        server(OutboxConfig::default()),
-        idle_config(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
+    let (tree, endpoints) = started_idle(300).await;
     let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
     stream
         .write_all(format!("{}\n", nap_call()).as_bytes())
@@ -203,12 +208,7 @@ async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_tcp() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket() {
-    let (tree, endpoints) = start(
-        server(OutboxConfig::default()),
-        idle_config(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
+    let (tree, endpoints) = started_idle(300).await;
     let mut ws = connect_ws(endpoints.ws).await;
     ws.send(Message::Text(nap_call().into())).await.unwrap();
     let answer = match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
@@ -223,12 +223,7 @@ async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_websocket_is_closed_with_1001() {
-    let (tree, endpoints) = start(
-        server(OutboxConfig::default()),
-        idle_config(Duration::from_millis(300)),
-    )
-    .await
-    .unwrap();
+    let (tree, endpoints) = started_idle(300).await;
     let mut ws = connect_ws(endpoints.ws).await;
     let started = Instant::now();
     ws.send(Message::Text(
