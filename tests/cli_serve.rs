@@ -238,3 +238,27 @@ fn connections_past_the_descriptor_limit_are_refused_and_serving_goes_on() {
         "the server serves again once connections are gone"
     );
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_crash_the_server() {
+    // `arbor serve --once | head -1`: the pipe closes after the first line.
+    let mut child = Served(
+        Command::new(env!("CARGO_BIN_EXE_arbor"))
+            .args(["serve", "--once"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("http://"), "{first}");
+    drop(out);
+    let mut stderr = String::new();
+    let mut err = child.0.stderr.take().unwrap();
+    std::io::Read::read_to_string(&mut err, &mut stderr).unwrap();
+    let status = child.0.wait().unwrap();
+    assert!(status.success(), "{status}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
