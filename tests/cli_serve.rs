@@ -10,6 +10,22 @@ use std::time::Duration;
 /// The server process, killed if a test fails before stopping it.
 struct Served(std::process::Child);
 
+impl Served {
+    /// Starts `command` with its stdout piped: the server and that output.
+    fn start(command: &mut Command) -> (Served, BufReader<std::process::ChildStdout>) {
+        let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
+        let out = BufReader::new(child.stdout.take().unwrap());
+        (Served(child), out)
+    }
+}
+
+/// `arbor serve` with `args`, its stderr discarded.
+fn arbor_serve(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
+    command.arg("serve").args(args).stderr(Stdio::null());
+    command
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -19,15 +35,7 @@ impl Drop for Served {
 
 #[test]
 fn arbor_serve_prints_its_endpoints_and_serves_them() {
-    let mut child = Served(
-        Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let (mut child, mut out) = Served::start(&mut arbor_serve(&[]));
     let mut urls = Vec::new();
     for _ in 0..4 {
         let mut line = String::new();
@@ -100,15 +108,7 @@ fn arbor_serve_prints_its_endpoints_and_serves_them() {
 
 #[test]
 fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
-    let mut child = Served(
-        Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .arg("serve")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let (mut child, mut out) = Served::start(&mut arbor_serve(&[]));
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     let authority = first
@@ -164,19 +164,15 @@ fn sigterm_ends_open_streams_at_once_and_listens_with_their_result() {
 #[test]
 fn connections_past_the_descriptor_limit_are_refused_and_serving_goes_on() {
     // 64 descriptors (soft and hard): max_connections is lowered to 32.
-    let mut child = Served(
+    let (mut child, mut out) = Served::start(
         Command::new("sh")
             .arg("-c")
             .arg(format!(
                 "ulimit -n 64 && exec {} serve",
                 env!("CARGO_BIN_EXE_arbor")
             ))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
+            .stderr(Stdio::null()),
     );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
     let mut tcp = String::new();
     while !tcp.starts_with("tcp://") {
         tcp.clear();
@@ -242,15 +238,7 @@ fn connections_past_the_descriptor_limit_are_refused_and_serving_goes_on() {
 #[test]
 fn a_reader_that_goes_away_does_not_crash_the_server() {
     // `arbor serve --once | head -1`: the pipe closes after the first line.
-    let mut child = Served(
-        Command::new(env!("CARGO_BIN_EXE_arbor"))
-            .args(["serve", "--once"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    let (mut child, mut out) = Served::start(arbor_serve(&["--once"]).stderr(Stdio::piped()));
     let mut first = String::new();
     out.read_line(&mut first).unwrap();
     assert!(first.starts_with("http://"), "{first}");

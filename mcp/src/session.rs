@@ -1126,11 +1126,7 @@ impl Session {
         let answered = Arc::new(AtomicBool::new(false));
         let answering = answered.clone();
         // In a batch, the task gathering its answers keeps the share.
-        let share = if self.batch.is_some() {
-            None
-        } else {
-            self.share.take()
-        };
+        let share = if batched { None } else { self.share.take() };
         let task = tokio::spawn(async move {
             let _held = (unsent, share);
             let outcome =

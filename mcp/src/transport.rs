@@ -5,6 +5,7 @@
 //! a line longer than the message limit is refused with an error and skipped
 //! without being buffered.
 
+use arbor_runtime::timer::sleep_until_or_never;
 use arbor_runtime::{ActorRef, ExitReason, ProcessRef};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -224,21 +225,14 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
         let line = loop {
             let idle_at = idle
                 .as_ref()
-                .map(|(timeout, activity)| activity.idle_at(*timeout));
+                .map(|(timeout, activity)| activity.idle_at(*timeout).into());
             tokio::select! {
                 line = &mut reading => break line,
                 _ = process.wait() => return Ending::Input,
-                _ = sleep_until_some(idle_at) => {
-                    if let Some((timeout, activity)) = &idle {
-                        if Instant::now() >= activity.idle_at(*timeout) {
-                            // Quiet, but its handlers are at work.
-                            if errors.busy() {
-                                activity.touch();
-                                continue;
-                            }
-                            tracing::debug!(target: "arbor::mcp", "connection idle: closed");
-                            return Ending::Idle;
-                        }
+                () = sleep_until_or_never(idle_at) => {
+                    if idle_now(&idle, &errors) {
+                        tracing::debug!(target: "arbor::mcp", "connection idle: closed");
+                        return Ending::Idle;
                     }
                 }
             }
@@ -276,7 +270,7 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 loop {
                     let idle_at = idle
                         .as_ref()
-                        .map(|(timeout, activity)| activity.idle_at(*timeout));
+                        .map(|(timeout, activity)| activity.idle_at(*timeout).into());
                     tokio::select! {
                         sent = &mut sending => {
                             if sent.is_err() {
@@ -284,18 +278,10 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                             }
                             break;
                         }
-                        _ = sleep_until_some(idle_at) => {
-                            if let Some((timeout, activity)) = &idle {
-                                if Instant::now() >= activity.idle_at(*timeout) {
-                                    // Waiting for handlers at work to give
-                                    // back the budget is not a stall.
-                                    if errors.busy() {
-                                        activity.touch();
-                                        continue;
-                                    }
-                                    tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
-                                    return Ending::Idle;
-                                }
+                        () = sleep_until_or_never(idle_at) => {
+                            if idle_now(&idle, &errors) {
+                                tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
+                                return Ending::Idle;
                             }
                         }
                     }
@@ -305,12 +291,21 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     }
 }
 
-/// Sleeps until `at`, or forever.
-async fn sleep_until_some(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at.into()).await,
-        None => std::future::pending().await,
+/// At an idle deadline: whether the connection is idle now. A session whose
+/// handlers are at work (answers owed, none waiting to be written) counts as
+/// activity, also while the reader waits for the budget they hold.
+fn idle_now(idle: &Option<(Duration, Activity)>, out: &Outbox) -> bool {
+    let Some((timeout, activity)) = idle else {
+        return false;
+    };
+    if Instant::now() < activity.idle_at(*timeout) {
+        return false;
     }
+    if out.busy() {
+        activity.touch();
+        return false;
+    }
+    true
 }
 
 /// Serves one connection over a line-delimited byte stream until it is

@@ -78,3 +78,12 @@ pub fn send_interval<M: Send + 'static>(
     });
     TimerRef(task.abort_handle())
 }
+
+/// Sleeps until `at`, or for ever when there is no deadline: one arm of a
+/// `select!` whose deadline may be off.
+pub async fn sleep_until_or_never(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}

@@ -35,6 +35,7 @@ use arbor_mcp::inbound::InboundBudget;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::McpServer;
+use arbor_runtime::timer::sleep_until_or_never;
 use arbor_runtime::{ActorRef, ExitReason, ProcessRef, SendError};
 use arbor_supervision::{ChildSpec, DynamicSupervisor, Restart, ShardedDynamicRef};
 use futures_util::{SinkExt, StreamExt};
@@ -395,12 +396,7 @@ async fn pump(
                     }
                 }
             }
-            _ = async {
-                match idle_at {
-                    Some(at) => tokio::time::sleep_until(at).await,
-                    None => std::future::pending().await,
-                }
-            } => {
+            () = sleep_until_or_never(idle_at) => {
                 if out.busy() {
                     // Quiet, but its handlers are at work.
                     active = tokio::time::Instant::now();

@@ -25,11 +25,16 @@ const ANSWER: usize = 256 << 10;
 struct Nothing {}
 
 fn server(outbox: OutboxConfig) -> McpServer {
+    server_with(ServerConfig {
+        outbox,
+        ..Default::default()
+    })
+}
+
+/// The test tools (`big`, `nap`) under `config`.
+fn server_with(config: ServerConfig) -> McpServer {
     ServerBuilder::new("flow", "1")
-        .config(ServerConfig {
-            outbox,
-            ..Default::default()
-        })
+        .config(config)
         .tool("big", "A large answer", |_: Nothing, _ctx| async move {
             Ok(CallToolResult::text("x".repeat(ANSWER)))
         })
@@ -300,21 +305,10 @@ async fn a_client_stalled_past_the_idle_timeout_is_let_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_budget_held_by_working_handlers_is_not_idle() {
-    let server = ServerBuilder::new("flow", "1")
-        .config(ServerConfig {
-            max_inbound_bytes: 70 << 10,
-            ..Default::default()
-        })
-        .tool(
-            "nap",
-            "Says nothing for 800 ms",
-            |_: Nothing, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(800)).await;
-                Ok(CallToolResult::text("rested"))
-            },
-        )
-        .build()
-        .unwrap();
+    let server = server_with(ServerConfig {
+        max_inbound_bytes: 70 << 10,
+        ..Default::default()
+    });
     let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))
         .await
         .unwrap();

@@ -219,14 +219,7 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_past_the_sessions_inbound_budget_is_429_until_there_is_room() {
-    let server = builder()
-        .config(arbor_mcp::server::ServerConfig {
-            max_inbound_bytes: 100 << 10,
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
-    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let (tree, addr) = start_http(small_budget_server(), HttpConfig::default()).await;
     let (mut sse, path) = ready_session(addr).await;
     // Each over the whole budget: the second finds none left while the
     // first runs.

@@ -907,3 +907,28 @@ async fn a_resumed_request_stream_carries_its_answer_through_shutdown() {
     assert_eq!(answer["error"]["data"]["reason"], "shutdown", "{answer}");
     stopping.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_past_the_sessions_inbound_budget_is_429() {
+    let (tree, addr) = start_http(small_budget_server(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let padded = |id: u64| {
+        let mut call = call(json!(id), "nap", None);
+        call["params"]["_meta"] = json!({"pad": "p".repeat(200 << 10)});
+        call
+    };
+    // Over the whole budget: it holds all of it while it runs.
+    let mut first = session.open_post(&padded(1)).await;
+    let refused = session.post(&padded(2)).await;
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.head.get("retry-after"), Some("1"));
+    assert_eq!(
+        refused.json()["error"]["data"]["limit"],
+        "max_inbound_bytes"
+    );
+    assert_eq!(first.message().await.unwrap().1["id"], 1);
+    // Refused before its stream opened: the id is free to use again.
+    let mut again = session.open_post(&padded(2)).await;
+    assert_eq!(again.message().await.unwrap().1["id"], 2);
+    tree.shutdown().await;
+}

@@ -35,7 +35,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_mcp::inbound::Received;
 use arbor_mcp::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
 };
@@ -561,17 +560,13 @@ async fn handshake(
             Err(Undelivered::Busy) => busy(http),
         };
     };
-    let (mcp, received) = match admit(&session, bytes).await {
-        Ok(admitted) => admitted,
-        Err(Undelivered::Gone) => return gone(),
-        Err(Undelivered::Busy) => return busy(http),
-    };
     let (reply, attached) = oneshot::channel();
     let opened = session
         .send(HttpSessionMsg::Open {
             requests,
             answer,
             primed: primed(headers, &message),
+            bytes,
             reply,
         })
         .await;
@@ -579,8 +574,9 @@ async fn handshake(
         Ok(()) => attached.await,
         Err(_) => return gone(),
     };
-    let attached = match attached {
-        Ok(Ok(attached)) => attached,
+    let (attached, received) = match attached {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(Refusal::Busy)) => return busy(http),
         Ok(Err(Refusal::DuplicateId(id))) => {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -594,7 +590,12 @@ async fn handshake(
         }
         Ok(Err(_)) | Err(_) => return gone(),
     };
-    if mcp.send(SessionMsg::Incoming(received)).await.is_err() {
+    if attached
+        .session
+        .send(SessionMsg::Incoming(received))
+        .await
+        .is_err()
+    {
         return gone();
     }
     // A batch may cancel other requests beside its own.
@@ -730,8 +731,8 @@ async fn get_stream(
             "Bad Request: events after Last-Event-ID are no longer kept; resuming would lose them",
             json!({ "header": "Last-Event-ID", "limit": ["replay_events", "replay_bytes", "replay_age"] }),
         ),
-        // Only POSTs open streams for request ids.
-        Ok(Err(Refusal::DuplicateId(_))) => session_not_found(id),
+        // Only POSTs open streams for requests (and take budget).
+        Ok(Err(Refusal::DuplicateId(_) | Refusal::Busy)) => session_not_found(id),
         Ok(Ok(attached)) => {
             // The standalone stream waits for nothing; a resumed request
             // stream carries its request's answer, so its session drains.
@@ -754,13 +755,11 @@ enum Undelivered {
     Busy,
 }
 
-/// The session's MCP session, and `bytes` with their share of its inbound
-/// budget. An HTTP client is not made to wait for room (its POST would
-/// hold its body meanwhile, however many it sends): it is told to retry.
-async fn admit(
-    session: &ActorRef<HttpSessionMsg>,
-    bytes: Vec<u8>,
-) -> Result<(ActorRef<SessionMsg>, Received), Undelivered> {
+/// Hands a message that opens no stream to the session's MCP session, with
+/// its share of the session's inbound budget. An HTTP client is not made to
+/// wait for room (its POST would hold its body meanwhile, however many it
+/// sends): it is told to retry.
+async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Result<(), Undelivered> {
     let (reply, answer) = oneshot::channel();
     session
         .send(HttpSessionMsg::Touch { reply })
@@ -768,12 +767,6 @@ async fn admit(
         .map_err(|_| Undelivered::Gone)?;
     let (mcp, inbound) = answer.await.map_err(|_| Undelivered::Gone)?;
     let received = inbound.try_admit(bytes).map_err(|_| Undelivered::Busy)?;
-    Ok((mcp, received))
-}
-
-/// Hands a message that opens no stream to the session's MCP session.
-async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Result<(), Undelivered> {
-    let (mcp, received) = admit(session, bytes).await?;
     mcp.send(SessionMsg::Incoming(received))
         .await
         .map_err(|_| Undelivered::Gone)

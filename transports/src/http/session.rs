@@ -18,12 +18,12 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_mcp::inbound::InboundBudget;
+use arbor_mcp::inbound::{InboundBudget, Received};
 use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::McpServer;
-use arbor_runtime::timer::{send_interval, TimerRef};
+use arbor_runtime::timer::{send_interval, sleep_until_or_never, TimerRef};
 use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
 use tokio::sync::{mpsc, oneshot};
 
@@ -89,6 +89,8 @@ pub(crate) enum Refusal {
     /// A request with this id is already in flight in the session: its
     /// answer could not be told from the other's.
     DuplicateId(Id),
+    /// The session holds its inbound budget's worth already.
+    Busy,
 }
 
 /// How a POST's requests are answered.
@@ -107,12 +109,14 @@ pub(crate) enum Answer {
 #[derive(Debug)]
 pub(crate) enum HttpSessionMsg {
     /// A POST carrying `requests`, answered as `answer` says: opens their
-    /// stream, before the message goes to the MCP session.
+    /// stream, before the message (`bytes`) goes to the MCP session with
+    /// its share of the inbound budget.
     Open {
         requests: Vec<Id>,
         answer: Answer,
         primed: bool,
-        reply: oneshot::Sender<Result<Attached, Refusal>>,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<Result<(Attached, Received), Refusal>>,
     },
     /// A GET: the standalone stream, or a stream resumed after an event.
     Get {
@@ -257,7 +261,7 @@ async fn pump(
                 ended = Some((reason, tokio::time::Instant::now()));
                 continue;
             }
-            () = sleep_until_some(grace) => None,
+            () = sleep_until_or_never(grace) => None,
         };
         match item {
             Some(item) => {
@@ -273,13 +277,6 @@ async fn pump(
         None => exited.await,
     };
     let _ = http.send(HttpSessionMsg::Ended(reason)).await;
-}
-
-async fn sleep_until_some(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 impl Actor for HttpSession {
@@ -302,6 +299,7 @@ impl Actor for HttpSession {
                 requests,
                 answer,
                 primed,
+                bytes,
                 reply,
             } => {
                 self.last_active = Instant::now();
@@ -313,6 +311,10 @@ impl Actor for HttpSession {
                     let _ = reply.send(Err(Refusal::DuplicateId(taken.clone())));
                     return Ok(());
                 }
+                let Ok(received) = self.inbound.try_admit(bytes) else {
+                    let _ = reply.send(Err(Refusal::Busy));
+                    return Ok(());
+                };
                 let stream = self.next_stream;
                 self.next_stream += 1;
                 for id in &requests {
@@ -331,7 +333,7 @@ impl Actor for HttpSession {
                 };
                 let attached = self.attach(stream, &mut state, primed, None);
                 self.streams.insert(stream, state);
-                let _ = reply.send(Ok(attached));
+                let _ = reply.send(Ok((attached, received)));
             }
             HttpSessionMsg::Get {
                 after,
@@ -562,23 +564,15 @@ impl HttpSession {
         }
     }
 
-    /// The client cancelled `request`: it gets no answer. A batch's stream
-    /// still waits for the array the others' answers come in.
+    /// The client cancelled `request`: it gets no answer. A batch with
+    /// rejected entries still gets its array, which ends the stream.
     fn cancelled(&mut self, request: &Id) {
-        let Some(stream) = self.by_request.get(request).copied() else {
-            return;
-        };
-        let Some(state) = self.streams.get_mut(&stream) else {
-            return;
-        };
-        match state.answer {
-            Answer::Each => self.answered(request),
-            Answer::Array { certain } => {
+        let stream = self.by_request.get(request).copied();
+        match stream.and_then(|s| self.streams.get_mut(&s)) {
+            Some(state) if state.answer == (Answer::Array { certain: true }) => {
                 state.pending = state.pending.saturating_sub(1);
-                if state.pending == 0 && !certain {
-                    self.finish(stream);
-                }
             }
+            _ => self.answered(request),
         }
     }
 

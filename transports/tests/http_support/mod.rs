@@ -687,6 +687,17 @@ pub(crate) fn stuck_server() -> arbor_mcp::McpServer {
         .unwrap()
 }
 
+/// The test server with a 100 KiB inbound budget.
+pub(crate) fn small_budget_server() -> arbor_mcp::McpServer {
+    builder()
+        .config(arbor_mcp::server::ServerConfig {
+            max_inbound_bytes: 100 << 10,
+            ..arbor_mcp::server::ServerConfig::default()
+        })
+        .build()
+        .unwrap()
+}
+
 /// Starts the transports for `server` with `http` settings.
 pub(crate) async fn start_http(
     server: arbor_mcp::McpServer,
