@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context as _};
 use arbor::demo::{DemoTree, WorkerMsg};
-use arbor::runtime::Pid;
+use arbor::runtime::{ActorRef, Pid};
 use arbor::supervision::{kill_path, Chaos, KillTarget, SupervisorRef};
 use serde_json::json;
 
@@ -74,8 +74,7 @@ async fn main() -> anyhow::Result<()> {
     let killed = kill_path(&root, "services/echo").await?;
     emit(json!({"event": "kill", "path": killed.path, "pid": killed.pid.to_string()}));
     let echo = restarted(&services, "echo", killed.pid).await?;
-    let answer = echo
-        .downcast::<WorkerMsg>()
+    let answer = ActorRef::<WorkerMsg>::from_process(&echo)
         .context("echo is a worker")?
         .call(WorkerMsg::Echo, Duration::from_secs(1))
         .await?;

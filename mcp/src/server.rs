@@ -976,12 +976,13 @@ impl McpServer {
     pub fn list_changed(&self, kind: ListKind) -> usize {
         let mut told = 0;
         self.inner.subscribers.for_each_member(&kind.group(), |p| {
-            let sent = match p.downcast::<SubscriptionMsg>() {
+            let sent = match arbor_runtime::ActorRef::<SubscriptionMsg>::from_process(&p) {
                 Some(sub) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
-                None => p.downcast::<crate::session::SessionMsg>().is_some_and(|s| {
-                    s.try_send(crate::session::SessionMsg::ListChanged(kind))
-                        .is_ok()
-                }),
+                None => arbor_runtime::ActorRef::<crate::session::SessionMsg>::from_process(&p)
+                    .is_some_and(|s| {
+                        s.try_send(crate::session::SessionMsg::ListChanged(kind))
+                            .is_ok()
+                    }),
             };
             told += usize::from(sent);
         });
@@ -998,7 +999,7 @@ impl McpServer {
         self.inner
             .subscribers
             .for_each_member(&uri.as_str().to_string(), |p| {
-                if p.downcast::<SubscriptionMsg>()
+                if arbor_runtime::ActorRef::<SubscriptionMsg>::from_process(&p)
                     .is_some_and(|s| s.try_send(SubscriptionMsg::Updated).is_ok())
                 {
                     told += 1;

@@ -165,7 +165,7 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
     };
     let sessions = template.start().await.unwrap();
     let session = sessions.start_child(out_tx).await.unwrap();
-    let actor = session.downcast::<SessionMsg>().unwrap();
+    let actor = arbor_runtime::ActorRef::<SessionMsg>::from_process(&session).unwrap();
     let send = |v: serde_json::Value| SessionMsg::Incoming(v.to_string().into_bytes().into());
     actor.try_send(send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})))

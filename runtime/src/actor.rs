@@ -24,7 +24,7 @@ use tracing::Instrument;
 
 use crate::error::{CallError, Reply, SendError, SpawnError};
 use crate::exit::ExitReason;
-use crate::process::{finish, Cell, Core, Pid, ProcessKind, ProcessRef};
+use crate::process::{as_process, finish, Cell, Core, Pid, ProcessKind, ProcessRef};
 
 /// What a handler returns: `Err(reason)` ends the actor with that reason.
 pub type Flow = Result<(), ExitReason>;
@@ -102,6 +102,8 @@ impl<A: Actor> std::fmt::Debug for Context<A> {
 
 struct Queue<M> {
     buf: VecDeque<M>,
+    /// Places held by [`Permit`]s: counted against the capacity.
+    reserved: usize,
     closed: bool,
 }
 
@@ -130,6 +132,7 @@ impl<M: Send + 'static> Mailbox<M> {
             core: Core::new(),
             queue: Mutex::new(Queue {
                 buf: VecDeque::new(),
+                reserved: 0,
                 closed: false,
             }),
             capacity: capacity.max(1),
@@ -150,7 +153,7 @@ impl<M: Send + 'static> Mailbox<M> {
             if q.closed {
                 return Err(SendError::Closed(msg));
             }
-            if bounded && q.buf.len() >= self.capacity {
+            if bounded && q.buf.len() + q.reserved >= self.capacity {
                 return Err(SendError::Full(msg));
             }
             q.buf.push_back(msg);
@@ -158,6 +161,50 @@ impl<M: Send + 'static> Mailbox<M> {
         }
         self.has_mail.notify_one();
         Ok(())
+    }
+
+    /// Holds a place for one message.
+    fn reserve(&self) -> Result<(), SendError<()>> {
+        if self.core.is_shedding() {
+            return Err(SendError::Overloaded(()));
+        }
+        let mut q = self.queue.lock();
+        if q.closed {
+            return Err(SendError::Closed(()));
+        }
+        if q.buf.len() + q.reserved >= self.capacity {
+            return Err(SendError::Full(()));
+        }
+        q.reserved += 1;
+        Ok(())
+    }
+
+    /// Fills a reserved place with `msg`, or gives it back empty.
+    fn release(&self, mut msg: Option<M>) {
+        let queued = {
+            let mut q = self.queue.lock();
+            q.reserved = q.reserved.saturating_sub(1);
+            match msg.take() {
+                // The actor has exited: the message goes (outside the lock),
+                // as a send to a closed mailbox would.
+                Some(m) if q.closed => {
+                    msg = Some(m);
+                    false
+                }
+                Some(m) => {
+                    q.buf.push_back(m);
+                    self.core.depth().store(q.buf.len(), Ordering::Relaxed);
+                    true
+                }
+                None => false,
+            }
+        };
+        drop(msg);
+        if queued {
+            self.has_mail.notify_one();
+        } else {
+            self.has_room.notify_one();
+        }
     }
 
     fn pop(&self) -> Option<M> {
@@ -252,8 +299,10 @@ impl<M> PartialEq for ActorRef<M> {
 impl<M> Eq for ActorRef<M> {}
 
 impl<M: Send + 'static> ActorRef<M> {
-    pub(crate) fn from_mailbox(mailbox: Arc<Mailbox<M>>) -> Self {
-        ActorRef(mailbox)
+    /// The typed handle of `process`, if it is a lightweight actor whose
+    /// messages are `M`.
+    pub fn from_process(process: &ProcessRef) -> Option<Self> {
+        process.cell().downcast::<Mailbox<M>>().ok().map(ActorRef)
     }
 
     /// The actor's process identifier.
@@ -314,6 +363,39 @@ impl<M: Send + 'static> ActorRef<M> {
         }
     }
 
+    /// Waits for room for one message and holds it: the [`Permit`] then
+    /// queues a message without waiting (tokio's `Sender::reserve`).
+    ///
+    /// # Errors
+    /// [`SendError::Overloaded`] or [`SendError::Closed`].
+    ///
+    /// # Cancel safety
+    /// Cancel safe: no message is handed over until the permit is used, so a
+    /// `select!` loop can wait on this beside other branches and keep its
+    /// message when another branch wins.
+    pub async fn reserve(&self) -> Result<Permit<'_, M>, SendError<()>> {
+        loop {
+            let room = self.0.has_room.notified();
+            match self.try_reserve() {
+                Err(SendError::Full(())) => room.await,
+                done => return done,
+            }
+        }
+    }
+
+    /// Holds room for one message if there is some now; see
+    /// [`ActorRef::reserve`].
+    ///
+    /// # Errors
+    /// [`SendError::Full`], [`SendError::Overloaded`] or [`SendError::Closed`].
+    pub fn try_reserve(&self) -> Result<Permit<'_, M>, SendError<()>> {
+        self.0.reserve()?;
+        Ok(Permit {
+            mailbox: &self.0,
+            used: false,
+        })
+    }
+
     /// Queues a message past the capacity limit and load shedding.
     ///
     /// For the few messages that must never be lost: exit signals, monitor
@@ -336,6 +418,36 @@ impl<M: Send + 'static> ActorRef<M> {
         timeout: Duration,
     ) -> Result<R, CallError> {
         crate::error::call(|reply| self.try_send(request(reply)), timeout).await
+    }
+}
+
+/// Room for one message in an actor's mailbox, held by
+/// [`ActorRef::reserve`]; dropping it unused gives the room back.
+pub struct Permit<'a, M: Send + 'static> {
+    mailbox: &'a Mailbox<M>,
+    used: bool,
+}
+
+impl<M: Send + 'static> Permit<'_, M> {
+    /// Queues `msg` in the held place. It is dropped if the actor has
+    /// exited since the place was reserved.
+    pub fn send(mut self, msg: M) {
+        self.used = true;
+        self.mailbox.release(Some(msg));
+    }
+}
+
+impl<M: Send + 'static> Drop for Permit<'_, M> {
+    fn drop(&mut self) {
+        if !self.used {
+            self.mailbox.release(None);
+        }
+    }
+}
+
+impl<M: Send + 'static> std::fmt::Debug for Permit<'_, M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Permit({})", self.mailbox.core.pid())
     }
 }
 
@@ -387,7 +499,8 @@ pub async fn spawn_with<A: Actor>(
         myself: myself.clone(),
         stop: None,
     };
-    if let Err(reason) = caught(actor.init(&mut ctx)).await {
+    let pid = mailbox.core.pid();
+    if let Err(reason) = as_process(pid, caught(actor.init(&mut ctx))).await {
         finish(&*mailbox, reason.clone());
         return Err(SpawnError::Init(reason));
     }
@@ -398,7 +511,8 @@ pub async fn spawn_with<A: Actor>(
         reason: None,
     };
     let task = tokio::spawn(
-        run(actor, ctx, guard).instrument(tracing::trace_span!("actor", pid = %mailbox.core.pid())),
+        as_process(pid, run(actor, ctx, guard))
+            .instrument(tracing::trace_span!("actor", pid = %pid)),
     );
     *mailbox.task.lock() = Some(task.abort_handle());
     if mailbox.killed.load(Ordering::Acquire) {

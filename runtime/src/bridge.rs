@@ -21,7 +21,7 @@ use ractor::{Actor, ActorProcessingErr, SupervisionEvent};
 use crate::actor::{panic_message, SpawnOptions};
 use crate::error::{CallError, Reply, SendError, SpawnError};
 use crate::exit::ExitReason;
-use crate::process::{finish, Cell, Core, Pid, ProcessKind, ProcessRef};
+use crate::process::{as_process, finish, Cell, Core, Pid, ProcessKind, ProcessRef};
 
 /// The process state of a ractor actor.
 pub(crate) struct RactorCell {
@@ -88,7 +88,10 @@ impl<M> std::fmt::Debug for RactorRef<M> {
 }
 
 impl<M: ractor::Message> RactorRef<M> {
-    pub(crate) fn from_cell(cell: Arc<RactorCell>) -> Option<Self> {
+    /// The typed handle of `process`, if it is a ractor actor whose
+    /// messages are `M`.
+    pub fn from_process(process: &ProcessRef) -> Option<Self> {
+        let cell = process.cell().downcast::<RactorCell>().ok()?;
         let actor = cell.actor.get()?;
         if actor.is_message_type_of::<M>() != Some(true) {
             return None;
@@ -330,7 +333,8 @@ async fn recorded<T>(
     cell: &RactorCell,
     fut: impl std::future::Future<Output = Result<T, ActorProcessingErr>>,
 ) -> Result<T, ActorProcessingErr> {
-    let result = match std::panic::AssertUnwindSafe(fut).catch_unwind().await {
+    let caught = std::panic::AssertUnwindSafe(fut).catch_unwind();
+    let result = match as_process(cell.core.pid(), caught).await {
         Ok(result) => result,
         Err(payload) => Err(panic_message(payload).into()),
     };

@@ -1,7 +1,9 @@
-//! Process groups: named sets of processes, like OTP's `pg`.
+//! Process groups: named groups of processes, as OTP's `pg`.
 //!
-//! A process leaves every group when it exits. Groups are how notifications
-//! fan out to many subscribers.
+//! As in `pg`, a process may join a group several times: each join is a
+//! membership, [`ProcessGroups::members`] lists it once per membership, and
+//! each [`ProcessGroups::leave`] removes one. A process leaves every group
+//! when it exits. Groups are how notifications fan out to many subscribers.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -11,12 +13,22 @@ use crate::process::{Pid, ProcessRef, WatchRef};
 use crate::registry::DEFAULT_SHARDS;
 use crate::shards::ShardedMap;
 
-type Members = HashMap<Pid, (ProcessRef, WatchRef)>;
+/// One process's memberships of a group.
+struct Member {
+    process: ProcessRef,
+    /// Removes the process from the group when it exits.
+    watch: WatchRef,
+    /// How many times it has joined and not left (at least 1).
+    joins: usize,
+}
+
+type Members = HashMap<Pid, Member>;
 
 type Shards<G> = ShardedMap<G, Members>;
 
 impl<G: Hash + Eq> Shards<G> {
-    fn remove(&self, group: &G, pid: Pid) -> Option<(ProcessRef, WatchRef)> {
+    /// Removes every membership of `pid`.
+    fn remove(&self, group: &G, pid: Pid) -> Option<Member> {
         let mut shard = self.shard(group).write();
         let members = shard.get_mut(group)?;
         let removed = members.remove(&pid);
@@ -69,13 +81,15 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
         }
     }
 
-    /// Adds `process` to `group`. Returns `false` if it was already a member
-    /// or has already exited.
+    /// Adds a membership of `process` to `group` (OTP's `pg:join/2`): a
+    /// process that joins twice is a member twice. Returns `false`, adding
+    /// nothing, if it has already exited.
     pub fn join(&self, group: G, process: &ProcessRef) -> bool {
         let mut shard = self.inner.shard(&group).write();
         let members = shard.entry(group.clone()).or_default();
-        if members.contains_key(&process.pid()) {
-            return false;
+        if let Some(member) = members.get_mut(&process.pid()) {
+            member.joins += 1;
+            return true;
         }
         let groups: Weak<Shards<G>> = Arc::downgrade(&self.inner);
         let key = group.clone();
@@ -86,7 +100,14 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
             }
         }) {
             Ok(watch) => {
-                members.insert(pid, (process.clone(), watch));
+                members.insert(
+                    pid,
+                    Member {
+                        process: process.clone(),
+                        watch,
+                        joins: 1,
+                    },
+                );
                 true
             }
             Err(_) => {
@@ -98,52 +119,60 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
         }
     }
 
-    /// Removes `process` from `group`. Returns `false` if it was not a member.
+    /// Removes one membership of `process` from `group` (OTP's
+    /// `pg:leave/2`). Returns `false` if it was not a member.
     pub fn leave(&self, group: &G, process: &ProcessRef) -> bool {
+        {
+            let mut shard = self.inner.shard(group).write();
+            let Some(member) = shard.get_mut(group).and_then(|m| m.get_mut(&process.pid())) else {
+                return false;
+            };
+            if member.joins > 1 {
+                member.joins -= 1;
+                return true;
+            }
+        }
         match self.inner.remove(group, process.pid()) {
-            Some((member, watch)) => {
-                member.demonitor(watch);
+            Some(member) => {
+                member.process.demonitor(member.watch);
                 true
             }
             None => false,
         }
     }
 
-    /// The live members of `group`, in no particular order.
+    /// The live members of `group`, in no particular order, each as many
+    /// times as it has joined (OTP's `pg:get_members/1`).
     pub fn members(&self, group: &G) -> Vec<ProcessRef> {
-        let shard = self.inner.shard(group).read();
-        shard
-            .get(group)
-            .map(|m| {
-                m.values()
-                    .filter(|(p, _)| p.is_alive())
-                    .map(|(p, _)| p.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        let mut all = Vec::new();
+        self.for_each_member(group, |p| all.push(p.clone()));
+        all
     }
 
-    /// Calls `f` for each live member of `group` without collecting them.
+    /// Calls `f` for each live membership of `group` without collecting
+    /// them: once per join, as [`ProcessGroups::members`] lists them.
     ///
     /// `f` runs under the group's shard lock: it must not join or leave
     /// groups of the same shard.
     pub fn for_each_member(&self, group: &G, mut f: impl FnMut(&ProcessRef)) {
         let shard = self.inner.shard(group).read();
         if let Some(members) = shard.get(group) {
-            members
-                .values()
-                .filter(|(p, _)| p.is_alive())
-                .for_each(|(p, _)| f(p));
+            for member in members.values().filter(|m| m.process.is_alive()) {
+                for _ in 0..member.joins {
+                    f(&member.process);
+                }
+            }
         }
     }
 
-    /// The number of live members of `group`.
+    /// The number of live memberships of `group`.
     pub fn member_count(&self, group: &G) -> usize {
-        self.inner
-            .shard(group)
-            .read()
-            .get(group)
-            .map_or(0, |m| m.values().filter(|(p, _)| p.is_alive()).count())
+        self.inner.shard(group).read().get(group).map_or(0, |m| {
+            m.values()
+                .filter(|m| m.process.is_alive())
+                .map(|m| m.joins)
+                .sum()
+        })
     }
 
     /// Every group that has at least one member.

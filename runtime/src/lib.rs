@@ -23,12 +23,12 @@ mod shards;
 pub mod timer;
 pub mod watchdog;
 
-pub use actor::{spawn, spawn_with, Actor, ActorRef, Context, Flow, SpawnOptions};
+pub use actor::{spawn, spawn_with, Actor, ActorRef, Context, Flow, Permit, SpawnOptions};
 pub use bridge::{spawn_ractor, spawn_ractor_with, RactorRef};
 pub use error::{CallError, Reply, SendError, SpawnError};
 pub use exit::{Down, ExitReason, ExitSignal};
 pub use groups::ProcessGroups;
-pub use process::{Monitor, Pid, ProcessKind, ProcessRef, WatchRef};
+pub use process::{current_pid, Monitor, Pid, ProcessKind, ProcessRef, WatchRef};
 pub use registry::{RegistryError, ShardedRegistry};
 pub use timer::TimerRef;
 pub use watchdog::{WatchPolicy, Watchdog, WatchdogConfig};

@@ -24,6 +24,11 @@ use crate::exit::{Down, ExitReason, ExitSignal};
 pub struct Pid(u64);
 
 impl Pid {
+    /// The sender of an exit signal sent from outside any process (a test's
+    /// main task, a plain tokio task): OTP has no such caller, Rust does.
+    /// No process ever has this pid.
+    pub const EXTERNAL: Pid = Pid(0);
+
     fn next() -> Pid {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         Pid(NEXT.fetch_add(1, Ordering::Relaxed))
@@ -39,6 +44,24 @@ impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "<0.{}.0>", self.0)
     }
+}
+
+tokio::task_local! {
+    /// The process whose code the current task is running.
+    static CURRENT: Pid;
+}
+
+/// The pid of the process whose code is running: OTP's `self()`.
+///
+/// `Some` inside an actor's `init`, handlers and `terminate` (lightweight
+/// and ractor alike); `None` elsewhere, including in tasks an actor spawns.
+pub fn current_pid() -> Option<Pid> {
+    CURRENT.try_with(|pid| *pid).ok()
+}
+
+/// Runs `fut` as the code of process `pid`, for [`current_pid`].
+pub(crate) async fn as_process<F: Future>(pid: Pid, fut: F) -> F::Output {
+    CURRENT.scope(pid, fut).await
 }
 
 /// Which machinery runs a process.
@@ -316,15 +339,30 @@ impl ProcessRef {
         self.0.core().shedding.store(shed, Ordering::Relaxed);
     }
 
-    /// Kills the process at once: it exits with [`ExitReason::Killed`] and
-    /// runs no cleanup. Does nothing if it has already exited.
+    /// Kills the process at once, whether it traps exits or not: OTP's
+    /// `exit(Pid, kill)`. It exits with [`ExitReason::Killed`] and runs no
+    /// cleanup. Does nothing if it has already exited.
     pub fn kill(&self) {
-        self.exit(ExitReason::Killed);
+        self.end_now(ExitReason::Killed);
     }
 
-    /// Ends the process at once with `reason`, like OTP's `exit(Pid, Reason)`
-    /// for a process that does not trap exits.
+    /// Sends an exit signal, as OTP's `exit(Pid, Reason)`; the sender is the
+    /// calling process ([`current_pid`], or [`Pid::EXTERNAL`]).
+    ///
+    /// - A process that traps exits receives it as an [`ExitSignal`]
+    ///   `{from, reason}` and lives on, whatever the reason.
+    /// - Otherwise `normal` does nothing (unless a process sends it to
+    ///   itself: then it exits `normal`), and every other reason, `killed`
+    ///   included, ends the process at once with that reason, without cleanup.
+    ///
+    /// The untrappable signal is [`ProcessRef::kill`]; a graceful stop that
+    /// runs cleanup is [`ProcessRef::stop`].
     pub fn exit(&self, reason: ExitReason) {
+        let from = current_pid().unwrap_or(Pid::EXTERNAL);
+        self.exit_signal(ExitSignal { from, reason });
+    }
+
+    fn end_now(&self, reason: ExitReason) {
         if self.0.core().set_pending(reason, true) {
             self.0.abort();
         }
@@ -390,16 +428,36 @@ impl ProcessRef {
         }
     }
 
-    /// A one-shot monitor: resolves to a [`Down`] when the process exits,
-    /// at once if it already has (with the reason it exited with).
-    /// Dropping the monitor removes it.
+    /// A one-shot monitor: resolves to a [`Down`] when the process exits, or
+    /// at once with [`ExitReason::NoProc`] if it already has (OTP's
+    /// `monitor(process, Pid)`). Dropping the monitor removes it.
     pub fn monitor(&self) -> Monitor {
+        self.watch(Report::NoProc)
+    }
+
+    /// Waits until the process exits and returns why; at once, with the
+    /// reason it exited with, if it already has.
+    ///
+    /// The monitor is set when this is called, not when the future is first
+    /// polled: an exit in between is not missed.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: dropping the future only removes its monitor.
+    pub fn wait(&self) -> impl Future<Output = ExitReason> + Send + Unpin + 'static {
+        use futures_util::FutureExt;
+        self.watch(Report::Reason).map(|down| down.reason)
+    }
+
+    fn watch(&self, report: Report) -> Monitor {
         let (tx, rx) = oneshot::channel();
         let watch = match self.on_exit(move |down| {
             let _ = tx.send(down.clone());
         }) {
             Ok(w) => Some((self.clone(), w)),
-            Err(down) => {
+            Err(mut down) => {
+                if report == Report::NoProc {
+                    down.reason = ExitReason::NoProc;
+                }
                 return Monitor {
                     pid: self.pid(),
                     state: MonitorState::Ready(Some(down)),
@@ -414,18 +472,11 @@ impl ProcessRef {
         }
     }
 
-    /// Waits until the process exits and returns why.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: dropping the future only removes its monitor.
-    pub async fn wait(&self) -> ExitReason {
-        self.monitor().await.reason
-    }
-
     /// Links two processes: when either exits, the other receives an
     /// [`ExitSignal`]. A process that does not trap exits dies with the same
-    /// reason when that reason is abnormal. Linking to a process that has
-    /// already exited delivers its exit signal at once, as OTP does.
+    /// reason unless it is [`ExitReason::Normal`]. Linking to a process that
+    /// has already exited sends the survivor an exit signal with
+    /// [`ExitReason::NoProc`] at once, as OTP's `link/1` does.
     pub fn link(&self, other: &ProcessRef) {
         if self.pid() == other.pid() {
             return;
@@ -445,19 +496,15 @@ impl ProcessRef {
                     }
                     None
                 }
-                (Life::Exiting(r, _) | Life::Exited(r), Life::Alive(_)) => {
-                    Some((first, second, r.clone()))
-                }
-                (Life::Alive(_), Life::Exiting(r, _) | Life::Exited(r)) => {
-                    Some((second, first, r.clone()))
-                }
+                (Life::Exiting(..) | Life::Exited(_), Life::Alive(_)) => Some((first, second)),
+                (Life::Alive(_), Life::Exiting(..) | Life::Exited(_)) => Some((second, first)),
                 _ => None,
             }
         };
-        if let Some((exited, survivor, reason)) = dead {
+        if let Some((exited, survivor)) = dead {
             survivor.exit_signal(ExitSignal {
                 from: exited.pid(),
-                reason,
+                reason: ExitReason::NoProc,
             });
         }
     }
@@ -477,25 +524,9 @@ impl ProcessRef {
         }
     }
 
-    /// The typed handle of a lightweight actor whose messages are `M`.
-    pub fn downcast<M: Send + 'static>(&self) -> Option<crate::ActorRef<M>> {
-        self.0
-            .clone()
-            .into_any()
-            .downcast::<crate::actor::Mailbox<M>>()
-            .ok()
-            .map(crate::ActorRef::from_mailbox)
-    }
-
-    /// The typed handle of a ractor actor whose messages are `M`.
-    pub fn downcast_ractor<M: ractor::Message>(&self) -> Option<crate::RactorRef<M>> {
-        let cell = self
-            .0
-            .clone()
-            .into_any()
-            .downcast::<crate::bridge::RactorCell>()
-            .ok()?;
-        crate::RactorRef::from_cell(cell)
+    /// The process's machinery, for the typed handles' `from_process`.
+    pub(crate) fn cell(&self) -> Arc<dyn Any + Send + Sync> {
+        self.0.clone().into_any()
     }
 
     fn remove_link(&self, pid: Pid) {
@@ -511,8 +542,10 @@ impl ProcessRef {
         };
         match trap {
             Some(deliver) => deliver(signal),
-            None if !signal.reason.is_normal() => self.exit(signal.reason),
-            None => {}
+            // `exit(self(), normal)` ends the caller; a link never carries
+            // a process's own pid.
+            None if signal.reason.is_normal() && signal.from != self.pid() => {}
+            None => self.end_now(signal.reason),
         }
     }
 }
@@ -535,6 +568,15 @@ impl std::hash::Hash for ProcessRef {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
         self.pid().hash(state);
     }
+}
+
+/// What a monitor set on an exited process resolves to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Report {
+    /// OTP's `noproc` ([`ProcessRef::monitor`]).
+    NoProc,
+    /// The reason it exited with ([`ProcessRef::wait`]).
+    Reason,
 }
 
 enum MonitorState {

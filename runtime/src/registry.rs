@@ -146,7 +146,7 @@ impl<K: Hash + Eq + Clone + std::fmt::Debug + Send + Sync + 'static> ShardedRegi
 
     /// The typed handle of the lightweight actor registered under `name`.
     pub fn whereis_actor<M: Send + 'static>(&self, name: &K) -> Option<crate::ActorRef<M>> {
-        self.whereis(name)?.downcast()
+        crate::ActorRef::from_process(&self.whereis(name)?)
     }
 
     /// Removes `name`; returns the process it named, if any.

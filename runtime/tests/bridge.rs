@@ -371,14 +371,17 @@ async fn call_with_reply_and_timeout() {
 async fn downcast_ractor_to_the_right_message_type_only() {
     let (r, _er) = worker().await;
     let p = r.process();
-    let typed = p.downcast_ractor::<WMsg>().expect("right message type");
+    let typed = arbor_runtime::RactorRef::<WMsg>::from_process(&p).expect("right message type");
     assert_eq!(typed.pid(), r.pid());
     typed.try_send(WMsg::Push(8)).unwrap();
     assert_eq!(r.call(WMsg::Log, LIMIT).await.unwrap(), vec![8]);
 
-    assert!(p.downcast_ractor::<u32>().is_none());
-    assert!(p.downcast_ractor::<Msg>().is_none());
-    assert!(p.downcast::<WMsg>().is_none(), "not a lightweight actor");
+    assert!(arbor_runtime::RactorRef::<u32>::from_process(&p).is_none());
+    assert!(arbor_runtime::RactorRef::<Msg>::from_process(&p).is_none());
+    assert!(
+        arbor_runtime::ActorRef::<WMsg>::from_process(&p).is_none(),
+        "not a lightweight actor"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,7 +430,7 @@ async fn a_ractor_can_trap_exits_set_up_before_it_starts() {
     let (r, mut er) = worker_with(|p| {
         let me = p.clone();
         p.trap_exits(move |signal| {
-            if let Some(r) = me.downcast_ractor::<WMsg>() {
+            if let Some(r) = arbor_runtime::RactorRef::<WMsg>::from_process(&me) {
                 let _ = r.send_system(WMsg::Exit(signal));
             }
         });
@@ -455,7 +458,7 @@ async fn a_ractor_linked_to_a_dead_process_before_it_starts_dies() {
     exit_and_wait(&dead.process(), err("gone before")).await;
 
     let (r, _er) = worker_with(|p| p.link(&dead.process())).await;
-    assert_eq!(exited(&r.process()).await, err("gone before"));
+    assert_eq!(exited(&r.process()).await, ExitReason::NoProc);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -499,7 +502,7 @@ async fn a_ractor_can_be_registered_and_is_unregistered_on_exit() {
     assert_eq!(reg.whereis(&"sup".to_string()), Some(r.process()));
     let found = reg
         .whereis(&"sup".to_string())
-        .and_then(|p| p.downcast_ractor::<WMsg>())
+        .and_then(|p| arbor_runtime::RactorRef::<WMsg>::from_process(&p))
         .unwrap();
     found.try_send(WMsg::Push(1)).unwrap();
 

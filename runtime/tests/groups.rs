@@ -26,7 +26,6 @@ async fn join_leave_members_and_count() {
 
     assert!(groups.join(g("room"), &a.process()));
     assert!(groups.join(g("room"), &b.process()));
-    assert!(!groups.join(g("room"), &a.process()), "already a member");
     assert!(groups.join(g("other"), &a.process()));
 
     assert_eq!(groups.member_count(&g("room")), 2);
@@ -61,6 +60,49 @@ async fn join_leave_members_and_count() {
     // Rejoining after leaving works.
     assert!(groups.join(g("room"), &a.process()));
     assert_eq!(groups.member_count(&g("room")), 1);
+}
+
+/// OTP `pg`: "A process can join a group several times; it must then leave
+/// the same number of times", and `get_members` lists it once per join.
+#[tokio::test]
+async fn joining_twice_is_two_memberships_and_leaving_once_removes_one() {
+    let groups = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    assert!(groups.join(g("room"), &a.process()));
+    assert!(groups.join(g("room"), &a.process()), "a second membership");
+    assert!(groups.join(g("room"), &b.process()));
+
+    assert_eq!(groups.member_count(&g("room")), 3);
+    let mut listed: Vec<Pid> = groups
+        .members(&g("room"))
+        .iter()
+        .map(ProcessRef::pid)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, vec![a.pid(), a.pid(), b.pid()]);
+    let mut visits = 0;
+    groups.for_each_member(&g("room"), |p| visits += usize::from(p.pid() == a.pid()));
+    assert_eq!(visits, 2, "fan-out reaches each membership");
+
+    assert!(groups.leave(&g("room"), &a.process()));
+    assert_eq!(groups.member_count(&g("room")), 2, "one membership left");
+    assert_eq!(
+        pids(&groups.members(&g("room"))),
+        HashSet::from([a.pid(), b.pid()])
+    );
+    assert!(groups.leave(&g("room"), &a.process()));
+    assert_eq!(pids(&groups.members(&g("room"))), HashSet::from([b.pid()]));
+    assert!(
+        !groups.leave(&g("room"), &a.process()),
+        "no membership left"
+    );
+
+    // Every membership goes when the process exits.
+    groups.join(g("room"), &b.process());
+    exit_and_wait(&b.process(), err("gone")).await;
+    assert_eq!(groups.member_count(&g("room")), 0);
+    assert!(groups.groups().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,7 +157,7 @@ async fn members_never_lists_a_dead_process() {
 async fn a_dead_process_cannot_join() {
     let groups = ProcessGroups::new();
     let (a, _ea) = start().await;
-    exit_and_wait(&a.process(), ExitReason::Normal).await;
+    exit_and_wait(&a.process(), ExitReason::Shutdown).await;
 
     assert!(!groups.join(g("room"), &a.process()));
     assert_eq!(groups.member_count(&g("room")), 0);
@@ -141,7 +183,10 @@ async fn for_each_member_visits_each_live_member_once() {
 
     // Fan out a notification through the group.
     groups.for_each_member(&g("subs"), |p| {
-        p.downcast::<Msg>().unwrap().try_send(Msg::Push(1)).unwrap();
+        arbor_runtime::ActorRef::<Msg>::from_process(&p)
+            .unwrap()
+            .try_send(Msg::Push(1))
+            .unwrap();
     });
     for (a, _) in &actors {
         assert_eq!(a.call(Msg::Log, common::LIMIT).await.unwrap(), vec![1]);

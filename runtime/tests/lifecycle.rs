@@ -350,6 +350,6 @@ async fn linking_to_a_dead_process_in_init_kills_the_new_actor() {
 
     let (s, _me, mut events) = starter(InitMode::LinkTo(dead.process()));
     let a = spawn(s).await.unwrap();
-    assert_eq!(exited(&a.process()).await, err("already gone"));
+    assert_eq!(exited(&a.process()).await, ExitReason::NoProc);
     assert_no_event(&mut events);
 }

@@ -49,18 +49,33 @@ async fn kill_propagates_as_killed() {
 
 // Current-thread runtime: when `wait` on the exited process returns, its
 // links have been signalled, so a successful ping proves the survivor was not.
+/// OTP: a process that does not trap exits survives a linked exit only when
+/// the reason is `normal`.
 #[tokio::test]
-async fn normal_and_shutdown_exits_do_not_kill_linked_processes() {
-    for reason in [ExitReason::Normal, ExitReason::Shutdown] {
+async fn only_a_normal_exit_leaves_a_linked_process_alive() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    a.process().link(&b.process());
+    a.try_send(Msg::StopSelf(ExitReason::Normal)).unwrap();
+    assert_eq!(exited(&a.process()).await, ExitReason::Normal);
+    ping(&b).await;
+    assert!(b.is_alive());
+}
+
+/// OTP: `shutdown` and `{shutdown, Term}` are not `normal`: a linked process
+/// that does not trap exits dies of them, with the same reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_kills_a_linked_process_that_does_not_trap_exits() {
+    for reason in [
+        ExitReason::Shutdown,
+        ExitReason::shutdown_with("maintenance"),
+    ] {
         let (a, _ea) = start().await;
         let (b, _eb) = start().await;
         a.process().link(&b.process());
-
         a.try_send(Msg::StopSelf(reason.clone())).unwrap();
         assert_eq!(exited(&a.process()).await, reason);
-
-        ping(&b).await;
-        assert!(b.is_alive());
+        assert_eq!(exited(&b.process()).await, reason);
     }
 }
 
@@ -103,41 +118,36 @@ async fn a_trapping_process_also_sees_normal_exits() {
     );
 }
 
+/// OTP `link/1`: linking to a process that no longer exists sends the caller
+/// an exit signal with reason `noproc`, whatever the dead process died of.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn linking_to_a_dead_process_delivers_its_exit_signal_at_once() {
-    let (dead, _ed) = start().await;
-    dead.try_send(Msg::Fail(err("gone"))).unwrap();
-    assert_eq!(exited(&dead.process()).await, err("gone"));
+async fn linking_to_a_dead_process_reports_noproc() {
+    for first in [err("gone"), ExitReason::Normal] {
+        let (dead, _ed) = start().await;
+        dead.try_send(Msg::StopSelf(first.clone())).unwrap();
+        assert_eq!(exited(&dead.process()).await, first);
 
-    // Not trapping: dies with the dead process's reason.
-    let (b, _eb) = start().await;
-    b.process().link(&dead.process());
-    assert_eq!(exited(&b.process()).await, err("gone"));
+        // Not trapping: dies of noproc (even when the dead one ended normally).
+        let (b, _eb) = start().await;
+        b.process().link(&dead.process());
+        assert_eq!(exited(&b.process()).await, ExitReason::NoProc);
 
-    // Trapping, and linking from the other side: gets the signal as a message.
-    let (c, mut ec) = start().await;
-    trap(&c);
-    dead.process().link(&c.process());
-    assert_eq!(
-        next_event(&mut ec).await,
-        Event::Trapped(ExitSignal {
-            from: dead.pid(),
-            reason: err("gone"),
-        })
-    );
-    assert!(c.is_alive());
-}
-
-#[tokio::test]
-async fn linking_to_a_process_that_exited_normally_is_harmless() {
-    let (dead, _ed) = start().await;
-    dead.try_send(Msg::StopSelf(ExitReason::Normal)).unwrap();
-    exited(&dead.process()).await;
-
-    let (b, _eb) = start().await;
-    b.process().link(&dead.process());
-    ping(&b).await;
-    assert!(b.is_alive());
+        // Trapping, and linking from the other side: gets it as a message.
+        let (c, mut ec) = start().await;
+        trap(&c);
+        dead.process().link(&c.process());
+        assert_eq!(
+            next_event(&mut ec).await,
+            Event::Trapped(ExitSignal {
+                from: dead.pid(),
+                reason: ExitReason::NoProc,
+            })
+        );
+        assert!(c.is_alive());
+        // The reason it died of stays readable.
+        assert_eq!(dead.process().exit_reason(), Some(first.clone()));
+        assert_eq!(dead.process().wait().await, first);
+    }
 }
 
 // Current-thread runtime, as above: the ping would fail if `b` had been

@@ -234,16 +234,16 @@ async fn downcast_to_the_right_message_type_only() {
     let (a, _ea) = start().await;
     let process = a.process();
 
-    let typed = process.downcast::<Msg>().expect("right message type");
+    let typed = arbor_runtime::ActorRef::<Msg>::from_process(&process).expect("right message type");
     assert_eq!(typed, a);
     assert_eq!(typed.pid(), a.pid());
     typed.try_send(Msg::Push(42)).unwrap();
     assert_eq!(a.call(Msg::Log, LIMIT).await.unwrap(), vec![42]);
 
-    assert!(process.downcast::<u32>().is_none());
-    assert!(process.downcast::<String>().is_none());
-    assert!(process.downcast_ractor::<Msg>().is_none());
-    assert!(process.downcast_ractor::<u32>().is_none());
+    assert!(arbor_runtime::ActorRef::<u32>::from_process(&process).is_none());
+    assert!(arbor_runtime::ActorRef::<String>::from_process(&process).is_none());
+    assert!(arbor_runtime::RactorRef::<Msg>::from_process(&process).is_none());
+    assert!(arbor_runtime::RactorRef::<u32>::from_process(&process).is_none());
 }
 
 #[tokio::test]
@@ -267,4 +267,61 @@ async fn the_mailbox_still_works_after_draining_a_burst() {
     }
     a.process().stop(ExitReason::Normal);
     assert_eq!(exited(&a.process()).await, ExitReason::Normal);
+}
+
+#[tokio::test]
+async fn a_permit_holds_room_and_queues_without_waiting() {
+    let (a, mut ea) = start_with_capacity(2).await;
+    let gate = block(&a, &mut ea).await;
+
+    let permit = a.reserve().await.unwrap();
+    a.try_send(Msg::Push(1)).unwrap();
+    // One queued plus one held: the mailbox is full.
+    assert!(matches!(a.try_send(Msg::Push(2)), Err(SendError::Full(_))));
+    assert!(matches!(a.try_reserve(), Err(SendError::Full(()))));
+    // Waiting for another permit does not finish while both places are taken.
+    assert!(a.reserve().now_or_never().is_none());
+
+    permit.send(Msg::Push(3));
+    assert_eq!(a.mailbox_len(), 2);
+    gate.add_permits(1);
+    assert_eq!(next_event(&mut ea).await, Event::Released);
+    assert_eq!(next_event(&mut ea).await, Event::Pushed(1));
+    assert_eq!(next_event(&mut ea).await, Event::Pushed(3));
+}
+
+#[tokio::test]
+async fn a_dropped_permit_gives_its_room_back_and_wakes_a_waiter() {
+    let (a, mut ea) = start_with_capacity(1).await;
+    let gate = block(&a, &mut ea).await;
+    let permit = a.reserve().await.unwrap();
+
+    let waiter = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let permit = a.reserve().await.unwrap();
+            permit.send(Msg::Push(7));
+        })
+    };
+    tokio::task::yield_now().await;
+    assert!(!waiter.is_finished());
+    drop(permit);
+    tokio::time::timeout(LIMIT, waiter).await.unwrap().unwrap();
+    gate.add_permits(1);
+    assert_eq!(next_event(&mut ea).await, Event::Released);
+    assert_eq!(next_event(&mut ea).await, Event::Pushed(7));
+}
+
+#[tokio::test]
+async fn reserve_reports_an_exited_or_shedding_actor() {
+    let (a, _ea) = start().await;
+    a.process().set_shedding(true);
+    assert!(matches!(a.reserve().await, Err(SendError::Overloaded(()))));
+    a.process().set_shedding(false);
+    // A permit taken before the exit drops its message quietly.
+    let permit = a.reserve().await.unwrap();
+    a.try_send(Msg::Fail(err("gone"))).unwrap();
+    exited(&a.process()).await;
+    permit.send(Msg::Push(1));
+    assert!(matches!(a.reserve().await, Err(SendError::Closed(()))));
 }

@@ -33,8 +33,10 @@ async fn down_carries_the_pid_and_exit_reason() {
     );
 }
 
+/// OTP `monitor/2`: monitoring a process that no longer exists delivers
+/// `'DOWN'` at once with reason `noproc`; `wait` keeps the real reason.
 #[tokio::test]
-async fn a_monitor_on_a_dead_process_fires_at_once_with_its_reason() {
+async fn a_monitor_on_a_dead_process_fires_at_once_with_noproc() {
     let (a, _ea) = start().await;
     a.process().kill();
     assert_eq!(exited(&a.process()).await, ExitReason::Killed);
@@ -48,10 +50,10 @@ async fn a_monitor_on_a_dead_process_fires_at_once_with_its_reason() {
         down,
         Down {
             pid: a.pid(),
-            reason: ExitReason::Killed,
+            reason: ExitReason::NoProc,
         }
     );
-    // The same holds for `wait`, and keeps the first reason.
+    // `wait` answers at once with the reason it exited with, the first one.
     a.process().exit(err("too late"));
     assert_eq!(a.process().wait().now_or_never(), Some(ExitReason::Killed));
     assert_eq!(a.process().exit_reason(), Some(ExitReason::Killed));

@@ -306,9 +306,7 @@ impl From<SupervisorRef> for ProcessRef {
 impl SupervisorRef {
     /// The supervisor of this process, if it is one.
     pub fn from_process(process: &ProcessRef) -> Option<SupervisorRef> {
-        process
-            .downcast_ractor::<SupervisorMsg>()
-            .map(|actor| SupervisorRef { actor })
+        RactorRef::<SupervisorMsg>::from_process(process).map(|actor| SupervisorRef { actor })
     }
 
     /// The supervisor as a process.
@@ -733,8 +731,7 @@ impl ractor::Actor for SupervisorActor {
         _myself: ractor::ActorRef<SupervisorMsg>,
         (spec, me, failure): Self::Arguments,
     ) -> Result<State, ActorProcessingErr> {
-        let myself = me
-            .downcast_ractor::<SupervisorMsg>()
+        let myself = RactorRef::<SupervisorMsg>::from_process(&me)
             .ok_or("supervisor started outside the arbor bridge")?;
         let trap = myself.clone();
         me.trap_exits(move |signal| {

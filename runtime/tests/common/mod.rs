@@ -44,6 +44,10 @@ pub enum Msg {
     /// Busy-waits, without ever yielding, until the flag is set.
     Spin(Arc<AtomicBool>),
     KillSelf,
+    /// Sends `exit(target, reason)` from this process.
+    SendExit(arbor_runtime::ProcessRef, ExitReason),
+    /// Answers with `current_pid()` as the handler sees it.
+    WhoAmI(Reply<Option<arbor_runtime::Pid>>),
     Exit(ExitSignal),
     DropReply(Reply<()>),
 }
@@ -107,6 +111,10 @@ impl Actor for Probe {
                 self.emit(Event::Released);
             }
             Msg::KillSelf => ctx.process().kill(),
+            Msg::SendExit(target, reason) => target.exit(reason),
+            Msg::WhoAmI(reply) => {
+                reply.send(arbor_runtime::current_pid());
+            }
             Msg::Exit(signal) => self.emit(Event::Trapped(signal)),
             Msg::DropReply(reply) => drop(reply),
         }
