@@ -18,7 +18,11 @@ pub use chaos::{descendants, kill_path, Chaos, ChaosError, Descendant, KillTarge
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 pub use restart::RestartWindow;
 pub use sharded::{ShardedDynamicRef, ShardedDynamicSupervisor};
-pub use spec::{ChildId, ChildKind, ChildSpec, Restart, Shutdown, StartFn};
+pub use spec::{
+    ChildHandle, ChildId, ChildKind, ChildSpec, IntoStarted, InvalidChild, Restart, Shutdown,
+    StartFn, Started,
+};
 pub use supervisor::{
-    ChildCounts, ChildError, ChildInfo, StartError, Strategy, Supervisor, SupervisorRef,
+    AutoShutdown, ChildCounts, ChildError, ChildInfo, StartError, Strategy, Supervisor,
+    SupervisorRef,
 };

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 ///
 /// More than `intensity` restarts within `period` means the supervisor gives
 /// up: it stops its children and exits with
-/// [`arbor_runtime::ExitReason::MaxRestartIntensity`], and its own supervisor
-/// decides what happens next.
+/// [`arbor_runtime::ExitReason::Shutdown`], and its own supervisor decides
+/// what happens next.
 #[derive(Clone, Debug)]
 pub struct RestartWindow {
     intensity: u32,
@@ -38,6 +38,16 @@ impl RestartWindow {
         }
         self.restarts.push_back(now);
         self.restarts.len() <= self.intensity as usize
+    }
+
+    /// The most restarts allowed within the period.
+    pub fn intensity(&self) -> u32 {
+        self.intensity
+    }
+
+    /// The window's length.
+    pub fn period(&self) -> Duration {
+        self.period
     }
 
     /// Restarts counted in the current window.

@@ -10,27 +10,27 @@ use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use arbor_runtime::{CallError, Pid, ProcessRef};
+use arbor_runtime::{CallError, Pid};
 use parking_lot::RwLock;
 
 use crate::dynamic::{DynamicSupervisor, DynamicSupervisorRef};
-use crate::spec::{ChildId, ChildSpec};
+use crate::spec::{ChildHandle, ChildId, ChildSpec, Started};
 use crate::supervisor::{ChildCounts, ChildError, StartError, Strategy, Supervisor, SupervisorRef};
 
-struct Slots<A> {
+struct Slots<A, H> {
     parent: RwLock<Option<SupervisorRef>>,
-    shards: Box<[RwLock<Option<DynamicSupervisorRef<A>>>]>,
+    shards: Box<[RwLock<Option<DynamicSupervisorRef<A, H>>>]>,
     next: AtomicUsize,
     hasher: RandomState,
 }
 
 /// The specification of a sharded dynamic supervisor.
-pub struct ShardedDynamicSupervisor<A> {
-    shard: DynamicSupervisor<A>,
-    slots: Arc<Slots<A>>,
+pub struct ShardedDynamicSupervisor<A, H> {
+    shard: DynamicSupervisor<A, H>,
+    slots: Arc<Slots<A, H>>,
 }
 
-impl<A> std::fmt::Debug for ShardedDynamicSupervisor<A> {
+impl<A, H> std::fmt::Debug for ShardedDynamicSupervisor<A, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedDynamicSupervisor")
             .field("shards", &self.slots.shards.len())
@@ -39,9 +39,9 @@ impl<A> std::fmt::Debug for ShardedDynamicSupervisor<A> {
     }
 }
 
-impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
+impl<A: Send + 'static, H: ChildHandle> ShardedDynamicSupervisor<A, H> {
     /// `shards` copies of `shard` (at least one), each started as `shard-I`.
-    pub fn new(shards: usize, shard: DynamicSupervisor<A>) -> Self {
+    pub fn new(shards: usize, shard: DynamicSupervisor<A, H>) -> Self {
         let shards = (0..shards.max(1)).map(|_| RwLock::new(None)).collect();
         ShardedDynamicSupervisor {
             shard,
@@ -56,7 +56,7 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
 
     /// A handle that reaches whichever shards are running now; valid before
     /// the supervisor starts and across its restarts.
-    pub fn handle(&self) -> ShardedDynamicRef<A> {
+    pub fn handle(&self) -> ShardedDynamicRef<A, H> {
         ShardedDynamicRef {
             slots: self.slots.clone(),
         }
@@ -87,7 +87,7 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
     ///
     /// # Errors
     /// A [`StartError`] if a shard fails to start.
-    pub async fn start(self) -> Result<ShardedDynamicRef<A>, StartError> {
+    pub async fn start(self) -> Result<ShardedDynamicRef<A, H>, StartError> {
         let parent = self.parent_spec("sharded".into()).start().await?;
         *self.slots.parent.write() = Some(parent);
         Ok(self.handle())
@@ -110,11 +110,11 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicSupervisor<A> {
 }
 
 /// A handle to a sharded dynamic supervisor.
-pub struct ShardedDynamicRef<A> {
-    slots: Arc<Slots<A>>,
+pub struct ShardedDynamicRef<A, H> {
+    slots: Arc<Slots<A, H>>,
 }
 
-impl<A> Clone for ShardedDynamicRef<A> {
+impl<A, H> Clone for ShardedDynamicRef<A, H> {
     fn clone(&self) -> Self {
         ShardedDynamicRef {
             slots: self.slots.clone(),
@@ -122,7 +122,7 @@ impl<A> Clone for ShardedDynamicRef<A> {
     }
 }
 
-impl<A> std::fmt::Debug for ShardedDynamicRef<A> {
+impl<A, H> std::fmt::Debug for ShardedDynamicRef<A, H> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ShardedDynamicRef")
             .field("shards", &self.slots.shards.len())
@@ -130,7 +130,7 @@ impl<A> std::fmt::Debug for ShardedDynamicRef<A> {
     }
 }
 
-impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
+impl<A: Send + 'static, H: ChildHandle> ShardedDynamicRef<A, H> {
     /// The number of shards.
     pub fn shard_count(&self) -> usize {
         self.slots.shards.len()
@@ -142,7 +142,7 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
     }
 
     /// The running shards.
-    pub fn shards(&self) -> Vec<DynamicSupervisorRef<A>> {
+    pub fn shards(&self) -> Vec<DynamicSupervisorRef<A, H>> {
         self.slots
             .shards
             .iter()
@@ -150,7 +150,7 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
             .collect()
     }
 
-    fn shard(&self, index: usize) -> Option<DynamicSupervisorRef<A>> {
+    fn shard(&self, index: usize) -> Option<DynamicSupervisorRef<A, H>> {
         self.slots.shards[index % self.slots.shards.len()]
             .read()
             .clone()
@@ -162,7 +162,7 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
     /// # Errors
     /// As [`DynamicSupervisorRef::start_child`]; [`ChildError::Call`] with
     /// [`CallError::Closed`] when no shard is running.
-    pub async fn start_child(&self, args: A) -> Result<ProcessRef, ChildError> {
+    pub async fn start_child(&self, args: A) -> Result<Started<H>, ChildError> {
         let first = self.slots.next.fetch_add(1, Ordering::Relaxed);
         self.start_from(first, args).await
     }
@@ -176,19 +176,27 @@ impl<A: Clone + Send + Sync + 'static> ShardedDynamicRef<A> {
         &self,
         key: impl Hash,
         args: A,
-    ) -> Result<ProcessRef, ChildError> {
+    ) -> Result<Started<H>, ChildError> {
         let first = self.slots.hasher.hash_one(key) as usize;
         self.start_from(first, args).await
     }
 
-    async fn start_from(&self, first: usize, args: A) -> Result<ProcessRef, ChildError> {
+    async fn start_from(&self, first: usize, args: A) -> Result<Started<H>, ChildError> {
+        let mut args = Some(args);
         for i in 0..self.slots.shards.len() {
             let Some(shard) = self.shard(first + i) else {
                 continue;
             };
-            match shard.start_child(args.clone()).await {
-                Err(ChildError::Call(CallError::Closed)) => continue,
-                done => return done,
+            let Some(these) = args.take() else {
+                break;
+            };
+            // A shard that has just exited hands the arguments back, unused,
+            // for the next one.
+            match shard.try_start(these).await {
+                Err((ChildError::Call(CallError::Closed | CallError::NoReply), Some(back))) => {
+                    args = Some(back);
+                }
+                done => return done.map_err(|(e, _)| e),
             }
         }
         Err(ChildError::Call(CallError::Closed))

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_runtime::{ExitReason, ProcessRef};
+use arbor_runtime::{ActorRef, ExitReason, ProcessRef, RactorRef};
 use futures_util::future::BoxFuture;
 
 /// A child's identifier, unique among its siblings.
@@ -20,7 +20,8 @@ pub type ChildId = Arc<str>;
 /// | Transient | not         | restarted     |
 /// | Temporary | not         | not           |
 ///
-/// A normal exit is [`ExitReason::Normal`] or [`ExitReason::Shutdown`].
+/// A normal exit is `normal`, `shutdown` or `{shutdown, Term}`
+/// ([`ExitReason::is_clean`]), as in OTP.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Restart {
     /// Always restarted. The default.
@@ -37,7 +38,7 @@ impl Restart {
     pub fn restarts_after(self, reason: &ExitReason) -> bool {
         match self {
             Restart::Permanent => true,
-            Restart::Transient => !reason.is_normal(),
+            Restart::Transient => !reason.is_clean(),
             Restart::Temporary => false,
         }
     }
@@ -67,27 +68,111 @@ pub enum ChildKind {
     Supervisor,
 }
 
-/// The future a start function returns.
-pub type StartFuture = BoxFuture<'static, Result<ProcessRef, ExitReason>>;
+/// What a start function gives back: the child it started, or OTP's
+/// `ignore`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Started<H> {
+    /// The child runs; `H` is its handle.
+    Running(H),
+    /// The start function chose not to start a child (OTP's `ignore`). A
+    /// static supervisor keeps the specification, not running, for
+    /// [`SupervisorRef::restart_child`](crate::SupervisorRef::restart_child);
+    /// a dynamic one adds nothing.
+    Ignore,
+}
+
+impl<H> Started<H> {
+    /// The handle, unless the start was ignored.
+    pub fn running(self) -> Option<H> {
+        match self {
+            Started::Running(h) => Some(h),
+            Started::Ignore => None,
+        }
+    }
+}
+
+/// A handle to a process a start function started: what the supervisor
+/// links to and watches. A pair `(handle, extra)` hands back whatever the
+/// start function made beside the process (a channel's receiving end, say).
+pub trait ChildHandle: Send + 'static {
+    /// The process to supervise.
+    fn child_process(&self) -> ProcessRef;
+}
+
+impl ChildHandle for ProcessRef {
+    fn child_process(&self) -> ProcessRef {
+        self.clone()
+    }
+}
+
+impl<M: Send + 'static> ChildHandle for ActorRef<M> {
+    fn child_process(&self) -> ProcessRef {
+        self.process()
+    }
+}
+
+impl<M: ractor::Message> ChildHandle for RactorRef<M> {
+    fn child_process(&self) -> ProcessRef {
+        self.process()
+    }
+}
+
+impl<H: ChildHandle, T: Send + 'static> ChildHandle for (H, T) {
+    fn child_process(&self) -> ProcessRef {
+        self.0.child_process()
+    }
+}
+
+/// What a start function may return on success: a [`ChildHandle`], or a
+/// [`Started`] when it may also answer [`Started::Ignore`].
+pub trait IntoStarted {
+    /// The handle of the started child.
+    type Handle: ChildHandle;
+    /// As a [`Started`].
+    fn into_started(self) -> Started<Self::Handle>;
+}
+
+impl<H: ChildHandle> IntoStarted for H {
+    type Handle = H;
+    fn into_started(self) -> Started<H> {
+        Started::Running(self)
+    }
+}
+
+impl<H: ChildHandle> IntoStarted for Started<H> {
+    type Handle = H;
+    fn into_started(self) -> Started<H> {
+        self
+    }
+}
+
+/// The future a start function returns, as the supervisor sees it.
+pub type StartFuture = BoxFuture<'static, Result<Started<ProcessRef>, ExitReason>>;
 
 /// Starts a child, and starts it again on every restart.
 #[derive(Clone)]
 pub struct StartFn(pub(crate) Arc<dyn Fn() -> StartFuture + Send + Sync>);
 
 impl StartFn {
-    /// Wraps a function that starts a process: anything that turns into a
-    /// [`ProcessRef`] (an `ActorRef`, a `RactorRef`, a `SupervisorRef`), with
-    /// any error that turns into an [`ExitReason`].
+    /// Wraps a function that starts a process: it returns a
+    /// [`ChildHandle`] (an `ActorRef`, a `RactorRef`, a `SupervisorRef`, a
+    /// `ProcessRef`) or a [`Started`], with any error that turns into an
+    /// [`ExitReason`].
     pub fn new<F, Fut, P, E>(start: F) -> Self
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<P, E>> + Send + 'static,
-        P: Into<ProcessRef>,
+        P: IntoStarted,
         E: Into<ExitReason>,
     {
         StartFn(Arc::new(move || {
             let fut = start();
-            Box::pin(async move { fut.await.map(Into::into).map_err(Into::into) })
+            Box::pin(async move {
+                match fut.await.map_err(Into::into)?.into_started() {
+                    Started::Running(h) => Ok(Started::Running(h.child_process())),
+                    Started::Ignore => Ok(Started::Ignore),
+                }
+            })
         }))
     }
 
@@ -112,6 +197,9 @@ impl fmt::Debug for StartFn {
 /// - `shutdown`: [`Shutdown`]; default [`DEFAULT_WORKER_SHUTDOWN`] for a
 ///   worker and [`Shutdown::Infinity`] for a supervisor.
 /// - `kind`: [`ChildKind`].
+/// - `significant`: whether its own exit may shut its supervisor down
+///   (see [`AutoShutdown`](crate::AutoShutdown)); default `false`. Only a
+///   transient or temporary child may be significant, as in OTP.
 #[derive(Clone, Debug)]
 pub struct ChildSpec {
     /// Unique among siblings.
@@ -124,6 +212,9 @@ pub struct ChildSpec {
     pub shutdown: Shutdown,
     /// Worker or supervisor.
     pub kind: ChildKind,
+    /// Its exit (when not restarted) counts for its supervisor's
+    /// [`AutoShutdown`](crate::AutoShutdown).
+    pub significant: bool,
 }
 
 impl ChildSpec {
@@ -132,7 +223,7 @@ impl ChildSpec {
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<P, E>> + Send + 'static,
-        P: Into<ProcessRef>,
+        P: IntoStarted,
         E: Into<ExitReason>,
     {
         ChildSpec {
@@ -141,6 +232,7 @@ impl ChildSpec {
             restart: Restart::Permanent,
             shutdown: DEFAULT_WORKER_SHUTDOWN,
             kind: ChildKind::Worker,
+            significant: false,
         }
     }
 
@@ -149,7 +241,7 @@ impl ChildSpec {
     where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<P, E>> + Send + 'static,
-        P: Into<ProcessRef>,
+        P: IntoStarted,
         E: Into<ExitReason>,
     {
         ChildSpec {
@@ -170,4 +262,43 @@ impl ChildSpec {
         self.shutdown = shutdown;
         self
     }
+
+    /// Makes the child significant (OTP 24's `significant => true`): when it
+    /// exits by itself and is not restarted, its supervisor's
+    /// [`AutoShutdown`](crate::AutoShutdown) may shut the supervisor down.
+    /// A supervisor refuses a significant child that is permanent, or that
+    /// it would never act on ([`AutoShutdown::Never`](crate::AutoShutdown)).
+    pub fn significant(mut self) -> Self {
+        self.significant = true;
+        self
+    }
+
+    /// Why this child cannot run under a supervisor with `auto_shutdown`.
+    pub(crate) fn check(&self, auto_shutdown: crate::AutoShutdown) -> Result<(), InvalidChild> {
+        if !self.significant {
+            return Ok(());
+        }
+        if self.restart == Restart::Permanent {
+            return Err(InvalidChild::SignificantPermanent(self.id.clone()));
+        }
+        if auto_shutdown == crate::AutoShutdown::Never {
+            return Err(InvalidChild::SignificantWithoutAutoShutdown(
+                self.id.clone(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A child specification its supervisor refuses, as OTP's
+/// `supervisor:check_childspecs/2` does.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidChild {
+    /// A permanent child is always restarted, so it cannot be significant.
+    #[error("child {0:?} is permanent and significant: only transient and temporary children can be significant")]
+    SignificantPermanent(ChildId),
+    /// The supervisor's auto_shutdown is never: a significant child would
+    /// mean nothing.
+    #[error("child {0:?} is significant, but the supervisor's auto_shutdown is never")]
+    SignificantWithoutAutoShutdown(ChildId),
 }

@@ -17,8 +17,26 @@
 //! - [`Strategy::RestForOne`]: the children started after the one that
 //!   exited are stopped in reverse order, then it and they start again.
 //! - More than `intensity` restarts within `period` make the supervisor stop
-//!   its children and exit with [`ExitReason::MaxRestartIntensity`], so its own
-//!   supervisor applies its strategy (escalation).
+//!   its children and exit with [`ExitReason::Shutdown`], as `supervisor(3)`
+//!   says; why it gave up (the child, the restarts, the window) goes in its
+//!   `reached_max_restart_intensity` event. Its own supervisor then applies its
+//!   strategy: a permanent supervisor child is restarted, a transient one
+//!   stays stopped (escalation).
+//! - A start function may answer [`Started::Ignore`]: the child's
+//!   specification is kept, not running, and `restart_child` may start it.
+//! - With [`AutoShutdown`] other than `Never`, the exit of significant
+//!   children ([`ChildSpec::significant`]) that are not restarted shuts the
+//!   supervisor down with `shutdown` (OTP 24). Only exits a child makes by
+//!   itself count: not those of `terminate_child` or of a strategy's restart.
+//!
+//! # Where arbor differs from OTP, on purpose
+//! - The default intensity is 3 restarts in 5 seconds, Elixir's
+//!   `Supervisor` default; OTP's is 1 in 5.
+//! - Stopping a child asks it to stop ([`ProcessRef::stop`]: it finishes the
+//!   message at hand and runs its cleanup) whether or not it traps exits;
+//!   OTP's `exit(Child, shutdown)` kills a child that does not trap exits at
+//!   once. A child that does not stop within its [`Shutdown`] time is killed,
+//!   as in OTP.
 //!
 //! A supervisor is a ractor actor run as an arbor process: it traps exits and
 //! is linked to each child, so a child's exit reaches it as a message, and a
@@ -37,7 +55,9 @@ use parking_lot::Mutex;
 use ractor::ActorProcessingErr;
 
 use crate::restart::RestartWindow;
-use crate::spec::{ChildId, ChildKind, ChildSpec, Restart, Shutdown};
+use crate::spec::{
+    ChildHandle, ChildId, ChildKind, ChildSpec, InvalidChild, Restart, Shutdown, Started,
+};
 
 /// How long calls to a supervisor wait for an answer. Starting a child runs
 /// its initialisation inside the supervisor, so this is generous.
@@ -58,10 +78,53 @@ pub enum Strategy {
     RestForOne,
 }
 
+/// When a supervisor shuts itself down because significant children
+/// exited (OTP 24's `auto_shutdown`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum AutoShutdown {
+    /// Never; no child may be significant. The default.
+    #[default]
+    Never,
+    /// As soon as any significant child exits by itself and is not restarted.
+    AnySignificant,
+    /// Once every significant child has exited: the last one to exit by
+    /// itself, not restarted, shuts the supervisor down.
+    AllSignificant,
+}
+
 /// A supervisor's specification: strategy, restart intensity and children.
 ///
-/// Defaults: at most 3 restarts in 5 seconds, no children, named
-/// `"supervisor"`.
+/// Defaults: at most 3 restarts in 5 seconds (Elixir's default; OTP's is 1
+/// in 5), no children, [`AutoShutdown::Never`], named `"supervisor"`.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use arbor_runtime::{spawn, Actor, Context, Flow};
+/// use arbor_supervision::{ChildSpec, Strategy, Supervisor};
+///
+/// struct Worker;
+/// impl Actor for Worker {
+///     type Msg = ();
+///     async fn handle(&mut self, _: (), _: &mut Context<Self>) -> Flow {
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let sup = Supervisor::new(Strategy::OneForOne)
+///     .intensity(5, Duration::from_secs(10))
+///     .child(ChildSpec::worker("worker", || spawn(Worker)))
+///     .start()
+///     .await?;
+/// let children = sup.which_children().await?;
+/// assert_eq!(&*children[0].id, "worker");
+/// assert!(children[0].process.is_some());
+/// sup.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Supervisor {
     name: Arc<str>,
@@ -71,6 +134,7 @@ pub struct Supervisor {
     children: Vec<ChildSpec>,
     mode: Mode,
     stop_order: StopOrder,
+    auto_shutdown: AutoShutdown,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,6 +166,7 @@ impl Supervisor {
             children: Vec::new(),
             mode: Mode::Static,
             stop_order: StopOrder::Reverse,
+            auto_shutdown: AutoShutdown::Never,
         }
     }
 
@@ -142,6 +207,13 @@ impl Supervisor {
         self
     }
 
+    /// Shuts the supervisor down when its significant children exit; see
+    /// [`AutoShutdown`].
+    pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
+        self.auto_shutdown = auto_shutdown;
+        self
+    }
+
     /// Adds a child, started after those added before it.
     pub fn child(mut self, spec: ChildSpec) -> Self {
         self.children.push(spec);
@@ -152,8 +224,9 @@ impl Supervisor {
     ///
     /// # Errors
     /// [`StartError::ChildFailed`] when a child fails to start (the children
-    /// started before it are stopped again), [`StartError::DuplicateChildId`]
-    /// and [`StartError::InvalidPeriod`] for a bad specification.
+    /// started before it are stopped again); [`StartError::DuplicateChildId`],
+    /// [`StartError::InvalidChild`] and [`StartError::InvalidPeriod`] for a
+    /// bad specification.
     pub async fn start(self) -> Result<SupervisorRef, StartError> {
         if self.period.is_zero() {
             return Err(StartError::InvalidPeriod(self.period));
@@ -163,6 +236,7 @@ impl Supervisor {
             if !seen.insert(spec.id.clone()) {
                 return Err(StartError::DuplicateChildId(spec.id.clone()));
             }
+            spec.check(self.auto_shutdown)?;
         }
         let failure = Arc::new(Mutex::new(None));
         let options = SpawnOptions {
@@ -202,6 +276,9 @@ pub enum StartError {
     /// Two children share an id.
     #[error("duplicate child id {0:?}")]
     DuplicateChildId(ChildId),
+    /// A child's specification cannot run under this supervisor.
+    #[error(transparent)]
+    InvalidChild(#[from] InvalidChild),
     /// The restart period must be positive.
     #[error("restart period must be positive, got {0:?}")]
     InvalidPeriod(Duration),
@@ -219,9 +296,16 @@ pub enum ChildError {
     /// No child has this pid.
     #[error("no child with pid {0}")]
     NoSuchPid(Pid),
-    /// A child with this id already exists.
+    /// A child with this id is running, with this pid (OTP's
+    /// `already_started`).
+    #[error("a child with this id is already running as {0}")]
+    AlreadyStarted(Pid),
+    /// A child with this id exists, not running (OTP's `already_present`).
     #[error("child {0:?} already exists")]
     AlreadyPresent(ChildId),
+    /// The specification cannot run under this supervisor.
+    #[error(transparent)]
+    InvalidChild(#[from] InvalidChild),
     /// The child is running; stop it first.
     #[error("child {0:?} is running")]
     Running(ChildId),
@@ -281,9 +365,9 @@ pub(crate) enum Target {
 pub(crate) enum SupervisorMsg {
     Exit(ExitSignal),
     SetParent(Pid),
-    Start(ChildSpec, Reply<Result<ProcessRef, ChildError>>),
+    Start(ChildSpec, Reply<Result<Started<ProcessRef>, ChildError>>),
     Terminate(Target, Reply<Result<(), ChildError>>),
-    Restart(ChildId, Reply<Result<ProcessRef, ChildError>>),
+    Restart(ChildId, Reply<Result<Started<ProcessRef>, ChildError>>),
     Delete(ChildId, Reply<Result<(), ChildError>>),
     Which(Reply<Vec<ChildInfo>>),
     Count(Reply<ChildCounts>),
@@ -300,6 +384,12 @@ pub struct SupervisorRef {
 impl From<SupervisorRef> for ProcessRef {
     fn from(sup: SupervisorRef) -> Self {
         sup.process()
+    }
+}
+
+impl ChildHandle for SupervisorRef {
+    fn child_process(&self) -> ProcessRef {
+        self.process()
     }
 }
 
@@ -342,12 +432,15 @@ impl SupervisorRef {
         self.call(SupervisorMsg::Count).await
     }
 
-    /// Adds a child after the existing ones and starts it.
+    /// Adds a child after the existing ones and starts it. A start that
+    /// answers [`Started::Ignore`] keeps the specification, not running.
     ///
     /// # Errors
-    /// [`ChildError::AlreadyPresent`], [`ChildError::StartFailed`], or
+    /// [`ChildError::AlreadyStarted`] when a child with this id runs,
+    /// [`ChildError::AlreadyPresent`] when one exists, not running;
+    /// [`ChildError::InvalidChild`], [`ChildError::StartFailed`], or
     /// [`ChildError::Call`].
-    pub async fn start_child(&self, spec: ChildSpec) -> Result<ProcessRef, ChildError> {
+    pub async fn start_child(&self, spec: ChildSpec) -> Result<Started<ProcessRef>, ChildError> {
         self.call(|reply| SupervisorMsg::Start(spec, reply)).await?
     }
 
@@ -370,7 +463,7 @@ impl SupervisorRef {
     /// # Errors
     /// [`ChildError::NotFound`], [`ChildError::Running`],
     /// [`ChildError::StartFailed`], [`ChildError::Dynamic`] or [`ChildError::Call`].
-    pub async fn restart_child(&self, id: &str) -> Result<ProcessRef, ChildError> {
+    pub async fn restart_child(&self, id: &str) -> Result<Started<ProcessRef>, ChildError> {
         self.call(|reply| SupervisorMsg::Restart(id.into(), reply))
             .await?
     }
@@ -453,6 +546,7 @@ struct State {
     strategy: Strategy,
     mode: Mode,
     stop_order: StopOrder,
+    auto_shutdown: AutoShutdown,
     window: RestartWindow,
     parent: Option<Pid>,
     children: Children,
@@ -460,19 +554,19 @@ struct State {
 
 /// Stops `process` as `how` says and returns the reason it exited with.
 pub(crate) async fn stop_child(process: &ProcessRef, how: Shutdown) -> ExitReason {
-    let mut down = process.monitor();
+    let mut exited = process.wait();
     match how {
         Shutdown::BrutalKill => process.kill(),
         Shutdown::Infinity => process.stop(ExitReason::Shutdown),
         Shutdown::Timeout(limit) => {
             process.stop(ExitReason::Shutdown);
-            if let Ok(down) = tokio::time::timeout(limit, &mut down).await {
-                return down.reason;
+            if let Ok(reason) = tokio::time::timeout(limit, &mut exited).await {
+                return reason;
             }
             process.kill();
         }
     }
-    down.await.reason
+    exited.await
 }
 
 impl State {
@@ -488,8 +582,9 @@ impl State {
         );
     }
 
-    /// Starts the child at `key` and links it.
-    async fn start_one(&mut self, key: u64) -> Result<ProcessRef, ExitReason> {
+    /// Starts the child at `key` and links it; an ignored start leaves it
+    /// not running.
+    async fn start_one(&mut self, key: u64) -> Result<Started<ProcessRef>, ExitReason> {
         let Some(child) = self.children.order.get(&key) else {
             return Err(ExitReason::error("child removed"));
         };
@@ -499,7 +594,11 @@ impl State {
             .await
             .unwrap_or_else(|_| Err(ExitReason::error("child start function panicked")));
         let process = match started {
-            Ok(p) => p,
+            Ok(Started::Running(p)) => p,
+            Ok(Started::Ignore) => {
+                self.event("child_ignored", &id, None, None);
+                return Ok(Started::Ignore);
+            }
             Err(reason) => {
                 self.event("child_start_failed", &id, None, Some(&reason));
                 return Err(reason);
@@ -520,7 +619,7 @@ impl State {
         // queued behind this handler and finds it in `by_pid`.
         self.me.link(&process);
         self.event("child_started", &id, Some(process.pid()), None);
-        Ok(process)
+        Ok(Started::Running(process))
     }
 
     /// Stops the running children among `keys`, last first.
@@ -573,23 +672,72 @@ impl State {
         let Some(child) = self.children.order.get_mut(&key) else {
             return;
         };
-        child.process = None;
-        let (id, restart) = (child.spec.id.clone(), child.spec.restart);
+        // A child that died before the supervisor linked to it reports
+        // `noproc` through the link; it exited with a reason of its own.
+        let reason = match (reason, child.process.take()) {
+            (ExitReason::NoProc, Some(p)) => p.exit_reason().unwrap_or(ExitReason::NoProc),
+            (reason, _) => reason,
+        };
+        let (id, restart, significant) = (
+            child.spec.id.clone(),
+            child.spec.restart,
+            child.spec.significant,
+        );
         self.event("child_exited", &id, None, Some(&reason));
         if !restart.restarts_after(&reason) {
             if restart == Restart::Temporary || matches!(self.mode, Mode::Dynamic { .. }) {
                 self.children.remove(key);
+            }
+            if significant {
+                self.significant_exited(&id);
             }
             return;
         }
         self.restart(key).await;
     }
 
+    /// A significant child exited by itself and stays stopped: shut down,
+    /// if the supervisor's [`AutoShutdown`] says so.
+    fn significant_exited(&mut self, id: &str) {
+        let shut_down = match self.auto_shutdown {
+            AutoShutdown::Never => false,
+            AutoShutdown::AnySignificant => true,
+            AutoShutdown::AllSignificant => !self
+                .children
+                .order
+                .values()
+                .any(|c| c.spec.significant && c.process.is_some()),
+        };
+        if shut_down {
+            tracing::info!(
+                target: "arbor::supervision",
+                event = "auto_shutdown",
+                supervisor = %self.name,
+                supervisor_pid = %self.me.pid(),
+                child = id,
+                auto_shutdown = ?self.auto_shutdown,
+            );
+            self.me.stop(ExitReason::Shutdown);
+        }
+    }
+
     /// Restarts after the child at `key` exited, by strategy.
     async fn restart(&mut self, key: u64) {
         if !self.window.add(Instant::now()) {
-            self.event("escalate", "", None, Some(&ExitReason::MaxRestartIntensity));
-            self.me.stop(ExitReason::MaxRestartIntensity);
+            let id = self.children.order.get(&key).map(|c| c.spec.id.clone());
+            // OTP's supervisor report: the supervisor exits `shutdown`, and
+            // the report says it reached its maximum restart intensity.
+            tracing::error!(
+                target: "arbor::supervision",
+                event = "reached_max_restart_intensity",
+                supervisor = %self.name,
+                supervisor_pid = %self.me.pid(),
+                child = id.as_deref().unwrap_or(""),
+                restarts = self.window.len(),
+                intensity = self.window.intensity(),
+                period_ms = self.window.period().as_millis() as u64,
+            );
+            self.me.stop(ExitReason::Shutdown);
             return;
         }
         let keys: Vec<u64> = match self.strategy {
@@ -635,7 +783,11 @@ impl State {
         }
     }
 
-    async fn start_child(&mut self, mut spec: ChildSpec) -> Result<ProcessRef, ChildError> {
+    async fn start_child(
+        &mut self,
+        mut spec: ChildSpec,
+    ) -> Result<Started<ProcessRef>, ChildError> {
+        spec.check(self.auto_shutdown)?;
         match self.mode {
             Mode::Dynamic { max_children } => {
                 if let Some(max) = max_children {
@@ -646,17 +798,33 @@ impl State {
                 spec.id = format!("{}-{}", spec.id, self.children.next_key).into();
             }
             Mode::Static => {
-                if self.children.by_id.contains_key(&spec.id) {
-                    return Err(ChildError::AlreadyPresent(spec.id));
+                if let Some(key) = self.children.by_id.get(&spec.id) {
+                    let running = self
+                        .children
+                        .order
+                        .get(key)
+                        .and_then(|c| c.process.as_ref());
+                    return Err(match running {
+                        Some(p) => ChildError::AlreadyStarted(p.pid()),
+                        None => ChildError::AlreadyPresent(spec.id),
+                    });
                 }
             }
         }
         let id = spec.id.clone();
         let key = self.children.push(spec);
-        self.start_one(key).await.map_err(|reason| {
-            self.children.remove(key);
-            ChildError::StartFailed { id, reason }
-        })
+        match self.start_one(key).await {
+            Ok(Started::Ignore) if matches!(self.mode, Mode::Dynamic { .. }) => {
+                // OTP: a dynamic supervisor adds nothing for an ignored start.
+                self.children.remove(key);
+                Ok(Started::Ignore)
+            }
+            Ok(started) => Ok(started),
+            Err(reason) => {
+                self.children.remove(key);
+                Err(ChildError::StartFailed { id, reason })
+            }
+        }
     }
 
     async fn terminate_child(&mut self, target: Target) -> Result<(), ChildError> {
@@ -744,6 +912,7 @@ impl ractor::Actor for SupervisorActor {
             strategy: spec.strategy,
             mode: spec.mode,
             stop_order: spec.stop_order,
+            auto_shutdown: spec.auto_shutdown,
             window: RestartWindow::new(spec.intensity, spec.period),
             parent: None,
             children: Children::default(),

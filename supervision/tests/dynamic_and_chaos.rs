@@ -5,14 +5,14 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_runtime::{spawn, ExitReason, ProcessRef};
+use arbor_runtime::{spawn, ActorRef, ExitReason, ProcessRef};
 use arbor_supervision::{
     descendants, kill_path, Chaos, ChaosError, ChildError, ChildKind, DynamicSupervisor,
     KillTarget, Restart, ShardedDynamicSupervisor, Strategy, Supervisor, SupervisorRef,
 };
 use common::*;
 
-fn template(log: &Log) -> DynamicSupervisor<String> {
+fn template(log: &Log) -> DynamicSupervisor<String, ActorRef<WorkerMsg>> {
     let log = log.clone();
     DynamicSupervisor::new("worker", move |name: String| {
         let worker = Worker {
@@ -27,11 +27,16 @@ fn template(log: &Log) -> DynamicSupervisor<String> {
 async fn dynamic_children_start_at_run_time_and_restart_with_their_arguments() {
     let log = Log::default();
     let sup = template(&log).start().await.unwrap();
-    let a = sup.start_child("a".into()).await.unwrap();
+    let a = sup
+        .start_child("a".into())
+        .await
+        .unwrap()
+        .running()
+        .unwrap();
     let _b = sup.start_child("b".into()).await.unwrap();
     assert_eq!(sup.count_children().await.unwrap().active, 2);
     log.take();
-    a.kill();
+    a.process().kill();
     eventually(|| {
         let log = log.clone();
         async move { log.lines() == ["start:a"] }
@@ -45,13 +50,18 @@ async fn dynamic_max_children_is_enforced_at_the_limit() {
     let log = Log::default();
     let sup = template(&log).max_children(2).start().await.unwrap();
     sup.start_child("a".into()).await.unwrap();
-    let b = sup.start_child("b".into()).await.unwrap();
+    let b = sup
+        .start_child("b".into())
+        .await
+        .unwrap()
+        .running()
+        .unwrap();
     assert_eq!(
         sup.start_child("c".into()).await.unwrap_err(),
         ChildError::MaxChildren(2)
     );
     sup.terminate_child(b.pid()).await.unwrap();
-    assert_eq!(b.exit_reason(), Some(ExitReason::Shutdown));
+    assert_eq!(b.process().exit_reason(), Some(ExitReason::Shutdown));
     sup.start_child("c".into()).await.unwrap();
     assert_eq!(
         sup.terminate_child(b.pid()).await.unwrap_err(),
@@ -67,9 +77,14 @@ async fn temporary_dynamic_children_are_removed_when_they_exit() {
         .start()
         .await
         .unwrap();
-    let a = sup.start_child("a".into()).await.unwrap();
-    a.kill();
-    a.wait().await;
+    let a = sup
+        .start_child("a".into())
+        .await
+        .unwrap()
+        .running()
+        .unwrap();
+    a.process().kill();
+    a.process().wait().await;
     assert_eq!(sup.count_children().await.unwrap().specs, 0);
 }
 
@@ -85,12 +100,13 @@ async fn dynamic_supervisor_stops_all_children_on_shutdown() {
 }
 
 async fn futures_util_join(
-    sup: &arbor_supervision::DynamicSupervisorRef<String>,
+    sup: &arbor_supervision::DynamicSupervisorRef<String, ActorRef<WorkerMsg>>,
     n: usize,
 ) -> Vec<ProcessRef> {
     let mut kids = Vec::new();
     for i in 0..n {
-        kids.push(sup.start_child(format!("w{i}")).await.unwrap());
+        let kid = sup.start_child(format!("w{i}")).await.unwrap();
+        kids.push(kid.running().unwrap().process());
     }
     kids
 }
@@ -129,10 +145,12 @@ async fn sharded_supervisor_spreads_children_and_survives_a_shard_crash() {
     let p = handle
         .start_child_keyed("session-1", "x".into())
         .await
+        .unwrap()
+        .running()
         .unwrap();
     assert!(p.is_alive());
     handle.terminate_child(p.pid()).await.unwrap();
-    assert_eq!(p.exit_reason(), Some(ExitReason::Shutdown));
+    assert_eq!(p.process().exit_reason(), Some(ExitReason::Shutdown));
 }
 
 /// A worker that takes 300 ms to stop (a session draining its requests).
@@ -166,7 +184,7 @@ async fn the_shards_of_a_sharded_supervisor_stop_together() {
         .unwrap();
     let mut kids = Vec::new();
     for _ in 0..4 {
-        kids.push(handle.start_child(()).await.unwrap());
+        kids.push(handle.start_child(()).await.unwrap().running().unwrap());
     }
     for shard in handle.shards() {
         assert_eq!(shard.count_children().await.unwrap().active, 1);
@@ -175,7 +193,7 @@ async fn the_shards_of_a_sharded_supervisor_stop_together() {
     root.shutdown().await;
     let took = started.elapsed();
     for kid in kids {
-        assert_eq!(kid.exit_reason(), Some(ExitReason::Shutdown));
+        assert_eq!(kid.process().exit_reason(), Some(ExitReason::Shutdown));
     }
     // One after another would be 4 × 300 ms.
     assert!(took < Duration::from_millis(900), "stopping took {took:?}");

@@ -3,10 +3,18 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_runtime::{spawn, ExitReason, ShardedRegistry, WatchPolicy, Watchdog, WatchdogConfig};
-use arbor_supervision::{ChildSpec, Restart, Shutdown, StartError, Strategy, Supervisor};
+use arbor_runtime::{
+    spawn, Actor, ActorRef, Context, ExitReason, Flow, Reply, ShardedRegistry, WatchPolicy,
+    Watchdog, WatchdogConfig,
+};
+use arbor_supervision::{
+    AutoShutdown, ChildError, ChildSpec, DynamicSupervisor, InvalidChild, Restart,
+    ShardedDynamicSupervisor, Shutdown, StartError, Started, Strategy, Supervisor,
+};
 use common::*;
 
 async fn three(strategy: Strategy, log: &Log) -> arbor_supervision::SupervisorRef {
@@ -130,7 +138,7 @@ async fn transient_is_restarted_only_after_an_abnormal_exit() {
     let counts = sup.count_children().await.unwrap();
     assert_eq!((counts.specs, counts.active), (1, 0));
     // It can be restarted by hand.
-    let t3 = sup.restart_child("t").await.unwrap();
+    let t3 = sup.restart_child("t").await.unwrap().running().unwrap();
     assert!(t3.is_alive());
 }
 
@@ -183,7 +191,8 @@ async fn exceeding_intensity_escalates_to_the_parent_which_restarts_the_subtree(
     assert!(inner_p.is_alive());
     // The third is one too many: the inner supervisor gives up.
     child(&inner_ref, "w").await.unwrap().kill();
-    assert_eq!(inner_p.wait().await, ExitReason::MaxRestartIntensity);
+    // supervisor(3): past its intensity a supervisor exits with `shutdown`.
+    assert_eq!(inner_p.wait().await, ExitReason::Shutdown);
     let inner2 = restarted(&root, "inner", inner_p.pid()).await;
     let inner2_ref = arbor_supervision::SupervisorRef::from_process(&inner2).unwrap();
     assert!(child(&inner2_ref, "w").await.unwrap().is_alive());
@@ -192,7 +201,7 @@ async fn exceeding_intensity_escalates_to_the_parent_which_restarts_the_subtree(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn root_escalation_ends_the_root_with_max_restart_intensity() {
+async fn root_escalation_ends_the_root_with_shutdown() {
     let log = Log::default();
     let root = Supervisor::new(Strategy::OneForOne)
         .intensity(0, Duration::from_secs(1))
@@ -202,7 +211,7 @@ async fn root_escalation_ends_the_root_with_max_restart_intensity() {
         .unwrap();
     let w = child(&root, "w").await.unwrap();
     w.kill();
-    assert_eq!(root.process().wait().await, ExitReason::MaxRestartIntensity);
+    assert_eq!(root.process().wait().await, ExitReason::Shutdown);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,4 +436,319 @@ async fn the_watchdog_kill_policy_leads_to_a_restart() {
     assert_eq!(slow.wait().await, ExitReason::Killed);
     let fresh = restarted(&sup, "slow", slow.pid()).await;
     assert_eq!(fresh.mailbox_len(), 0);
+}
+
+// ---- OTP rules of `supervisor(3)` that arbor follows since issue 11 ----
+
+/// supervisor(3): a transient child "is restarted only if it terminates
+/// abnormally, that is, with an exit reason other than normal, shutdown, or
+/// {shutdown,Term}".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_is_not_restarted_after_shutdown_or_shutdown_with_a_term() {
+    for reason in [ExitReason::Shutdown, ExitReason::shutdown_with("done")] {
+        let log = Log::default();
+        let sup = Supervisor::new(Strategy::OneForOne)
+            .child(worker("t", &log).restart(Restart::Transient))
+            .start()
+            .await
+            .unwrap();
+        let t = child(&sup, "t").await.unwrap();
+        actor(&t).try_send(WorkerMsg::Exit(reason.clone())).unwrap();
+        assert_eq!(t.wait().await, reason);
+        assert!(
+            child(&sup, "t").await.is_none(),
+            "{reason} is not restarted"
+        );
+        assert_eq!(log.lines(), ["start:t", "stop:t"], "started once");
+    }
+}
+
+/// supervisor(3): a supervisor past its intensity terminates with `shutdown`,
+/// so a *transient* supervisor child that gives up stays stopped (a permanent
+/// one is restarted: `exceeding_intensity_escalates_to_the_parent...`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transient_supervisor_that_gives_up_stays_stopped() {
+    let log = Log::default();
+    let inner = Supervisor::new(Strategy::OneForOne)
+        .intensity(0, Duration::from_secs(60))
+        .child(worker("w", &log));
+    let root = Supervisor::new(Strategy::OneForOne)
+        .child(worker("sibling", &log))
+        .child(inner.into_child_spec("inner").restart(Restart::Transient))
+        .start()
+        .await
+        .unwrap();
+    let inner_p = child(&root, "inner").await.unwrap();
+    let inner_ref = arbor_supervision::SupervisorRef::from_process(&inner_p).unwrap();
+    child(&inner_ref, "w").await.unwrap().kill();
+    assert_eq!(inner_p.wait().await, ExitReason::Shutdown);
+    let infos = root.which_children().await.unwrap();
+    let inner_info = infos.iter().find(|c| &*c.id == "inner").unwrap();
+    assert!(inner_info.process.is_none(), "not restarted after shutdown");
+    assert!(root.process().is_alive());
+}
+
+/// supervisor(3) `start_child/2`: `{error, {already_started, Child}}` for a
+/// running child with that id, `{error, already_present}` for a stopped one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_child_with_a_taken_id_is_already_started_or_already_present() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(worker("a", &log))
+        .start()
+        .await
+        .unwrap();
+    let a = child(&sup, "a").await.unwrap();
+    assert_eq!(
+        sup.start_child(worker("a", &log)).await.unwrap_err(),
+        ChildError::AlreadyStarted(a.pid())
+    );
+    sup.terminate_child("a").await.unwrap();
+    assert_eq!(
+        sup.start_child(worker("a", &log)).await.unwrap_err(),
+        ChildError::AlreadyPresent("a".into())
+    );
+}
+
+/// A start function that answers `ignore` on its first call, then starts.
+fn ignored_once(id: &str, log: &Log) -> ChildSpec {
+    let (name, log) = (id.to_string(), log.clone());
+    let calls = Arc::new(AtomicUsize::new(0));
+    ChildSpec::worker(name.clone(), move || {
+        let worker = Worker {
+            name: name.clone(),
+            log: log.clone(),
+        };
+        let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                return Ok(Started::Ignore);
+            }
+            spawn(worker).await.map(Started::Running)
+        }
+    })
+}
+
+/// supervisor(3): a start function may return `ignore`; a static supervisor
+/// keeps the child specification (not running) and `restart_child` may start
+/// it later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ignored_start_keeps_the_spec_not_running_until_restart_child() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(ignored_once("lazy", &log))
+        .child(worker("b", &log))
+        .start()
+        .await
+        .unwrap();
+    let infos = sup.which_children().await.unwrap();
+    assert_eq!(infos.len(), 2);
+    assert!(infos[0].process.is_none(), "ignored: kept, not running");
+    assert_eq!(log.lines(), ["start:b"]);
+    let counts = sup.count_children().await.unwrap();
+    assert_eq!((counts.specs, counts.active), (2, 1));
+
+    let lazy = sup.restart_child("lazy").await.unwrap().running().unwrap();
+    assert!(lazy.is_alive());
+    assert_eq!(child(&sup, "lazy").await.unwrap().pid(), lazy.pid());
+
+    // start_child of an ignoring spec also keeps it.
+    assert_eq!(
+        sup.start_child(ignored_once("later", &log)).await.unwrap(),
+        Started::Ignore
+    );
+    assert_eq!(sup.count_children().await.unwrap().specs, 3);
+}
+
+/// supervisor(3): for a simple_one_for_one supervisor an ignored start adds
+/// no child.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamic_supervisor_adds_nothing_for_an_ignored_start() {
+    let sup = DynamicSupervisor::new("maybe", |start: bool| async move {
+        if !start {
+            return Ok::<_, arbor_runtime::SpawnError>(Started::Ignore);
+        }
+        spawn(Worker {
+            name: "x".into(),
+            log: Log::default(),
+        })
+        .await
+        .map(Started::Running)
+    })
+    .start()
+    .await
+    .unwrap();
+    assert_eq!(sup.start_child(false).await.unwrap(), Started::Ignore);
+    assert_eq!(sup.count_children().await.unwrap().specs, 0);
+    assert!(sup.start_child(true).await.unwrap().running().is_some());
+    assert_eq!(sup.count_children().await.unwrap().specs, 1);
+}
+
+/// A significant transient child named `id`, controlled through its actor.
+fn significant(id: &str, log: &Log) -> ChildSpec {
+    worker(id, log).restart(Restart::Transient).significant()
+}
+
+/// OTP 24 `auto_shutdown => any_significant`: the supervisor shuts down
+/// (reason `shutdown`) as soon as a significant child exits by itself and is
+/// not restarted; an abnormal exit of a transient one is a restart instead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_significant_shuts_down_when_a_significant_child_ends() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .auto_shutdown(AutoShutdown::AnySignificant)
+        .child(worker("plain", &log))
+        .child(significant("s1", &log))
+        .child(significant("s2", &log))
+        .start()
+        .await
+        .unwrap();
+    let s1 = child(&sup, "s1").await.unwrap();
+    actor(&s1)
+        .try_send(WorkerMsg::Exit(ExitReason::error("crash")))
+        .unwrap();
+    restarted(&sup, "s1", s1.pid()).await;
+    assert!(sup.process().is_alive(), "a restart, not an auto shutdown");
+
+    let plain = child(&sup, "plain").await.unwrap();
+    let s2 = child(&sup, "s2").await.unwrap();
+    actor(&s2)
+        .try_send(WorkerMsg::Exit(ExitReason::Normal))
+        .unwrap();
+    assert_eq!(sup.process().wait().await, ExitReason::Shutdown);
+    assert_eq!(plain.exit_reason(), Some(ExitReason::Shutdown));
+}
+
+/// OTP 24 `auto_shutdown => all_significant`: only once every significant
+/// child has ended; and, as OTP says, a child stopped by `terminate_child`
+/// does not trigger it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_significant_waits_for_the_last_and_terminate_child_does_not_count() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .auto_shutdown(AutoShutdown::AllSignificant)
+        .child(significant("s1", &log))
+        .child(significant("s2", &log))
+        .child(significant("s3", &log))
+        .start()
+        .await
+        .unwrap();
+    // Stopped by the supervisor on request: no shutdown, even though the
+    // other two end next.
+    sup.terminate_child("s3").await.unwrap();
+    let s1 = child(&sup, "s1").await.unwrap();
+    actor(&s1)
+        .try_send(WorkerMsg::Exit(ExitReason::Normal))
+        .unwrap();
+    assert_eq!(s1.wait().await, ExitReason::Normal);
+    sup.which_children().await.unwrap();
+    assert!(sup.process().is_alive(), "s2 still runs");
+
+    let s2 = child(&sup, "s2").await.unwrap();
+    actor(&s2)
+        .try_send(WorkerMsg::Exit(ExitReason::shutdown_with("finished")))
+        .unwrap();
+    assert_eq!(sup.process().wait().await, ExitReason::Shutdown);
+}
+
+/// OTP 24: with `auto_shutdown => never`, and for a permanent child, the
+/// `significant` flag is invalid and the child spec is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_significant_child_must_be_transient_or_temporary_under_auto_shutdown() {
+    let log = Log::default();
+    let err = Supervisor::new(Strategy::OneForOne)
+        .child(significant("s", &log))
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StartError::InvalidChild(InvalidChild::SignificantWithoutAutoShutdown("s".into()))
+    );
+    let err = Supervisor::new(Strategy::OneForOne)
+        .auto_shutdown(AutoShutdown::AnySignificant)
+        .child(worker("p", &log).significant())
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        StartError::InvalidChild(InvalidChild::SignificantPermanent("p".into()))
+    );
+    let sup = Supervisor::new(Strategy::OneForOne).start().await.unwrap();
+    assert_eq!(
+        sup.start_child(significant("late", &log))
+            .await
+            .unwrap_err(),
+        ChildError::InvalidChild(InvalidChild::SignificantWithoutAutoShutdown("late".into()))
+    );
+}
+
+/// OTP's `start_link` links inside the new process, so a child that ends at
+/// once is seen ending with its own reason. arbor links after the start
+/// function returns and gets `noproc` from the link: the supervisor must
+/// still act on the child's real reason (a transient child that ended
+/// normally is not restarted).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_that_ends_before_it_is_linked_is_judged_by_its_own_reason() {
+    let log = Log::default();
+    let starts = Arc::new(AtomicUsize::new(0));
+    let counted = starts.clone();
+    let spec = ChildSpec::worker("brief", move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        let log = log.clone();
+        async move {
+            let w = spawn(Worker {
+                name: "brief".into(),
+                log,
+            })
+            .await?;
+            w.try_send(WorkerMsg::Exit(ExitReason::Normal))
+                .map_err(|_| arbor_runtime::ExitReason::error("send"))?;
+            w.process().wait().await;
+            Ok::<_, ExitReason>(w)
+        }
+    })
+    .restart(Restart::Transient);
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .child(spec)
+        .start()
+        .await
+        .unwrap();
+    // The link's noproc has been handled once this call answers.
+    let infos = sup.which_children().await.unwrap();
+    assert!(infos[0].process.is_none());
+    assert_eq!(starts.load(Ordering::SeqCst), 1, "not restarted");
+    assert!(sup.process().is_alive());
+}
+
+/// Dynamic children get their typed handle back, and temporary children
+/// take arguments that cannot be cloned (a socket, a channel's receiver),
+/// also through a sharded supervisor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn temporary_dynamic_children_take_their_arguments_by_value() {
+    struct Owner(tokio::sync::oneshot::Receiver<u32>);
+    impl Actor for Owner {
+        type Msg = Reply<u32>;
+        async fn handle(&mut self, reply: Reply<u32>, _: &mut Context<Self>) -> Flow {
+            let n = (&mut self.0).await.unwrap_or(0);
+            reply.send(n);
+            Ok(())
+        }
+    }
+    let template =
+        DynamicSupervisor::temporary("owner", |rx: tokio::sync::oneshot::Receiver<u32>| {
+            spawn(Owner(rx))
+        });
+    let sharded = ShardedDynamicSupervisor::new(2, template)
+        .start()
+        .await
+        .unwrap();
+    for n in 0..4 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let owner: ActorRef<Reply<u32>> = sharded.start_child(rx).await.unwrap().running().unwrap();
+        tx.send(n).unwrap();
+        assert_eq!(owner.call(|r| r, Duration::from_secs(5)).await.unwrap(), n);
+    }
+    assert_eq!(sharded.count_children().await.unwrap().active, 4);
 }
