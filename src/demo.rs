@@ -19,7 +19,7 @@
 use std::time::Duration;
 
 use arbor_runtime::timer::{send_interval, TimerRef};
-use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, Reply, ShardedRegistry};
+use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, Reply, ShardedRegistry};
 use arbor_supervision::{
     ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, StartError,
     Strategy, Supervisor, SupervisorRef,
@@ -118,7 +118,7 @@ pub struct DemoTree {
     /// The names the workers register under.
     pub registry: ShardedRegistry,
     /// Starts workers on the sharded supervisor.
-    pub workers: ShardedDynamicRef<String>,
+    pub workers: ShardedDynamicRef<String, ActorRef<WorkerMsg>>,
 }
 
 impl DemoTree {

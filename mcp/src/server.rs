@@ -29,7 +29,7 @@ use crate::tasks::{TaskStore, TaskSupport};
 use crate::template::{UriTemplate, Variables};
 use crate::uri::ResourceUri;
 use crate::version::Era;
-use arbor_runtime::ProcessGroups;
+use arbor_runtime::{ActorRef, ProcessGroups};
 
 /// Why a tool did not return a result.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
@@ -976,13 +976,12 @@ impl McpServer {
     pub fn list_changed(&self, kind: ListKind) -> usize {
         let mut told = 0;
         self.inner.subscribers.for_each_member(&kind.group(), |p| {
-            let sent = match arbor_runtime::ActorRef::<SubscriptionMsg>::from_process(&p) {
+            let sent = match ActorRef::<SubscriptionMsg>::from_process(p) {
                 Some(sub) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
-                None => arbor_runtime::ActorRef::<crate::session::SessionMsg>::from_process(&p)
-                    .is_some_and(|s| {
-                        s.try_send(crate::session::SessionMsg::ListChanged(kind))
-                            .is_ok()
-                    }),
+                None => ActorRef::<crate::session::SessionMsg>::from_process(p).is_some_and(|s| {
+                    s.try_send(crate::session::SessionMsg::ListChanged(kind))
+                        .is_ok()
+                }),
             };
             told += usize::from(sent);
         });
@@ -999,7 +998,7 @@ impl McpServer {
         self.inner
             .subscribers
             .for_each_member(&uri.as_str().to_string(), |p| {
-                if arbor_runtime::ActorRef::<SubscriptionMsg>::from_process(&p)
+                if ActorRef::<SubscriptionMsg>::from_process(p)
                     .is_some_and(|s| s.try_send(SubscriptionMsg::Updated).is_ok())
                 {
                     told += 1;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::ServerConfig;
 use arbor_runtime::ExitReason;
-use arbor_supervision::{kill_path, DynamicSupervisor, Restart};
+use arbor_supervision::{kill_path, DynamicSupervisor};
 use common::*;
 use serde_json::json;
 
@@ -157,15 +157,19 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
     let (out_tx, mut out_rx) = arbor_mcp::outbox::outbox(&Default::default());
     let template = {
         let server = server.clone();
-        DynamicSupervisor::new("session", move |out: arbor_mcp::outbox::Outbox| {
-            let server = server.clone();
-            async move { start_session(server, out).await }
+        DynamicSupervisor::temporary("session", move |out: arbor_mcp::outbox::Outbox| {
+            start_session(server.clone(), out)
         })
-        .restart(Restart::Temporary)
     };
     let sessions = template.start().await.unwrap();
-    let session = sessions.start_child(out_tx).await.unwrap();
-    let actor = arbor_runtime::ActorRef::<SessionMsg>::from_process(&session).unwrap();
+    // The typed handle of the session comes back from start_child.
+    let actor = sessions
+        .start_child(out_tx)
+        .await
+        .unwrap()
+        .running()
+        .unwrap();
+    let session = actor.process();
     let send = |v: serde_json::Value| SessionMsg::Incoming(v.to_string().into_bytes().into());
     actor.try_send(send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})))

@@ -183,7 +183,7 @@ async fn for_each_member_visits_each_live_member_once() {
 
     // Fan out a notification through the group.
     groups.for_each_member(&g("subs"), |p| {
-        arbor_runtime::ActorRef::<Msg>::from_process(&p)
+        arbor_runtime::ActorRef::<Msg>::from_process(p)
             .unwrap()
             .try_send(Msg::Push(1))
             .unwrap();

@@ -17,9 +17,12 @@ use crate::dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 use crate::spec::{ChildHandle, ChildId, ChildSpec, Started};
 use crate::supervisor::{ChildCounts, ChildError, StartError, Strategy, Supervisor, SupervisorRef};
 
+/// Where a shard writes itself when it starts (empty while it restarts).
+type ShardSlot<A, H> = RwLock<Option<DynamicSupervisorRef<A, H>>>;
+
 struct Slots<A, H> {
     parent: RwLock<Option<SupervisorRef>>,
-    shards: Box<[RwLock<Option<DynamicSupervisorRef<A, H>>>]>,
+    shards: Box<[ShardSlot<A, H>]>,
     next: AtomicUsize,
     hasher: RandomState,
 }

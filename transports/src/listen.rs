@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
-use arbor_supervision::{ChildSpec, ShardedDynamicRef};
+use arbor_supervision::{ChildHandle, ChildSpec, ShardedDynamicRef, Started};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
@@ -24,20 +24,17 @@ pub(crate) trait Admit: Send + 'static {
     fn admit(&mut self, stream: TcpStream) -> impl Future<Output = ()> + Send;
 }
 
-/// An accepted connection waiting for the process that serves it: dynamic
-/// children start from cloneable arguments, and a stream is taken once.
-pub(crate) type Pending = Arc<Mutex<Option<TcpStream>>>;
-
 /// Hands each accepted connection to a connection supervisor, within the
 /// connection limit; past it, writes `refusal(max)` and closes.
-pub(crate) struct HandOver {
-    pub(crate) connections: ShardedDynamicRef<Pending>,
+pub(crate) struct HandOver<H> {
+    /// Temporary children, each moved the stream it serves.
+    pub(crate) connections: ShardedDynamicRef<TcpStream, H>,
     pub(crate) limit: Limit,
     /// What a refused client reads, in the transport's own framing.
     pub(crate) refusal: fn(usize) -> String,
 }
 
-impl Admit for HandOver {
+impl<H: ChildHandle> Admit for HandOver<H> {
     async fn admit(&mut self, mut stream: TcpStream) {
         let Some(slot) = self.limit.acquire() else {
             let refusal = (self.refusal)(self.limit.max());
@@ -48,11 +45,11 @@ impl Admit for HandOver {
         // a shard starts this one, and shards start theirs in parallel.
         let connections = self.connections.clone();
         tokio::spawn(async move {
-            match connections
-                .start_child(Arc::new(Mutex::new(Some(stream))))
-                .await
-            {
-                Ok(process) => slot.hold_until_exit(&process),
+            match connections.start_child(stream).await {
+                Ok(Started::Running(connection)) => {
+                    slot.hold_until_exit(&connection.child_process());
+                }
+                Ok(Started::Ignore) => {}
                 Err(e) => {
                     tracing::warn!(target: "arbor::transports", error = %e, "connection not started");
                 }

@@ -7,17 +7,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_mcp::transport::start_connection;
+use arbor_mcp::transport::{start_connection, TransportError};
 use arbor_mcp::McpServer;
-use arbor_runtime::{ExitReason, ProcessRef};
 use arbor_supervision::{
-    DynamicSupervisor, Restart, ShardedDynamicSupervisor, StartError, Strategy, Supervisor,
-    SupervisorRef,
+    DynamicSupervisor, ShardedDynamicSupervisor, StartError, Strategy, Supervisor, SupervisorRef,
 };
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
 
 use crate::http::{self, HttpConfig};
-use crate::listen::{listener, HandOver, Limit, Pending};
+use crate::listen::{listener, HandOver, Limit};
 use crate::ws;
 
 /// Transport settings. Every limit has a default.
@@ -186,26 +185,19 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
 
     let tcp_server = server.clone();
     let idle = Some(config.idle_timeout).filter(|t| !t.is_zero());
-    let sessions = DynamicSupervisor::new("session", move |pending: Pending| {
+    let sessions = DynamicSupervisor::temporary("session", move |stream: TcpStream| {
         let server = tcp_server.clone();
         async move {
-            let stream = pending
-                .lock()
-                .take()
-                .ok_or_else(|| ExitReason::error("connection already served"))?;
             // Replies are single lines: do not hold them back for more.
             let _ = stream.set_nodelay(true);
             let (read, write) = stream.into_split();
             // A small read buffer: lines longer than it are read in pieces,
             // and an idle connection should not hold tokio's default 8 KiB.
             let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
-            let connection = start_connection(server, read, write, idle)
-                .await
-                .map_err(ExitReason::error)?;
-            Ok::<ProcessRef, ExitReason>(connection.process)
+            let connection = start_connection(server, read, write, idle).await?;
+            Ok::<_, TransportError>(connection.process)
         }
-    })
-    .restart(Restart::Temporary);
+    });
     let tcp_connections = ShardedDynamicSupervisor::new(config.shards, sessions);
     let tcp_handle = tcp_connections.handle();
     let tcp_limit = limit.clone();

@@ -36,8 +36,8 @@ use arbor_mcp::outbox::{outbox, Frame, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::McpServer;
 use arbor_runtime::timer::sleep_until_or_never;
-use arbor_runtime::{ActorRef, ExitReason, ProcessRef, SendError};
-use arbor_supervision::{ChildSpec, DynamicSupervisor, Restart, ShardedDynamicRef};
+use arbor_runtime::{ActorRef, ExitReason, SendError, SpawnError};
+use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef, Started};
 use futures_util::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use serde_json::json;
@@ -82,9 +82,6 @@ const INTERNAL_ERROR: i64 = -32603;
 
 /// A handshaken connection.
 type Ws = WebSocketStream<TcpStream>;
-
-/// A connection waiting to be taken by the session that serves it.
-type Pending = Arc<Mutex<Option<Ws>>>;
 
 /// The WebSocket settings, worked out once per tree.
 #[derive(Clone, Copy, Debug)]
@@ -136,29 +133,29 @@ impl Settings {
 
 /// The session template of the `ws-connections` supervisor: each child
 /// takes a handshaken connection, starts its session and serves it.
-pub(crate) fn sessions(server: McpServer, settings: Settings) -> DynamicSupervisor<Pending> {
-    DynamicSupervisor::new("ws-session", move |pending: Pending| {
+/// A session is its connection: once ended there is nothing to restart.
+pub(crate) fn sessions(
+    server: McpServer,
+    settings: Settings,
+) -> DynamicSupervisor<Ws, ActorRef<SessionMsg>> {
+    DynamicSupervisor::temporary("ws-session", move |ws: Ws| {
         let server = server.clone();
         async move {
-            let ws = pending
-                .lock()
-                .take()
-                .ok_or_else(|| ExitReason::error("connection already served"))?;
             let (tx, rx) = outbox(&server.config().outbox);
-            let session = start_session(server, tx).await.map_err(ExitReason::error)?;
-            let process = session.process();
-            tokio::spawn(serve(ws, session, rx, settings));
-            Ok::<ProcessRef, ExitReason>(process)
+            let session = start_session(server, tx).await?;
+            tokio::spawn(serve(ws, session.clone(), rx, settings));
+            Ok::<_, SpawnError>(session)
         }
     })
-    // A session is its connection: once ended there is nothing to restart.
-    .restart(Restart::Temporary)
 }
+
+/// The `ws-connections` supervisor: each session is moved its connection.
+pub(crate) type Sessions = ShardedDynamicRef<Ws, ActorRef<SessionMsg>>;
 
 /// The `ws-listener` child.
 pub(crate) fn listener(
     addr: Arc<Mutex<std::net::SocketAddr>>,
-    connections: ShardedDynamicRef<Pending>,
+    connections: Sessions,
     limit: Limit,
     settings: Settings,
 ) -> ChildSpec {
@@ -172,7 +169,7 @@ pub(crate) fn listener(
 
 /// Takes accepted connections through the WebSocket handshake.
 struct WsAdmit {
-    connections: ShardedDynamicRef<Pending>,
+    connections: Sessions,
     limit: Limit,
     settings: Settings,
     /// Handshakes in progress: they end with the listener that owns them,
@@ -202,7 +199,7 @@ impl Admit for WsAdmit {
 async fn handshake(
     stream: TcpStream,
     slot: Option<Slot>,
-    connections: ShardedDynamicRef<Pending>,
+    connections: Sessions,
     settings: Settings,
     max_connections: usize,
 ) {
@@ -225,11 +222,9 @@ async fn handshake(
     // Without a place the callback refused and the handshake failed above;
     // matched rather than assumed.
     let Some(slot) = slot else { return };
-    match connections
-        .start_child(Arc::new(Mutex::new(Some(ws))))
-        .await
-    {
-        Ok(session) => slot.hold_until_exit(&session),
+    match connections.start_child(ws).await {
+        Ok(Started::Running(session)) => slot.hold_until_exit(&session.process()),
+        Ok(Started::Ignore) => {}
         Err(e) => {
             tracing::warn!(target: "arbor::transports", error = %e, "websocket connection not started");
         }

@@ -83,7 +83,7 @@ pub async fn child(sup: &SupervisorRef, id: &str) -> Option<ProcessRef> {
 }
 
 pub fn actor(p: &ProcessRef) -> ActorRef<WorkerMsg> {
-    arbor_runtime::ActorRef::<WorkerMsg>::from_process(&p).expect("a test worker")
+    arbor_runtime::ActorRef::<WorkerMsg>::from_process(p).expect("a test worker")
 }
 
 /// Waits (polling, up to 5 s) until child `id` runs with a pid other than `old`.

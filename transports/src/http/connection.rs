@@ -9,28 +9,17 @@ pub(crate) fn connections(
     router: Router,
     config: Arc<HttpConfig>,
     drain: Duration,
-) -> DynamicSupervisor<Pending> {
-    DynamicSupervisor::new("http-connection", move |pending: Pending| {
-        let (router, config) = (router.clone(), config.clone());
-        async move {
-            let stream = pending
-                .lock()
-                .take()
-                .ok_or_else(|| ExitReason::error("connection already served"))?;
-            let conn = spawn(Connection {
-                stream: Some(stream),
-                router,
-                config,
-                drain,
-                shutdown: None,
-                task: None,
-            })
-            .await
-            .map_err(ExitReason::error)?;
-            Ok::<ProcessRef, ExitReason>(conn.process())
-        }
+) -> DynamicSupervisor<TcpStream, ActorRef<Closed>> {
+    DynamicSupervisor::temporary("http-connection", move |stream: TcpStream| {
+        spawn(Connection {
+            stream: Some(stream),
+            router: router.clone(),
+            config: config.clone(),
+            drain,
+            shutdown: None,
+            task: None,
+        })
     })
-    .restart(Restart::Temporary)
 }
 
 /// One HTTP connection: hyper serving the router, with our limits.
@@ -45,7 +34,7 @@ struct Connection {
 
 /// A connection's message: hyper has finished with it.
 #[derive(Debug)]
-struct Closed;
+pub(crate) struct Closed;
 
 impl Actor for Connection {
     type Msg = Closed;

@@ -42,21 +42,20 @@ use arbor_mcp::outbox::{outbox, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{envelope_version, start_session, SessionMsg};
 use arbor_mcp::{Era, McpServer, ProtocolVersion};
 use arbor_runtime::{
-    spawn, Actor, ActorRef, Context, ExitReason, Flow, ProcessRef, ShardedRegistry,
+    spawn, Actor, ActorRef, Context, ExitReason, Flow, ShardedRegistry, SpawnError,
 };
-use arbor_supervision::{DynamicSupervisor, Restart, ShardedDynamicRef};
+use arbor_supervision::{DynamicSupervisor, ShardedDynamicRef, Started};
 use axum::body::Body;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use parking_lot::Mutex;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use crate::listen::{Limit, Pending};
+use crate::listen::Limit;
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
 use stream::{sse_response, AtClose, Closing, OnDrop, SseEvent};
 
@@ -143,17 +142,13 @@ impl Default for HttpConfig {
     }
 }
 
-/// Slots through which a dynamic child hands back what it started.
-type Handback<T> = Arc<Mutex<Option<T>>>;
+/// The `http-requests` supervisor: a 2026-07-28 request process hands
+/// back its session and its output.
+type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 
-/// What a 2026-07-28 request process hands back: its session and output.
-type RequestStart = Handback<(ActorRef<SessionMsg>, OutboxReceiver)>;
-
-/// What an HTTP session child hands back.
-type SessionStart = (
-    Mode,
-    Handback<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>,
-);
+/// The `http-sessions` supervisor: a handshake-era session of a mode hands
+/// back its HTTP process (the one supervised) and its MCP session.
+type SessionSup = ShardedDynamicRef<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -167,53 +162,41 @@ struct Http {
     legacy_sessions: ShardedRegistry<String>,
     /// Sessions alive, against `max_sessions`.
     session_limit: Limit,
-    session_sup: ShardedDynamicRef<SessionStart>,
-    request_sup: ShardedDynamicRef<RequestStart>,
+    session_sup: SessionSup,
+    request_sup: RequestSup,
 }
 
 /// The template of the `http-requests` supervisor: one process per
 /// 2026-07-28 request.
-pub(crate) fn requests(server: McpServer) -> DynamicSupervisor<RequestStart> {
-    DynamicSupervisor::new("http-request", move |slot: RequestStart| {
+pub(crate) fn requests(
+    server: McpServer,
+) -> DynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)> {
+    DynamicSupervisor::temporary("http-request", move |(): ()| {
         let server = server.clone();
         async move {
             let (out, received) = outbox(&server.config().outbox);
-            let session = start_session(server, out)
-                .await
-                .map_err(ExitReason::error)?;
-            let process = session.process();
-            *slot.lock() = Some((session, received));
-            Ok::<ProcessRef, ExitReason>(process)
+            let session = start_session(server, out).await?;
+            Ok::<_, SpawnError>((session, received))
         }
     })
-    .restart(Restart::Temporary)
 }
 
 /// The template of the `http-sessions` supervisor.
 pub(crate) fn sessions(
     server: McpServer,
     config: Arc<HttpConfig>,
-) -> DynamicSupervisor<SessionStart> {
-    DynamicSupervisor::new("http-session", move |(mode, slot): SessionStart| {
-        let (server, config) = (server.clone(), config.clone());
-        async move {
-            let (http, session) = session::start(server, mode, config)
-                .await
-                .map_err(ExitReason::error)?;
-            let process = http.process();
-            *slot.lock() = Some((http, session));
-            Ok::<ProcessRef, ExitReason>(process)
-        }
+) -> DynamicSupervisor<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)> {
+    DynamicSupervisor::temporary("http-session", move |mode: Mode| {
+        session::start(server.clone(), mode, config.clone())
     })
-    .restart(Restart::Temporary)
 }
 
 /// The router serving every HTTP endpoint.
 pub(crate) fn router(
     server: McpServer,
     config: Arc<HttpConfig>,
-    session_sup: ShardedDynamicRef<SessionStart>,
-    request_sup: ShardedDynamicRef<RequestStart>,
+    session_sup: SessionSup,
+    request_sup: RequestSup,
 ) -> Router {
     let session_limit = Limit::new(config.max_sessions);
     let state = Http {
@@ -446,7 +429,6 @@ async fn open_session(
             json!({ "limit": "max_sessions", "max": http.session_limit.max() }),
         ));
     };
-    let slot = Arc::new(Mutex::new(None));
     let unavailable = |e: String| {
         refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -454,13 +436,11 @@ async fn open_session(
             json!({ "reason": e }),
         )
     };
-    http.session_sup
-        .start_child((mode, slot.clone()))
-        .await
-        .map_err(|e| unavailable(e.to_string()))?;
-    let Some((session, _)) = slot.lock().take() else {
-        return Err(unavailable("no session".into()));
-    };
+    let started = http.session_sup.start_child(mode).await;
+    let (session, _) = started
+        .map_err(|e| unavailable(e.to_string()))?
+        .running()
+        .ok_or_else(|| unavailable("no session".into()))?;
     place.hold_until_exit(&session.process());
     // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS).
     let id: String = rand::random::<[u8; 16]>()

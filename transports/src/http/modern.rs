@@ -38,9 +38,8 @@ pub(super) async fn post_modern(
     let (handover, handed) = oneshot::channel();
     let request_sup = http.request_sup.clone();
     tokio::spawn(async move {
-        let slot: RequestStart = Arc::new(Mutex::new(None));
-        let started = request_sup.start_child(slot.clone()).await;
-        let Some((session, received)) = started.ok().and_then(|_| slot.lock().take()) else {
+        let started = request_sup.start_child(()).await;
+        let Some((session, received)) = started.ok().and_then(Started::running) else {
             return;
         };
         if session
