@@ -4,6 +4,11 @@
 //! An entry disappears when its process exits, and a lookup never returns a
 //! process that has exited, even in the moment between its exit and the
 //! removal of its entry. A restarted process registers its name again.
+//!
+//! Where it differs from OTP, on purpose: OTP's `register/2` gives a process
+//! at most one name (`badarg` for a second); here a process may hold several
+//! names, as with Elixir's `Registry` (a session found by its id and by its
+//! client). A name still names one live process at a time, as in OTP.
 
 use std::hash::Hash;
 use std::sync::{Arc, Weak};
