@@ -42,6 +42,15 @@ enum Command {
         /// The most handshake-era HTTP sessions at once [default: 10000].
         #[arg(long)]
         max_sessions: Option<usize>,
+        /// A host name clients use to reach the HTTP and WebSocket
+        /// listeners, accepted in `Host` and `Origin` beside the loopback
+        /// names (repeatable). Needed to listen beyond loopback.
+        #[arg(long = "allowed-host", value_name = "NAME")]
+        allowed_hosts: Vec<String>,
+        /// A further origin accepted in full, such as
+        /// `https://app.example` (repeatable).
+        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+        allowed_origins: Vec<String>,
         /// Print the endpoints and the tree, then shut down instead of
         /// running until a signal.
         #[arg(long)]
@@ -56,6 +65,8 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a pipe gets text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     // Each connection is a descriptor: take all the hard limit allows (the
@@ -75,6 +86,8 @@ fn main() -> anyhow::Result<()> {
                 shards,
                 max_connections,
                 max_sessions,
+                allowed_hosts,
+                allowed_origins,
                 once,
                 ..
             } => {
@@ -85,16 +98,35 @@ fn main() -> anyhow::Result<()> {
                     shards,
                     ..Default::default()
                 };
-                if let Some(max) = max_connections {
-                    config.max_connections = max;
-                }
+                config.max_connections = max_connections;
                 if let Some(max) = max_sessions {
                     config.http_config.max_sessions = max;
                 }
+                config.origins.allowed_hosts.extend(allowed_hosts);
+                config.origins.allowed_origins = allowed_origins;
+                refuse_unreachable(&config)?;
                 serve(config, once).await
             }
         }
     })
+}
+
+/// A listener beyond loopback that accepts only loopback `Host` names would
+/// answer every remote client 403: refused at start, saying what to add.
+fn refuse_unreachable(config: &arbor::transports::TransportConfig) -> anyhow::Result<()> {
+    if !config.origins.loopback_only() {
+        return Ok(());
+    }
+    for (flag, addr) in [("--http", config.http), ("--ws", config.ws)] {
+        if !addr.ip().is_loopback() {
+            anyhow::bail!(
+                "{flag} {addr} listens beyond loopback, but only loopback Host names are \
+                 accepted, so every remote client would get 403: name the hosts clients \
+                 use with --allowed-host NAME (repeatable)"
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn serve_stdio() -> anyhow::Result<()> {
@@ -108,6 +140,7 @@ async fn serve_stdio() -> anyhow::Result<()> {
 
 async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install();
+    let origins = config.origins.clone();
     let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
@@ -115,6 +148,7 @@ async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow
     for url in endpoints.urls() {
         say(&url);
     }
+    say(&accepting(&origins));
     say(&arbor::demo::render("transports", &root).await?);
     if !once {
         let tree = root.process();
@@ -130,6 +164,21 @@ async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow
         .context("the tree did not shut down within 30 s")?;
     say(&format!("stopped: {reason}"));
     Ok(())
+}
+
+/// What the HTTP and WebSocket listeners accept, in one line.
+fn accepting(origins: &arbor::transports::OriginPolicy) -> String {
+    let mut line = format!(
+        "HTTP and WebSocket accept Host: {}",
+        origins.allowed_hosts.join(", ")
+    );
+    if !origins.allowed_origins.is_empty() {
+        line.push_str(&format!(
+            "; Origin also: {}",
+            origins.allowed_origins.join(", ")
+        ));
+    }
+    line
 }
 
 /// Prints a line for whoever started the server. A reader that has gone

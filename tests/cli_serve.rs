@@ -250,3 +250,71 @@ fn a_reader_that_goes_away_does_not_crash_the_server() {
     assert!(status.success(), "{status}: {stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `arbor serve --once` with `args`: its exit status, stdout and stderr.
+fn serve_once(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .arg("serve")
+        .arg("--once")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn listening_beyond_loopback_needs_the_host_names_clients_use() {
+    let (status, _, stderr) = serve_once(&["--http", "0.0.0.0:0"]);
+    assert!(!status.success(), "refused without --allowed-host");
+    assert!(
+        stderr.contains("--allowed-host") && stderr.contains("0.0.0.0:0"),
+        "{stderr}"
+    );
+    let (status, _, stderr) = serve_once(&["--ws", "0.0.0.0:0"]);
+    assert!(
+        !status.success() && stderr.contains("--ws 0.0.0.0:0"),
+        "{stderr}"
+    );
+
+    let (status, stdout, stderr) = serve_once(&[
+        "--http",
+        "0.0.0.0:0",
+        "--allowed-host",
+        "mcp.example",
+        "--allowed-origin",
+        "https://app.example",
+    ]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.lines().any(|l| l
+            == "HTTP and WebSocket accept Host: localhost, 127.0.0.1, [::1], mcp.example; Origin also: https://app.example"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn logs_to_a_pipe_carry_no_colour_codes() {
+    let output = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .args(["serve", "--once"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("INFO"), "some log lines: {stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+}
+
+#[test]
+fn a_default_start_prints_no_warning() {
+    let (status, stdout, stderr) = serve_once(&[]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        stdout.contains("HTTP and WebSocket accept Host: localhost, 127.0.0.1, [::1]"),
+        "{stdout}"
+    );
+    assert!(!stderr.contains("WARN"), "{stderr}");
+}

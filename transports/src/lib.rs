@@ -15,13 +15,16 @@
 //! feed it. One connection limit (`max_connections`) counts TCP and
 //! WebSocket connections together.
 //!
-//! Done: TCP (newline-delimited JSON, both eras) and WebSocket (one message
-//! per text frame, both eras; see [`ws`]). To come: Streamable HTTP for both
-//! eras and the legacy HTTP+SSE transport.
+//! TCP (newline-delimited JSON, both eras), WebSocket (one message per text
+//! frame, both eras; see [`ws`]), Streamable HTTP for both eras and the
+//! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
+//! checks `Host` and `Origin` by one [`OriginPolicy`].
 
 pub mod http;
 mod listen;
+pub mod origin;
 pub mod tcp;
 pub mod ws;
 
+pub use origin::OriginPolicy;
 pub use tcp::{start, tree, Bound, Endpoints, TransportConfig};

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 use crate::http::{self, HttpConfig};
 use crate::listen::{listener, HandOver, Limit};
+use crate::origin::OriginPolicy;
 use crate::ws;
 
 /// Transport settings. Every limit has a default.
@@ -31,16 +32,20 @@ pub struct TransportConfig {
     pub http: SocketAddr,
     /// HTTP limits and settings.
     pub http_config: HttpConfig,
+    /// The `Host` and `Origin` every HTTP and WebSocket listener accepts.
+    /// Default: loopback names only.
+    pub origins: OriginPolicy,
     /// The most connections served at once, TCP, WebSocket and HTTP
     /// together (one shared count: it bounds the process's memory, whichever
     /// way clients come in). A WebSocket connection counts from its accept,
     /// so handshakes in progress count too. More TCP connections are
     /// accepted and closed at once with a line saying why; more WebSocket
-    /// and HTTP connections get an HTTP 503. Lowered at start to the
-    /// process's file descriptor limit less 32 (listeners, the runtime, and
-    /// room to accept a connection only to refuse it), with a warning.
-    /// Default: 100 000.
-    pub max_connections: usize,
+    /// and HTTP connections get an HTTP 503. `None` (the default): 100 000,
+    /// or what the process's file descriptor limit holds if that is less
+    /// (the limit less 32: listeners, the runtime, and room to accept a
+    /// connection only to refuse it). `Some(n)`: `n`, lowered to what the
+    /// descriptor limit holds with a warning.
+    pub max_connections: Option<usize>,
     /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,
     /// A TCP or WebSocket connection that has read and written no message
@@ -70,7 +75,8 @@ impl Default for TransportConfig {
             ws: SocketAddr::from(([127, 0, 0, 1], 0)),
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             http_config: HttpConfig::default(),
-            max_connections: 100_000,
+            origins: OriginPolicy::default(),
+            max_connections: None,
             shards: 4,
             idle_timeout: Duration::from_secs(300),
             ws_ping_interval: Duration::from_secs(30),
@@ -153,12 +159,27 @@ pub async fn start(
 /// room to accept a connection only to refuse it.
 const SPARE_DESCRIPTORS: u64 = 32;
 
-/// `max`, lowered to what the process's descriptor limit can hold: past it
-/// `accept` fails and clients wait unanswered instead of being refused.
-fn within_descriptors(max: usize) -> usize {
+/// The connection limit when none is configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
+/// The connection limit, lowered to what the process's descriptor limit can
+/// hold: past it `accept` fails and clients wait unanswered instead of being
+/// refused. Only a configured limit that had to be lowered is worth a
+/// warning.
+fn within_descriptors(configured: Option<usize>) -> usize {
+    let max = configured.unwrap_or(DEFAULT_MAX_CONNECTIONS);
     #[cfg(unix)]
     if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
         let room = usize::try_from(soft.saturating_sub(SPARE_DESCRIPTORS).max(1)).unwrap_or(max);
+        if room < max && configured.is_none() {
+            tracing::debug!(
+                target: "arbor::transports",
+                max_connections = room,
+                descriptor_limit = soft,
+                "connection limit set by the file descriptor limit"
+            );
+            return room;
+        }
         if room < max {
             tracing::warn!(
                 target: "arbor::transports",
@@ -207,6 +228,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         refusal: tcp_refusal,
     });
 
+    let origins = Arc::new(config.origins.clone());
     let ws_settings = ws::Settings::new(&server, &config);
     let ws_connections =
         ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), ws_settings));
@@ -215,6 +237,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         ws_connections.handle(),
         limit.clone(),
         ws_settings,
+        origins.clone(),
     );
 
     let http_config = Arc::new(config.http_config.clone());
@@ -227,6 +250,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     let router = http::router(
         server.clone(),
         http_config.clone(),
+        origins.clone(),
         http_sessions.handle(),
         http_requests.handle(),
     );

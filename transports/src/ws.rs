@@ -44,6 +44,8 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
+
+use crate::origin::OriginPolicy;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -158,11 +160,13 @@ pub(crate) fn listener(
     connections: Sessions,
     limit: Limit,
     settings: Settings,
+    origins: Arc<OriginPolicy>,
 ) -> ChildSpec {
     crate::listen::listener("ws-listener", addr, move || WsAdmit {
         connections: connections.clone(),
         limit: limit.clone(),
         settings,
+        origins: origins.clone(),
         handshakes: JoinSet::new(),
     })
 }
@@ -172,6 +176,8 @@ struct WsAdmit {
     connections: Sessions,
     limit: Limit,
     settings: Settings,
+    /// The `Host` and `Origin` a handshake may carry.
+    origins: Arc<OriginPolicy>,
     /// Handshakes in progress: they end with the listener that owns them,
     /// so a listener restart leaves none behind.
     handshakes: JoinSet<()>,
@@ -190,6 +196,7 @@ impl Admit for WsAdmit {
             slot,
             self.connections.clone(),
             self.settings,
+            self.origins.clone(),
             self.limit.max(),
         ));
     }
@@ -201,12 +208,14 @@ async fn handshake(
     slot: Option<Slot>,
     connections: Sessions,
     settings: Settings,
+    origins: Arc<OriginPolicy>,
     max_connections: usize,
 ) {
     let full = slot.is_none().then_some(max_connections);
     // The error is the HTTP answer itself, as tungstenite's callback takes it.
     #[allow(clippy::result_large_err)]
-    let callback = move |request: &Request, response: Response| negotiate(request, response, full);
+    let callback =
+        move |request: &Request, response: Response| negotiate(request, response, full, &origins);
     let accepting = accept_hdr_async_with_config(stream, callback, Some(settings.config));
     let ws = match timeout(settings.handshake_timeout, accepting).await {
         Ok(Ok(ws)) => ws,
@@ -239,11 +248,20 @@ fn negotiate(
     request: &Request,
     mut response: Response,
     full: Option<usize>,
+    origins: &OriginPolicy,
 ) -> Result<Response, ErrorResponse> {
     if let Some(max) = full {
         return Err(refusal(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("server at its connection limit (max_connections = {max})\n"),
+        ));
+    }
+    // As every HTTP listener: a page's script may open a WebSocket to
+    // loopback (no CORS stands in the way), so Host and Origin decide.
+    if let Err(refused) = origins.check(request.headers()) {
+        return Err(refusal(
+            StatusCode::FORBIDDEN,
+            format!("{}: {}\n", refused.message(), refused.data()),
         ));
     }
     if request.uri().path() != PATH {

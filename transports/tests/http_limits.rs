@@ -8,12 +8,19 @@ mod http_support;
 use std::time::Duration;
 
 use arbor_transports::http::HttpConfig;
-use arbor_transports::{start, TransportConfig};
+use arbor_transports::{start, OriginPolicy, TransportConfig};
 use http_support::*;
 use serde_json::{json, Value};
 
 async fn started(config: HttpConfig) -> (arbor_supervision::SupervisorRef, std::net::SocketAddr) {
     start_http(builder().build().unwrap(), config).await
+}
+
+async fn with_origins(
+    origins: OriginPolicy,
+) -> (arbor_supervision::SupervisorRef, std::net::SocketAddr) {
+    let (tree, endpoints) = start_with_origins(builder().build().unwrap(), origins).await;
+    (tree, endpoints.http)
 }
 
 fn discover(id: u64) -> String {
@@ -317,9 +324,9 @@ async fn loopback_hosts_and_origins_with_any_port_are_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_origin_is_accepted() {
-    let (tree, addr) = started(HttpConfig {
+    let (tree, addr) = with_origins(OriginPolicy {
         allowed_origins: vec!["https://app.example".into()],
-        ..HttpConfig::default()
+        ..OriginPolicy::default()
     })
     .await;
     let accept = ("Accept", "application/json, text/event-stream");
@@ -339,9 +346,9 @@ async fn an_allowed_origin_is_accepted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configured_host_list_replaces_the_loopback_names() {
-    let (tree, addr) = started(HttpConfig {
+    let (tree, addr) = with_origins(OriginPolicy {
         allowed_hosts: vec!["mcp.example".into()],
-        ..HttpConfig::default()
+        ..OriginPolicy::default()
     })
     .await;
     let accept = ("Accept", "application/json, text/event-stream");
@@ -366,9 +373,9 @@ async fn a_configured_host_list_replaces_the_loopback_names() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_allowed_origin_gets_cors_answers_and_others_none() {
-    let (tree, addr) = started(HttpConfig {
+    let (tree, addr) = with_origins(OriginPolicy {
         allowed_origins: vec!["https://app.example".into()],
-        ..HttpConfig::default()
+        ..OriginPolicy::default()
     })
     .await;
     let preflight = |origin: &'static str| async move {
@@ -415,7 +422,7 @@ async fn a_connection_over_max_connections_is_503() {
     let (tree, endpoints) = start(
         builder().build().unwrap(),
         TransportConfig {
-            max_connections: 1,
+            max_connections: Some(1),
             ..TransportConfig::default()
         },
     )
@@ -484,7 +491,7 @@ async fn a_refused_connection_that_already_sent_its_request_still_reads_the_503(
     let (tree, endpoints) = start(
         builder().build().unwrap(),
         TransportConfig {
-            max_connections: 1,
+            max_connections: Some(1),
             ..TransportConfig::default()
         },
     )

@@ -145,7 +145,7 @@ async fn killed_wait(old: &arbor_runtime::Pid, tree: &arbor_supervision::Supervi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_connection_limit_holds_at_its_edge() {
     let config = TransportConfig {
-        max_connections: 2,
+        max_connections: Some(2),
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();

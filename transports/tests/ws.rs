@@ -9,7 +9,7 @@ use std::time::Duration;
 use arbor_mcp::jsonrpc::Limits;
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, ServerConfig};
 use arbor_supervision::kill_path;
-use arbor_transports::{start, TransportConfig};
+use arbor_transports::{start, OriginPolicy, TransportConfig};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -492,7 +492,7 @@ async fn back_under_new_pid(old: &arbor_runtime::Pid, tree: &arbor_supervision::
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_and_websocket_share_the_connection_limit() {
     let config = TransportConfig {
-        max_connections: 2,
+        max_connections: Some(2),
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
@@ -536,7 +536,7 @@ async fn tcp_and_websocket_share_the_connection_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_not_finished_within_its_timeout_is_dropped_and_frees_its_place() {
     let config = TransportConfig {
-        max_connections: 1,
+        max_connections: Some(1),
         ws_handshake_timeout: Duration::from_millis(300),
         ..TransportConfig::default()
     };
@@ -601,5 +601,72 @@ async fn a_burst_is_answered_in_full_under_backpressure() {
     ids.sort_unstable();
     assert_eq!(ids, (0..N).collect::<Vec<_>>());
     let _write = sending.await.unwrap();
+    tree.shutdown().await;
+}
+
+/// The first line of the answer to an upgrade request with these `Host`
+/// and extra headers.
+async fn upgrade_status(addr: SocketAddr, host: &str, extra: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: mcp\r\n{extra}\r\n"
+    );
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+/// A web page's script can open a WebSocket to loopback (CORS does not
+/// apply): Host and Origin are checked as over HTTP, before the upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handshake_from_a_foreign_origin_or_host_is_refused_with_403() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let addr = endpoints.ws;
+    for (host, extra, status) in [
+        ("localhost", "", "101"),
+        ("127.0.0.1:9", "Origin: http://localhost:5173\r\n", "101"),
+        ("localhost", "Origin: http://evil.example\r\n", "403"),
+        ("localhost", "Origin: null\r\n", "403"),
+        ("evil.example", "", "403"),
+        ("evil.example:80", "Origin: http://evil.example\r\n", "403"),
+    ] {
+        let line = upgrade_status(addr, host, extra).await;
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "Host {host}, {extra:?}: {line}"
+        );
+    }
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_websocket_listener_follows_the_configured_origin_policy() {
+    let origins = OriginPolicy {
+        allowed_hosts: vec!["mcp.example".into()],
+        allowed_origins: vec!["https://app.example".into()],
+    };
+    let config = TransportConfig {
+        origins,
+        ..TransportConfig::default()
+    };
+    let (tree, endpoints) = start(server(), config).await.unwrap();
+    let addr = endpoints.ws;
+    for (host, extra, status) in [
+        ("mcp.example:443", "", "101"),
+        ("mcp.example", "Origin: https://app.example\r\n", "101"),
+        ("localhost", "", "403"),
+        ("mcp.example", "Origin: http://localhost:3000\r\n", "403"),
+    ] {
+        let line = upgrade_status(addr, host, extra).await;
+        assert!(
+            line.starts_with(&format!("HTTP/1.1 {status}")),
+            "Host {host}, {extra:?}: {line}"
+        );
+    }
     tree.shutdown().await;
 }

@@ -18,7 +18,7 @@ async fn open_legacy_stream(
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = check_origin(&headers, &http.config) {
+    if let Err(refusal) = check_origin(&headers, &http.origins) {
         return *refusal;
     }
     let (session, id) = match open_session(&http, Mode::Legacy).await {

@@ -56,6 +56,7 @@ use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 use crate::listen::Limit;
+use crate::origin::OriginPolicy;
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
 use stream::{sse_response, AtClose, Closing, OnDrop, SseEvent};
 
@@ -72,13 +73,6 @@ const SESSION_ID: &str = "mcp-session-id";
 /// HTTP settings. Every limit has a default.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
-    /// Host names (without port) accepted in `Host` and `Origin`.
-    /// Default: `localhost`, `127.0.0.1`, `[::1]`.
-    pub allowed_hosts: Vec<String>,
-    /// Further origins accepted in full (`https://app.example`). Pages on
-    /// an allowed origin get CORS answers (preflights, exposed
-    /// `Mcp-Session-Id`). Default: none.
-    pub allowed_origins: Vec<String>,
     /// The largest request head (request line and headers), in bytes;
     /// larger heads are answered 431. Default: 8 KiB, the least hyper
     /// allows (smaller settings count as 8 KiB).
@@ -123,8 +117,6 @@ pub struct HttpConfig {
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
-            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "[::1]".into()],
-            allowed_origins: Vec::new(),
             max_header_bytes: 8 << 10,
             max_headers: 64,
             max_body_bytes: 4 << 20,
@@ -155,6 +147,8 @@ type SessionSup = ShardedDynamicRef<Mode, (ActorRef<HttpSessionMsg>, ActorRef<Se
 struct Http {
     server: McpServer,
     config: Arc<HttpConfig>,
+    /// The `Host` and `Origin` accepted.
+    origins: Arc<OriginPolicy>,
     /// Streamable HTTP sessions by `Mcp-Session-Id`.
     sessions: ShardedRegistry<String>,
     /// Legacy HTTP+SSE sessions by `sessionId`: a separate name space, so
@@ -195,6 +189,7 @@ pub(crate) fn sessions(
 pub(crate) fn router(
     server: McpServer,
     config: Arc<HttpConfig>,
+    origins: Arc<OriginPolicy>,
     session_sup: SessionSup,
     request_sup: RequestSup,
 ) -> Router {
@@ -202,6 +197,7 @@ pub(crate) fn router(
     let state = Http {
         server,
         config,
+        origins,
         sessions: ShardedRegistry::new(),
         legacy_sessions: ShardedRegistry::new(),
         session_limit,
@@ -230,7 +226,7 @@ pub(crate) fn router(
             MESSAGE_PATH,
             post(post_legacy).fallback(|| not_allowed("POST")),
         )
-        .layer(cors(&state.config))
+        .layer(cors(&state.origins))
         .with_state(state)
 }
 
@@ -281,7 +277,7 @@ async fn read_post(
     body: Body,
     streamable: bool,
 ) -> Result<Vec<u8>, Box<Response>> {
-    check_origin(headers, &http.config)?;
+    check_origin(headers, &http.origins)?;
     let json_body = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -641,7 +637,7 @@ async fn get_stream(
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refusal) = check_origin(&headers, &http.config) {
+    if let Err(refusal) = check_origin(&headers, &http.origins) {
         return *refusal;
     }
     let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {
@@ -812,7 +808,7 @@ fn method_not_allowed() -> Response {
 
 /// `DELETE /mcp`: ends a session.
 async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
-    if let Err(refusal) = check_origin(&headers, &http.config) {
+    if let Err(refusal) = check_origin(&headers, &http.origins) {
         return *refusal;
     }
     let Some(id) = headers.get(SESSION_ID).and_then(|v| v.to_str().ok()) else {

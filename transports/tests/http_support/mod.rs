@@ -714,3 +714,23 @@ pub(crate) async fn start_http(
     .unwrap();
     (tree, endpoints.http)
 }
+
+/// Starts the transports with these Host and Origin rules; returns the
+/// tree and the HTTP and WebSocket addresses.
+pub(crate) async fn start_with_origins(
+    server: arbor_mcp::McpServer,
+    origins: arbor_transports::OriginPolicy,
+) -> (
+    arbor_supervision::SupervisorRef,
+    arbor_transports::Endpoints,
+) {
+    arbor_transports::start(
+        server,
+        arbor_transports::TransportConfig {
+            origins,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
