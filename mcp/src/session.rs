@@ -586,11 +586,7 @@ impl Session {
                 .with_data(json!({ "field": "protocolVersion" }));
             return self.respond(Some(request.id), Err(error)).await;
         };
-        // A version of this era is echoed; any other is answered with the
-        // newest handshake version, never echoed back.
-        let version = ProtocolVersion::parse(requested)
-            .filter(|v| v.era() == Era::Handshake)
-            .unwrap_or(ProtocolVersion::LATEST_HANDSHAKE);
+        let version = ProtocolVersion::negotiate_handshake(requested);
         let client = Arc::new(
             params
                 .get("capabilities")

@@ -70,6 +70,15 @@ impl ProtocolVersion {
         }
     }
 
+    /// The version a server answers `initialize` with when a client asks for
+    /// `requested`: a handshake-era version it knows is echoed; any other is
+    /// answered with the newest handshake version, never echoed back.
+    pub fn negotiate_handshake(requested: &str) -> ProtocolVersion {
+        ProtocolVersion::parse(requested)
+            .filter(|v| v.era() == Era::Handshake)
+            .unwrap_or(ProtocolVersion::LATEST_HANDSHAKE)
+    }
+
     /// Whether JSON-RPC batches are allowed (2025-03-26 only).
     pub fn allows_batches(self) -> bool {
         self == ProtocolVersion::V2025_03_26

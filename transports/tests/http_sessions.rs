@@ -932,3 +932,38 @@ async fn a_request_past_the_sessions_inbound_budget_is_429() {
     assert_eq!(again.message().await.unwrap().1["id"], 2);
     tree.shutdown().await;
 }
+
+/// 2025-06-18 removed JSON-RPC batches: a batch posted into such a session
+/// is answered on its own POST (400, -32600), leaves no id in flight, and
+/// does not keep the session from idling out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_in_a_session_without_batches_is_a_400_that_leaves_nothing_behind() {
+    for version in ["2025-06-18", "2025-11-25"] {
+        let (tree, addr) = start_http(builder().build().unwrap(), idle(400)).await;
+        let session = Session::ready(addr, version).await;
+        let batch = json!([
+            {"jsonrpc": "2.0", "id": 1, "method": "ping"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        ]);
+        let r = session.post(&batch).await;
+        assert_eq!(r.status(), 400, "{version}");
+        let error = r.json();
+        assert_eq!(error["error"]["code"], -32600, "{error}");
+        assert_eq!(error["error"]["data"]["protocolVersion"], version);
+        // Notifications only: refused the same way, not 202.
+        let notes = json!([{"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}]);
+        assert_eq!(session.post(&notes).await.status(), 400, "{version}");
+        // The ids are free: the same id is answered.
+        let again = session
+            .post(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}))
+            .await;
+        assert_eq!(again.status(), 200, "{version}");
+        // Nothing holds the session: it idles out.
+        eventually(Duration::from_secs(3), "the idle session ends", || {
+            let tree = tree.clone();
+            async move { sessions(&tree).await == 0 }
+        })
+        .await;
+        tree.shutdown().await;
+    }
+}

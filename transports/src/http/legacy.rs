@@ -82,10 +82,13 @@ pub(super) async fn post_legacy(
         return session_not_found(&session_id);
     };
     // Malformed input is answered on the stream, as the session answers it.
-    match deliver(&session, bytes).await {
+    // A legacy session learns no version here: a batch it refuses is
+    // answered on its one stream.
+    match deliver(&session, false, bytes).await {
         Ok(()) => {}
         Err(Undelivered::Gone) => return session_not_found(&session_id),
         Err(Undelivered::Busy) => return busy(&http),
+        Err(Undelivered::NoBatches(version)) => return no_batches(version),
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()
 }

@@ -526,15 +526,27 @@ async fn handshake(
         }
     };
     let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
+    let batch = matches!(message, Incoming::Batch(_));
     let Some(answer) = answer else {
-        return match deliver(&session, bytes).await {
+        return match deliver(&session, batch, bytes).await {
             Ok(()) => {
                 cancelled(&session, &message);
                 StatusCode::ACCEPTED.into_response()
             }
             Err(Undelivered::Gone) => gone(),
             Err(Undelivered::Busy) => busy(http),
+            Err(Undelivered::NoBatches(version)) => no_batches(version),
         };
+    };
+    // The session learns its version from the `initialize` that opens it.
+    let negotiated = match &message {
+        Incoming::Single(Message::Request(r)) if new_id.is_some() => r
+            .params
+            .as_ref()
+            .and_then(|p| p.get("protocolVersion"))
+            .and_then(Value::as_str)
+            .map(ProtocolVersion::negotiate_handshake),
+        _ => None,
     };
     let (reply, attached) = oneshot::channel();
     let opened = session
@@ -542,6 +554,8 @@ async fn handshake(
             requests,
             answer,
             primed: primed(headers, &message),
+            batch,
+            negotiated,
             bytes,
             reply,
         })
@@ -553,6 +567,7 @@ async fn handshake(
     let (attached, received) = match attached {
         Ok(Ok(opened)) => opened,
         Ok(Err(Refusal::Busy)) => return busy(http),
+        Ok(Err(Refusal::NoBatches(version))) => return no_batches(version),
         Ok(Err(Refusal::DuplicateId(id))) => {
             return rpc_error(
                 StatusCode::BAD_REQUEST,
@@ -708,7 +723,9 @@ async fn get_stream(
             json!({ "header": "Last-Event-ID", "limit": ["replay_events", "replay_bytes", "replay_age"] }),
         ),
         // Only POSTs open streams for requests (and take budget).
-        Ok(Err(Refusal::DuplicateId(_) | Refusal::Busy)) => session_not_found(id),
+        Ok(Err(Refusal::DuplicateId(_) | Refusal::Busy | Refusal::NoBatches(_))) => {
+            session_not_found(id)
+        }
         Ok(Ok(attached)) => {
             // The standalone stream waits for nothing; a resumed request
             // stream carries its request's answer, so its session drains.
@@ -729,19 +746,43 @@ enum Undelivered {
     Gone,
     /// The session holds its inbound budget's worth already.
     Busy,
+    /// A batch, in a session whose version has none.
+    NoBatches(ProtocolVersion),
+}
+
+/// 400 for a batch where the negotiated version has none, on the POST that
+/// sent it.
+fn no_batches(version: ProtocolVersion) -> Response {
+    rpc_error(
+        StatusCode::BAD_REQUEST,
+        None,
+        ErrorObject::new(
+            code::INVALID_REQUEST,
+            "JSON-RPC batches are not supported by this protocol version",
+        )
+        .with_data(json!({ "protocolVersion": version.as_str() })),
+    )
 }
 
 /// Hands a message that opens no stream to the session's MCP session, with
 /// its share of the session's inbound budget. An HTTP client is not made to
 /// wait for room (its POST would hold its body meanwhile, however many it
 /// sends): it is told to retry.
-async fn deliver(session: &ActorRef<HttpSessionMsg>, bytes: Vec<u8>) -> Result<(), Undelivered> {
+async fn deliver(
+    session: &ActorRef<HttpSessionMsg>,
+    batch: bool,
+    bytes: Vec<u8>,
+) -> Result<(), Undelivered> {
     let (reply, answer) = oneshot::channel();
     session
-        .send(HttpSessionMsg::Touch { reply })
+        .send(HttpSessionMsg::Touch { batch, reply })
         .await
         .map_err(|_| Undelivered::Gone)?;
-    let (mcp, inbound) = answer.await.map_err(|_| Undelivered::Gone)?;
+    let (mcp, inbound) = match answer.await {
+        Ok(Ok(touched)) => touched,
+        Ok(Err(Refusal::NoBatches(version))) => return Err(Undelivered::NoBatches(version)),
+        Ok(Err(_)) | Err(_) => return Err(Undelivered::Gone),
+    };
     let received = inbound.try_admit(bytes).map_err(|_| Undelivered::Busy)?;
     mcp.send(SessionMsg::Incoming(received))
         .await

@@ -22,7 +22,7 @@ use arbor_mcp::inbound::{InboundBudget, Received};
 use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
-use arbor_mcp::McpServer;
+use arbor_mcp::{McpServer, ProtocolVersion};
 use arbor_runtime::timer::{send_interval, sleep_until_or_never, TimerRef};
 use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
 use tokio::sync::{mpsc, oneshot};
@@ -91,6 +91,8 @@ pub(crate) enum Refusal {
     DuplicateId(Id),
     /// The session holds its inbound budget's worth already.
     Busy,
+    /// A JSON-RPC batch, in a session whose version has none.
+    NoBatches(ProtocolVersion),
 }
 
 /// How a POST's requests are answered.
@@ -115,6 +117,10 @@ pub(crate) enum HttpSessionMsg {
         requests: Vec<Id>,
         answer: Answer,
         primed: bool,
+        /// The message is a batch.
+        batch: bool,
+        /// The version an `initialize` in it negotiates.
+        negotiated: Option<ProtocolVersion>,
         bytes: Vec<u8>,
         reply: oneshot::Sender<Result<(Attached, Received), Refusal>>,
     },
@@ -127,7 +133,9 @@ pub(crate) enum HttpSessionMsg {
     /// A POST without requests: only activity. The reply is the MCP
     /// session, to hand the message to, and its inbound budget.
     Touch {
-        reply: oneshot::Sender<(ActorRef<SessionMsg>, InboundBudget)>,
+        /// The message is a batch.
+        batch: bool,
+        reply: oneshot::Sender<Result<(ActorRef<SessionMsg>, InboundBudget), Refusal>>,
     },
     /// What the MCP session sends.
     Out(Outbound),
@@ -179,6 +187,8 @@ struct StreamState {
 /// The session process.
 pub(crate) struct HttpSession {
     mode: Mode,
+    /// The version its `initialize` negotiated, once it has come.
+    version: Option<ProtocolVersion>,
     config: Arc<HttpConfig>,
     session: ActorRef<SessionMsg>,
     inbound: InboundBudget,
@@ -206,6 +216,7 @@ pub(crate) async fn start(
     let session = start_session(server, out).await?;
     let http = spawn(HttpSession {
         mode,
+        version: None,
         config,
         session: session.clone(),
         inbound,
@@ -299,10 +310,19 @@ impl Actor for HttpSession {
                 requests,
                 answer,
                 primed,
+                batch,
+                negotiated,
                 bytes,
                 reply,
             } => {
                 self.last_active = Instant::now();
+                if negotiated.is_some() {
+                    self.version = negotiated;
+                }
+                if let Err(refusal) = self.batch_allowed(batch) {
+                    let _ = reply.send(Err(refusal));
+                    return Ok(());
+                }
                 let mut seen = std::collections::HashSet::new();
                 if let Some(taken) = requests
                     .iter()
@@ -343,9 +363,12 @@ impl Actor for HttpSession {
                 self.last_active = Instant::now();
                 let _ = reply.send(self.get(after, primed));
             }
-            HttpSessionMsg::Touch { reply } => {
+            HttpSessionMsg::Touch { batch, reply } => {
                 self.last_active = Instant::now();
-                let _ = reply.send((self.session.clone(), self.inbound.clone()));
+                let touched = self
+                    .batch_allowed(batch)
+                    .map(|()| (self.session.clone(), self.inbound.clone()));
+                let _ = reply.send(touched);
             }
             HttpSessionMsg::Out(Outbound::Frame(frame)) => {
                 if !self.route(frame) {
@@ -393,6 +416,15 @@ impl Actor for HttpSession {
 }
 
 impl HttpSession {
+    /// A batch where the negotiated version has none is refused before it
+    /// opens a stream or puts an id in flight: the session would answer it
+    /// with one error of no id, which no stream waits for.
+    fn batch_allowed(&self, batch: bool) -> Result<(), Refusal> {
+        match self.version {
+            Some(version) if batch && !version.allows_batches() => Err(Refusal::NoBatches(version)),
+            _ => Ok(()),
+        }
+    }
     /// Serves a GET: resumes the stream `after` names, or opens the
     /// standalone stream.
     fn get(&mut self, after: Option<EventId>, primed: bool) -> Result<Attached, Refusal> {
