@@ -15,6 +15,17 @@
 //! never reads the answers hold `mailbox + in flight` times the largest
 //! message (hundreds of MiB); with the budget it holds
 //! [`ServerConfig::max_inbound_bytes`](crate::server::ServerConfig::max_inbound_bytes).
+//!
+//! A stream transport (TCP, stdio, WebSocket) also bounds requests by count
+//! ([`InboundBudget::with_places`]): each message takes one of
+//! `max_in_flight` places, kept like its share by a request that runs as a
+//! task, so the reader stops reading while the session is at its in-flight
+//! limit and a client that pipelines requests gets every answer instead of
+//! `too many requests in flight`. When no place is free, what is not a
+//! request passes without one: answers to the server's own requests (the
+//! requests holding the places may be waiting for them) and notifications
+//! (a cancel of a request that holds a place). HTTP has no stream to pause
+//! and keeps the error.
 
 use std::sync::Arc;
 
@@ -32,17 +43,35 @@ pub struct InboundBudget {
     /// For responses to the server's own requests.
     answers: Arc<Semaphore>,
     max: u32,
+    /// One per message the session holds, for stream transports.
+    places: Option<Arc<Semaphore>>,
+}
+
+/// The members that tell a message's kind, read without building any of it.
+#[derive(serde::Deserialize)]
+struct Probe {
+    method: Option<serde::de::IgnoredAny>,
+    id: Option<serde::de::IgnoredAny>,
+}
+
+fn probe(bytes: &[u8]) -> Option<Probe> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return None;
+    }
+    serde_json::from_slice::<Probe>(bytes).ok()
 }
 
 /// Whether `bytes` is a single JSON-RPC response (an object without a
-/// `method`). Read without building any of it.
+/// `method`).
 fn is_response(bytes: &[u8]) -> bool {
-    #[derive(serde::Deserialize)]
-    struct Probe {
-        method: Option<serde::de::IgnoredAny>,
-    }
-    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-        && serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| p.method.is_none())
+    probe(bytes).is_some_and(|p| p.method.is_none())
+}
+
+/// Whether `bytes` may be a request: anything but a single object without
+/// a `method` or without an `id` (batches and malformed input count as
+/// requests, to be safe).
+fn is_request(bytes: &[u8]) -> bool {
+    probe(bytes).is_none_or(|p| p.method.is_some() && p.id.is_some())
 }
 
 /// The bytes of one received message, holding their share of the budget
@@ -50,7 +79,15 @@ fn is_response(bytes: &[u8]) -> bool {
 #[derive(Debug)]
 pub struct Received {
     pub(crate) bytes: Vec<u8>,
-    pub(crate) share: Option<OwnedSemaphorePermit>,
+    pub(crate) share: Share,
+}
+
+/// What a received message holds of its connection's budget: bytes, and a
+/// place where places are counted. Dropped, it gives them back.
+#[derive(Debug, Default)]
+pub(crate) struct Share {
+    _bytes: Option<OwnedSemaphorePermit>,
+    _place: Option<OwnedSemaphorePermit>,
 }
 
 impl InboundBudget {
@@ -61,6 +98,28 @@ impl InboundBudget {
             room: Arc::new(Semaphore::new(max as usize)),
             answers: Arc::new(Semaphore::new(max as usize)),
             max,
+            places: None,
+        }
+    }
+
+    /// Also bounds the messages the session holds to `max_in_flight` (at
+    /// least 1): for transports that can stop reading (see the module docs).
+    pub fn with_places(mut self, max_in_flight: usize) -> Self {
+        self.places = Some(Arc::new(Semaphore::new(max_in_flight.max(1))));
+        self
+    }
+
+    /// A place for `bytes` if one is free: `Ok(None)` where places are not
+    /// counted, or for a message that is no request when none is free (only
+    /// then is the message looked at); `Err(places)` to wait on.
+    fn try_place(&self, bytes: &[u8]) -> Result<Option<OwnedSemaphorePermit>, Arc<Semaphore>> {
+        let Some(places) = &self.places else {
+            return Ok(None);
+        };
+        match places.clone().try_acquire_owned() {
+            Ok(place) => Ok(Some(place)),
+            Err(_) if !is_request(bytes) => Ok(None),
+            Err(_) => Err(places.clone()),
         }
     }
 
@@ -68,29 +127,50 @@ impl InboundBudget {
     /// hands them over with their share. A message larger than the whole
     /// budget takes all of it, so it still passes, alone; one of up to
     /// [`FREE_BYTES`] passes at once.
+    ///
+    /// With places ([`InboundBudget::with_places`]) it first waits for one.
     pub async fn admit(&self, bytes: Vec<u8>) -> Received {
-        if bytes.len() <= FREE_BYTES {
-            return bytes.into();
+        // The semaphores are never closed: a place and a share always come.
+        let place = match self.try_place(&bytes) {
+            Ok(place) => place,
+            Err(places) => places.acquire_owned().await.ok(),
+        };
+        let bytes_share = if bytes.len() <= FREE_BYTES {
+            None
+        } else {
+            let cost = self.cost(&bytes);
+            self.pool(&bytes).acquire_many_owned(cost).await.ok()
+        };
+        Received {
+            bytes,
+            share: Share {
+                _bytes: bytes_share,
+                _place: place,
+            },
         }
-        let share = self.cost(&bytes);
-        // The semaphores are never closed: a share always comes.
-        let share = self.pool(&bytes).acquire_many_owned(share).await.ok();
-        Received { bytes, share }
     }
 
-    /// Hands `bytes` over with their share if there is room now; gives them
-    /// back otherwise.
+    /// Hands `bytes` over with their share (and place) if there is room now;
+    /// gives them back otherwise.
     pub fn try_admit(&self, bytes: Vec<u8>) -> Result<Received, Vec<u8>> {
-        if bytes.len() <= FREE_BYTES {
-            return Ok(bytes.into());
-        }
-        match self.pool(&bytes).try_acquire_many_owned(self.cost(&bytes)) {
-            Ok(share) => Ok(Received {
-                bytes,
-                share: Some(share),
-            }),
-            Err(_) => Err(bytes),
-        }
+        let Ok(place) = self.try_place(&bytes) else {
+            return Err(bytes);
+        };
+        let bytes_share = if bytes.len() <= FREE_BYTES {
+            None
+        } else {
+            match self.pool(&bytes).try_acquire_many_owned(self.cost(&bytes)) {
+                Ok(share) => Some(share),
+                Err(_) => return Err(bytes),
+            }
+        };
+        Ok(Received {
+            bytes,
+            share: Share {
+                _bytes: bytes_share,
+                _place: place,
+            },
+        })
     }
 
     fn cost(&self, bytes: &[u8]) -> u32 {
@@ -118,7 +198,10 @@ impl From<Vec<u8>> for Received {
     /// Bytes outside any budget (a transport that bounds them otherwise,
     /// such as an HTTP body limit).
     fn from(bytes: Vec<u8>) -> Self {
-        Received { bytes, share: None }
+        Received {
+            bytes,
+            share: Share::default(),
+        }
     }
 }
 
@@ -155,7 +238,7 @@ mod tests {
         let _held = budget.try_admit(big(64)).unwrap();
         assert!(budget.try_admit(big(64)).is_err());
         let answer = budget.try_admit(vec![b'a'; FREE_BYTES]).unwrap();
-        assert!(answer.share.is_none());
+        assert!(answer.share._bytes.is_none());
     }
 
     #[test]
@@ -201,7 +284,7 @@ mod tests {
         let pad = "x".repeat(FREE_BYTES);
         let answer = format!(r#"{{"jsonrpc":"2.0","id":1,"result":{{"text":"{pad}"}}}}"#);
         let answer = budget.try_admit(answer.into_bytes()).unwrap();
-        assert!(answer.share.is_some());
+        assert!(answer.share._bytes.is_some());
         // A request that looks like one is still a request.
         let request =
             format!(r#"{{"jsonrpc":"2.0","id":2,"method":"x","params":{{"text":"{pad}"}}}}"#);
@@ -214,6 +297,33 @@ mod tests {
     #[test]
     fn bytes_from_outside_any_budget_hold_no_share() {
         let received = Received::from(b"{}".to_vec());
-        assert!(received.share.is_none());
+        assert!(received.share._bytes.is_none());
+    }
+
+    #[tokio::test]
+    async fn places_bound_the_messages_held_and_answers_pass_without_one() {
+        let budget = InboundBudget::new(1 << 20).with_places(2);
+        let request = br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#.to_vec();
+        let first = budget.admit(request.clone()).await;
+        let _second = budget.try_admit(request.clone()).unwrap();
+        // At the limit: a request waits (or is given back) ...
+        assert!(budget.try_admit(request.clone()).is_err());
+        let waiting = tokio::spawn({
+            let (budget, request) = (budget.clone(), request.clone());
+            async move { budget.admit(request).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // ... while the answer to a request of the server's passes.
+        let answer = br#"{"jsonrpc":"2.0","id":"s1","result":{}}"#.to_vec();
+        let passed = budget.try_admit(answer).unwrap();
+        assert!(passed.share._place.is_none());
+        // A place comes back when the session is done with a message.
+        drop(first);
+        let third = tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(third.share._place.is_some());
     }
 }

@@ -349,6 +349,114 @@ fn check_limits(bytes: &[u8], limits: &Limits) -> Result<(), ErrorObject> {
     Ok(())
 }
 
+/// The top-level `"id"` of a JSON object that cannot be decoded (too deep,
+/// too long, malformed after the id), found by one scan that builds nothing:
+/// a request refused for its shape is still answered under its own id, so
+/// the client's request resolves. `None` when no integer or string id comes
+/// before the scan finds something it cannot read past.
+pub fn peek_id(bytes: &[u8]) -> Option<Id> {
+    let mut scan = Scan { bytes, at: 0 };
+    scan.ws();
+    scan.eat(b'{')?;
+    loop {
+        scan.ws();
+        let key = scan.string()?;
+        scan.ws();
+        scan.eat(b':')?;
+        scan.ws();
+        if key == b"\"id\"" {
+            return scan.id();
+        }
+        scan.skip_value()?;
+        scan.ws();
+        scan.eat(b',')?;
+    }
+}
+
+/// A cursor over raw JSON for [`peek_id`].
+struct Scan<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scan<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    fn ws(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_whitespace()) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, b: u8) -> Option<()> {
+        (self.peek()? == b).then(|| self.at += 1)
+    }
+
+    /// A string token, quotes included.
+    fn string(&mut self) -> Option<&'a [u8]> {
+        let start = self.at;
+        self.eat(b'"')?;
+        let mut escaped = false;
+        loop {
+            let b = self.peek()?;
+            self.at += 1;
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => return Some(&self.bytes[start..self.at]),
+                _ => {}
+            }
+        }
+    }
+
+    /// Skips one value of any depth, counting brackets, not recursing.
+    fn skip_value(&mut self) -> Option<()> {
+        let mut depth = 0usize;
+        loop {
+            match self.peek()? {
+                b'"' => {
+                    self.string()?;
+                }
+                b'{' | b'[' => {
+                    depth += 1;
+                    self.at += 1;
+                }
+                b'}' | b']' => {
+                    depth = depth.checked_sub(1)?;
+                    self.at += 1;
+                }
+                b',' if depth == 0 => return Some(()),
+                _ => self.at += 1,
+            }
+            if depth == 0 && matches!(self.peek(), Some(b',' | b'}') | None) {
+                return Some(());
+            }
+        }
+    }
+
+    /// An integer or string id, followed by the end of its member.
+    fn id(&mut self) -> Option<Id> {
+        let token = match self.peek()? {
+            b'"' => self.string()?,
+            b'-' | b'0'..=b'9' => {
+                let start = self.at;
+                while self.peek().is_some_and(|b| b == b'-' || b.is_ascii_digit()) {
+                    self.at += 1;
+                }
+                &self.bytes[start..self.at]
+            }
+            _ => return None,
+        };
+        self.ws();
+        if !matches!(self.peek(), Some(b',' | b'}')) {
+            return None;
+        }
+        parse_id(&serde_json::from_slice(token).ok()?)
+    }
+}
+
 /// Reads one message or batch from raw bytes.
 ///
 /// # Errors
@@ -356,10 +464,10 @@ fn check_limits(bytes: &[u8], limits: &Limits) -> Result<(), ErrorObject> {
 /// exceeded, a batch where `allow_batch` is false, or anything that is not a
 /// JSON-RPC 2.0 message.
 pub fn decode(bytes: &[u8], limits: &Limits, allow_batch: bool) -> Result<Incoming, Rejected> {
-    check_limits(bytes, limits).map_err(|e| Rejected::new(None, e))?;
+    check_limits(bytes, limits).map_err(|e| Rejected::new(peek_id(bytes), e))?;
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         Rejected::new(
-            None,
+            peek_id(bytes),
             ErrorObject::new(code::PARSE_ERROR, "Parse error")
                 .with_data(serde_json::json!({ "detail": e.to_string() })),
         )
@@ -462,5 +570,70 @@ pub fn classify(value: Value) -> Result<Message, Rejected> {
         },
         (Some(_), Some(_)) => Err(invalid(id, "a response has a result or an error, not both")),
         (None, None) => Err(invalid(id, "a response needs a result or an error")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn peek_id_finds_a_top_level_id_before_the_part_that_cannot_be_read() {
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":7,"method":"x","params":{}{}}}"#,
+            "[".repeat(500),
+            "]".repeat(500)
+        );
+        assert_eq!(peek_id(deep.as_bytes()), Some(Id::Number(7)));
+        assert_eq!(
+            peek_id(br#" { "method" : "x", "params": {"id": 1, "a": [1, {"b": "}"}]}, "id" : "r-1" , "x": ["#),
+            Some(Id::String("r-1".into())),
+            "nested ids are not the request's; the top-level one after them is"
+        );
+        assert_eq!(
+            peek_id(br#"{"id":"a\"b","method":"x", broken"#),
+            Some(Id::String("a\"b".into()))
+        );
+        assert_eq!(peek_id(br#"{"id":-3}"#), Some(Id::Number(-3)));
+    }
+
+    #[test]
+    fn peek_id_gives_none_when_the_id_cannot_be_read() {
+        for bytes in [
+            &br#"{"method":"x","params":[[[[ "#[..],
+            br#"{"id":null}"#,
+            br#"{"id":1.5}"#,
+            br#"{"id":{"a":1}}"#,
+            br#"[{"id":1}]"#,
+            br#"{"id":12"#,
+            b"not json",
+            b"",
+        ] {
+            assert_eq!(peek_id(bytes), None, "{}", String::from_utf8_lossy(bytes));
+        }
+    }
+
+    #[test]
+    fn a_message_refused_for_its_depth_is_answered_under_its_id() {
+        let limits = Limits {
+            max_depth: 8,
+            ..Limits::default()
+        };
+        let deep = format!(
+            r#"{{"jsonrpc":"2.0","id":42,"method":"x","params":{{"a":{}1{}}}}}"#,
+            "[".repeat(20),
+            "]".repeat(20)
+        );
+        let Err(rejected) = decode(deep.as_bytes(), &limits, false) else {
+            panic!("too deep");
+        };
+        assert_eq!(rejected.id, Some(Id::Number(42)));
+        assert_eq!(rejected.error.code, code::INVALID_REQUEST);
+        let Err(rejected) = decode(br#"{"jsonrpc":"2.0","id":"p","method":}"#, &limits, false)
+        else {
+            panic!("malformed");
+        };
+        assert_eq!(rejected.id, Some(Id::String("p".into())));
     }
 }

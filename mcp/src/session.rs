@@ -25,11 +25,11 @@ use arbor_runtime::{
 };
 use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
-use tokio::sync::{oneshot, OwnedSemaphorePermit};
+use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::context::{Progress, RequestContext};
-use crate::inbound::Received;
+use crate::inbound::{Received, Share};
 use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
@@ -179,9 +179,10 @@ struct Session {
     next_server_id: u64,
     /// While a batch's messages are handled: where their answers gather.
     batch: Option<BatchSink>,
-    /// While a message is handled: its share of the inbound budget, which
-    /// the request task it starts keeps until its answer is queued.
-    share: Option<OwnedSemaphorePermit>,
+    /// While a message is handled: its share of the inbound budget (and its
+    /// place), which the request task it starts keeps until its answer is
+    /// queued.
+    share: Option<Share>,
 }
 
 /// A request task in flight.
@@ -272,7 +273,7 @@ impl Actor for Session {
             // Boxed: the request path is a large future, and an idle
             // session should not carry room for it in its task.
             SessionMsg::Incoming(received) => {
-                self.share = received.share;
+                self.share = Some(received.share);
                 Box::pin(self.incoming(&received.bytes, ctx)).await;
                 // Nothing kept it: the message is done with.
                 self.share = None;

@@ -15,7 +15,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::inbound::InboundBudget;
-use crate::jsonrpc::{code, ErrorObject, Message, Response};
+use crate::jsonrpc::{code, peek_id, ErrorObject, Message, Response};
 use crate::outbox::{outbox, Frame, Outbox};
 use crate::server::McpServer;
 use crate::session::{start_session, SessionMsg};
@@ -36,15 +36,41 @@ pub enum TransportError {
 
 enum Line {
     Message(Vec<u8>),
-    TooLong(usize),
+    /// A line past the limit: its first bytes (for its id), and its length
+    /// if it ended, or `None` when it was reported as soon as it passed the
+    /// limit and the rest is being skipped.
+    TooLong {
+        head: Vec<u8>,
+        len: Option<usize>,
+    },
 }
 
+/// The bytes of a line too long to take that are kept to find its id.
+const TOO_LONG_HEAD: usize = 4 << 10;
+
 /// Reads one line of at most `max` bytes (a `\r` before the `\n` not
-/// counted); longer lines are consumed and reported by length only.
+/// counted). A longer line is reported as soon as it passes the limit (a
+/// client sending megabytes without a newline hears at once); the rest of it
+/// is then skipped, up to its newline, by the next call (`skipping`).
 async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     max: usize,
+    skipping: &mut bool,
 ) -> std::io::Result<Option<Line>> {
+    while *skipping {
+        let chunk = reader.fill_buf().await?;
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        let used = match chunk.iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                *skipping = false;
+                i + 1
+            }
+            None => chunk.len(),
+        };
+        reader.consume(used);
+    }
     let mut line = Vec::new();
     let mut total = 0usize;
     // Room for a CRLF line's `\r`, judged once the line is whole.
@@ -59,8 +85,20 @@ async fn read_line<R: AsyncBufRead + Unpin>(
         total += part.len();
         if total <= keep {
             line.extend_from_slice(part);
+        } else if done.is_none() && !ended {
+            let head_room = TOO_LONG_HEAD.saturating_sub(line.len());
+            line.extend_from_slice(&part[..part.len().min(head_room)]);
+            let used = part.len();
+            reader.consume(used);
+            *skipping = true;
+            return Ok(Some(Line::TooLong {
+                head: line,
+                len: None,
+            }));
         } else {
-            line = Vec::new();
+            line.truncate(TOO_LONG_HEAD);
+            let head_room = TOO_LONG_HEAD - line.len();
+            line.extend_from_slice(&part[..part.len().min(head_room)]);
         }
         let used = done.unwrap_or(part.len());
         reader.consume(used);
@@ -73,7 +111,10 @@ async fn read_line<R: AsyncBufRead + Unpin>(
                 line.pop();
             }
             return Ok(Some(if total - usize::from(crlf) > max {
-                Line::TooLong(total)
+                Line::TooLong {
+                    head: line,
+                    len: Some(total),
+                }
             } else {
                 Line::Message(line)
             }));
@@ -109,7 +150,9 @@ where
     W: AsyncWrite + Unpin + Send + 'static,
 {
     let max = server.config().limits.max_message_bytes;
-    let inbound_bytes = server.config().max_inbound_bytes;
+    // The reader pauses at the in-flight limit instead of refusing.
+    let inbound = InboundBudget::new(server.config().max_inbound_bytes)
+        .with_places(server.config().max_in_flight);
     let drain_deadline = server.config().request_timeout + std::time::Duration::from_secs(1);
     let (tx, mut rx) = outbox(&server.config().outbox);
     let errors = tx.clone();
@@ -132,7 +175,7 @@ where
         let ending = read_lines(
             reader,
             max,
-            inbound_bytes,
+            inbound,
             &session,
             errors,
             idle_timeout.map(|t| (t, activity)),
@@ -211,16 +254,16 @@ impl Activity {
 async fn read_lines<R: AsyncBufRead + Unpin>(
     mut reader: R,
     max: usize,
-    inbound_bytes: usize,
+    inbound: InboundBudget,
     session: &ActorRef<SessionMsg>,
     errors: Outbox,
     idle: Option<(Duration, Activity)>,
 ) -> Ending {
     let process = session.process();
-    let inbound = InboundBudget::new(inbound_bytes);
+    let mut skipping = false;
     loop {
         // Kept across idle checks: a line half read is not lost.
-        let reading = read_line(&mut reader, max);
+        let reading = read_line(&mut reader, max, &mut skipping);
         tokio::pin!(reading);
         let line = loop {
             let idle_at = idle
@@ -246,14 +289,27 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 tracing::debug!(target: "arbor::mcp", error = %e, "connection read failed");
                 return Ending::Input;
             }
-            Ok(Some(Line::TooLong(len))) => {
-                let error = ErrorObject::new(
-                    code::INVALID_REQUEST,
-                    format!("message exceeds max_message_bytes ({len} > {max})"),
-                )
-                .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len }));
-                let reply = Message::Response(Response::error(None, error));
-                let _ = errors.send(Frame::new(&reply, None)).await;
+            Ok(Some(Line::TooLong { head, len })) => {
+                let error = match len {
+                    Some(len) => ErrorObject::new(
+                        code::INVALID_REQUEST,
+                        format!("message exceeds max_message_bytes ({len} > {max})"),
+                    )
+                    .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len })),
+                    None => ErrorObject::new(
+                        code::INVALID_REQUEST,
+                        format!(
+                            "message exceeds max_message_bytes ({max}) with no newline yet: \
+                             the rest of the line is skipped"
+                        ),
+                    )
+                    .with_data(
+                        json!({ "limit": "max_message_bytes", "max": max, "skipped": true }),
+                    ),
+                };
+                let id = peek_id(&head);
+                let reply = Message::Response(Response::error(id.clone(), error));
+                let _ = errors.send(Frame::new(&reply, id)).await;
             }
             Ok(Some(Line::Message(bytes))) => {
                 if bytes.iter().all(u8::is_ascii_whitespace) {

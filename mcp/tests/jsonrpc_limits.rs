@@ -174,7 +174,7 @@ async fn the_transport_refuses_an_oversized_line_and_keeps_serving() {
     let r = c.recv().await;
     assert_eq!(r["error"]["code"], -32600);
     assert_eq!(r["error"]["data"]["limit"], "max_message_bytes");
-    assert!(r["id"].is_null());
+    assert_eq!(r["id"], 1, "the id is read from the line's head: {r}");
     assert_eq!(c.call(2, "ping", json!({})).await["result"], json!({}));
     c.send_raw("{broken").await;
     assert_eq!(c.recv().await["error"]["code"], -32700);

@@ -281,3 +281,116 @@ async fn a_batch_cut_short_by_shutdown_answers_in_its_array_only() {
     assert!(c.recv().await.is_none(), "no lone answer after it");
     stopping.await.unwrap();
 }
+
+/// A server whose `nap` tool sleeps 20 ms, with at most `max_in_flight`
+/// requests in flight per connection.
+fn napping_server(max_in_flight: usize) -> McpServer {
+    #[derive(Deserialize, JsonSchema)]
+    struct Nap {}
+    ServerBuilder::new("tcp-test", "1")
+        .config(arbor_mcp::ServerConfig {
+            max_in_flight,
+            ..Default::default()
+        })
+        .tool("nap", "Sleeps 20 ms", |_: Nap, _ctx| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(CallToolResult::text("rested"))
+        })
+        .build()
+        .unwrap()
+}
+
+/// A client that writes many requests without waiting: the reader stops
+/// reading at the in-flight limit and goes on as answers go out, so every
+/// request is answered, none refused with `too many requests in flight`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_get_backpressure_not_errors() {
+    for (max_in_flight, count, method) in [(4, 40, "nap"), (64, 200, "tools/list")] {
+        let (tree, endpoints) = start(napping_server(max_in_flight), TransportConfig::default())
+            .await
+            .unwrap();
+        let mut c = Line::connect(endpoints.tcp).await;
+        let mut all = String::new();
+        for id in 0..count {
+            let request = match method {
+                "nap" => json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": "nap", "arguments": {}, "_meta": meta()}}),
+                _ => json!({"jsonrpc": "2.0", "id": id, "method": "tools/list",
+                    "params": {"_meta": meta()}}),
+            };
+            all.push_str(&format!("{request}\n"));
+        }
+        c.write.write_all(all.as_bytes()).await.unwrap();
+        let mut answered = std::collections::HashSet::new();
+        for _ in 0..count {
+            let answer = c.recv().await.unwrap();
+            assert!(answer.get("error").is_none(), "{method}: {answer}");
+            answered.insert(answer["id"].as_u64().unwrap());
+        }
+        assert_eq!(answered.len(), count as usize, "{method}: every id once");
+        tree.shutdown().await;
+    }
+}
+
+/// 8 MiB with no newline: answered as soon as the limit is passed, not
+/// when (if ever) the line ends; the rest of the line is skipped and the
+/// connection serves the next line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_past_the_limit_without_a_newline_is_answered_at_once() {
+    let server = ServerBuilder::new("tcp-test", "1")
+        .config(arbor_mcp::ServerConfig {
+            limits: arbor_mcp::jsonrpc::Limits {
+                max_message_bytes: 64 << 10,
+                ..Default::default()
+            },
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+        .await
+        .unwrap()
+        .into_split();
+    let mut lines = BufReader::new(read).lines();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = tokio::spawn(async move {
+        write
+            .write_all(br#"{"jsonrpc":"2.0","id":"big","method":"ping","params":{"pad":""#)
+            .await
+            .unwrap();
+        let chunk = vec![b'x'; 64 << 10];
+        // 8 MiB, and no newline until the answer has come.
+        for _ in 0..128 {
+            write.write_all(&chunk).await.unwrap();
+        }
+        let _ = done_rx.await;
+        write.write_all(b"\"}}\n").await.unwrap();
+        write
+            .write_all(b"{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}\n")
+            .await
+            .unwrap();
+        write
+    });
+    let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .expect("answered before the line ends")
+        .unwrap()
+        .unwrap();
+    let r: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(r["error"]["code"], -32600, "{r}");
+    assert_eq!(r["error"]["data"]["limit"], "max_message_bytes");
+    assert_eq!(r["error"]["data"]["skipped"], true);
+    assert_eq!(r["id"], "big", "the id from the line's head");
+    let _ = done_tx.send(());
+    let next = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let r: Value = serde_json::from_str(&next).unwrap();
+    assert_eq!(r["id"], 2, "the next line is served: {r}");
+    assert_eq!(r["result"], json!({}));
+    drop(writer.await.unwrap());
+    tree.shutdown().await;
+}

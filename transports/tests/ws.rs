@@ -670,3 +670,100 @@ async fn the_websocket_listener_follows_the_configured_origin_policy() {
     }
     tree.shutdown().await;
 }
+
+/// As over TCP: frames sent without waiting are read as the session has
+/// room for them, so every request is answered, none refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_get_backpressure_not_errors() {
+    let config = ServerConfig {
+        max_in_flight: 2,
+        ..Default::default()
+    };
+    let (tree, endpoints) = start(server_with(config), TransportConfig::default())
+        .await
+        .unwrap();
+    let mut c = connect(endpoints.ws).await;
+    let count = 100;
+    for id in 0..count {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "echo", "arguments": {"text": "x"}, "_meta": meta()}});
+        c.feed(Message::Text(call.to_string().into()))
+            .await
+            .unwrap();
+    }
+    c.flush().await.unwrap();
+    let mut answered = std::collections::HashSet::new();
+    for _ in 0..count {
+        let answer = recv(&mut c).await;
+        assert!(answer.get("error").is_none(), "{answer}");
+        answered.insert(answer["id"].as_u64().unwrap());
+    }
+    assert_eq!(answered.len(), count as usize);
+    tree.shutdown().await;
+}
+
+/// The whole answer to `request`, sent as is, read until the server closes.
+async fn answer_to(addr: SocketAddr, request: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf))
+        .await
+        .expect("an answer, then the close")
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// A request that is no valid upgrade gets an HTTP answer saying why, not
+/// a socket closed without a word.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_handshake_is_answered_with_its_http_status() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let addr = endpoints.ws;
+    let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n";
+    let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let v13 = "Sec-WebSocket-Version: 13\r\n";
+    let huge = format!("X-Pad: {}\r\n", "a".repeat(9000));
+    for (request, status, header) in [
+        (
+            format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\n{upgrade}{v13}\r\n"),
+            "400",
+            None,
+        ),
+        (
+            format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\n{upgrade}{key}Sec-WebSocket-Version: 8\r\n\r\n"),
+            "426",
+            Some("sec-websocket-version: 13"),
+        ),
+        (
+            format!("POST /mcp HTTP/1.1\r\nHost: localhost\r\n{upgrade}{key}{v13}Content-Length: 0\r\n\r\n"),
+            "405",
+            Some("allow: GET"),
+        ),
+        (
+            "GET /mcp HTTP/1.1\r\nHost: localhost\r\n\r\n".to_string(),
+            "426",
+            Some("upgrade: websocket"),
+        ),
+        (
+            format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\n{huge}{upgrade}{key}{v13}\r\n"),
+            "431",
+            None,
+        ),
+        ("BREW /mcp HTCPCP/1.0\r\n\r\n".to_string(), "400", None),
+    ] {
+        let answer = answer_to(addr, &request).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request:.60?}: {answer}"
+        );
+        if let Some(header) = header {
+            assert!(answer.to_ascii_lowercase().contains(&header.to_ascii_lowercase()), "{answer}");
+        }
+    }
+    // And a good one still upgrades.
+    let mut c = connect(addr).await;
+    send(&mut c, discover(1)).await;
+    assert_eq!(recv(&mut c).await["id"], 1);
+    tree.shutdown().await;
+}

@@ -3,8 +3,10 @@
 //!
 //! - **Handshake.** Served at [`PATH`]. A client offering the [`SUBPROTOCOL`]
 //!   `mcp` gets it back; one offering only other subprotocols is refused with
-//!   HTTP 400; one offering none is served. At the connection limit the
-//!   answer is HTTP 503. The handshake runs beside the accept loop, bounded by
+//!   HTTP 400; one offering none is served. `Host` and `Origin` are checked
+//!   as on the HTTP port. Every refusal is an HTTP answer (see
+//!   `handshake.rs`): 503 at the connection limit, 403, 404, 405, 426, 400,
+//!   431. The handshake runs beside the accept loop, bounded by
 //!   `ws_handshake_timeout`.
 //! - **Frames.** Each text message goes to the session as one message, and
 //!   reading stops while the session's mailbox is full. Each message the
@@ -44,18 +46,17 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-
-use crate::origin::OriginPolicy;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
-use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{accept_hdr_async_with_config, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 use crate::listen::{Admit, Limit, Slot};
+use crate::origin::OriginPolicy;
+
+mod handshake;
 use crate::tcp::TransportConfig;
 
 /// The path MCP is served at: `ws://HOST:PORT/mcp`.
@@ -104,6 +105,10 @@ pub(crate) struct Settings {
     drain_deadline: Duration,
     /// The session's inbound budget (`ServerConfig::max_inbound_bytes`).
     inbound_bytes: usize,
+    /// `ServerConfig::max_in_flight`: messages the session holds at once.
+    max_in_flight: usize,
+    /// The request head limits (`HttpConfig`'s, as on the HTTP port).
+    handshake: handshake::Limits,
 }
 
 impl Settings {
@@ -129,6 +134,11 @@ impl Settings {
                 .max(Duration::from_secs(1)),
             drain_deadline: server.config().request_timeout + Duration::from_secs(1),
             inbound_bytes: server.config().max_inbound_bytes,
+            max_in_flight: server.config().max_in_flight,
+            handshake: handshake::Limits {
+                max_header_bytes: config.http_config.max_header_bytes,
+                max_headers: config.http_config.max_headers,
+            },
         }
     }
 }
@@ -212,11 +222,7 @@ async fn handshake(
     max_connections: usize,
 ) {
     let full = slot.is_none().then_some(max_connections);
-    // The error is the HTTP answer itself, as tungstenite's callback takes it.
-    #[allow(clippy::result_large_err)]
-    let callback =
-        move |request: &Request, response: Response| negotiate(request, response, full, &origins);
-    let accepting = accept_hdr_async_with_config(stream, callback, Some(settings.config));
+    let accepting = handshake::accept(stream, full, &origins, settings.handshake, settings.config);
     let ws = match timeout(settings.handshake_timeout, accepting).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -238,74 +244,6 @@ async fn handshake(
             tracing::warn!(target: "arbor::transports", error = %e, "websocket connection not started");
         }
     }
-}
-
-/// Decides on an opening handshake: the path, the subprotocol, the limit.
-/// `full` is the connection limit when it has been reached.
-// The error is the HTTP answer itself, as tungstenite's callback takes it.
-#[allow(clippy::result_large_err)]
-fn negotiate(
-    request: &Request,
-    mut response: Response,
-    full: Option<usize>,
-    origins: &OriginPolicy,
-) -> Result<Response, ErrorResponse> {
-    if let Some(max) = full {
-        return Err(refusal(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("server at its connection limit (max_connections = {max})\n"),
-        ));
-    }
-    // As every HTTP listener: a page's script may open a WebSocket to
-    // loopback (no CORS stands in the way), so Host and Origin decide.
-    if let Err(refused) = origins.check(request.headers()) {
-        return Err(refusal(
-            StatusCode::FORBIDDEN,
-            format!("{}: {}\n", refused.message(), refused.data()),
-        ));
-    }
-    if request.uri().path() != PATH {
-        return Err(refusal(
-            StatusCode::NOT_FOUND,
-            format!("no WebSocket endpoint here: MCP is served at {PATH}\n"),
-        ));
-    }
-    // The header may come several times, each a comma-separated list.
-    let mut offered = false;
-    let mut mcp = false;
-    for value in request.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
-        offered = true;
-        if let Ok(list) = value.to_str() {
-            mcp |= list.split(',').any(|p| p.trim() == SUBPROTOCOL);
-        }
-    }
-    if mcp {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(SUBPROTOCOL),
-        );
-    } else if offered {
-        return Err(refusal(
-            StatusCode::BAD_REQUEST,
-            format!("unsupported WebSocket subprotocol: this server speaks `{SUBPROTOCOL}`\n"),
-        ));
-    }
-    Ok(response)
-}
-
-/// An HTTP refusal with a plain-text body saying why.
-fn refusal(status: StatusCode, body: String) -> ErrorResponse {
-    let length = HeaderValue::from(body.len());
-    let mut response = ErrorResponse::new(Some(body));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
-    headers.insert(header::CONTENT_LENGTH, length);
-    headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
 }
 
 /// Why a connection's frame loop ended, and so how it is closed.
@@ -366,7 +304,8 @@ async fn pump(
     tokio::pin!(exited);
     // A message the session's full mailbox has not taken yet. While there
     // is one, the socket is not read: that is the backpressure.
-    let inbound = InboundBudget::new(settings.inbound_bytes);
+    // The reader pauses at the in-flight limit instead of refusing.
+    let inbound = InboundBudget::new(settings.inbound_bytes).with_places(settings.max_in_flight);
     let mut delivering: Option<Delivery<'_>> = None;
     let mut alive = Keepalive::new(settings);
     let mut active = tokio::time::Instant::now();

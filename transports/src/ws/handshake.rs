@@ -1,0 +1,273 @@
+//! The opening handshake (RFC 6455 §4.2), read and answered here rather
+//! than by tungstenite, which closes the socket without a word on a request
+//! that is no valid upgrade. Every refusal is an HTTP answer saying why:
+//!
+//! | request | answer |
+//! |---|---|
+//! | past the connection limit | 503 |
+//! | `Host` or `Origin` not allowed ([`OriginPolicy`]) | 403 |
+//! | another path than [`PATH`] | 404 |
+//! | another method than GET | 405, `Allow: GET` |
+//! | no `Upgrade: websocket` / `Connection: upgrade` (a plain GET) | 426, `Upgrade: websocket` |
+//! | `Sec-WebSocket-Version` other than 13 | 426, `Sec-WebSocket-Version: 13` |
+//! | HTTP/1.0, a missing or malformed `Sec-WebSocket-Key`, malformed HTTP | 400 |
+//! | subprotocols offered, `mcp` not among them | 400 |
+//! | a head over `max_header_bytes` or `max_headers` | 431 |
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::handshake::server::{create_response, write_response, Request};
+use tokio_tungstenite::tungstenite::http::{self, header, HeaderValue, StatusCode};
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{Ws, PATH, SUBPROTOCOL};
+use crate::origin::OriginPolicy;
+
+/// What the handshake reads and allows.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// The largest request head, in bytes.
+    pub(crate) max_header_bytes: usize,
+    /// The most headers in it.
+    pub(crate) max_headers: usize,
+}
+
+/// Why a handshake ended without a connection.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failed {
+    /// Refused with this status, said to the client.
+    #[error("refused with {0}")]
+    Refused(StatusCode),
+    /// The client went away or the socket failed.
+    #[error("connection lost: {0}")]
+    Gone(std::io::Error),
+}
+
+/// A refusal: the status, a plain-text reason, and headers that go with it.
+struct Refusal {
+    status: StatusCode,
+    reason: String,
+    headers: Vec<(&'static str, &'static str)>,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, reason: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            reason: reason.into(),
+            headers: Vec::new(),
+        }
+    }
+
+    fn with(mut self, name: &'static str, value: &'static str) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let body = format!("{}\n", self.reason);
+        let mut head = format!(
+            "HTTP/1.1 {}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+            self.status,
+            body.len()
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        head.push_str(&body);
+        head.into_bytes()
+    }
+}
+
+/// Reads the client's upgrade request, answers it, and on success hands
+/// back the WebSocket (with whatever the client sent after its head).
+/// `full` is the connection limit when it has been reached.
+pub(crate) async fn accept(
+    mut stream: TcpStream,
+    full: Option<usize>,
+    origins: &OriginPolicy,
+    limits: Limits,
+    config: WebSocketConfig,
+) -> Result<Ws, Failed> {
+    let decided = match read_request(&mut stream, limits).await? {
+        Ok((request, rest)) => decide(&request, full, origins).map(|response| (response, rest)),
+        Err(refusal) => Err(refusal),
+    };
+    match decided {
+        Ok((response, rest)) => {
+            let mut head = Vec::new();
+            write_response(&mut head, &response)
+                .map_err(|e| Failed::Gone(std::io::Error::other(e)))?;
+            stream.write_all(&head).await.map_err(Failed::Gone)?;
+            Ok(
+                WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config))
+                    .await,
+            )
+        }
+        Err(refusal) => {
+            let _ = stream.write_all(&refusal.to_bytes()).await;
+            let _ = stream.shutdown().await;
+            Err(Failed::Refused(refusal.status))
+        }
+    }
+}
+
+/// Reads the request head, within the limits: the request and what came
+/// after its head, or the refusal for a head that cannot be taken.
+async fn read_request(
+    stream: &mut TcpStream,
+    limits: Limits,
+) -> Result<Result<(Request, Vec<u8>), Refusal>, Failed> {
+    let too_large = || {
+        Refusal::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!(
+                "request head over max_header_bytes ({}) or max_headers ({})",
+                limits.max_header_bytes, limits.max_headers
+            ),
+        )
+    };
+    let mut buf = Vec::with_capacity(1024);
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = stream.read(&mut chunk).await.map_err(Failed::Gone)?;
+        if n == 0 {
+            return Err(Failed::Gone(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers.max(1)];
+        let mut parsed = httparse::Request::new(&mut headers);
+        match parsed.parse(&buf) {
+            Ok(httparse::Status::Complete(len)) if len <= limits.max_header_bytes => {
+                let rest = buf[len..].to_vec();
+                return Ok(to_request(&parsed).map(|request| (request, rest)));
+            }
+            Ok(httparse::Status::Complete(_)) => return Ok(Err(too_large())),
+            Ok(httparse::Status::Partial) if buf.len() >= limits.max_header_bytes => {
+                return Ok(Err(too_large()))
+            }
+            Ok(httparse::Status::Partial) => {}
+            Err(httparse::Error::TooManyHeaders) => return Ok(Err(too_large())),
+            Err(e) => {
+                return Ok(Err(Refusal::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("malformed HTTP request: {e}"),
+                )))
+            }
+        }
+    }
+}
+
+fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request, Refusal> {
+    let malformed = |what: &str| Refusal::new(StatusCode::BAD_REQUEST, format!("malformed {what}"));
+    let version = match parsed.version {
+        Some(1) => http::Version::HTTP_11,
+        _ => http::Version::HTTP_10,
+    };
+    let mut builder = http::Request::builder()
+        .method(parsed.method.unwrap_or_default())
+        .uri(parsed.path.unwrap_or_default())
+        .version(version);
+    for h in parsed.headers.iter() {
+        let value = HeaderValue::from_bytes(h.value).map_err(|_| malformed("header value"))?;
+        builder = builder.header(h.name, value);
+    }
+    builder.body(()).map_err(|_| malformed("request line"))
+}
+
+/// The answer to a well-formed request: 101, or why not.
+fn decide(
+    request: &Request,
+    full: Option<usize>,
+    origins: &OriginPolicy,
+) -> Result<tokio_tungstenite::tungstenite::handshake::server::Response, Refusal> {
+    if let Some(max) = full {
+        return Err(Refusal::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("server at its connection limit (max_connections = {max})"),
+        ));
+    }
+    // As every HTTP listener: a page's script may open a WebSocket to
+    // loopback (no CORS stands in the way), so Host and Origin decide.
+    if let Err(refused) = origins.check(request.headers()) {
+        return Err(Refusal::new(
+            StatusCode::FORBIDDEN,
+            format!("{}: {}", refused.message(), refused.data()),
+        ));
+    }
+    if request.uri().path() != PATH {
+        return Err(Refusal::new(
+            StatusCode::NOT_FOUND,
+            format!("no WebSocket endpoint here: MCP is served at {PATH}"),
+        ));
+    }
+    if request.method() != http::Method::GET {
+        return Err(Refusal::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "a WebSocket upgrade is a GET",
+        )
+        .with("allow", "GET"));
+    }
+    if request.version() < http::Version::HTTP_11 {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs HTTP/1.1",
+        ));
+    }
+    let has = |name: header::HeaderName, token: &str| {
+        request.headers().get_all(name).iter().any(|v| {
+            v.to_str()
+                .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+        })
+    };
+    if !has(header::UPGRADE, "websocket") || !has(header::CONNECTION, "upgrade") {
+        return Err(Refusal::new(
+            StatusCode::UPGRADE_REQUIRED,
+            format!("this is a WebSocket endpoint: send an upgrade (Upgrade: websocket, Connection: Upgrade); Streamable HTTP is served on the HTTP port at {PATH}"),
+        )
+        .with("upgrade", "websocket")
+        .with("sec-websocket-version", "13"));
+    }
+    if request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_none_or(|v| v != "13")
+    {
+        return Err(Refusal::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported Sec-WebSocket-Version: this server speaks 13",
+        )
+        .with("sec-websocket-version", "13"));
+    }
+    // The header may come several times, each a comma-separated list.
+    let mut offered = false;
+    let mut mcp = false;
+    for value in request.headers().get_all(header::SEC_WEBSOCKET_PROTOCOL) {
+        offered = true;
+        if let Ok(list) = value.to_str() {
+            mcp |= list.split(',').any(|p| p.trim() == SUBPROTOCOL);
+        }
+    }
+    if offered && !mcp {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("unsupported WebSocket subprotocol: this server speaks `{SUBPROTOCOL}`"),
+        ));
+    }
+    // What is left to check (the key) tungstenite checks as it answers.
+    let mut response = create_response(request).map_err(|e| {
+        Refusal::new(
+            StatusCode::BAD_REQUEST,
+            format!("invalid WebSocket upgrade: {e}"),
+        )
+    })?;
+    if mcp {
+        response.headers_mut().insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(SUBPROTOCOL),
+        );
+    }
+    Ok(response)
+}
