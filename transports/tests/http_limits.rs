@@ -188,6 +188,13 @@ async fn a_body_over_max_body_bytes_is_413_and_one_at_it_is_served() {
     )
     .await;
     assert_eq!(r.status(), 413);
+
+    // A broken chunked encoding is a bad request, not a large one.
+    let mut broken = b"zz\r\n".to_vec();
+    broken.extend_from_slice(&padded_discover(256));
+    let r = exchange(addr, "POST", "/mcp", &headers, &broken).await;
+    assert_eq!(r.status(), 400, "{:?}", String::from_utf8_lossy(&r.body));
+    assert!(r.json()["error"]["data"]["detail"].is_string());
     tree.shutdown().await;
 }
 

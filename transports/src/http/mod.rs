@@ -70,6 +70,17 @@ pub const MESSAGE_PATH: &str = "/message";
 /// The session header.
 const SESSION_ID: &str = "mcp-session-id";
 
+/// The 2026-07-28 header checks, public only for `fuzz/fuzz_targets/http_headers.rs`.
+#[doc(hidden)]
+pub fn fuzz_header_checks(
+    headers: &HeaderMap,
+    request: &arbor_mcp::jsonrpc::Request,
+    version: &str,
+    server: &McpServer,
+) -> Result<(), ErrorObject> {
+    headers::check(headers, request, version, server)
+}
+
 /// HTTP settings. Every limit has a default.
 #[derive(Clone, Debug)]
 pub struct HttpConfig {
@@ -303,11 +314,24 @@ async fn read_post(
     let deadline = http.config.body_read_timeout;
     match tokio::time::timeout(deadline, axum::body::to_bytes(body, max)).await {
         Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(_)) => Err(Box::new(refuse(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "Payload Too Large",
-            json!({ "limit": "max_body_bytes", "max": max }),
-        ))),
+        Ok(Err(e)) => {
+            let error = e.into_inner();
+            // Over the limit, or a body that is not well formed (a broken
+            // chunked encoding, a connection cut mid-body).
+            if error.is::<http_body_util::LengthLimitError>() {
+                Err(Box::new(refuse(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Payload Too Large",
+                    json!({ "limit": "max_body_bytes", "max": max }),
+                )))
+            } else {
+                Err(Box::new(refuse(
+                    StatusCode::BAD_REQUEST,
+                    "Bad Request: the body could not be read",
+                    json!({ "detail": error.to_string() }),
+                )))
+            }
+        }
         Err(_) => Err(Box::new(refuse(
             StatusCode::REQUEST_TIMEOUT,
             "Request Timeout: the body did not arrive in time",
