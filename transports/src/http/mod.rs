@@ -661,6 +661,11 @@ fn cancelled_requests(message: &Incoming) -> Vec<Id> {
         .collect()
 }
 
+/// How often, and how many times, a GET that finds the standalone stream
+/// attached asks again before it is refused (250 ms in all).
+const CONFLICT_RECHECKS: u32 = 10;
+const CONFLICT_RECHECK_EVERY: Duration = Duration::from_millis(25);
+
 /// `GET /mcp`: a session's standalone stream, or a resumed one.
 async fn get_mcp(
     State(http): State<Http>,
@@ -717,19 +722,33 @@ async fn get_stream(
         .flatten()
         .and_then(ProtocolVersion::parse)
         .is_some_and(|v| v >= ProtocolVersion::V2025_11_25);
-    let (reply, answer) = oneshot::channel();
-    if session
-        .send(HttpSessionMsg::Get {
-            after,
-            primed,
-            reply,
-        })
-        .await
-        .is_err()
-    {
-        return session_not_found(id);
-    }
-    match answer.await {
+    // A client that closes its stream and opens another at once may be
+    // faster than its old connection's end is noticed (a moment later, on
+    // another task): a stream still attached is asked about again briefly
+    // before the 409.
+    let mut conflicts = 0;
+    let answer = loop {
+        let (reply, answer) = oneshot::channel();
+        if session
+            .send(HttpSessionMsg::Get {
+                after,
+                primed,
+                reply,
+            })
+            .await
+            .is_err()
+        {
+            return session_not_found(id);
+        }
+        match answer.await {
+            Ok(Err(Refusal::Conflict)) if conflicts < CONFLICT_RECHECKS => {
+                conflicts += 1;
+                tokio::time::sleep(CONFLICT_RECHECK_EVERY).await;
+            }
+            answer => break answer,
+        }
+    };
+    match answer {
         Err(_) => session_not_found(id),
         Ok(Err(Refusal::Conflict)) => refuse(
             StatusCode::CONFLICT,
