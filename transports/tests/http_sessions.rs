@@ -986,3 +986,44 @@ async fn a_batch_in_a_session_without_batches_is_a_400_that_leaves_nothing_behin
         tree.shutdown().await;
     }
 }
+
+/// DELETE cuts a session's requests short: each is answered on its own
+/// stream (-32603, with the reason) instead of its stream ending silently.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_answers_the_requests_in_flight() {
+    let (tree, addr) = start_http(with_wait(), HttpConfig::default()).await;
+    let session = Session::ready(addr, "2025-11-25").await;
+    let mut waiting = session.open_post(&call(json!(1), "wait", None)).await;
+    assert!(waiting.next().await.unwrap().is_priming());
+    let headers = [
+        ("Mcp-Session-Id", session.id.as_str()),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    let started = std::time::Instant::now();
+    assert_eq!(
+        exchange(addr, "DELETE", "/mcp", &headers, b"")
+            .await
+            .status(),
+        200
+    );
+    let (_, answer) = waiting.message().await.expect("an answer for the request");
+    assert_eq!(answer["id"], 1, "{answer}");
+    assert_eq!(answer["error"]["code"], -32603, "{answer}");
+    assert!(
+        answer["error"]["data"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("session deleted")),
+        "{answer}"
+    );
+    assert!(waiting.next().await.is_none(), "then its stream ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "not after a drain"
+    );
+    eventually(Duration::from_secs(2), "the session process ends", || {
+        let tree = tree.clone();
+        async move { sessions(&tree).await == 0 }
+    })
+    .await;
+    tree.shutdown().await;
+}

@@ -901,9 +901,14 @@ async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
     if let Err(refusal) = check_session_version(&headers) {
         return *refusal;
     }
-    match http.sessions.unregister(&id.to_string()) {
+    // Unregistered first: a request that comes now finds no session.
+    let deleted = http
+        .sessions
+        .unregister(&id.to_string())
+        .and_then(|p| ActorRef::<HttpSessionMsg>::from_process(&p));
+    match deleted {
         Some(session) => {
-            session.stop(ExitReason::Normal);
+            let _ = session.send_system(HttpSessionMsg::Delete);
             StatusCode::OK.into_response()
         }
         None => session_not_found(id),

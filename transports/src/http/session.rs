@@ -147,6 +147,9 @@ pub(crate) enum HttpSessionMsg {
     IdleCheck,
     /// The MCP session has ended and all it sent has been moved over.
     Ended(ExitReason),
+    /// The client deleted the session: requests in flight are answered
+    /// with an error on their streams, then the session ends.
+    Delete,
 }
 
 /// One event kept for replay.
@@ -394,6 +397,15 @@ impl Actor for HttpSession {
                 }
             }
             HttpSessionMsg::Ended(reason) => ctx.stop(reason),
+            HttpSessionMsg::Delete => {
+                // Not a drain: the client has said it wants nothing more.
+                // The MCP session answers what it cuts short (-32603, with
+                // the reason); those answers reach their streams before
+                // `Ended` ends this session.
+                self.session
+                    .process()
+                    .stop(ExitReason::shutdown_with("session deleted"));
+            }
             HttpSessionMsg::IdleCheck => {
                 let busy = self.streams.values().any(|s| s.is_live() || s.pending > 0);
                 if !busy && self.last_active.elapsed() >= self.config.idle_timeout {
