@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_mcp::{
-    CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
+    CacheHint, CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
     ResourceContents, Role, ServerBuilder, ToolError,
 };
 use schemars::JsonSchema;
@@ -92,6 +92,10 @@ pub fn mcp_server() -> Result<McpServer, arbor_mcp::server::BuildError> {
                 "arbor serves MCP from supervised actors; kill one and it comes back.",
             )])
         })
+        // The readme never changes: 2026-07-28 clients may keep it an hour.
+        // The counter changes with every bump, so it keeps the default (no
+        // reuse), as do the lists.
+        .cache_resource("arbor://demo/readme", CacheHint::public(Duration::from_secs(3600)))
         .prompt(
             "greet",
             "A greeting for someone",

@@ -9,6 +9,7 @@
 //! - [`session`]: one connection's lifecycle, per era, as an actor.
 //! - [`transport`]: stdio and other line-delimited streams.
 
+pub mod cache;
 pub mod context;
 pub mod inbound;
 pub mod input;
@@ -26,6 +27,7 @@ pub mod transport;
 pub mod uri;
 pub mod version;
 
+pub use cache::{CacheHint, CacheScope, ListCaching};
 pub use context::RequestContext;
 pub use model::{
     CallToolResult, Content, GetPromptResult, Implementation, PromptArgument, PromptMessage,

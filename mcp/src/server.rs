@@ -175,12 +175,14 @@ struct ResourceEntry {
     definition: Value,
     uri: String,
     handler: ResourceFn,
+    cache: crate::cache::CacheHint,
 }
 
 struct TemplateEntry {
     definition: Value,
     template: UriTemplate,
     handler: TemplateFn,
+    cache: crate::cache::CacheHint,
 }
 
 struct PromptEntry {
@@ -246,8 +248,9 @@ pub struct ServerConfig {
     /// Progress notifications per request, at most one per this interval
     /// (the final one always goes). Default: 50 ms.
     pub progress_interval: Duration,
-    /// `ttlMs` on cacheable 2026-07-28 results. Default: 60 s.
-    pub cache_ttl: Duration,
+    /// Caching hints of `server/discover` and the lists (2026-07-28).
+    /// Default: none may be reused ([`crate::cache`]).
+    pub list_caching: crate::cache::ListCaching,
     /// How long a sealed 2026-07-28 `requestState` stays valid. Default: 10 min.
     pub request_state_ttl: Duration,
     /// How long a task is kept from its creation. Default: 10 min.
@@ -281,7 +284,7 @@ impl Default for ServerConfig {
             max_inbound_bytes: 16 << 20,
             max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),
-            cache_ttl: Duration::from_secs(60),
+            list_caching: crate::cache::ListCaching::default(),
             request_state_ttl: Duration::from_secs(600),
             server_request_timeout: Duration::from_secs(60),
             outbox: crate::outbox::OutboxConfig::default(),
@@ -307,6 +310,9 @@ pub enum BuildError {
     /// A setting names a tool that was not declared.
     #[error("no tool {0:?} declared")]
     UnknownTool(String),
+    /// A setting names a resource or template that was not declared.
+    #[error("no resource or template {0:?} declared")]
+    UnknownResource(String),
     /// A resource URI is not a valid, safe URI.
     #[error("resource uri {uri:?}: {reason}")]
     InvalidUri {
@@ -548,6 +554,7 @@ impl ServerBuilder {
             definition,
             template,
             handler,
+            cache: crate::cache::CacheHint::NONE,
         });
         self
     }
@@ -590,7 +597,35 @@ impl ServerBuilder {
             definition,
             uri: normalized,
             handler,
+            cache: crate::cache::CacheHint::NONE,
         });
+        self
+    }
+
+    /// Sets how long 2026-07-28 clients may reuse what `resources/read`
+    /// gives for the resource at `uri`, or for the template written
+    /// `uri` (both declared before). The default, [`CacheHint::NONE`], is
+    /// right for anything that can change: declare only what is immutable
+    /// for a while.
+    ///
+    /// [`CacheHint::NONE`]: crate::cache::CacheHint::NONE
+    pub fn cache_resource(mut self, uri: &str, hint: crate::cache::CacheHint) -> Self {
+        let normalized = ResourceUri::parse(uri).map(|u| u.as_str().to_string());
+        if let Some(entry) = self
+            .resources
+            .iter_mut()
+            .find(|r| normalized.as_deref().is_ok_and(|n| r.uri == n))
+        {
+            entry.cache = hint;
+        } else if let Some(entry) = self
+            .templates
+            .iter_mut()
+            .find(|t| t.template.as_str() == uri)
+        {
+            entry.cache = hint;
+        } else {
+            self.errors.push(BuildError::UnknownResource(uri.into()));
+        }
         self
     }
 
@@ -1350,9 +1385,18 @@ impl McpServer {
                 .cloned();
             (entry, catalog.templates.clone())
         };
+        // The resource's own caching hint (2026-07-28 only).
+        let read = |contents: Vec<ResourceContents>, cache: crate::cache::CacheHint| {
+            let mut result = Map::new();
+            result.insert("contents".into(), json!(contents));
+            if era == Era::Modern {
+                cache.apply(&mut result);
+            }
+            Outcome::Done(Value::Object(result))
+        };
         if let Some(entry) = entry {
             return match (entry.handler)(uri, ctx).await {
-                Ok(contents) => Ok(Outcome::Done(json!({ "contents": contents }))),
+                Ok(contents) => Ok(read(contents, entry.cache)),
                 Err(e) => outcome_of(e),
             };
         }
@@ -1361,7 +1405,7 @@ impl McpServer {
                 Ok(None) => continue,
                 Ok(Some(vars)) => {
                     return match (entry.handler)(vars, uri, ctx).await {
-                        Ok(contents) => Ok(Outcome::Done(json!({ "contents": contents }))),
+                        Ok(contents) => Ok(read(contents, entry.cache)),
                         Err(e) => outcome_of(e),
                     };
                 }

@@ -67,16 +67,6 @@ pub const LOG_LEVELS: [&str; 8] = [
     "emergency",
 ];
 
-/// Methods whose 2026-07-28 results carry `ttlMs` and `cacheScope`.
-const CACHEABLE: [&str; 6] = [
-    "server/discover",
-    "tools/list",
-    "prompts/list",
-    "resources/list",
-    "resources/templates/list",
-    "resources/read",
-];
-
 /// Methods 2026-07-28 removed; a modern connection answers them `-32601`.
 const REMOVED_IN_MODERN: [&str; 5] = [
     "initialize",
@@ -298,7 +288,7 @@ impl Actor for Session {
             SessionMsg::InitDeadline => {
                 if matches!(self.state, Lifecycle::Initializing { .. }) {
                     tracing::info!(target: "arbor::mcp", "session did not initialize in time");
-                    ctx.stop(ExitReason::error("initialization timeout"));
+                    ctx.stop(ExitReason::shutdown_with("initialization timeout"));
                 }
             }
             SessionMsg::State(reply) => {
@@ -1436,14 +1426,12 @@ fn shape_modern(server: &McpServer, method: &str, result: Value) -> Value {
         }
     };
     obj.entry("resultType").or_insert_with(|| "complete".into());
-    if CACHEABLE.contains(&method)
-        && obj.get("resultType").and_then(Value::as_str) == Some("complete")
-    {
-        obj.insert(
-            "ttlMs".into(),
-            json!(server.config().cache_ttl.as_millis() as u64),
-        );
-        obj.insert("cacheScope".into(), "public".into());
+    // Only complete results are cacheable; `resources/read` has its
+    // resource's hint already.
+    if obj.get("resultType").and_then(Value::as_str) == Some("complete") {
+        if let Some(hint) = server.config().list_caching.for_method(method) {
+            hint.apply(&mut obj);
+        }
     }
     let meta = obj.entry("_meta").or_insert_with(|| json!({}));
     if let Some(meta) = meta.as_object_mut() {

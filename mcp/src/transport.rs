@@ -160,13 +160,26 @@ where
     let process = session.process();
     let activity = Activity::new();
     let written = activity.clone();
+    let exited = process.wait();
     let writing = tokio::spawn(async move {
         while let Some(frame) = rx.recv_frame().await {
             written.touch();
             let mut line = frame.json;
             line.push('\n');
             if writer.write_all(line.as_bytes()).await.is_err() || writer.flush().await.is_err() {
-                break;
+                return;
+            }
+        }
+        // Every sender is gone (the session, and the tasks it left, such as
+        // a batch's gatherer): a session killed or crashed says so in a last
+        // line, rather than a bare end of stream. Its outbox may close a
+        // moment before its exit is recorded.
+        if let Ok(reason) = tokio::time::timeout(Duration::from_secs(1), exited).await {
+            if !reason.is_clean() {
+                let mut line = session_ended(&reason);
+                line.push('\n');
+                let _ = writer.write_all(line.as_bytes()).await;
+                let _ = writer.flush().await;
             }
         }
     });
@@ -210,6 +223,23 @@ where
         }
     });
     Ok(Connection { process, done })
+}
+
+/// The last line of a connection whose session did not end cleanly: an MCP
+/// log message (level `error`, logger `arbor`) naming the exit reason.
+fn session_ended(reason: &ExitReason) -> String {
+    let notice = Message::Notification(crate::jsonrpc::Notification {
+        method: "notifications/message".into(),
+        params: Some(serde_json::Map::from_iter([
+            ("level".to_string(), json!("error")),
+            ("logger".to_string(), json!("arbor")),
+            (
+                "data".to_string(),
+                json!({ "event": "session ended", "reason": reason.to_string() }),
+            ),
+        ])),
+    });
+    notice.to_value().to_string()
 }
 
 /// Why a connection stopped reading.

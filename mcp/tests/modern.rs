@@ -20,8 +20,9 @@ async fn server_discover_describes_the_server_with_cache_hints() {
         .any(|v| v == "2025-11-25"));
     assert!(res["capabilities"]["tools"].is_object());
     assert!(res["capabilities"]["logging"].is_object());
-    assert!(res["ttlMs"].is_u64());
-    assert_eq!(res["cacheScope"], "public");
+    // Nothing may be reused unless the server says so.
+    assert_eq!(res["ttlMs"], 0);
+    assert_eq!(res["cacheScope"], "private");
     assert_eq!(
         res["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
         "test-server"
@@ -56,8 +57,84 @@ async fn every_request_is_served_on_its_own_envelope() {
             modern(json!({"uri": "test://static/hello"})),
         )
         .await;
-    assert_eq!(read["result"]["cacheScope"], "public");
+    assert_eq!(read["result"]["ttlMs"], 0);
+    assert_eq!(read["result"]["cacheScope"], "private");
     c.close().await;
+}
+
+/// Caching hints are the server's per list, per resource and per template;
+/// a handshake-era result carries none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn caching_hints_are_declared_per_list_and_per_resource() {
+    use arbor_mcp::{CacheHint, ListCaching, ServerConfig};
+    use std::time::Duration;
+    let config = ServerConfig {
+        list_caching: ListCaching {
+            tools: CacheHint::public(Duration::from_secs(30)),
+            ..ListCaching::default()
+        },
+        ..ServerConfig::default()
+    };
+    let server = common::builder_with(config)
+        .cache_resource(
+            "test://static/hello",
+            CacheHint::public(Duration::from_secs(60)),
+        )
+        .cache_resource(
+            "test://users/{id}/profile",
+            CacheHint::private(Duration::from_millis(1500)),
+        )
+        .build()
+        .unwrap();
+    let mut c = Client::connect(server).await;
+    let tools = c.call(1, "tools/list", modern(json!({}))).await;
+    assert_eq!(tools["result"]["ttlMs"], 30_000);
+    assert_eq!(tools["result"]["cacheScope"], "public");
+    let prompts = c.call(2, "prompts/list", modern(json!({}))).await;
+    assert_eq!(prompts["result"]["ttlMs"], 0, "lists keep the default");
+    let hello = c
+        .call(
+            3,
+            "resources/read",
+            modern(json!({"uri": "test://static/hello"})),
+        )
+        .await;
+    assert_eq!(hello["result"]["ttlMs"], 60_000);
+    assert_eq!(hello["result"]["cacheScope"], "public");
+    let profile = c
+        .call(
+            4,
+            "resources/read",
+            modern(json!({"uri": "test://users/7/profile"})),
+        )
+        .await;
+    assert_eq!(profile["result"]["ttlMs"], 1500);
+    assert_eq!(profile["result"]["cacheScope"], "private");
+    c.close().await;
+
+    let server = common::builder_with(ServerConfig::default())
+        .cache_resource(
+            "test://static/hello",
+            CacheHint::public(Duration::from_secs(60)),
+        )
+        .build()
+        .unwrap();
+    let mut old = Client::connect(server).await;
+    old.initialize("2025-11-25").await;
+    let hello = old
+        .call(5, "resources/read", json!({"uri": "test://static/hello"}))
+        .await;
+    assert!(hello["result"]["contents"].is_array(), "{hello}");
+    assert!(hello["result"].get("ttlMs").is_none(), "{hello}");
+    old.close().await;
+
+    let unknown = common::builder_with(ServerConfig::default())
+        .cache_resource("test://nowhere", CacheHint::NONE)
+        .build();
+    assert!(
+        matches!(unknown, Err(arbor_mcp::BuildError::UnknownResource(ref u)) if u == "test://nowhere"),
+        "{unknown:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -338,7 +338,7 @@ async function run(opts, wire, http, summary) {
 
 /** Subscribes to the counter, bumps it, waits for the update; returns a 2026 subscription to close. */
 async function subscribeAndBump(client, sdk, profile, opts, summary, updates) {
-    const before = resourceText(await client.readResource({ uri: profile.counter }, cacheBypass(opts)), 'read counter');
+    const before = resourceText(await client.readResource({ uri: profile.counter }), 'read counter');
     summary.counter_before = before.text ?? null;
 
     let subscription;
@@ -356,7 +356,7 @@ async function subscribeAndBump(client, sdk, profile, opts, summary, updates) {
     summary.update_received = await waitFor(() => updates.includes(profile.counter), UPDATE_WAIT_MS);
     summary.updates = [...updates];
 
-    const after = resourceText(await client.readResource({ uri: profile.counter }, cacheBypass(opts)), 'read counter');
+    const after = resourceText(await client.readResource({ uri: profile.counter }), 'read counter');
     summary.counter_after = after.text ?? null;
     return subscription;
 }
@@ -366,11 +366,6 @@ function initializedVersion(wire) {
     const request = wire.find(([d, m]) => d === 'out' && m.method === 'initialize');
     const response = request && wire.find(([d, m]) => d === 'in' && m.id === request[1].id && !m.method);
     return response?.[1].result?.protocolVersion ?? null;
-}
-
-/** v2 caches resources/read by the server's ttlMs; the counter must be fresh. */
-function cacheBypass(opts) {
-    return opts.sdk === 'v2' ? { cacheMode: 'bypass' } : undefined;
 }
 
 function summariseWire(wire) {

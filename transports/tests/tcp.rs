@@ -394,3 +394,41 @@ async fn a_line_past_the_limit_without_a_newline_is_answered_at_once() {
     drop(writer.await.unwrap());
     tree.shutdown().await;
 }
+
+/// The one session under `prefix` in the tree.
+async fn only_session(
+    tree: &arbor_supervision::SupervisorRef,
+    prefix: &str,
+) -> arbor_runtime::ProcessRef {
+    let found: Vec<_> = arbor_supervision::descendants(tree)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.path.starts_with(prefix) && d.kind == arbor_supervision::ChildKind::Worker)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "{:?}",
+        found.iter().map(|d| &d.path).collect::<Vec<_>>()
+    );
+    found[0].process.clone()
+}
+
+/// A session killed by its supervisor (or a chaos hook) says why before
+/// the connection closes, instead of a bare end of stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_session_says_why_before_the_connection_closes() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let mut c = Line::connect(endpoints.tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
+        .await;
+    assert_eq!(c.recv().await.unwrap()["id"], 1);
+    only_session(&tree, "tcp-connections/").await.kill();
+    let last = c.recv().await.expect("a last line");
+    assert_eq!(last["method"], "notifications/message", "{last}");
+    assert_eq!(last["params"]["level"], "error");
+    assert_eq!(last["params"]["data"]["reason"], "killed");
+    assert!(c.recv().await.is_none(), "then the end of the stream");
+    tree.shutdown().await;
+}

@@ -767,3 +767,35 @@ async fn a_bad_handshake_is_answered_with_its_http_status() {
     assert_eq!(recv(&mut c).await["id"], 1);
     tree.shutdown().await;
 }
+
+/// A session killed by its supervisor (or a chaos hook) closes its
+/// connection with 1011 and the reason, not 1000.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_session_closes_with_1011_and_the_reason() {
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let mut c = connect(endpoints.ws).await;
+    send(&mut c, discover(1)).await;
+    assert_eq!(recv(&mut c).await["id"], 1);
+    let sessions: Vec<_> = arbor_supervision::descendants(&tree)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| {
+            d.path.starts_with("ws-connections/") && d.kind == arbor_supervision::ChildKind::Worker
+        })
+        .collect();
+    assert_eq!(sessions.len(), 1);
+    sessions[0].process.kill();
+    loop {
+        match next(&mut c).await {
+            Some(Message::Close(Some(frame))) => {
+                assert_eq!(frame.code, CloseCode::Error);
+                assert!(frame.reason.contains("killed"), "{}", frame.reason);
+                break;
+            }
+            Some(Message::Close(None)) | None => panic!("closed without a reason"),
+            Some(_) => continue,
+        }
+    }
+    tree.shutdown().await;
+}

@@ -140,6 +140,11 @@ pub struct SlowArgs {
 }
 
 pub fn server_with(config: ServerConfig) -> McpServer {
+    builder_with(config).build().unwrap()
+}
+
+/// The test server's declarations, to add to before building.
+pub fn builder_with(config: ServerConfig) -> ServerBuilder {
     let mut builder = ServerBuilder::new("test-server", "1.0.0")
         .instructions("for tests")
         .config(config)
@@ -287,26 +292,23 @@ pub fn server_with(config: ServerConfig) -> McpServer {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    builder
-        .prompt("pick", "Picks a root", vec![], |_args, ctx| async move {
-            match ctx.input_response("roots") {
-                None => Err(arbor_mcp::HandlerError::InputRequired(
-                    arbor_mcp::input::InputRequired::new().roots("roots"),
-                )),
-                Some(answer) => Ok(GetPromptResult {
-                    description: None,
-                    messages: vec![PromptMessage {
-                        role: Role::User,
-                        content: Content::text(format!(
-                            "{} roots",
-                            answer["roots"].as_array().map_or(0, Vec::len)
-                        )),
-                    }],
-                }),
-            }
-        })
-        .build()
-        .unwrap()
+    builder.prompt("pick", "Picks a root", vec![], |_args, ctx| async move {
+        match ctx.input_response("roots") {
+            None => Err(arbor_mcp::HandlerError::InputRequired(
+                arbor_mcp::input::InputRequired::new().roots("roots"),
+            )),
+            Some(answer) => Ok(GetPromptResult {
+                description: None,
+                messages: vec![PromptMessage {
+                    role: Role::User,
+                    content: Content::text(format!(
+                        "{} roots",
+                        answer["roots"].as_array().map_or(0, Vec::len)
+                    )),
+                }],
+            }),
+        }
+    })
 }
 
 pub fn server() -> McpServer {

@@ -263,6 +263,21 @@ impl End {
     }
 }
 
+/// How a connection closes once its session has ended: 1000 when it ended
+/// by itself (with its `{shutdown, Term}` reason, if it gave one), 1001 when
+/// the server is shutting down, 1011 with the reason when it was killed or
+/// crashed.
+fn session_ended(reason: &ExitReason) -> End {
+    match reason {
+        ExitReason::Normal => End::close(CloseCode::Normal, "session ended"),
+        ExitReason::ShutdownWith(term) => {
+            End::close(CloseCode::Normal, format!("session ended: {term}"))
+        }
+        ExitReason::Shutdown => End::close(CloseCode::Away, "server shutting down"),
+        _ => End::close(CloseCode::Error, format!("session ended: {reason}")),
+    }
+}
+
 /// Serves one connection until it is closed, then lets the session finish.
 async fn serve(
     mut ws: Ws,
@@ -321,9 +336,16 @@ async fn pump(
                         return end;
                     }
                 }
-                None => return End::close(CloseCode::Normal, "session ended"),
+                // Every sender gone: the session is ending (its outbox may
+                // close a moment before its exit is recorded).
+                None => {
+                    return match timeout(Duration::from_secs(1), &mut exited).await {
+                        Ok(reason) => session_ended(&reason),
+                        Err(_) => End::close(CloseCode::Normal, "session ended"),
+                    };
+                }
             },
-            _ = &mut exited => {
+            reason = &mut exited => {
                 // All it sent before it ended is queued: deliver that, then
                 // close. Later sends (from tasks it left) go nowhere.
                 while let Some(value) = out.try_recv_frame() {
@@ -331,7 +353,7 @@ async fn pump(
                         return end;
                     }
                 }
-                return End::close(CloseCode::Normal, "session ended");
+                return session_ended(&reason);
             }
             sent = async {
                 match delivering.as_mut() {
