@@ -180,17 +180,7 @@ impl<A: Clone + Send + 'static, H: ChildHandle> DynamicSupervisor<A, H> {
         P: IntoStarted<Handle = H>,
         E: Into<ExitReason>,
     {
-        DynamicSupervisor {
-            sup: Supervisor::dynamic(None),
-            template: Arc::new(Template {
-                id: id.into(),
-                start: typed(start),
-                args_for_start: cloned::<A>,
-                restart: Restart::Permanent,
-                shutdown: DEFAULT_WORKER_SHUTDOWN,
-                kind: ChildKind::Worker,
-            }),
-        }
+        Self::from_template(id.into(), typed(start), cloned::<A>, Restart::Permanent)
     }
 
     /// Sets the children's restart policy. Restartable children start again
@@ -213,13 +203,22 @@ impl<A: Send + 'static, H: ChildHandle> DynamicSupervisor<A, H> {
         P: IntoStarted<Handle = H>,
         E: Into<ExitReason>,
     {
+        Self::from_template(id.into(), typed(start), taken::<A>, Restart::Temporary)
+    }
+
+    fn from_template(
+        id: ChildId,
+        start: TypedStart<A, H>,
+        args_for_start: fn(&Mutex<Option<A>>) -> Option<A>,
+        restart: Restart,
+    ) -> Self {
         DynamicSupervisor {
             sup: Supervisor::dynamic(None),
             template: Arc::new(Template {
-                id: id.into(),
-                start: typed(start),
-                args_for_start: taken::<A>,
-                restart: Restart::Temporary,
+                id,
+                start,
+                args_for_start,
+                restart,
                 shutdown: DEFAULT_WORKER_SHUTDOWN,
                 kind: ChildKind::Worker,
             }),

@@ -181,8 +181,11 @@ impl Supervisor {
     }
 
     /// Stops all children at once instead of in reverse order: for children
-    /// that are independent peers, such as shards.
-    pub(crate) fn stop_together(mut self) -> Self {
+    /// that are independent peers (shards, transports that each drain their
+    /// connections), whose drain times would otherwise add up. OTP always
+    /// stops a static supervisor's children in reverse order; this is
+    /// arbor's own.
+    pub fn stop_together(mut self) -> Self {
         self.stop_order = StopOrder::Together;
         self
     }

@@ -2,18 +2,21 @@
 //! sharded dynamic supervisor, fed by a listener that is itself supervised.
 //!
 //! ```text
-//! transports            rest_for_one
-//! ├── tcp-connections   one_for_one over N dynamic shards of sessions
-//! ├── ws-connections    the same, for WebSocket sessions
-//! ├── tcp-listener      accepts; a restart binds the same address again
-//! └── ws-listener       accepts and handshakes; the same on restart
+//! transports              rest_for_one
+//! ├── connections         one_for_one, its children stopped together
+//! │   ├── tcp-connections one_for_one over N dynamic shards of sessions
+//! │   ├── ws-connections  the same, for WebSocket sessions
+//! │   └── http            HTTP sessions, 2026-07-28 requests, connections
+//! ├── tcp-listener        accepts; a restart binds the same address again
+//! ├── ws-listener         accepts and handshakes; the same on restart
+//! └── http-listener       the same, for HTTP
 //! ```
 //!
 //! rest_for_one with the connection supervisors first and the listeners
 //! last: a listener crash restarts only listeners (live connections stay),
-//! while a connection-supervisor restart also restarts the listeners that
-//! feed it. One connection limit (`max_connections`) counts TCP and
-//! WebSocket connections together.
+//! while a restart of `connections` also restarts the listeners that feed
+//! it. At shutdown the transports drain together. One connection limit
+//! (`max_connections`) counts TCP, WebSocket and HTTP connections together.
 //!
 //! TCP (newline-delimited JSON, both eras), WebSocket (one message per text
 //! frame, both eras; see [`ws`]), Streamable HTTP for both eras and the

@@ -271,16 +271,27 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         refusal: http::refusal,
     });
 
+    // HTTP connections stop first, so their streams drain while the
+    // sessions they wait on still run.
+    let http = Supervisor::new(Strategy::RestForOne)
+        .intensity(10, Duration::from_secs(5))
+        .child(http_sessions.into_child_spec("http-sessions"))
+        .child(http_requests.into_child_spec("http-requests"))
+        .child(http_connections.into_child_spec("http-connections"));
+    // The transports drain together at shutdown: one after another, their
+    // drain times added up past what a client waits.
+    let connections = Supervisor::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(5))
+        .stop_together()
+        .child(tcp_connections.into_child_spec("tcp-connections"))
+        .child(ws_connections.into_child_spec("ws-connections"))
+        .child(http.into_child_spec("http"));
     // rest_for_one, connection supervisors first and listeners last: a
     // listener restart leaves every live connection alone.
     let tree = Supervisor::new(Strategy::RestForOne)
         .name("transports")
         .intensity(10, Duration::from_secs(5))
-        .child(tcp_connections.into_child_spec("tcp-connections"))
-        .child(ws_connections.into_child_spec("ws-connections"))
-        .child(http_sessions.into_child_spec("http-sessions"))
-        .child(http_requests.into_child_spec("http-requests"))
-        .child(http_connections.into_child_spec("http-connections"))
+        .child(connections.into_child_spec("connections"))
         .child(tcp_listener)
         .child(ws_listener)
         .child(http_listener);

@@ -404,7 +404,7 @@ async fn only_session(
         .await
         .unwrap()
         .into_iter()
-        .filter(|d| d.path.starts_with(prefix) && d.kind == arbor_supervision::ChildKind::Worker)
+        .filter(|d| d.path.contains(prefix) && d.kind == arbor_supervision::ChildKind::Worker)
         .collect();
     assert_eq!(
         found.len(),
@@ -431,4 +431,64 @@ async fn a_killed_session_says_why_before_the_connection_closes() {
     assert_eq!(last["params"]["data"]["reason"], "killed");
     assert!(c.recv().await.is_none(), "then the end of the stream");
     tree.shutdown().await;
+}
+
+/// At shutdown the transports drain together: a request cut short on TCP
+/// and one on WebSocket both get their error about `drain_timeout` after the
+/// stop began, not one drain after the other (TCP used to wait for
+/// WebSocket's, and both for HTTP's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transports_drain_together_at_shutdown() {
+    use futures_util::{SinkExt, StreamExt};
+    let drain = Duration::from_secs(1);
+    let server = ServerBuilder::new("drain", "1")
+        .config(arbor_mcp::server::ServerConfig {
+            drain_timeout: drain,
+            ..Default::default()
+        })
+        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap();
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}, "_meta": meta()}});
+    let mut tcp = Line::connect(endpoints.tcp).await;
+    tcp.send(call.clone()).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/mcp", endpoints.ws))
+        .await
+        .unwrap();
+    ws.send(tokio_tungstenite::tungstenite::Message::Text(
+        call.to_string().into(),
+    ))
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let began = std::time::Instant::now();
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    let tcp_answer = tokio::spawn(async move {
+        let answer = tcp.recv().await.unwrap();
+        (answer, began.elapsed())
+    });
+    let ws_answer = tokio::spawn(async move {
+        loop {
+            match ws.next().await {
+                Some(Ok(tokio_tungstenite::tungstenite::Message::Text(t))) => {
+                    let answer: Value = serde_json::from_str(&t).unwrap();
+                    return (answer, began.elapsed());
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("no answer over WebSocket: {other:?}"),
+            }
+        }
+    });
+    for (transport, handle) in [("tcp", tcp_answer), ("ws", ws_answer)] {
+        let (answer, at) = handle.await.unwrap();
+        assert_eq!(answer["error"]["code"], -32603, "{transport}: {answer}");
+        // One drain, with room for a busy machine; one after the other
+        // would put the second past two.
+        assert!(at < drain * 17 / 10, "{transport}: answered after {at:?}");
+    }
+    stopping.await.unwrap();
 }

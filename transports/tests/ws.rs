@@ -162,14 +162,30 @@ async fn the_tree_orders_connection_supervisors_before_listeners() {
     assert_eq!(
         ids,
         [
-            "tcp-connections",
-            "ws-connections",
-            "http-sessions",
-            "http-requests",
-            "http-connections",
+            "connections",
             "tcp-listener",
             "ws-listener",
             "http-listener",
+        ]
+    );
+    let paths: Vec<String> = arbor_supervision::descendants(&tree)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.kind == arbor_supervision::ChildKind::Supervisor)
+        .map(|d| d.path)
+        .filter(|p| !p.contains("shard-"))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "connections",
+            "connections/tcp-connections",
+            "connections/ws-connections",
+            "connections/http",
+            "connections/http/http-sessions",
+            "connections/http/http-requests",
+            "connections/http/http-connections",
         ]
     );
     tree.shutdown().await;
@@ -626,22 +642,30 @@ async fn upgrade_status(addr: SocketAddr, host: &str, extra: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handshake_from_a_foreign_origin_or_host_is_refused_with_403() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let addr = endpoints.ws;
-    for (host, extra, status) in [
-        ("localhost", "", "101"),
-        ("127.0.0.1:9", "Origin: http://localhost:5173\r\n", "101"),
-        ("localhost", "Origin: http://evil.example\r\n", "403"),
-        ("localhost", "Origin: null\r\n", "403"),
-        ("evil.example", "", "403"),
-        ("evil.example:80", "Origin: http://evil.example\r\n", "403"),
-    ] {
+    assert_upgrades(
+        endpoints.ws,
+        &[
+            ("localhost", "", "101"),
+            ("127.0.0.1:9", "Origin: http://localhost:5173\r\n", "101"),
+            ("localhost", "Origin: http://evil.example\r\n", "403"),
+            ("localhost", "Origin: null\r\n", "403"),
+            ("evil.example", "", "403"),
+            ("evil.example:80", "Origin: http://evil.example\r\n", "403"),
+        ],
+    )
+    .await;
+    tree.shutdown().await;
+}
+
+/// Asserts the status each upgrade request (`Host`, extra headers) gets.
+async fn assert_upgrades(addr: SocketAddr, cases: &[(&str, &str, &str)]) {
+    for (host, extra, status) in cases {
         let line = upgrade_status(addr, host, extra).await;
         assert!(
             line.starts_with(&format!("HTTP/1.1 {status}")),
             "Host {host}, {extra:?}: {line}"
         );
     }
-    tree.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -655,19 +679,16 @@ async fn the_websocket_listener_follows_the_configured_origin_policy() {
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
-    let addr = endpoints.ws;
-    for (host, extra, status) in [
-        ("mcp.example:443", "", "101"),
-        ("mcp.example", "Origin: https://app.example\r\n", "101"),
-        ("localhost", "", "403"),
-        ("mcp.example", "Origin: http://localhost:3000\r\n", "403"),
-    ] {
-        let line = upgrade_status(addr, host, extra).await;
-        assert!(
-            line.starts_with(&format!("HTTP/1.1 {status}")),
-            "Host {host}, {extra:?}: {line}"
-        );
-    }
+    assert_upgrades(
+        endpoints.ws,
+        &[
+            ("mcp.example:443", "", "101"),
+            ("mcp.example", "Origin: https://app.example\r\n", "101"),
+            ("localhost", "", "403"),
+            ("mcp.example", "Origin: http://localhost:3000\r\n", "403"),
+        ],
+    )
+    .await;
     tree.shutdown().await;
 }
 
@@ -781,7 +802,7 @@ async fn a_killed_session_closes_with_1011_and_the_reason() {
         .unwrap()
         .into_iter()
         .filter(|d| {
-            d.path.starts_with("ws-connections/") && d.kind == arbor_supervision::ChildKind::Worker
+            d.path.contains("/ws-connections/") && d.kind == arbor_supervision::ChildKind::Worker
         })
         .collect();
     assert_eq!(sessions.len(), 1);
