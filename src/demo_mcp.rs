@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arbor_mcp::{
     CacheHint, CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
-    ResourceContents, Role, ServerBuilder, ToolError,
+    ResourceContents, Role, ServerBuilder, ServerConfig, ToolError,
 };
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -51,9 +51,18 @@ pub const COUNTER_URI: &str = "arbor://demo/counter";
 /// # Errors
 /// Never in practice: the definition is fixed and valid.
 pub fn mcp_server() -> Result<McpServer, arbor_mcp::server::BuildError> {
+    mcp_server_with(ServerConfig::default())
+}
+
+/// The demo server with these settings.
+///
+/// # Errors
+/// Never in practice: the definition is fixed and valid.
+pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::server::BuildError> {
     let counter = Arc::new(AtomicU64::new(0));
     let bumped = counter.clone();
     ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
+        .config(config)
         .instructions("A demo arbor server: echo, add, count (with progress), bump (changes the subscribable counter resource), a readme resource and a greeting prompt.")
         .tool("echo", "Returns the message it is given", |args: EchoArgs, _ctx| async move {
             Ok(CallToolResult::text(args.message))

@@ -51,6 +51,10 @@ enum Command {
         /// `https://app.example` (repeatable).
         #[arg(long = "allowed-origin", value_name = "ORIGIN")]
         allowed_origins: Vec<String>,
+        /// The most bytes all connections together may hold in received
+        /// messages and unread answers [default: half the machine's memory].
+        #[arg(long, value_name = "BYTES")]
+        max_buffered_bytes: Option<usize>,
         /// Print the endpoints and the tree, then shut down instead of
         /// running until a signal.
         #[arg(long)]
@@ -88,6 +92,7 @@ fn main() -> anyhow::Result<()> {
                 max_sessions,
                 allowed_hosts,
                 allowed_origins,
+                max_buffered_bytes,
                 once,
                 ..
             } => {
@@ -105,7 +110,11 @@ fn main() -> anyhow::Result<()> {
                 config.origins.allowed_hosts.extend(allowed_hosts);
                 config.origins.allowed_origins = allowed_origins;
                 refuse_unreachable(&config)?;
-                serve(config, once).await
+                let server = arbor::mcp::ServerConfig {
+                    max_buffered_bytes,
+                    ..Default::default()
+                };
+                serve(config, server, once).await
             }
         }
     })
@@ -138,10 +147,14 @@ async fn serve_stdio() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(config: arbor::transports::TransportConfig, once: bool) -> anyhow::Result<()> {
+async fn serve(
+    config: arbor::transports::TransportConfig,
+    server: arbor::mcp::ServerConfig,
+    once: bool,
+) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install();
     let origins = config.origins.clone();
-    let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
+    let server = arbor::demo_mcp::mcp_server_with(server).context("building the demo server")?;
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;

@@ -45,6 +45,8 @@ pub struct InboundBudget {
     max: u32,
     /// One per message the session holds, for stream transports.
     places: Option<Arc<Semaphore>>,
+    /// The connection's account with the server's memory budget.
+    memory: Option<Arc<crate::memory::Consumer>>,
 }
 
 /// The members that tell a message's kind, read without building any of it.
@@ -74,6 +76,15 @@ fn is_request(bytes: &[u8]) -> bool {
     probe(bytes).is_none_or(|p| p.method.is_some() && p.id.is_some())
 }
 
+/// Which budget had no room for a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Spent {
+    /// The connection's own (`max_inbound_bytes`, or its in-flight places).
+    Connection,
+    /// The server's, shared by all connections (`max_buffered_bytes`).
+    Server,
+}
+
 /// The bytes of one received message, holding their share of the budget
 /// until the session is done with them.
 #[derive(Debug)]
@@ -88,6 +99,15 @@ pub struct Received {
 pub(crate) struct Share {
     _bytes: Option<OwnedSemaphorePermit>,
     _place: Option<OwnedSemaphorePermit>,
+    _memory: Option<crate::memory::Share>,
+}
+
+impl Share {
+    /// Gives back the share of the server's memory budget, keeping the
+    /// connection's own.
+    pub(crate) fn release_memory(&mut self) {
+        self._memory = None;
+    }
 }
 
 impl InboundBudget {
@@ -99,7 +119,23 @@ impl InboundBudget {
             answers: Arc::new(Semaphore::new(max as usize)),
             max,
             places: None,
+            memory: None,
         }
+    }
+
+    /// Also draws on the server's memory budget, through this connection's
+    /// account (see [`crate::memory`]). Answers to the server's own requests
+    /// do not: the requests holding the budget may be waiting for them.
+    pub fn with_memory(mut self, account: Option<Arc<crate::memory::Consumer>>) -> Self {
+        self.memory = account;
+        self
+    }
+
+    /// The account to charge for `bytes`, if any.
+    fn account_for(&self, bytes: &[u8]) -> Option<&Arc<crate::memory::Consumer>> {
+        self.memory
+            .as_ref()
+            .filter(|_| bytes.len() > FREE_BYTES && !is_response(bytes))
     }
 
     /// Also bounds the messages the session holds to `max_in_flight` (at
@@ -141,34 +177,54 @@ impl InboundBudget {
             let cost = self.cost(&bytes);
             self.pool(&bytes).acquire_many_owned(cost).await.ok()
         };
+        let memory = match self.account_for(&bytes) {
+            Some(account) => {
+                account
+                    .take(bytes.len(), crate::memory::Held::Inbound)
+                    .await
+            }
+            None => None,
+        };
         Received {
             bytes,
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
+                _memory: memory,
             },
         }
     }
 
     /// Hands `bytes` over with their share (and place) if there is room now;
-    /// gives them back otherwise.
-    pub fn try_admit(&self, bytes: Vec<u8>) -> Result<Received, Vec<u8>> {
+    /// gives them back otherwise, with the budget that is spent.
+    ///
+    /// # Errors
+    /// The bytes and [`Spent`] when there is no room now.
+    pub fn try_admit(&self, bytes: Vec<u8>) -> Result<Received, (Vec<u8>, Spent)> {
         let Ok(place) = self.try_place(&bytes) else {
-            return Err(bytes);
+            return Err((bytes, Spent::Connection));
         };
         let bytes_share = if bytes.len() <= FREE_BYTES {
             None
         } else {
             match self.pool(&bytes).try_acquire_many_owned(self.cost(&bytes)) {
                 Ok(share) => Some(share),
-                Err(_) => return Err(bytes),
+                Err(_) => return Err((bytes, Spent::Connection)),
             }
+        };
+        let memory = match self.account_for(&bytes) {
+            Some(account) => match account.try_take(bytes.len(), crate::memory::Held::Inbound) {
+                Some(share) => Some(share),
+                None => return Err((bytes, Spent::Server)),
+            },
+            None => None,
         };
         Ok(Received {
             bytes,
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
+                _memory: memory,
             },
         })
     }
@@ -224,7 +280,8 @@ mod tests {
         let second = budget.try_admit(big(64)).unwrap();
         assert_eq!(budget.available(), 0);
         let third = budget.try_admit(big(64)).unwrap_err();
-        assert_eq!(third.len(), FREE_BYTES + 1);
+        assert_eq!(third.0.len(), FREE_BYTES + 1);
+        assert_eq!(third.1, Spent::Connection);
         // Done with one: its share comes back.
         drop(first);
         assert_eq!(budget.available(), FREE_BYTES + 1);

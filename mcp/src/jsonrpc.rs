@@ -356,20 +356,33 @@ fn check_limits(bytes: &[u8], limits: &Limits) -> Result<(), ErrorObject> {
 /// before the scan finds something it cannot read past.
 pub fn peek_id(bytes: &[u8]) -> Option<Id> {
     let mut scan = Scan { bytes, at: 0 };
+    // The last `id` wins, as in `serde_json`: a message that names it twice
+    // is answered under the id it would have been served under.
+    let mut found = None;
     scan.ws();
     scan.eat(b'{')?;
     loop {
         scan.ws();
-        let key = scan.string()?;
+        let Some(key) = scan.string() else {
+            return found;
+        };
         scan.ws();
-        scan.eat(b':')?;
+        if scan.eat(b':').is_none() {
+            return found;
+        }
         scan.ws();
         if key == b"\"id\"" {
-            return scan.id();
+            match scan.id() {
+                Some(id) => found = Some(id),
+                None => return found,
+            }
+        } else if scan.skip_value().is_none() {
+            return found;
         }
-        scan.skip_value()?;
         scan.ws();
-        scan.eat(b',')?;
+        if scan.eat(b',').is_none() {
+            return found;
+        }
     }
 }
 
@@ -596,6 +609,11 @@ mod tests {
             Some(Id::String("a\"b".into()))
         );
         assert_eq!(peek_id(br#"{"id":-3}"#), Some(Id::Number(-3)));
+        // Named twice: the last, as serde_json reads it (found by fuzzing).
+        assert_eq!(
+            peek_id(br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"x"}"#),
+            Some(Id::Number(2))
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod context;
 pub mod inbound;
 pub mod input;
 pub mod jsonrpc;
+pub mod memory;
 pub mod model;
 pub mod outbox;
 pub mod param_header;

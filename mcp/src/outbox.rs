@@ -16,6 +16,7 @@ use serde_json::Value;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::jsonrpc::{Id, Message};
+use crate::memory::{Consumer, Held};
 
 /// What a full outbound queue does to whoever sends to it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,6 +130,8 @@ struct Queued {
     item: Outbound,
     /// The bytes it holds, given back when the transport takes it.
     _bytes: Option<OwnedSemaphorePermit>,
+    /// Its share of the server's memory budget.
+    _memory: Option<crate::memory::Share>,
 }
 
 #[derive(Debug)]
@@ -142,6 +145,8 @@ struct Shared {
     owner: OnceLock<ProcessRef>,
     /// Requests whose answers are not queued yet.
     owed: AtomicUsize,
+    /// The connection's account with the server's memory budget.
+    memory: OnceLock<Arc<Consumer>>,
 }
 
 /// The sending side of a connection's outbound queue.
@@ -181,6 +186,7 @@ pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
         wake: Notify::new(),
         owner: OnceLock::new(),
         owed: AtomicUsize::new(0),
+        memory: OnceLock::new(),
     });
     (
         Outbox {
@@ -226,6 +232,36 @@ impl Outbox {
         let _ = self.shared.owner.set(owner);
     }
 
+    /// Charges what is queued here to `account` of the server's memory
+    /// budget, from now on.
+    pub fn charge(&self, account: Arc<Consumer>) {
+        let _ = self.shared.memory.set(account);
+    }
+
+    /// The connection's account with the server's memory budget, once
+    /// charged: its inbound budget draws on the same account.
+    pub fn memory(&self) -> Option<Arc<Consumer>> {
+        self.shared.memory.get().cloned()
+    }
+
+    /// A share of the memory budget for `frame`, waiting for room.
+    async fn memory_for(&self, frame: &Frame) -> Option<crate::memory::Share> {
+        let account = self.shared.memory.get()?;
+        account.take(frame.json.len(), Held::Unread).await
+    }
+
+    /// A share of the memory budget for `frame` if there is room now;
+    /// `Err` when there is not.
+    fn memory_now(&self, frame: &Frame) -> Result<Option<crate::memory::Share>, ()> {
+        match self.shared.memory.get() {
+            None => Ok(None),
+            Some(account) => account
+                .try_take(frame.json.len(), Held::Unread)
+                .map(Some)
+                .ok_or(()),
+        }
+    }
+
     fn cost(&self, frame: &Frame) -> u32 {
         // max_bytes fits in u32 (see `outbox`).
         frame.json.len().min(self.shared.max_bytes) as u32
@@ -243,6 +279,9 @@ impl Outbox {
         match (self.shared.policy, frame.kind) {
             (OverflowPolicy::Wait, _)
             | (OverflowPolicy::DropNotifications, FrameKind::Response | FrameKind::Request) => {
+                // The server-wide share first: a frame waiting for room
+                // holds its memory as one queued does.
+                let memory = self.memory_for(&frame).await;
                 let permit = self
                     .shared
                     .bytes
@@ -254,6 +293,7 @@ impl Outbox {
                     .send(Box::new(Queued {
                         item: Outbound::Frame(frame),
                         _bytes: Some(permit),
+                        _memory: memory,
                     }))
                     .await
                     .map_err(|_| SendError::Closed)
@@ -279,6 +319,9 @@ impl Outbox {
     /// # Errors
     /// The frame, when it does not fit now or the transport has stopped.
     pub fn queue_now(&self, frame: Frame) -> Result<(), Frame> {
+        let Ok(memory) = self.memory_now(&frame) else {
+            return Err(frame);
+        };
         let Ok(slot) = self.tx.try_reserve() else {
             return Err(frame);
         };
@@ -293,6 +336,7 @@ impl Outbox {
         slot.send(Box::new(Queued {
             item: Outbound::Frame(frame),
             _bytes: Some(bytes),
+            _memory: memory,
         }));
         Ok(())
     }
@@ -305,6 +349,11 @@ impl Outbox {
     /// [`SendError::Full`] when dropped, [`SendError::Closed`] once the
     /// transport has stopped.
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
+        let Ok(memory) = self.memory_now(&frame) else {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("arbor_mcp_outbound_dropped_total").increment(1);
+            return Err(SendError::Full);
+        };
         let fits = self
             .shared
             .bytes
@@ -314,6 +363,7 @@ impl Outbox {
             Ok(permit) => match self.tx.try_send(Box::new(Queued {
                 item: Outbound::Frame(frame),
                 _bytes: Some(permit),
+                _memory: memory,
             })) {
                 Ok(()) => return Ok(()),
                 Err(mpsc::error::TrySendError::Full(_)) => SendError::Full,
@@ -335,6 +385,7 @@ impl Outbox {
         let _ = self.tx.try_send(Box::new(Queued {
             item: Outbound::Release(request),
             _bytes: None,
+            _memory: None,
         }));
     }
 
@@ -367,6 +418,12 @@ impl Outbox {
 }
 
 impl OutboxReceiver {
+    /// The connection's account with the server's memory budget, once its
+    /// session has charged the queue (see [`Outbox::charge`]).
+    pub fn memory(&self) -> Option<Arc<Consumer>> {
+        self.shared.memory.get().cloned()
+    }
+
     /// The session owes answers and nothing waits in the queue: its
     /// handlers are at work, and the connection is not idle however quiet
     /// it is. (Answers queued but not taken mean a client that does not

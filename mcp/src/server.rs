@@ -242,6 +242,11 @@ pub struct ServerConfig {
     /// hold, queued or kept by requests still running, before its transport
     /// stops reading (see [`crate::inbound`]). Default: 16 MiB.
     pub max_inbound_bytes: usize,
+    /// The most bytes all connections together may hold in received
+    /// messages and in answers not yet taken by their clients (see
+    /// [`crate::memory`]). `None` (the default): half the machine's memory
+    /// ([`MemoryBudget::default_bytes`](crate::memory::MemoryBudget::default_bytes)).
+    pub max_buffered_bytes: Option<usize>,
     /// The most resource subscriptions one connection may hold (both eras
     /// together). Default: 100.
     pub max_subscriptions: usize,
@@ -282,6 +287,7 @@ impl Default for ServerConfig {
             drain_timeout: Duration::from_secs(4),
             max_in_flight: 64,
             max_inbound_bytes: 16 << 20,
+            max_buffered_bytes: None,
             max_subscriptions: 100,
             progress_interval: Duration::from_millis(50),
             list_caching: crate::cache::ListCaching::default(),
@@ -725,6 +731,11 @@ impl ServerBuilder {
                     self.config.max_tasks,
                 ),
                 subscribers: ProcessGroups::new(),
+                memory: crate::memory::MemoryBudget::new(
+                    self.config
+                        .max_buffered_bytes
+                        .unwrap_or_else(crate::memory::MemoryBudget::default_bytes),
+                ),
                 config: self.config,
             }),
         })
@@ -740,6 +751,7 @@ struct Inner {
     completer: Option<CompleteFn>,
     tasks: TaskStore,
     subscribers: ProcessGroups<String>,
+    memory: crate::memory::MemoryBudget,
 }
 
 /// What a server offers right now: tools, resources, templates, prompts.
@@ -834,6 +846,11 @@ impl McpServer {
     /// Its settings.
     pub fn config(&self) -> &ServerConfig {
         &self.inner.config
+    }
+
+    /// The memory budget all its connections share.
+    pub fn memory(&self) -> &crate::memory::MemoryBudget {
+        &self.inner.memory
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {

@@ -223,6 +223,11 @@ pub async fn start_session(
     out: Outbox,
 ) -> Result<ActorRef<SessionMsg>, SpawnError> {
     let outbox = out.clone();
+    // The connection's account with the server's memory budget: what it
+    // queues for the client and, through its transport's inbound budget,
+    // what it receives.
+    let account = server.memory().consumer();
+    outbox.charge(account.clone());
     let options = SpawnOptions {
         mailbox_capacity: server.config().session_mailbox.max(1),
     };
@@ -248,6 +253,7 @@ pub async fn start_session(
     )
     .await?;
     outbox.bind(session.process());
+    account.bind(session.process());
     Ok(session)
 }
 
@@ -1115,7 +1121,7 @@ impl Session {
         // In a batch, the task gathering its answers keeps the share.
         let share = if batched { None } else { self.share.take() };
         let task = tokio::spawn(async move {
-            let _held = (unsent, share);
+            let mut held = (unsent, share);
             let outcome =
                 match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
                     Ok(Ok(outcome)) => outcome,
@@ -1124,6 +1130,12 @@ impl Session {
                     Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
                         .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
                 };
+            // The request's share of the server's memory goes before its
+            // answer waits for one of its own: held on to, the two would
+            // wait on each other once the budget is spent.
+            if let Some(share) = held.1.as_mut() {
+                share.release_memory();
+            }
             let response = Message::Response(Response {
                 id: Some(task_id.clone()),
                 outcome,

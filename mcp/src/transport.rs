@@ -157,16 +157,37 @@ where
     let (tx, mut rx) = outbox(&server.config().outbox);
     let errors = tx.clone();
     let session = start_session(server, tx).await?;
+    let inbound = inbound.with_memory(errors.memory());
     let process = session.process();
     let activity = Activity::new();
     let written = activity.clone();
     let exited = process.wait();
+    let account = errors.memory();
     let writing = tokio::spawn(async move {
-        while let Some(frame) = rx.recv_frame().await {
+        // Let go by the memory budget: what is queued goes unwritten, and
+        // the memory it holds comes back at once.
+        let reaped = async {
+            match &account {
+                Some(account) => account.reaped().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(reaped);
+        while let Some(frame) = tokio::select! {
+            frame = rx.recv_frame() => frame,
+            () = &mut reaped => return,
+        } {
             written.touch();
             let mut line = frame.json;
             line.push('\n');
-            if writer.write_all(line.as_bytes()).await.is_err() || writer.flush().await.is_err() {
+            let wrote = tokio::select! {
+                wrote = async {
+                    writer.write_all(line.as_bytes()).await?;
+                    writer.flush().await
+                } => wrote,
+                () = &mut reaped => return,
+            };
+            if wrote.is_err() {
                 return;
             }
         }

@@ -87,7 +87,7 @@ pub(super) async fn post_legacy(
     match deliver(&session, false, bytes).await {
         Ok(()) => {}
         Err(Undelivered::Gone) => return session_not_found(&session_id),
-        Err(Undelivered::Busy) => return busy(&http),
+        Err(Undelivered::Busy(spent)) => return busy(&http, spent),
         Err(Undelivered::NoBatches(version)) => return no_batches(version),
     }
     (StatusCode::ACCEPTED, "Accepted").into_response()

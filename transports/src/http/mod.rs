@@ -35,6 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_mcp::inbound::Spent;
 use arbor_mcp::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
 };
@@ -558,7 +559,7 @@ async fn handshake(
                 StatusCode::ACCEPTED.into_response()
             }
             Err(Undelivered::Gone) => gone(),
-            Err(Undelivered::Busy) => busy(http),
+            Err(Undelivered::Busy(spent)) => busy(http, spent),
             Err(Undelivered::NoBatches(version)) => no_batches(version),
         };
     };
@@ -590,7 +591,7 @@ async fn handshake(
     };
     let (attached, received) = match attached {
         Ok(Ok(opened)) => opened,
-        Ok(Err(Refusal::Busy)) => return busy(http),
+        Ok(Err(Refusal::Busy(spent))) => return busy(http, spent),
         Ok(Err(Refusal::NoBatches(version))) => return no_batches(version),
         Ok(Err(Refusal::DuplicateId(id))) => {
             return rpc_error(
@@ -766,7 +767,7 @@ async fn get_stream(
             json!({ "header": "Last-Event-ID", "limit": ["replay_events", "replay_bytes", "replay_age"] }),
         ),
         // Only POSTs open streams for requests (and take budget).
-        Ok(Err(Refusal::DuplicateId(_) | Refusal::Busy | Refusal::NoBatches(_))) => {
+        Ok(Err(Refusal::DuplicateId(_) | Refusal::Busy(_) | Refusal::NoBatches(_))) => {
             session_not_found(id)
         }
         Ok(Ok(attached)) => {
@@ -787,8 +788,8 @@ async fn get_stream(
 enum Undelivered {
     /// The session has ended.
     Gone,
-    /// The session holds its inbound budget's worth already.
-    Busy,
+    /// The session (or the server) holds its inbound budget's worth already.
+    Busy(Spent),
     /// A batch, in a session whose version has none.
     NoBatches(ProtocolVersion),
 }
@@ -826,20 +827,27 @@ async fn deliver(
         Ok(Err(Refusal::NoBatches(version))) => return Err(Undelivered::NoBatches(version)),
         Ok(Err(_)) | Err(_) => return Err(Undelivered::Gone),
     };
-    let received = inbound.try_admit(bytes).map_err(|_| Undelivered::Busy)?;
+    let received = inbound
+        .try_admit(bytes)
+        .map_err(|(_, spent)| Undelivered::Busy(spent))?;
     mcp.send(SessionMsg::Incoming(received))
         .await
         .map_err(|_| Undelivered::Gone)
 }
 
 /// 429: the session's inbound budget is spent for now.
-fn busy(http: &Http) -> Response {
-    let max = http.server.config().max_inbound_bytes;
-    let mut response = refuse(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Too Many Requests: the session holds its inbound budget's worth of messages",
-        json!({ "limit": "max_inbound_bytes", "max": max }),
-    );
+fn busy(http: &Http, spent: Spent) -> Response {
+    let (message, data) = match spent {
+        Spent::Connection => (
+            "Too Many Requests: the session holds its inbound budget's worth of messages",
+            json!({ "limit": "max_inbound_bytes", "max": http.server.config().max_inbound_bytes }),
+        ),
+        Spent::Server => (
+            "Too Many Requests: the server holds its memory budget's worth of messages",
+            json!({ "limit": "max_buffered_bytes", "max": http.server.memory().max_bytes() }),
+        ),
+    };
+    let mut response = refuse(StatusCode::TOO_MANY_REQUESTS, message, data);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arbor_mcp::inbound::{InboundBudget, Received};
+use arbor_mcp::inbound::{InboundBudget, Received, Spent};
 use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
@@ -89,8 +89,8 @@ pub(crate) enum Refusal {
     /// A request with this id is already in flight in the session: its
     /// answer could not be told from the other's.
     DuplicateId(Id),
-    /// The session holds its inbound budget's worth already.
-    Busy,
+    /// The session (or the server) holds its inbound budget's worth already.
+    Busy(Spent),
     /// A JSON-RPC batch, in a session whose version has none.
     NoBatches(ProtocolVersion),
 }
@@ -215,8 +215,9 @@ pub(crate) async fn start(
     config: Arc<HttpConfig>,
 ) -> Result<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>), SpawnError> {
     let (out, received) = outbox(&server.config().outbox);
-    let inbound = InboundBudget::new(server.config().max_inbound_bytes);
+    let budget = InboundBudget::new(server.config().max_inbound_bytes);
     let session = start_session(server, out).await?;
+    let inbound = budget.with_memory(received.memory());
     let http = spawn(HttpSession {
         mode,
         version: None,
@@ -334,9 +335,12 @@ impl Actor for HttpSession {
                     let _ = reply.send(Err(Refusal::DuplicateId(taken.clone())));
                     return Ok(());
                 }
-                let Ok(received) = self.inbound.try_admit(bytes) else {
-                    let _ = reply.send(Err(Refusal::Busy));
-                    return Ok(());
+                let received = match self.inbound.try_admit(bytes) {
+                    Ok(received) => received,
+                    Err((_, spent)) => {
+                        let _ = reply.send(Err(Refusal::Busy(spent)));
+                        return Ok(());
+                    }
                 };
                 let stream = self.next_stream;
                 self.next_stream += 1;

@@ -320,19 +320,42 @@ async fn pump(
     // A message the session's full mailbox has not taken yet. While there
     // is one, the socket is not read: that is the backpressure.
     // The reader pauses at the in-flight limit instead of refusing.
-    let inbound = InboundBudget::new(settings.inbound_bytes).with_places(settings.max_in_flight);
+    let inbound = InboundBudget::new(settings.inbound_bytes)
+        .with_places(settings.max_in_flight)
+        .with_memory(out.memory());
     let mut delivering: Option<Delivery<'_>> = None;
     let mut alive = Keepalive::new(settings);
     let mut active = tokio::time::Instant::now();
+    // Let go by the memory budget: the client does not read, so what is
+    // queued for it goes unwritten and the socket is dropped.
+    let account = out.memory();
+    let reaped = async {
+        match &account {
+            Some(account) => account.reaped().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(reaped);
     loop {
         let idle_at = settings.idle_timeout.map(|t| active + t);
         tokio::select! {
             // The session's output first: it must never wait on our reading.
             biased;
+            () = &mut reaped => {
+                while out.try_recv_frame().is_some() {}
+                return End::Gone;
+            }
             value = out.recv_frame() => match value {
                 Some(value) => {
                     active = tokio::time::Instant::now();
-                    if let Err(end) = send_value(ws, value, settings).await {
+                    let sent = tokio::select! {
+                        sent = send_value(ws, value, settings) => sent,
+                        () = &mut reaped => {
+                            while out.try_recv_frame().is_some() {}
+                            return End::Gone;
+                        }
+                    };
+                    if let Err(end) = sent {
                         return end;
                     }
                 }
@@ -390,7 +413,7 @@ async fn pump(
                         active = tokio::time::Instant::now();
                         let received = match inbound.try_admit(text.as_bytes().to_vec()) {
                             Ok(received) => received,
-                            Err(bytes) => {
+                            Err((bytes, _)) => {
                                 // The session holds its budget's worth:
                                 // wait for room before reading on.
                                 let inbound = &inbound;

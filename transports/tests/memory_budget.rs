@@ -1,0 +1,157 @@
+//! The server-wide memory budget (`ServerConfig::max_buffered_bytes`) at its
+//! edge: what all connections together hold in received messages and unread
+//! answers.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod http_support;
+
+use std::time::Duration;
+
+use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, ServerConfig};
+use arbor_transports::{start, TransportConfig};
+use http_support::{eventually, Session};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+#[derive(Deserialize, JsonSchema)]
+struct Text {
+    text: String,
+}
+
+/// A server with `echo` and `hold` (echoes after 3 s), within `max` bytes.
+fn server(max: usize) -> McpServer {
+    ServerBuilder::new("memory", "1")
+        .config(ServerConfig {
+            max_buffered_bytes: Some(max),
+            ..ServerConfig::default()
+        })
+        .tool("echo", "Echoes", |a: Text, _ctx| async move {
+            Ok(CallToolResult::text(a.text))
+        })
+        .tool("hold", "Echoes after 3 s", |a: Text, _ctx| async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            Ok(CallToolResult::text(a.text))
+        })
+        .build()
+        .unwrap()
+}
+
+fn call(id: u64, tool: &str, len: usize) -> String {
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": {"text": "x".repeat(len)}, "_meta": meta}})
+    )
+}
+
+/// A client that sends large requests and never reads holds the budget
+/// until it is spent; then it is disconnected (it holds the most unread
+/// answers), the budget comes back whole, and a client that reads is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_is_let_go_once_the_budget_is_spent() {
+    let max = 2 << 20;
+    let server = server(max);
+    let (tree, endpoints) = start(server.clone(), TransportConfig::default())
+        .await
+        .unwrap();
+    // The hog writes 40 requests of 256 KiB from a task and never reads.
+    let (hog, mut hog_write) = TcpStream::connect(endpoints.tcp)
+        .await
+        .unwrap()
+        .into_split();
+    let flooding = tokio::spawn(async move {
+        let mut requests = String::new();
+        for id in 0..40 {
+            requests.push_str(&call(id, "echo", 256 << 10));
+        }
+        let _ = hog_write.write_all(requests.as_bytes()).await;
+        hog_write
+    });
+    eventually(Duration::from_secs(5), "the budget is spent", || {
+        let server = server.clone();
+        async move { server.memory().available_bytes() < 300 << 10 }
+    })
+    .await;
+
+    // A client that reads: its large request waits for room, the hog is
+    // let go, and the answer comes.
+    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+        .await
+        .unwrap()
+        .into_split();
+    write
+        .write_all(call(1, "echo", 100 << 10).as_bytes())
+        .await
+        .unwrap();
+    let mut lines = BufReader::new(read).lines();
+    let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("answered once the hog is gone")
+        .unwrap()
+        .unwrap();
+    let answer: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(answer["id"], 1);
+    assert_eq!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .map(str::len),
+        Some(100 << 10)
+    );
+    eventually(
+        Duration::from_secs(5),
+        "the budget comes back whole",
+        || {
+            let server = server.clone();
+            async move { server.memory().available_bytes() == max }
+        },
+    )
+    .await;
+    // Let go: the hog's socket ends, whatever it was sent.
+    let mut rest = Vec::new();
+    let mut hog = hog;
+    let closed = tokio::time::timeout(Duration::from_secs(10), hog.read_to_end(&mut rest))
+        .await
+        .expect("the hog's connection is closed");
+    // An end of stream, or a reset (the server closed with unread input).
+    assert!(
+        closed.is_ok() || closed.is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the hog is let go"
+    );
+    flooding.abort();
+    tree.shutdown().await;
+}
+
+/// With the budget held (a large request still at work), a POST into a
+/// handshake-era HTTP session that finds no room is answered 429, naming
+/// the server's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_finds_the_server_budget_spent_is_429() {
+    let max = 256 << 10;
+    let server = server(max);
+    let (tree, endpoints) = start(server.clone(), TransportConfig::default())
+        .await
+        .unwrap();
+    let mut holder = TcpStream::connect(endpoints.tcp).await.unwrap();
+    holder
+        .write_all(call(1, "hold", 200 << 10).as_bytes())
+        .await
+        .unwrap();
+    eventually(Duration::from_secs(5), "the budget is held", || {
+        let server = server.clone();
+        async move { server.memory().available_bytes() < 100 << 10 }
+    })
+    .await;
+    let session = Session::ready(endpoints.http, "2025-11-25").await;
+    let big = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "y".repeat(100 << 10)}}});
+    let r = session.post(&big).await;
+    assert_eq!(r.status(), 429, "{:?}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["data"]["limit"], "max_buffered_bytes");
+    assert_eq!(r.json()["error"]["data"]["max"], max);
+    drop(holder);
+    tree.shutdown().await;
+}
