@@ -1,6 +1,7 @@
 //! The server-wide memory budget: the bytes all connections together may
-//! hold in received messages (their inbound budgets) and in answers queued
-//! or waiting to be queued for clients (their outboxes).
+//! hold in received messages (their inbound budgets), in answers queued or
+//! waiting to be queued for clients (their outboxes), and in what their
+//! transports keep for them (HTTP replay buffers).
 //!
 //! Each connection's own bounds (`max_inbound_bytes`, the outbox's
 //! `max_bytes`, `max_in_flight`) cap one client; this caps their sum, which
@@ -56,7 +57,7 @@ pub struct Consumer {
 
 /// What a share is held for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Held {
+pub enum Held {
     /// A received message.
     Inbound,
     /// An answer for the client.
@@ -221,8 +222,10 @@ impl Consumer {
         }
     }
 
-    /// Takes `bytes` if there is room now.
-    pub(crate) fn try_take(self: &Arc<Self>, bytes: usize, held: Held) -> Option<Share> {
+    /// Takes `bytes` if there is room now. For what a transport keeps on its
+    /// own, such as events kept for replay, as [`Held::Inbound`]: they are
+    /// dropped rather than waited for, and are no reason to let a client go.
+    pub fn try_take(self: &Arc<Self>, bytes: usize, held: Held) -> Option<Share> {
         let budget = self.budget.upgrade()?;
         let kib = kib_of(bytes).min(budget.max_kib);
         let permit = budget

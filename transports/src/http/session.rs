@@ -158,6 +158,8 @@ struct Kept {
     id: EventId,
     at: Instant,
     data: Arc<str>,
+    /// Its share of the server's memory budget.
+    _memory: Option<arbor_mcp::memory::Share>,
 }
 
 impl StreamState {
@@ -200,6 +202,9 @@ pub(crate) struct HttpSession {
     batches: VecDeque<u64>,
     kept: VecDeque<Kept>,
     kept_bytes: usize,
+    /// The connection's account with the server's memory budget: events
+    /// kept for replay draw on it.
+    memory: Option<Arc<arbor_mcp::memory::Consumer>>,
     next_stream: u64,
     next_seq: u64,
     next_attach: u64,
@@ -229,6 +234,7 @@ pub(crate) async fn start(
         batches: VecDeque::new(),
         kept: VecDeque::new(),
         kept_bytes: 0,
+        memory: received.memory(),
         next_stream: STANDALONE + 1,
         next_seq: 0,
         next_attach: 0,
@@ -651,11 +657,26 @@ impl HttpSession {
 
     /// Keeps an event for replay, within the buffer's bounds.
     fn keep(&mut self, id: EventId, data: Arc<str>) {
+        let memory = match &self.memory {
+            None => None,
+            Some(account) => match account.try_take(data.len(), arbor_mcp::memory::Held::Inbound) {
+                Some(share) => Some(share),
+                None => {
+                    // The server's budget is spent: the event is not kept,
+                    // and a resume from before it is refused, not gapped.
+                    if let Some(state) = self.streams.get_mut(&id.stream) {
+                        state.evicted = state.evicted.max(id.seq);
+                    }
+                    return;
+                }
+            },
+        };
         self.kept_bytes += data.len();
         self.kept.push_back(Kept {
             id,
             at: Instant::now(),
             data,
+            _memory: memory,
         });
         self.prune();
     }
