@@ -88,7 +88,9 @@ fn kib_of(bytes: usize) -> usize {
 impl MemoryBudget {
     /// A budget of `max_bytes` (at least 1 KiB).
     pub fn new(max_bytes: usize) -> Self {
-        let max_kib = kib_of(max_bytes).min(Semaphore::MAX_PERMITS);
+        let max_kib = kib_of(max_bytes)
+            .min(Semaphore::MAX_PERMITS)
+            .min(u32::MAX as usize);
         MemoryBudget(Arc::new(Budget {
             pool: Arc::new(Semaphore::new(max_kib)),
             max_kib,
@@ -119,12 +121,12 @@ impl MemoryBudget {
 
     /// The budget, in bytes.
     pub fn max_bytes(&self) -> usize {
-        self.0.max_kib * 1024
+        self.0.max_kib.saturating_mul(1024)
     }
 
     /// Bytes free now.
     pub fn available_bytes(&self) -> usize {
-        self.0.pool.available_permits() * 1024
+        self.0.pool.available_permits().saturating_mul(1024)
     }
 
     /// A new account, for one connection.
@@ -157,6 +159,8 @@ impl Budget {
             .lock()
             .iter()
             .filter_map(Weak::upgrade)
+            // One already let go is giving its memory back: the next one.
+            .filter(|c| !c.reaped.load(Ordering::Acquire))
             .filter(|c| c.unread.load(Ordering::Relaxed) > 0)
             .max_by_key(|c| c.unread.load(Ordering::Relaxed) + c.inbound.load(Ordering::Relaxed));
         let Some(victim) = victim else {

@@ -244,8 +244,14 @@ impl Outbox {
         self.shared.memory.get().cloned()
     }
 
-    /// A share of the memory budget for `frame`, waiting for room.
+    /// A share of the memory budget for `frame`, waiting for room. Frames
+    /// of up to [`FREE_BYTES`](crate::inbound::FREE_BYTES) take none (their
+    /// count is bounded by the queue): a small answer never waits for the
+    /// budget.
     async fn memory_for(&self, frame: &Frame) -> Option<crate::memory::Share> {
+        if frame.json.len() <= crate::inbound::FREE_BYTES {
+            return None;
+        }
         let account = self.shared.memory.get()?;
         account.take(frame.json.len(), Held::Unread).await
     }
@@ -254,6 +260,7 @@ impl Outbox {
     /// `Err` when there is not.
     fn memory_now(&self, frame: &Frame) -> Result<Option<crate::memory::Share>, ()> {
         match self.shared.memory.get() {
+            _ if frame.json.len() <= crate::inbound::FREE_BYTES => Ok(None),
             None => Ok(None),
             Some(account) => account
                 .try_take(frame.json.len(), Held::Unread)

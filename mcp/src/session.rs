@@ -402,7 +402,17 @@ impl Session {
         let _ = self.out.send(frame).await;
     }
 
+    /// Gives back the server-wide memory share of the message being
+    /// handled, before an answer waits for one of its own: held on to, the
+    /// two would wait on each other once the budget is spent.
+    fn release_memory(&mut self) {
+        if let Some(share) = self.share.as_mut() {
+            share.release_memory();
+        }
+    }
+
     async fn respond(&mut self, id: Option<Id>, outcome: Result<Value, ErrorObject>) {
+        self.release_memory();
         let related = id.clone();
         let response = Message::Response(Response { id, outcome });
         match &mut self.batch {
@@ -425,6 +435,7 @@ impl Session {
         let allow_batch = self.version().is_some_and(ProtocolVersion::allows_batches);
         match decode(bytes, &self.server.config().limits, allow_batch) {
             Err(rejected) => {
+                self.release_memory();
                 let related = rejected.id.clone();
                 self.send(Frame::new(&Message::Response(rejected.response()), related))
                     .await
@@ -454,13 +465,16 @@ impl Session {
                 let out = self.out.clone();
                 let share = self.share.take();
                 tokio::spawn(async move {
-                    let _share = share;
+                    let mut share = share;
                     let mut answers = sink.ready;
                     for answer in sink.waiting {
                         // A cancelled request drops its sender: no answer.
                         if let Ok(value) = answer.await {
                             answers.push(value);
                         }
+                    }
+                    if let Some(share) = share.as_mut() {
+                        share.release_memory();
                     }
                     if !answers.is_empty() {
                         let _ = out.send(Frame::batch(answers, first)).await;

@@ -86,7 +86,8 @@ async fn read_line<R: AsyncBufRead + Unpin>(
         if total <= keep {
             line.extend_from_slice(part);
         } else if done.is_none() && !ended {
-            let head_room = TOO_LONG_HEAD.saturating_sub(line.len());
+            line.truncate(TOO_LONG_HEAD);
+            let head_room = TOO_LONG_HEAD - line.len();
             line.extend_from_slice(&part[..part.len().min(head_room)]);
             let used = part.len();
             reader.consume(used);

@@ -340,7 +340,13 @@ impl<A: Send + 'static, H: ChildHandle> DynamicSupervisorRef<A, H> {
                 Err(_) => Err((ChildError::Call(CallError::NoReply), None)),
             },
             Ok(Started::Ignore) => Ok(Started::Ignore),
-            Err(e) => Err((e, args.lock().take())),
+            // The start never ran (the supervisor is gone, or dropped the
+            // call): the arguments are the caller's again. After a timeout
+            // it may still run, and a restartable child keeps them.
+            Err(e @ ChildError::Call(CallError::Closed | CallError::NoReply)) => {
+                Err((e, args.lock().take()))
+            }
+            Err(e) => Err((e, None)),
         }
     }
 

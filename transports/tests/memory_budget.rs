@@ -155,3 +155,40 @@ async fn a_post_that_finds_the_server_budget_spent_is_429() {
     drop(holder);
     tree.shutdown().await;
 }
+
+/// A client that reads but sends large messages answered on the spot (here
+/// malformed ones) gets every answer with the budget spent by its own
+/// messages: an answer never waits for memory its own message holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_given_on_the_spot_never_wait_on_the_budget_their_message_holds() {
+    let server = server(512 << 10);
+    let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
+    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+        .await
+        .unwrap()
+        .into_split();
+    let count = 10;
+    let writing = tokio::spawn(async move {
+        for id in 0..count {
+            let broken = format!(
+                "{{\"jsonrpc\":\"2.0\",\"id\":{id},\"method\":\"x\",\"params\":{{\"pad\":\"{}\"}}\n",
+                "p".repeat(200 << 10)
+            );
+            write.write_all(broken.as_bytes()).await.unwrap();
+        }
+        write
+    });
+    let mut lines = BufReader::new(read).lines();
+    for id in 0..count {
+        let line = tokio::time::timeout(Duration::from_secs(5), lines.next_line())
+            .await
+            .expect("every malformed message is answered")
+            .unwrap()
+            .unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(answer["id"], id, "{answer}");
+        assert_eq!(answer["error"]["code"], -32700, "{answer}");
+    }
+    drop(writing.await.unwrap());
+    tree.shutdown().await;
+}

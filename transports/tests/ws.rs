@@ -772,6 +772,16 @@ async fn a_bad_handshake_is_answered_with_its_http_status() {
             None,
         ),
         ("BREW /mcp HTCPCP/1.0\r\n\r\n".to_string(), "400", None),
+        (
+            format!("GET /mcp HTTP/1.1\r\n{upgrade}{key}{v13}\r\n"),
+            "400",
+            None,
+        ),
+        (
+            format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\n{upgrade}Sec-WebSocket-Key: c2hvcnQ=\r\n{v13}\r\n"),
+            "400",
+            None,
+        ),
     ] {
         let answer = answer_to(addr, &request).await;
         assert!(
@@ -781,6 +791,25 @@ async fn a_bad_handshake_is_answered_with_its_http_status() {
         if let Some(header) = header {
             assert!(answer.to_ascii_lowercase().contains(&header.to_ascii_lowercase()), "{answer}");
         }
+    }
+    // Upgrades written as RFC 6455 allows (token lists, the header twice).
+    for request in [
+        format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n{key}{v13}\r\n"),
+        format!("GET /mcp HTTP/1.1\r\nHost: localhost\r\nConnection: keep-alive, Upgrade\r\nUpgrade: websocket, h2c\r\n{key}{v13}\r\n"),
+    ] {
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let head = String::from_utf8_lossy(&buf[..n]);
+        assert!(head.starts_with("HTTP/1.1 101"), "{request:?}: {head}");
+        assert!(
+            head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="),
+            "{head}"
+        );
     }
     // And a good one still upgrades.
     let mut c = connect(addr).await;

@@ -10,13 +10,14 @@
 //! | another method than GET | 405, `Allow: GET` |
 //! | no `Upgrade: websocket` / `Connection: upgrade` (a plain GET) | 426, `Upgrade: websocket` |
 //! | `Sec-WebSocket-Version` other than 13 | 426, `Sec-WebSocket-Version: 13` |
-//! | HTTP/1.0, a missing or malformed `Sec-WebSocket-Key`, malformed HTTP | 400 |
+//! | HTTP/1.0, no `Host`, a missing or malformed `Sec-WebSocket-Key`, malformed HTTP | 400 |
 //! | subprotocols offered, `mcp` not among them | 400 |
 //! | a head over `max_header_bytes` or `max_headers` | 431 |
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::handshake::server::{create_response, write_response, Request};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{self, header, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -96,10 +97,7 @@ pub(crate) async fn accept(
         Err(refusal) => Err(refusal),
     };
     match decided {
-        Ok((response, rest)) => {
-            let mut head = Vec::new();
-            write_response(&mut head, &response)
-                .map_err(|e| Failed::Gone(std::io::Error::other(e)))?;
+        Ok((head, rest)) => {
             stream.write_all(&head).await.map_err(Failed::Gone)?;
             Ok(
                 WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config))
@@ -177,16 +175,22 @@ fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request, Refusal> {
     builder.body(()).map_err(|_| malformed("request line"))
 }
 
-/// The answer to a well-formed request: 101, or why not.
+/// The answer to a well-formed request: the head of the 101, or why not.
 fn decide(
     request: &Request,
     full: Option<usize>,
     origins: &OriginPolicy,
-) -> Result<tokio_tungstenite::tungstenite::handshake::server::Response, Refusal> {
+) -> Result<Vec<u8>, Refusal> {
     if let Some(max) = full {
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("server at its connection limit (max_connections = {max})"),
+        ));
+    }
+    if !request.headers().contains_key(header::HOST) {
+        return Err(Refusal::new(
+            StatusCode::BAD_REQUEST,
+            "a WebSocket upgrade needs a Host header",
         ));
     }
     // As every HTTP listener: a page's script may open a WebSocket to
@@ -256,18 +260,30 @@ fn decide(
             format!("unsupported WebSocket subprotocol: this server speaks `{SUBPROTOCOL}`"),
         ));
     }
-    // What is left to check (the key) tungstenite checks as it answers.
-    let mut response = create_response(request).map_err(|e| {
-        Refusal::new(
-            StatusCode::BAD_REQUEST,
-            format!("invalid WebSocket upgrade: {e}"),
-        )
-    })?;
+    // The key must be 16 bytes in base64 (§4.1); the accept value is its
+    // SHA-1 with the protocol's GUID, which tungstenite computes.
+    let key = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_KEY)
+        .filter(|key| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD
+                .decode(key.as_bytes())
+                .is_ok_and(|k| k.len() == 16)
+        })
+        .ok_or_else(|| {
+            Refusal::new(
+                StatusCode::BAD_REQUEST,
+                "Sec-WebSocket-Key is missing or is not 16 bytes in base64",
+            )
+        })?;
+    let mut head = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n",
+        derive_accept_key(key.as_bytes())
+    );
     if mcp {
-        response.headers_mut().insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(SUBPROTOCOL),
-        );
+        head.push_str(&format!("sec-websocket-protocol: {SUBPROTOCOL}\r\n"));
     }
-    Ok(response)
+    head.push_str("\r\n");
+    Ok(head.into_bytes())
 }
