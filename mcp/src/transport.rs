@@ -367,14 +367,26 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
+                // Room now (the usual case): handed over without waiting.
+                let waiting = match inbound.try_admit(bytes) {
+                    Ok(received) => match session.try_send(SessionMsg::Incoming(received)) {
+                        Ok(()) => continue,
+                        Err(arbor_runtime::SendError::Full(msg)) => Waiting::Mailbox(msg),
+                        Err(_) => return Ending::Input,
+                    },
+                    Err((bytes, _)) => Waiting::Budget(bytes),
+                };
                 // Waiting for room (in the budget, then the mailbox) counts
                 // as idle too: a client that stops reading stalls both
-                // ways, and is let go.
-                let sending = async {
-                    let received = inbound.admit(bytes).await;
-                    session.send(SessionMsg::Incoming(received)).await
-                };
-                tokio::pin!(sending);
+                // ways, and is let go. Boxed: an idle connection's reader
+                // keeps no room for this wait.
+                let mut sending = Box::pin(async {
+                    let msg = match waiting {
+                        Waiting::Mailbox(msg) => msg,
+                        Waiting::Budget(bytes) => SessionMsg::Incoming(inbound.admit(bytes).await),
+                    };
+                    session.send(msg).await
+                });
                 loop {
                     let idle_at = idle
                         .as_ref()
@@ -397,6 +409,14 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
             }
         }
     }
+}
+
+/// What a message read waits for before the session has it.
+enum Waiting {
+    /// Room in the budget (or a place), then in the mailbox.
+    Budget(Vec<u8>),
+    /// Room in the mailbox.
+    Mailbox(SessionMsg),
 }
 
 /// At an idle deadline: whether the connection is idle now. A session whose

@@ -60,8 +60,12 @@ pub fn current_pid() -> Option<Pid> {
 }
 
 /// Runs `fut` as the code of process `pid`, for [`current_pid`].
-pub(crate) async fn as_process<F: Future>(pid: Pid, fut: F) -> F::Output {
-    CURRENT.scope(pid, fut).await
+///
+/// A plain function, not an `async fn`: an `async fn` would keep room for
+/// `fut` twice (its argument and the scope holding it), and an actor's loop
+/// is the largest part of an idle connection.
+pub(crate) fn as_process<F: Future>(pid: Pid, fut: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(pid, fut)
 }
 
 /// Which machinery runs a process.
