@@ -11,9 +11,10 @@
 //! `cargo bench --bench connections -- ws tcp` (only those kinds).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::Served;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
@@ -21,15 +22,6 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 const DISCOVER: &[u8] = br#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}
 "#;
@@ -192,17 +184,12 @@ impl Kind {
     }
 
     /// The endpoint of this kind among the lines `arbor serve` printed.
-    fn endpoint(self, urls: &[String]) -> String {
-        let (prefix, suffix) = match self {
-            Kind::Tcp => ("tcp://", ""),
-            Kind::WebSocket => ("ws://", "/mcp"),
-            Kind::Http | Kind::Listen | Kind::HttpSession => ("http://", "/mcp"),
-        };
-        let url = urls
-            .iter()
-            .find(|u| u.starts_with(prefix) && u.ends_with(suffix))
-            .unwrap();
-        url[prefix.len()..url.len() - suffix.len()].to_string()
+    fn endpoint(self, served: &Served) -> String {
+        match self {
+            Kind::Tcp => served.endpoint("tcp://", ""),
+            Kind::WebSocket => served.endpoint("ws://", "/mcp"),
+            Kind::Http | Kind::Listen | Kind::HttpSession => served.endpoint("http://", "/mcp"),
+        }
     }
 }
 
@@ -219,21 +206,8 @@ async fn open_kind(kind: Kind, addr: String) -> Held {
 /// Opens `n` connections of `kind` to a fresh `arbor serve` and prints what
 /// each costs the server.
 fn measure(kind: Kind, n: usize, quick: bool) {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .args(["serve"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("arbor serve starts");
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut urls = Vec::new();
-    for _ in 0..4 {
-        let mut line = String::new();
-        out.read_line(&mut line).unwrap();
-        urls.push(line.trim().to_string());
-    }
-    let addr = kind.endpoint(&urls);
-    let pid = server.id();
+    let served = Served::start(&[]);
+    let addr = kind.endpoint(&served);
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -241,7 +215,7 @@ fn measure(kind: Kind, n: usize, quick: bool) {
         .build()
         .unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let before = rss_kib(pid);
+    let before = served.rss_kib();
     let started = Instant::now();
     let streams = runtime.block_on(async {
         let mut streams = Vec::with_capacity(n);
@@ -261,7 +235,7 @@ fn measure(kind: Kind, n: usize, quick: bool) {
     });
     let took = started.elapsed();
     std::thread::sleep(Duration::from_millis(500));
-    let after = rss_kib(pid);
+    let after = served.rss_kib();
     let per = (after.saturating_sub(before) * 1024) as f64 / n as f64;
     println!(
         "arbor connections bench: {} ({})",
@@ -283,8 +257,6 @@ fn measure(kind: Kind, n: usize, quick: bool) {
     );
     drop(streams);
     drop(runtime);
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let _ = server.wait();
 }
 
 fn main() {

@@ -9,9 +9,10 @@
 //! `cargo bench --bench memory` (3 rounds); `-- --runs 1` for one.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::Served;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -22,15 +23,6 @@ const CALL_BYTES: usize = 256 << 10;
 const BOUND: usize = 256 << 20;
 /// No bound: more than the clients can ever hold.
 const UNBOUNDED: usize = 1 << 40;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -62,27 +54,15 @@ struct Run {
 }
 
 fn run(bound: usize) -> Run {
-    let mut server = Command::new(env!("CARGO_BIN_EXE_arbor"))
-        .args(["serve", "--max-buffered-bytes", &bound.to_string()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("arbor serve starts");
-    let mut out = BufReader::new(server.stdout.take().unwrap());
-    let mut tcp = String::new();
-    while !tcp.starts_with("tcp://") {
-        tcp.clear();
-        out.read_line(&mut tcp).unwrap();
-    }
-    let addr = tcp.trim().trim_start_matches("tcp://").to_string();
-    let pid = server.id();
+    let served = Served::start(&["--max-buffered-bytes", &bound.to_string()]);
+    let addr = served.endpoint("tcp://", "");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    let before = rss_kib(pid);
+    let before = served.rss_kib();
     let payload = std::sync::Arc::new(requests());
     let (peak, disconnected) = runtime.block_on(async {
         let mut clients = Vec::new();
@@ -103,7 +83,7 @@ fn run(bound: usize) -> Run {
         while started.elapsed() < Duration::from_secs(25)
             && since.elapsed() < Duration::from_secs(2)
         {
-            let now = rss_kib(pid);
+            let now = served.rss_kib();
             if now > peak + 1024 {
                 peak = now;
                 since = Instant::now();
@@ -122,12 +102,11 @@ fn run(bound: usize) -> Run {
         (peak, disconnected)
     });
     std::thread::sleep(Duration::from_secs(2));
-    let after_2s = rss_kib(pid);
+    let after_2s = served.rss_kib();
     std::thread::sleep(Duration::from_secs(8));
-    let after_10s = rss_kib(pid);
+    let after_10s = served.rss_kib();
     drop(runtime);
-    let _ = Command::new("kill").arg(pid.to_string()).status();
-    let _ = server.wait();
+    drop(served);
     Run {
         before,
         peak,

@@ -131,11 +131,9 @@ impl InboundBudget {
         self
     }
 
-    /// The account to charge for `bytes`, if any.
-    fn account_for(&self, bytes: &[u8]) -> Option<&Arc<crate::memory::Consumer>> {
-        self.memory
-            .as_ref()
-            .filter(|_| bytes.len() > FREE_BYTES && !is_response(bytes))
+    /// The account to charge for a message over [`FREE_BYTES`], if any.
+    fn account_for(&self, response: bool) -> Option<&Arc<crate::memory::Consumer>> {
+        self.memory.as_ref().filter(|_| !response)
     }
 
     /// Also bounds the messages the session holds to `max_in_flight` (at
@@ -171,19 +169,22 @@ impl InboundBudget {
             Ok(place) => place,
             Err(places) => places.acquire_owned().await.ok(),
         };
-        let bytes_share = if bytes.len() <= FREE_BYTES {
-            None
+        let (bytes_share, memory) = if bytes.len() <= FREE_BYTES {
+            (None, None)
         } else {
+            // Looked at once: which pool, and whether the server counts it.
+            let response = is_response(&bytes);
             let cost = self.cost(&bytes);
-            self.pool(&bytes).acquire_many_owned(cost).await.ok()
-        };
-        let memory = match self.account_for(&bytes) {
-            Some(account) => {
-                account
-                    .take(bytes.len(), crate::memory::Held::Inbound)
-                    .await
-            }
-            None => None,
+            let share = self.pool(response).acquire_many_owned(cost).await.ok();
+            let memory = match self.account_for(response) {
+                Some(account) => {
+                    account
+                        .take(bytes.len(), crate::memory::Held::Inbound)
+                        .await
+                }
+                None => None,
+            };
+            (share, memory)
         };
         Received {
             bytes,
@@ -204,20 +205,26 @@ impl InboundBudget {
         let Ok(place) = self.try_place(&bytes) else {
             return Err((bytes, Spent::Connection));
         };
-        let bytes_share = if bytes.len() <= FREE_BYTES {
-            None
+        let (bytes_share, memory) = if bytes.len() <= FREE_BYTES {
+            (None, None)
         } else {
-            match self.pool(&bytes).try_acquire_many_owned(self.cost(&bytes)) {
-                Ok(share) => Some(share),
-                Err(_) => return Err((bytes, Spent::Connection)),
-            }
-        };
-        let memory = match self.account_for(&bytes) {
-            Some(account) => match account.try_take(bytes.len(), crate::memory::Held::Inbound) {
-                Some(share) => Some(share),
-                None => return Err((bytes, Spent::Server)),
-            },
-            None => None,
+            let response = is_response(&bytes);
+            let Ok(share) = self
+                .pool(response)
+                .try_acquire_many_owned(self.cost(&bytes))
+            else {
+                return Err((bytes, Spent::Connection));
+            };
+            let memory = match self.account_for(response) {
+                Some(account) => {
+                    match account.try_take(bytes.len(), crate::memory::Held::Inbound) {
+                        Some(memory) => Some(memory),
+                        None => return Err((bytes, Spent::Server)),
+                    }
+                }
+                None => None,
+            };
+            (Some(share), memory)
         };
         Ok(Received {
             bytes,
@@ -235,8 +242,8 @@ impl InboundBudget {
             .clamp(1, self.max)
     }
 
-    fn pool(&self, bytes: &[u8]) -> Arc<Semaphore> {
-        if is_response(bytes) {
+    fn pool(&self, response: bool) -> Arc<Semaphore> {
+        if response {
             self.answers.clone()
         } else {
             self.room.clone()
