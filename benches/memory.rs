@@ -1,8 +1,8 @@
 //! The server-wide memory bound under clients that never read: starts
 //! `arbor serve` as its own process, has 40 TCP clients each write 64
 //! `echo` calls of 256 KiB (16 MiB each) and never read, and reads the
-//! server's RSS from /proc: before, at its peak while they push, and 2 s and
-//! 10 s after they have gone. Once with the bound (`--max-buffered-bytes`,
+//! server's RSS from /proc: before, at its peak while they push, and 2 s,
+//! 10 s and 30 s after they have gone. Once with the bound (`--max-buffered-bytes`,
 //! 256 MiB here) and once without it (a bound past anything the clients
 //! can hold), interleaved; `--runs N` (default 3) rounds, medians printed.
 //!
@@ -50,6 +50,7 @@ struct Run {
     peak: u64,
     after_2s: u64,
     after_10s: u64,
+    after_30s: u64,
     disconnected: usize,
 }
 
@@ -105,6 +106,8 @@ fn run(bound: usize) -> Run {
     let after_2s = served.rss_kib();
     std::thread::sleep(Duration::from_secs(8));
     let after_10s = served.rss_kib();
+    std::thread::sleep(Duration::from_secs(20));
+    let after_30s = served.rss_kib();
     drop(runtime);
     drop(served);
     Run {
@@ -112,6 +115,7 @@ fn run(bound: usize) -> Run {
         peak,
         after_2s,
         after_10s,
+        after_30s,
         disconnected,
     }
 }
@@ -142,8 +146,8 @@ fn main() {
         }
     }
     println!(
-        "{:<22}{:>10}{:>12}{:>14}{:>14}{:>14}",
-        "bound", "before", "peak", "2 s after", "10 s after", "cut clients"
+        "{:<22}{:>10}{:>12}{:>14}{:>14}{:>14}{:>14}",
+        "bound", "before", "peak", "2 s after", "10 s after", "30 s after", "cut clients"
     );
     for (bound, runs) in &results {
         let name = if *bound == UNBOUNDED {
@@ -154,20 +158,22 @@ fn main() {
         let mib = |f: fn(&Run) -> u64| median(runs.iter().map(f).collect()) / 1024;
         let cut = median(runs.iter().map(|r| r.disconnected as u64).collect());
         println!(
-            "{name:<22}{:>7} MiB{:>8} MiB{:>10} MiB{:>10} MiB{:>14}",
+            "{name:<22}{:>7} MiB{:>8} MiB{:>10} MiB{:>10} MiB{:>10} MiB{:>14}",
             mib(|r| r.before),
             mib(|r| r.peak),
             mib(|r| r.after_2s),
             mib(|r| r.after_10s),
+            mib(|r| r.after_30s),
             cut
         );
         println!(
-            "JSON {{\"bench\":\"memory\",\"bound_bytes\":{bound},\"runs\":{},\"rss_before_kib\":{},\"rss_peak_kib\":{},\"rss_after_2s_kib\":{},\"rss_after_10s_kib\":{}}}",
+            "JSON {{\"bench\":\"memory\",\"bound_bytes\":{bound},\"runs\":{},\"rss_before_kib\":{},\"rss_peak_kib\":{},\"rss_after_2s_kib\":{},\"rss_after_10s_kib\":{},\"rss_after_30s_kib\":{}}}",
             runs.len(),
             median(runs.iter().map(|r| r.before).collect()),
             median(runs.iter().map(|r| r.peak).collect()),
             median(runs.iter().map(|r| r.after_2s).collect()),
             median(runs.iter().map(|r| r.after_10s).collect()),
+            median(runs.iter().map(|r| r.after_30s).collect()),
         );
     }
     println!("load after: {}", load_average());

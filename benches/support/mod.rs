@@ -14,8 +14,12 @@ pub struct Served {
 
 impl Served {
     /// Starts `arbor serve` with `args` and reads its four endpoint lines.
+    /// `ARBOR_BIN` names another build of `arbor` to measure instead (an
+    /// earlier commit's, to compare two in one run).
     pub fn start(args: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        let bin =
+            std::env::var_os("ARBOR_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_arbor").into());
+        let mut child = Command::new(bin)
             .arg("serve")
             .args(args)
             .stdout(Stdio::piped())

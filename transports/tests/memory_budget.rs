@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, ServerConfig};
 use arbor_transports::{start, TransportConfig};
-use http_support::{eventually, Session};
+use http_support::{eventually, modern_call, modern_request, Session};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -21,7 +21,8 @@ struct Text {
     text: String,
 }
 
-/// A server with `echo` and `hold` (echoes after 3 s), within `max` bytes.
+/// A server with `echo` and `hold` (echoes after 2 s: within the test
+/// client's 3 s read timeout), within `max` bytes.
 fn server(max: usize) -> McpServer {
     ServerBuilder::new("memory", "1")
         .config(ServerConfig {
@@ -31,8 +32,8 @@ fn server(max: usize) -> McpServer {
         .tool("echo", "Echoes", |a: Text, _ctx| async move {
             Ok(CallToolResult::text(a.text))
         })
-        .tool("hold", "Echoes after 3 s", |a: Text, _ctx| async move {
-            tokio::time::sleep(Duration::from_secs(3)).await;
+        .tool("hold", "Echoes after 2 s", |a: Text, _ctx| async move {
+            tokio::time::sleep(Duration::from_secs(2)).await;
             Ok(CallToolResult::text(a.text))
         })
         .build()
@@ -153,6 +154,67 @@ async fn a_post_that_finds_the_server_budget_spent_is_429() {
     assert_eq!(r.json()["error"]["data"]["limit"], "max_buffered_bytes");
     assert_eq!(r.json()["error"]["data"]["max"], max);
     drop(holder);
+    tree.shutdown().await;
+}
+
+/// A 2026-07-28 POST's body counts against the server's budget while its
+/// request is at work (its own request process holds it), and a POST that
+/// finds no room is 429 naming the server's limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2026_post_holds_its_body_against_the_server_budget() {
+    let max = 256 << 10;
+    let server = server(max);
+    let (tree, endpoints) = start(server.clone(), TransportConfig::default())
+        .await
+        .unwrap();
+    let addr = endpoints.http;
+    let holding = tokio::spawn(async move {
+        let body = modern_request(
+            json!(1),
+            "tools/call",
+            json!({"name": "hold", "arguments": {"text": "x".repeat(200 << 10)}}),
+        );
+        modern_call(addr, &body, Some("hold"), &[]).await
+    });
+    // Well before `hold` answers (its answer would hold as much).
+    eventually(Duration::from_secs(1), "the body is held", || {
+        let server = server.clone();
+        async move { server.memory().available_bytes() < 100 << 10 }
+    })
+    .await;
+    eprintln!("AVAILABLE {}", server.memory().available_bytes());
+    let big = modern_request(
+        json!(2),
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "y".repeat(100 << 10)}}),
+    );
+    let refused = modern_call(addr, &big, Some("echo"), &[]).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "{:?}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    assert_eq!(
+        refused.json()["error"]["data"]["limit"],
+        "max_buffered_bytes"
+    );
+    let held = holding.await.unwrap();
+    assert_eq!(held.status(), 200);
+    assert_eq!(
+        held.json()["result"]["content"][0]["text"]
+            .as_str()
+            .map(str::len),
+        Some(200 << 10)
+    );
+    // Answered, the request gave its share back: the same POST passes.
+    eventually(Duration::from_secs(5), "the budget is whole again", || {
+        let server = server.clone();
+        async move { server.memory().available_bytes() == max }
+    })
+    .await;
+    let echoed = modern_call(addr, &big, Some("echo"), &[]).await;
+    assert_eq!(echoed.status(), 200);
     tree.shutdown().await;
 }
 

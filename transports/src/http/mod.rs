@@ -35,7 +35,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_mcp::inbound::Spent;
+use arbor_mcp::inbound::{InboundBudget, Spent};
 use arbor_mcp::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
 };

@@ -33,6 +33,7 @@ pub(super) async fn post_modern(
         return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
     }
     let listen = request.method == "subscriptions/listen";
+    let max_inbound_bytes = http.server.config().max_inbound_bytes;
     // Started in a task the client's going cannot cut short: a request
     // process started and never handed over would live for ever.
     let (handover, handed) = oneshot::channel();
@@ -42,28 +43,43 @@ pub(super) async fn post_modern(
         let Some((session, received)) = started.ok().and_then(Started::running) else {
             return;
         };
-        if session
-            .send(SessionMsg::Incoming(bytes.into()))
-            .await
-            .is_err()
-        {
+        // The body is held until the request is done with it: it counts
+        // against the server's memory budget through the request's own
+        // account, and finding no room is 429 (never a wait: the POST would
+        // hold its body meanwhile).
+        let admitted = InboundBudget::new(max_inbound_bytes)
+            .with_memory(received.memory())
+            .try_admit(bytes);
+        let message = match admitted {
+            Ok(message) => message,
+            Err((_, spent)) => {
+                session.process().stop(ExitReason::Normal);
+                let _ = handover.send(Err(spent));
+                return;
+            }
+        };
+        if session.send(SessionMsg::Incoming(message)).await.is_err() {
             return;
         }
         if !listen {
             // One request: the process ends once it has answered.
             let _ = session.send_system(SessionMsg::Drain);
         }
-        if let Err((session, _)) = handover.send((session, received)) {
+        if let Err(Ok((session, _))) = handover.send(Ok((session, received))) {
             // The client has gone: its request is cancelled.
             session.process().stop(ExitReason::Normal);
         }
     });
-    let Ok((session, mut received)) = handed.await else {
-        return rpc_error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Some(request.id),
-            ErrorObject::internal("the request could not start"),
-        );
+    let (session, mut received) = match handed.await {
+        Ok(Ok(started)) => started,
+        Ok(Err(spent)) => return busy(&http, spent),
+        Err(_) => {
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(request.id),
+                ErrorObject::internal("the request could not start"),
+            )
+        }
     };
     let process = session.process();
     // The client closing its stream cancels the request.
