@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::model::Method;
+
 /// Who may reuse a cached result (`cacheScope`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CacheScope {
@@ -89,14 +91,14 @@ pub struct ListCaching {
 impl ListCaching {
     /// The hint for a cacheable method's result (`resources/read` takes the
     /// one of the resource read, set where it is read).
-    pub(crate) fn for_method(&self, method: &str) -> Option<CacheHint> {
+    pub(crate) fn for_method(&self, method: Method) -> Option<CacheHint> {
         match method {
-            "server/discover" => Some(self.discover),
-            "tools/list" => Some(self.tools),
-            "prompts/list" => Some(self.prompts),
-            "resources/list" => Some(self.resources),
-            "resources/templates/list" => Some(self.templates),
-            "resources/read" => Some(CacheHint::NONE),
+            Method::ServerDiscover => Some(self.discover),
+            Method::ToolsList => Some(self.tools),
+            Method::PromptsList => Some(self.prompts),
+            Method::ResourcesList => Some(self.resources),
+            Method::ResourcesTemplatesList => Some(self.templates),
+            Method::ResourcesRead => Some(CacheHint::NONE),
             _ => None,
         }
     }

@@ -7,6 +7,7 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 
 use crate::jsonrpc::{Id, Message, Notification};
+use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
 use crate::server::McpServer;
 use crate::version::{Era, ProtocolVersion};
@@ -24,8 +25,8 @@ pub struct RequestContext {
     /// (tasks).
     out: Option<Outbox>,
     progress: Option<Progress>,
-    /// Index into [`crate::session::LOG_LEVELS`] of the lowest level sent.
-    log_level: Option<usize>,
+    /// The lowest level sent, if the client asked for logs.
+    log_level: Option<LogLevel>,
     inputs: Option<Arc<Map<String, Value>>>,
     state: Option<Arc<Value>>,
 }
@@ -56,7 +57,7 @@ impl RequestContext {
         mut self,
         out: Outbox,
         progress: Option<Progress>,
-        log_level: Option<usize>,
+        log_level: Option<LogLevel>,
     ) -> Self {
         self.out = Some(out);
         self.progress = progress;
@@ -102,25 +103,22 @@ impl RequestContext {
     /// Sends a `notifications/message` log entry to the client, if the
     /// client asked for logs at `level` or above: with `logging/setLevel` in
     /// the handshake era, with the request's `logLevel` in 2026-07-28 (never
-    /// otherwise). Unknown levels are dropped. Returns whether it was sent.
-    pub fn log(&self, level: &str, logger: Option<&str>, data: Value) -> bool {
+    /// otherwise). Returns whether it was sent.
+    pub fn log(&self, level: LogLevel, logger: Option<&str>, data: Value) -> bool {
         let (Some(out), Some(min_level)) = (&self.out, self.log_level) else {
             return false;
         };
-        let Some(rank) = crate::session::LOG_LEVELS.iter().position(|l| *l == level) else {
-            return false;
-        };
-        if rank < min_level {
+        if level < min_level {
             return false;
         }
         let mut params = Map::new();
-        params.insert("level".into(), level.into());
+        params.insert("level".into(), level.as_str().into());
         if let Some(logger) = logger {
             params.insert("logger".into(), logger.into());
         }
         params.insert("data".into(), data);
         let message = Message::Notification(Notification {
-            method: "notifications/message".into(),
+            method: NotificationMethod::Message.as_str().into(),
             params: Some(params),
         });
         out.try_send(Frame::new(&message, Some(self.id.clone())))
@@ -209,7 +207,7 @@ impl Progress {
             params.insert("message".into(), m.into());
         }
         let message = Message::Notification(Notification {
-            method: "notifications/progress".into(),
+            method: NotificationMethod::Progress.as_str().into(),
             params: Some(params),
         });
         out.try_send(Frame::new(&message, Some(request.clone())))

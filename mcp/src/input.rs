@@ -18,6 +18,7 @@
 
 use serde_json::{json, Map, Value};
 
+use crate::model::Method;
 use crate::version::ProtocolVersion;
 
 /// One thing a handler asks the client for.
@@ -52,11 +53,13 @@ pub enum InputRequest {
 
 impl InputRequest {
     /// The client method that answers it.
-    pub fn method(&self) -> &'static str {
+    pub fn method(&self) -> Method {
         match self {
-            InputRequest::Elicit { .. } | InputRequest::ElicitUrl { .. } => "elicitation/create",
-            InputRequest::Sample { .. } => "sampling/createMessage",
-            InputRequest::Roots => "roots/list",
+            InputRequest::Elicit { .. } | InputRequest::ElicitUrl { .. } => {
+                Method::ElicitationCreate
+            }
+            InputRequest::Sample { .. } => Method::SamplingCreateMessage,
+            InputRequest::Roots => Method::RootsList,
         }
     }
 
@@ -208,7 +211,7 @@ impl InputRequired {
                 .map(|(k, r)| {
                     (
                         k.clone(),
-                        json!({ "method": r.method(), "params": r.params(ProtocolVersion::V2026_07_28) }),
+                        json!({ "method": r.method().as_str(), "params": r.params(ProtocolVersion::V2026_07_28) }),
                     )
                 })
                 .collect(),

@@ -31,8 +31,8 @@ pub mod version;
 pub use cache::{CacheHint, CacheScope, ListCaching};
 pub use context::RequestContext;
 pub use model::{
-    CallToolResult, Content, GetPromptResult, Implementation, PromptArgument, PromptMessage,
-    ResourceContents, Role,
+    CallToolResult, Content, GetPromptResult, Implementation, LogLevel, Method, NotificationMethod,
+    PromptArgument, PromptMessage, ResourceContents, Role,
 };
 pub use server::{
     BuildError, CompletionRef, CompletionRequest, HandlerError, ListKind, McpServer, Outcome,

@@ -21,7 +21,8 @@ use crate::context::RequestContext;
 use crate::input::InputRequired;
 use crate::jsonrpc::{code, ErrorObject, Limits};
 use crate::model::{
-    CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
+    CallToolResult, GetPromptResult, Implementation, Method, NotificationMethod, PromptArgument,
+    ResourceContents,
 };
 use crate::seal::{SealKey, Sealer};
 use crate::subscription::SubscriptionMsg;
@@ -97,11 +98,11 @@ impl ListKind {
     pub const ALL: [ListKind; 3] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
 
     /// The notification that says the list changed.
-    pub fn notification(self) -> &'static str {
+    pub fn notification(self) -> NotificationMethod {
         match self {
-            ListKind::Tools => "notifications/tools/list_changed",
-            ListKind::Prompts => "notifications/prompts/list_changed",
-            ListKind::Resources => "notifications/resources/list_changed",
+            ListKind::Tools => NotificationMethod::ToolsListChanged,
+            ListKind::Prompts => NotificationMethod::PromptsListChanged,
+            ListKind::Resources => NotificationMethod::ResourcesListChanged,
         }
     }
 
@@ -431,7 +432,9 @@ impl ServerBuilder {
     /// A tool whose arguments are `A`; its input schema is derived from `A`.
     ///
     /// Arguments are checked against the schema before `handler` runs; a
-    /// mismatch is a `-32602` error listing each violation in `data`.
+    /// mismatch is a tool result with `isError` set listing each violation
+    /// (the specification counts it as a tool execution error, which the
+    /// model sees and can correct), not a protocol error.
     pub fn tool<A, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
@@ -1141,15 +1144,15 @@ impl McpServer {
     }
 
     /// Whether `method` is a feature method this server answers.
-    pub fn serves(&self, method: &str) -> bool {
+    pub fn serves(&self, method: Method) -> bool {
         let catalog = self.inner.catalog.read();
         match method {
-            "tools/list" | "tools/call" => !catalog.tools.is_empty(),
-            "resources/list" | "resources/read" | "resources/templates/list" => {
+            Method::ToolsList | Method::ToolsCall => !catalog.tools.is_empty(),
+            Method::ResourcesList | Method::ResourcesRead | Method::ResourcesTemplatesList => {
                 !catalog.resources.is_empty() || !catalog.templates.is_empty()
             }
-            "prompts/list" | "prompts/get" => !catalog.prompts.is_empty(),
-            "completion/complete" => self.inner.completer.is_some(),
+            Method::PromptsList | Method::PromptsGet => !catalog.prompts.is_empty(),
+            Method::CompletionComplete => self.inner.completer.is_some(),
             _ => false,
         }
     }
@@ -1161,7 +1164,7 @@ impl McpServer {
     /// The JSON-RPC error to answer with.
     pub async fn call(
         &self,
-        method: &str,
+        method: Method,
         params: Map<String, Value>,
         ctx: RequestContext,
     ) -> Result<Outcome, ErrorObject> {
@@ -1176,15 +1179,15 @@ impl McpServer {
             self.page(list, &params, items).map(Outcome::Done)
         };
         match method {
-            "tools/call" => self.call_tool(params, ctx).await,
-            "resources/read" => self.read_resource(params, ctx).await,
-            "prompts/get" => self.get_prompt(params, ctx).await,
-            "tools/list" => listed("tools"),
-            "resources/list" => listed("resources"),
-            "resources/templates/list" => listed("resourceTemplates"),
-            "prompts/list" => listed("prompts"),
-            "completion/complete" => self.complete(&params).await.map(Outcome::Done),
-            other => Err(ErrorObject::method_not_found(other)),
+            Method::ToolsCall => self.call_tool(params, ctx).await,
+            Method::ResourcesRead => self.read_resource(params, ctx).await,
+            Method::PromptsGet => self.get_prompt(params, ctx).await,
+            Method::ToolsList => listed("tools"),
+            Method::ResourcesList => listed("resources"),
+            Method::ResourcesTemplatesList => listed("resourceTemplates"),
+            Method::PromptsList => listed("prompts"),
+            Method::CompletionComplete => self.complete(&params).await.map(Outcome::Done),
+            other => Err(ErrorObject::method_not_found(other.as_str())),
         }
     }
 
@@ -1300,7 +1303,9 @@ impl McpServer {
 
     async fn complete(&self, params: &Map<String, Value>) -> Result<Value, ErrorObject> {
         let Some(completer) = &self.inner.completer else {
-            return Err(ErrorObject::method_not_found("completion/complete"));
+            return Err(ErrorObject::method_not_found(
+                Method::CompletionComplete.as_str(),
+            ));
         };
         let reference: Value = required_field(params, "ref")?;
         let argument: Value = required_field(params, "argument")?;

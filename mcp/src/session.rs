@@ -34,6 +34,7 @@ use crate::input::InputRequired;
 use crate::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
 };
+use crate::model::{LogLevel, Method, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
 use crate::server::{resource_not_found, ListKind, McpServer, Outcome};
 use crate::subscription::{subscribe, SubscriptionMsg};
@@ -54,27 +55,6 @@ pub mod meta {
     /// Who the server is, on results.
     pub const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
 }
-
-/// The log levels of both eras, lowest first.
-pub const LOG_LEVELS: [&str; 8] = [
-    "debug",
-    "info",
-    "notice",
-    "warning",
-    "error",
-    "critical",
-    "alert",
-    "emergency",
-];
-
-/// Methods 2026-07-28 removed; a modern connection answers them `-32601`.
-const REMOVED_IN_MODERN: [&str; 5] = [
-    "initialize",
-    "ping",
-    "logging/setLevel",
-    "resources/subscribe",
-    "resources/unsubscribe",
-];
 
 /// Where a session stands. Only the states of one era are reachable once the
 /// first request has chosen it.
@@ -97,7 +77,7 @@ pub enum Lifecycle {
         /// The client's capabilities.
         client: Arc<Value>,
         /// The level set by `logging/setLevel`.
-        log_level: Option<&'static str>,
+        log_level: Option<LogLevel>,
     },
     /// 2026-07-28, but only `server/discover` so far: a client that then
     /// picks a handshake version from its result may still `initialize`.
@@ -129,7 +109,7 @@ pub enum SessionMsg {
     /// the session is initialized, answered through `reply`.
     ServerRequest {
         /// The client method.
-        method: &'static str,
+        method: Method,
         /// Its params.
         params: Value,
         /// Where the client's answer goes.
@@ -200,7 +180,7 @@ type ClientReply = oneshot::Sender<Result<Value, ErrorObject>>;
 
 /// A request for the client, its answer's way back, and the client request
 /// it serves.
-type HeldRequest = (&'static str, Value, ClientReply, Id);
+type HeldRequest = (Method, Value, ClientReply, Id);
 
 /// A retried request's answers and the state its handler kept.
 type Answers = (Map<String, Value>, Option<Value>);
@@ -319,7 +299,7 @@ impl Actor for Session {
             SessionMsg::ListChanged(kind) => {
                 if let Lifecycle::Ready { .. } = self.state {
                     let n = Message::Notification(Notification {
-                        method: kind.notification().into(),
+                        method: kind.notification().as_str().into(),
                         params: None,
                     });
                     self.send(Frame::new(&n, None)).await;
@@ -334,7 +314,7 @@ impl Actor for Session {
                     )
                     .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))));
                     let cancel = Message::Notification(Notification {
-                        method: "notifications/cancelled".into(),
+                        method: NotificationMethod::Cancelled.as_str().into(),
                         params: Some(Map::from_iter([
                             (
                                 "requestId".to_string(),
@@ -513,8 +493,8 @@ impl Session {
     }
 
     fn notification(&mut self, n: Notification) {
-        match n.method.as_str() {
-            "notifications/initialized" => {
+        match n.method.parse::<NotificationMethod>() {
+            Ok(NotificationMethod::Initialized) => {
                 if let Lifecycle::Initializing { version, client } = &self.state {
                     self.state = Lifecycle::Ready {
                         version: *version,
@@ -526,7 +506,7 @@ impl Session {
                     }
                 }
             }
-            "notifications/cancelled" => {
+            Ok(NotificationMethod::Cancelled) => {
                 let id = n
                     .params
                     .as_ref()
@@ -552,20 +532,22 @@ impl Session {
             .and_then(|p| p.get("_meta"))
             .and_then(|m| m.get(meta::PROTOCOL_VERSION))
             .is_some();
+        // Unknown (`None`) is answered -32601 by the era that has chosen.
+        let method = request.method.parse::<Method>().ok();
         match &self.state {
             Lifecycle::Fresh if modern_meta => {
-                self.state = if request.method == "server/discover" {
+                self.state = if method == Some(Method::ServerDiscover) {
                     Lifecycle::Discovered
                 } else {
                     Lifecycle::Modern
                 };
-                self.modern(request, ctx).await;
+                self.modern(method, request, ctx).await;
             }
-            Lifecycle::Fresh => match request.method.as_str() {
-                "initialize" => self.initialize(request, ctx).await,
+            Lifecycle::Fresh => match method {
+                Some(Method::Initialize) => self.initialize(request, ctx).await,
                 // Malformed: answered by the envelope check, era not chosen.
-                "server/discover" => self.modern(request, ctx).await,
-                "ping" => self.respond(Some(request.id), Ok(json!({}))).await,
+                Some(Method::ServerDiscover) => self.modern(method, request, ctx).await,
+                Some(Method::Ping) => self.respond(Some(request.id), Ok(json!({}))).await,
                 _ => {
                     let error = lifecycle_error(
                         "the session is not initialized: send initialize first (or a 2026-07-28 request with its _meta envelope)",
@@ -574,18 +556,18 @@ impl Session {
                     self.respond(Some(request.id), Err(error)).await;
                 }
             },
-            Lifecycle::Discovered if request.method == "initialize" && !modern_meta => {
+            Lifecycle::Discovered if method == Some(Method::Initialize) && !modern_meta => {
                 self.initialize(request, ctx).await;
             }
             Lifecycle::Discovered => {
-                if request.method != "server/discover" {
+                if method != Some(Method::ServerDiscover) {
                     self.state = Lifecycle::Modern;
                 }
-                self.modern(request, ctx).await;
+                self.modern(method, request, ctx).await;
             }
-            Lifecycle::Modern => self.modern(request, ctx).await,
+            Lifecycle::Modern => self.modern(method, request, ctx).await,
             Lifecycle::Initializing { .. } | Lifecycle::Ready { .. } => {
-                self.handshake(request, ctx).await
+                self.handshake(method, request, ctx).await
             }
         }
     }
@@ -626,7 +608,12 @@ impl Session {
         self.respond(Some(request.id), Ok(result)).await;
     }
 
-    async fn handshake(&mut self, request: Request, ctx: &mut Context<Self>) {
+    async fn handshake(
+        &mut self,
+        method: Option<Method>,
+        request: Request,
+        ctx: &mut Context<Self>,
+    ) {
         let (version, client) = match &self.state {
             Lifecycle::Initializing { version, client }
             | Lifecycle::Ready {
@@ -634,19 +621,23 @@ impl Session {
             } => (*version, client.clone()),
             _ => return,
         };
-        match request.method.as_str() {
-            "initialize" => {
+        let Some(method) = method else {
+            let error = ErrorObject::method_not_found(&request.method);
+            return self.respond(Some(request.id), Err(error)).await;
+        };
+        match method {
+            Method::Initialize => {
                 let error = lifecycle_error("the session is already initialized", "initialized");
                 self.respond(Some(request.id), Err(error)).await;
             }
-            "ping" => self.respond(Some(request.id), Ok(json!({}))).await,
-            "logging/setLevel" => {
+            Method::Ping => self.respond(Some(request.id), Ok(json!({}))).await,
+            Method::LoggingSetLevel => {
                 let level = request
                     .params
                     .as_ref()
                     .and_then(|p| p.get("level"))
                     .and_then(Value::as_str)
-                    .and_then(|l| LOG_LEVELS.iter().find(|x| **x == l).copied());
+                    .and_then(|l| l.parse::<LogLevel>().ok());
                 let outcome = match (level, &mut self.state) {
                     (Some(level), Lifecycle::Ready { log_level, .. }) => {
                         *log_level = Some(level);
@@ -657,17 +648,17 @@ impl Session {
                         "initializing",
                     )),
                     (None, _) => Err(ErrorObject::invalid_params("invalid log level")
-                        .with_data(json!({ "field": "level", "allowed": LOG_LEVELS }))),
+                        .with_data(json!({ "field": "level", "allowed": LogLevel::names() }))),
                 };
                 self.respond(Some(request.id), outcome).await;
             }
-            "resources/subscribe" | "resources/unsubscribe"
-                if self.server.serves("resources/read") =>
+            Method::ResourcesSubscribe | Method::ResourcesUnsubscribe
+                if self.server.serves(Method::ResourcesRead) =>
             {
-                let outcome = self.subscription(&request, ctx).await;
+                let outcome = self.subscription(method, &request, ctx).await;
                 self.respond(Some(request.id), outcome).await;
             }
-            "tasks/get" | "tasks/cancel" | "tasks/list" | "tasks/result"
+            Method::TasksGet | Method::TasksCancel | Method::TasksList | Method::TasksResult
                 if version == ProtocolVersion::V2025_11_25 && self.server.serves_tasks() =>
             {
                 let task = request
@@ -677,17 +668,17 @@ impl Session {
                     .and_then(Value::as_str)
                     .map(str::to_string);
                 let store = self.server.tasks();
-                let outcome = match (request.method.as_str(), task) {
-                    ("tasks/list", _) => Ok(store.legacy_list(&self.legacy_tasks)),
-                    ("tasks/get", Some(task)) => store.legacy_get(&task),
-                    ("tasks/cancel", Some(task)) => store.legacy_cancel(&task),
-                    ("tasks/result", Some(task)) => {
+                let outcome = match (method, task) {
+                    (Method::TasksList, _) => Ok(store.legacy_list(&self.legacy_tasks)),
+                    (Method::TasksGet, Some(task)) => store.legacy_get(&task),
+                    (Method::TasksCancel, Some(task)) => store.legacy_cancel(&task),
+                    (Method::TasksResult, Some(task)) => {
                         if let Err(error) = self.admit(&request.id) {
                             return self.respond(Some(request.id), Err(error)).await;
                         }
                         let server = self.server.clone();
                         let work = async move { server.tasks().legacy_result(&task).await };
-                        return self.spawn_answer(request.id, request.method, work, ctx);
+                        return self.spawn_answer(request.id, method, work, ctx);
                     }
                     _ => Err(ErrorObject::invalid_params("missing taskId")
                         .with_data(json!({ "field": "taskId" }))),
@@ -699,17 +690,18 @@ impl Session {
                     Lifecycle::Ready { log_level, .. } => *log_level,
                     _ => None,
                 };
-                self.run(request, version, client, level, false, ctx).await;
+                self.run(method, request, version, client, level, false, ctx)
+                    .await;
             }
             method => {
-                let error = ErrorObject::method_not_found(method);
+                let error = ErrorObject::method_not_found(method.as_str());
                 self.respond(Some(request.id), Err(error)).await;
             }
         }
     }
 
     /// Validates a 2026-07-28 request's envelope, then serves it.
-    async fn modern(&mut self, request: Request, ctx: &mut Context<Self>) {
+    async fn modern(&mut self, method: Option<Method>, request: Request, ctx: &mut Context<Self>) {
         let (envelope, requested, caps) = match open_envelope(request.params.as_ref()) {
             Ok(parts) => parts,
             Err(error) => return self.respond(Some(request.id), Err(error)).await,
@@ -720,31 +712,40 @@ impl Session {
             return self.respond(Some(request.id), Err(error)).await;
         }
         // The spec's order: envelope, version, method, then the rest.
-        let method = request.method.as_str();
-        let known = matches!(method, "server/discover" | "subscriptions/listen")
-            || (method.starts_with("tasks/") && self.server.serves_tasks())
-            || (!REMOVED_IN_MODERN.contains(&method) && self.server.serves(method));
-        if !known {
-            let error = ErrorObject::method_not_found(method);
+        let known = method.filter(|m| {
+            m.in_era(Era::Modern)
+                && match m {
+                    Method::ServerDiscover | Method::SubscriptionsListen => true,
+                    m if m.is_task() => self.server.serves_tasks(),
+                    m => self.server.serves(*m),
+                }
+        });
+        let Some(method) = known else {
+            let error = ErrorObject::method_not_found(&request.method);
             return self.respond(Some(request.id), Err(error)).await;
-        }
-        if let Some(level) = envelope.get(meta::LOG_LEVEL) {
-            if !level.as_str().is_some_and(|l| LOG_LEVELS.contains(&l)) {
-                let error = ErrorObject::invalid_params("invalid log level")
-                    .with_data(json!({ "field": meta::LOG_LEVEL, "allowed": LOG_LEVELS }));
-                return self.respond(Some(request.id), Err(error)).await;
-            }
-        }
+        };
+        let level = match envelope.get(meta::LOG_LEVEL) {
+            None => None,
+            Some(level) => match level.as_str().map(str::parse::<LogLevel>) {
+                Some(Ok(level)) => Some(level),
+                _ => {
+                    let error = ErrorObject::invalid_params("invalid log level").with_data(
+                        json!({ "field": meta::LOG_LEVEL, "allowed": LogLevel::names() }),
+                    );
+                    return self.respond(Some(request.id), Err(error)).await;
+                }
+            },
+        };
         let client = Arc::new(caps.clone());
-        if request.method == "tools/call" {
+        if method == Method::ToolsCall {
             match self.runs_as_task(&request, &client) {
                 Some(Ok(())) => return self.start_task(request, client).await,
                 Some(Err(error)) => return self.respond(Some(request.id), Err(error)).await,
                 None => {}
             }
         }
-        match request.method.as_str() {
-            "server/discover" => {
+        match method {
+            Method::ServerDiscover => {
                 let mut result = json!({
                     "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
                     "capabilities": self.server.capabilities(Era::Modern),
@@ -752,25 +753,18 @@ impl Session {
                 if let Some(text) = self.server.instructions() {
                     result["instructions"] = text.into();
                 }
-                let shaped = shape_modern(&self.server, "server/discover", result);
+                let shaped = shape_modern(&self.server, Method::ServerDiscover, result);
                 self.respond(Some(request.id), Ok(shaped)).await;
             }
-            "subscriptions/listen" => self.listen(request, ctx).await,
-            "tasks/get" | "tasks/update" | "tasks/cancel" if self.server.serves_tasks() => {
-                let outcome = self.task_method(&request, &client);
-                let outcome = outcome.map(|r| shape_modern(&self.server, &request.method, r));
+            Method::SubscriptionsListen => self.listen(request, ctx).await,
+            Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => {
+                let outcome = self.task_method(method, &request, &client);
+                let outcome = outcome.map(|r| shape_modern(&self.server, method, r));
                 self.respond(Some(request.id), outcome).await;
             }
-            method if REMOVED_IN_MODERN.contains(&method) || !self.server.serves(method) => {
-                let error = ErrorObject::method_not_found(method);
-                self.respond(Some(request.id), Err(error)).await;
-            }
             _ => {
-                let level = envelope
-                    .get(meta::LOG_LEVEL)
-                    .and_then(Value::as_str)
-                    .and_then(|l| LOG_LEVELS.iter().find(|x| **x == l).copied());
                 self.run(
+                    method,
                     request,
                     ProtocolVersion::V2026_07_28,
                     client,
@@ -801,7 +795,7 @@ impl Session {
         );
         let request = Message::Request(Request {
             id,
-            method: method.into(),
+            method: method.as_str().into(),
             params,
         });
         self.send(Frame::new(&request, Some(related))).await;
@@ -832,11 +826,16 @@ impl Session {
             self.server.clone(),
         );
         let created = tasks::start(&self.server, params, request_ctx)
-            .map(|created| shape_modern(&self.server, "tools/call", created));
+            .map(|created| shape_modern(&self.server, Method::ToolsCall, created));
         self.respond(Some(request.id), created).await;
     }
 
-    fn task_method(&self, request: &Request, client: &Value) -> Result<Value, ErrorObject> {
+    fn task_method(
+        &self,
+        method: Method,
+        request: &Request,
+        client: &Value,
+    ) -> Result<Value, ErrorObject> {
         if !tasks::declared(client) {
             return Err(tasks::missing_extension());
         }
@@ -849,9 +848,9 @@ impl Session {
                     .with_data(json!({ "field": "taskId" }))
             })?;
         let store = self.server.tasks();
-        match request.method.as_str() {
-            "tasks/get" => store.get(id),
-            "tasks/cancel" => store.cancel(id),
+        match method {
+            Method::TasksGet => store.get(id),
+            Method::TasksCancel => store.cancel(id),
             _ => {
                 let responses = match params.get("inputResponses") {
                     Some(Value::Object(r)) => r.clone(),
@@ -898,6 +897,7 @@ impl Session {
     /// Handshake era: `resources/subscribe` and `resources/unsubscribe`.
     async fn subscription(
         &mut self,
+        method: Method,
         request: &Request,
         ctx: &mut Context<Self>,
     ) -> Result<Value, ErrorObject> {
@@ -909,7 +909,7 @@ impl Session {
             .ok_or_else(|| {
                 ErrorObject::invalid_params("missing uri").with_data(json!({ "field": "uri" }))
             })?;
-        if request.method == "resources/unsubscribe" {
+        if method == Method::ResourcesUnsubscribe {
             if let Ok(parsed) = ResourceUri::parse(uri) {
                 if let Some(sub) = self.subscriptions.remove(parsed.as_str()) {
                     sub.process().stop(ExitReason::Normal);
@@ -923,7 +923,7 @@ impl Session {
         let parsed = self.subscribable(uri, Era::Handshake, 0)?;
         let notification = Frame::new(
             &Message::Notification(Notification {
-                method: "notifications/resources/updated".into(),
+                method: NotificationMethod::ResourcesUpdated.as_str().into(),
                 params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
             }),
             None,
@@ -1003,7 +1003,7 @@ impl Session {
             );
             let notification = Frame::new(
                 &Message::Notification(Notification {
-                    method: "notifications/resources/updated".into(),
+                    method: NotificationMethod::ResourcesUpdated.as_str().into(),
                     params: Some(params),
                 }),
                 Some(id.clone()),
@@ -1023,7 +1023,7 @@ impl Session {
             }
             let notification = Frame::new(
                 &Message::Notification(Notification {
-                    method: kind.notification().into(),
+                    method: kind.notification().as_str().into(),
                     params: Some(Map::from_iter([(
                         "_meta".to_string(),
                         json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
@@ -1041,7 +1041,9 @@ impl Session {
             ack.insert("resourceSubscriptions".into(), json!(honoured));
         }
         let ack = Message::Notification(Notification {
-            method: "notifications/subscriptions/acknowledged".into(),
+            method: NotificationMethod::SubscriptionsAcknowledged
+                .as_str()
+                .into(),
             params: Some(Map::from_iter([
                 ("notifications".to_string(), Value::Object(ack)),
                 (
@@ -1079,7 +1081,7 @@ impl Session {
         let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
         let result = shape_modern(
             &self.server,
-            "subscriptions/listen",
+            Method::SubscriptionsListen,
             json!({ "_meta": { "io.modelcontextprotocol/subscriptionId": id_value } }),
         );
         Message::Response(Response {
@@ -1114,7 +1116,7 @@ impl Session {
     fn spawn_answer(
         &mut self,
         id: Id,
-        method: String,
+        method: Method,
         work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
         ctx: &mut Context<Self>,
     ) {
@@ -1140,7 +1142,7 @@ impl Session {
                 match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
                     Ok(Ok(outcome)) => outcome,
                     Ok(Err(_panic)) => Err(ErrorObject::internal("the handler failed")
-                        .with_data(json!({ "method": method }))),
+                        .with_data(json!({ "method": method.as_str() }))),
                     Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
                         .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
                 };
@@ -1178,16 +1180,18 @@ impl Session {
     }
 
     /// Runs a feature request as a task owned by this session.
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &mut self,
+        method: Method,
         request: Request,
         version: ProtocolVersion,
         client: Arc<Value>,
-        log_level: Option<&'static str>,
+        log_level: Option<LogLevel>,
         modern: bool,
         ctx: &mut Context<Self>,
     ) {
-        let Request { id, method, params } = request;
+        let Request { id, params, .. } = request;
         if let Err(error) = self.admit(&id) {
             return self.respond(Some(id), Err(error)).await;
         }
@@ -1199,24 +1203,30 @@ impl Session {
             .filter(|t| t.is_string() || t.is_i64())
             .map(|token| Progress::new(token.clone(), config.progress_interval));
         params.remove("_meta");
-        let log_level = log_level.and_then(|l| LOG_LEVELS.iter().position(|x| *x == l));
         let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
             .with_output(self.out.clone(), progress, log_level);
         if modern {
-            match open_request_state(&self.server, &method, &mut params) {
+            match open_request_state(&self.server, method, &mut params) {
                 Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
                 Ok(None) => {}
                 Err(error) => return self.respond(Some(id), Err(error)).await,
             }
         }
         let (server, myself) = (self.server.clone(), ctx.myself().clone());
-        if version == ProtocolVersion::V2025_11_25 && method == "tools/call" {
+        if version == ProtocolVersion::V2025_11_25 && method == Method::ToolsCall {
             match self.legacy_task(&mut params) {
                 Ok(false) => {}
                 Ok(true) => {
                     let work = async move {
-                        serve_request(&server, "tools/call", params, request_ctx, false, &myself)
-                            .await
+                        serve_request(
+                            &server,
+                            Method::ToolsCall,
+                            params,
+                            request_ctx,
+                            false,
+                            &myself,
+                        )
+                        .await
                     };
                     let created = tasks::start_legacy(&self.server, work).map(|(task, created)| {
                         self.legacy_tasks.push(task);
@@ -1227,9 +1237,8 @@ impl Session {
                 Err(error) => return self.respond(Some(id), Err(error)).await,
             }
         }
-        let name = method.clone();
         let work = async move {
-            serve_request(&server, &name, params, request_ctx, modern, &myself).await
+            serve_request(&server, method, params, request_ctx, modern, &myself).await
         };
         self.spawn_answer(id, method, work, ctx);
     }
@@ -1246,10 +1255,12 @@ impl Session {
             (None, _)
             | (Some(TaskSupport::Never), false)
             | (Some(TaskSupport::Optional), false) => Ok(false),
-            (Some(TaskSupport::Never), true) => Err(ErrorObject::method_not_found("tools/call")
-                .with_data(json!({ "tool": name, "taskSupport": "forbidden" }))),
+            (Some(TaskSupport::Never), true) => {
+                Err(ErrorObject::method_not_found(Method::ToolsCall.as_str())
+                    .with_data(json!({ "tool": name, "taskSupport": "forbidden" })))
+            }
             (Some(TaskSupport::Required), false) => {
-                Err(ErrorObject::method_not_found("tools/call")
+                Err(ErrorObject::method_not_found(Method::ToolsCall.as_str())
                     .with_data(json!({ "tool": name, "taskSupport": "required" })))
             }
             (Some(_), true) => Ok(true),
@@ -1300,7 +1311,7 @@ fn open_envelope(
 /// again with the answers.
 async fn serve_request(
     server: &McpServer,
-    method: &str,
+    method: Method,
     params: Map<String, Value>,
     mut ctx: RequestContext,
     modern: bool,
@@ -1355,10 +1366,10 @@ async fn serve_request(
 /// What the sealed request state binds: a digest of the method, the target
 /// and the arguments, so an answer cannot be replayed onto another call and
 /// the state stays small whatever the arguments.
-fn binding(method: &str, params: &Map<String, Value>) -> String {
+fn binding(method: Method, params: &Map<String, Value>) -> String {
     use sha2::{Digest, Sha256};
     let bound = json!({
-        "method": method,
+        "method": method.as_str(),
         "name": params.get("name"),
         "uri": params.get("uri"),
         "arguments": params.get("arguments"),
@@ -1370,7 +1381,7 @@ fn binding(method: &str, params: &Map<String, Value>) -> String {
 /// The 2026-07-28 `input_required` result, with the state sealed.
 fn input_required(
     server: &McpServer,
-    method: &str,
+    method: Method,
     params: &Map<String, Value>,
     input: &InputRequired,
 ) -> Result<Value, ErrorObject> {
@@ -1393,7 +1404,7 @@ fn input_required(
 /// params; the state must open (once), and be bound to this very call.
 fn open_request_state(
     server: &McpServer,
-    method: &str,
+    method: Method,
     params: &mut Map<String, Value>,
 ) -> Result<Option<Answers>, ErrorObject> {
     let state = params.remove("requestState");
@@ -1442,7 +1453,7 @@ fn open_request_state(
 
 /// Adds what every 2026-07-28 result carries: `resultType`, the server's
 /// identity in `_meta`, and cache hints where the method is cacheable.
-fn shape_modern(server: &McpServer, method: &str, result: Value) -> Value {
+fn shape_modern(server: &McpServer, method: Method, result: Value) -> Value {
     let mut obj = match result {
         Value::Object(obj) => obj,
         other => {

@@ -19,6 +19,7 @@ use tokio::task::AbortHandle;
 
 use crate::context::RequestContext;
 use crate::jsonrpc::ErrorObject;
+use crate::model::Method;
 use crate::server::{McpServer, Outcome};
 
 /// The extension's identifier, as declared in capabilities.
@@ -401,8 +402,11 @@ async fn run(
     mut answers: mpsc::Receiver<Map<String, Value>>,
 ) {
     loop {
-        let call =
-            std::panic::AssertUnwindSafe(server.call("tools/call", params.clone(), ctx.clone()));
+        let call = std::panic::AssertUnwindSafe(server.call(
+            Method::ToolsCall,
+            params.clone(),
+            ctx.clone(),
+        ));
         let outcome = match futures_util::FutureExt::catch_unwind(call).await {
             Ok(outcome) => outcome,
             Err(_) => Err(ErrorObject::internal("the handler failed")),

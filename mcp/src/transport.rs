@@ -16,6 +16,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::inbound::InboundBudget;
 use crate::jsonrpc::{code, peek_id, ErrorObject, Message, Response};
+use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{outbox, Frame, Outbox};
 use crate::server::McpServer;
 use crate::session::{start_session, SessionMsg};
@@ -251,9 +252,9 @@ where
 /// log message (level `error`, logger `arbor`) naming the exit reason.
 fn session_ended(reason: &ExitReason) -> String {
     let notice = Message::Notification(crate::jsonrpc::Notification {
-        method: "notifications/message".into(),
+        method: NotificationMethod::Message.as_str().into(),
         params: Some(serde_json::Map::from_iter([
-            ("level".to_string(), json!("error")),
+            ("level".to_string(), json!(LogLevel::Error)),
             ("logger".to_string(), json!("arbor")),
             (
                 "data".to_string(),

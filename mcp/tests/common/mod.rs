@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use arbor_mcp::transport::serve_lines;
+use arbor_mcp::LogLevel;
 use arbor_mcp::{
     CallToolResult, Content, GetPromptResult, McpServer, PromptArgument, PromptMessage,
     ResourceContents, Role, ServerBuilder, ServerConfig, ToolError,
@@ -203,8 +204,8 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
             Ok(CallToolResult::text(sent.to_string()))
         })
         .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
-            ctx.log("debug", Some("test"), json!("a detail"));
-            ctx.log("warning", Some("test"), json!({"careful": true}));
+            ctx.log(LogLevel::Debug, Some("test"), json!("a detail"));
+            ctx.log(LogLevel::Warning, Some("test"), json!({"careful": true}));
             Ok(CallToolResult::text("logged"))
         })
         .tool_with_schema(

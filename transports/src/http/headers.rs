@@ -4,7 +4,7 @@
 //! intermediaries routing on them route what the server serves.
 
 use arbor_mcp::jsonrpc::{code, ErrorObject, Request};
-use arbor_mcp::McpServer;
+use arbor_mcp::{McpServer, Method};
 use axum::http::HeaderMap;
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -121,18 +121,14 @@ pub(crate) fn check(
     expect(headers, PROTOCOL_VERSION, version, Form::Plain)?;
     expect(headers, METHOD, &request.method, Form::Plain)?;
     let params = request.params.as_ref();
-    let target = match request.method.as_str() {
-        "tools/call" | "prompts/get" => Some("name"),
-        "resources/read" => Some("uri"),
-        "tasks/get" | "tasks/update" | "tasks/cancel" => Some("taskId"),
-        _ => None,
-    };
+    let method = request.method.parse::<Method>().ok();
+    let target = method.and_then(Method::named_by);
     if let Some(field) = target {
         if let Some(value) = params.and_then(|p| p.get(field)).and_then(Value::as_str) {
             expect(headers, NAME, value, Form::Text)?;
         }
     }
-    if request.method == "tools/call" {
+    if method == Some(Method::ToolsCall) {
         let tool = params.and_then(|p| p.get("name")).and_then(Value::as_str);
         let arguments = params
             .and_then(|p| p.get("arguments"))

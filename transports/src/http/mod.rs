@@ -41,7 +41,7 @@ use arbor_mcp::jsonrpc::{
 };
 use arbor_mcp::outbox::{outbox, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{envelope_version, start_session, SessionMsg};
-use arbor_mcp::{Era, McpServer, ProtocolVersion};
+use arbor_mcp::{Era, McpServer, Method, NotificationMethod, ProtocolVersion};
 use arbor_runtime::{
     spawn, Actor, ActorRef, Context, ExitReason, Flow, ShardedRegistry, SpawnError,
 };
@@ -414,8 +414,7 @@ async fn post_handshake(
             None => session_not_found(id),
         };
     }
-    let initialize =
-        matches!(&message, Incoming::Single(Message::Request(r)) if r.method == "initialize");
+    let initialize = matches!(&message, Incoming::Single(Message::Request(r)) if r.method == Method::Initialize.as_str());
     if !initialize {
         return refuse(
             StatusCode::BAD_REQUEST,
@@ -483,7 +482,7 @@ async fn open_session(
 /// versions cannot parse.
 fn primed(headers: &HeaderMap, message: &Incoming) -> bool {
     let version = match message {
-        Incoming::Single(Message::Request(r)) if r.method == "initialize" => r
+        Incoming::Single(Message::Request(r)) if r.method == Method::Initialize.as_str() => r
             .params
             .as_ref()
             .and_then(|p| p.get("protocolVersion"))
@@ -654,7 +653,9 @@ fn cancelled_requests(message: &Incoming) -> Vec<Id> {
     items
         .into_iter()
         .filter_map(|m| match m {
-            Message::Notification(n) if n.method == "notifications/cancelled" => n.params.as_ref(),
+            Message::Notification(n) if n.method == NotificationMethod::Cancelled.as_str() => {
+                n.params.as_ref()
+            }
             _ => None,
         })
         .filter_map(|p| p.get("requestId"))

@@ -32,7 +32,7 @@ pub(super) async fn post_modern(
     if let Err(error) = headers::check(&headers, &request, version, &http.server) {
         return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
     }
-    let listen = request.method == "subscriptions/listen";
+    let listen = request.method == Method::SubscriptionsListen.as_str();
     let max_inbound_bytes = http.server.config().max_inbound_bytes;
     // Started in a task the client's going cannot cut short: a request
     // process started and never handed over would live for ever.
