@@ -399,6 +399,9 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                             }
                             break;
                         }
+                        // Ended while the reader waits (let go by the memory
+                        // budget, say): nothing would ever make room.
+                        _ = process.wait() => return Ending::Input,
                         () = sleep_until_or_never(idle_at) => {
                             if idle_now(&idle, &errors) {
                                 tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");

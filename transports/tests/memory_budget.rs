@@ -59,20 +59,25 @@ async fn a_client_that_never_reads_is_let_go_once_the_budget_is_spent() {
     let (tree, endpoints) = start(server.clone(), TransportConfig::default())
         .await
         .unwrap();
-    // The hog writes 40 requests of 256 KiB from a task and never reads.
+    // The hog writes 120 requests of 256 KiB from a task and never reads:
+    // 30 MiB of answers, more than loopback's socket buffers take (they
+    // grow to several MiB each way), so the budget stays spent.
     let (hog, mut hog_write) = TcpStream::connect(endpoints.tcp)
         .await
         .unwrap()
         .into_split();
+    let mut requests = String::new();
+    for id in 0..120 {
+        requests.push_str(&call(id, "echo", 256 << 10));
+    }
     let flooding = tokio::spawn(async move {
-        let mut requests = String::new();
-        for id in 0..40 {
-            requests.push_str(&call(id, "echo", 256 << 10));
-        }
         let _ = hog_write.write_all(requests.as_bytes()).await;
         hog_write
     });
-    eventually(Duration::from_secs(5), "the budget is spent", || {
+    // Its own reads, waiting for room, may let it go before the reader
+    // below comes: either way it is let go, and not before it spent the
+    // budget.
+    eventually(Duration::from_secs(10), "the budget is spent", || {
         let server = server.clone();
         async move { server.memory().available_bytes() < 300 << 10 }
     })

@@ -1,0 +1,407 @@
+//! 2026-07-28: every request carries its own `_meta` envelope and is
+//! validated on its own; `server/discover`, `subscriptions/listen`, the
+//! tasks extension, and the shape every result takes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arbor_runtime::{ActorRef, Context, ExitReason};
+use serde_json::{json, Map, Value};
+
+use super::{meta, Lifecycle, Session};
+use crate::context::RequestContext;
+use crate::jsonrpc::{code, ErrorObject, Id, Message, Notification, Request, Response};
+use crate::model::{LogLevel, Method, NotificationMethod};
+use crate::outbox::Frame;
+use crate::server::{ListKind, McpServer};
+use crate::subscription::SubscriptionMsg;
+use crate::tasks::{self, TaskSupport};
+use crate::version::{Era, ProtocolVersion};
+
+/// A 2026-07-28 session's state.
+#[derive(Default)]
+pub(super) struct Modern {
+    /// `subscriptions/listen` requests and their subscriptions.
+    pub(super) listens: HashMap<Id, Vec<ActorRef<SubscriptionMsg>>>,
+}
+
+impl Session {
+    /// Validates a 2026-07-28 request's envelope, then serves it.
+    pub(super) async fn modern(
+        &mut self,
+        method: Option<Method>,
+        request: Request,
+        ctx: &mut Context<Self>,
+    ) {
+        let (envelope, requested, caps) = match open_envelope(request.params.as_ref()) {
+            Ok(parts) => parts,
+            Err(error) => return self.respond(Some(request.id), Err(error)).await,
+        };
+        if ProtocolVersion::parse(requested).map(ProtocolVersion::era) != Some(Era::Modern) {
+            let error = ErrorObject::new(code::UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version")
+                .with_data(json!({ "supported": ProtocolVersion::supported(Era::Modern), "requested": requested }));
+            return self.respond(Some(request.id), Err(error)).await;
+        }
+        // The spec's order: envelope, version, method, then the rest.
+        let known = method.filter(|m| {
+            m.in_era(Era::Modern)
+                && match m {
+                    Method::ServerDiscover | Method::SubscriptionsListen => true,
+                    m if m.is_task() => self.server.serves_tasks(),
+                    m => self.server.serves(*m),
+                }
+        });
+        let Some(method) = known else {
+            let error = ErrorObject::method_not_found(&request.method);
+            return self.respond(Some(request.id), Err(error)).await;
+        };
+        let level = match envelope.get(meta::LOG_LEVEL) {
+            None => None,
+            Some(level) => match level.as_str().map(str::parse::<LogLevel>) {
+                Some(Ok(level)) => Some(level),
+                _ => {
+                    let error = ErrorObject::invalid_params("invalid log level").with_data(
+                        json!({ "field": meta::LOG_LEVEL, "allowed": LogLevel::names() }),
+                    );
+                    return self.respond(Some(request.id), Err(error)).await;
+                }
+            },
+        };
+        let client = Arc::new(caps.clone());
+        if method == Method::ToolsCall {
+            match self.runs_as_task(&request, &client) {
+                Some(Ok(())) => return self.start_task(request, client).await,
+                Some(Err(error)) => return self.respond(Some(request.id), Err(error)).await,
+                None => {}
+            }
+        }
+        match method {
+            Method::ServerDiscover => {
+                let mut result = json!({
+                    "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
+                    "capabilities": self.server.capabilities(Era::Modern),
+                });
+                if let Some(text) = self.server.instructions() {
+                    result["instructions"] = text.into();
+                }
+                let shaped = shape_modern(&self.server, Method::ServerDiscover, result);
+                self.respond(Some(request.id), Ok(shaped)).await;
+            }
+            Method::SubscriptionsListen => self.listen(request, ctx).await,
+            Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => {
+                let outcome = self.task_method(method, &request, &client);
+                let outcome = outcome.map(|r| shape_modern(&self.server, method, r));
+                self.respond(Some(request.id), outcome).await;
+            }
+            _ => {
+                self.run(
+                    method,
+                    request,
+                    ProtocolVersion::V2026_07_28,
+                    client,
+                    level,
+                    ctx,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Whether a 2026-07-28 `tools/call` runs as a task: `Some(Ok)` to start
+    /// one, `Some(Err)` when the tool needs the extension the client lacks,
+    /// `None` to answer it directly.
+    fn runs_as_task(&self, request: &Request, client: &Value) -> Option<Result<(), ErrorObject>> {
+        let name = request.params.as_ref()?.get("name")?.as_str()?;
+        match (
+            self.server.tool_task_support(name)?,
+            tasks::declared(client),
+        ) {
+            (TaskSupport::Never, _) | (TaskSupport::Optional, false) => None,
+            (TaskSupport::Optional | TaskSupport::Required, true) => Some(Ok(())),
+            (TaskSupport::Required, false) => Some(Err(tasks::missing_extension())),
+        }
+    }
+
+    async fn start_task(&mut self, request: Request, client: Arc<Value>) {
+        let mut params = request.params.unwrap_or_default();
+        params.remove("_meta");
+        let request_ctx = RequestContext::new(
+            request.id.clone(),
+            ProtocolVersion::V2026_07_28,
+            client,
+            self.server.clone(),
+        );
+        let created = tasks::start(&self.server, params, request_ctx)
+            .map(|created| shape_modern(&self.server, Method::ToolsCall, created));
+        self.respond(Some(request.id), created).await;
+    }
+
+    fn task_method(
+        &self,
+        method: Method,
+        request: &Request,
+        client: &Value,
+    ) -> Result<Value, ErrorObject> {
+        if !tasks::declared(client) {
+            return Err(tasks::missing_extension());
+        }
+        let params = request.params.clone().unwrap_or_default();
+        let id = params
+            .get("taskId")
+            .and_then(Value::as_str)
+            .ok_or_else(|| {
+                ErrorObject::invalid_params("missing taskId")
+                    .with_data(json!({ "field": "taskId" }))
+            })?;
+        let store = self.server.tasks();
+        match method {
+            Method::TasksGet => store.get(id),
+            Method::TasksCancel => store.cancel(id),
+            _ => {
+                let responses = match params.get("inputResponses") {
+                    Some(Value::Object(r)) => r.clone(),
+                    _ => {
+                        return Err(
+                            ErrorObject::invalid_params("inputResponses must be an object")
+                                .with_data(json!({ "field": "inputResponses" })),
+                        )
+                    }
+                };
+                store.update(id, responses)
+            }
+        }
+    }
+
+    /// 2026-07-28: `subscriptions/listen`. Acknowledges the subset it honours
+    /// first, then delivers updates tagged with the listen request's id until
+    /// the client cancels it or the input ends.
+    async fn listen(&mut self, request: Request, ctx: &mut Context<Self>) {
+        let id = request.id.clone();
+        if self.listening(&id) || self.in_flight.contains_key(&id) {
+            let error = ErrorObject::new(
+                code::INVALID_REQUEST,
+                "a request with this id is already in flight",
+            )
+            .with_data(json!({ "id": id }));
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let filter = request.params.as_ref().and_then(|p| p.get("notifications"));
+        let Some(filter) = filter.and_then(Value::as_object) else {
+            let error =
+                ErrorObject::invalid_params("subscriptions/listen needs a notifications filter")
+                    .with_data(json!({ "field": "notifications" }));
+            return self.respond(Some(id), Err(error)).await;
+        };
+        let wanted: Vec<String> = match filter.get("resourceSubscriptions") {
+            None => Vec::new(),
+            Some(v) => match serde_json::from_value(v.clone()) {
+                Ok(list) => list,
+                Err(_) => {
+                    let error =
+                        ErrorObject::invalid_params("resourceSubscriptions must be a list of URIs")
+                            .with_data(json!({ "field": "notifications.resourceSubscriptions" }));
+                    return self.respond(Some(id), Err(error)).await;
+                }
+            },
+        };
+        let max = self.server.config().max_subscriptions;
+        if self.subscription_count() >= max {
+            let error = ErrorObject::invalid_params("too many subscriptions on this connection")
+                .with_data(json!({ "limit": "max_subscriptions", "max": max }));
+            return self.respond(Some(id), Err(error)).await;
+        }
+        let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
+        let mut honoured = Vec::new();
+        let mut subs = Vec::new();
+        // Groups are joined only after the acknowledgement is queued, so no
+        // update can overtake it.
+        let mut joins: Vec<(String, ActorRef<SubscriptionMsg>)> = Vec::new();
+        for uri in wanted {
+            let Ok(parsed) = self.subscribable(&uri, Era::Modern, subs.len()) else {
+                continue;
+            };
+            let mut params = Map::new();
+            params.insert("uri".into(), Value::from(uri.as_str()));
+            params.insert(
+                "_meta".into(),
+                json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+            );
+            let notification = Frame::new(
+                &Message::Notification(Notification {
+                    method: NotificationMethod::ResourcesUpdated.as_str().into(),
+                    params: Some(params),
+                }),
+                Some(id.clone()),
+            );
+            if let Ok(sub) = self.start_subscription(notification, ctx).await {
+                joins.push((parsed.as_str().to_string(), sub.clone()));
+                subs.push(sub);
+                honoured.push(uri);
+            }
+        }
+        let mut ack = Map::new();
+        for kind in ListKind::ALL {
+            if filter.get(kind.filter()).and_then(Value::as_bool) != Some(true)
+                || self.subscription_count() + subs.len() >= self.server.config().max_subscriptions
+            {
+                continue;
+            }
+            let notification = Frame::new(
+                &Message::Notification(Notification {
+                    method: kind.notification().as_str().into(),
+                    params: Some(Map::from_iter([(
+                        "_meta".to_string(),
+                        json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+                    )])),
+                }),
+                Some(id.clone()),
+            );
+            if let Ok(sub) = self.start_subscription(notification, ctx).await {
+                joins.push((kind.group(), sub.clone()));
+                subs.push(sub);
+                ack.insert(kind.filter().into(), Value::Bool(true));
+            }
+        }
+        if filter.contains_key("resourceSubscriptions") {
+            ack.insert("resourceSubscriptions".into(), json!(honoured));
+        }
+        let ack = Message::Notification(Notification {
+            method: NotificationMethod::SubscriptionsAcknowledged
+                .as_str()
+                .into(),
+            params: Some(Map::from_iter([
+                ("notifications".to_string(), Value::Object(ack)),
+                (
+                    "_meta".to_string(),
+                    json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
+                ),
+            ])),
+        });
+        // Queued and joined with no await between when there is room: a
+        // client that acts on the acknowledgement at once must find the
+        // subscription live.
+        if let Err(ack) = self.out.queue_now(Frame::new(&ack, Some(id.clone()))) {
+            self.send(ack).await;
+        }
+        for (group, sub) in joins {
+            self.server.subscribers().join(group, &sub.process());
+        }
+        if let Lifecycle::Modern(m) = &mut self.state {
+            m.listens.insert(id, subs);
+        }
+    }
+
+    /// Whether `id` is a listen in progress.
+    pub(super) fn listening(&self, id: &Id) -> bool {
+        matches!(&self.state, Lifecycle::Modern(m) if m.listens.contains_key(id))
+    }
+
+    /// `notifications/cancelled` for a listen: its subscriptions stop (a
+    /// cancelled request gets no answer).
+    pub(super) fn cancel_listen(&mut self, id: &Id) {
+        if let Lifecycle::Modern(m) = &mut self.state {
+            for sub in m.listens.remove(id).unwrap_or_default() {
+                sub.process().stop(ExitReason::Normal);
+            }
+        }
+    }
+
+    /// Ends every listen with its final result.
+    pub(super) async fn end_listens(&mut self) {
+        for (id, answer) in self.take_listens() {
+            self.send(Frame::new(&answer, Some(id))).await;
+        }
+    }
+
+    /// Stops every listen's subscriptions; the results that end them.
+    pub(super) fn take_listens(&mut self) -> Vec<(Id, Message)> {
+        let listens = match &mut self.state {
+            Lifecycle::Modern(m) => std::mem::take(&mut m.listens),
+            _ => return Vec::new(),
+        };
+        listens
+            .into_iter()
+            .map(|(id, subs)| (id.clone(), self.listen_ended(id, subs)))
+            .collect()
+    }
+
+    /// Stops a listen's subscriptions; the result that ends it.
+    fn listen_ended(&self, id: Id, subs: Vec<ActorRef<SubscriptionMsg>>) -> Message {
+        for sub in subs {
+            sub.process().stop(ExitReason::Normal);
+        }
+        let id_value = serde_json::to_value(&id).unwrap_or(Value::Null);
+        let result = shape_modern(
+            &self.server,
+            Method::SubscriptionsListen,
+            json!({ "_meta": { "io.modelcontextprotocol/subscriptionId": id_value } }),
+        );
+        Message::Response(Response {
+            id: Some(id),
+            outcome: Ok(result),
+        })
+    }
+}
+
+/// The error for a 2026-07-28 request without its `_meta` envelope.
+fn missing_envelope() -> ErrorObject {
+    ErrorObject::invalid_params(
+        "a 2026-07-28 request needs params._meta with io.modelcontextprotocol/protocolVersion and io.modelcontextprotocol/clientCapabilities",
+    )
+    .with_data(json!({ "field": "_meta", "required": [meta::PROTOCOL_VERSION, meta::CLIENT_CAPABILITIES] }))
+}
+
+/// The protocol version a 2026-07-28 request's envelope names, once the
+/// envelope has what every such request must carry (checked before
+/// anything else about the request, as the specification orders it).
+///
+/// # Errors
+/// `-32602` naming the missing fields.
+pub fn envelope_version(params: Option<&Map<String, Value>>) -> Result<&str, ErrorObject> {
+    open_envelope(params).map(|(_, version, _)| version)
+}
+
+/// A 2026-07-28 request's `_meta`, with the version and client
+/// capabilities every such request carries.
+fn open_envelope(
+    params: Option<&Map<String, Value>>,
+) -> Result<(&Map<String, Value>, &str, &Value), ErrorObject> {
+    let envelope = params
+        .and_then(|p| p.get("_meta"))
+        .and_then(Value::as_object)
+        .ok_or_else(missing_envelope)?;
+    let version = envelope.get(meta::PROTOCOL_VERSION).and_then(Value::as_str);
+    let caps = envelope
+        .get(meta::CLIENT_CAPABILITIES)
+        .filter(|c| c.is_object());
+    match (version, caps) {
+        (Some(version), Some(caps)) => Ok((envelope, version, caps)),
+        _ => Err(missing_envelope()),
+    }
+}
+
+/// Adds what every 2026-07-28 result carries: `resultType`, the server's
+/// identity in `_meta`, and cache hints where the method is cacheable.
+pub(super) fn shape_modern(server: &McpServer, method: Method, result: Value) -> Value {
+    let mut obj = match result {
+        Value::Object(obj) => obj,
+        other => {
+            let mut m = Map::new();
+            m.insert("value".into(), other);
+            m
+        }
+    };
+    obj.entry("resultType").or_insert_with(|| "complete".into());
+    // Only complete results are cacheable; `resources/read` has its
+    // resource's hint already.
+    if obj.get("resultType").and_then(Value::as_str) == Some("complete") {
+        if let Some(hint) = server.config().list_caching.for_method(method) {
+            hint.apply(&mut obj);
+        }
+    }
+    let meta = obj.entry("_meta").or_insert_with(|| json!({}));
+    if let Some(meta) = meta.as_object_mut() {
+        meta.insert(meta::SERVER_INFO.into(), json!(server.info()));
+    }
+    Value::Object(obj)
+}
