@@ -1,0 +1,469 @@
+//! Declaring a server: [`ServerBuilder`] takes its tools, resources,
+//! templates and prompts and builds the [`McpServer`](super::McpServer).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use schemars::JsonSchema;
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+use crate::context::RequestContext;
+use crate::model::{
+    CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
+};
+use crate::seal::{SealKey, Sealer};
+use crate::tasks::{TaskStore, TaskSupport};
+use crate::template::{UriTemplate, Variables};
+use crate::uri::ResourceUri;
+use arbor_runtime::ProcessGroups;
+
+use super::{
+    Catalog, CompleteFn, CompletionRequest, HandlerError, Inner, McpServer, PromptEntry, PromptFn,
+    ResourceEntry, ResourceFn, ServerConfig, TemplateEntry, TemplateFn, ToolEntry, ToolError,
+    ToolFn,
+};
+
+/// Why a server definition is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// Two tools, resources or prompts share a name.
+    #[error("duplicate {kind} {name:?}")]
+    Duplicate {
+        /// `tool`, `resource` or `prompt`.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// A setting names a tool that was not declared.
+    #[error("no tool {0:?} declared")]
+    UnknownTool(String),
+    /// A setting names a resource or template that was not declared.
+    #[error("no resource or template {0:?} declared")]
+    UnknownResource(String),
+    /// A resource URI is not a valid, safe URI.
+    #[error("resource uri {uri:?}: {reason}")]
+    InvalidUri {
+        /// The URI.
+        uri: String,
+        /// Why.
+        reason: String,
+    },
+    /// A tool's schema is not a valid JSON Schema, or not an object schema.
+    #[error("tool {tool:?}: invalid {which} schema: {reason}")]
+    InvalidSchema {
+        /// The tool.
+        tool: String,
+        /// `input` or `output`.
+        which: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Declares a server.
+pub struct ServerBuilder {
+    pub(super) info: Implementation,
+    pub(super) instructions: Option<String>,
+    pub(super) config: ServerConfig,
+    pub(super) key: Option<SealKey>,
+    pub(super) tools: Vec<ToolEntry>,
+    pub(super) resources: Vec<ResourceEntry>,
+    pub(super) templates: Vec<TemplateEntry>,
+    pub(super) prompts: Vec<PromptEntry>,
+    pub(super) completer: Option<CompleteFn>,
+    pub(super) errors: Vec<BuildError>,
+}
+
+impl std::fmt::Debug for ServerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerBuilder")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+pub(super) fn compile(
+    schema: &Value,
+    tool: &str,
+    which: &'static str,
+) -> Result<jsonschema::Validator, BuildError> {
+    if schema.get("type").and_then(Value::as_str) != Some("object") {
+        return Err(BuildError::InvalidSchema {
+            tool: tool.to_string(),
+            which,
+            reason: "the root must have \"type\": \"object\"".into(),
+        });
+    }
+    jsonschema::validator_for(schema).map_err(|e| BuildError::InvalidSchema {
+        tool: tool.to_string(),
+        which,
+        reason: e.to_string(),
+    })
+}
+
+/// The input schema of `T`, without the Rust type name schemars puts in
+/// `title` (models see it, and it names nothing of theirs).
+pub(super) fn schema_of<T: JsonSchema>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T))
+        .unwrap_or_else(|_| json!({"type": "object"}));
+    if let Some(root) = schema.as_object_mut() {
+        root.remove("title");
+    }
+    schema
+}
+
+impl ServerBuilder {
+    /// A server called `name`, version `version`.
+    pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
+        ServerBuilder {
+            info: Implementation::new(name, version),
+            instructions: None,
+            config: ServerConfig::default(),
+            key: None,
+            tools: Vec::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+            completer: None,
+            errors: Vec::new(),
+        }
+    }
+
+    /// Instructions for the model, sent at discovery or initialization.
+    pub fn instructions(mut self, text: impl Into<String>) -> Self {
+        self.instructions = Some(text.into());
+        self
+    }
+
+    /// Replaces the settings.
+    pub fn config(mut self, config: ServerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The key that seals cursors and request state. Instances that serve
+    /// the same clients behind a load balancer must share it; by default each
+    /// server makes its own at random.
+    pub fn seal_key(mut self, key: SealKey) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// A tool whose arguments are `A`; its input schema is derived from `A`.
+    ///
+    /// Arguments are checked against the schema before `handler` runs; a
+    /// mismatch is a tool result with `isError` set listing each violation
+    /// (the specification counts it as a tool execution error, which the
+    /// model sees and can correct), not a protocol error.
+    pub fn tool<A, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    where
+        A: DeserializeOwned + JsonSchema + Send + 'static,
+        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        let handler = Arc::new(handler);
+        self.tool_with_schema(
+            name,
+            description,
+            schema_of::<A>(),
+            None,
+            move |args, ctx| {
+                let handler = handler.clone();
+                async move {
+                    let args: A = serde_json::from_value(args)
+                        .map_err(|e| ToolError::new(format!("arguments: {e}")))?;
+                    handler(args, ctx).await
+                }
+            },
+        )
+    }
+
+    /// A tool with an explicit input schema (and optional output schema);
+    /// `handler` gets the validated arguments as JSON.
+    pub fn tool_with_schema<F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        input_schema: Value,
+        output_schema: Option<Value>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(Value, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
+    {
+        if self.tools.iter().any(|t| t.definition["name"] == name) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "tool",
+                name: name.into(),
+            });
+            return self;
+        }
+        let input = match compile(&input_schema, name, "input") {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e);
+                return self;
+            }
+        };
+        let output = match output_schema
+            .as_ref()
+            .map(|s| compile(s, name, "output"))
+            .transpose()
+        {
+            Ok(v) => v,
+            Err(e) => {
+                self.errors.push(e);
+                return self;
+            }
+        };
+        let headers = match crate::param_header::param_headers(&input_schema) {
+            Ok(headers) => headers.into(),
+            Err(reason) => {
+                self.errors.push(BuildError::InvalidSchema {
+                    tool: name.into(),
+                    which: "input",
+                    reason,
+                });
+                return self;
+            }
+        };
+        let mut definition = json!({
+            "name": name,
+            "description": description,
+            "inputSchema": input_schema,
+        });
+        if let Some(out) = output_schema {
+            definition["outputSchema"] = out;
+        }
+        let handler: ToolFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        self.tools.push(ToolEntry {
+            definition,
+            task: TaskSupport::Never,
+            headers,
+            input,
+            output,
+            handler,
+        });
+        self
+    }
+
+    /// A family of resources whose URIs match an RFC 6570 template; `handler`
+    /// gets the matched variables and the URI. Variable constraints declared
+    /// on the template (`UriTemplate::with_var`) are checked first: a value
+    /// that breaks one is a `-32602` error naming the variable.
+    pub fn resource_template<F, Fut>(
+        mut self,
+        template: UriTemplate,
+        name: &str,
+        mime_type: Option<&str>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(Variables, String, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
+    {
+        if self
+            .templates
+            .iter()
+            .any(|t| t.template.as_str() == template.as_str())
+        {
+            self.errors.push(BuildError::Duplicate {
+                kind: "resource template",
+                name: template.as_str().into(),
+            });
+            return self;
+        }
+        let mut definition = json!({ "uriTemplate": template.as_str(), "name": name });
+        if let Some(m) = mime_type {
+            definition["mimeType"] = m.into();
+        }
+        let handler: TemplateFn = Arc::new(move |vars, uri, ctx| Box::pin(handler(vars, uri, ctx)));
+        self.templates.push(TemplateEntry {
+            definition,
+            template,
+            handler,
+            cache: crate::cache::CacheHint::NONE,
+        });
+        self
+    }
+
+    /// A resource at a fixed URI.
+    pub fn resource<F, Fut>(
+        mut self,
+        uri: &str,
+        name: &str,
+        mime_type: Option<&str>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
+    {
+        let normalized = match ResourceUri::parse(uri) {
+            Ok(u) => u.as_str().to_string(),
+            Err(e) => {
+                self.errors.push(BuildError::InvalidUri {
+                    uri: uri.into(),
+                    reason: e.to_string(),
+                });
+                return self;
+            }
+        };
+        if self.resources.iter().any(|r| r.uri == normalized) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "resource",
+                name: uri.into(),
+            });
+            return self;
+        }
+        let mut definition = json!({ "uri": uri, "name": name });
+        if let Some(m) = mime_type {
+            definition["mimeType"] = m.into();
+        }
+        let handler: ResourceFn = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
+        self.resources.push(ResourceEntry {
+            definition,
+            uri: normalized,
+            handler,
+            cache: crate::cache::CacheHint::NONE,
+        });
+        self
+    }
+
+    /// Sets how long 2026-07-28 clients may reuse what `resources/read`
+    /// gives for the resource at `uri`, or for the template written
+    /// `uri` (both declared before). The default, [`CacheHint::NONE`], is
+    /// right for anything that can change: declare only what is immutable
+    /// for a while.
+    ///
+    /// [`CacheHint::NONE`]: crate::cache::CacheHint::NONE
+    pub fn cache_resource(mut self, uri: &str, hint: crate::cache::CacheHint) -> Self {
+        let normalized = ResourceUri::parse(uri).map(|u| u.as_str().to_string());
+        if let Some(entry) = self
+            .resources
+            .iter_mut()
+            .find(|r| normalized.as_deref().is_ok_and(|n| r.uri == n))
+        {
+            entry.cache = hint;
+        } else if let Some(entry) = self
+            .templates
+            .iter_mut()
+            .find(|t| t.template.as_str() == uri)
+        {
+            entry.cache = hint;
+        } else {
+            self.errors.push(BuildError::UnknownResource(uri.into()));
+        }
+        self
+    }
+
+    /// A prompt with declared arguments; required ones are checked before
+    /// `handler` runs.
+    pub fn prompt<F, Fut>(
+        mut self,
+        name: &str,
+        description: &str,
+        arguments: Vec<PromptArgument>,
+        handler: F,
+    ) -> Self
+    where
+        F: Fn(HashMap<String, String>, RequestContext) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
+    {
+        if self.prompts.iter().any(|p| p.definition["name"] == name) {
+            self.errors.push(BuildError::Duplicate {
+                kind: "prompt",
+                name: name.into(),
+            });
+            return self;
+        }
+        let definition = json!({
+            "name": name,
+            "description": description,
+            "arguments": arguments,
+        });
+        let handler: PromptFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        self.prompts.push(PromptEntry {
+            definition,
+            arguments,
+            handler,
+        });
+        self
+    }
+
+    /// Sets whether the tool `name` (declared before) runs as a task for
+    /// clients that declare the tasks extension.
+    pub fn task_support(mut self, name: &str, support: TaskSupport) -> Self {
+        match self.tools.iter_mut().find(|t| t.definition["name"] == name) {
+            Some(tool) => {
+                tool.task = support;
+                // 2025-11-25 clients read this from the tool itself.
+                let level = match support {
+                    TaskSupport::Never => "forbidden",
+                    TaskSupport::Optional => "optional",
+                    TaskSupport::Required => "required",
+                };
+                tool.definition["execution"] = json!({ "taskSupport": level });
+            }
+            None => self.errors.push(BuildError::UnknownTool(name.into())),
+        }
+        self
+    }
+
+    /// Completes prompt arguments and template variables. The target and the
+    /// argument are checked to exist before `handler` runs; at most
+    /// [`MAX_COMPLETION_VALUES`](super::MAX_COMPLETION_VALUES) values are returned, with `hasMore` set when
+    /// there were more.
+    pub fn completion<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(CompletionRequest) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<String>> + Send + 'static,
+    {
+        self.completer = Some(Arc::new(move |req| Box::pin(handler(req))));
+        self
+    }
+
+    /// The finished server.
+    ///
+    /// # Errors
+    /// The first [`BuildError`] in the definition.
+    pub fn build(mut self) -> Result<McpServer, BuildError> {
+        if let Some(e) = self.errors.drain(..).next() {
+            return Err(e);
+        }
+        let key = self.key.unwrap_or_else(SealKey::generate);
+        let mut catalog = Catalog {
+            tools: self.tools.into_iter().map(Arc::new).collect(),
+            tool_index: HashMap::new(),
+            resources: self.resources.into_iter().map(Arc::new).collect(),
+            templates: self.templates.into_iter().map(Arc::new).collect(),
+            prompts: self.prompts.into_iter().map(Arc::new).collect(),
+        };
+        catalog.index_tools();
+        Ok(McpServer {
+            inner: Arc::new(Inner {
+                info: self.info,
+                instructions: self.instructions,
+                sealer: Sealer::new(key),
+                catalog: RwLock::new(catalog),
+                completer: self.completer,
+                tasks: TaskStore::new(
+                    self.config.task_ttl,
+                    self.config.task_poll_interval,
+                    self.config.max_tasks,
+                ),
+                subscribers: ProcessGroups::new(),
+                memory: crate::memory::MemoryBudget::new(
+                    self.config
+                        .max_buffered_bytes
+                        .unwrap_or_else(crate::memory::MemoryBudget::default_bytes),
+                ),
+                config: self.config,
+            }),
+        })
+    }
+}

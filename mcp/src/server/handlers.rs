@@ -1,0 +1,172 @@
+//! Running one feature request: calling a tool (its arguments checked
+//! against its schema, its output against its output schema), reading a
+//! resource, getting a prompt.
+
+use std::collections::HashMap;
+
+use serde_json::{json, Map, Value};
+
+use crate::context::RequestContext;
+use crate::jsonrpc::ErrorObject;
+use crate::model::{CallToolResult, ResourceContents};
+use crate::uri::ResourceUri;
+use crate::version::Era;
+
+use super::{
+    outcome_of, params_field, required_field, resource_not_found, McpServer, Outcome, ToolError,
+};
+
+impl McpServer {
+    pub(super) async fn call_tool(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Outcome, ErrorObject> {
+        let name: String = required_field(&params, "name")?;
+        let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
+        let tool = self.inner.catalog.read().tool(&name);
+        let Some(tool) = tool else {
+            return Err(ErrorObject::invalid_params(format!("unknown tool: {name}"))
+                .with_data(json!({ "tool": name })));
+        };
+        let violations: Vec<Value> = tool
+            .input
+            .iter_errors(&args)
+            .map(|e| json!({ "path": e.instance_path().to_string(), "message": e.to_string() }))
+            .collect();
+        if !violations.is_empty() {
+            // The spec counts input validation errors as tool execution
+            // errors (both eras): the model sees them and can correct itself.
+            let mut text = format!("invalid arguments for tool {name}:");
+            for v in &violations {
+                text.push_str(&format!(
+                    "\n- {}: {}",
+                    v["path"].as_str().unwrap_or(""),
+                    v["message"].as_str().unwrap_or("")
+                ));
+            }
+            return Ok(Outcome::Done(
+                serde_json::to_value(CallToolResult::error(text))
+                    .map_err(|e| ErrorObject::internal(e.to_string()))?,
+            ));
+        }
+        let result = match (tool.handler)(args, ctx).await {
+            Ok(result) => result,
+            Err(ToolError::Failed(message)) => CallToolResult::error(message),
+            Err(ToolError::InputRequired(input)) => return Ok(Outcome::NeedsInput(input)),
+        };
+        if let (Some(validator), false) = (&tool.output, result.is_error) {
+            let structured = result.structured_content.clone().unwrap_or(Value::Null);
+            let violations: Vec<String> = validator
+                .iter_errors(&structured)
+                .map(|e| e.to_string())
+                .collect();
+            if !violations.is_empty() {
+                return Err(ErrorObject::internal(format!(
+                    "tool {name} returned output that violates its output schema"
+                ))
+                .with_data(json!({ "tool": name, "errors": violations })));
+            }
+        }
+        serde_json::to_value(result)
+            .map(Outcome::Done)
+            .map_err(|e| ErrorObject::internal(e.to_string()))
+    }
+
+    pub(super) async fn read_resource(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Outcome, ErrorObject> {
+        let uri: String = required_field(&params, "uri")?;
+        let era = ctx.era();
+        let parsed = ResourceUri::parse(&uri).map_err(|e| {
+            ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
+                .with_data(json!({ "uri": uri, "reason": e.to_string() }))
+        })?;
+        let (entry, templates) = {
+            let catalog = self.inner.catalog.read();
+            let entry = catalog
+                .resources
+                .iter()
+                .find(|r| r.uri == parsed.as_str())
+                .cloned();
+            (entry, catalog.templates.clone())
+        };
+        // The resource's own caching hint (2026-07-28 only).
+        let read = |contents: Vec<ResourceContents>, cache: crate::cache::CacheHint| {
+            let mut result = Map::new();
+            result.insert("contents".into(), json!(contents));
+            if era == Era::Modern {
+                cache.apply(&mut result);
+            }
+            Outcome::Done(Value::Object(result))
+        };
+        if let Some(entry) = entry {
+            return match (entry.handler)(uri, ctx).await {
+                Ok(contents) => Ok(read(contents, entry.cache)),
+                Err(e) => outcome_of(e),
+            };
+        }
+        for entry in &templates {
+            match entry.template.match_uri(parsed.as_str()) {
+                Ok(None) => continue,
+                Ok(Some(vars)) => {
+                    return match (entry.handler)(vars, uri, ctx).await {
+                        Ok(contents) => Ok(read(contents, entry.cache)),
+                        Err(e) => outcome_of(e),
+                    };
+                }
+                Err(e) => {
+                    return Err(ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
+                        .with_data(json!({ "uri": uri, "template": entry.template.as_str(), "reason": e.to_string() })));
+                }
+            }
+        }
+        Err(resource_not_found(&uri, era))
+    }
+
+    pub(super) async fn get_prompt(
+        &self,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Outcome, ErrorObject> {
+        let name: String = required_field(&params, "name")?;
+        let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();
+        let prompt = self.inner.catalog.read().prompt(&name);
+        let Some(prompt) = prompt else {
+            return Err(
+                ErrorObject::invalid_params(format!("unknown prompt: {name}"))
+                    .with_data(json!({ "prompt": name })),
+            );
+        };
+        let missing: Vec<&str> = prompt
+            .arguments
+            .iter()
+            .filter(|a| a.required && !args.contains_key(&a.name))
+            .map(|a| a.name.as_str())
+            .collect();
+        if !missing.is_empty() {
+            return Err(ErrorObject::invalid_params(format!(
+                "prompt {name}: missing required arguments"
+            ))
+            .with_data(json!({ "prompt": name, "missing": missing })));
+        }
+        let unknown: Vec<&String> = args
+            .keys()
+            .filter(|k| !prompt.arguments.iter().any(|a| &a.name == *k))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(
+                ErrorObject::invalid_params(format!("prompt {name}: unknown arguments"))
+                    .with_data(json!({ "prompt": name, "unknown": unknown })),
+            );
+        }
+        match (prompt.handler)(args, ctx).await {
+            Ok(result) => serde_json::to_value(result)
+                .map(Outcome::Done)
+                .map_err(|e| ErrorObject::internal(e.to_string())),
+            Err(e) => outcome_of(e),
+        }
+    }
+}

@@ -1,0 +1,319 @@
+//! A server definition: tools, resources and prompts, written once and
+//! served to both eras.
+//!
+//! [`ServerBuilder`] declares them; [`McpServer`] answers the feature methods
+//! (`tools/*`, `resources/*`, `prompts/*`) for any connection. Lifecycle,
+//! envelopes and result shapes per era live in [`crate::session`].
+
+mod builder;
+mod catalog;
+mod completion;
+mod config;
+mod errors;
+mod handlers;
+mod paging;
+mod params;
+
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use serde_json::{json, Map, Value};
+
+use crate::context::RequestContext;
+use crate::input::InputRequired;
+use crate::jsonrpc::{code, ErrorObject};
+use crate::model::{Implementation, Method, NotificationMethod};
+use crate::seal::Sealer;
+use crate::subscription::SubscriptionMsg;
+use crate::tasks::{TaskStore, TaskSupport};
+use crate::uri::ResourceUri;
+use crate::version::Era;
+use arbor_runtime::{ActorRef, ProcessGroups};
+
+pub use builder::{BuildError, ServerBuilder};
+use catalog::{
+    Catalog, CompleteFn, PromptEntry, PromptFn, ResourceEntry, ResourceFn, TemplateEntry,
+    TemplateFn, ToolEntry, ToolFn,
+};
+pub use completion::{CompletionRef, CompletionRequest, MAX_COMPLETION_VALUES};
+pub use config::ServerConfig;
+use errors::outcome_of;
+pub use errors::{HandlerError, ToolError};
+use params::{params_field, required_field};
+
+/// A list whose changes clients can follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ListKind {
+    /// `tools/list`.
+    Tools,
+    /// `prompts/list`.
+    Prompts,
+    /// `resources/list` and `resources/templates/list`.
+    Resources,
+}
+
+impl ListKind {
+    /// Every kind.
+    pub const ALL: [ListKind; 3] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
+
+    /// The notification that says the list changed.
+    pub fn notification(self) -> NotificationMethod {
+        match self {
+            ListKind::Tools => NotificationMethod::ToolsListChanged,
+            ListKind::Prompts => NotificationMethod::PromptsListChanged,
+            ListKind::Resources => NotificationMethod::ResourcesListChanged,
+        }
+    }
+
+    /// The `subscriptions/listen` filter field that asks for it.
+    pub fn filter(self) -> &'static str {
+        match self {
+            ListKind::Tools => "toolsListChanged",
+            ListKind::Prompts => "promptsListChanged",
+            ListKind::Resources => "resourcesListChanged",
+        }
+    }
+
+    /// The process group of the subscribers to this list's changes (not a
+    /// URI, so it never meets a resource's group).
+    pub(crate) fn group(self) -> String {
+        format!("@{}", self.filter())
+    }
+}
+
+/// What a feature method produced.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// The result.
+    Done(Value),
+    /// The handler needs input from the client first.
+    NeedsInput(InputRequired),
+}
+
+struct Inner {
+    info: Implementation,
+    instructions: Option<String>,
+    config: ServerConfig,
+    sealer: Sealer,
+    catalog: RwLock<Catalog>,
+    completer: Option<CompleteFn>,
+    tasks: TaskStore,
+    subscribers: ProcessGroups<String>,
+    memory: crate::memory::MemoryBudget,
+}
+
+/// A built server: cheap to clone, shared by every connection.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for McpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("McpServer")
+            .field("info", &self.inner.info)
+            .field("tools", &self.inner.catalog.read().tools.len())
+            .finish()
+    }
+}
+
+/// The era's error for an unknown resource: `-32002` in the handshake era,
+/// `-32602` with `data.uri` in 2026-07-28.
+pub fn resource_not_found(uri: &str, era: Era) -> ErrorObject {
+    let code = match era {
+        Era::Handshake => code::RESOURCE_NOT_FOUND,
+        Era::Modern => code::INVALID_PARAMS,
+    };
+    ErrorObject::new(code, format!("Resource not found: {uri}")).with_data(json!({ "uri": uri }))
+}
+
+impl McpServer {
+    /// Who the server is.
+    pub fn info(&self) -> &Implementation {
+        &self.inner.info
+    }
+
+    /// Its instructions.
+    pub fn instructions(&self) -> Option<&str> {
+        self.inner.instructions.as_deref()
+    }
+
+    /// Its settings.
+    pub fn config(&self) -> &ServerConfig {
+        &self.inner.config
+    }
+
+    /// The memory budget all its connections share.
+    pub fn memory(&self) -> &crate::memory::MemoryBudget {
+        &self.inner.memory
+    }
+
+    pub(crate) fn sealer(&self) -> &Sealer {
+        &self.inner.sealer
+    }
+
+    /// Tells every client that follows `kind` that it changed; returns how
+    /// many were told. Called by the `add_*` and `remove_*` methods.
+    pub fn list_changed(&self, kind: ListKind) -> usize {
+        let mut told = 0;
+        self.inner.subscribers.for_each_member(&kind.group(), |p| {
+            let sent = match ActorRef::<SubscriptionMsg>::from_process(p) {
+                Some(sub) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
+                None => ActorRef::<crate::session::SessionMsg>::from_process(p).is_some_and(|s| {
+                    s.try_send(crate::session::SessionMsg::ListChanged(kind))
+                        .is_ok()
+                }),
+            };
+            told += usize::from(sent);
+        });
+        told
+    }
+
+    /// Tells every subscriber of `uri` that the resource changed; returns how
+    /// many were told. Subscribers whose queues are full miss this update.
+    pub fn resource_updated(&self, uri: &str) -> usize {
+        let Ok(uri) = ResourceUri::parse(uri) else {
+            return 0;
+        };
+        let mut told = 0;
+        self.inner
+            .subscribers
+            .for_each_member(&uri.as_str().to_string(), |p| {
+                if ActorRef::<SubscriptionMsg>::from_process(p)
+                    .is_some_and(|s| s.try_send(SubscriptionMsg::Updated).is_ok())
+                {
+                    told += 1;
+                }
+            });
+        told
+    }
+
+    /// Live subscriptions to `uri`, across all connections.
+    pub fn subscriber_count(&self, uri: &str) -> usize {
+        ResourceUri::parse(uri).map_or(0, |u| {
+            self.inner.subscribers.member_count(&u.as_str().to_string())
+        })
+    }
+
+    pub(crate) fn subscribers(&self) -> &ProcessGroups<String> {
+        &self.inner.subscribers
+    }
+
+    /// Whether `uri` names a resource: a declared one or a template match.
+    pub(crate) fn has_resource(&self, uri: &ResourceUri) -> bool {
+        let catalog = self.inner.catalog.read();
+        catalog.resources.iter().any(|r| r.uri == uri.as_str())
+            || catalog
+                .templates
+                .iter()
+                .any(|t| matches!(t.template.match_uri(uri.as_str()), Ok(Some(_))))
+    }
+
+    pub(crate) fn tasks(&self) -> &TaskStore {
+        &self.inner.tasks
+    }
+
+    /// Whether any tool runs as a task (the `tasks/*` methods exist).
+    pub fn serves_tasks(&self) -> bool {
+        self.inner
+            .catalog
+            .read()
+            .tools
+            .iter()
+            .any(|t| t.task != TaskSupport::Never)
+    }
+
+    /// The parameters of tool `name` that HTTP clients mirror into
+    /// `Mcp-Param-*` headers, if there is such a tool.
+    pub fn tool_param_headers(
+        &self,
+        name: &str,
+    ) -> Option<Arc<[crate::param_header::ParamHeader]>> {
+        self.inner
+            .catalog
+            .read()
+            .tool(name)
+            .map(|t| t.headers.clone())
+    }
+
+    /// How the tool `name` runs, if there is such a tool.
+    pub fn tool_task_support(&self, name: &str) -> Option<TaskSupport> {
+        self.inner.catalog.read().tool(name).map(|t| t.task)
+    }
+
+    /// The capabilities this server offers in `era` (extensions exist only
+    /// in 2026-07-28).
+    pub fn capabilities(&self, era: Era) -> Value {
+        let mut caps = Map::new();
+        let catalog = self.inner.catalog.read();
+        if !catalog.tools.is_empty() {
+            caps.insert("tools".into(), json!({ "listChanged": true }));
+        }
+        if !catalog.resources.is_empty() || !catalog.templates.is_empty() {
+            caps.insert(
+                "resources".into(),
+                json!({ "listChanged": true, "subscribe": true }),
+            );
+        }
+        if !catalog.prompts.is_empty() {
+            caps.insert("prompts".into(), json!({ "listChanged": true }));
+        }
+        if self.inner.completer.is_some() {
+            caps.insert("completions".into(), json!({}));
+        }
+        // Handlers may log (RequestContext::log) in either era.
+        caps.insert("logging".into(), json!({}));
+        if era == Era::Modern && catalog.tools.iter().any(|t| t.task != TaskSupport::Never) {
+            caps.insert("extensions".into(), json!({ crate::tasks::EXTENSION: {} }));
+        }
+        Value::Object(caps)
+    }
+
+    /// Whether `method` is a feature method this server answers.
+    pub fn serves(&self, method: Method) -> bool {
+        let catalog = self.inner.catalog.read();
+        match method {
+            Method::ToolsList | Method::ToolsCall => !catalog.tools.is_empty(),
+            Method::ResourcesList | Method::ResourcesRead | Method::ResourcesTemplatesList => {
+                !catalog.resources.is_empty() || !catalog.templates.is_empty()
+            }
+            Method::PromptsList | Method::PromptsGet => !catalog.prompts.is_empty(),
+            Method::CompletionComplete => self.inner.completer.is_some(),
+            _ => false,
+        }
+    }
+
+    /// Answers one feature method. The caller has checked lifecycle and
+    /// envelope, and shapes the result for its era.
+    ///
+    /// # Errors
+    /// The JSON-RPC error to answer with.
+    pub async fn call(
+        &self,
+        method: Method,
+        params: Map<String, Value>,
+        ctx: RequestContext,
+    ) -> Result<Outcome, ErrorObject> {
+        let listed = |list: &str| -> Result<Outcome, ErrorObject> {
+            let catalog = self.inner.catalog.read();
+            let items: Vec<&Value> = match list {
+                "tools" => catalog.tools.iter().map(|t| &t.definition).collect(),
+                "resources" => catalog.resources.iter().map(|r| &r.definition).collect(),
+                "resourceTemplates" => catalog.templates.iter().map(|t| &t.definition).collect(),
+                _ => catalog.prompts.iter().map(|p| &p.definition).collect(),
+            };
+            self.page(list, &params, items).map(Outcome::Done)
+        };
+        match method {
+            Method::ToolsCall => self.call_tool(params, ctx).await,
+            Method::ResourcesRead => self.read_resource(params, ctx).await,
+            Method::PromptsGet => self.get_prompt(params, ctx).await,
+            Method::ToolsList => listed("tools"),
+            Method::ResourcesList => listed("resources"),
+            Method::ResourcesTemplatesList => listed("resourceTemplates"),
+            Method::PromptsList => listed("prompts"),
+            Method::CompletionComplete => self.complete(&params).await.map(Outcome::Done),
+            other => Err(ErrorObject::method_not_found(other.as_str())),
+        }
+    }
+}
