@@ -109,17 +109,27 @@ fn main() -> anyhow::Result<()> {
                 once,
                 ..
             } => {
+                let mut http = arbor::transports::http::HttpConfig {
+                    addr: http,
+                    ..Default::default()
+                };
+                if let Some(max) = max_sessions {
+                    http.max_sessions = max;
+                }
                 let mut config = arbor::transports::TransportConfig {
-                    http,
-                    ws,
-                    tcp,
+                    tcp: Some(arbor::transports::TcpConfig {
+                        addr: tcp,
+                        ..Default::default()
+                    }),
+                    ws: Some(arbor::transports::WsConfig {
+                        addr: ws,
+                        ..Default::default()
+                    }),
+                    http: Some(http),
                     shards,
                     ..Default::default()
                 };
                 config.max_connections = max_connections;
-                if let Some(max) = max_sessions {
-                    config.http_config.max_sessions = max;
-                }
                 config.origins.allowed_hosts.extend(allowed_hosts);
                 config.origins.allowed_origins = allowed_origins;
                 refuse_unreachable(&config)?;
@@ -139,16 +149,21 @@ fn refuse_unreachable(config: &arbor::transports::TransportConfig) -> anyhow::Re
     if !config.origins.loopback_only() {
         return Ok(());
     }
-    for (flag, addr) in [("--http", config.http), ("--ws", config.ws)] {
-        if !addr.ip().is_loopback() {
-            anyhow::bail!(
-                "{flag} {addr} listens beyond loopback, but only loopback Host names are \
-                 accepted, so every remote client would get 403: name the hosts clients \
-                 use with --allowed-host NAME (repeatable)"
-            );
-        }
+    let listening = [
+        ("--http", config.http.as_ref().map(|h| h.addr)),
+        ("--ws", config.ws.as_ref().map(|w| w.addr)),
+    ];
+    match listening
+        .into_iter()
+        .find_map(|(flag, addr)| Some(flag).zip(addr.filter(|a| !a.ip().is_loopback())))
+    {
+        Some((flag, addr)) => anyhow::bail!(
+            "{flag} {addr} listens beyond loopback, but only loopback Host names are \
+             accepted, so every remote client would get 403: name the hosts clients \
+             use with --allowed-host NAME (repeatable)"
+        ),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 async fn serve_stdio() -> anyhow::Result<()> {

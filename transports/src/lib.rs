@@ -23,11 +23,14 @@
 //! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
 //! checks `Host` and `Origin` by one [`OriginPolicy`].
 
+mod config;
 pub mod http;
 mod listen;
 pub mod origin;
 pub mod tcp;
+mod tree;
 pub mod ws;
 
+pub use config::{TcpConfig, TransportConfig, WsConfig};
 pub use origin::OriginPolicy;
-pub use tcp::{start, tree, Bound, Endpoints, TransportConfig};
+pub use tree::{start, tree, Bound, Endpoints, DEFAULT_MAX_CONNECTIONS};

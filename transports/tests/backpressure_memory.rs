@@ -118,7 +118,7 @@ async fn grows_less_than(
 ) -> usize {
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
     let before = rss_bytes();
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     let sent = flood(&mut stream, max, call).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let grown = rss_bytes().saturating_sub(before);

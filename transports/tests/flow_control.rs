@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use arbor_mcp::outbox::{OutboxConfig, OverflowPolicy};
 use arbor_mcp::server::ServerConfig;
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
-use arbor_transports::{start, TransportConfig};
+use arbor_transports::{start, TcpConfig, TransportConfig, WsConfig};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -96,7 +96,7 @@ async fn the_disconnect_policy_drops_a_client_that_does_not_read() {
     let (tree, endpoints) = start(server(outbox), TransportConfig::default())
         .await
         .unwrap();
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     flood(&mut stream, 200).await;
     // Reading now: what was written before the server gave up, then EOF
     // (or a reset) instead of the 200 answers.
@@ -150,7 +150,14 @@ async fn started_idle(
 
 fn idle_config(idle: Duration) -> TransportConfig {
     TransportConfig {
-        idle_timeout: idle,
+        tcp: Some(TcpConfig {
+            idle_timeout: idle,
+            ..TcpConfig::default()
+        }),
+        ws: Some(WsConfig {
+            idle_timeout: idle,
+            ..WsConfig::default()
+        }),
         ..Default::default()
     }
 }
@@ -158,8 +165,8 @@ fn idle_config(idle: Duration) -> TransportConfig {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
     let (tree, endpoints) = started_idle(400).await;
-    let mut active = TcpStream::connect(endpoints.tcp).await.unwrap();
-    let mut idle = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut active = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
+    let mut idle = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     let ping = br#"{"jsonrpc":"2.0","id":1,"method":"ping"}
 "#;
     let mut buf = vec![0u8; 4096];
@@ -185,7 +192,7 @@ async fn an_idle_tcp_connection_is_closed_and_an_active_one_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_tcp() {
     let (tree, endpoints) = started_idle(300).await;
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     stream
         .write_all(format!("{}\n", nap_call()).as_bytes())
         .await
@@ -214,7 +221,7 @@ async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket() {
     let (tree, endpoints) = started_idle(300).await;
-    let mut ws = connect_ws(endpoints.ws).await;
+    let mut ws = connect_ws(endpoints.ws.unwrap()).await;
     ws.send(Message::Text(nap_call().into())).await.unwrap();
     let answer = match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => {
@@ -229,7 +236,7 @@ async fn a_quiet_request_longer_than_the_idle_timeout_is_answered_over_websocket
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idle_websocket_is_closed_with_1001() {
     let (tree, endpoints) = started_idle(300).await;
-    let mut ws = connect_ws(endpoints.ws).await;
+    let mut ws = connect_ws(endpoints.ws.unwrap()).await;
     let started = Instant::now();
     ws.send(Message::Text(
         r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#.into(),
@@ -271,7 +278,7 @@ async fn a_client_stalled_past_the_idle_timeout_is_let_go() {
     let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))
         .await
         .unwrap();
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     let sent = flood(&mut stream, 2000).await;
     assert!(sent < 2000, "backpressure reached the client");
     // Stalled both ways now, and never read: after the idle timeout and
@@ -312,7 +319,7 @@ async fn waiting_for_budget_held_by_working_handlers_is_not_idle() {
     let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))
         .await
         .unwrap();
-    let mut stream = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut stream = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     // Each holds the budget alone: the second waits for the first's answer.
     for id in 1..=2 {
         let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "nap", "arguments": {},

@@ -20,7 +20,7 @@ async fn with_origins(
     origins: OriginPolicy,
 ) -> (arbor_supervision::SupervisorRef, std::net::SocketAddr) {
     let (tree, endpoints) = start_with_origins(builder().build().unwrap(), origins).await;
-    (tree, endpoints.http)
+    (tree, endpoints.http.unwrap())
 }
 
 fn discover(id: u64) -> String {
@@ -435,7 +435,7 @@ async fn a_connection_over_max_connections_is_503() {
     )
     .await
     .unwrap();
-    let addr = endpoints.http;
+    let addr = endpoints.http.unwrap();
     // One connection, kept open (HTTP/1.1 keep-alive).
     let mut first = Conn::connect(addr).await;
     first
@@ -504,7 +504,7 @@ async fn a_refused_connection_that_already_sent_its_request_still_reads_the_503(
     )
     .await
     .unwrap();
-    let addr = endpoints.http;
+    let addr = endpoints.http.unwrap();
     let mut first = Conn::connect(addr).await;
     first
         .send(

@@ -62,7 +62,7 @@ async fn a_client_that_never_reads_is_let_go_once_the_budget_is_spent() {
     // The hog writes 120 requests of 256 KiB from a task and never reads:
     // 30 MiB of answers, more than loopback's socket buffers take (they
     // grow to several MiB each way), so the budget stays spent.
-    let (hog, mut hog_write) = TcpStream::connect(endpoints.tcp)
+    let (hog, mut hog_write) = TcpStream::connect(endpoints.tcp.unwrap())
         .await
         .unwrap()
         .into_split();
@@ -85,7 +85,7 @@ async fn a_client_that_never_reads_is_let_go_once_the_budget_is_spent() {
 
     // A client that reads: its large request waits for room, the hog is
     // let go, and the answer comes.
-    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+    let (read, mut write) = TcpStream::connect(endpoints.tcp.unwrap())
         .await
         .unwrap()
         .into_split();
@@ -141,7 +141,7 @@ async fn a_post_that_finds_the_server_budget_spent_is_429() {
     let (tree, endpoints) = start(server.clone(), TransportConfig::default())
         .await
         .unwrap();
-    let mut holder = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut holder = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     holder
         .write_all(call(1, "hold", 200 << 10).as_bytes())
         .await
@@ -151,7 +151,7 @@ async fn a_post_that_finds_the_server_budget_spent_is_429() {
         async move { server.memory().available_bytes() < 100 << 10 }
     })
     .await;
-    let session = Session::ready(endpoints.http, "2025-11-25").await;
+    let session = Session::ready(endpoints.http.unwrap(), "2025-11-25").await;
     let big = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": "y".repeat(100 << 10)}}});
     let r = session.post(&big).await;
@@ -172,7 +172,7 @@ async fn a_2026_post_holds_its_body_against_the_server_budget() {
     let (tree, endpoints) = start(server.clone(), TransportConfig::default())
         .await
         .unwrap();
-    let addr = endpoints.http;
+    let addr = endpoints.http.unwrap();
     let holding = tokio::spawn(async move {
         let body = modern_request(
             json!(1),
@@ -230,7 +230,7 @@ async fn a_2026_post_holds_its_body_against_the_server_budget() {
 async fn answers_given_on_the_spot_never_wait_on_the_budget_their_message_holds() {
     let server = server(512 << 10);
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
-    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+    let (read, mut write) = TcpStream::connect(endpoints.tcp.unwrap())
         .await
         .unwrap()
         .into_split();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
 use arbor_supervision::kill_path;
-use arbor_transports::{start, TransportConfig};
+use arbor_transports::{start, TcpConfig, TransportConfig};
 use schemars::JsonSchema;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -66,9 +66,9 @@ async fn both_eras_over_tcp() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
     assert!(endpoints
         .urls()
-        .contains(&format!("tcp://{}", endpoints.tcp)));
+        .contains(&format!("tcp://{}", endpoints.tcp.unwrap())));
 
-    let mut modern = Line::connect(endpoints.tcp).await;
+    let mut modern = Line::connect(endpoints.tcp.unwrap()).await;
     modern
         .send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}, "_meta": meta()}}))
         .await;
@@ -76,7 +76,7 @@ async fn both_eras_over_tcp() {
     assert_eq!(r["result"]["content"][0]["text"], "hi");
     assert_eq!(r["result"]["resultType"], "complete");
 
-    let mut old = Line::connect(endpoints.tcp).await;
+    let mut old = Line::connect(endpoints.tcp.unwrap()).await;
     old.send(json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
         .await;
     assert_eq!(
@@ -107,7 +107,7 @@ async fn both_eras_over_tcp() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_listener_comes_back_on_the_same_port_and_connections_stay() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
         .await;
     c.recv().await.unwrap();
@@ -120,7 +120,7 @@ async fn a_killed_listener_comes_back_on_the_same_port_and_connections_stay() {
         .await;
     assert_eq!(c.recv().await.unwrap()["id"], 2);
     // And the restarted listener accepts on the same address.
-    let mut again = Line::connect(endpoints.tcp).await;
+    let mut again = Line::connect(endpoints.tcp.unwrap()).await;
     again
         .send(json!({"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {"_meta": meta()}}))
         .await;
@@ -149,14 +149,14 @@ async fn the_connection_limit_holds_at_its_edge() {
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
-    let mut first = Line::connect(endpoints.tcp).await;
-    let mut second = Line::connect(endpoints.tcp).await;
+    let mut first = Line::connect(endpoints.tcp.unwrap()).await;
+    let mut second = Line::connect(endpoints.tcp.unwrap()).await;
     for (i, c) in [&mut first, &mut second].into_iter().enumerate() {
         c.send(json!({"jsonrpc": "2.0", "id": i, "method": "server/discover", "params": {"_meta": meta()}}))
             .await;
         assert_eq!(c.recv().await.unwrap()["id"], i);
     }
-    let mut third = Line::connect(endpoints.tcp).await;
+    let mut third = Line::connect(endpoints.tcp.unwrap()).await;
     let refusal = third.recv().await.unwrap();
     assert_eq!(refusal["error"]["data"]["limit"], "max_connections");
     assert!(third.recv().await.is_none(), "then closed");
@@ -164,7 +164,7 @@ async fn the_connection_limit_holds_at_its_edge() {
     drop(first);
     let mut fourth = None;
     for _ in 0..200 {
-        let mut c = Line::connect(endpoints.tcp).await;
+        let mut c = Line::connect(endpoints.tcp.unwrap()).await;
         c.send(json!({"jsonrpc": "2.0", "id": 9, "method": "server/discover", "params": {"_meta": meta()}}))
             .await;
         if c.recv().await.is_some_and(|v| v["id"] == 9) {
@@ -187,7 +187,7 @@ async fn shutdown_lets_requests_in_flight_answer() {
         .build()
         .unwrap();
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "slow", "arguments": {"text": "made it"}, "_meta": meta()}}))
         .await;
     // Let the request reach its handler, then stop the whole tree.
@@ -197,7 +197,7 @@ async fn shutdown_lets_requests_in_flight_answer() {
     assert_eq!(answer["result"]["content"][0]["text"], "made it");
     assert_eq!(stopping.await.unwrap(), arbor_runtime::ExitReason::Shutdown);
     // New connections are no longer accepted.
-    assert!(TcpStream::connect(endpoints.tcp).await.is_err() || c.recv().await.is_none());
+    assert!(TcpStream::connect(endpoints.tcp.unwrap()).await.is_err() || c.recv().await.is_none());
 }
 
 /// A 200 ms drain and a `stuck` tool that would take 30 s.
@@ -220,7 +220,7 @@ async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
     let (tree, endpoints) = start(stuck_server(), TransportConfig::default())
         .await
         .unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}, "_meta": meta()}}))
         .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -236,7 +236,7 @@ async fn a_request_still_running_past_the_drain_is_answered_with_an_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_listen_ends_with_its_result_at_shutdown() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": "l", "method": "subscriptions/listen", "params": {"notifications": {"toolsListChanged": true}, "_meta": meta()}}))
         .await;
     let ack = c.recv().await.unwrap();
@@ -259,7 +259,7 @@ async fn a_batch_cut_short_by_shutdown_answers_in_its_array_only() {
     let (tree, endpoints) = start(stuck_server(), TransportConfig::default())
         .await
         .unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
         .await;
     assert_eq!(c.recv().await.unwrap()["id"], 0);
@@ -309,7 +309,7 @@ async fn pipelined_requests_get_backpressure_not_errors() {
         let (tree, endpoints) = start(napping_server(max_in_flight), TransportConfig::default())
             .await
             .unwrap();
-        let mut c = Line::connect(endpoints.tcp).await;
+        let mut c = Line::connect(endpoints.tcp.unwrap()).await;
         let mut all = String::new();
         for id in 0..count {
             let request = match method {
@@ -348,7 +348,7 @@ async fn a_line_past_the_limit_without_a_newline_is_answered_at_once() {
         .build()
         .unwrap();
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
-    let (read, mut write) = TcpStream::connect(endpoints.tcp)
+    let (read, mut write) = TcpStream::connect(endpoints.tcp.unwrap())
         .await
         .unwrap()
         .into_split();
@@ -420,7 +420,7 @@ async fn only_session(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_session_says_why_before_the_connection_closes() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = Line::connect(endpoints.tcp).await;
+    let mut c = Line::connect(endpoints.tcp.unwrap()).await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
         .await;
     assert_eq!(c.recv().await.unwrap()["id"], 1);
@@ -454,11 +454,12 @@ async fn the_transports_drain_together_at_shutdown() {
         .unwrap();
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
     let call = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": {"name": "stuck", "arguments": {"text": "never"}, "_meta": meta()}});
-    let mut tcp = Line::connect(endpoints.tcp).await;
+    let mut tcp = Line::connect(endpoints.tcp.unwrap()).await;
     tcp.send(call.clone()).await;
-    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/mcp", endpoints.ws))
-        .await
-        .unwrap();
+    let (mut ws, _) =
+        tokio_tungstenite::connect_async(format!("ws://{}/mcp", endpoints.ws.unwrap()))
+            .await
+            .unwrap();
     ws.send(tokio_tungstenite::tungstenite::Message::Text(
         call.to_string().into(),
     ))
@@ -491,4 +492,32 @@ async fn the_transports_drain_together_at_shutdown() {
         assert!(at < drain * 17 / 10, "{transport}: answered after {at:?}");
     }
     stopping.await.unwrap();
+}
+
+/// Only the transports asked for are served: a TCP-only tree binds no
+/// WebSocket or HTTP listener, and its one endpoint answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_transports_asked_for_are_served() {
+    let config = TransportConfig {
+        tcp: Some(TcpConfig::default()),
+        ..TransportConfig::none()
+    };
+    let (tree, endpoints) = start(server(), config).await.unwrap();
+    assert!(endpoints.ws.is_none() && endpoints.http.is_none());
+    let tcp = endpoints.tcp.unwrap();
+    assert_eq!(endpoints.urls(), vec![format!("tcp://{tcp}")]);
+    // The tree: the connection supervisors and one listener, nothing else.
+    let ids: Vec<String> = tree
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id.to_string())
+        .collect();
+    assert_eq!(ids, ["connections", "tcp-listener"]);
+    let mut c = Line::connect(tcp).await;
+    c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
+        .await;
+    assert_eq!(c.recv().await.unwrap()["id"], 1);
+    tree.shutdown().await;
 }

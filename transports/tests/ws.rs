@@ -9,7 +9,7 @@ use std::time::Duration;
 use arbor_mcp::jsonrpc::Limits;
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, ServerConfig};
 use arbor_supervision::kill_path;
-use arbor_transports::{start, OriginPolicy, TransportConfig};
+use arbor_transports::{start, OriginPolicy, TransportConfig, WsConfig};
 use futures_util::{SinkExt, StreamExt};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -112,17 +112,17 @@ async fn close_code(c: &mut Client) -> CloseCode {
 async fn both_eras_over_websocket() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
     let urls = endpoints.urls();
-    assert!(urls.contains(&format!("ws://{}/mcp", endpoints.ws)));
-    assert!(endpoints.ws.ip().is_loopback());
+    assert!(urls.contains(&format!("ws://{}/mcp", endpoints.ws.unwrap())));
+    assert!(endpoints.ws.unwrap().ip().is_loopback());
 
-    let mut modern = connect(endpoints.ws).await;
+    let mut modern = connect(endpoints.ws.unwrap()).await;
     send(&mut modern, json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo", "arguments": {"text": "hi"}, "_meta": meta()}}))
         .await;
     let r = recv(&mut modern).await;
     assert_eq!(r["result"]["content"][0]["text"], "hi");
     assert_eq!(r["result"]["resultType"], "complete");
 
-    let mut old = connect(endpoints.ws).await;
+    let mut old = connect(endpoints.ws.unwrap()).await;
     send(&mut old, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
         .await;
     assert_eq!(
@@ -197,30 +197,32 @@ async fn the_mcp_subprotocol_is_negotiated() {
 
     // Offered: answered with `mcp`, also from a list.
     for offer in ["mcp", "other, mcp"] {
-        let (mut c, response) = connect_offering(endpoints.ws, offer).await.unwrap();
+        let (mut c, response) = connect_offering(endpoints.ws.unwrap(), offer)
+            .await
+            .unwrap();
         assert_eq!(response.headers()["sec-websocket-protocol"], "mcp");
         send(&mut c, discover(1)).await;
         assert_eq!(recv(&mut c).await["id"], 1);
     }
 
     // Not offered at all: served, without a subprotocol.
-    let (mut c, response) = connect_offering(endpoints.ws, "").await.unwrap();
+    let (mut c, response) = connect_offering(endpoints.ws.unwrap(), "").await.unwrap();
     assert!(response.headers().get("sec-websocket-protocol").is_none());
     send(&mut c, discover(2)).await;
     assert_eq!(recv(&mut c).await["id"], 2);
 
     // Only others offered: refused.
-    match connect_offering(endpoints.ws, "other").await {
+    match connect_offering(endpoints.ws.unwrap(), "other").await {
         Err(WsError::Http(response)) => assert_eq!(response.status(), 400),
         other => panic!("expected HTTP 400, got {other:?}"),
     }
     // With a body saying why (read raw, to have all of it).
-    let refusal = raw_handshake(endpoints.ws, "/mcp", Some("other")).await;
+    let refusal = raw_handshake(endpoints.ws.unwrap(), "/mcp", Some("other")).await;
     assert!(refusal.starts_with("HTTP/1.1 400"), "{refusal}");
     assert!(refusal.contains("this server speaks `mcp`"), "{refusal}");
 
     // Another path: 404.
-    let elsewhere = raw_handshake(endpoints.ws, "/", Some("mcp")).await;
+    let elsewhere = raw_handshake(endpoints.ws.unwrap(), "/", Some("mcp")).await;
     assert!(elsewhere.starts_with("HTTP/1.1 404"), "{elsewhere}");
     tree.shutdown().await;
 }
@@ -228,7 +230,7 @@ async fn the_mcp_subprotocol_is_negotiated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_binary_frame_is_closed_with_1003() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     c.send(Message::Binary(discover(1).to_string().into_bytes().into()))
         .await
         .unwrap();
@@ -259,7 +261,7 @@ async fn the_message_limit_holds_at_its_edge() {
         .await
         .unwrap();
 
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     c.send(Message::Text(echo_of_len(MAX).into()))
         .await
         .unwrap();
@@ -276,7 +278,7 @@ async fn the_message_limit_holds_at_its_edge() {
     assert_eq!(close_code(&mut c).await, CloseCode::Size);
 
     // The same in fragments: the whole message counts, not each frame.
-    let mut f = connect(endpoints.ws).await;
+    let mut f = connect(endpoints.ws.unwrap()).await;
     let big = echo_of_len(MAX + 1);
     let (head, tail) = big.split_at(MAX / 2);
     use tokio_tungstenite::tungstenite::protocol::frame::{coding::Data, coding::OpCode, Frame};
@@ -291,7 +293,7 @@ async fn the_message_limit_holds_at_its_edge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_ping_gets_a_pong() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     c.send(Message::Ping(b"are you there".to_vec().into()))
         .await
         .unwrap();
@@ -304,8 +306,11 @@ async fn a_client_ping_gets_a_pong() {
 
 fn keepalive_config() -> TransportConfig {
     TransportConfig {
-        ws_ping_interval: Duration::from_millis(100),
-        ws_pong_timeout: Duration::from_millis(200),
+        ws: Some(WsConfig {
+            ping_interval: Duration::from_millis(100),
+            pong_timeout: Duration::from_millis(200),
+            ..WsConfig::default()
+        }),
         ..TransportConfig::default()
     }
 }
@@ -315,7 +320,7 @@ async fn a_client_that_stops_reading_is_closed_with_1011() {
     let (tree, endpoints) = start(server(), keepalive_config()).await.unwrap();
 
     // A client that keeps reading answers the pings and stays.
-    let mut reading = connect(endpoints.ws).await;
+    let mut reading = connect(endpoints.ws.unwrap()).await;
     let quiet = tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(800);
         let mut pings = 0;
@@ -328,7 +333,7 @@ async fn a_client_that_stops_reading_is_closed_with_1011() {
     });
 
     // One that stops reading cannot answer them.
-    let mut deaf = connect(endpoints.ws).await;
+    let mut deaf = connect(endpoints.ws.unwrap()).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     let mut pings = 0;
     let code = loop {
@@ -392,7 +397,7 @@ async fn read_head(s: &mut TcpStream) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_never_answers_pings_is_closed() {
     let (tree, endpoints) = start(server(), keepalive_config()).await.unwrap();
-    let mut s = TcpStream::connect(endpoints.ws).await.unwrap();
+    let mut s = TcpStream::connect(endpoints.ws.unwrap()).await.unwrap();
     raw_upgrade(&mut s, "/mcp", Some("mcp")).await;
     let mut frames = read_head(&mut s).await;
     // Everything until the server hangs up, which it must do by itself.
@@ -413,7 +418,7 @@ async fn a_peer_that_never_answers_pings_is_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_close_is_answered_and_the_session_ends() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     send(&mut c, discover(1)).await;
     assert_eq!(recv(&mut c).await["id"], 1);
     assert_eq!(ws_sessions(&tree).await, 1);
@@ -442,7 +447,7 @@ async fn a_session_that_ends_closes_with_1000() {
     let (tree, endpoints) = start(server_with(config), TransportConfig::default())
         .await
         .unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     send(&mut c, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}))
         .await;
     assert_eq!(recv(&mut c).await["id"], 1);
@@ -473,7 +478,7 @@ async fn wait_for_sessions(tree: &arbor_supervision::SupervisorRef, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_listener_comes_back_on_the_same_port_and_connections_stay() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     send(&mut c, discover(1)).await;
     recv(&mut c).await;
 
@@ -484,7 +489,7 @@ async fn a_killed_listener_comes_back_on_the_same_port_and_connections_stay() {
     send(&mut c, discover(2)).await;
     assert_eq!(recv(&mut c).await["id"], 2);
     // And the restarted listener accepts on the same address.
-    let mut again = connect(endpoints.ws).await;
+    let mut again = connect(endpoints.ws.unwrap()).await;
     send(&mut again, discover(3)).await;
     assert_eq!(recv(&mut again).await["id"], 3);
     tree.shutdown().await;
@@ -512,10 +517,10 @@ async fn tcp_and_websocket_share_the_connection_limit() {
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
-    let mut ws = connect(endpoints.ws).await;
+    let mut ws = connect(endpoints.ws.unwrap()).await;
     send(&mut ws, discover(1)).await;
     assert_eq!(recv(&mut ws).await["id"], 1);
-    let mut tcp = TcpStream::connect(endpoints.tcp).await.unwrap();
+    let mut tcp = TcpStream::connect(endpoints.tcp.unwrap()).await.unwrap();
     tcp.write_all(format!("{}\n", discover(2)).as_bytes())
         .await
         .unwrap();
@@ -527,18 +532,18 @@ async fn tcp_and_websocket_share_the_connection_limit() {
     assert!(String::from_utf8_lossy(&line[..n]).contains("\"id\":2"));
 
     // Both places taken: a third WebSocket client gets a 503.
-    match connect_offering(endpoints.ws, "mcp").await {
+    match connect_offering(endpoints.ws.unwrap(), "mcp").await {
         Err(WsError::Http(response)) => assert_eq!(response.status(), 503),
         other => panic!("expected HTTP 503, got {other:?}"),
     }
-    let refusal = raw_handshake(endpoints.ws, "/mcp", Some("mcp")).await;
+    let refusal = raw_handshake(endpoints.ws.unwrap(), "/mcp", Some("mcp")).await;
     assert!(refusal.contains("max_connections = 2"), "{refusal}");
 
     // One leaves: there is room again.
     drop(tcp);
     let mut served = false;
     for _ in 0..200 {
-        if let Ok((mut c, _)) = connect_offering(endpoints.ws, "mcp").await {
+        if let Ok((mut c, _)) = connect_offering(endpoints.ws.unwrap(), "mcp").await {
             send(&mut c, discover(3)).await;
             served = recv(&mut c).await["id"] == 3;
             break;
@@ -553,12 +558,15 @@ async fn tcp_and_websocket_share_the_connection_limit() {
 async fn a_handshake_not_finished_within_its_timeout_is_dropped_and_frees_its_place() {
     let config = TransportConfig {
         max_connections: Some(1),
-        ws_handshake_timeout: Duration::from_millis(300),
+        ws: Some(WsConfig {
+            handshake_timeout: Duration::from_millis(300),
+            ..WsConfig::default()
+        }),
         ..TransportConfig::default()
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
     // Connected, but no upgrade request: it holds the only place.
-    let mut silent = TcpStream::connect(endpoints.ws).await.unwrap();
+    let mut silent = TcpStream::connect(endpoints.ws.unwrap()).await.unwrap();
     let started = std::time::Instant::now();
     let mut buf = [0u8; 64];
     let n = tokio::time::timeout(Duration::from_secs(3), silent.read(&mut buf))
@@ -574,7 +582,7 @@ async fn a_handshake_not_finished_within_its_timeout_is_dropped_and_frees_its_pl
     // Its place is free again.
     let mut served = false;
     for _ in 0..100 {
-        if let Ok((mut c, _)) = connect_offering(endpoints.ws, "mcp").await {
+        if let Ok((mut c, _)) = connect_offering(endpoints.ws.unwrap(), "mcp").await {
             send(&mut c, discover(1)).await;
             served = recv(&mut c).await["id"] == 1;
             break;
@@ -589,7 +597,7 @@ async fn a_handshake_not_finished_within_its_timeout_is_dropped_and_frees_its_pl
 async fn a_burst_is_answered_in_full_under_backpressure() {
     const N: u64 = 5000;
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let (mut write, mut read) = connect(endpoints.ws).await.split();
+    let (mut write, mut read) = connect(endpoints.ws.unwrap()).await.split();
     // More than the session's mailbox holds, sent without waiting: reading
     // stops while it is full, and nothing is lost.
     let sending = tokio::spawn(async move {
@@ -643,7 +651,7 @@ async fn upgrade_status(addr: SocketAddr, host: &str, extra: &str) -> String {
 async fn a_handshake_from_a_foreign_origin_or_host_is_refused_with_403() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
     assert_upgrades(
-        endpoints.ws,
+        endpoints.ws.unwrap(),
         &[
             ("localhost", "", "101"),
             ("127.0.0.1:9", "Origin: http://localhost:5173\r\n", "101"),
@@ -680,7 +688,7 @@ async fn the_websocket_listener_follows_the_configured_origin_policy() {
     };
     let (tree, endpoints) = start(server(), config).await.unwrap();
     assert_upgrades(
-        endpoints.ws,
+        endpoints.ws.unwrap(),
         &[
             ("mcp.example:443", "", "101"),
             ("mcp.example", "Origin: https://app.example\r\n", "101"),
@@ -703,7 +711,7 @@ async fn pipelined_requests_get_backpressure_not_errors() {
     let (tree, endpoints) = start(server_with(config), TransportConfig::default())
         .await
         .unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     let count = 100;
     for id in 0..count {
         let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
@@ -740,7 +748,7 @@ async fn answer_to(addr: SocketAddr, request: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_handshake_is_answered_with_its_http_status() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let addr = endpoints.ws;
+    let addr = endpoints.ws.unwrap();
     let upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n";
     let key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
     let v13 = "Sec-WebSocket-Version: 13\r\n";
@@ -823,7 +831,7 @@ async fn a_bad_handshake_is_answered_with_its_http_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_session_closes_with_1011_and_the_reason() {
     let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
-    let mut c = connect(endpoints.ws).await;
+    let mut c = connect(endpoints.ws.unwrap()).await;
     send(&mut c, discover(1)).await;
     assert_eq!(recv(&mut c).await["id"], 1);
     let sessions: Vec<_> = arbor_supervision::descendants(&tree)

@@ -18,6 +18,7 @@
 //! Each TCP connection is a process under the `http-connections`
 //! supervisor, serving HTTP/1.1 with hyper.
 
+mod config;
 mod connection;
 mod guard;
 pub(crate) mod headers;
@@ -26,6 +27,7 @@ mod modern;
 mod session;
 mod stream;
 
+pub use config::HttpConfig;
 pub(crate) use connection::{connections, refusal};
 use guard::{accepts, check_origin, cors};
 use legacy::{open_legacy, post_legacy};
@@ -45,7 +47,10 @@ use arbor_mcp::{Era, McpServer, Method, NotificationMethod, ProtocolVersion};
 use arbor_runtime::{
     spawn, Actor, ActorRef, Context, ExitReason, Flow, ShardedRegistry, SpawnError,
 };
-use arbor_supervision::{DynamicSupervisor, ShardedDynamicRef, Started};
+use arbor_supervision::{
+    ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Started, Strategy,
+    Supervisor,
+};
 use axum::body::Body;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -80,70 +85,6 @@ pub fn fuzz_header_checks(
     server: &McpServer,
 ) -> Result<(), ErrorObject> {
     headers::check(headers, request, version, server)
-}
-
-/// HTTP settings. Every limit has a default.
-#[derive(Clone, Debug)]
-pub struct HttpConfig {
-    /// The largest request head (request line and headers), in bytes;
-    /// larger heads are answered 431. Default: 8 KiB, the least hyper
-    /// allows (smaller settings count as 8 KiB).
-    pub max_header_bytes: usize,
-    /// The most headers in one request (431 past it). Default: 64.
-    pub max_headers: usize,
-    /// The largest request body; larger ones are answered 413.
-    /// Default: 4 MiB.
-    pub max_body_bytes: usize,
-    /// How long a client may take to send a request's headers; also how
-    /// long an idle keep-alive connection stays open. Default: 10 s.
-    pub header_read_timeout: Duration,
-    /// How long a client may take to send a request's body (408 after).
-    /// Default: 30 s.
-    pub body_read_timeout: Duration,
-    /// A handshake-era session with no open stream, no request in flight and
-    /// no request for this long is ended. Zero turns it off. Default: 5
-    /// minutes.
-    pub idle_timeout: Duration,
-    /// The most handshake-era sessions (Streamable HTTP and legacy SSE
-    /// together) alive at once; sessions outlive connections, so this, not
-    /// the connection limit, bounds them. Past it `initialize` (or `GET
-    /// /sse`) is answered 503. Default: 10 000.
-    pub max_sessions: usize,
-    /// How often an SSE stream with nothing to say sends a comment; also
-    /// how long a 2026-07-28 answer may take before its POST turns into a
-    /// stream. Zero turns both off. Default: 15 s.
-    pub sse_keep_alive: Duration,
-    /// The reconnection delay suggested on priming events. Default: 500 ms.
-    pub sse_retry: Duration,
-    /// Events queued for one SSE body before a slow client's stream is
-    /// detached (it resumes from the replay buffer). Default: 64.
-    pub stream_buffer: usize,
-    /// Events a session keeps for resumption. Default: 256.
-    pub replay_events: usize,
-    /// Bytes of events a session keeps for resumption. Default: 256 KiB.
-    pub replay_bytes: usize,
-    /// How long an event is kept for resumption. Default: 5 minutes.
-    pub replay_age: Duration,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            max_header_bytes: 8 << 10,
-            max_headers: 64,
-            max_body_bytes: 4 << 20,
-            header_read_timeout: Duration::from_secs(10),
-            body_read_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(300),
-            max_sessions: 10_000,
-            sse_keep_alive: Duration::from_secs(15),
-            sse_retry: Duration::from_millis(500),
-            stream_buffer: 64,
-            replay_events: 256,
-            replay_bytes: 256 << 10,
-            replay_age: Duration::from_secs(300),
-        }
-    }
 }
 
 /// The `http-requests` supervisor: a 2026-07-28 request process hands
@@ -930,4 +871,52 @@ pub(crate) fn urls(addr: SocketAddr) -> [String; 2] {
         format!("http://{addr}{PATH}"),
         format!("http://{addr}{SSE_PATH}"),
     ]
+}
+
+/// HTTP's part of the transport tree: its supervisor (sessions, 2026-07-28
+/// requests, connections) and its listener.
+pub(crate) fn transport(
+    server: McpServer,
+    config: HttpConfig,
+    shards: usize,
+    addr: Arc<parking_lot::Mutex<SocketAddr>>,
+    limit: Limit,
+    origins: Arc<OriginPolicy>,
+) -> (ChildSpec, ChildSpec) {
+    let config = Arc::new(config);
+    let sessions =
+        ShardedDynamicSupervisor::new(shards, self::sessions(server.clone(), config.clone()));
+    let requests = ShardedDynamicSupervisor::new(shards, self::requests(server.clone()));
+    let router = self::router(
+        server.clone(),
+        config.clone(),
+        origins,
+        sessions.handle(),
+        requests.handle(),
+    );
+    let connections = ShardedDynamicSupervisor::new(
+        shards,
+        // Past the sessions' drain, so the errors for what it cut short
+        // still go out before the connection closes.
+        self::connections(
+            router,
+            config,
+            server.config().drain_timeout + Duration::from_secs(1),
+        ),
+    );
+    let handle = connections.handle();
+    let listener =
+        crate::listen::listener("http-listener", addr, move || crate::listen::HandOver {
+            connections: handle.clone(),
+            limit: limit.clone(),
+            refusal,
+        });
+    // HTTP connections stop first, so their streams drain while the
+    // sessions they wait on still run.
+    let http = Supervisor::new(Strategy::RestForOne)
+        .intensity(10, Duration::from_secs(5))
+        .child(sessions.into_child_spec("http-sessions"))
+        .child(requests.into_child_spec("http-requests"))
+        .child(connections.into_child_spec("http-connections"));
+    (http.into_child_spec("http"), listener)
 }

@@ -7,17 +7,17 @@
 //!   as on the HTTP port. Every refusal is an HTTP answer (see
 //!   `handshake.rs`): 503 at the connection limit, 403, 404, 405, 426, 400,
 //!   431. The handshake runs beside the accept loop, bounded by
-//!   `ws_handshake_timeout`.
+//!   `WsConfig::handshake_timeout`.
 //! - **Frames.** Each text message goes to the session as one message, and
 //!   reading stops while the session's mailbox is full. Each message the
 //!   session sends goes out as one text frame. A binary frame closes the
 //!   connection with 1003, a message over `max_message_bytes` (the server's
 //!   limit, as on the line transports) with 1009, invalid UTF-8 with 1007, a
 //!   protocol violation with 1002.
-//! - **Keep-alive.** After `ws_ping_interval` without a frame from the
-//!   client, a ping; after `ws_pong_timeout` more with nothing, close 1011.
+//! - **Keep-alive.** After `ping_interval` without a frame from the
+//!   client, a ping; after `pong_timeout` more with nothing, close 1011.
 //!   Client pings are answered at once. A frame the client does not take
-//!   within `ws_ping_interval + ws_pong_timeout` drops the connection.
+//!   within `ping_interval + pong_timeout` drops the connection.
 //! - **Close.** The session ending closes with 1000 once its last message is
 //!   out. A client's close is acknowledged at once (tungstenite echoes the
 //!   client's code, 1000 for a normal close) and the session is drained:
@@ -57,7 +57,7 @@ use crate::listen::{Admit, Limit, Slot};
 use crate::origin::OriginPolicy;
 
 mod handshake;
-use crate::tcp::TransportConfig;
+use crate::config::WsConfig;
 
 /// The path MCP is served at: `ws://HOST:PORT/mcp`.
 pub const PATH: &str = "/mcp";
@@ -112,7 +112,7 @@ pub(crate) struct Settings {
 }
 
 impl Settings {
-    pub(crate) fn new(server: &McpServer, config: &TransportConfig) -> Self {
+    pub(crate) fn new(server: &McpServer, config: &WsConfig) -> Self {
         let max_message = server.config().limits.max_message_bytes;
         let max_outgoing = max_message.max(MIN_OUTGOING);
         let ws = WebSocketConfig::default()
@@ -126,18 +126,17 @@ impl Settings {
         Settings {
             config: ws,
             max_outgoing,
-            ping_interval: config.ws_ping_interval,
-            pong_timeout: config.ws_pong_timeout,
-            handshake_timeout: config.ws_handshake_timeout,
+            ping_interval: config.ping_interval,
+            pong_timeout: config.pong_timeout,
+            handshake_timeout: config.handshake_timeout,
             idle_timeout: Some(config.idle_timeout).filter(|t| !t.is_zero()),
-            write_timeout: (config.ws_ping_interval + config.ws_pong_timeout)
-                .max(Duration::from_secs(1)),
+            write_timeout: (config.ping_interval + config.pong_timeout).max(Duration::from_secs(1)),
             drain_deadline: server.config().request_timeout + Duration::from_secs(1),
             inbound_bytes: server.config().max_inbound_bytes,
             max_in_flight: server.config().max_in_flight,
             handshake: handshake::Limits {
-                max_header_bytes: config.http_config.max_header_bytes,
-                max_headers: config.http_config.max_headers,
+                max_header_bytes: config.max_header_bytes,
+                max_headers: config.max_headers,
             },
         }
     }
@@ -455,7 +454,7 @@ async fn pump(
             }
             () = sleep_until(alive.deadline()), if delivering.is_none() && alive.on() => {
                 if alive.pinged_at.is_some() {
-                    return End::close(CloseCode::Error, "keepalive: no pong within ws_pong_timeout");
+                    return End::close(CloseCode::Error, "keepalive: no pong within pong_timeout");
                 }
                 alive.pinged_at = Some(Instant::now());
                 let ping = ws.send(Message::Ping(Default::default()));
@@ -587,7 +586,7 @@ fn written<E: std::fmt::Display>(
     }
 }
 
-/// Closes the socket as `end` says, giving the client `ws_pong_timeout` to
+/// Closes the socket as `end` says, giving the client `pong_timeout` to
 /// take the close frame and hang up.
 async fn finish(ws: &mut Ws, end: End, settings: &Settings) {
     let grace = settings.pong_timeout;

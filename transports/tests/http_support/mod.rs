@@ -706,13 +706,13 @@ pub(crate) async fn start_http(
     let (tree, endpoints) = arbor_transports::start(
         server,
         arbor_transports::TransportConfig {
-            http_config: http,
+            http: Some(http),
             ..Default::default()
         },
     )
     .await
     .unwrap();
-    (tree, endpoints.http)
+    (tree, endpoints.http.unwrap())
 }
 
 /// Starts the transports with these Host and Origin rules; returns the

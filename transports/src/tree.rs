@@ -1,0 +1,187 @@
+//! The whole transport tree: which transports it serves, its supervisors
+//! and listeners, and where they end up bound.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_mcp::McpServer;
+use arbor_supervision::{
+    ChildSpec, ShardedDynamicSupervisor, StartError, Strategy, Supervisor, SupervisorRef,
+};
+use parking_lot::Mutex;
+
+use crate::config::TransportConfig;
+use crate::http;
+use crate::listen::Limit;
+use crate::tcp;
+use crate::ws;
+
+/// Where the transports listen; `None` for a transport not served.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    /// The TCP address, once bound.
+    pub tcp: Option<SocketAddr>,
+    /// The WebSocket address, once bound; it serves [`ws::PATH`].
+    pub ws: Option<SocketAddr>,
+    /// The HTTP address, once bound.
+    pub http: Option<SocketAddr>,
+}
+
+impl Endpoints {
+    /// One line per endpoint served, with its full URL: Streamable HTTP,
+    /// legacy SSE, WebSocket, TCP.
+    pub fn urls(&self) -> Vec<String> {
+        let mut urls = Vec::new();
+        if let Some(addr) = self.http {
+            urls.extend(http::urls(addr));
+        }
+        if let Some(addr) = self.ws {
+            urls.push(format!("ws://{addr}{}", ws::PATH));
+        }
+        if let Some(addr) = self.tcp {
+            urls.push(format!("tcp://{addr}"));
+        }
+        urls
+    }
+}
+
+/// The addresses the listeners of a [`tree`] have bound. Each listener
+/// writes its own once bound, and binds it again after a restart.
+#[derive(Clone, Debug)]
+pub struct Bound {
+    tcp: Option<Arc<Mutex<SocketAddr>>>,
+    ws: Option<Arc<Mutex<SocketAddr>>>,
+    http: Option<Arc<Mutex<SocketAddr>>>,
+}
+
+impl Bound {
+    /// The addresses as they are now: the configured ones until the
+    /// listeners have started, the bound ones (real ports) after.
+    pub fn endpoints(&self) -> Endpoints {
+        let now = |slot: &Option<Arc<Mutex<SocketAddr>>>| slot.as_ref().map(|a| *a.lock());
+        Endpoints {
+            tcp: now(&self.tcp),
+            ws: now(&self.ws),
+            http: now(&self.http),
+        }
+    }
+}
+
+/// Starts the transport tree for `server` and returns its supervisor and
+/// where it listens.
+///
+/// # Errors
+/// A [`StartError`] when a listener cannot bind.
+pub async fn start(
+    server: McpServer,
+    config: TransportConfig,
+) -> Result<(SupervisorRef, Endpoints), StartError> {
+    let (tree, bound) = tree(server, config);
+    let sup = tree.start().await?;
+    Ok((sup, bound.endpoints()))
+}
+
+/// Descriptors kept free of connections: listeners, the runtime's own, and
+/// room to accept a connection only to refuse it.
+const SPARE_DESCRIPTORS: u64 = 32;
+
+/// The connection limit when none is configured.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 100_000;
+
+/// The connection limit, lowered to what the process's descriptor limit can
+/// hold: past it `accept` fails and clients wait unanswered instead of being
+/// refused. Only a configured limit that had to be lowered is worth a
+/// warning.
+fn within_descriptors(configured: Option<usize>) -> usize {
+    let max = configured.unwrap_or(DEFAULT_MAX_CONNECTIONS);
+    #[cfg(unix)]
+    if let Ok((soft, _)) = rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        let room = usize::try_from(soft.saturating_sub(SPARE_DESCRIPTORS).max(1)).unwrap_or(max);
+        if room < max && configured.is_none() {
+            tracing::debug!(
+                target: "arbor::transports",
+                max_connections = room,
+                descriptor_limit = soft,
+                "connection limit set by the file descriptor limit"
+            );
+            return room;
+        }
+        if room < max {
+            tracing::warn!(
+                target: "arbor::transports",
+                max_connections = max,
+                lowered_to = room,
+                descriptor_limit = soft,
+                "max_connections lowered to fit the file descriptor limit (raise it with ulimit -n)"
+            );
+            return room;
+        }
+    }
+    max
+}
+
+/// The transport tree, to start alone ([`start`]) or as a child of another,
+/// and where its listeners end up bound. Only the transports `config` names
+/// are served.
+pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
+    let limit = Limit::new(within_descriptors(config.max_connections));
+    let slot = |addr: SocketAddr| Arc::new(Mutex::new(addr));
+    let bound = Bound {
+        tcp: config.tcp.as_ref().map(|c| slot(c.addr)),
+        ws: config.ws.as_ref().map(|c| slot(c.addr)),
+        http: config.http.as_ref().map(|c| slot(c.addr)),
+    };
+    let origins = Arc::new(config.origins.clone());
+    // Each transport: its connections' supervisor and its listener.
+    let mut served: Vec<(ChildSpec, ChildSpec)> = Vec::new();
+    if let (Some(tcp), Some(addr)) = (&config.tcp, &bound.tcp) {
+        let connections =
+            ShardedDynamicSupervisor::new(config.shards, tcp::sessions(server.clone(), tcp));
+        let listener = tcp::listener(addr.clone(), connections.handle(), limit.clone());
+        served.push((connections.into_child_spec("tcp-connections"), listener));
+    }
+    if let (Some(ws), Some(addr)) = (&config.ws, &bound.ws) {
+        let settings = ws::Settings::new(&server, ws);
+        let connections =
+            ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), settings));
+        let listener = ws::listener(
+            addr.clone(),
+            connections.handle(),
+            limit.clone(),
+            settings,
+            origins.clone(),
+        );
+        served.push((connections.into_child_spec("ws-connections"), listener));
+    }
+    if let (Some(http), Some(addr)) = (&config.http, &bound.http) {
+        served.push(http::transport(
+            server.clone(),
+            http.clone(),
+            config.shards,
+            addr.clone(),
+            limit.clone(),
+            origins.clone(),
+        ));
+    }
+    // The transports drain together at shutdown: one after another, their
+    // drain times added up past what a client waits.
+    let mut connections = Supervisor::new(Strategy::OneForOne)
+        .intensity(10, Duration::from_secs(5))
+        .stop_together();
+    let mut listeners = Vec::new();
+    for (sup, listener) in served {
+        connections = connections.child(sup);
+        listeners.push(listener);
+    }
+    // rest_for_one, connection supervisors first and listeners last: a
+    // listener restart leaves every live connection alone.
+    let mut tree = Supervisor::new(Strategy::RestForOne)
+        .name("transports")
+        .intensity(10, Duration::from_secs(5))
+        .child(connections.into_child_spec("connections"));
+    for listener in listeners {
+        tree = tree.child(listener);
+    }
+    (tree, bound)
+}
