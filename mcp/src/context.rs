@@ -11,6 +11,7 @@ use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
 use crate::server::McpServer;
 use crate::version::{Era, ProtocolVersion};
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The request a handler serves: its id, era and version, the client's
 /// capabilities, the server serving it, and where its progress and log
@@ -29,6 +30,8 @@ pub struct RequestContext {
     log_level: Option<LogLevel>,
     inputs: Option<Arc<Map<String, Value>>>,
     state: Option<Arc<Value>>,
+    /// Cancelled once the request is over: see [`RequestContext::cancelled`].
+    cancel: CancellationToken,
 }
 
 impl RequestContext {
@@ -48,7 +51,29 @@ impl RequestContext {
             log_level: None,
             inputs: None,
             state: None,
+            cancel: CancellationToken::new(),
         }
+    }
+
+    /// Resolves once the request is over for the client: cancelled
+    /// (`notifications/cancelled`, `tasks/cancel`), past the request
+    /// timeout, its session gone, or answered. The handler's own future is
+    /// dropped at that moment; work it started elsewhere with a clone of
+    /// this context (a spawned task, a subprocess) watches here to stop
+    /// too, as with the TypeScript SDK's `AbortSignal`.
+    pub async fn cancelled(&self) {
+        self.cancel.cancelled().await;
+    }
+
+    /// Whether the request is over (see [`RequestContext::cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    /// Cancels this request's token when dropped: held by the future that
+    /// runs the request, so that aborting it, or its end, cancels.
+    pub(crate) fn cancel_on_drop(&self) -> DropGuard {
+        self.cancel.clone().drop_guard()
     }
 
     /// Sends progress and logs to `out`: progress when the client gave a

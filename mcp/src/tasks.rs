@@ -379,7 +379,13 @@ pub(crate) fn start(
     };
     let view = store.view(&id, &task, false);
     store.insert(&id, task)?;
-    let run = tokio::spawn(run(server.clone(), id.clone(), params, ctx, answers));
+    // The task's end, or its abort by `tasks/cancel`, cancels its context.
+    let over = ctx.cancel_on_drop();
+    let running = run(server.clone(), id.clone(), params, ctx, answers);
+    let run = tokio::spawn(async move {
+        let _over = over;
+        running.await
+    });
     if let Some(task) = store.tasks.lock().get_mut(&id) {
         if task.status.terminal() {
             run.abort();

@@ -479,6 +479,41 @@ impl Default for SpawnOptions {
 /// `init` runs first, in the calling task; the actor's loop then runs on its
 /// own tokio task. Must be called within a tokio runtime.
 ///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use arbor_runtime::{spawn, Actor, Context, Flow, Reply};
+///
+/// struct Counter(u64);
+///
+/// enum Msg {
+///     Add(u64),
+///     Get(Reply<u64>),
+/// }
+///
+/// impl Actor for Counter {
+///     type Msg = Msg;
+///     async fn handle(&mut self, msg: Msg, _ctx: &mut Context<Self>) -> Flow {
+///         match msg {
+///             Msg::Add(n) => self.0 += n,
+///             Msg::Get(reply) => {
+///                 reply.send(self.0);
+///             }
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let counter = spawn(Counter(0)).await?;
+/// counter.send(Msg::Add(2)).await?;
+/// assert_eq!(counter.call(Msg::Get, Duration::from_secs(1)).await?, 2);
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 /// [`SpawnError::Init`] when `init` fails or panics.
 pub async fn spawn<A: Actor>(actor: A) -> Result<ActorRef<A::Msg>, SpawnError> {

@@ -201,6 +201,7 @@ impl fmt::Debug for StartFn {
 ///   (see [`AutoShutdown`](crate::AutoShutdown)); default `false`. Only a
 ///   transient or temporary child may be significant, as in OTP.
 #[derive(Clone, Debug)]
+#[must_use = "a child spec does nothing until given to a supervisor"]
 pub struct ChildSpec {
     /// Unique among siblings.
     pub id: ChildId,

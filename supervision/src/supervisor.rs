@@ -126,6 +126,7 @@ pub enum AutoShutdown {
 /// # }
 /// ```
 #[derive(Clone, Debug)]
+#[must_use = "a supervisor does nothing until started"]
 pub struct Supervisor {
     name: Arc<str>,
     strategy: Strategy,

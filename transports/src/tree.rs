@@ -71,6 +71,27 @@ impl Bound {
 /// Starts the transport tree for `server` and returns its supervisor and
 /// where it listens.
 ///
+/// # Examples
+///
+/// ```
+/// use arbor_mcp::ServerBuilder;
+/// use arbor_transports::{start, TcpConfig, TransportConfig};
+///
+/// # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::new("hello", "1.0.0").build()?;
+/// // TCP only, on a free port of loopback.
+/// let config = TransportConfig {
+///     tcp: Some(TcpConfig::default()),
+///     ..TransportConfig::none()
+/// };
+/// let (tree, endpoints) = start(server, config).await?;
+/// assert_eq!(endpoints.urls().len(), 1);
+/// tree.shutdown().await; // drains every connection, then stops
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Errors
 /// A [`StartError`] when a listener cannot bind.
 pub async fn start(

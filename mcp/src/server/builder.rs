@@ -63,7 +63,32 @@ pub enum BuildError {
     },
 }
 
-/// Declares a server.
+/// Declares a server: its tools, resources, templates and prompts, served
+/// to both eras by the [`McpServer`](super::McpServer) it builds.
+///
+/// # Examples
+///
+/// ```
+/// use arbor_mcp::{CallToolResult, Method, ServerBuilder};
+/// use schemars::JsonSchema;
+/// use serde::Deserialize;
+///
+/// #[derive(Deserialize, JsonSchema)]
+/// struct Greet {
+///     /// Who to greet.
+///     name: String,
+/// }
+///
+/// let server = ServerBuilder::new("hello", "1.0.0")
+///     .tool("greet", "Greets someone", |a: Greet, _ctx| async move {
+///         Ok(CallToolResult::text(format!("Hello, {}!", a.name)))
+///     })
+///     .build()
+///     .expect("a valid server");
+/// assert!(server.serves(Method::ToolsCall));
+/// assert!(!server.serves(Method::PromptsGet));
+/// ```
+#[must_use = "a builder does nothing until built"]
 pub struct ServerBuilder {
     pub(super) info: Implementation,
     pub(super) instructions: Option<String>,

@@ -162,11 +162,15 @@ impl Session {
             }
         }
         let (server, myself) = (self.server.clone(), ctx.myself().clone());
+        // However the request ends (answered, cancelled, timed out, its
+        // session gone), the future that runs it is dropped: so is this.
+        let over = request_ctx.cancel_on_drop();
         if version == ProtocolVersion::V2025_11_25 && method == Method::ToolsCall {
             match self.legacy_task(&mut params) {
                 Ok(false) => {}
                 Ok(true) => {
                     let work = async move {
+                        let _over = over;
                         serve_request(&server, Method::ToolsCall, params, request_ctx, &myself)
                             .await
                     };
@@ -180,8 +184,10 @@ impl Session {
                 Err(error) => return self.respond(Some(id), Err(error)).await,
             }
         }
-        let work =
-            async move { serve_request(&server, method, params, request_ctx, &myself).await };
+        let work = async move {
+            let _over = over;
+            serve_request(&server, method, params, request_ctx, &myself).await
+        };
         self.spawn_answer(id, method, work, ctx);
     }
 }
