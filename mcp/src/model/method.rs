@@ -149,14 +149,6 @@ impl Method {
         }
     }
 
-    /// Whether this is a request the server sends to the client.
-    pub const fn is_server_request(self) -> bool {
-        matches!(
-            self,
-            Method::SamplingCreateMessage | Method::ElicitationCreate | Method::RootsList
-        )
-    }
-
     /// Whether this is a `tasks/*` method (the tasks extension).
     pub const fn is_task(self) -> bool {
         matches!(

@@ -174,8 +174,7 @@ impl Session {
                         serve_request(&server, Method::ToolsCall, params, request_ctx, &myself)
                             .await
                     };
-                    let created = tasks::start_legacy(&self.server, work);
-                    let created = created.map(|(task, created)| {
+                    let created = tasks::start_legacy(&self.server, work).map(|(task, created)| {
                         self.keep_legacy_task(task);
                         created
                     });
