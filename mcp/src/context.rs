@@ -9,19 +9,20 @@ use serde_json::{json, Map, Value};
 use crate::jsonrpc::{Id, Message, Notification};
 use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
-use crate::server::McpServer;
 use crate::version::{Era, ProtocolVersion};
 use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// The request a handler serves: its id, era and version, the client's
-/// capabilities, the server serving it, and where its progress and log
-/// messages go when the client asked for them.
+/// capabilities, the side serving it (`S`: for a server's handlers,
+/// [`McpServer`](crate::McpServer), reached with
+/// [`RequestContext::server`]), and where its progress and log messages go
+/// when the client asked for them.
 #[derive(Clone, Debug)]
-pub struct RequestContext {
+pub struct RequestContext<S> {
     id: Id,
     version: ProtocolVersion,
     client_capabilities: Arc<Value>,
-    server: McpServer,
+    serving: S,
     /// The connection's outbound queue; none for work detached from it
     /// (tasks).
     out: Option<Outbox>,
@@ -34,18 +35,18 @@ pub struct RequestContext {
     cancel: CancellationToken,
 }
 
-impl RequestContext {
+impl<S> RequestContext<S> {
     pub(crate) fn new(
         id: Id,
         version: ProtocolVersion,
         client_capabilities: Arc<Value>,
-        server: McpServer,
+        serving: S,
     ) -> Self {
         RequestContext {
             id,
             version,
             client_capabilities,
-            server,
+            serving,
             out: None,
             progress: None,
             log_level: None,
@@ -90,10 +91,9 @@ impl RequestContext {
         self
     }
 
-    /// The server serving the request: to change its catalog or tell
-    /// subscribers that a resource changed.
-    pub fn server(&self) -> &McpServer {
-        &self.server
+    /// The side serving the request.
+    pub(crate) fn serving(&self) -> &S {
+        &self.serving
     }
 
     /// Lets the client's stream for this request go (SEP-1699 polling): on

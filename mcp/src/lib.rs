@@ -11,6 +11,7 @@
 
 pub mod cache;
 pub mod context;
+mod follow;
 pub mod inbound;
 pub mod input;
 pub mod jsonrpc;

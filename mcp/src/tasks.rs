@@ -17,10 +17,7 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
-use crate::context::RequestContext;
 use crate::jsonrpc::ErrorObject;
-use crate::model::Method;
-use crate::server::{McpServer, Outcome};
 
 /// The extension's identifier, as declared in capabilities.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -54,7 +51,8 @@ pub fn missing_extension() -> ErrorObject {
     .with_data(json!({ "requiredCapabilities": { "extensions": { EXTENSION: {} } } }))
 }
 
-enum Status {
+/// Where a task stands.
+pub(crate) enum Status {
     Working,
     InputRequired(Value),
     Completed(Value),
@@ -107,6 +105,45 @@ impl TaskStore {
             ttl,
             poll,
             max,
+        }
+    }
+
+    /// A new task, working, kept within the store's limit; its id and its
+    /// view (in 2025-11-25's names when `legacy`). `answers` takes what
+    /// `tasks/update` delivers.
+    pub(crate) fn create(
+        &self,
+        answers: Option<mpsc::Sender<Map<String, Value>>>,
+        legacy: bool,
+    ) -> Result<(String, Value), ErrorObject> {
+        let id = format!("{:032x}", rand::random::<u128>());
+        let now = SystemTime::now();
+        let task = Task {
+            created: now,
+            updated: now,
+            status: Status::Working,
+            answers,
+            run: None,
+            finished: watch::Sender::new(false),
+        };
+        let view = if legacy {
+            self.legacy_view(&id, &task)
+        } else {
+            self.view(&id, &task, false)
+        };
+        self.insert(&id, task)?;
+        Ok((id, view))
+    }
+
+    /// Hands the task the run that `tasks/cancel` aborts; a task already
+    /// finished (cancelled before its run was attached) aborts it at once.
+    pub(crate) fn attach(&self, id: &str, run: AbortHandle) {
+        if let Some(task) = self.tasks.lock().get_mut(id) {
+            if task.status.terminal() {
+                run.abort();
+            } else {
+                task.run = Some(run);
+            }
         }
     }
 
@@ -163,7 +200,8 @@ impl TaskStore {
         v
     }
 
-    fn set(&self, id: &str, status: Status) {
+    /// Moves a task that has not finished to `status`.
+    pub(crate) fn set(&self, id: &str, status: Status) {
         let mut tasks = self.tasks.lock();
         if let Some(task) = tasks.get_mut(id) {
             if !task.status.terminal() {
@@ -310,150 +348,6 @@ impl TaskStore {
     }
 }
 
-/// Starts a 2025-11-25 task running `work`; returns its id and its
-/// `CreateTaskResult`.
-///
-/// # Errors
-/// `-32603` when the store holds `max_tasks` live tasks.
-pub(crate) fn start_legacy(
-    server: &McpServer,
-    work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
-) -> Result<(String, Value), ErrorObject> {
-    let store = server.tasks();
-    let id = format!("{:032x}", rand::random::<u128>());
-    let now = SystemTime::now();
-    let task = Task {
-        created: now,
-        updated: now,
-        status: Status::Working,
-        answers: None,
-        run: None,
-        finished: watch::Sender::new(false),
-    };
-    let view = store.legacy_view(&id, &task);
-    store.insert(&id, task)?;
-    let (owner, task_id) = (server.clone(), id.clone());
-    let run = tokio::spawn(async move {
-        let outcome =
-            match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ErrorObject::internal("the handler failed")),
-            };
-        let status = match outcome {
-            Ok(result) => Status::Completed(result),
-            Err(error) => Status::Failed(error),
-        };
-        owner.tasks().set(&task_id, status);
-    });
-    if let Some(task) = store.tasks.lock().get_mut(&id) {
-        task.run = Some(run.abort_handle());
-    }
-    Ok((id, json!({ "task": view })))
-}
-
 fn unknown(id: &str) -> ErrorObject {
     ErrorObject::invalid_params(format!("unknown task: {id}")).with_data(json!({ "taskId": id }))
-}
-
-/// Starts `tools/call` as a task and returns its `CreateTaskResult` (the task
-/// is in the store before this returns, so a `tasks/get` finds it).
-///
-/// # Errors
-/// `-32603` when the store holds `max_tasks` live tasks.
-pub(crate) fn start(
-    server: &McpServer,
-    params: Map<String, Value>,
-    ctx: RequestContext,
-) -> Result<Value, ErrorObject> {
-    let store = server.tasks();
-    let id = format!("{:032x}", rand::random::<u128>());
-    let now = SystemTime::now();
-    let (answers_tx, answers) = mpsc::channel(16);
-    let task = Task {
-        created: now,
-        updated: now,
-        status: Status::Working,
-        answers: Some(answers_tx),
-        run: None,
-        finished: watch::Sender::new(false),
-    };
-    let view = store.view(&id, &task, false);
-    store.insert(&id, task)?;
-    // The task's end, or its abort by `tasks/cancel`, cancels its context.
-    let over = ctx.cancel_on_drop();
-    let running = run(server.clone(), id.clone(), params, ctx, answers);
-    let run = tokio::spawn(async move {
-        let _over = over;
-        running.await
-    });
-    if let Some(task) = store.tasks.lock().get_mut(&id) {
-        if task.status.terminal() {
-            run.abort();
-        } else {
-            task.run = Some(run.abort_handle());
-        }
-    }
-    let mut result = view;
-    result["resultType"] = "task".into();
-    Ok(result)
-}
-
-/// Runs the tool to its end, pausing in `input_required` while it waits for
-/// `tasks/update` to bring every answer it asked for.
-async fn run(
-    server: McpServer,
-    id: String,
-    params: Map<String, Value>,
-    mut ctx: RequestContext,
-    mut answers: mpsc::Receiver<Map<String, Value>>,
-) {
-    loop {
-        let call = std::panic::AssertUnwindSafe(server.call(
-            Method::ToolsCall,
-            params.clone(),
-            ctx.clone(),
-        ));
-        let outcome = match futures_util::FutureExt::catch_unwind(call).await {
-            Ok(outcome) => outcome,
-            Err(_) => Err(ErrorObject::internal("the handler failed")),
-        };
-        let input = match outcome {
-            Ok(Outcome::Done(result)) => {
-                return server.tasks().set(&id, Status::Completed(result));
-            }
-            Err(error) => return server.tasks().set(&id, Status::Failed(error)),
-            Ok(Outcome::NeedsInput(input)) => input,
-        };
-        if let Some(missing) = input.missing_capabilities(ctx.client_capabilities(), ctx.version())
-        {
-            let error = ErrorObject::new(
-                crate::jsonrpc::code::MISSING_REQUIRED_CLIENT_CAPABILITY,
-                "the task needs a client capability that was not declared",
-            )
-            .with_data(json!({ "requiredCapabilities": missing }));
-            return server.tasks().set(&id, Status::Failed(error));
-        }
-        let mut got = Map::new();
-        loop {
-            // What is still unanswered is what the task lists.
-            let mut open = input.clone();
-            open.requests.retain(|(k, _)| !got.contains_key(k));
-            if open.requests.is_empty() {
-                break;
-            }
-            server
-                .tasks()
-                .set(&id, Status::InputRequired(open.wire_requests()));
-            let Some(batch) = answers.recv().await else {
-                return;
-            };
-            for (k, v) in batch {
-                if input.requests.iter().any(|(key, _)| *key == k) {
-                    got.entry(k).or_insert(v);
-                }
-            }
-        }
-        server.tasks().set(&id, Status::Working);
-        ctx = ctx.with_inputs(got, input.state.clone());
-    }
 }

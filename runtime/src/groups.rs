@@ -4,6 +4,10 @@
 //! membership, [`ProcessGroups::members`] lists it once per membership, and
 //! each [`ProcessGroups::leave`] removes one. A process leaves every group
 //! when it exits. Groups are how notifications fan out to many subscribers.
+//!
+//! Unlike `pg`, a membership may carry a value of the joiner's choosing
+//! ([`ProcessGroups::join_with`]): what a member should be told through,
+//! typed, so whoever fans out needs no downcast of the process to find out.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -14,39 +18,40 @@ use crate::registry::DEFAULT_SHARDS;
 use crate::shards::ShardedMap;
 
 /// One process's memberships of a group.
-struct Member {
+struct Member<V> {
     process: ProcessRef,
     /// Removes the process from the group when it exits.
     watch: WatchRef,
     /// How many times it has joined and not left (at least 1).
     joins: usize,
+    /// What it joined with (its first join's).
+    value: V,
 }
 
-type Members = HashMap<Pid, Member>;
+type Members<V> = HashMap<Pid, Member<V>>;
 
-type Shards<G> = ShardedMap<G, Members>;
+type Shards<G, V> = ShardedMap<G, Members<V>>;
 
-impl<G: Hash + Eq> Shards<G> {
-    /// Removes every membership of `pid`.
-    fn remove(&self, group: &G, pid: Pid) -> Option<Member> {
-        let mut shard = self.shard(group).write();
-        let members = shard.get_mut(group)?;
-        let removed = members.remove(&pid);
-        if members.is_empty() {
-            shard.remove(group);
-        }
-        removed
+/// Removes every membership of `pid`.
+fn remove<G: Hash + Eq, V>(shards: &Shards<G, V>, group: &G, pid: Pid) -> Option<Member<V>> {
+    let mut shard = shards.shard(group).write();
+    let members = shard.get_mut(group)?;
+    let removed = members.remove(&pid);
+    if members.is_empty() {
+        shard.remove(group);
     }
+    removed
 }
 
-/// Named groups of processes, sharded by group name.
+/// Named groups of processes, sharded by group name; each membership
+/// carries a `V` (nothing by default).
 ///
 /// Cloning gives another handle to the same groups.
-pub struct ProcessGroups<G = String> {
-    inner: Arc<Shards<G>>,
+pub struct ProcessGroups<G = String, V = ()> {
+    inner: Arc<Shards<G, V>>,
 }
 
-impl<G> Clone for ProcessGroups<G> {
+impl<G, V> Clone for ProcessGroups<G, V> {
     fn clone(&self) -> Self {
         ProcessGroups {
             inner: self.inner.clone(),
@@ -54,7 +59,7 @@ impl<G> Clone for ProcessGroups<G> {
     }
 }
 
-impl<G> std::fmt::Debug for ProcessGroups<G> {
+impl<G, V> std::fmt::Debug for ProcessGroups<G, V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProcessGroups")
             .field("shards", &self.inner.shards().len())
@@ -62,13 +67,24 @@ impl<G> std::fmt::Debug for ProcessGroups<G> {
     }
 }
 
-impl<G: Hash + Eq + Clone + Send + Sync + 'static> Default for ProcessGroups<G> {
+impl<G: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> Default
+    for ProcessGroups<G, V>
+{
     fn default() -> Self {
         Self::with_shards(DEFAULT_SHARDS)
     }
 }
 
 impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
+    /// Adds a membership of `process` to `group` (OTP's `pg:join/2`): a
+    /// process that joins twice is a member twice. Returns `false`, adding
+    /// nothing, if it has already exited.
+    pub fn join(&self, group: G, process: &ProcessRef) -> bool {
+        self.join_with(group, process, ())
+    }
+}
+
+impl<G: Hash + Eq + Clone + Send + Sync + 'static, V: Send + Sync + 'static> ProcessGroups<G, V> {
     /// Groups with the default number of shards.
     pub fn new() -> Self {
         Self::default()
@@ -81,22 +97,21 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
         }
     }
 
-    /// Adds a membership of `process` to `group` (OTP's `pg:join/2`): a
-    /// process that joins twice is a member twice. Returns `false`, adding
-    /// nothing, if it has already exited.
-    pub fn join(&self, group: G, process: &ProcessRef) -> bool {
+    /// As [`ProcessGroups::join`], the membership carrying `value`; a
+    /// process already a member keeps the value it first joined with.
+    pub fn join_with(&self, group: G, process: &ProcessRef, value: V) -> bool {
         let mut shard = self.inner.shard(&group).write();
         let members = shard.entry(group.clone()).or_default();
         if let Some(member) = members.get_mut(&process.pid()) {
             member.joins += 1;
             return true;
         }
-        let groups: Weak<Shards<G>> = Arc::downgrade(&self.inner);
+        let groups: Weak<Shards<G, V>> = Arc::downgrade(&self.inner);
         let key = group.clone();
         let pid = process.pid();
         match process.on_exit(move |_| {
             if let Some(groups) = groups.upgrade() {
-                groups.remove(&key, pid);
+                remove(&groups, &key, pid);
             }
         }) {
             Ok(watch) => {
@@ -106,6 +121,7 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
                         process: process.clone(),
                         watch,
                         joins: 1,
+                        value,
                     },
                 );
                 true
@@ -132,7 +148,7 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
                 return true;
             }
         }
-        match self.inner.remove(group, process.pid()) {
+        match remove(&self.inner, group, process.pid()) {
             Some(member) => {
                 member.process.demonitor(member.watch);
                 true
@@ -155,11 +171,16 @@ impl<G: Hash + Eq + Clone + Send + Sync + 'static> ProcessGroups<G> {
     /// `f` runs under the group's shard lock: it must not join or leave
     /// groups of the same shard.
     pub fn for_each_member(&self, group: &G, mut f: impl FnMut(&ProcessRef)) {
+        self.for_each_value(group, |process, _| f(process));
+    }
+
+    /// As [`ProcessGroups::for_each_member`], with each membership's value.
+    pub fn for_each_value(&self, group: &G, mut f: impl FnMut(&ProcessRef, &V)) {
         let shard = self.inner.shard(group).read();
         if let Some(members) = shard.get(group) {
             for member in members.values().filter(|m| m.process.is_alive()) {
                 for _ in 0..member.joins {
-                    f(&member.process);
+                    f(&member.process, &member.value);
                 }
             }
         }

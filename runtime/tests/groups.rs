@@ -211,3 +211,26 @@ async fn leaving_removes_the_exit_callback() {
     exit_and_wait(&a.process(), ExitReason::Killed).await;
     assert_eq!(pids(&groups.members(&g("room"))), HashSet::from([b.pid()]));
 }
+
+/// A membership carries the value it joined with; a second join keeps the
+/// first value, and the value goes with the member when it exits.
+#[tokio::test]
+async fn memberships_carry_the_value_they_joined_with() {
+    let groups: ProcessGroups<String, &'static str> = ProcessGroups::new();
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    assert!(groups.join_with(g("room"), &a.process(), "a"));
+    assert!(groups.join_with(g("room"), &b.process(), "b"));
+    assert!(groups.join_with(g("room"), &a.process(), "ignored"));
+    let mut seen = Vec::new();
+    groups.for_each_value(&g("room"), |p, v| seen.push((p.pid(), *v)));
+    seen.sort();
+    let mut want = vec![(a.pid(), "a"), (a.pid(), "a"), (b.pid(), "b")];
+    want.sort();
+    assert_eq!(seen, want, "once per membership, with the first value");
+
+    exit_and_wait(&b.process(), err("gone")).await;
+    let mut left = Vec::new();
+    groups.for_each_value(&g("room"), |_, v| left.push(*v));
+    assert_eq!(left, vec!["a", "a"]);
+}

@@ -1,6 +1,7 @@
 //! Declaring a server: [`ServerBuilder`] takes its tools, resources,
 //! templates and prompts and builds the [`McpServer`](super::McpServer).
 
+use super::Ctx;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use crate::seal::{SealKey, Sealer};
 use crate::tasks::{TaskStore, TaskSupport};
 use crate::template::{UriTemplate, Variables};
 use crate::uri::ResourceUri;
-use arbor_runtime::ProcessGroups;
 
 use super::{
     Catalog, CompleteFn, CompletionRequest, HandlerError, Inner, McpServer, PromptEntry, PromptFn,
@@ -94,10 +94,10 @@ pub struct ServerBuilder {
     pub(super) instructions: Option<String>,
     pub(super) config: ServerConfig,
     pub(super) key: Option<SealKey>,
-    pub(super) tools: Vec<ToolEntry>,
-    pub(super) resources: Vec<ResourceEntry>,
-    pub(super) templates: Vec<TemplateEntry>,
-    pub(super) prompts: Vec<PromptEntry>,
+    pub(super) tools: Vec<ToolEntry<Ctx>>,
+    pub(super) resources: Vec<ResourceEntry<Ctx>>,
+    pub(super) templates: Vec<TemplateEntry<Ctx>>,
+    pub(super) prompts: Vec<PromptEntry<Ctx>>,
     pub(super) completer: Option<CompleteFn>,
     pub(super) errors: Vec<BuildError>,
 }
@@ -186,7 +186,7 @@ impl ServerBuilder {
     pub fn tool<A, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
-        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
+        F: Fn(A, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
         let handler = Arc::new(handler);
@@ -217,7 +217,7 @@ impl ServerBuilder {
         handler: F,
     ) -> Self
     where
-        F: Fn(Value, RequestContext) -> Fut + Send + Sync + 'static,
+        F: Fn(Value, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
         if self.tools.iter().any(|t| t.definition["name"] == name) {
@@ -264,7 +264,7 @@ impl ServerBuilder {
         if let Some(out) = output_schema {
             definition["outputSchema"] = out;
         }
-        let handler: ToolFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        let handler: ToolFn<Ctx> = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
         self.tools.push(ToolEntry {
             definition,
             task: TaskSupport::Never,
@@ -288,7 +288,7 @@ impl ServerBuilder {
         handler: F,
     ) -> Self
     where
-        F: Fn(Variables, String, RequestContext) -> Fut + Send + Sync + 'static,
+        F: Fn(Variables, String, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
         if self
@@ -306,7 +306,8 @@ impl ServerBuilder {
         if let Some(m) = mime_type {
             definition["mimeType"] = m.into();
         }
-        let handler: TemplateFn = Arc::new(move |vars, uri, ctx| Box::pin(handler(vars, uri, ctx)));
+        let handler: TemplateFn<Ctx> =
+            Arc::new(move |vars, uri, ctx| Box::pin(handler(vars, uri, ctx)));
         self.templates.push(TemplateEntry {
             definition,
             template,
@@ -325,7 +326,7 @@ impl ServerBuilder {
         handler: F,
     ) -> Self
     where
-        F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
+        F: Fn(String, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
         let normalized = match ResourceUri::parse(uri) {
@@ -349,7 +350,7 @@ impl ServerBuilder {
         if let Some(m) = mime_type {
             definition["mimeType"] = m.into();
         }
-        let handler: ResourceFn = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
+        let handler: ResourceFn<Ctx> = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
         self.resources.push(ResourceEntry {
             definition,
             uri: normalized,
@@ -396,7 +397,7 @@ impl ServerBuilder {
         handler: F,
     ) -> Self
     where
-        F: Fn(HashMap<String, String>, RequestContext) -> Fut + Send + Sync + 'static,
+        F: Fn(HashMap<String, String>, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
     {
         if self.prompts.iter().any(|p| p.definition["name"] == name) {
@@ -411,7 +412,7 @@ impl ServerBuilder {
             "description": description,
             "arguments": arguments,
         });
-        let handler: PromptFn = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
+        let handler: PromptFn<Ctx> = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
         self.prompts.push(PromptEntry {
             definition,
             arguments,
@@ -481,7 +482,7 @@ impl ServerBuilder {
                     self.config.task_poll_interval,
                     self.config.max_tasks,
                 ),
-                subscribers: ProcessGroups::new(),
+                followers: Default::default(),
                 memory: crate::memory::MemoryBudget::new(
                     self.config
                         .max_buffered_bytes

@@ -1,99 +1,93 @@
-//! What a server offers right now, and its changes at run time: the
-//! tools, resources, templates and prompts with their handlers.
+//! What a server offers right now: the tools, resources, templates and
+//! prompts with their handlers. Generic over the context handlers get (`C`,
+//! [`C`](crate::context::C) of the server), so the
+//! catalog needs nothing of the server that holds it.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::context::RequestContext;
 use crate::model::{CallToolResult, GetPromptResult, PromptArgument, ResourceContents};
 use crate::tasks::TaskSupport;
 use crate::template::{UriTemplate, Variables};
-use crate::uri::ResourceUri;
 
-use super::{
-    BuildError, CompletionRequest, HandlerError, ListKind, McpServer, ServerBuilder, ToolError,
-};
+use super::completion::CompletionRequest;
+use super::errors::{HandlerError, ToolError};
 
-pub(super) type ToolFn = Arc<
-    dyn Fn(Value, RequestContext) -> BoxFuture<'static, Result<CallToolResult, ToolError>>
+pub(super) type ToolFn<C> =
+    Arc<dyn Fn(Value, C) -> BoxFuture<'static, Result<CallToolResult, ToolError>> + Send + Sync>;
+pub(super) type ResourceFn<C> = Arc<
+    dyn Fn(String, C) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
         + Send
         + Sync,
 >;
-pub(super) type ResourceFn = Arc<
-    dyn Fn(
-            String,
-            RequestContext,
-        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
-        + Send
-        + Sync,
->;
-pub(super) type TemplateFn = Arc<
-    dyn Fn(
-            Variables,
-            String,
-            RequestContext,
-        ) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
+pub(super) type TemplateFn<C> = Arc<
+    dyn Fn(Variables, String, C) -> BoxFuture<'static, Result<Vec<ResourceContents>, HandlerError>>
         + Send
         + Sync,
 >;
 pub(super) type CompleteFn =
     Arc<dyn Fn(CompletionRequest) -> BoxFuture<'static, Vec<String>> + Send + Sync>;
-pub(super) type PromptFn = Arc<
-    dyn Fn(
-            HashMap<String, String>,
-            RequestContext,
-        ) -> BoxFuture<'static, Result<GetPromptResult, HandlerError>>
+pub(super) type PromptFn<C> = Arc<
+    dyn Fn(HashMap<String, String>, C) -> BoxFuture<'static, Result<GetPromptResult, HandlerError>>
         + Send
         + Sync,
 >;
 
-pub(super) struct ToolEntry {
+pub(super) struct ToolEntry<C> {
     pub(super) definition: Value,
     pub(super) task: TaskSupport,
     pub(super) headers: Arc<[crate::param_header::ParamHeader]>,
     pub(super) input: jsonschema::Validator,
     pub(super) output: Option<jsonschema::Validator>,
-    pub(super) handler: ToolFn,
+    pub(super) handler: ToolFn<C>,
 }
 
-pub(super) struct ResourceEntry {
+pub(super) struct ResourceEntry<C> {
     pub(super) definition: Value,
     pub(super) uri: String,
-    pub(super) handler: ResourceFn,
+    pub(super) handler: ResourceFn<C>,
     pub(super) cache: crate::cache::CacheHint,
 }
 
-pub(super) struct TemplateEntry {
+pub(super) struct TemplateEntry<C> {
     pub(super) definition: Value,
     pub(super) template: UriTemplate,
-    pub(super) handler: TemplateFn,
+    pub(super) handler: TemplateFn<C>,
     pub(super) cache: crate::cache::CacheHint,
 }
 
-pub(super) struct PromptEntry {
+pub(super) struct PromptEntry<C> {
     pub(super) definition: Value,
     pub(super) arguments: Vec<PromptArgument>,
-    pub(super) handler: PromptFn,
+    pub(super) handler: PromptFn<C>,
 }
 
 /// What a server offers right now: tools, resources, templates, prompts.
 /// Entries are shared so a call holds no lock while its handler runs.
-#[derive(Default)]
-pub(super) struct Catalog {
-    pub(super) tools: Vec<Arc<ToolEntry>>,
+pub(super) struct Catalog<C> {
+    pub(super) tools: Vec<Arc<ToolEntry<C>>>,
     pub(super) tool_index: HashMap<String, usize>,
-    pub(super) resources: Vec<Arc<ResourceEntry>>,
-    pub(super) templates: Vec<Arc<TemplateEntry>>,
-    pub(super) prompts: Vec<Arc<PromptEntry>>,
+    pub(super) resources: Vec<Arc<ResourceEntry<C>>>,
+    pub(super) templates: Vec<Arc<TemplateEntry<C>>>,
+    pub(super) prompts: Vec<Arc<PromptEntry<C>>>,
 }
 
-impl Catalog {
+impl<C> Default for Catalog<C> {
+    fn default() -> Self {
+        Catalog {
+            tools: Vec::new(),
+            tool_index: HashMap::new(),
+            resources: Vec::new(),
+            templates: Vec::new(),
+            prompts: Vec::new(),
+        }
+    }
+}
+
+impl<C> Catalog<C> {
     pub(super) fn index_tools(&mut self) {
         self.tool_index = self
             .tools
@@ -103,182 +97,14 @@ impl Catalog {
             .collect();
     }
 
-    pub(super) fn tool(&self, name: &str) -> Option<Arc<ToolEntry>> {
+    pub(super) fn tool(&self, name: &str) -> Option<Arc<ToolEntry<C>>> {
         self.tool_index.get(name).map(|&i| self.tools[i].clone())
     }
 
-    pub(super) fn prompt(&self, name: &str) -> Option<Arc<PromptEntry>> {
+    pub(super) fn prompt(&self, name: &str) -> Option<Arc<PromptEntry<C>>> {
         self.prompts
             .iter()
             .find(|p| p.definition["name"] == name)
             .cloned()
-    }
-}
-
-impl McpServer {
-    /// Declares a tool at run time, as [`ServerBuilder::tool`] does, and tells
-    /// the clients that follow the tool list.
-    ///
-    /// # Errors
-    /// [`BuildError`] for a duplicate name or a bad schema.
-    pub fn add_tool<A, F, Fut>(
-        &self,
-        name: &str,
-        description: &str,
-        handler: F,
-    ) -> Result<(), BuildError>
-    where
-        A: DeserializeOwned + JsonSchema + Send + 'static,
-        F: Fn(A, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
-    {
-        self.adopt(ServerBuilder::new("", "").tool(name, description, handler))
-    }
-
-    /// Declares a prompt at run time, as [`ServerBuilder::prompt`] does, and
-    /// tells the clients that follow the prompt list.
-    ///
-    /// # Errors
-    /// [`BuildError::Duplicate`] for a duplicate name.
-    pub fn add_prompt<F, Fut>(
-        &self,
-        name: &str,
-        description: &str,
-        arguments: Vec<PromptArgument>,
-        handler: F,
-    ) -> Result<(), BuildError>
-    where
-        F: Fn(HashMap<String, String>, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
-    {
-        self.adopt(ServerBuilder::new("", "").prompt(name, description, arguments, handler))
-    }
-
-    /// Declares a resource at run time, as [`ServerBuilder::resource`] does,
-    /// and tells the clients that follow the resource list.
-    ///
-    /// # Errors
-    /// [`BuildError`] for a duplicate or invalid URI.
-    pub fn add_resource<F, Fut>(
-        &self,
-        uri: &str,
-        name: &str,
-        mime_type: Option<&str>,
-        handler: F,
-    ) -> Result<(), BuildError>
-    where
-        F: Fn(String, RequestContext) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
-    {
-        self.adopt(ServerBuilder::new("", "").resource(uri, name, mime_type, handler))
-    }
-
-    /// Moves what a scratch builder declared into the live catalog.
-    pub(super) fn adopt(&self, builder: ServerBuilder) -> Result<(), BuildError> {
-        if let Some(e) = builder.errors.into_iter().next() {
-            return Err(e);
-        }
-        let mut changed = Vec::new();
-        {
-            let mut catalog = self.inner.catalog.write();
-            for tool in &builder.tools {
-                let name = tool.definition["name"].as_str().unwrap_or_default();
-                if catalog.tool(name).is_some() {
-                    return Err(BuildError::Duplicate {
-                        kind: "tool",
-                        name: name.into(),
-                    });
-                }
-            }
-            for prompt in &builder.prompts {
-                let name = prompt.definition["name"].as_str().unwrap_or_default();
-                if catalog.prompt(name).is_some() {
-                    return Err(BuildError::Duplicate {
-                        kind: "prompt",
-                        name: name.into(),
-                    });
-                }
-            }
-            for resource in &builder.resources {
-                if catalog.resources.iter().any(|r| r.uri == resource.uri) {
-                    return Err(BuildError::Duplicate {
-                        kind: "resource",
-                        name: resource.uri.clone(),
-                    });
-                }
-            }
-            if !builder.tools.is_empty() {
-                catalog
-                    .tools
-                    .extend(builder.tools.into_iter().map(Arc::new));
-                catalog.index_tools();
-                changed.push(ListKind::Tools);
-            }
-            if !builder.prompts.is_empty() {
-                catalog
-                    .prompts
-                    .extend(builder.prompts.into_iter().map(Arc::new));
-                changed.push(ListKind::Prompts);
-            }
-            if !builder.resources.is_empty() {
-                catalog
-                    .resources
-                    .extend(builder.resources.into_iter().map(Arc::new));
-                changed.push(ListKind::Resources);
-            }
-        }
-        for kind in changed {
-            self.list_changed(kind);
-        }
-        Ok(())
-    }
-
-    /// Removes a tool; `false` if there was none. Tells the clients that
-    /// follow the tool list.
-    pub fn remove_tool(&self, name: &str) -> bool {
-        let removed = {
-            let mut catalog = self.inner.catalog.write();
-            let before = catalog.tools.len();
-            catalog.tools.retain(|t| t.definition["name"] != name);
-            catalog.index_tools();
-            catalog.tools.len() != before
-        };
-        if removed {
-            self.list_changed(ListKind::Tools);
-        }
-        removed
-    }
-
-    /// Removes a prompt; `false` if there was none. Tells the clients that
-    /// follow the prompt list.
-    pub fn remove_prompt(&self, name: &str) -> bool {
-        let removed = {
-            let mut catalog = self.inner.catalog.write();
-            let before = catalog.prompts.len();
-            catalog.prompts.retain(|p| p.definition["name"] != name);
-            catalog.prompts.len() != before
-        };
-        if removed {
-            self.list_changed(ListKind::Prompts);
-        }
-        removed
-    }
-
-    /// Removes a resource by URI; `false` if there was none. Tells the
-    /// clients that follow the resource list.
-    pub fn remove_resource(&self, uri: &str) -> bool {
-        let Ok(uri) = ResourceUri::parse(uri) else {
-            return false;
-        };
-        let removed = {
-            let mut catalog = self.inner.catalog.write();
-            let before = catalog.resources.len();
-            catalog.resources.retain(|r| r.uri != uri.as_str());
-            catalog.resources.len() != before
-        };
-        if removed {
-            self.list_changed(ListKind::Resources);
-        }
-        removed
     }
 }

@@ -20,7 +20,7 @@ impl McpServer {
     pub(super) async fn call_tool(
         &self,
         params: Map<String, Value>,
-        ctx: RequestContext,
+        ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
@@ -76,7 +76,7 @@ impl McpServer {
     pub(super) async fn read_resource(
         &self,
         params: Map<String, Value>,
-        ctx: RequestContext,
+        ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
         let uri: String = required_field(&params, "uri")?;
         let era = ctx.era();
@@ -129,7 +129,7 @@ impl McpServer {
     pub(super) async fn get_prompt(
         &self,
         params: Map<String, Value>,
-        ctx: RequestContext,
+        ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
         let name: String = required_field(&params, "name")?;
         let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();

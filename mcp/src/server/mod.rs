@@ -9,6 +9,7 @@ mod builder;
 mod catalog;
 mod completion;
 mod config;
+mod dynamic;
 mod errors;
 mod handlers;
 mod paging;
@@ -20,15 +21,15 @@ use parking_lot::RwLock;
 use serde_json::{json, Map, Value};
 
 use crate::context::RequestContext;
+use crate::follow::{Followers, Topic};
 use crate::input::InputRequired;
 use crate::jsonrpc::{code, ErrorObject};
-use crate::model::{Implementation, Method, NotificationMethod};
+pub use crate::model::ListKind;
+use crate::model::{Implementation, Method};
 use crate::seal::Sealer;
-use crate::subscription::SubscriptionMsg;
 use crate::tasks::{TaskStore, TaskSupport};
 use crate::uri::ResourceUri;
 use crate::version::Era;
-use arbor_runtime::{ActorRef, ProcessGroups};
 
 pub use builder::{BuildError, ServerBuilder};
 use catalog::{
@@ -41,43 +42,14 @@ use errors::outcome_of;
 pub use errors::{HandlerError, ToolError};
 use params::{params_field, required_field};
 
-/// A list whose changes clients can follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ListKind {
-    /// `tools/list`.
-    Tools,
-    /// `prompts/list`.
-    Prompts,
-    /// `resources/list` and `resources/templates/list`.
-    Resources,
-}
+/// The context a server's handlers get.
+type Ctx = RequestContext<McpServer>;
 
-impl ListKind {
-    /// Every kind.
-    pub const ALL: [ListKind; 3] = [ListKind::Tools, ListKind::Prompts, ListKind::Resources];
-
-    /// The notification that says the list changed.
-    pub fn notification(self) -> NotificationMethod {
-        match self {
-            ListKind::Tools => NotificationMethod::ToolsListChanged,
-            ListKind::Prompts => NotificationMethod::PromptsListChanged,
-            ListKind::Resources => NotificationMethod::ResourcesListChanged,
-        }
-    }
-
-    /// The `subscriptions/listen` filter field that asks for it.
-    pub fn filter(self) -> &'static str {
-        match self {
-            ListKind::Tools => "toolsListChanged",
-            ListKind::Prompts => "promptsListChanged",
-            ListKind::Resources => "resourcesListChanged",
-        }
-    }
-
-    /// The process group of the subscribers to this list's changes (not a
-    /// URI, so it never meets a resource's group).
-    pub(crate) fn group(self) -> String {
-        format!("@{}", self.filter())
+impl RequestContext<McpServer> {
+    /// The server serving the request: to change its catalog or tell
+    /// subscribers that a resource changed.
+    pub fn server(&self) -> &McpServer {
+        self.serving()
     }
 }
 
@@ -95,10 +67,10 @@ struct Inner {
     instructions: Option<String>,
     config: ServerConfig,
     sealer: Sealer,
-    catalog: RwLock<Catalog>,
+    catalog: RwLock<Catalog<Ctx>>,
     completer: Option<CompleteFn>,
     tasks: TaskStore,
-    subscribers: ProcessGroups<String>,
+    followers: Followers,
     memory: crate::memory::MemoryBudget,
 }
 
@@ -155,48 +127,30 @@ impl McpServer {
     /// Tells every client that follows `kind` that it changed; returns how
     /// many were told. Called by the `add_*` and `remove_*` methods.
     pub fn list_changed(&self, kind: ListKind) -> usize {
-        let mut told = 0;
-        self.inner.subscribers.for_each_member(&kind.group(), |p| {
-            let sent = match ActorRef::<SubscriptionMsg>::from_process(p) {
-                Some(sub) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
-                None => ActorRef::<crate::session::SessionMsg>::from_process(p).is_some_and(|s| {
-                    s.try_send(crate::session::SessionMsg::ListChanged(kind))
-                        .is_ok()
-                }),
-            };
-            told += usize::from(sent);
-        });
-        told
+        self.inner.followers.tell(&Topic::List(kind))
     }
 
     /// Tells every subscriber of `uri` that the resource changed; returns how
     /// many were told. Subscribers whose queues are full miss this update.
     pub fn resource_updated(&self, uri: &str) -> usize {
-        let Ok(uri) = ResourceUri::parse(uri) else {
-            return 0;
-        };
-        let mut told = 0;
-        self.inner
-            .subscribers
-            .for_each_member(&uri.as_str().to_string(), |p| {
-                if ActorRef::<SubscriptionMsg>::from_process(p)
-                    .is_some_and(|s| s.try_send(SubscriptionMsg::Updated).is_ok())
-                {
-                    told += 1;
-                }
-            });
-        told
+        ResourceUri::parse(uri).map_or(0, |uri| {
+            self.inner
+                .followers
+                .tell(&Topic::Resource(uri.as_str().into()))
+        })
     }
 
     /// Live subscriptions to `uri`, across all connections.
     pub fn subscriber_count(&self, uri: &str) -> usize {
         ResourceUri::parse(uri).map_or(0, |u| {
-            self.inner.subscribers.member_count(&u.as_str().to_string())
+            self.inner
+                .followers
+                .count(&Topic::Resource(u.as_str().into()))
         })
     }
 
-    pub(crate) fn subscribers(&self) -> &ProcessGroups<String> {
-        &self.inner.subscribers
+    pub(crate) fn followers(&self) -> &Followers {
+        &self.inner.followers
     }
 
     /// Whether `uri` names a resource: a declared one or a template match.
@@ -292,7 +246,7 @@ impl McpServer {
         &self,
         method: Method,
         params: Map<String, Value>,
-        ctx: RequestContext,
+        ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
         let listed = |list: &str| -> Result<Outcome, ErrorObject> {
             let catalog = self.inner.catalog.read();

@@ -3,6 +3,7 @@
 //! `logging/setLevel`, per-resource subscriptions, 2025-11-25 tasks), and
 //! requests the server sends the client (sampling, elicitation, roots).
 
+use crate::follow::{Follower, Topic};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -13,9 +14,9 @@ use tokio::sync::oneshot;
 
 use super::{lifecycle_error, Lifecycle, Session, SessionMsg};
 use crate::jsonrpc::{code, ErrorObject, Id, Message, Notification, Request, Response};
+use crate::model::ListKind;
 use crate::model::{LogLevel, Method, NotificationMethod};
 use crate::outbox::Frame;
-use crate::server::ListKind;
 use crate::subscription::SubscriptionMsg;
 use crate::tasks::TaskSupport;
 use crate::uri::ResourceUri;
@@ -151,7 +152,10 @@ impl Session {
         };
         deadline.cancel();
         for kind in ListKind::ALL {
-            self.server.subscribers().join(kind.group(), &ctx.process());
+            let follower = Follower::Session(self.out.clone());
+            self.server
+                .followers()
+                .follow(Topic::List(kind), &ctx.process(), follower);
         }
         for request in held {
             self.ask_client(request, ctx).await;
@@ -342,17 +346,6 @@ impl Session {
         self.send(Frame::new(&cancel, Some(related))).await;
     }
 
-    /// A list the client follows has changed (once initialized).
-    pub(super) async fn list_changed(&mut self, kind: ListKind) {
-        if self.handshake_state().is_some_and(|h| h.is_ready()) {
-            let n = Message::Notification(Notification {
-                method: kind.notification().as_str().into(),
-                params: None,
-            });
-            self.send(Frame::new(&n, None)).await;
-        }
-    }
-
     /// Handshake era: `resources/subscribe` and `resources/unsubscribe`.
     async fn subscription(
         &mut self,
@@ -392,8 +385,8 @@ impl Session {
         );
         let sub = self.start_subscription(notification, ctx).await?;
         self.server
-            .subscribers()
-            .join(parsed.as_str().to_string(), &sub.process());
+            .followers()
+            .subscribe(Topic::Resource(parsed.as_str().into()), &sub);
         if let Some(h) = self.handshake_state() {
             h.subscriptions.insert(parsed.as_str().to_string(), sub);
         }

@@ -30,6 +30,7 @@ mod handshake;
 mod modern;
 mod request_state;
 mod running;
+mod task_run;
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -46,7 +47,7 @@ use crate::jsonrpc::{
 };
 use crate::model::{Method, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
-use crate::server::{resource_not_found, ListKind, McpServer};
+use crate::server::{resource_not_found, McpServer};
 use crate::subscription::{subscribe, SubscriptionMsg};
 use crate::uri::ResourceUri;
 use crate::version::{Era, ProtocolVersion};
@@ -146,8 +147,6 @@ pub enum SessionMsg {
     },
     /// A request sent to the client was not answered in time.
     ServerRequestExpired(Id),
-    /// A list the handshake-era client follows has changed.
-    ListChanged(ListKind),
 }
 
 struct Session {
@@ -256,7 +255,6 @@ impl Actor for Session {
                 self.server_request((method, params, reply, related), ctx)
                     .await
             }
-            SessionMsg::ListChanged(kind) => self.list_changed(kind).await,
             SessionMsg::ServerRequestExpired(id) => self.server_request_expired(id).await,
         }
         Ok(())

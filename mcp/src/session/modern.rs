@@ -2,12 +2,14 @@
 //! validated on its own; `server/discover`, `subscriptions/listen`, the
 //! tasks extension, and the shape every result takes.
 
+use crate::follow::Topic;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arbor_runtime::{ActorRef, Context, ExitReason};
 use serde_json::{json, Map, Value};
 
+use super::task_run;
 use super::{meta, Lifecycle, Session};
 use crate::context::RequestContext;
 use crate::jsonrpc::{code, ErrorObject, Id, Message, Notification, Request, Response};
@@ -131,7 +133,7 @@ impl Session {
             client,
             self.server.clone(),
         );
-        let created = tasks::start(&self.server, params, request_ctx)
+        let created = task_run::start(&self.server, params, request_ctx)
             .map(|created| shape_modern(&self.server, Method::ToolsCall, created));
         self.respond(Some(request.id), created).await;
     }
@@ -215,7 +217,7 @@ impl Session {
         let mut subs = Vec::new();
         // Groups are joined only after the acknowledgement is queued, so no
         // update can overtake it.
-        let mut joins: Vec<(String, ActorRef<SubscriptionMsg>)> = Vec::new();
+        let mut joins: Vec<(Topic, ActorRef<SubscriptionMsg>)> = Vec::new();
         for uri in wanted {
             let Ok(parsed) = self.subscribable(&uri, Era::Modern, subs.len()) else {
                 continue;
@@ -234,7 +236,7 @@ impl Session {
                 Some(id.clone()),
             );
             if let Ok(sub) = self.start_subscription(notification, ctx).await {
-                joins.push((parsed.as_str().to_string(), sub.clone()));
+                joins.push((Topic::Resource(parsed.as_str().into()), sub.clone()));
                 subs.push(sub);
                 honoured.push(uri);
             }
@@ -257,7 +259,7 @@ impl Session {
                 Some(id.clone()),
             );
             if let Ok(sub) = self.start_subscription(notification, ctx).await {
-                joins.push((kind.group(), sub.clone()));
+                joins.push((Topic::List(kind), sub.clone()));
                 subs.push(sub);
                 ack.insert(kind.filter().into(), Value::Bool(true));
             }
@@ -283,8 +285,8 @@ impl Session {
         if let Err(ack) = self.out.queue_now(Frame::new(&ack, Some(id.clone()))) {
             self.send(ack).await;
         }
-        for (group, sub) in joins {
-            self.server.subscribers().join(group, &sub.process());
+        for (topic, sub) in joins {
+            self.server.followers().subscribe(topic, &sub);
         }
         if let Lifecycle::Modern(m) = &mut self.state {
             m.listens.insert(id, subs);

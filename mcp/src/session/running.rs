@@ -14,13 +14,13 @@ use tokio::task::JoinHandle;
 
 use super::modern::shape_modern;
 use super::request_state::{input_required, open_request_state};
+use super::task_run;
 use super::{Session, SessionMsg};
 use crate::context::{Progress, RequestContext};
 use crate::jsonrpc::{code, ErrorObject, Id, Message, Request, Response};
 use crate::model::{LogLevel, Method};
 use crate::outbox::Frame;
 use crate::server::{McpServer, Outcome};
-use crate::tasks;
 use crate::version::{Era, ProtocolVersion};
 
 /// The most input rounds one request may take in the handshake era.
@@ -174,10 +174,11 @@ impl Session {
                         serve_request(&server, Method::ToolsCall, params, request_ctx, &myself)
                             .await
                     };
-                    let created = tasks::start_legacy(&self.server, work).map(|(task, created)| {
-                        self.keep_legacy_task(task);
-                        created
-                    });
+                    let created =
+                        task_run::start_legacy(&self.server, work).map(|(task, created)| {
+                            self.keep_legacy_task(task);
+                            created
+                        });
                     return self.respond(Some(id), created).await;
                 }
                 Err(error) => return self.respond(Some(id), Err(error)).await,
@@ -199,7 +200,7 @@ async fn serve_request(
     server: &McpServer,
     method: Method,
     params: Map<String, Value>,
-    mut ctx: RequestContext,
+    mut ctx: RequestContext<McpServer>,
     session: &ActorRef<SessionMsg>,
 ) -> Result<Value, ErrorObject> {
     let modern = ctx.version().era() == Era::Modern;

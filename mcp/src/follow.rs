@@ -1,0 +1,84 @@
+//! Who follows what: the server's followers of list changes and resource
+//! updates, and how each is told.
+//!
+//! A follower is a membership of the server's process groups, keyed by the
+//! [`Topic`] it follows and carrying how it is told ([`Follower`]), so a
+//! fan-out needs no downcast of the process it finds. A membership ends with
+//! its process: a subscription when it is cancelled or its session ends, a
+//! handshake-era session when it ends.
+
+use arbor_runtime::{ActorRef, ProcessGroups, ProcessRef};
+
+use crate::jsonrpc::{Message, Notification};
+use crate::model::ListKind;
+use crate::outbox::{Frame, Outbox};
+use crate::subscription::SubscriptionMsg;
+
+/// What can be followed.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Topic {
+    /// A list's changes.
+    List(ListKind),
+    /// One resource's updates, by its normalised URI.
+    Resource(Box<str>),
+}
+
+/// How a follower is told.
+#[derive(Clone, Debug)]
+pub(crate) enum Follower {
+    /// A subscription process, which queues its own notification (built
+    /// once, in its era's shape).
+    Subscription(ActorRef<SubscriptionMsg>),
+    /// A handshake-era session following the lists from its initialization:
+    /// the bare `notifications/*/list_changed` goes on its queue.
+    Session(Outbox),
+}
+
+impl Follower {
+    /// Tells it that `topic` changed, best effort (a full queue misses it);
+    /// `true` if it was told.
+    fn tell(&self, topic: &Topic) -> bool {
+        match (self, topic) {
+            (Follower::Subscription(sub), _) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
+            (Follower::Session(out), Topic::List(kind)) => {
+                let changed = Message::Notification(Notification {
+                    method: kind.notification().as_str().into(),
+                    params: None,
+                });
+                out.try_send(Frame::new(&changed, None)).is_ok()
+            }
+            // Sessions follow resources through subscriptions only.
+            (Follower::Session(_), Topic::Resource(_)) => false,
+        }
+    }
+}
+
+/// The server's followers, by topic.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Followers(ProcessGroups<Topic, Follower>);
+
+impl Followers {
+    /// `process` follows `topic` until it exits, told through `follower`.
+    pub(crate) fn follow(&self, topic: Topic, process: &ProcessRef, follower: Follower) -> bool {
+        self.0.join_with(topic, process, follower)
+    }
+
+    /// A subscription process follows `topic` until it ends.
+    pub(crate) fn subscribe(&self, topic: Topic, sub: &ActorRef<SubscriptionMsg>) -> bool {
+        self.follow(topic, &sub.process(), Follower::Subscription(sub.clone()))
+    }
+
+    /// Tells every follower of `topic`; returns how many were told.
+    pub(crate) fn tell(&self, topic: &Topic) -> usize {
+        let mut told = 0;
+        self.0.for_each_value(topic, |_, follower| {
+            told += usize::from(follower.tell(topic));
+        });
+        told
+    }
+
+    /// How many follow `topic`.
+    pub(crate) fn count(&self, topic: &Topic) -> usize {
+        self.0.member_count(topic)
+    }
+}
