@@ -1,6 +1,7 @@
 //! An MCP server in about 20 lines, served on stdio to clients of both
 //! protocol eras. Run it with `cargo run --example mcp_server`.
 
+use arbor::mcp::Tool;
 use arbor::mcp::{transport::serve_stdio, CallToolResult, ServerBuilder};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -15,8 +16,7 @@ struct Greet {
 async fn main() -> anyhow::Result<()> {
     let server = ServerBuilder::new("hello", "1.0.0")
         .tool(
-            "greet",
-            "Greets someone by name",
+            Tool::new("greet").description("Greets someone by name"),
             |args: Greet, _ctx| async move {
                 Ok(CallToolResult::text(format!("Hello, {}!", args.name)))
             },

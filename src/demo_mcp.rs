@@ -1,6 +1,7 @@
 //! The demo MCP server `arbor serve` offers: a few tools, a resource and a
 //! prompt, served alike to both protocol eras.
 
+use arbor_mcp::{Prompt, Resource, Tool};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,10 +65,10 @@ pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::ser
     ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
         .config(config)
         .instructions("A demo arbor server: echo, add, count (with progress), bump (changes the subscribable counter resource), a readme resource and a greeting prompt.")
-        .tool("echo", "Returns the message it is given", |args: EchoArgs, _ctx| async move {
+        .tool(Tool::new("echo").description("Returns the message it is given"), |args: EchoArgs, _ctx| async move {
             Ok(CallToolResult::text(args.message))
         })
-        .tool("add", "Adds two numbers", |args: AddArgs, _ctx| async move {
+        .tool(Tool::new("add").description("Adds two numbers"), |args: AddArgs, _ctx| async move {
             let sum = args.a + args.b;
             if sum.is_finite() {
                 Ok(CallToolResult::text(sum.to_string()))
@@ -75,14 +76,14 @@ pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::ser
                 Err(ToolError::new("the sum is not a finite number"))
             }
         })
-        .tool("count", "Counts to `steps`, reporting progress at each step", |args: CountArgs, ctx| async move {
+        .tool(Tool::new("count").description("Counts to `steps`, reporting progress at each step"), |args: CountArgs, ctx| async move {
             for step in 1..=args.steps {
                 tokio::time::sleep(Duration::from_millis(args.step_ms)).await;
                 ctx.progress(f64::from(step), Some(f64::from(args.steps)), None);
             }
             Ok(CallToolResult::text(format!("counted to {}", args.steps)))
         })
-        .tool("bump", "Adds one to the counter resource and tells its subscribers", move |_: BumpArgs, ctx| {
+        .tool(Tool::new("bump").description("Adds one to the counter resource and tells its subscribers"), move |_: BumpArgs, ctx| {
             let counter = bumped.clone();
             async move {
                 let value = counter.fetch_add(1, Ordering::Relaxed) + 1;
@@ -90,11 +91,11 @@ pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::ser
                 Ok(CallToolResult::text(value.to_string()))
             }
         })
-        .resource(COUNTER_URI, "counter", Some("text/plain"), move |uri, _ctx| {
+        .resource(Resource::new(COUNTER_URI, "counter").mime_type("text/plain"), move |uri, _ctx| {
             let value = counter.load(Ordering::Relaxed);
             async move { Ok(vec![ResourceContents::text(uri, Some("text/plain"), value.to_string())]) }
         })
-        .resource("arbor://demo/readme", "readme", Some("text/plain"), |uri, _ctx| async move {
+        .resource(Resource::new("arbor://demo/readme", "readme").mime_type("text/plain"), |uri, _ctx| async move {
             Ok(vec![ResourceContents::text(
                 uri,
                 Some("text/plain"),
@@ -105,11 +106,7 @@ pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::ser
         // The counter changes with every bump, so it keeps the default (no
         // reuse), as do the lists.
         .cache_resource("arbor://demo/readme", CacheHint::public(Duration::from_secs(3600)))
-        .prompt(
-            "greet",
-            "A greeting for someone",
-            vec![PromptArgument::required("name", "Who to greet")],
-            |args, _ctx| async move {
+        .prompt(Prompt::new("greet").description("A greeting for someone").arguments(vec![PromptArgument::required("name", "Who to greet")]), |args, _ctx| async move {
                 let name = args.get("name").cloned().unwrap_or_default();
                 Ok(GetPromptResult {
                     description: Some("A greeting".into()),
@@ -118,7 +115,6 @@ pub fn mcp_server_with(config: ServerConfig) -> Result<McpServer, arbor_mcp::ser
                         content: Content::text(format!("Please greet {name} warmly.")),
                     }],
                 })
-            },
-        )
+            })
         .build()
 }

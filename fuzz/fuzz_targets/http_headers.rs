@@ -8,6 +8,7 @@
 //! of `regional` that names every parameter header.
 #![no_main]
 
+use arbor_mcp::Tool;
 use std::sync::LazyLock;
 
 use arbor_mcp::jsonrpc::{code, decode, Incoming, Limits, Message, Request};
@@ -22,7 +23,7 @@ use serde_json::{json, Value};
 /// allowed: string, integer, boolean, nested.
 static SERVER: LazyLock<McpServer> = LazyLock::new(|| {
     let tool = |builder: ServerBuilder, name: &str, schema: Value| {
-        builder.tool_with_schema(name, "fuzz", schema, None, |_args, _ctx| async move {
+        builder.tool_with_schema(Tool::new(name).description("fuzz").input_schema(schema), |_args, _ctx| async move {
             Ok(CallToolResult::text(""))
         })
     };

@@ -32,8 +32,9 @@ pub mod version;
 pub use cache::{CacheHint, CacheScope, ListCaching};
 pub use context::RequestContext;
 pub use model::{
-    CallToolResult, Content, GetPromptResult, Implementation, LogLevel, Method, NotificationMethod,
-    PromptArgument, PromptMessage, ResourceContents, Role,
+    Annotations, CallToolResult, Content, GetPromptResult, Icon, Implementation, LogLevel, Method,
+    NotificationMethod, Prompt, PromptArgument, PromptMessage, Resource, ResourceContents,
+    ResourceTemplate, Role, TaskSupport, Tool, ToolAnnotations,
 };
 pub use server::{
     BuildError, CompletionRef, CompletionRequest, HandlerError, ListKind, McpServer, Outcome,

@@ -22,17 +22,7 @@ use crate::jsonrpc::ErrorObject;
 /// The extension's identifier, as declared in capabilities.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
 
-/// Whether a tool runs as a task.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TaskSupport {
-    /// Always answered directly. The default.
-    #[default]
-    Never,
-    /// A task when the client declares the extension, directly otherwise.
-    Optional,
-    /// Only as a task: a client without the extension gets `-32021`.
-    Required,
-}
+pub use crate::model::TaskSupport;
 
 /// Whether `client` (a request's capabilities) declares the extension.
 pub fn declared(client: &Value) -> bool {

@@ -4,6 +4,7 @@
 
 mod common;
 
+use arbor_mcp::Tool;
 use std::time::Duration;
 
 use arbor_mcp::{CallToolResult, McpServer, ServerConfig};
@@ -25,8 +26,7 @@ fn watching(config: ServerConfig) -> (McpServer, mpsc::UnboundedReceiver<bool>) 
     let (tx, heard) = mpsc::unbounded_channel();
     let server = builder_with(config)
         .tool(
-            "watch",
-            "Works, with a helper watching",
+            Tool::new("watch").description("Works, with a helper watching"),
             move |a: Watch, ctx| {
                 let tx = tx.clone();
                 async move {

@@ -3,6 +3,7 @@
 
 mod common;
 
+use arbor_mcp::Tool;
 use arbor_mcp::{BuildError, CallToolResult};
 use common::*;
 use serde_json::json;
@@ -17,7 +18,7 @@ async fn handshake_clients_hear_of_tools_added_and_removed() {
     assert_eq!(c.call(1, "ping", json!({})).await["result"], json!({}));
 
     server
-        .add_tool("late", "Added at run time", |args: SlowArgs, _ctx| async move {
+        .add_tool(Tool::new("late").description("Added at run time"), |args: SlowArgs, _ctx| async move {
             Ok(CallToolResult::text(format!("late {}", args.ms)))
         })
         .unwrap();
@@ -31,9 +32,10 @@ async fn handshake_clients_hear_of_tools_added_and_removed() {
         .await;
     assert_eq!(r["result"]["content"][0]["text"], "late 3");
 
-    let dup = server.add_tool("late", "again", |_a: SlowArgs, _c| async move {
-        Ok(CallToolResult::text("x"))
-    });
+    let dup = server.add_tool(
+        Tool::new("late").description("again"),
+        |_a: SlowArgs, _c| async move { Ok(CallToolResult::text("x")) },
+    );
     assert_eq!(
         dup,
         Err(BuildError::Duplicate {

@@ -3,6 +3,7 @@
 //! per process, and another test's traffic would count against this one.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use arbor_mcp::Tool;
 use std::time::Duration;
 
 use arbor_mcp::outbox::{OutboxConfig, OverflowPolicy};
@@ -19,9 +20,6 @@ use tokio::net::TcpStream;
 const ANSWER: usize = 256 << 10;
 
 #[derive(Deserialize, JsonSchema)]
-struct Nothing {}
-
-#[derive(Deserialize, JsonSchema)]
 struct Echo {
     text: String,
 }
@@ -32,12 +30,14 @@ fn server(outbox: OutboxConfig) -> McpServer {
             outbox,
             ..Default::default()
         })
-        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
-            Ok(CallToolResult::text("x".repeat(ANSWER)))
-        })
-        .tool("echo", "Its text back", |a: Echo, _ctx| async move {
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("big").description("A large answer"),
+            |(), _ctx| async move { Ok(CallToolResult::text("x".repeat(ANSWER))) },
+        )
+        .tool(
+            Tool::new("echo").description("Its text back"),
+            |a: Echo, _ctx| async move { Ok(CallToolResult::text(a.text)) },
+        )
         .build()
         .unwrap()
 }

@@ -4,6 +4,7 @@
 //! `backpressure_memory.rs`: RSS is per process.)
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use arbor_mcp::Tool;
 use std::time::{Duration, Instant};
 
 use arbor_mcp::outbox::{OutboxConfig, OverflowPolicy};
@@ -11,8 +12,6 @@ use arbor_mcp::server::ServerConfig;
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
 use arbor_transports::{start, TcpConfig, TransportConfig, WsConfig};
 use futures_util::{SinkExt, StreamExt};
-use schemars::JsonSchema;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -20,9 +19,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Bytes of one `big` answer.
 const ANSWER: usize = 256 << 10;
-
-#[derive(Deserialize, JsonSchema)]
-struct Nothing {}
 
 fn server(outbox: OutboxConfig) -> McpServer {
     server_with(ServerConfig {
@@ -35,13 +31,13 @@ fn server(outbox: OutboxConfig) -> McpServer {
 fn server_with(config: ServerConfig) -> McpServer {
     ServerBuilder::new("flow", "1")
         .config(config)
-        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
-            Ok(CallToolResult::text("x".repeat(ANSWER)))
-        })
         .tool(
-            "nap",
-            "Says nothing for 800 ms",
-            |_: Nothing, _ctx| async move {
+            Tool::new("big").description("A large answer"),
+            |(), _ctx| async move { Ok(CallToolResult::text("x".repeat(ANSWER))) },
+        )
+        .tool(
+            Tool::new("nap").description("Says nothing for 800 ms"),
+            |(), _ctx| async move {
                 tokio::time::sleep(Duration::from_millis(800)).await;
                 Ok(CallToolResult::text("rested"))
             },
@@ -270,9 +266,10 @@ async fn a_client_stalled_past_the_idle_timeout_is_let_go() {
             request_timeout: Duration::from_secs(1),
             ..Default::default()
         })
-        .tool("big", "A large answer", |_: Nothing, _ctx| async move {
-            Ok(CallToolResult::text("x".repeat(ANSWER)))
-        })
+        .tool(
+            Tool::new("big").description("A large answer"),
+            |(), _ctx| async move { Ok(CallToolResult::text("x".repeat(ANSWER))) },
+        )
         .build()
         .unwrap();
     let (tree, endpoints) = start(server, idle_config(Duration::from_millis(300)))

@@ -5,6 +5,7 @@
 
 mod http_support;
 
+use arbor_mcp::Tool;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -167,10 +168,9 @@ async fn a_session_id_belongs_to_its_transport() {
 async fn a_client_too_slow_for_its_stream_loses_its_session_not_silently_its_messages() {
     let server = builder()
         .tool_with_schema(
-            "big",
-            "256 KiB of text",
-            json!({"type": "object"}),
-            None,
+            Tool::new("big")
+                .description("256 KiB of text")
+                .input_schema(json!({"type": "object"})),
             |_args, _ctx| async move { Ok(arbor_mcp::CallToolResult::text("x".repeat(256 << 10))) },
         )
         .build()

@@ -5,6 +5,7 @@
 
 mod http_support;
 
+use arbor_mcp::Tool;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -456,10 +457,9 @@ async fn closing_the_stream_cancels_the_request() {
     let (d, f) = (dropped.clone(), finished.clone());
     let server = builder()
         .tool_with_schema(
-            "hang",
-            "Reports progress, then waits a long time",
-            json!({"type": "object"}),
-            None,
+            Tool::new("hang")
+                .description("Reports progress, then waits a long time")
+                .input_schema(json!({"type": "object"})),
             move |_args, ctx| {
                 let guard = Dropped(d.clone());
                 let finished = f.clone();
@@ -573,18 +573,16 @@ async fn a_list_change_reaches_the_listen_stream_tagged_with_its_subscription() 
     );
     // A tool added at run time tells it too.
     server
-        .add_tool("late", "Added later", |_: Empty, _ctx| async move {
-            Ok(CallToolResult::text("late"))
-        })
+        .add_tool(
+            Tool::new("late").description("Added later"),
+            |(), _ctx| async move { Ok(CallToolResult::text("late")) },
+        )
         .unwrap();
     let (_, changed) = sse.message().await.unwrap();
     assert_eq!(changed["method"], "notifications/tools/list_changed");
     drop(sse);
     tree.shutdown().await;
 }
-
-#[derive(serde::Deserialize, schemars::JsonSchema)]
-struct Empty {}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notification_is_accepted_202_without_a_body() {
@@ -642,10 +640,9 @@ async fn closing_the_connection_before_any_answer_cancels_the_request() {
     let d = dropped.clone();
     let server = builder()
         .tool_with_schema(
-            "silent",
-            "Waits a long time without a word",
-            json!({"type": "object"}),
-            None,
+            Tool::new("silent")
+                .description("Waits a long time without a word")
+                .input_schema(json!({"type": "object"})),
             move |_args, _ctx| {
                 let guard = Dropped(d.clone());
                 async move {
@@ -718,10 +715,9 @@ async fn shutdown_ends_a_listen_stream_with_its_final_result() {
 async fn shutdown_lets_a_request_in_flight_answer() {
     let server = builder()
         .tool_with_schema(
-            "slow",
-            "Takes a while",
-            json!({"type": "object"}),
-            None,
+            Tool::new("slow")
+                .description("Takes a while")
+                .input_schema(json!({"type": "object"})),
             |_args, _ctx| async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(CallToolResult::text("made it"))

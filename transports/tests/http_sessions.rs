@@ -5,6 +5,7 @@
 
 mod http_support;
 
+use arbor_mcp::Tool;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -281,10 +282,9 @@ async fn a_standalone_get_reopened_at_once_is_served() {
 /// waits for another, reports 5 and answers.
 fn stepper(permits: Arc<Semaphore>, four_sent: Arc<AtomicBool>) -> ServerBuilder {
     builder().tool_with_schema(
-        "stepper",
-        "Reports progress in steps",
-        json!({"type": "object"}),
-        None,
+        Tool::new("stepper")
+            .description("Reports progress in steps")
+            .input_schema(json!({"type": "object"})),
         move |_args, ctx| {
             let (permits, four_sent) = (permits.clone(), four_sent.clone());
             async move {
@@ -382,10 +382,9 @@ async fn a_released_stream_ends_after_a_retry_hint_and_the_answer_comes_on_resum
     let p = permits.clone();
     let server = builder()
         .tool_with_schema(
-            "poll",
-            "Lets its stream go, then answers later",
-            json!({"type": "object"}),
-            None,
+            Tool::new("poll")
+                .description("Lets its stream go, then answers later")
+                .input_schema(json!({"type": "object"})),
             move |_args, ctx| {
                 let permits = p.clone();
                 async move {
@@ -737,10 +736,9 @@ async fn a_zero_keep_alive_interval_sends_no_comments() {
 fn with_wait() -> arbor_mcp::McpServer {
     builder()
         .tool_with_schema(
-            "wait",
-            "Takes 30 s",
-            json!({"type": "object"}),
-            None,
+            Tool::new("wait")
+                .description("Takes 30 s")
+                .input_schema(json!({"type": "object"})),
             |_args, _ctx| async move {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(arbor_mcp::CallToolResult::text("waited"))
@@ -858,10 +856,9 @@ async fn cancelling_one_request_of_a_batch_keeps_the_others_answers() {
 async fn a_client_that_cannot_resume_keeps_its_stream_when_a_handler_releases_it() {
     let server = builder()
         .tool_with_schema(
-            "poll",
-            "Lets its stream go, then answers",
-            json!({"type": "object"}),
-            None,
+            Tool::new("poll")
+                .description("Lets its stream go, then answers")
+                .input_schema(json!({"type": "object"})),
             |_args, ctx| async move {
                 ctx.release_stream();
                 tokio::time::sleep(Duration::from_millis(100)).await;

@@ -5,6 +5,7 @@
 
 mod http_support;
 
+use arbor_mcp::Tool;
 use std::time::Duration;
 
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, ServerConfig};
@@ -29,13 +30,17 @@ fn server(max: usize) -> McpServer {
             max_buffered_bytes: Some(max),
             ..ServerConfig::default()
         })
-        .tool("echo", "Echoes", |a: Text, _ctx| async move {
-            Ok(CallToolResult::text(a.text))
-        })
-        .tool("hold", "Echoes after 2 s", |a: Text, _ctx| async move {
-            tokio::time::sleep(Duration::from_secs(2)).await;
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("echo").description("Echoes"),
+            |a: Text, _ctx| async move { Ok(CallToolResult::text(a.text)) },
+        )
+        .tool(
+            Tool::new("hold").description("Echoes after 2 s"),
+            |a: Text, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                Ok(CallToolResult::text(a.text))
+            },
+        )
         .build()
         .unwrap()
 }

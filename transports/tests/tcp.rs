@@ -2,6 +2,7 @@
 //! limit at its edge.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use arbor_mcp::Tool;
 use std::time::Duration;
 
 use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
@@ -20,9 +21,10 @@ struct Echo {
 
 fn server() -> McpServer {
     ServerBuilder::new("tcp-test", "1")
-        .tool("echo", "Echoes", |a: Echo, _ctx| async move {
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("echo").description("Echoes"),
+            |a: Echo, _ctx| async move { Ok(CallToolResult::text(a.text)) },
+        )
         .build()
         .unwrap()
 }
@@ -180,10 +182,13 @@ async fn the_connection_limit_holds_at_its_edge() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_requests_in_flight_answer() {
     let server = ServerBuilder::new("drain", "1")
-        .tool("slow", "Takes a while", |a: Echo, _ctx| async move {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("slow").description("Takes a while"),
+            |a: Echo, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                Ok(CallToolResult::text(a.text))
+            },
+        )
         .build()
         .unwrap();
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();
@@ -207,10 +212,13 @@ fn stuck_server() -> McpServer {
             drain_timeout: Duration::from_millis(200),
             ..Default::default()
         })
-        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("stuck").description("Takes far too long"),
+            |a: Echo, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(CallToolResult::text(a.text))
+            },
+        )
         .build()
         .unwrap()
 }
@@ -292,10 +300,13 @@ fn napping_server(max_in_flight: usize) -> McpServer {
             max_in_flight,
             ..Default::default()
         })
-        .tool("nap", "Sleeps 20 ms", |_: Nap, _ctx| async move {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            Ok(CallToolResult::text("rested"))
-        })
+        .tool(
+            Tool::new("nap").description("Sleeps 20 ms"),
+            |_: Nap, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                Ok(CallToolResult::text("rested"))
+            },
+        )
         .build()
         .unwrap()
 }
@@ -446,10 +457,13 @@ async fn the_transports_drain_together_at_shutdown() {
             drain_timeout: drain,
             ..Default::default()
         })
-        .tool("stuck", "Takes far too long", |a: Echo, _ctx| async move {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            Ok(CallToolResult::text(a.text))
-        })
+        .tool(
+            Tool::new("stuck").description("Takes far too long"),
+            |a: Echo, _ctx| async move {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(CallToolResult::text(a.text))
+            },
+        )
         .build()
         .unwrap();
     let (tree, endpoints) = start(server, TransportConfig::default()).await.unwrap();

@@ -3,6 +3,7 @@
 //! listener.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+use arbor_mcp::Tool;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -27,9 +28,10 @@ struct Echo {
 }
 
 fn builder() -> ServerBuilder {
-    ServerBuilder::new("ws-test", "1").tool("echo", "Echoes", |a: Echo, _ctx| async move {
-        Ok(CallToolResult::text(a.text))
-    })
+    ServerBuilder::new("ws-test", "1").tool(
+        Tool::new("echo").description("Echoes"),
+        |a: Echo, _ctx| async move { Ok(CallToolResult::text(a.text)) },
+    )
 }
 
 fn server() -> McpServer {

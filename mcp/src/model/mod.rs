@@ -5,26 +5,34 @@
 //! - [`log_level`]: the ordered log levels;
 //! - [`list`]: the lists whose changes clients follow;
 //! - [`content`]: content blocks and resource contents;
-//! - [`tool`], [`prompt`], [`implementation`]: what tools and prompts return,
-//!   and who a peer is.
+//! - [`tool`], [`resource`], [`prompt`]: the definitions a server lists, and
+//!   what tools and prompts return;
+//! - [`annotations`], [`icon`]: hints and icons on those;
+//! - [`implementation`]: who a peer is.
 
+pub mod annotations;
 pub mod content;
+pub mod icon;
 pub mod implementation;
 pub mod list;
 pub mod log_level;
 pub mod method;
 pub mod prompt;
+pub mod resource;
 pub mod tool;
 
 use serde_json::{Map, Value};
 
+pub use annotations::Annotations;
 pub use content::{Content, ResourceContents};
+pub use icon::{Icon, IconTheme};
 pub use implementation::Implementation;
 pub use list::ListKind;
 pub use log_level::{LogLevel, UnknownLogLevel};
 pub use method::{Method, NotificationMethod, UnknownMethod};
-pub use prompt::{GetPromptResult, PromptArgument, PromptMessage, Role};
-pub use tool::CallToolResult;
+pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
+pub use resource::{Resource, ResourceTemplate};
+pub use tool::{CallToolResult, TaskSupport, Tool, ToolAnnotations, ToolExecution};
 
 /// A JSON object, as params and results are.
 pub type JsonObject = Map<String, Value>;

@@ -2,7 +2,92 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Content;
+use super::{Content, Icon, JsonObject};
+
+/// A prompt's definition, as `prompts/list` shows it.
+///
+/// # Examples
+/// ```
+/// use arbor_mcp::model::{Prompt, PromptArgument};
+///
+/// let review = Prompt::new("review")
+///     .title("Code review")
+///     .description("Reviews a change")
+///     .argument(PromptArgument::required("diff", "The change"));
+/// assert_eq!(serde_json::to_value(&review).unwrap()["arguments"][0]["name"], "diff");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Prompt {
+    /// Its name, unique on the server.
+    pub name: String,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What it is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The arguments it takes; required ones are checked before its handler
+    /// runs.
+    #[serde(default)]
+    pub arguments: Vec<PromptArgument>,
+    /// Icons a client may show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+impl Prompt {
+    /// A prompt called `name`, without arguments.
+    pub fn new(name: impl Into<String>) -> Self {
+        Prompt {
+            name: name.into(),
+            title: None,
+            description: None,
+            arguments: Vec::new(),
+            icons: Vec::new(),
+            meta: None,
+        }
+    }
+
+    /// With a name for people.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// With a description.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// With an argument, after those given before.
+    pub fn argument(mut self, argument: PromptArgument) -> Self {
+        self.arguments.push(argument);
+        self
+    }
+
+    /// With these arguments.
+    pub fn arguments(mut self, arguments: impl IntoIterator<Item = PromptArgument>) -> Self {
+        self.arguments.extend(arguments);
+        self
+    }
+
+    /// With an icon.
+    pub fn icon(mut self, icon: Icon) -> Self {
+        self.icons.push(icon);
+        self
+    }
+
+    /// With metadata.
+    pub fn meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+}
 
 /// An argument a prompt takes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,9 +1,202 @@
-//! What a tool call returns.
+//! Tools: their definitions, and what a call returns.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{json, Value};
 
-use super::Content;
+use super::{Content, Icon, JsonObject};
+
+/// A tool's definition, as `tools/list` shows it.
+///
+/// The input schema comes from the handler's argument type when the tool is
+/// declared with [`ServerBuilder::tool`](crate::ServerBuilder::tool); set it
+/// here for [`ServerBuilder::tool_with_schema`](crate::ServerBuilder::tool_with_schema).
+///
+/// # Examples
+/// ```
+/// use arbor_mcp::model::{Tool, ToolAnnotations};
+///
+/// let tool = Tool::new("delete_file")
+///     .title("Delete a file")
+///     .description("Deletes one file")
+///     .annotations(ToolAnnotations {
+///         destructive_hint: Some(true),
+///         ..ToolAnnotations::default()
+///     });
+/// let wire = serde_json::to_value(&tool).unwrap();
+/// assert_eq!(wire["annotations"]["destructiveHint"], true);
+/// assert_eq!(wire["inputSchema"]["type"], "object");
+/// ```
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tool {
+    /// Its name, unique on the server: what `tools/call` names.
+    pub name: String,
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// What it does, for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments (an object schema).
+    #[serde(default = "empty_object_schema")]
+    pub input_schema: Value,
+    /// The JSON Schema of its structured result, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_schema: Option<Value>,
+    /// Hints about its behaviour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub annotations: Option<ToolAnnotations>,
+    /// Icons a client may show.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub icons: Vec<Icon>,
+    /// How it runs (whether as a task).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ToolExecution>,
+    /// Metadata.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
+
+/// The input schema of `T`, without the Rust type name schemars puts in
+/// `title` (models see it, and it names nothing of theirs).
+pub(crate) fn schema_of<T: schemars::JsonSchema>() -> Value {
+    let mut schema = serde_json::to_value(schemars::schema_for!(T))
+        .unwrap_or_else(|_| json!({"type": "object"}));
+    if let Some(root) = schema.as_object_mut() {
+        root.remove("title");
+    }
+    schema
+}
+
+/// The schema of a tool without arguments.
+pub(crate) fn empty_object_schema() -> Value {
+    json!({ "type": "object", "properties": {} })
+}
+
+impl Tool {
+    /// A tool called `name`, taking no arguments until a schema is given.
+    pub fn new(name: impl Into<String>) -> Self {
+        Tool {
+            name: name.into(),
+            title: None,
+            description: None,
+            input_schema: empty_object_schema(),
+            output_schema: None,
+            annotations: None,
+            icons: Vec::new(),
+            execution: None,
+            meta: None,
+        }
+    }
+
+    /// With a name for people.
+    pub fn title(mut self, title: impl Into<String>) -> Self {
+        self.title = Some(title.into());
+        self
+    }
+
+    /// With a description, for the model.
+    pub fn description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// With this input schema (for tools whose handler takes JSON).
+    pub fn input_schema(mut self, schema: Value) -> Self {
+        self.input_schema = schema;
+        self
+    }
+
+    /// With an output schema: its results carry `structuredContent`, checked
+    /// against it.
+    pub fn output_schema(mut self, schema: Value) -> Self {
+        self.output_schema = Some(schema);
+        self
+    }
+
+    /// With the output schema of `T`.
+    pub fn output<T: schemars::JsonSchema>(self) -> Self {
+        self.output_schema(schema_of::<T>())
+    }
+
+    /// With these behaviour hints.
+    pub fn annotations(mut self, annotations: ToolAnnotations) -> Self {
+        self.annotations = Some(annotations);
+        self
+    }
+
+    /// With an icon.
+    pub fn icon(mut self, icon: Icon) -> Self {
+        self.icons.push(icon);
+        self
+    }
+
+    /// Whether it runs as a task for clients that declare the tasks
+    /// extension.
+    pub fn task_support(mut self, support: TaskSupport) -> Self {
+        self.execution = Some(ToolExecution {
+            task_support: support,
+        });
+        self
+    }
+
+    /// With metadata.
+    pub fn meta(mut self, meta: JsonObject) -> Self {
+        self.meta = Some(meta);
+        self
+    }
+
+    /// Whether it runs as a task.
+    pub fn tasks(&self) -> TaskSupport {
+        self.execution
+            .as_ref()
+            .map_or(TaskSupport::Never, |e| e.task_support)
+    }
+}
+
+/// Hints about a tool's behaviour. Hints, not guarantees: a client should
+/// not trust them from a server it does not trust.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotations {
+    /// A name for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// It changes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_hint: Option<bool>,
+    /// What it changes may be destroyed (meaningful when not read-only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destructive_hint: Option<bool>,
+    /// Calling it again with the same arguments changes nothing more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotent_hint: Option<bool>,
+    /// It reaches an open world (the web) rather than a closed one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub open_world_hint: Option<bool>,
+}
+
+/// How a tool runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolExecution {
+    /// Whether as a task.
+    pub task_support: TaskSupport,
+}
+
+/// Whether a tool runs as a task.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskSupport {
+    /// Always answered directly. The default (`forbidden` on the wire).
+    #[default]
+    #[serde(rename = "forbidden")]
+    Never,
+    /// A task when the client declares the extension, directly otherwise.
+    Optional,
+    /// Only as a task: a client without the extension gets `-32021`.
+    Required,
+}
 
 /// What a tool call returns.
 ///

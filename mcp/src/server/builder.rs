@@ -2,6 +2,7 @@
 //! templates and prompts and builds the [`McpServer`](super::McpServer).
 
 use super::Ctx;
+use std::any::TypeId;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
@@ -9,15 +10,17 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::context::RequestContext;
+use crate::model::tool::{empty_object_schema, schema_of};
 use crate::model::{
-    CallToolResult, GetPromptResult, Implementation, PromptArgument, ResourceContents,
+    Annotations, CallToolResult, GetPromptResult, Icon, Implementation, Prompt, Resource,
+    ResourceContents, ResourceTemplate, Tool,
 };
 use crate::seal::{SealKey, Sealer};
-use crate::tasks::{TaskStore, TaskSupport};
-use crate::template::{UriTemplate, Variables};
+use crate::tasks::TaskStore;
+use crate::template::Variables;
 use crate::uri::ResourceUri;
 
 use super::{
@@ -51,6 +54,15 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
+    /// An icon a client should not load, or annotations out of range, on
+    /// a tool, resource, template or prompt.
+    #[error("{owner:?}: {reason}")]
+    InvalidDefinition {
+        /// The tool, resource, template or prompt.
+        owner: String,
+        /// Why.
+        reason: String,
+    },
     /// A tool's schema is not a valid JSON Schema, or not an object schema.
     #[error("tool {tool:?}: invalid {which} schema: {reason}")]
     InvalidSchema {
@@ -69,7 +81,7 @@ pub enum BuildError {
 /// # Examples
 ///
 /// ```
-/// use arbor_mcp::{CallToolResult, Method, ServerBuilder};
+/// use arbor_mcp::{CallToolResult, Method, ServerBuilder, Tool};
 /// use schemars::JsonSchema;
 /// use serde::Deserialize;
 ///
@@ -80,7 +92,7 @@ pub enum BuildError {
 /// }
 ///
 /// let server = ServerBuilder::new("hello", "1.0.0")
-///     .tool("greet", "Greets someone", |a: Greet, _ctx| async move {
+///     .tool(Tool::new("greet").description("Greets someone"), |a: Greet, _ctx| async move {
 ///         Ok(CallToolResult::text(format!("Hello, {}!", a.name)))
 ///     })
 ///     .build()
@@ -129,17 +141,6 @@ pub(super) fn compile(
     })
 }
 
-/// The input schema of `T`, without the Rust type name schemars puts in
-/// `title` (models see it, and it names nothing of theirs).
-pub(super) fn schema_of<T: JsonSchema>() -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(T))
-        .unwrap_or_else(|_| json!({"type": "object"}));
-    if let Some(root) = schema.as_object_mut() {
-        root.remove("title");
-    }
-    schema
-}
-
 impl ServerBuilder {
     /// A server called `name`, version `version`.
     pub fn new(name: impl Into<String>, version: impl Into<String>) -> Self {
@@ -177,66 +178,71 @@ impl ServerBuilder {
         self
     }
 
-    /// A tool whose arguments are `A`; its input schema is derived from `A`.
+    /// A tool whose handler takes arguments of type `A`: the input schema is
+    /// derived from `A` (replacing any `tool` names), and a tool without
+    /// arguments takes `()`.
     ///
     /// Arguments are checked against the schema before `handler` runs; a
     /// mismatch is a tool result with `isError` set listing each violation
     /// (the specification counts it as a tool execution error, which the
     /// model sees and can correct), not a protocol error.
-    pub fn tool<A, F, Fut>(self, name: &str, description: &str, handler: F) -> Self
+    pub fn tool<A, F, Fut>(self, tool: Tool, handler: F) -> Self
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
         F: Fn(A, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
+        let no_args = TypeId::of::<A>() == TypeId::of::<()>();
+        let schema = if no_args {
+            empty_object_schema()
+        } else {
+            schema_of::<A>()
+        };
         let handler = Arc::new(handler);
-        self.tool_with_schema(
-            name,
-            description,
-            schema_of::<A>(),
-            None,
-            move |args, ctx| {
-                let handler = handler.clone();
-                async move {
-                    let args: A = serde_json::from_value(args)
-                        .map_err(|e| ToolError::new(format!("arguments: {e}")))?;
-                    handler(args, ctx).await
-                }
-            },
-        )
+        self.tool_with_schema(tool.input_schema(schema), move |args, ctx| {
+            let handler = handler.clone();
+            async move {
+                // `()` reads from null: its arguments are an empty object.
+                let args = if no_args { Value::Null } else { args };
+                let args: A = serde_json::from_value(args)
+                    .map_err(|e| ToolError::new(format!("arguments: {e}")))?;
+                handler(args, ctx).await
+            }
+        })
     }
 
-    /// A tool with an explicit input schema (and optional output schema);
-    /// `handler` gets the validated arguments as JSON.
-    pub fn tool_with_schema<F, Fut>(
-        mut self,
-        name: &str,
-        description: &str,
-        input_schema: Value,
-        output_schema: Option<Value>,
-        handler: F,
-    ) -> Self
+    /// A tool whose handler takes its validated arguments as JSON, checked
+    /// against the input schema `tool` names (an object schema; by default
+    /// one without properties).
+    pub fn tool_with_schema<F, Fut>(mut self, tool: Tool, handler: F) -> Self
     where
         F: Fn(Value, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
-        if self.tools.iter().any(|t| t.definition["name"] == name) {
-            self.errors.push(BuildError::Duplicate {
-                kind: "tool",
-                name: name.into(),
+        let name = tool.name.clone();
+        if self.tools.iter().any(|t| t.name == name) {
+            self.errors
+                .push(BuildError::Duplicate { kind: "tool", name });
+            return self;
+        }
+        if let Some(reason) = tool.icons.iter().find_map(Icon::problem) {
+            self.errors.push(BuildError::InvalidDefinition {
+                owner: name,
+                reason,
             });
             return self;
         }
-        let input = match compile(&input_schema, name, "input") {
+        let input = match compile(&tool.input_schema, &name, "input") {
             Ok(v) => v,
             Err(e) => {
                 self.errors.push(e);
                 return self;
             }
         };
-        let output = match output_schema
+        let output = match tool
+            .output_schema
             .as_ref()
-            .map(|s| compile(s, name, "output"))
+            .map(|s| compile(s, &name, "output"))
             .transpose()
         {
             Ok(v) => v,
@@ -245,29 +251,34 @@ impl ServerBuilder {
                 return self;
             }
         };
-        let headers = match crate::param_header::param_headers(&input_schema) {
+        let headers = match crate::param_header::param_headers(&tool.input_schema) {
             Ok(headers) => headers.into(),
             Err(reason) => {
                 self.errors.push(BuildError::InvalidSchema {
-                    tool: name.into(),
+                    tool: name,
                     which: "input",
                     reason,
                 });
                 return self;
             }
         };
-        let mut definition = json!({
-            "name": name,
-            "description": description,
-            "inputSchema": input_schema,
-        });
-        if let Some(out) = output_schema {
-            definition["outputSchema"] = out;
-        }
+        let task = tool.tasks();
+        let definition = match serde_json::to_value(&tool) {
+            Ok(definition) => definition,
+            Err(e) => {
+                self.errors.push(BuildError::InvalidSchema {
+                    tool: name,
+                    which: "definition",
+                    reason: e.to_string(),
+                });
+                return self;
+            }
+        };
         let handler: ToolFn<Ctx> = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
         self.tools.push(ToolEntry {
+            name,
             definition,
-            task: TaskSupport::Never,
+            task,
             headers,
             input,
             output,
@@ -280,37 +291,37 @@ impl ServerBuilder {
     /// gets the matched variables and the URI. Variable constraints declared
     /// on the template (`UriTemplate::with_var`) are checked first: a value
     /// that breaks one is a `-32602` error naming the variable.
-    pub fn resource_template<F, Fut>(
-        mut self,
-        template: UriTemplate,
-        name: &str,
-        mime_type: Option<&str>,
-        handler: F,
-    ) -> Self
+    pub fn resource_template<F, Fut>(mut self, template: ResourceTemplate, handler: F) -> Self
     where
         F: Fn(Variables, String, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
-        if self
-            .templates
-            .iter()
-            .any(|t| t.template.as_str() == template.as_str())
-        {
+        let text = template.uri_template.as_str().to_string();
+        if self.templates.iter().any(|t| t.template.as_str() == text) {
             self.errors.push(BuildError::Duplicate {
                 kind: "resource template",
-                name: template.as_str().into(),
+                name: text,
             });
             return self;
         }
-        let mut definition = json!({ "uriTemplate": template.as_str(), "name": name });
-        if let Some(m) = mime_type {
-            definition["mimeType"] = m.into();
+        let problem = template
+            .icons
+            .iter()
+            .find_map(Icon::problem)
+            .or_else(|| template.annotations.as_ref().and_then(Annotations::problem));
+        if let Some(reason) = problem {
+            self.errors.push(BuildError::InvalidDefinition {
+                owner: text,
+                reason,
+            });
+            return self;
         }
+        let definition = serde_json::to_value(&template).unwrap_or(Value::Null);
         let handler: TemplateFn<Ctx> =
             Arc::new(move |vars, uri, ctx| Box::pin(handler(vars, uri, ctx)));
         self.templates.push(TemplateEntry {
             definition,
-            template,
+            template: template.uri_template,
             handler,
             cache: crate::cache::CacheHint::NONE,
         });
@@ -318,22 +329,16 @@ impl ServerBuilder {
     }
 
     /// A resource at a fixed URI.
-    pub fn resource<F, Fut>(
-        mut self,
-        uri: &str,
-        name: &str,
-        mime_type: Option<&str>,
-        handler: F,
-    ) -> Self
+    pub fn resource<F, Fut>(mut self, resource: Resource, handler: F) -> Self
     where
         F: Fn(String, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
-        let normalized = match ResourceUri::parse(uri) {
+        let normalized = match ResourceUri::parse(&resource.uri) {
             Ok(u) => u.as_str().to_string(),
             Err(e) => {
                 self.errors.push(BuildError::InvalidUri {
-                    uri: uri.into(),
+                    uri: resource.uri,
                     reason: e.to_string(),
                 });
                 return self;
@@ -342,14 +347,23 @@ impl ServerBuilder {
         if self.resources.iter().any(|r| r.uri == normalized) {
             self.errors.push(BuildError::Duplicate {
                 kind: "resource",
-                name: uri.into(),
+                name: resource.uri,
             });
             return self;
         }
-        let mut definition = json!({ "uri": uri, "name": name });
-        if let Some(m) = mime_type {
-            definition["mimeType"] = m.into();
+        let problem = resource
+            .icons
+            .iter()
+            .find_map(Icon::problem)
+            .or_else(|| resource.annotations.as_ref().and_then(Annotations::problem));
+        if let Some(reason) = problem {
+            self.errors.push(BuildError::InvalidDefinition {
+                owner: resource.uri,
+                reason,
+            });
+            return self;
         }
+        let definition = serde_json::to_value(&resource).unwrap_or(Value::Null);
         let handler: ResourceFn<Ctx> = Arc::new(move |uri, ctx| Box::pin(handler(uri, ctx)));
         self.resources.push(ResourceEntry {
             definition,
@@ -387,56 +401,36 @@ impl ServerBuilder {
         self
     }
 
-    /// A prompt with declared arguments; required ones are checked before
+    /// A prompt; the required arguments it declares are checked before
     /// `handler` runs.
-    pub fn prompt<F, Fut>(
-        mut self,
-        name: &str,
-        description: &str,
-        arguments: Vec<PromptArgument>,
-        handler: F,
-    ) -> Self
+    pub fn prompt<F, Fut>(mut self, prompt: Prompt, handler: F) -> Self
     where
         F: Fn(HashMap<String, String>, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
     {
-        if self.prompts.iter().any(|p| p.definition["name"] == name) {
+        let name = prompt.name.clone();
+        if self.prompts.iter().any(|p| p.name == name) {
             self.errors.push(BuildError::Duplicate {
                 kind: "prompt",
-                name: name.into(),
+                name,
             });
             return self;
         }
-        let definition = json!({
-            "name": name,
-            "description": description,
-            "arguments": arguments,
-        });
+        if let Some(reason) = prompt.icons.iter().find_map(Icon::problem) {
+            self.errors.push(BuildError::InvalidDefinition {
+                owner: name,
+                reason,
+            });
+            return self;
+        }
+        let definition = serde_json::to_value(&prompt).unwrap_or(Value::Null);
         let handler: PromptFn<Ctx> = Arc::new(move |args, ctx| Box::pin(handler(args, ctx)));
         self.prompts.push(PromptEntry {
+            name,
             definition,
-            arguments,
+            arguments: prompt.arguments,
             handler,
         });
-        self
-    }
-
-    /// Sets whether the tool `name` (declared before) runs as a task for
-    /// clients that declare the tasks extension.
-    pub fn task_support(mut self, name: &str, support: TaskSupport) -> Self {
-        match self.tools.iter_mut().find(|t| t.definition["name"] == name) {
-            Some(tool) => {
-                tool.task = support;
-                // 2025-11-25 clients read this from the tool itself.
-                let level = match support {
-                    TaskSupport::Never => "forbidden",
-                    TaskSupport::Optional => "optional",
-                    TaskSupport::Required => "required",
-                };
-                tool.definition["execution"] = json!({ "taskSupport": level });
-            }
-            None => self.errors.push(BuildError::UnknownTool(name.into())),
-        }
         self
     }
 

@@ -37,6 +37,8 @@ pub(super) type PromptFn<C> = Arc<
 >;
 
 pub(super) struct ToolEntry<C> {
+    pub(super) name: String,
+    /// The definition as listed, serialised once.
     pub(super) definition: Value,
     pub(super) task: TaskSupport,
     pub(super) headers: Arc<[crate::param_header::ParamHeader]>,
@@ -60,6 +62,8 @@ pub(super) struct TemplateEntry<C> {
 }
 
 pub(super) struct PromptEntry<C> {
+    pub(super) name: String,
+    /// The definition as listed, serialised once.
     pub(super) definition: Value,
     pub(super) arguments: Vec<PromptArgument>,
     pub(super) handler: PromptFn<C>,
@@ -93,7 +97,7 @@ impl<C> Catalog<C> {
             .tools
             .iter()
             .enumerate()
-            .filter_map(|(i, t)| Some((t.definition["name"].as_str()?.to_string(), i)))
+            .map(|(i, t)| (t.name.clone(), i))
             .collect();
     }
 
@@ -102,9 +106,6 @@ impl<C> Catalog<C> {
     }
 
     pub(super) fn prompt(&self, name: &str) -> Option<Arc<PromptEntry<C>>> {
-        self.prompts
-            .iter()
-            .find(|p| p.definition["name"] == name)
-            .cloned()
+        self.prompts.iter().find(|p| p.name == name).cloned()
     }
 }

@@ -9,7 +9,9 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use crate::context::RequestContext;
-use crate::model::{CallToolResult, GetPromptResult, ListKind, PromptArgument, ResourceContents};
+use crate::model::{
+    CallToolResult, GetPromptResult, ListKind, Prompt, Resource, ResourceContents, Tool,
+};
 use crate::uri::ResourceUri;
 
 use super::{BuildError, HandlerError, McpServer, ServerBuilder, ToolError};
@@ -20,18 +22,13 @@ impl McpServer {
     ///
     /// # Errors
     /// [`BuildError`] for a duplicate name or a bad schema.
-    pub fn add_tool<A, F, Fut>(
-        &self,
-        name: &str,
-        description: &str,
-        handler: F,
-    ) -> Result<(), BuildError>
+    pub fn add_tool<A, F, Fut>(&self, tool: Tool, handler: F) -> Result<(), BuildError>
     where
         A: DeserializeOwned + JsonSchema + Send + 'static,
         F: Fn(A, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<CallToolResult, ToolError>> + Send + 'static,
     {
-        self.adopt(ServerBuilder::new("", "").tool(name, description, handler))
+        self.adopt(ServerBuilder::new("", "").tool(tool, handler))
     }
 
     /// Declares a prompt at run time, as [`ServerBuilder::prompt`] does, and
@@ -39,18 +36,12 @@ impl McpServer {
     ///
     /// # Errors
     /// [`BuildError::Duplicate`] for a duplicate name.
-    pub fn add_prompt<F, Fut>(
-        &self,
-        name: &str,
-        description: &str,
-        arguments: Vec<PromptArgument>,
-        handler: F,
-    ) -> Result<(), BuildError>
+    pub fn add_prompt<F, Fut>(&self, prompt: Prompt, handler: F) -> Result<(), BuildError>
     where
         F: Fn(HashMap<String, String>, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<GetPromptResult, HandlerError>> + Send + 'static,
     {
-        self.adopt(ServerBuilder::new("", "").prompt(name, description, arguments, handler))
+        self.adopt(ServerBuilder::new("", "").prompt(prompt, handler))
     }
 
     /// Declares a resource at run time, as [`ServerBuilder::resource`] does,
@@ -58,18 +49,12 @@ impl McpServer {
     ///
     /// # Errors
     /// [`BuildError`] for a duplicate or invalid URI.
-    pub fn add_resource<F, Fut>(
-        &self,
-        uri: &str,
-        name: &str,
-        mime_type: Option<&str>,
-        handler: F,
-    ) -> Result<(), BuildError>
+    pub fn add_resource<F, Fut>(&self, resource: Resource, handler: F) -> Result<(), BuildError>
     where
         F: Fn(String, RequestContext<McpServer>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<ResourceContents>, HandlerError>> + Send + 'static,
     {
-        self.adopt(ServerBuilder::new("", "").resource(uri, name, mime_type, handler))
+        self.adopt(ServerBuilder::new("", "").resource(resource, handler))
     }
 
     /// Moves what a scratch builder declared into the live catalog.
@@ -81,7 +66,7 @@ impl McpServer {
         {
             let mut catalog = self.inner.catalog.write();
             for tool in &builder.tools {
-                let name = tool.definition["name"].as_str().unwrap_or_default();
+                let name = tool.name.as_str();
                 if catalog.tool(name).is_some() {
                     return Err(BuildError::Duplicate {
                         kind: "tool",
@@ -90,7 +75,7 @@ impl McpServer {
                 }
             }
             for prompt in &builder.prompts {
-                let name = prompt.definition["name"].as_str().unwrap_or_default();
+                let name = prompt.name.as_str();
                 if catalog.prompt(name).is_some() {
                     return Err(BuildError::Duplicate {
                         kind: "prompt",
@@ -138,7 +123,7 @@ impl McpServer {
         let removed = {
             let mut catalog = self.inner.catalog.write();
             let before = catalog.tools.len();
-            catalog.tools.retain(|t| t.definition["name"] != name);
+            catalog.tools.retain(|t| t.name != name);
             catalog.index_tools();
             catalog.tools.len() != before
         };
@@ -154,7 +139,7 @@ impl McpServer {
         let removed = {
             let mut catalog = self.inner.catalog.write();
             let before = catalog.prompts.len();
-            catalog.prompts.retain(|p| p.definition["name"] != name);
+            catalog.prompts.retain(|p| p.name != name);
             catalog.prompts.len() != before
         };
         if removed {

@@ -332,6 +332,21 @@ pub struct UriTemplate {
     matcher: Matcher,
 }
 
+/// On the wire a template is its text; constraints on variables are the
+/// server's own and are not sent.
+impl serde::Serialize for UriTemplate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.source)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for UriTemplate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        UriTemplate::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 impl UriTemplate {
     /// Parses `template`; a syntax fault is [`TemplateError::Malformed`] with
     /// its byte position.

@@ -1,6 +1,7 @@
 //! A line client over an in-memory duplex, and a test server.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use arbor_mcp::{Prompt, Resource, ResourceTemplate, Tool};
 use std::time::Duration;
 
 use arbor_mcp::transport::serve_lines;
@@ -149,26 +150,26 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
     let mut builder = ServerBuilder::new("test-server", "1.0.0")
         .instructions("for tests")
         .config(config)
-        .tool("add", "Adds two integers", |args: AddArgs, _ctx| async move {
+        .tool(Tool::new("add").description("Adds two integers"), |args: AddArgs, _ctx| async move {
             Ok(CallToolResult::text((args.a + args.b).to_string()))
         })
-        .tool("fail", "Always fails", |_args: SlowArgs, _ctx| async move {
+        .tool(Tool::new("fail").description("Always fails"), |_args: SlowArgs, _ctx| async move {
             Err::<CallToolResult, _>(ToolError::new("it failed"))
         })
-        .tool("panic", "Panics", |_args: SlowArgs, _ctx| async move {
+        .tool(Tool::new("panic").task_support(arbor_mcp::tasks::TaskSupport::Optional).description("Panics"), |_args: SlowArgs, _ctx| async move {
             if true {
                 panic!("handler bug");
             }
             Ok(CallToolResult::text("unreachable"))
         })
-        .tool("slow", "Works for a while, reporting progress", |args: SlowArgs, ctx| async move {
+        .tool(Tool::new("slow").description("Works for a while, reporting progress"), |args: SlowArgs, ctx| async move {
             for i in 1..=4u64 {
                 tokio::time::sleep(Duration::from_millis(args.ms / 4)).await;
                 ctx.progress(i as f64, Some(4.0), Some("working"));
             }
             Ok(CallToolResult::text("done"))
         })
-        .tool("confirm", "Asks the user to confirm first", |_args: SlowArgs, ctx| async move {
+        .tool(Tool::new("confirm").task_support(arbor_mcp::tasks::TaskSupport::Optional).description("Asks the user to confirm first"), |_args: SlowArgs, ctx| async move {
             match ctx.input_response("ok") {
                 None => Err(ToolError::input_required(
                     arbor_mcp::input::InputRequired::new()
@@ -182,7 +183,7 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
                 ))),
             }
         })
-        .tool("visit", "Sends the user to a URL first", |_args: SlowArgs, ctx| async move {
+        .tool(Tool::new("visit").description("Sends the user to a URL first"), |_args: SlowArgs, ctx| async move {
             match ctx.input_response("visit") {
                 None => Err(ToolError::input_required(
                     arbor_mcp::input::InputRequired::new().elicit_url("visit", "Sign in", "https://example.com/auth", "e-1"),
@@ -190,7 +191,7 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
                 Some(answer) => Ok(CallToolResult::text(answer["action"].as_str().unwrap_or("?").to_string())),
             }
         })
-        .tool("summarize", "Asks the client's model", |_args: SlowArgs, ctx| async move {
+        .tool(Tool::new("summarize").description("Asks the client's model"), |_args: SlowArgs, ctx| async move {
             match ctx.input_response("model") {
                 None => Err(ToolError::input_required(arbor_mcp::input::InputRequired::new().sample(
                     "model",
@@ -199,48 +200,33 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
                 Some(answer) => Ok(CallToolResult::text(answer["content"]["text"].as_str().unwrap_or("?").to_string())),
             }
         })
-        .tool("burst", "Reports progress 100 times at once", |_args: SlowArgs, ctx| async move {
+        .tool(Tool::new("burst").description("Reports progress 100 times at once"), |_args: SlowArgs, ctx| async move {
             let sent = (1..=100).filter(|i| ctx.progress(f64::from(*i), None, None)).count();
             Ok(CallToolResult::text(sent.to_string()))
         })
-        .tool("log", "Logs at debug and warning", |_args: SlowArgs, ctx| async move {
+        .tool(Tool::new("log").description("Logs at debug and warning"), |_args: SlowArgs, ctx| async move {
             ctx.log(LogLevel::Debug, Some("test"), json!("a detail"));
             ctx.log(LogLevel::Warning, Some("test"), json!({"careful": true}));
             Ok(CallToolResult::text("logged"))
         })
-        .tool_with_schema(
-            "structured",
-            "Returns structured output",
-            json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}),
-            Some(json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})),
-            |args, _ctx| async move {
+        .tool_with_schema(Tool::new("structured").description("Returns structured output").input_schema(json!({"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]})).output_schema(json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})), |args, _ctx| async move {
                 if args["ok"] == json!(true) {
                     Ok(CallToolResult::structured(json!({"n": 42})))
                 } else {
                     Ok(CallToolResult::structured(json!({"n": "not a number"})))
                 }
-            },
-        )
-        .resource("test://static/hello", "hello", Some("text/plain"), |uri, _ctx| async move {
+            })
+        .resource(Resource::new("test://static/hello", "hello").mime_type("text/plain"), |uri, _ctx| async move {
             Ok(vec![ResourceContents::text(uri, Some("text/plain"), "hello world")])
         })
-        .resource_template(
-            arbor_mcp::template::UriTemplate::parse("test://users/{id}/profile")
+        .resource_template(ResourceTemplate::new(arbor_mcp::template::UriTemplate::parse("test://users/{id}/profile")
                 .unwrap()
                 .with_var(arbor_mcp::template::TemplateVar::new("id").pattern("^[0-9]+$").unwrap())
-                .unwrap(),
-            "user profile",
-            Some("application/json"),
-            |vars, uri, _ctx| async move {
+                .unwrap(), "user profile").mime_type("application/json"), |vars, uri, _ctx| async move {
                 let id = vars.get_str("id").unwrap_or_default().to_string();
                 Ok(vec![ResourceContents::text(uri, Some("application/json"), json!({"id": id}).to_string())])
-            },
-        )
-        .prompt(
-            "greet",
-            "Greets someone",
-            vec![PromptArgument::required("name", "who"), PromptArgument::optional("style", "how")],
-            |args, _ctx| async move {
+            })
+        .prompt(Prompt::new("greet").description("Greets someone").arguments(vec![PromptArgument::required("name", "who"), PromptArgument::optional("style", "how")]), |args, _ctx| async move {
                 Ok(GetPromptResult {
                     description: None,
                     messages: vec![PromptMessage {
@@ -248,20 +234,21 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
                         content: Content::text(format!("Hello, {}!", args["name"])),
                     }],
                 })
-            },
-        );
+            });
     builder = builder
         .tool(
-            "long",
-            "Runs only as a task",
+            Tool::new("long")
+                .task_support(arbor_mcp::tasks::TaskSupport::Required)
+                .description("Runs only as a task"),
             |args: SlowArgs, _ctx| async move {
                 tokio::time::sleep(Duration::from_millis(args.ms)).await;
                 Ok(CallToolResult::text(format!("slept {}", args.ms)))
             },
         )
         .tool(
-            "two",
-            "Asks two questions",
+            Tool::new("two")
+                .task_support(arbor_mcp::tasks::TaskSupport::Optional)
+                .description("Asks two questions"),
             |_args: SlowArgs, ctx| async move {
                 match (ctx.input_response("a"), ctx.input_response("b")) {
                     (Some(a), Some(b)) => Ok(CallToolResult::text(format!(
@@ -275,11 +262,7 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
                     )),
                 }
             },
-        )
-        .task_support("two", arbor_mcp::tasks::TaskSupport::Optional)
-        .task_support("panic", arbor_mcp::tasks::TaskSupport::Optional)
-        .task_support("long", arbor_mcp::tasks::TaskSupport::Required)
-        .task_support("confirm", arbor_mcp::tasks::TaskSupport::Optional);
+        );
     builder = builder.completion(|req| async move {
         let pool: Vec<String> = match req.argument.as_str() {
             "name" => ["Ada", "Alan", "Grace"]
@@ -293,23 +276,26 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
             .filter(|v| v.starts_with(&req.value))
             .collect()
     });
-    builder.prompt("pick", "Picks a root", vec![], |_args, ctx| async move {
-        match ctx.input_response("roots") {
-            None => Err(arbor_mcp::HandlerError::InputRequired(
-                arbor_mcp::input::InputRequired::new().roots("roots"),
-            )),
-            Some(answer) => Ok(GetPromptResult {
-                description: None,
-                messages: vec![PromptMessage {
-                    role: Role::User,
-                    content: Content::text(format!(
-                        "{} roots",
-                        answer["roots"].as_array().map_or(0, Vec::len)
-                    )),
-                }],
-            }),
-        }
-    })
+    builder.prompt(
+        Prompt::new("pick").description("Picks a root"),
+        |_args, ctx| async move {
+            match ctx.input_response("roots") {
+                None => Err(arbor_mcp::HandlerError::InputRequired(
+                    arbor_mcp::input::InputRequired::new().roots("roots"),
+                )),
+                Some(answer) => Ok(GetPromptResult {
+                    description: None,
+                    messages: vec![PromptMessage {
+                        role: Role::User,
+                        content: Content::text(format!(
+                            "{} roots",
+                            answer["roots"].as_array().map_or(0, Vec::len)
+                        )),
+                    }],
+                }),
+            }
+        },
+    )
 }
 
 pub fn server() -> McpServer {

@@ -3,6 +3,7 @@
 //! chunked), and server-sent events read one by one with a timeout.
 #![allow(dead_code)]
 
+use arbor_mcp::Tool;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -614,54 +615,30 @@ pub(crate) fn builder() -> arbor_mcp::ServerBuilder {
             progress_interval: Duration::ZERO,
             ..ServerConfig::default()
         })
-        .tool_with_schema(
-            "echo",
-            "Echoes",
-            json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]}),
-            None,
-            |args, _ctx| async move {
+        .tool_with_schema(Tool::new("echo").description("Echoes").input_schema(json!({"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]})), |args, _ctx| async move {
                 Ok(CallToolResult::text(
                     args["text"].as_str().unwrap_or_default().to_string(),
                 ))
-            },
-        )
-        .tool_with_schema(
-            "regional",
-            "Runs a query in a region",
-            json!({"type": "object", "properties": {
+            })
+        .tool_with_schema(Tool::new("regional").description("Runs a query in a region").input_schema(json!({"type": "object", "properties": {
                 "region": {"type": "string", "x-mcp-header": "Region"},
-                "query": {"type": "string"}}, "required": ["query"]}),
-            None,
-            |args, _ctx| async move {
+                "query": {"type": "string"}}, "required": ["query"]})), |args, _ctx| async move {
                 Ok(CallToolResult::text(format!(
                     "{} in {}",
                     args["query"].as_str().unwrap_or_default(),
                     args["region"].as_str().unwrap_or("nowhere")
                 )))
-            },
-        )
-        .tool_with_schema(
-            "nap",
-            "Takes 300 ms",
-            json!({"type": "object"}),
-            None,
-            |_args, _ctx| async move {
+            })
+        .tool_with_schema(Tool::new("nap").description("Takes 300 ms").input_schema(json!({"type": "object"})), |_args, _ctx| async move {
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 Ok(CallToolResult::text("rested"))
-            },
-        )
-        .tool_with_schema(
-            "progress",
-            "Reports progress three times",
-            json!({"type": "object"}),
-            None,
-            |_args, ctx| async move {
+            })
+        .tool_with_schema(Tool::new("progress").description("Reports progress three times").input_schema(json!({"type": "object"})), |_args, ctx| async move {
                 for i in 1..=3 {
                     ctx.progress(f64::from(i), Some(3.0), None);
                 }
                 Ok(CallToolResult::text("done"))
-            },
-        )
+            })
 }
 
 /// The test server with a 200 ms drain and a `stuck` tool that would take
@@ -674,10 +651,9 @@ pub(crate) fn stuck_server() -> arbor_mcp::McpServer {
             ..ServerConfig::default()
         })
         .tool_with_schema(
-            "stuck",
-            "Takes 30 s",
-            json!({"type": "object"}),
-            None,
+            Tool::new("stuck")
+                .description("Takes 30 s")
+                .input_schema(json!({"type": "object"})),
             |_args, _ctx| async move {
                 tokio::time::sleep(Duration::from_secs(30)).await;
                 Ok(arbor_mcp::CallToolResult::text("too late"))
