@@ -1,8 +1,8 @@
-//! An MCP server in about 20 lines, served on stdio to clients of both
-//! protocol eras. Run it with `cargo run --example mcp_server`.
+//! An MCP server in about 20 lines, served on stdio (under supervision) to
+//! clients of both protocol eras. Run it with `cargo run --example mcp_server`.
 
-use arbor::mcp::Tool;
-use arbor::mcp::{transport::serve_stdio, CallToolResult, ServerBuilder};
+use arbor::mcp::{CallToolResult, ServerBuilder, Tool};
+use arbor::transports::serve_stdio;
 use schemars::JsonSchema;
 use serde::Deserialize;
 

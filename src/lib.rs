@@ -3,11 +3,8 @@
 //!
 //! This crate is the facade: it re-exports the actor layer
 //! ([`runtime`]), the supervisors ([`supervision`]), the protocol ([`mcp`])
-//! and the transports ([`transports`]), and holds the demo tree the `arbor`
-//! command line serves ([`demo`], [`demo_mcp`]).
-
-pub mod demo;
-pub mod demo_mcp;
+//! and the transports ([`transports`]). The `arbor` command line and its
+//! demo server are the binary's own, not part of this API.
 
 pub use arbor_mcp as mcp;
 pub use arbor_runtime as runtime;
@@ -19,7 +16,7 @@ pub use arbor_runtime::{
 };
 pub use arbor_supervision::{
     ChildSpec, DynamicSupervisor, Restart, ShardedDynamicSupervisor, Shutdown, Strategy,
-    Supervisor, SupervisorRef,
+    Supervisor, SupervisorRef, TreeView,
 };
 
 /// Compiles and runs the README's examples as doctests, so they stay true.

@@ -1,5 +1,7 @@
 //! The `arbor` command line.
 
+mod demo_server;
+
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -167,8 +169,8 @@ fn refuse_unreachable(config: &arbor::transports::TransportConfig) -> anyhow::Re
 }
 
 async fn serve_stdio() -> anyhow::Result<()> {
-    let server = arbor::demo_mcp::mcp_server().context("building the demo server")?;
-    let reason = arbor::mcp::transport::serve_stdio(server)
+    let server = demo_server::mcp_server().context("building the demo server")?;
+    let reason = arbor::transports::serve_stdio(server)
         .await
         .context("serving stdio")?;
     tracing::info!(%reason, "stdio session ended");
@@ -182,7 +184,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install();
     let origins = config.origins.clone();
-    let server = arbor::demo_mcp::mcp_server_with(server).context("building the demo server")?;
+    let server = demo_server::mcp_server_with(server).context("building the demo server")?;
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;
@@ -190,7 +192,7 @@ async fn serve(
         say(&url);
     }
     say(&accepting(&origins));
-    say(&arbor::demo::render("transports", &root).await?);
+    say(&arbor::TreeView::of("transports", &root).await?.to_string());
     if !once {
         let tree = root.process();
         tokio::select! {

@@ -318,3 +318,75 @@ fn a_default_start_prints_no_warning() {
     );
     assert!(!stderr.contains("WARN"), "{stderr}");
 }
+
+/// The demo as a client sees it over `--stdio` (2026-07-28): titled tools,
+/// a resource template that reads, and names completed for both the prompt
+/// and the template.
+#[test]
+fn the_demo_offers_a_template_and_completes_names() {
+    let mut child = arbor_serve(&["--stdio"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let meta = r#""_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}"#;
+    let requests = [
+        r#""method":"tools/list","params":{META}"#.to_string(),
+        r#""method":"resources/templates/list","params":{META}"#.to_string(),
+        r#""method":"resources/read","params":{"uri":"arbor://demo/greetings/Ada",META}"#
+            .to_string(),
+        r#""method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"greet"},"argument":{"name":"name","value":"gr"},META}"#.to_string(),
+        r#""method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"arbor://demo/greetings/{name}"},"argument":{"name":"name","value":"A"},META}"#.to_string(),
+    ];
+    let mut input = child.stdin.take().unwrap();
+    for (id, body) in requests.iter().enumerate() {
+        let line = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":{id},{}}}\n",
+            body.replace("META", meta)
+        );
+        input.write_all(line.as_bytes()).unwrap();
+    }
+    drop(input);
+    let out = BufReader::new(child.stdout.take().unwrap());
+    let mut answers: Vec<serde_json::Value> = out
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str(&l).ok())
+        .filter(|v: &serde_json::Value| v.get("id").is_some())
+        .collect();
+    answers.sort_by_key(|v| v["id"].as_u64());
+    let _ = child.wait();
+    assert_eq!(answers.len(), 5, "{answers:?}");
+    let tools = answers[0]["result"]["tools"].as_array().unwrap();
+    let bump = tools.iter().find(|t| t["name"] == "bump").unwrap();
+    assert_eq!(bump["title"], "Bump the counter");
+    assert_eq!(bump["annotations"]["readOnlyHint"], false);
+    assert_eq!(bump["inputSchema"]["type"], "object");
+    assert_eq!(
+        answers[1]["result"]["resourceTemplates"][0]["uriTemplate"],
+        "arbor://demo/greetings/{name}"
+    );
+    assert_eq!(
+        answers[2]["result"]["contents"][0]["text"], "Hello, Ada!",
+        "{}",
+        answers[2]
+    );
+    assert_eq!(
+        answers[3]["result"]["completion"]["values"],
+        serde_json::json!(["Grace"])
+    );
+    assert_eq!(
+        answers[4]["result"]["completion"]["values"],
+        serde_json::json!(["Ada", "Alan"])
+    );
+}
+
+/// The printed tree says what its pids and mailbox counts mean.
+#[test]
+fn the_printed_tree_explains_itself() {
+    let (status, stdout, _) = serve_once(&[]);
+    assert!(status.success());
+    assert!(stdout.contains("transports supervisor <0."), "{stdout}");
+    assert!(stdout.contains(" mailbox="), "{stdout}");
+    assert!(stdout.contains("is a process id"), "{stdout}");
+}

@@ -7,7 +7,7 @@
 //! - [`model`]: the data types handlers return.
 //! - [`server`]: declaring tools, resources and prompts ([`ServerBuilder`]).
 //! - [`session`]: one connection's lifecycle, per era, as an actor.
-//! - [`transport`]: stdio and other line-delimited streams.
+//! - [`transport`]: line-delimited streams (stdio, TCP, in memory).
 
 pub mod cache;
 pub mod context;

@@ -1,4 +1,5 @@
-//! Line transports: stdio, and any byte stream (an in-memory duplex in
+//! Line transports: any byte stream (stdin and stdout, served under
+//! supervision by `arbor_transports::stdio`; TCP; an in-memory duplex in
 //! tests): newline-delimited JSON, one message per line.
 //!
 //! Reading stops while the session's mailbox is full (its `send` waits), and
@@ -458,15 +459,6 @@ where
     let reason = connection.process.wait().await;
     let _ = connection.done.await;
     Ok(reason)
-}
-
-/// Serves one connection on this process's stdin and stdout.
-///
-/// # Errors
-/// [`TransportError`] when reading fails or the session cannot start.
-pub async fn serve_stdio(server: McpServer) -> Result<ExitReason, TransportError> {
-    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-    serve_lines(server, stdin, tokio::io::stdout()).await
 }
 
 /// Serves one in-memory connection and returns the client's end of it: a

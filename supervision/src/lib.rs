@@ -5,7 +5,8 @@
 //! in reverse order. A [`DynamicSupervisor`] (OTP's `simple_one_for_one`)
 //! starts many children of one template at run time, and a
 //! [`ShardedDynamicSupervisor`] spreads them over N of those. The [`chaos`]
-//! hooks kill parts of a tree on purpose.
+//! hooks kill parts of a tree on purpose, and a [`TreeView`] shows a live
+//! tree as text.
 
 pub mod chaos;
 pub mod dynamic;
@@ -13,6 +14,7 @@ pub mod restart;
 pub mod sharded;
 pub mod spec;
 pub mod supervisor;
+pub mod tree;
 
 pub use chaos::{descendants, kill_path, Chaos, ChaosError, Descendant, KillTarget, Killed};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
@@ -26,3 +28,4 @@ pub use supervisor::{
     AutoShutdown, ChildCounts, ChildError, ChildInfo, StartError, Strategy, Supervisor,
     SupervisorRef,
 };
+pub use tree::TreeView;

@@ -18,6 +18,9 @@
 //! it. At shutdown the transports drain together. One connection limit
 //! (`max_connections`) counts TCP, WebSocket and HTTP connections together.
 //!
+//! stdio is served by a tree of its own ([`stdio`]): one session, whose end
+//! ends the tree.
+//!
 //! TCP (newline-delimited JSON, both eras), WebSocket (one message per text
 //! frame, both eras; see [`ws`]), Streamable HTTP for both eras and the
 //! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
@@ -27,10 +30,12 @@ mod config;
 pub mod http;
 mod listen;
 pub mod origin;
+pub mod stdio;
 pub mod tcp;
 mod tree;
 pub mod ws;
 
 pub use config::{TcpConfig, TransportConfig, WsConfig};
 pub use origin::OriginPolicy;
+pub use stdio::{serve_stdio, ServingStdio, StdioTree};
 pub use tree::{start, tree, Bound, Endpoints, DEFAULT_MAX_CONNECTIONS};

@@ -6,7 +6,7 @@
 //!   child that fails to start fails the supervisor's start with that error,
 //!   after the children already started are stopped again.
 //! - On shutdown, children stop in reverse start order. Each is asked to stop
-//!   and given its [`Shutdown`] time, then killed. A dynamic supervisor stops
+//!   and given its [`Shutdown`](crate::Shutdown) time, then killed. A dynamic supervisor stops
 //!   all its children at once, as OTP's `simple_one_for_one` does, and so do
 //!   the shards of a sharded one.
 //!
@@ -17,25 +17,25 @@
 //! - [`Strategy::RestForOne`]: the children started after the one that
 //!   exited are stopped in reverse order, then it and they start again.
 //! - More than `intensity` restarts within `period` make the supervisor stop
-//!   its children and exit with [`ExitReason::Shutdown`], as `supervisor(3)`
+//!   its children and exit with [`ExitReason::Shutdown`](arbor_runtime::ExitReason::Shutdown), as `supervisor(3)`
 //!   says; why it gave up (the child, the restarts, the window) goes in its
 //!   `reached_max_restart_intensity` event. Its own supervisor then applies its
 //!   strategy: a permanent supervisor child is restarted, a transient one
 //!   stays stopped (escalation).
-//! - A start function may answer [`Started::Ignore`]: the child's
+//! - A start function may answer [`Started::Ignore`](crate::Started::Ignore): the child's
 //!   specification is kept, not running, and `restart_child` may start it.
 //! - With [`AutoShutdown`] other than `Never`, the exit of significant
-//!   children ([`ChildSpec::significant`]) that are not restarted shuts the
+//!   children ([`ChildSpec::significant`](crate::ChildSpec::significant)) that are not restarted shuts the
 //!   supervisor down with `shutdown` (OTP 24). Only exits a child makes by
 //!   itself count: not those of `terminate_child` or of a strategy's restart.
 //!
 //! # Where arbor differs from OTP, on purpose
 //! - The default intensity is 3 restarts in 5 seconds, Elixir's
 //!   `Supervisor` default; OTP's is 1 in 5.
-//! - Stopping a child asks it to stop ([`ProcessRef::stop`]: it finishes the
+//! - Stopping a child asks it to stop ([`ProcessRef::stop`](arbor_runtime::ProcessRef::stop): it finishes the
 //!   message at hand and runs its cleanup) whether or not it traps exits;
 //!   OTP's `exit(Child, shutdown)` kills a child that does not trap exits at
-//!   once. A child that does not stop within its [`Shutdown`] time is killed,
+//!   once. A child that does not stop within its [`Shutdown`](crate::Shutdown) time is killed,
 //!   as in OTP.
 //!
 //! A supervisor is a ractor actor run as an arbor process: it traps exits and
@@ -59,7 +59,7 @@ use crate::spec::{ChildId, ChildSpec};
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Messages a supervisor holds before calls are refused with
-/// [`CallError::Full`]; exit signals always get in.
+/// [`CallError::Full`](arbor_runtime::CallError::Full); exit signals always get in.
 pub const SUPERVISOR_MAILBOX_CAPACITY: usize = 1 << 16;
 
 /// Which children restart when one exits.
@@ -241,7 +241,7 @@ impl Supervisor {
     }
 
     /// This supervisor as a child of another one: a permanent child of kind
-    /// [`ChildKind::Supervisor`] with an infinite shutdown, named `id`.
+    /// [`ChildKind::Supervisor`](crate::ChildKind::Supervisor) with an infinite shutdown, named `id`.
     pub fn into_child_spec(self, id: impl Into<ChildId>) -> ChildSpec {
         let id = id.into();
         let sup = self.name(id.clone());

@@ -47,7 +47,7 @@ impl Actor for RegistryOwner {
 
 /// Messages of the demo workers.
 #[derive(Debug)]
-pub enum WorkerMsg {
+pub(crate) enum WorkerMsg {
     /// Answers with the worker's name.
     Echo(Reply<String>),
     /// A clock tick.
@@ -112,13 +112,13 @@ fn service(name: &'static str, tick_every: Option<Duration>) -> ChildSpec {
 
 /// The running demo tree.
 #[derive(Debug, Clone)]
-pub struct DemoTree {
+pub(crate) struct DemoTree {
     /// The root supervisor.
-    pub root: SupervisorRef,
+    pub(crate) root: SupervisorRef,
     /// The names the workers register under.
-    pub registry: ShardedRegistry,
+    pub(crate) registry: ShardedRegistry,
     /// Starts workers on the sharded supervisor.
-    pub workers: ShardedDynamicRef<String, ActorRef<WorkerMsg>>,
+    pub(crate) workers: ShardedDynamicRef<String, ActorRef<WorkerMsg>>,
 }
 
 impl DemoTree {
@@ -126,7 +126,7 @@ impl DemoTree {
     ///
     /// # Errors
     /// A [`StartError`] if a child fails to start.
-    pub async fn start(shards: usize) -> Result<DemoTree, StartError> {
+    pub(crate) async fn start(shards: usize) -> Result<DemoTree, StartError> {
         let registry = ShardedRegistry::new();
         let owner_registry = registry.clone();
         let worker_registry = registry.clone();
@@ -169,32 +169,13 @@ impl DemoTree {
     ///
     /// # Errors
     /// A [`arbor_supervision::ChildError`] if a worker fails to start.
-    pub async fn start_workers(&self, count: usize) -> Result<(), arbor_supervision::ChildError> {
+    pub(crate) async fn start_workers(
+        &self,
+        count: usize,
+    ) -> Result<(), arbor_supervision::ChildError> {
         for i in 0..count {
             self.workers.start_child(i.to_string()).await?;
         }
         Ok(())
     }
-}
-
-/// The tree below `root` (called `name`) as indented text, one process per
-/// line.
-///
-/// # Errors
-/// A [`arbor_runtime::CallError`] if a supervisor does not answer.
-pub async fn render(name: &str, root: &SupervisorRef) -> Result<String, arbor_runtime::CallError> {
-    let mut out = format!("{name} {}\n", root.pid());
-    for d in arbor_supervision::descendants(root).await? {
-        let depth = d.path.matches('/').count();
-        let name = d.path.rsplit('/').next().unwrap_or(&d.path);
-        out.push_str(&format!(
-            "{}{} {:?} {} mailbox={}\n",
-            "  ".repeat(depth + 1),
-            name,
-            d.kind,
-            d.process.pid(),
-            d.process.mailbox_len()
-        ));
-    }
-    Ok(out)
 }

@@ -1,6 +1,6 @@
 //! A three-level supervision tree driven by the chaos kill hooks.
 //!
-//! Starts the demo tree (root rest_for_one over a registry, a sharded dynamic
+//! Starts the demo tree of `tree.rs` (root rest_for_one over a registry, a sharded dynamic
 //! supervisor of workers, and a one_for_one subtree of services), then kills
 //! parts of it on purpose and prints every event as one JSON line on stdout:
 //! the supervisors' own events (`"event":"child_started"`, `"child_exited"`,
@@ -11,10 +11,12 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use arbor::demo::{DemoTree, WorkerMsg};
+mod tree;
+
 use arbor::runtime::{ActorRef, Pid};
 use arbor::supervision::{kill_path, Chaos, KillTarget, SupervisorRef};
 use serde_json::json;
+use tree::{DemoTree, WorkerMsg};
 
 fn emit(value: serde_json::Value) {
     println!("{value}");
