@@ -278,6 +278,35 @@ async fn a_foreign_host_is_403() {
     tree.shutdown().await;
 }
 
+/// The Host and Origin check comes before anything else on every route and
+/// method: a foreign origin learns nothing, not even which methods exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_route_and_method_checks_the_origin_first() {
+    let (tree, addr) = started(HttpConfig::default()).await;
+    for (method, path) in [
+        ("POST", "/mcp"),
+        ("GET", "/mcp"),
+        ("DELETE", "/mcp"),
+        ("PUT", "/mcp"),
+        ("GET", "/sse"),
+        ("POST", "/sse"),
+        ("POST", "/message"),
+        ("GET", "/message"),
+    ] {
+        let r = exchange(
+            addr,
+            method,
+            path,
+            &[("Origin", "http://evil.example.com")],
+            b"",
+        )
+        .await;
+        assert_eq!(r.status(), 403, "{method} {path}");
+        assert_eq!(r.json()["error"]["code"], -32000, "{method} {path}");
+    }
+    tree.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_origin_is_403() {
     let (tree, addr) = started(HttpConfig::default()).await;

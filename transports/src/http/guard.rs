@@ -6,24 +6,23 @@ use super::*;
 use axum::http::{HeaderName, Method};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 
-/// DNS-rebinding protection ([`OriginPolicy`]), answered as a JSON-RPC
-/// error in a 403.
-pub(super) fn check_origin(
-    headers: &HeaderMap,
-    origins: &OriginPolicy,
-) -> Result<(), Box<Response>> {
-    origins.check(headers).map_err(|refused| {
-        Box::new(refuse(
-            StatusCode::FORBIDDEN,
-            refused.message(),
-            refused.data(),
-        ))
-    })
+/// DNS-rebinding protection ([`OriginPolicy`]) as a middleware over every
+/// route: a `Host` or `Origin` not allowed is a 403 with a JSON-RPC error,
+/// before any handler runs.
+pub(super) async fn origin_guard(
+    State(origins): State<Arc<OriginPolicy>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match origins.check(request.headers()) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refuse(StatusCode::FORBIDDEN, refused.message(), refused.data()),
+    }
 }
 
 /// CORS for the allowed origins: preflights answered, `Mcp-Session-Id`
 /// readable by a page's script. Other origins get no CORS headers (and
-/// their requests a 403 from [`check_origin`]).
+/// their requests a 403 from [`origin_guard`]).
 pub(super) fn cors(origins: &Arc<OriginPolicy>) -> CorsLayer {
     let origins = origins.clone();
     CorsLayer::new()

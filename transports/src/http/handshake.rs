@@ -271,10 +271,10 @@ pub(super) const CONFLICT_RECHECKS: u32 = 10;
 
 pub(super) const CONFLICT_RECHECK_EVERY: Duration = Duration::from_millis(25);
 
-/// What a GET or DELETE into a session passes first: the origin, a session
-/// id (without one only POST is served: 405) and the version header.
-fn into_session<'h>(http: &Http, headers: &'h HeaderMap) -> Result<&'h str, Box<Response>> {
-    check_origin(headers, &http.origins)?;
+/// What a GET or DELETE into a session passes first (after the origin
+/// guard): a session id (without one only POST is served: 405) and the
+/// version header.
+fn into_session(headers: &HeaderMap) -> Result<&str, Box<Response>> {
     let id = headers
         .get(SESSION_ID)
         .and_then(|v| v.to_str().ok())
@@ -299,7 +299,7 @@ pub(super) async fn get_stream(
     headers: HeaderMap,
 ) -> Response {
     // 2026-07-28 has no GET stream: `subscriptions/listen` replaces it.
-    let id = match into_session(&http, &headers) {
+    let id = match into_session(&headers) {
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };
@@ -434,7 +434,7 @@ pub(super) async fn deliver(
 
 /// `DELETE /mcp`: ends a session.
 pub(super) async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
-    let id = match into_session(&http, &headers) {
+    let id = match into_session(&headers) {
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };

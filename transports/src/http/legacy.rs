@@ -7,20 +7,12 @@ use super::*;
 pub(super) async fn open_legacy(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
-    headers: HeaderMap,
 ) -> Response {
-    uncancelled(open_legacy_stream(http, closing, headers)).await
+    uncancelled(open_legacy_stream(http, closing)).await
 }
 
 /// Opens a legacy session and its stream.
-async fn open_legacy_stream(
-    http: Http,
-    closing: Option<Extension<Closing>>,
-    headers: HeaderMap,
-) -> Response {
-    if let Err(refusal) = check_origin(&headers, &http.origins) {
-        return *refusal;
-    }
+async fn open_legacy_stream(http: Http, closing: Option<Extension<Closing>>) -> Response {
     let (session, id) = match open_session(&http, Mode::Legacy).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
@@ -55,13 +47,8 @@ async fn open_legacy_stream(
 pub(super) async fn post_legacy(
     State(http): State<Http>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Body,
+    JsonBody(bytes): JsonBody,
 ) -> Response {
-    let bytes = match read_post(&http, &headers, body, false).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return *refusal,
-    };
     // Session ids are hex: nothing to percent-decode.
     let session_id = query.as_deref().and_then(|q| {
         q.split('&')

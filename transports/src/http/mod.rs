@@ -12,12 +12,14 @@
 //!   its streams and resumption. `DELETE` ends it; an ended or unknown
 //!   session is a 404.
 //! * Every request: `Host` and `Origin` must name an allowed host (DNS
-//!   rebinding), headers fit [`HttpConfig::max_header_bytes`] (431) and
-//!   bodies [`HttpConfig::max_body_bytes`] (413).
+//!   rebinding; a middleware over every route, `guard.rs`), headers fit
+//!   [`HttpConfig::max_header_bytes`] (431) and bodies
+//!   [`HttpConfig::max_body_bytes`] (413; the body extractor, `body.rs`).
 //!
 //! Each TCP connection is a process under the `http-connections`
 //! supervisor, serving HTTP/1.1 with hyper.
 
+mod body;
 mod config;
 mod connection;
 mod guard;
@@ -29,9 +31,10 @@ mod respond;
 mod session;
 mod stream;
 
+use body::{AcceptsBoth, JsonBody};
 pub use config::HttpConfig;
 pub(crate) use connection::{connections, refusal};
-use guard::{accepts, check_origin, cors};
+use guard::{accepts, cors, origin_guard};
 use handshake::{delete_mcp, deliver, drains, get_mcp, open_session, post_handshake, Undelivered};
 use legacy::{open_legacy, post_legacy};
 use modern::post_modern;
@@ -58,7 +61,6 @@ use arbor_supervision::{
     ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Started, Strategy,
     Supervisor,
 };
-use axum::body::Body;
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -101,6 +103,13 @@ type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 /// The `http-sessions` supervisor: a handshake-era session of a mode hands
 /// back its HTTP process (the one supervised) and its MCP session.
 type SessionSup = ShardedDynamicRef<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
+
+/// The `http-sessions` supervisor, before it starts.
+type SessionSupervisor =
+    ShardedDynamicSupervisor<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
+
+/// The `http-requests` supervisor, before it starts.
+type RequestSupervisor = ShardedDynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -186,67 +195,14 @@ pub(crate) fn router(
             MESSAGE_PATH,
             post(post_legacy).fallback(|| not_allowed("POST")),
         )
+        // Host and Origin first, for every route; CORS outside them, so a
+        // preflight from an allowed page is answered.
+        .layer(axum::middleware::from_fn_with_state(
+            state.origins.clone(),
+            origin_guard,
+        ))
         .layer(cors(&state.origins))
         .with_state(state)
-}
-
-/// The checks every POST passes: origin, media types, body size.
-async fn read_post(
-    http: &Http,
-    headers: &HeaderMap,
-    body: Body,
-    streamable: bool,
-) -> Result<Vec<u8>, Box<Response>> {
-    check_origin(headers, &http.origins)?;
-    let json_body = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json_body {
-        return Err(Box::new(refuse(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Unsupported Media Type: Content-Type must be application/json",
-            json!({ "contentType": headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) }),
-        )));
-    }
-    if streamable
-        && !(accepts(headers, "application/json") && accepts(headers, "text/event-stream"))
-    {
-        return Err(Box::new(refuse(
-            StatusCode::NOT_ACCEPTABLE,
-            "Not Acceptable: Accept must list application/json and text/event-stream",
-            json!({ "accept": headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) }),
-        )));
-    }
-    let max = http.config.max_body_bytes;
-    let deadline = http.config.body_read_timeout;
-    match tokio::time::timeout(deadline, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(bytes)) => Ok(bytes.to_vec()),
-        Ok(Err(e)) => {
-            let error = e.into_inner();
-            // Over the limit, or a body that is not well formed (a broken
-            // chunked encoding, a connection cut mid-body).
-            if error.is::<http_body_util::LengthLimitError>() {
-                Err(Box::new(refuse(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "Payload Too Large",
-                    json!({ "limit": "max_body_bytes", "max": max }),
-                )))
-            } else {
-                Err(Box::new(refuse(
-                    StatusCode::BAD_REQUEST,
-                    "Bad Request: the body could not be read",
-                    json!({ "detail": error.to_string() }),
-                )))
-            }
-        }
-        Err(_) => Err(Box::new(refuse(
-            StatusCode::REQUEST_TIMEOUT,
-            "Request Timeout: the body did not arrive in time",
-            json!({ "limit": "body_read_timeout", "ms": deadline.as_millis() as u64 }),
-        ))),
-    }
 }
 
 /// Whether a message is written for 2026-07-28: its envelope or the
@@ -274,12 +230,9 @@ async fn post_mcp(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
-    body: Body,
+    _: AcceptsBoth,
+    JsonBody(bytes): JsonBody,
 ) -> Response {
-    let bytes = match read_post(&http, &headers, body, true).await {
-        Ok(bytes) => bytes,
-        Err(refusal) => return *refusal,
-    };
     let message = match decode(&bytes, &http.server.config().limits, true) {
         Ok(message) => message,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
@@ -310,6 +263,27 @@ pub(crate) fn urls(addr: SocketAddr) -> [String; 2] {
     ]
 }
 
+/// The session and request supervisors, and the router that hands work
+/// to them: what the transport tree and [`mount`] both serve.
+fn served(
+    server: &McpServer,
+    config: &Arc<HttpConfig>,
+    shards: usize,
+    origins: Arc<OriginPolicy>,
+) -> (SessionSupervisor, RequestSupervisor, Router) {
+    let sessions =
+        ShardedDynamicSupervisor::new(shards, self::sessions(server.clone(), config.clone()));
+    let requests = ShardedDynamicSupervisor::new(shards, self::requests(server.clone()));
+    let router = self::router(
+        server.clone(),
+        config.clone(),
+        origins,
+        sessions.handle(),
+        requests.handle(),
+    );
+    (sessions, requests, router)
+}
+
 /// HTTP's part of the transport tree: its supervisor (sessions, 2026-07-28
 /// requests, connections) and its listener.
 pub(crate) fn transport(
@@ -321,16 +295,7 @@ pub(crate) fn transport(
     origins: Arc<OriginPolicy>,
 ) -> (ChildSpec, ChildSpec) {
     let config = Arc::new(config);
-    let sessions =
-        ShardedDynamicSupervisor::new(shards, self::sessions(server.clone(), config.clone()));
-    let requests = ShardedDynamicSupervisor::new(shards, self::requests(server.clone()));
-    let router = self::router(
-        server.clone(),
-        config.clone(),
-        origins,
-        sessions.handle(),
-        requests.handle(),
-    );
+    let (sessions, requests, router) = served(&server, &config, shards, origins);
     let connections = ShardedDynamicSupervisor::new(
         shards,
         // Past the sessions' drain, so the errors for what it cut short
@@ -356,4 +321,83 @@ pub(crate) fn transport(
         .child(requests.into_child_spec("http-requests"))
         .child(connections.into_child_spec("http-connections"));
     (http.into_child_spec("http"), listener)
+}
+
+/// Streamable HTTP and the legacy transport, mounted in an axum app of the
+/// caller's: the routes ([`PATH`], [`SSE_PATH`], [`MESSAGE_PATH`]) to merge
+/// into it, and the tree that supervises their sessions and 2026-07-28
+/// requests. The app serves the connections; `config.addr` is not used.
+///
+/// # Examples
+/// ```
+/// use arbor_mcp::{CallToolResult, ServerBuilder, Tool};
+/// use arbor_transports::http::{mount, HttpConfig};
+/// use arbor_transports::OriginPolicy;
+/// use axum::routing::get;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let server = ServerBuilder::new("hello", "1.0.0")
+///     .tool(Tool::new("hi"), |(), _ctx| async move { Ok(CallToolResult::text("hi")) })
+///     .build()?;
+/// let mcp = mount(server, HttpConfig::default(), OriginPolicy::default()).await?;
+/// let app = axum::Router::new()
+///     .route("/health", get(|| async { "ok" }))
+///     .merge(mcp.router());
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let serving = tokio::spawn(async move { axum::serve(listener, app).await });
+/// // ... clients use http://ADDR/mcp ...
+/// serving.abort();
+/// mcp.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// A [`StartError`](arbor_supervision::StartError) when the tree cannot
+/// start.
+pub async fn mount(
+    server: McpServer,
+    config: HttpConfig,
+    origins: OriginPolicy,
+) -> Result<Mounted, arbor_supervision::StartError> {
+    let config = Arc::new(config);
+    let shards = crate::TransportConfig::default().shards;
+    let (sessions, requests, router) = served(&server, &config, shards, Arc::new(origins));
+    let tree = Supervisor::new(Strategy::RestForOne)
+        .name("http")
+        .intensity(10, Duration::from_secs(5))
+        .child(sessions.into_child_spec("http-sessions"))
+        .child(requests.into_child_spec("http-requests"))
+        .start()
+        .await?;
+    Ok(Mounted { router, tree })
+}
+
+/// arbor's HTTP routes in a caller's app, and the tree behind them (see
+/// [`mount`]).
+#[derive(Debug)]
+#[must_use = "the routes serve nothing until merged into an app"]
+pub struct Mounted {
+    router: Router,
+    tree: arbor_supervision::SupervisorRef,
+}
+
+impl Mounted {
+    /// The routes, to merge into (or nest in) the app.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    /// The tree supervising the sessions and requests: for the kill
+    /// hooks, the tree view, a stop.
+    pub fn tree(&self) -> &arbor_supervision::SupervisorRef {
+        &self.tree
+    }
+
+    /// Stops the sessions (each answers what it has in flight, within the
+    /// server's drain timeout) and the tree.
+    pub async fn shutdown(self) -> ExitReason {
+        self.tree.shutdown().await
+    }
 }
