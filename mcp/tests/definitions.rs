@@ -177,3 +177,27 @@ fn icons_a_client_should_not_load_and_bad_annotations_are_refused_at_build() {
         },
     ));
 }
+
+/// Content blocks carry annotations on the wire, and read back the same.
+#[test]
+fn content_blocks_carry_their_annotations() {
+    let block = arbor_mcp::Content::text("for the model")
+        .with_annotations(Annotations::for_audience([Role::Assistant]).priority(0.2));
+    let wire = serde_json::to_value(&block).unwrap();
+    assert_eq!(
+        wire,
+        json!({"type": "text", "text": "for the model",
+            "annotations": {"audience": ["assistant"], "priority": 0.2}})
+    );
+    assert_eq!(
+        serde_json::from_value::<arbor_mcp::Content>(wire).unwrap(),
+        block
+    );
+    let link = serde_json::to_value(arbor_mcp::Content::resource_link("test://r", "r")).unwrap();
+    assert_eq!(
+        link,
+        json!({"type": "resource_link", "uri": "test://r", "name": "r"})
+    );
+    let plain = serde_json::to_value(arbor_mcp::Content::text("x")).unwrap();
+    assert!(plain.get("annotations").is_none(), "{plain}");
+}
