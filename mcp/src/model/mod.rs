@@ -2,6 +2,7 @@
 //! the schema (`camelCase` on the wire).
 //!
 //! - [`method`]: every method and notification name, with each era's rules;
+//! - [`params`], [`results`]: each method's params and results, typed;
 //! - [`log_level`]: the ordered log levels;
 //! - [`list`]: the lists whose changes clients follow;
 //! - [`content`]: content blocks and resource contents;
@@ -17,8 +18,10 @@ pub mod implementation;
 pub mod list;
 pub mod log_level;
 pub mod method;
+pub mod params;
 pub mod prompt;
 pub mod resource;
+pub mod results;
 pub mod tool;
 
 use serde_json::{Map, Value};
@@ -30,8 +33,17 @@ pub use implementation::Implementation;
 pub use list::ListKind;
 pub use log_level::{LogLevel, UnknownLogLevel};
 pub use method::{Method, NotificationMethod, UnknownMethod};
+pub use params::{
+    CallToolParams, CancelledParams, CompleteArgument, CompleteContext, CompleteParams,
+    CompleteReference, GetPromptParams, InitializeParams, ListParams, ProgressParams, RequestMeta,
+    ResourceParams, SetLevelParams,
+};
 pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 pub use resource::{Resource, ResourceTemplate};
+pub use results::{
+    CompleteResult, Completion, DiscoverResult, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ReadResourceResult,
+};
 pub use tool::{CallToolResult, TaskSupport, Tool, ToolAnnotations, ToolExecution};
 
 /// A JSON object, as params and results are.

@@ -8,7 +8,9 @@ use serde_json::{json, Map, Value};
 use crate::jsonrpc::ErrorObject;
 use crate::model::Method;
 
-use super::{required_field, McpServer};
+use super::McpServer;
+use crate::model::params::{parse, CompleteParams, CompleteReference};
+use crate::model::{CompleteResult, Completion};
 
 /// What a `completion/complete` request asks to complete.
 #[derive(Clone, Debug, PartialEq)]
@@ -43,24 +45,15 @@ impl McpServer {
                 Method::CompletionComplete.as_str(),
             ));
         };
-        let reference: Value = required_field(params, "ref")?;
-        let argument: Value = required_field(params, "argument")?;
-        let (Some(arg_name), Some(value)) = (
-            argument.get("name").and_then(Value::as_str),
-            argument.get("value").and_then(Value::as_str),
-        ) else {
-            return Err(
-                ErrorObject::invalid_params("argument needs a name and a value")
-                    .with_data(json!({ "field": "argument" })),
-            );
-        };
-        let reference = match reference.get("type").and_then(Value::as_str) {
-            Some("ref/prompt") => {
-                let name = reference
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let prompt = self.inner.catalog.read().prompt(name).ok_or_else(|| {
+        let CompleteParams {
+            reference,
+            argument,
+            context,
+        } = parse(params.clone())?;
+        let arg_name = argument.name.as_str();
+        let reference = match reference {
+            CompleteReference::Prompt { name } => {
+                let prompt = self.inner.catalog.read().prompt(&name).ok_or_else(|| {
                     ErrorObject::invalid_params(format!("unknown prompt: {name}"))
                         .with_data(json!({ "prompt": name }))
                 })?;
@@ -70,45 +63,36 @@ impl McpServer {
                     ))
                     .with_data(json!({ "prompt": name, "argument": arg_name })));
                 }
-                CompletionRef::Prompt(name.to_string())
+                CompletionRef::Prompt(name)
             }
-            Some("ref/resource") => {
-                let uri = reference
-                    .get("uri")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default();
-                let template = self
+            CompleteReference::Resource { uri } => {
+                let known = self
                     .inner
                     .catalog
                     .read()
                     .templates
                     .iter()
                     .find(|t| t.template.as_str() == uri)
-                    .cloned()
-                    .ok_or_else(|| {
-                        ErrorObject::invalid_params(format!("unknown resource template: {uri}"))
-                            .with_data(json!({ "uri": uri }))
-                    })?;
-                if !template.template.variables().any(|v| v == arg_name) {
-                    return Err(ErrorObject::invalid_params(format!(
-                        "template {uri} has no variable {arg_name}"
-                    ))
-                    .with_data(json!({ "uri": uri, "argument": arg_name })));
+                    .map(|t| t.template.variables().any(|v| v == arg_name));
+                match known {
+                    None => {
+                        return Err(ErrorObject::invalid_params(format!(
+                            "unknown resource template: {uri}"
+                        ))
+                        .with_data(json!({ "uri": uri })))
+                    }
+                    Some(false) => {
+                        return Err(ErrorObject::invalid_params(format!(
+                            "template {uri} has no variable {arg_name}"
+                        ))
+                        .with_data(json!({ "uri": uri, "argument": arg_name })))
+                    }
+                    Some(true) => CompletionRef::Resource(uri),
                 }
-                CompletionRef::Resource(uri.to_string())
-            }
-            _ => {
-                return Err(ErrorObject::invalid_params(
-                    "ref.type must be ref/prompt or ref/resource",
-                )
-                .with_data(json!({ "field": "ref.type" })))
             }
         };
-        let context = params
-            .get("context")
-            .and_then(|c| c.get("arguments"))
-            .and_then(|a| serde_json::from_value::<HashMap<String, String>>(a.clone()).ok())
-            .unwrap_or_default();
+        let context = context.unwrap_or_default().arguments;
+        let value = argument.value.as_str();
         let mut values = completer(CompletionRequest {
             reference,
             argument: arg_name.to_string(),
@@ -118,8 +102,13 @@ impl McpServer {
         .await;
         let total = values.len();
         values.truncate(MAX_COMPLETION_VALUES);
-        Ok(
-            json!({ "completion": { "values": values, "total": total, "hasMore": total > MAX_COMPLETION_VALUES } }),
-        )
+        let result = CompleteResult {
+            completion: Completion {
+                values,
+                total: Some(total),
+                has_more: total > MAX_COMPLETION_VALUES,
+            },
+        };
+        serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))
     }
 }

@@ -2,7 +2,7 @@
 //! against its schema, its output against its output schema), reading a
 //! resource, getting a prompt.
 
-use std::collections::HashMap;
+use crate::model::params::{parse, CallToolParams, GetPromptParams, ResourceParams};
 
 use serde_json::{json, Map, Value};
 
@@ -12,9 +12,7 @@ use crate::model::{CallToolResult, ResourceContents};
 use crate::uri::ResourceUri;
 use crate::version::Era;
 
-use super::{
-    outcome_of, params_field, required_field, resource_not_found, McpServer, Outcome, ToolError,
-};
+use super::{outcome_of, resource_not_found, McpServer, Outcome, ToolError};
 
 impl McpServer {
     pub(super) async fn call_tool(
@@ -22,8 +20,8 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
-        let name: String = required_field(&params, "name")?;
-        let args = params_field::<Value>(&params, "arguments")?.unwrap_or_else(|| json!({}));
+        let CallToolParams { name, arguments } = parse(params)?;
+        let args = Value::Object(arguments.unwrap_or_default());
         let tool = self.inner.catalog.read().tool(&name);
         let Some(tool) = tool else {
             return Err(ErrorObject::invalid_params(format!("unknown tool: {name}"))
@@ -78,7 +76,7 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
-        let uri: String = required_field(&params, "uri")?;
+        let ResourceParams { uri } = parse(params)?;
         let era = ctx.era();
         let parsed = ResourceUri::parse(&uri).map_err(|e| {
             ErrorObject::invalid_params(format!("invalid resource uri: {e}"))
@@ -131,8 +129,10 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
-        let name: String = required_field(&params, "name")?;
-        let args: HashMap<String, String> = params_field(&params, "arguments")?.unwrap_or_default();
+        let GetPromptParams {
+            name,
+            arguments: args,
+        } = parse(params)?;
         let prompt = self.inner.catalog.read().prompt(&name);
         let Some(prompt) = prompt else {
             return Err(

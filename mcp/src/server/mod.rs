@@ -13,7 +13,6 @@ mod dynamic;
 mod errors;
 mod handlers;
 mod paging;
-mod params;
 
 use std::sync::Arc;
 
@@ -40,7 +39,6 @@ pub use completion::{CompletionRef, CompletionRequest, MAX_COMPLETION_VALUES};
 pub use config::ServerConfig;
 use errors::outcome_of;
 pub use errors::{HandlerError, ToolError};
-use params::{params_field, required_field};
 
 /// The context a server's handlers get.
 type Ctx = RequestContext<McpServer>;

@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 
 use crate::jsonrpc::ErrorObject;
 
-use super::{params_field, McpServer};
+use super::McpServer;
+use crate::model::params::{parse, ListParams};
 
 #[derive(Serialize, Deserialize)]
 pub(super) struct CursorState {
@@ -23,7 +24,8 @@ impl McpServer {
         params: &Map<String, Value>,
         all: Vec<&Value>,
     ) -> Result<Value, ErrorObject> {
-        let offset = match params_field::<String>(params, "cursor")? {
+        let ListParams { cursor } = parse(params.clone())?;
+        let offset = match cursor {
             None => 0,
             Some(cursor) => self.open_cursor(list, &cursor)?,
         };

@@ -4,6 +4,8 @@
 //! requests the server sends the client (sampling, elicitation, roots).
 
 use crate::follow::{Follower, Topic};
+use crate::model::params::{parse, InitializeParams, ResourceParams, SetLevelParams};
+use crate::model::InitializeResult;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -93,31 +95,28 @@ impl Session {
     }
 
     pub(super) async fn initialize(&mut self, request: Request, ctx: &mut Context<Self>) {
-        let params = request.params.unwrap_or_default();
-        let Some(requested) = params.get("protocolVersion").and_then(Value::as_str) else {
-            let error = ErrorObject::invalid_params("initialize needs protocolVersion")
-                .with_data(json!({ "field": "protocolVersion" }));
-            return self.respond(Some(request.id), Err(error)).await;
+        let params: InitializeParams = match parse(request.params.unwrap_or_default()) {
+            Ok(params) => params,
+            Err(error) => return self.respond(Some(request.id), Err(error)).await,
         };
-        let version = ProtocolVersion::negotiate_handshake(requested);
-        let client = Arc::new(
-            params
-                .get("capabilities")
-                .cloned()
-                .unwrap_or_else(|| json!({})),
-        );
-        let mut result = json!({
-            "protocolVersion": version.as_str(),
-            "capabilities": self.server.capabilities(Era::Handshake),
-            "serverInfo": self.server.info(),
-        });
-        if let Some(text) = self.server.instructions() {
-            result["instructions"] = text.into();
-        }
+        let version = ProtocolVersion::negotiate_handshake(&params.protocol_version);
+        let client = Arc::new(Value::Object(params.capabilities));
+        let mut capabilities = match self.server.capabilities(Era::Handshake) {
+            Value::Object(capabilities) => capabilities,
+            _ => Map::new(),
+        };
         if version == ProtocolVersion::V2025_11_25 && self.server.serves_tasks() {
-            result["capabilities"]["tasks"] =
-                json!({ "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } });
+            capabilities.insert(
+                "tasks".into(),
+                json!({ "list": {}, "cancel": {}, "requests": { "tools": { "call": {} } } }),
+            );
         }
+        let result = InitializeResult {
+            protocol_version: version.as_str().into(),
+            capabilities,
+            server_info: self.server.info().clone(),
+            instructions: self.server.instructions().map(str::to_string),
+        };
         // Until notifications/initialized comes, or the deadline.
         let deadline = send_after(
             self.server.config().init_timeout,
@@ -136,7 +135,8 @@ impl Session {
             next_server_id: 0,
             legacy_tasks: Vec::new(),
         });
-        self.respond(Some(request.id), Ok(result)).await;
+        let result = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()));
+        self.respond(Some(request.id), result).await;
     }
 
     /// `notifications/initialized`: the session is ready; it follows the
@@ -192,12 +192,9 @@ impl Session {
             }
             Method::Ping => self.respond(Some(request.id), Ok(json!({}))).await,
             Method::LoggingSetLevel => {
-                let level = request
-                    .params
-                    .as_ref()
-                    .and_then(|p| p.get("level"))
-                    .and_then(Value::as_str)
-                    .and_then(|l| l.parse::<LogLevel>().ok());
+                let level = parse::<SetLevelParams>(request.params.clone().unwrap_or_default())
+                    .ok()
+                    .map(|p| p.level);
                 let phase = self.handshake_state().map(|h| &mut h.phase);
                 let outcome = match (level, phase) {
                     (Some(level), Some(Phase::Ready { log_level })) => {
@@ -353,14 +350,8 @@ impl Session {
         request: &Request,
         ctx: &mut Context<Self>,
     ) -> Result<Value, ErrorObject> {
-        let uri = request
-            .params
-            .as_ref()
-            .and_then(|p| p.get("uri"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                ErrorObject::invalid_params("missing uri").with_data(json!({ "field": "uri" }))
-            })?;
+        let ResourceParams { uri } = parse(request.params.clone().unwrap_or_default())?;
+        let uri = uri.as_str();
         let Some(h) = self.handshake_state() else {
             return Err(ErrorObject::internal("not a handshake session"));
         };

@@ -1,0 +1,218 @@
+//! Typed params of the requests a server answers, in both eras, and what
+//! a malformed one is: `-32602` naming the field at fault.
+//!
+//! Each struct reads the params of one method (`_meta` aside: the envelope
+//! is [`RequestMeta`]); unknown fields are ignored, as the schema allows.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+
+use super::{Implementation, JsonObject, LogLevel};
+use crate::jsonrpc::{ErrorObject, Id};
+
+/// Reads `params` as `T`; a missing or mistyped field is `-32602` with the
+/// field's path in `data.field`.
+///
+/// # Errors
+/// The `-32602` error.
+pub fn parse<T: DeserializeOwned>(params: Map<String, Value>) -> Result<T, ErrorObject> {
+    serde_path_to_error::deserialize(Value::Object(params)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        // A missing field is reported at its parent: name it.
+        let field = match inner
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            Some(missing) if path == "." => missing.to_string(),
+            Some(missing) => format!("{path}.{missing}"),
+            None => path,
+        };
+        let message = if inner.starts_with("missing field") {
+            format!("missing {field}")
+        } else {
+            format!("invalid {field}: {inner}")
+        };
+        ErrorObject::invalid_params(message).with_data(json!({ "field": field }))
+    })
+}
+
+/// The 2026-07-28 envelope every request carries in `_meta` (and, in the
+/// handshake era, the progress token).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RequestMeta {
+    /// The protocol version of this request (2026-07-28).
+    #[serde(
+        rename = "io.modelcontextprotocol/protocolVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub protocol_version: Option<String>,
+    /// The capabilities the client declares for this request (2026-07-28).
+    #[serde(
+        rename = "io.modelcontextprotocol/clientCapabilities",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_capabilities: Option<JsonObject>,
+    /// Who the client is (2026-07-28).
+    #[serde(
+        rename = "io.modelcontextprotocol/clientInfo",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub client_info: Option<Implementation>,
+    /// The log level this request opts into (2026-07-28).
+    #[serde(
+        rename = "io.modelcontextprotocol/logLevel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub log_level: Option<LogLevel>,
+    /// Where progress notifications for this request are addressed.
+    #[serde(
+        rename = "progressToken",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub progress_token: Option<Id>,
+    /// Every other key, kept as sent (W3C `traceparent`, extensions).
+    #[serde(flatten)]
+    pub other: JsonObject,
+}
+
+/// `tools/call`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallToolParams {
+    /// The tool.
+    pub name: String,
+    /// Its arguments (an empty object when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments: Option<JsonObject>,
+}
+
+/// `resources/read`, `resources/subscribe`, `resources/unsubscribe`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceParams {
+    /// The resource.
+    pub uri: String,
+}
+
+/// `prompts/get`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GetPromptParams {
+    /// The prompt.
+    pub name: String,
+    /// Its arguments.
+    #[serde(default)]
+    pub arguments: HashMap<String, String>,
+}
+
+/// `tools/list`, `resources/list`, `resources/templates/list`,
+/// `prompts/list`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListParams {
+    /// Where the previous page ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// `completion/complete`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteParams {
+    /// What is completed for.
+    #[serde(rename = "ref")]
+    pub reference: CompleteReference,
+    /// The argument being completed and what is typed so far.
+    pub argument: CompleteArgument,
+    /// Arguments already filled in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<CompleteContext>,
+}
+
+/// What a completion is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum CompleteReference {
+    /// A prompt's argument.
+    #[serde(rename = "ref/prompt")]
+    Prompt {
+        /// The prompt.
+        name: String,
+    },
+    /// A resource template's variable.
+    #[serde(rename = "ref/resource")]
+    Resource {
+        /// The template, as written.
+        uri: String,
+    },
+}
+
+/// The argument a completion is for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteArgument {
+    /// Its name.
+    pub name: String,
+    /// What is typed so far.
+    pub value: String,
+}
+
+/// Arguments already filled in.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteContext {
+    /// By name.
+    #[serde(default)]
+    pub arguments: HashMap<String, String>,
+}
+
+/// `logging/setLevel` (handshake era).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SetLevelParams {
+    /// The lowest level to send.
+    pub level: LogLevel,
+}
+
+/// `initialize` (handshake era).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeParams {
+    /// The version the client asks for.
+    pub protocol_version: String,
+    /// What the client can do.
+    #[serde(default)]
+    pub capabilities: JsonObject,
+    /// Who the client is: the schema requires it, a server reads it
+    /// leniently.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_info: Option<Implementation>,
+}
+
+/// `notifications/cancelled`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CancelledParams {
+    /// The request to cancel.
+    pub request_id: Id,
+    /// Why, for logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// `notifications/progress`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProgressParams {
+    /// The request's progress token.
+    pub progress_token: Id,
+    /// How far along (grows with each report).
+    pub progress: f64,
+    /// The total, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<f64>,
+    /// What is happening.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

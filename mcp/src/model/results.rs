@@ -1,0 +1,111 @@
+//! Typed results of the feature methods, as both eras carry them (the
+//! 2026-07-28 additions, `resultType`, cache hints and the server's
+//! identity in `_meta`, are added by the session).
+
+use super::{
+    Implementation, JsonObject, Prompt, Resource, ResourceContents, ResourceTemplate, Tool,
+};
+use serde::{Deserialize, Serialize};
+
+/// `tools/list`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListToolsResult {
+    /// This page of tools.
+    pub tools: Vec<Tool>,
+    /// Where the next page starts, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `resources/list`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResourcesResult {
+    /// This page of resources.
+    pub resources: Vec<Resource>,
+    /// Where the next page starts, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `resources/templates/list`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResourceTemplatesResult {
+    /// This page of templates.
+    pub resource_templates: Vec<ResourceTemplate>,
+    /// Where the next page starts, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `prompts/list`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPromptsResult {
+    /// This page of prompts.
+    pub prompts: Vec<Prompt>,
+    /// Where the next page starts, if there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// `resources/read`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReadResourceResult {
+    /// The contents: one or more, for the URI read.
+    pub contents: Vec<ResourceContents>,
+}
+
+/// `completion/complete`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompleteResult {
+    /// The values.
+    pub completion: Completion,
+}
+
+/// Completion values.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Completion {
+    /// At most 100 values.
+    pub values: Vec<String>,
+    /// How many there are in all, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<usize>,
+    /// Whether there are more than `values`.
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+/// `initialize` (handshake era).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InitializeResult {
+    /// The version the session speaks.
+    pub protocol_version: String,
+    /// What the server offers.
+    pub capabilities: JsonObject,
+    /// Who the server is.
+    pub server_info: Implementation,
+    /// Instructions for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+}
+
+/// `server/discover` (2026-07-28).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiscoverResult {
+    /// Every version the server speaks, newest first.
+    pub supported_versions: Vec<String>,
+    /// What the server offers.
+    pub capabilities: JsonObject,
+    /// Instructions for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Metadata, the server's identity among it.
+    #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
+    pub meta: Option<JsonObject>,
+}
