@@ -36,7 +36,7 @@ pub use method::{Method, NotificationMethod, UnknownMethod};
 pub use params::{
     CallToolParams, CancelledParams, CompleteArgument, CompleteContext, CompleteParams,
     CompleteReference, GetPromptParams, InitializeParams, ListParams, ProgressParams, RequestMeta,
-    ResourceParams, SetLevelParams,
+    ResourceParams, SetLevelParams, TaskParams, UpdateTaskParams,
 };
 pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 pub use resource::{Resource, ResourceTemplate};

@@ -216,3 +216,21 @@ pub struct ProgressParams {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
+
+/// `tasks/get`, `tasks/cancel`, and in 2025-11-25 `tasks/result`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskParams {
+    /// The task.
+    pub task_id: String,
+}
+
+/// `tasks/update` (2026-07-28): answers to a task's input requests.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateTaskParams {
+    /// The task.
+    pub task_id: String,
+    /// Answers, by the keys of the task's input requests.
+    pub input_responses: JsonObject,
+}

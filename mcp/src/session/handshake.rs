@@ -4,7 +4,7 @@
 //! requests the server sends the client (sampling, elicitation, roots).
 
 use crate::follow::{Follower, Topic};
-use crate::model::params::{parse, InitializeParams, ResourceParams, SetLevelParams};
+use crate::model::params::{parse, InitializeParams, ResourceParams, SetLevelParams, TaskParams};
 use crate::model::InitializeResult;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -219,21 +219,17 @@ impl Session {
             Method::TasksGet | Method::TasksCancel | Method::TasksList | Method::TasksResult
                 if version == ProtocolVersion::V2025_11_25 && self.server.serves_tasks() =>
             {
-                let task = request
-                    .params
-                    .as_ref()
-                    .and_then(|p| p.get("taskId"))
-                    .and_then(Value::as_str)
-                    .map(str::to_string);
+                let task = parse::<TaskParams>(request.params.clone().unwrap_or_default())
+                    .map(|p| p.task_id);
                 let store = self.server.tasks();
                 let outcome = match (method, task) {
                     (Method::TasksList, _) => Ok(store.legacy_list(match &self.state {
                         Lifecycle::Handshake(h) => h.legacy_tasks.as_slice(),
                         _ => &[],
                     })),
-                    (Method::TasksGet, Some(task)) => store.legacy_get(&task),
-                    (Method::TasksCancel, Some(task)) => store.legacy_cancel(&task),
-                    (Method::TasksResult, Some(task)) => {
+                    (Method::TasksGet, Ok(task)) => store.legacy_get(&task),
+                    (Method::TasksCancel, Ok(task)) => store.legacy_cancel(&task),
+                    (Method::TasksResult, Ok(task)) => {
                         if let Err(error) = self.admit(&request.id) {
                             return self.respond(Some(request.id), Err(error)).await;
                         }
@@ -241,8 +237,8 @@ impl Session {
                         let work = async move { server.tasks().legacy_result(&task).await };
                         return self.spawn_answer(request.id, method, work, ctx);
                     }
-                    _ => Err(ErrorObject::invalid_params("missing taskId")
-                        .with_data(json!({ "field": "taskId" }))),
+                    (_, Err(error)) => Err(error),
+                    (other, Ok(_)) => Err(ErrorObject::method_not_found(other.as_str())),
                 };
                 self.respond(Some(request.id), outcome).await;
             }

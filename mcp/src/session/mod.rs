@@ -32,6 +32,7 @@ mod request_state;
 mod running;
 mod task_run;
 
+use crate::model::params::{parse, CancelledParams};
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 
@@ -368,12 +369,8 @@ impl Session {
         match n.method.parse::<NotificationMethod>() {
             Ok(NotificationMethod::Initialized) => self.initialized(ctx).await,
             Ok(NotificationMethod::Cancelled) => {
-                let id = n
-                    .params
-                    .as_ref()
-                    .and_then(|p| p.get("requestId"))
-                    .and_then(|v| serde_json::from_value::<Id>(v.clone()).ok());
-                if let Some(id) = id {
+                let cancelled = n.params.map(parse::<CancelledParams>);
+                if let Some(Ok(CancelledParams { request_id: id, .. })) = cancelled {
                     if let Some(running) = self.in_flight.remove(&id) {
                         running.task.abort();
                     }

@@ -3,6 +3,8 @@
 //! tasks extension, and the shape every result takes.
 
 use crate::follow::Topic;
+use crate::model::params::{parse, TaskParams, UpdateTaskParams};
+use crate::model::DiscoverResult;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -79,15 +81,23 @@ impl Session {
         }
         match method {
             Method::ServerDiscover => {
-                let mut result = json!({
-                    "supportedVersions": ProtocolVersion::ALL.iter().rev().map(|v| v.as_str()).collect::<Vec<_>>(),
-                    "capabilities": self.server.capabilities(Era::Modern),
-                });
-                if let Some(text) = self.server.instructions() {
-                    result["instructions"] = text.into();
-                }
-                let shaped = shape_modern(&self.server, Method::ServerDiscover, result);
-                self.respond(Some(request.id), Ok(shaped)).await;
+                let discovered = DiscoverResult {
+                    supported_versions: ProtocolVersion::ALL
+                        .iter()
+                        .rev()
+                        .map(|v| v.as_str().to_string())
+                        .collect(),
+                    capabilities: match self.server.capabilities(Era::Modern) {
+                        Value::Object(capabilities) => capabilities,
+                        _ => Map::new(),
+                    },
+                    instructions: self.server.instructions().map(str::to_string),
+                    meta: None,
+                };
+                let shaped = serde_json::to_value(discovered)
+                    .map(|result| shape_modern(&self.server, Method::ServerDiscover, result))
+                    .map_err(|e| ErrorObject::internal(e.to_string()));
+                self.respond(Some(request.id), shaped).await;
             }
             Method::SubscriptionsListen => self.listen(request, ctx).await,
             Method::TasksGet | Method::TasksUpdate | Method::TasksCancel => {
@@ -148,28 +158,22 @@ impl Session {
             return Err(tasks::missing_extension());
         }
         let params = request.params.clone().unwrap_or_default();
-        let id = params
-            .get("taskId")
-            .and_then(Value::as_str)
-            .ok_or_else(|| {
-                ErrorObject::invalid_params("missing taskId")
-                    .with_data(json!({ "field": "taskId" }))
-            })?;
         let store = self.server.tasks();
         match method {
-            Method::TasksGet => store.get(id),
-            Method::TasksCancel => store.cancel(id),
+            Method::TasksGet | Method::TasksCancel => {
+                let TaskParams { task_id } = parse(params)?;
+                if method == Method::TasksGet {
+                    store.get(&task_id)
+                } else {
+                    store.cancel(&task_id)
+                }
+            }
             _ => {
-                let responses = match params.get("inputResponses") {
-                    Some(Value::Object(r)) => r.clone(),
-                    _ => {
-                        return Err(
-                            ErrorObject::invalid_params("inputResponses must be an object")
-                                .with_data(json!({ "field": "inputResponses" })),
-                        )
-                    }
-                };
-                store.update(id, responses)
+                let UpdateTaskParams {
+                    task_id,
+                    input_responses,
+                } = parse(params)?;
+                store.update(&task_id, input_responses)
             }
         }
     }
