@@ -2,21 +2,12 @@
 //! serves HTTP only, and its template's variable completes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/examples/<example>
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push("http_server");
-    path
-}
 
 struct Killed(std::process::Child);
 
@@ -30,7 +21,7 @@ impl Drop for Killed {
 #[test]
 fn the_http_example_serves_http_only_and_completes_its_template() {
     let mut child = Killed(
-        Command::new(example_binary())
+        Command::new(support::example_binary("http_server"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

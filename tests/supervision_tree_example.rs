@@ -1,24 +1,15 @@
 //! Runs `examples/supervision_tree.rs` and checks what it reports.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::path::PathBuf;
+mod support;
+
 use std::process::Command;
 
 use serde_json::Value;
 
-fn example_binary() -> PathBuf {
-    // target/<profile>/deps/<this test> → target/<profile>/examples/<example>
-    let mut path = std::env::current_exe().unwrap();
-    path.pop();
-    path.pop();
-    path.push("examples");
-    path.push("supervision_tree");
-    path
-}
-
 #[test]
 fn the_supervision_tree_example_survives_its_kills_and_reports_them_as_json() {
-    let output = Command::new(example_binary())
+    let output = Command::new(support::example_binary("supervision_tree"))
         .output()
         .expect("the example is built by cargo test");
     let stderr = String::from_utf8_lossy(&output.stderr);

@@ -761,3 +761,14 @@ pub(crate) fn check_python_handshake(s: &Value) {
 pub(crate) fn counter_value(text: &Value) -> Option<i64> {
     text.as_str()?.trim().parse().ok()
 }
+
+/// The binary cargo built for example `name`, beside this test's:
+/// target/<profile>/deps/<test> → target/<profile>/examples/<name>.
+pub(crate) fn example_binary(name: &str) -> PathBuf {
+    let mut path = std::env::current_exe().expect("the test knows where it is");
+    path.pop();
+    path.pop();
+    path.push("examples");
+    path.push(name);
+    path
+}

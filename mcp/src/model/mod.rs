@@ -11,6 +11,38 @@
 //! - [`annotations`], [`icon`]: hints and icons on those;
 //! - [`implementation`]: who a peer is.
 
+/// The builder methods every listed definition shares: a title, a
+/// description, icons, metadata.
+macro_rules! described {
+    ($ty:ty) => {
+        impl $ty {
+            /// With a name for people.
+            pub fn title(mut self, title: impl Into<String>) -> Self {
+                self.title = Some(title.into());
+                self
+            }
+
+            /// With a description.
+            pub fn description(mut self, description: impl Into<String>) -> Self {
+                self.description = Some(description.into());
+                self
+            }
+
+            /// With an icon.
+            pub fn icon(mut self, icon: $crate::model::Icon) -> Self {
+                self.icons.push(icon);
+                self
+            }
+
+            /// With metadata.
+            pub fn meta(mut self, meta: $crate::model::JsonObject) -> Self {
+                self.meta = Some(meta);
+                self
+            }
+        }
+    };
+}
+
 pub mod annotations;
 pub mod content;
 pub mod icon;

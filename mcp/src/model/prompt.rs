@@ -39,6 +39,8 @@ pub struct Prompt {
     pub meta: Option<JsonObject>,
 }
 
+described!(Prompt);
+
 impl Prompt {
     /// A prompt called `name`, without arguments.
     pub fn new(name: impl Into<String>) -> Self {
@@ -52,18 +54,6 @@ impl Prompt {
         }
     }
 
-    /// With a name for people.
-    pub fn title(mut self, title: impl Into<String>) -> Self {
-        self.title = Some(title.into());
-        self
-    }
-
-    /// With a description.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
-    }
-
     /// With an argument, after those given before.
     pub fn argument(mut self, argument: PromptArgument) -> Self {
         self.arguments.push(argument);
@@ -73,18 +63,6 @@ impl Prompt {
     /// With these arguments.
     pub fn arguments(mut self, arguments: impl IntoIterator<Item = PromptArgument>) -> Self {
         self.arguments.extend(arguments);
-        self
-    }
-
-    /// With an icon.
-    pub fn icon(mut self, icon: Icon) -> Self {
-        self.icons.push(icon);
-        self
-    }
-
-    /// With metadata.
-    pub fn meta(mut self, meta: JsonObject) -> Self {
-        self.meta = Some(meta);
         self
     }
 }

@@ -78,21 +78,12 @@ pub struct ResourceTemplate {
     pub meta: Option<JsonObject>,
 }
 
-macro_rules! described {
+/// What resources and templates add: a MIME type and annotations.
+macro_rules! resource_like {
     ($ty:ty) => {
+        described!($ty);
+
         impl $ty {
-            /// With a name for people.
-            pub fn title(mut self, title: impl Into<String>) -> Self {
-                self.title = Some(title.into());
-                self
-            }
-
-            /// With a description.
-            pub fn description(mut self, description: impl Into<String>) -> Self {
-                self.description = Some(description.into());
-                self
-            }
-
             /// With a MIME type.
             pub fn mime_type(mut self, mime_type: impl Into<String>) -> Self {
                 self.mime_type = Some(mime_type.into());
@@ -104,24 +95,12 @@ macro_rules! described {
                 self.annotations = Some(annotations);
                 self
             }
-
-            /// With an icon.
-            pub fn icon(mut self, icon: Icon) -> Self {
-                self.icons.push(icon);
-                self
-            }
-
-            /// With metadata.
-            pub fn meta(mut self, meta: JsonObject) -> Self {
-                self.meta = Some(meta);
-                self
-            }
         }
     };
 }
 
-described!(Resource);
-described!(ResourceTemplate);
+resource_like!(Resource);
+resource_like!(ResourceTemplate);
 
 impl Resource {
     /// A resource at `uri` called `name`.

@@ -73,6 +73,8 @@ pub(crate) fn empty_object_schema() -> Value {
     json!({ "type": "object", "properties": {} })
 }
 
+described!(Tool);
+
 impl Tool {
     /// A tool called `name`, taking no arguments until a schema is given.
     pub fn new(name: impl Into<String>) -> Self {
@@ -87,18 +89,6 @@ impl Tool {
             execution: None,
             meta: None,
         }
-    }
-
-    /// With a name for people.
-    pub fn title(mut self, title: impl Into<String>) -> Self {
-        self.title = Some(title.into());
-        self
-    }
-
-    /// With a description, for the model.
-    pub fn description(mut self, description: impl Into<String>) -> Self {
-        self.description = Some(description.into());
-        self
     }
 
     /// With this input schema (for tools whose handler takes JSON).
@@ -125,24 +115,12 @@ impl Tool {
         self
     }
 
-    /// With an icon.
-    pub fn icon(mut self, icon: Icon) -> Self {
-        self.icons.push(icon);
-        self
-    }
-
     /// Whether it runs as a task for clients that declare the tasks
     /// extension.
     pub fn task_support(mut self, support: TaskSupport) -> Self {
         self.execution = Some(ToolExecution {
             task_support: support,
         });
-        self
-    }
-
-    /// With metadata.
-    pub fn meta(mut self, meta: JsonObject) -> Self {
-        self.meta = Some(meta);
         self
     }
 
