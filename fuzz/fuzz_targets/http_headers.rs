@@ -8,12 +8,11 @@
 //! of `regional` that names every parameter header.
 #![no_main]
 
-use arbor_mcp::Tool;
 use std::sync::LazyLock;
 
 use arbor_mcp::jsonrpc::{code, decode, Incoming, Limits, Message, Request};
 use arbor_mcp::session::envelope_version;
-use arbor_mcp::{CallToolResult, McpServer, ServerBuilder};
+use arbor_mcp::{CallToolResult, McpServer, ServerBuilder, Tool};
 use arbor_transports::http::fuzz_header_checks;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::fuzz_target;
@@ -23,9 +22,10 @@ use serde_json::{json, Value};
 /// allowed: string, integer, boolean, nested.
 static SERVER: LazyLock<McpServer> = LazyLock::new(|| {
     let tool = |builder: ServerBuilder, name: &str, schema: Value| {
-        builder.tool_with_schema(Tool::new(name).description("fuzz").input_schema(schema), |_args, _ctx| async move {
-            Ok(CallToolResult::text(""))
-        })
+        builder.tool_with_schema(
+            Tool::new(name).description("fuzz").input_schema(schema),
+            |_args, _ctx| async move { Ok(CallToolResult::text("")) },
+        )
     };
     let builder = ServerBuilder::new("fuzz", "0");
     let builder = tool(

@@ -120,6 +120,18 @@ impl<S> RequestContext<S> {
         self.inputs.as_ref()?.get(key)
     }
 
+    /// [`RequestContext::input_response`] read as `T` (an
+    /// [`ElicitResult`](crate::model::ElicitResult),
+    /// [`CreateMessageResult`](crate::model::CreateMessageResult) or
+    /// [`ListRootsResult`](crate::model::ListRootsResult)): `None` before
+    /// the client answered, an error if its answer is not a `T`.
+    pub fn input<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Option<Result<T, serde_json::Error>> {
+        self.input_response(key).map(T::deserialize)
+    }
+
     /// The state the handler kept with its input request, on the next run.
     pub fn request_state(&self) -> Option<&Value> {
         self.state.as_deref()

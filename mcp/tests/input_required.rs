@@ -319,3 +319,24 @@ async fn a_clients_answer_gets_in_while_the_request_waiting_for_it_holds_the_inb
     assert_eq!(done["result"]["content"][0]["text"], "accept at step 1");
     c.close().await;
 }
+
+/// A handler reads the client's answer typed (`ctx.input::<ElicitResult>`):
+/// an answer that is not one reaches it as an error, not a guess.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_of_the_wrong_shape_reaches_the_handler_as_an_error() {
+    let mut c = Client::connect(server()).await;
+    let call = with_elicitation(modern(json!({"name": "confirm", "arguments": {"ms": 1}})));
+    let first = c.call(1, "tools/call", call.clone()).await;
+    let state = first["result"]["requestState"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut retry = call;
+    retry["inputResponses"] = json!({"ok": {"action": "maybe"}});
+    retry["requestState"] = json!(state);
+    let done = c.call(2, "tools/call", retry).await;
+    assert_eq!(done["result"]["isError"], true, "{done}");
+    let text = done["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("not an elicitation result"), "{text}");
+    c.close().await;
+}

@@ -9,6 +9,7 @@
 //! - [`tool`], [`resource`], [`prompt`]: the definitions a server lists, and
 //!   what tools and prompts return;
 //! - [`annotations`], [`icon`]: hints and icons on those;
+//! - [`answers`]: what a client answers a server's requests with;
 //! - [`implementation`]: who a peer is.
 
 /// The builder methods every listed definition shares: a title, a
@@ -44,6 +45,7 @@ macro_rules! described {
 }
 
 pub mod annotations;
+pub mod answers;
 pub mod content;
 pub mod icon;
 pub mod implementation;
@@ -59,6 +61,7 @@ pub mod tool;
 use serde_json::{Map, Value};
 
 pub use annotations::Annotations;
+pub use answers::{CreateMessageResult, ElicitAction, ElicitResult, ListRootsResult, Root};
 pub use content::{Content, ResourceContents};
 pub use icon::{Icon, IconTheme};
 pub use implementation::Implementation;
@@ -67,8 +70,8 @@ pub use log_level::{LogLevel, UnknownLogLevel};
 pub use method::{Method, NotificationMethod, UnknownMethod};
 pub use params::{
     CallToolParams, CancelledParams, CompleteArgument, CompleteContext, CompleteParams,
-    CompleteReference, GetPromptParams, InitializeParams, ListParams, ProgressParams, RequestMeta,
-    ResourceParams, SetLevelParams, TaskParams, UpdateTaskParams,
+    CompleteReference, GetPromptParams, InitializeParams, ListParams, ListenFilter, ListenParams,
+    ProgressParams, RequestMeta, ResourceParams, SetLevelParams, TaskParams, UpdateTaskParams,
 };
 pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 pub use resource::{Resource, ResourceTemplate};

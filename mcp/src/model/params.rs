@@ -234,3 +234,39 @@ pub struct UpdateTaskParams {
     /// Answers, by the keys of the task's input requests.
     pub input_responses: JsonObject,
 }
+
+/// `subscriptions/listen` (2026-07-28).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListenParams {
+    /// What to be told of.
+    pub notifications: ListenFilter,
+}
+
+/// What a listen asks to be told of; what is left out is not sent.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListenFilter {
+    /// Changes to the tool list.
+    #[serde(default)]
+    pub tools_list_changed: bool,
+    /// Changes to the prompt list.
+    #[serde(default)]
+    pub prompts_list_changed: bool,
+    /// Changes to the resource and template lists.
+    #[serde(default)]
+    pub resources_list_changed: bool,
+    /// Updates of these resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_subscriptions: Option<Vec<String>>,
+}
+
+impl ListenFilter {
+    /// Whether it asks for changes to `kind`.
+    pub fn follows(&self, kind: super::ListKind) -> bool {
+        match kind {
+            super::ListKind::Tools => self.tools_list_changed,
+            super::ListKind::Prompts => self.prompts_list_changed,
+            super::ListKind::Resources => self.resources_list_changed,
+        }
+    }
+}

@@ -3,7 +3,7 @@
 //! tasks extension, and the shape every result takes.
 
 use crate::follow::Topic;
-use crate::model::params::{parse, TaskParams, UpdateTaskParams};
+use crate::model::params::{parse, ListenParams, TaskParams, UpdateTaskParams};
 use crate::model::DiscoverResult;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -191,25 +191,11 @@ impl Session {
             .with_data(json!({ "id": id }));
             return self.respond(Some(id), Err(error)).await;
         }
-        let filter = request.params.as_ref().and_then(|p| p.get("notifications"));
-        let Some(filter) = filter.and_then(Value::as_object) else {
-            let error =
-                ErrorObject::invalid_params("subscriptions/listen needs a notifications filter")
-                    .with_data(json!({ "field": "notifications" }));
-            return self.respond(Some(id), Err(error)).await;
+        let filter = match parse::<ListenParams>(request.params.clone().unwrap_or_default()) {
+            Ok(ListenParams { notifications }) => notifications,
+            Err(error) => return self.respond(Some(id), Err(error)).await,
         };
-        let wanted: Vec<String> = match filter.get("resourceSubscriptions") {
-            None => Vec::new(),
-            Some(v) => match serde_json::from_value(v.clone()) {
-                Ok(list) => list,
-                Err(_) => {
-                    let error =
-                        ErrorObject::invalid_params("resourceSubscriptions must be a list of URIs")
-                            .with_data(json!({ "field": "notifications.resourceSubscriptions" }));
-                    return self.respond(Some(id), Err(error)).await;
-                }
-            },
-        };
+        let wanted = filter.resource_subscriptions.clone().unwrap_or_default();
         let max = self.server.config().max_subscriptions;
         if self.subscription_count() >= max {
             let error = ErrorObject::invalid_params("too many subscriptions on this connection")
@@ -247,7 +233,7 @@ impl Session {
         }
         let mut ack = Map::new();
         for kind in ListKind::ALL {
-            if filter.get(kind.filter()).and_then(Value::as_bool) != Some(true)
+            if !filter.follows(kind)
                 || self.subscription_count() + subs.len() >= self.server.config().max_subscriptions
             {
                 continue;
@@ -268,7 +254,7 @@ impl Session {
                 ack.insert(kind.filter().into(), Value::Bool(true));
             }
         }
-        if filter.contains_key("resourceSubscriptions") {
+        if filter.resource_subscriptions.is_some() {
             ack.insert("resourceSubscriptions".into(), json!(honoured));
         }
         let ack = Message::Notification(Notification {

@@ -170,15 +170,17 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
             Ok(CallToolResult::text("done"))
         })
         .tool(Tool::new("confirm").task_support(arbor_mcp::tasks::TaskSupport::Optional).description("Asks the user to confirm first"), |_args: SlowArgs, ctx| async move {
-            match ctx.input_response("ok") {
+            // The answer read typed: an ElicitResult.
+            match ctx.input::<arbor_mcp::model::ElicitResult>("ok") {
                 None => Err(ToolError::input_required(
                     arbor_mcp::input::InputRequired::new()
                         .elicit("ok", "Proceed?", json!({"type": "object", "properties": {"go": {"type": "boolean"}}}))
                         .with_state(json!({"step": 1})),
                 )),
-                Some(answer) => Ok(CallToolResult::text(format!(
+                Some(Err(e)) => Err(ToolError::new(format!("not an elicitation result: {e}"))),
+                Some(Ok(answer)) => Ok(CallToolResult::text(format!(
                     "{} at step {}",
-                    answer["action"].as_str().unwrap_or("?"),
+                    serde_json::to_value(answer.action).unwrap().as_str().unwrap_or("?"),
                     ctx.request_state().map(|s| s["step"].clone()).unwrap_or_default()
                 ))),
             }
@@ -279,18 +281,20 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
     builder.prompt(
         Prompt::new("pick").description("Picks a root"),
         |_args, ctx| async move {
-            match ctx.input_response("roots") {
+            match ctx.input::<arbor_mcp::model::ListRootsResult>("roots") {
                 None => Err(arbor_mcp::HandlerError::InputRequired(
                     arbor_mcp::input::InputRequired::new().roots("roots"),
                 )),
-                Some(answer) => Ok(GetPromptResult {
+                Some(Err(e)) => Err(arbor_mcp::HandlerError::Protocol(
+                    arbor_mcp::jsonrpc::ErrorObject::invalid_params(format!(
+                        "not a roots result: {e}"
+                    )),
+                )),
+                Some(Ok(answer)) => Ok(GetPromptResult {
                     description: None,
                     messages: vec![PromptMessage {
                         role: Role::User,
-                        content: Content::text(format!(
-                            "{} roots",
-                            answer["roots"].as_array().map_or(0, Vec::len)
-                        )),
+                        content: Content::text(format!("{} roots", answer.roots.len())),
                     }],
                 }),
             }
