@@ -4,9 +4,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
-use crate::jsonrpc::{Id, Message, Notification};
+use crate::jsonrpc::{Id, Message};
+use crate::model::params::{notification, LoggingMessageParams, ProgressParams};
 use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
 use crate::version::{Era, ProtocolVersion};
@@ -148,16 +149,12 @@ impl<S> RequestContext<S> {
         if level < min_level {
             return false;
         }
-        let mut params = Map::new();
-        params.insert("level".into(), level.as_str().into());
-        if let Some(logger) = logger {
-            params.insert("logger".into(), logger.into());
-        }
-        params.insert("data".into(), data);
-        let message = Message::Notification(Notification {
-            method: NotificationMethod::Message.as_str().into(),
-            params: Some(params),
-        });
+        let entry = LoggingMessageParams {
+            level,
+            logger: logger.map(str::to_string),
+            data,
+        };
+        let message = Message::Notification(notification(NotificationMethod::Message, &entry));
         out.try_send(Frame::new(&message, Some(self.id.clone())))
             .is_ok()
     }
@@ -198,13 +195,13 @@ impl<S> RequestContext<S> {
 /// Sends `notifications/progress` for one request's token.
 #[derive(Clone, Debug)]
 pub(crate) struct Progress {
-    token: Value,
+    token: Id,
     interval: Duration,
     last: Arc<Mutex<Option<(f64, Instant)>>>,
 }
 
 impl Progress {
-    pub(crate) fn new(token: Value, interval: Duration) -> Self {
+    pub(crate) fn new(token: Id, interval: Duration) -> Self {
         Progress {
             token,
             interval,
@@ -234,19 +231,13 @@ impl Progress {
             }
             *last = Some((progress, now));
         }
-        let mut params = Map::new();
-        params.insert("progressToken".into(), self.token.clone());
-        params.insert("progress".into(), json!(progress));
-        if let Some(t) = total {
-            params.insert("total".into(), json!(t));
-        }
-        if let Some(m) = message {
-            params.insert("message".into(), m.into());
-        }
-        let message = Message::Notification(Notification {
-            method: NotificationMethod::Progress.as_str().into(),
-            params: Some(params),
-        });
+        let report = ProgressParams {
+            progress_token: self.token.clone(),
+            progress,
+            total,
+            message: message.map(str::to_string),
+        };
+        let message = Message::Notification(notification(NotificationMethod::Progress, &report));
         out.try_send(Frame::new(&message, Some(request.clone())))
             .is_ok()
     }

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
 use crate::jsonrpc::ErrorObject;
+use crate::model::{LegacyTaskView, TaskState, TaskView};
 
 /// The extension's identifier, as declared in capabilities.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -51,13 +52,13 @@ pub(crate) enum Status {
 }
 
 impl Status {
-    fn name(&self) -> &'static str {
+    fn state(&self) -> TaskState {
         match self {
-            Status::Working => "working",
-            Status::InputRequired(_) => "input_required",
-            Status::Completed(_) => "completed",
-            Status::Failed(_) => "failed",
-            Status::Cancelled => "cancelled",
+            Status::Working => TaskState::Working,
+            Status::InputRequired(_) => TaskState::InputRequired,
+            Status::Completed(_) => TaskState::Completed,
+            Status::Failed(_) => TaskState::Failed,
+            Status::Cancelled => TaskState::Cancelled,
         }
     }
 
@@ -163,31 +164,37 @@ impl TaskStore {
         });
     }
 
-    /// A task as a version names it: `ttlMs`/`pollIntervalMs` (2026-07-28)
-    /// or `ttl`/`pollInterval` (2025-11-25).
-    fn fields(&self, id: &str, task: &Task, ttl: &str, poll: &str) -> Value {
-        let mut v = json!({
-            "taskId": id,
-            "status": task.status.name(),
-            "createdAt": humantime::format_rfc3339_millis(task.created).to_string(),
-            "lastUpdatedAt": humantime::format_rfc3339_millis(task.updated).to_string(),
-        });
-        v[ttl] = json!(self.ttl.as_millis() as u64);
-        v[poll] = json!(self.poll.as_millis() as u64);
-        v
+    fn stamps(task: &Task) -> (String, String) {
+        (
+            humantime::format_rfc3339_millis(task.created).to_string(),
+            humantime::format_rfc3339_millis(task.updated).to_string(),
+        )
     }
 
+    /// A task in 2026-07-28's names; `detailed` (for `tasks/get`) adds what
+    /// it asks for, its result or its error.
     fn view(&self, id: &str, task: &Task, detailed: bool) -> Value {
-        let mut v = self.fields(id, task, "ttlMs", "pollIntervalMs");
+        let (created_at, last_updated_at) = Self::stamps(task);
+        let mut view = TaskView {
+            task_id: id.to_string(),
+            status: task.status.state(),
+            created_at,
+            last_updated_at,
+            ttl_ms: self.ttl.as_millis() as u64,
+            poll_interval_ms: self.poll.as_millis() as u64,
+            input_requests: None,
+            result: None,
+            error: None,
+        };
         if detailed {
             match &task.status {
-                Status::InputRequired(requests) => v["inputRequests"] = requests.clone(),
-                Status::Completed(result) => v["result"] = result.clone(),
-                Status::Failed(error) => v["error"] = json!(error),
+                Status::InputRequired(requests) => view.input_requests = Some(requests.clone()),
+                Status::Completed(result) => view.result = Some(result.clone()),
+                Status::Failed(error) => view.error = Some(error.clone()),
                 Status::Working | Status::Cancelled => {}
             }
         }
-        v
+        serde_json::to_value(view).unwrap_or(Value::Null)
     }
 
     /// Moves a task that has not finished to `status`.
@@ -268,7 +275,16 @@ impl TaskStore {
 /// `tasks/list` and `tasks/cancel`, with that schema's field names.
 impl TaskStore {
     fn legacy_view(&self, id: &str, task: &Task) -> Value {
-        self.fields(id, task, "ttl", "pollInterval")
+        let (created_at, last_updated_at) = Self::stamps(task);
+        let view = LegacyTaskView {
+            task_id: id.to_string(),
+            status: task.status.state(),
+            created_at,
+            last_updated_at,
+            ttl: self.ttl.as_millis() as u64,
+            poll_interval: self.poll.as_millis() as u64,
+        };
+        serde_json::to_value(view).unwrap_or(Value::Null)
     }
 
     /// `tasks/get` (2025-11-25).
@@ -288,7 +304,7 @@ impl TaskStore {
             if task.status.terminal() {
                 return Err(
                     ErrorObject::invalid_params(format!("task {id} has already finished"))
-                        .with_data(json!({ "taskId": id, "status": task.status.name() })),
+                        .with_data(json!({ "taskId": id, "status": task.status.state() })),
                 );
             }
         }

@@ -2,7 +2,8 @@
 //! the schema (`camelCase` on the wire).
 //!
 //! - [`method`]: every method and notification name, with each era's rules;
-//! - [`params`], [`results`]: each method's params and results, typed;
+//! - [`params`], [`results`], [`task`]: each method's params and results,
+//!   typed;
 //! - [`log_level`]: the ordered log levels;
 //! - [`list`]: the lists whose changes clients follow;
 //! - [`content`]: content blocks and resource contents;
@@ -56,6 +57,7 @@ pub mod params;
 pub mod prompt;
 pub mod resource;
 pub mod results;
+pub mod task;
 pub mod tool;
 
 use serde_json::{Map, Value};
@@ -71,7 +73,8 @@ pub use method::{Method, NotificationMethod, UnknownMethod};
 pub use params::{
     CallToolParams, CancelledParams, CompleteArgument, CompleteContext, CompleteParams,
     CompleteReference, GetPromptParams, InitializeParams, ListParams, ListenFilter, ListenParams,
-    ProgressParams, RequestMeta, ResourceParams, SetLevelParams, TaskParams, UpdateTaskParams,
+    LoggingMessageParams, ProgressParams, RequestMeta, ResourceParams, ResourceUpdatedParams,
+    SetLevelParams, TaskParams, UpdateTaskParams,
 };
 pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
 pub use resource::{Resource, ResourceTemplate};
@@ -79,6 +82,7 @@ pub use results::{
     CompleteResult, Completion, DiscoverResult, InitializeResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ReadResourceResult,
 };
+pub use task::{LegacyTaskView, TaskState, TaskView};
 pub use tool::{CallToolResult, TaskSupport, Tool, ToolAnnotations, ToolExecution};
 
 /// A JSON object, as params and results are.

@@ -270,3 +270,39 @@ impl ListenFilter {
         }
     }
 }
+
+/// `notifications/message`: a log entry for the client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LoggingMessageParams {
+    /// How severe.
+    pub level: LogLevel,
+    /// Who logged it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logger: Option<String>,
+    /// What was logged.
+    pub data: Value,
+}
+
+/// `notifications/resources/updated` (handshake era; 2026-07-28 adds the
+/// listen's id in `_meta`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceUpdatedParams {
+    /// The resource that changed.
+    pub uri: String,
+}
+
+/// A notification of `method` with typed `params` (`None` for a type that
+/// does not serialise to an object, which none here does).
+pub fn notification(
+    method: super::NotificationMethod,
+    params: &impl Serialize,
+) -> crate::jsonrpc::Notification {
+    let params = match serde_json::to_value(params) {
+        Ok(Value::Object(params)) => Some(params),
+        _ => None,
+    };
+    crate::jsonrpc::Notification {
+        method: method.as_str().into(),
+        params,
+    }
+}

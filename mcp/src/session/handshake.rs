@@ -4,7 +4,10 @@
 //! requests the server sends the client (sampling, elicitation, roots).
 
 use crate::follow::{Follower, Topic};
-use crate::model::params::{parse, InitializeParams, ResourceParams, SetLevelParams, TaskParams};
+use crate::model::params::{
+    notification, parse, InitializeParams, ResourceParams, ResourceUpdatedParams, SetLevelParams,
+    TaskParams,
+};
 use crate::model::InitializeResult;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -364,10 +367,10 @@ impl Session {
         }
         let parsed = self.subscribable(uri, Era::Handshake, 0)?;
         let notification = Frame::new(
-            &Message::Notification(Notification {
-                method: NotificationMethod::ResourcesUpdated.as_str().into(),
-                params: Some(Map::from_iter([("uri".to_string(), Value::from(uri))])),
-            }),
+            &Message::Notification(notification(
+                NotificationMethod::ResourcesUpdated,
+                &ResourceUpdatedParams { uri: uri.into() },
+            )),
             None,
         );
         let sub = self.start_subscription(notification, ctx).await?;

@@ -149,8 +149,8 @@ impl Session {
         let progress = params
             .get("_meta")
             .and_then(|m| m.get("progressToken"))
-            .filter(|t| t.is_string() || t.is_i64())
-            .map(|token| Progress::new(token.clone(), config.progress_interval));
+            .and_then(|t| serde_json::from_value::<Id>(t.clone()).ok())
+            .map(|token| Progress::new(token, config.progress_interval));
         params.remove("_meta");
         let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
             .with_output(self.out.clone(), progress, log_level);
