@@ -85,3 +85,26 @@ async fn initialize_names_a_missing_version() {
     assert_eq!(r["error"]["data"]["field"], "protocolVersion");
     c.close().await;
 }
+
+/// The 2026-07-28 envelope is read whole: a malformed client identity or
+/// progress token is named, as a malformed log level is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_envelope_field_is_named() {
+    let mut c = Client::connect(server()).await;
+    let mut params = modern(json!({}));
+    params["_meta"]["io.modelcontextprotocol/clientInfo"] = json!({"name": "no version"});
+    let e = refused(&mut c, 1, "tools/list", params).await;
+    assert_eq!(
+        e["data"]["field"],
+        "io.modelcontextprotocol/clientInfo.version"
+    );
+    let mut params = modern(json!({}));
+    params["_meta"]["progressToken"] = json!(true);
+    let e = refused(&mut c, 2, "tools/list", params).await;
+    assert_eq!(e["data"]["field"], "progressToken");
+    let mut params = modern(json!({}));
+    params["_meta"]["io.modelcontextprotocol/logLevel"] = json!("loud");
+    let e = refused(&mut c, 3, "tools/list", params).await;
+    assert!(e["data"]["allowed"].is_array(), "{e}");
+    c.close().await;
+}

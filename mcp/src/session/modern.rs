@@ -4,7 +4,7 @@
 
 use crate::follow::Topic;
 use crate::model::params::{parse, ListenParams, TaskParams, UpdateTaskParams};
-use crate::model::DiscoverResult;
+use crate::model::{DiscoverResult, RequestMeta};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -59,18 +59,23 @@ impl Session {
             let error = ErrorObject::method_not_found(&request.method);
             return self.respond(Some(request.id), Err(error)).await;
         };
-        let level = match envelope.get(meta::LOG_LEVEL) {
-            None => None,
-            Some(level) => match level.as_str().map(str::parse::<LogLevel>) {
-                Some(Ok(level)) => Some(level),
-                _ => {
-                    let error = ErrorObject::invalid_params("invalid log level").with_data(
+        // The envelope read whole, once the version and method passed.
+        let envelope: RequestMeta = match parse(envelope.clone()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                let error = if error.data.as_ref().and_then(|d| d.get("field"))
+                    == Some(&Value::from(meta::LOG_LEVEL))
+                {
+                    ErrorObject::invalid_params("invalid log level").with_data(
                         json!({ "field": meta::LOG_LEVEL, "allowed": LogLevel::names() }),
-                    );
-                    return self.respond(Some(request.id), Err(error)).await;
-                }
-            },
+                    )
+                } else {
+                    error
+                };
+                return self.respond(Some(request.id), Err(error)).await;
+            }
         };
+        let level = envelope.log_level;
         let client = Arc::new(caps.clone());
         if method == Method::ToolsCall {
             match self.runs_as_task(&request, &client) {
