@@ -18,7 +18,9 @@
 
 use serde_json::{json, Map, Value};
 
-use crate::model::Method;
+use std::collections::BTreeMap;
+
+use crate::model::{CreateMessageParams, ElicitRequestParams, InputRequestCall, Method};
 use crate::version::ProtocolVersion;
 
 /// One thing a handler asks the client for.
@@ -41,11 +43,10 @@ pub enum InputRequest {
         /// Identifies this elicitation.
         elicitation_id: String,
     },
-    /// Ask the client's model (`sampling/createMessage`); `params` as the
-    /// schema's `CreateMessageRequest` params.
+    /// Ask the client's model (`sampling/createMessage`).
     Sample {
         /// The request parameters.
-        params: Value,
+        params: CreateMessageParams,
     },
     /// Ask for the client's roots (`roots/list`).
     Roots,
@@ -98,32 +99,35 @@ impl InputRequest {
     /// 2025-11-25 on, so older versions get a form request without `mode`.
     pub fn params(&self, version: ProtocolVersion) -> Value {
         let modes = version >= ProtocolVersion::V2025_11_25;
-        match self {
+        let typed = match self {
             InputRequest::Elicit {
                 message,
                 requested_schema,
-            } => {
-                let mut p = json!({ "message": message, "requestedSchema": requested_schema });
-                if modes {
-                    p["mode"] = "form".into();
-                }
-                p
-            }
+            } => serde_json::to_value(ElicitRequestParams::Form {
+                message: message.clone(),
+                requested_schema: requested_schema.clone(),
+            }),
             InputRequest::ElicitUrl {
                 message,
                 url,
                 elicitation_id,
-            } => {
-                let mut p = json!({ "mode": "url", "message": message, "url": url });
+            } => serde_json::to_value(ElicitRequestParams::Url {
+                message: message.clone(),
+                url: url.clone(),
                 // 2026-07-28 dropped elicitationId.
-                if version < ProtocolVersion::V2026_07_28 {
-                    p["elicitationId"] = elicitation_id.as_str().into();
-                }
-                p
+                elicitation_id: (version < ProtocolVersion::V2026_07_28)
+                    .then(|| elicitation_id.clone()),
+            }),
+            InputRequest::Sample { params } => serde_json::to_value(params),
+            InputRequest::Roots => Ok(json!({})),
+        };
+        let mut params = typed.unwrap_or_else(|_| json!({}));
+        if !modes {
+            if let Some(p) = params.as_object_mut() {
+                p.remove("mode");
             }
-            InputRequest::Sample { params } => params.clone(),
-            InputRequest::Roots => json!({}),
         }
+        params
     }
 }
 
@@ -169,7 +173,7 @@ impl InputRequired {
     }
 
     /// Asks the client's model.
-    pub fn sample(mut self, key: &str, params: Value) -> Self {
+    pub fn sample(mut self, key: &str, params: CreateMessageParams) -> Self {
         self.requests
             .push((key.to_string(), InputRequest::Sample { params }));
         self
@@ -203,19 +207,23 @@ impl InputRequired {
             .then_some(missing)
     }
 
-    /// The `inputRequests` object of an `input_required` result.
+    /// The `inputRequests` of an `input_required` result (2026-07-28).
+    pub fn calls(&self) -> BTreeMap<String, InputRequestCall> {
+        self.requests
+            .iter()
+            .map(|(k, r)| {
+                let call = InputRequestCall {
+                    method: r.method().as_str().into(),
+                    params: r.params(ProtocolVersion::V2026_07_28),
+                };
+                (k.clone(), call)
+            })
+            .collect()
+    }
+
+    /// [`InputRequired::calls`] as JSON (a task's `inputRequests`).
     pub fn wire_requests(&self) -> Value {
-        Value::Object(
-            self.requests
-                .iter()
-                .map(|(k, r)| {
-                    (
-                        k.clone(),
-                        json!({ "method": r.method().as_str(), "params": r.params(ProtocolVersion::V2026_07_28) }),
-                    )
-                })
-                .collect(),
-        )
+        serde_json::to_value(self.calls()).unwrap_or_else(|_| json!({}))
     }
 }
 

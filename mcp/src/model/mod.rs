@@ -10,7 +10,8 @@
 //! - [`tool`], [`resource`], [`prompt`]: the definitions a server lists, and
 //!   what tools and prompts return;
 //! - [`annotations`], [`icon`]: hints and icons on those;
-//! - [`answers`]: what a client answers a server's requests with;
+//! - [`requests`], [`answers`]: what a server asks a client, and what the
+//!   client answers;
 //! - [`implementation`]: who a peer is.
 
 /// The builder methods every listed definition shares: a title, a
@@ -55,6 +56,7 @@ pub mod log_level;
 pub mod method;
 pub mod params;
 pub mod prompt;
+pub mod requests;
 pub mod resource;
 pub mod results;
 pub mod task;
@@ -77,10 +79,12 @@ pub use params::{
     SetLevelParams, TaskParams, UpdateTaskParams,
 };
 pub use prompt::{GetPromptResult, Prompt, PromptArgument, PromptMessage, Role};
+pub use requests::{CreateMessageParams, ElicitRequestParams, SamplingMessage};
 pub use resource::{Resource, ResourceTemplate};
 pub use results::{
-    CompleteResult, Completion, DiscoverResult, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, ReadResourceResult,
+    CompleteResult, Completion, DiscoverResult, InitializeResult, InputRequestCall,
+    InputRequiredResult, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    ListToolsResult, ReadResourceResult, ResultType,
 };
 pub use task::{LegacyTaskView, TaskState, TaskView};
 pub use tool::{CallToolResult, TaskSupport, Tool, ToolAnnotations, ToolExecution};

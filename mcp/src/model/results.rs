@@ -5,7 +5,10 @@
 use super::{
     Implementation, JsonObject, Prompt, Resource, ResourceContents, ResourceTemplate, Tool,
 };
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// `tools/list`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,4 +111,39 @@ pub struct DiscoverResult {
     /// Metadata, the server's identity among it.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
+}
+
+/// What kind of result a 2026-07-28 result is (its `resultType`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultType {
+    /// The answer.
+    Complete,
+    /// The server needs input first: retry with the answers.
+    InputRequired,
+    /// A task was created: poll it.
+    Task,
+}
+
+/// A 2026-07-28 `input_required` result: what to ask the client, and the
+/// sealed state to echo on the retry.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InputRequiredResult {
+    /// Always [`ResultType::InputRequired`].
+    pub result_type: ResultType,
+    /// The requests, by the keys their answers come back under.
+    pub input_requests: BTreeMap<String, InputRequestCall>,
+    /// Sealed state, echoed as `requestState` on the retry.
+    pub request_state: String,
+}
+
+/// One request of an `input_required` result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InputRequestCall {
+    /// The client method (`elicitation/create`, `sampling/createMessage`,
+    /// `roots/list`).
+    pub method: String,
+    /// Its params.
+    pub params: Value,
 }

@@ -2,6 +2,7 @@
 //! `input_required` result hands the client, and how a retried request's
 //! answers are checked against the very call they were asked for.
 
+use crate::model::{InputRequiredResult, ResultType};
 use serde_json::{json, Map, Value};
 
 use super::modern::shape_modern;
@@ -45,11 +46,12 @@ pub(super) fn input_required(
         &payload,
         server.config().request_state_ttl,
     );
-    let result = json!({
-        "resultType": "input_required",
-        "inputRequests": input.wire_requests(),
-        "requestState": token,
-    });
+    let result = InputRequiredResult {
+        result_type: ResultType::InputRequired,
+        input_requests: input.calls(),
+        request_state: token,
+    };
+    let result = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
     Ok(shape_modern(server, method, result))
 }
 

@@ -197,7 +197,7 @@ pub fn builder_with(config: ServerConfig) -> ServerBuilder {
             match ctx.input_response("model") {
                 None => Err(ToolError::input_required(arbor_mcp::input::InputRequired::new().sample(
                     "model",
-                    json!({"messages": [{"role": "user", "content": {"type": "text", "text": "Summarize"}}], "maxTokens": 50}),
+                    arbor_mcp::model::CreateMessageParams::user("Summarize", 50),
                 ))),
                 Some(answer) => Ok(CallToolResult::text(answer["content"]["text"].as_str().unwrap_or("?").to_string())),
             }
