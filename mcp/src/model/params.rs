@@ -247,13 +247,13 @@ pub struct ListenParams {
 #[serde(rename_all = "camelCase")]
 pub struct ListenFilter {
     /// Changes to the tool list.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tools_list_changed: bool,
     /// Changes to the prompt list.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub prompts_list_changed: bool,
     /// Changes to the resource and template lists.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub resources_list_changed: bool,
     /// Updates of these resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -305,4 +305,15 @@ pub fn notification(
         method: method.as_str().into(),
         params,
     }
+}
+
+/// `notifications/subscriptions/acknowledged` (2026-07-28): what a listen
+/// is told of, the subset of its filter the server honours.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionsAcknowledgedParams {
+    /// What will be sent.
+    pub notifications: ListenFilter,
+    /// The listen's id (`io.modelcontextprotocol/subscriptionId`).
+    #[serde(rename = "_meta", default)]
+    pub meta: JsonObject,
 }

@@ -3,7 +3,11 @@
 //! tasks extension, and the shape every result takes.
 
 use crate::follow::Topic;
-use crate::model::params::{parse, ListenParams, TaskParams, UpdateTaskParams};
+use crate::model::params::{
+    notification, parse, ListenFilter, ListenParams, SubscriptionsAcknowledgedParams, TaskParams,
+    UpdateTaskParams,
+};
+use crate::model::JsonObject;
 use crate::model::{DiscoverResult, RequestMeta};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -236,7 +240,7 @@ impl Session {
                 honoured.push(uri);
             }
         }
-        let mut ack = Map::new();
+        let mut ack = ListenFilter::default();
         for kind in ListKind::ALL {
             if !filter.follows(kind)
                 || self.subscription_count() + subs.len() >= self.server.config().max_subscriptions
@@ -256,24 +260,27 @@ impl Session {
             if let Ok(sub) = self.start_subscription(notification, ctx).await {
                 joins.push((Topic::List(kind), sub.clone()));
                 subs.push(sub);
-                ack.insert(kind.filter().into(), Value::Bool(true));
+                match kind {
+                    ListKind::Tools => ack.tools_list_changed = true,
+                    ListKind::Prompts => ack.prompts_list_changed = true,
+                    ListKind::Resources => ack.resources_list_changed = true,
+                }
             }
         }
         if filter.resource_subscriptions.is_some() {
-            ack.insert("resourceSubscriptions".into(), json!(honoured));
+            ack.resource_subscriptions = Some(honoured);
         }
-        let ack = Message::Notification(Notification {
-            method: NotificationMethod::SubscriptionsAcknowledged
-                .as_str()
-                .into(),
-            params: Some(Map::from_iter([
-                ("notifications".to_string(), Value::Object(ack)),
-                (
-                    "_meta".to_string(),
-                    json!({ "io.modelcontextprotocol/subscriptionId": id_value }),
-                ),
-            ])),
-        });
+        let acknowledged = SubscriptionsAcknowledgedParams {
+            notifications: ack,
+            meta: JsonObject::from_iter([(
+                "io.modelcontextprotocol/subscriptionId".to_string(),
+                id_value.clone(),
+            )]),
+        };
+        let ack = Message::Notification(notification(
+            NotificationMethod::SubscriptionsAcknowledged,
+            &acknowledged,
+        ));
         // Queued and joined with no await between when there is room: a
         // client that acts on the acknowledgement at once must find the
         // subscription live.
