@@ -108,3 +108,25 @@ async fn a_malformed_envelope_field_is_named() {
     assert!(e["data"]["allowed"].is_array(), "{e}");
     c.close().await;
 }
+
+/// A cursor opens only the list that issued it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_of_one_list_opens_no_other() {
+    let mut c = Client::connect(server_with(arbor_mcp::ServerConfig {
+        page_size: 1,
+        ..arbor_mcp::ServerConfig::default()
+    }))
+    .await;
+    c.initialize("2025-11-25").await;
+    let first = c.call(1, "tools/list", json!({})).await;
+    let cursor = first["result"]["nextCursor"].as_str().unwrap().to_string();
+    let next = c.call(2, "tools/list", json!({"cursor": cursor})).await;
+    assert_eq!(
+        next["result"]["tools"].as_array().unwrap().len(),
+        1,
+        "{next}"
+    );
+    let e = refused(&mut c, 3, "prompts/list", json!({"cursor": cursor})).await;
+    assert_eq!(e["message"], "invalid cursor: issued for another list");
+    c.close().await;
+}

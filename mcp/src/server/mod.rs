@@ -39,6 +39,7 @@ pub use completion::{CompletionRef, CompletionRequest, MAX_COMPLETION_VALUES};
 pub use config::ServerConfig;
 use errors::outcome_of;
 pub use errors::{HandlerError, ToolError};
+use paging::Listing;
 
 /// The context a server's handlers get.
 type Ctx = RequestContext<McpServer>;
@@ -246,13 +247,15 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
-        let listed = |list: &str| -> Result<Outcome, ErrorObject> {
+        let listed = |list: Listing| -> Result<Outcome, ErrorObject> {
             let catalog = self.inner.catalog.read();
             let items: Vec<&Value> = match list {
-                "tools" => catalog.tools.iter().map(|t| &t.definition).collect(),
-                "resources" => catalog.resources.iter().map(|r| &r.definition).collect(),
-                "resourceTemplates" => catalog.templates.iter().map(|t| &t.definition).collect(),
-                _ => catalog.prompts.iter().map(|p| &p.definition).collect(),
+                Listing::Tools => catalog.tools.iter().map(|t| &t.definition).collect(),
+                Listing::Resources => catalog.resources.iter().map(|r| &r.definition).collect(),
+                Listing::ResourceTemplates => {
+                    catalog.templates.iter().map(|t| &t.definition).collect()
+                }
+                Listing::Prompts => catalog.prompts.iter().map(|p| &p.definition).collect(),
             };
             self.page(list, &params, items).map(Outcome::Done)
         };
@@ -260,10 +263,10 @@ impl McpServer {
             Method::ToolsCall => self.call_tool(params, ctx).await,
             Method::ResourcesRead => self.read_resource(params, ctx).await,
             Method::PromptsGet => self.get_prompt(params, ctx).await,
-            Method::ToolsList => listed("tools"),
-            Method::ResourcesList => listed("resources"),
-            Method::ResourcesTemplatesList => listed("resourceTemplates"),
-            Method::PromptsList => listed("prompts"),
+            Method::ToolsList => listed(Listing::Tools),
+            Method::ResourcesList => listed(Listing::Resources),
+            Method::ResourcesTemplatesList => listed(Listing::ResourceTemplates),
+            Method::PromptsList => listed(Listing::Prompts),
             Method::CompletionComplete => self.complete(&params).await.map(Outcome::Done),
             other => Err(ErrorObject::method_not_found(other.as_str())),
         }

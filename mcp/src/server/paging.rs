@@ -9,9 +9,31 @@ use crate::jsonrpc::ErrorObject;
 use super::McpServer;
 use crate::model::params::{parse, ListParams};
 
+/// A paged list: the name of its field in the result, and in the cursors
+/// it issues (so a cursor of one list opens no other).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) enum Listing {
+    Tools,
+    Resources,
+    ResourceTemplates,
+    Prompts,
+}
+
+impl Listing {
+    fn field(self) -> &'static str {
+        match self {
+            Listing::Tools => "tools",
+            Listing::Resources => "resources",
+            Listing::ResourceTemplates => "resourceTemplates",
+            Listing::Prompts => "prompts",
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 pub(super) struct CursorState {
-    pub(super) list: String,
+    pub(super) list: Listing,
     pub(super) offset: usize,
 }
 
@@ -20,7 +42,7 @@ pub(super) const CURSOR_PURPOSE: &str = "cursor";
 impl McpServer {
     pub(super) fn page(
         &self,
-        list: &str,
+        list: Listing,
         params: &Map<String, Value>,
         all: Vec<&Value>,
     ) -> Result<Value, ErrorObject> {
@@ -37,14 +59,11 @@ impl McpServer {
         let end = (offset + size).min(all.len());
         let mut result = Map::new();
         result.insert(
-            list.into(),
+            list.field().into(),
             Value::Array(all[offset..end].iter().map(|v| (*v).clone()).collect()),
         );
         if end < all.len() {
-            let state = CursorState {
-                list: list.into(),
-                offset: end,
-            };
+            let state = CursorState { list, offset: end };
             let payload =
                 serde_json::to_vec(&state).map_err(|e| ErrorObject::internal(e.to_string()))?;
             let cursor =
@@ -56,7 +75,7 @@ impl McpServer {
         Ok(Value::Object(result))
     }
 
-    pub(super) fn open_cursor(&self, list: &str, cursor: &str) -> Result<usize, ErrorObject> {
+    pub(super) fn open_cursor(&self, list: Listing, cursor: &str) -> Result<usize, ErrorObject> {
         let bad = |why: &str| {
             ErrorObject::invalid_params(format!("invalid cursor: {why}"))
                 .with_data(json!({ "cursor": cursor }))
