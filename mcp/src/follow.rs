@@ -36,16 +36,20 @@ pub(crate) enum Follower {
 
 impl Follower {
     /// Tells it that `topic` changed, best effort (a full queue misses it);
-    /// `true` if it was told.
-    fn tell(&self, topic: &Topic) -> bool {
+    /// `true` if it was told. `changed` is the bare notification, built
+    /// once per fan-out by the first session that needs it.
+    fn tell(&self, topic: &Topic, changed: &mut Option<Frame>) -> bool {
         match (self, topic) {
             (Follower::Subscription(sub), _) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
             (Follower::Session(out), Topic::List(kind)) => {
-                let changed = Message::Notification(Notification {
-                    method: kind.notification().as_str().into(),
-                    params: None,
+                let frame = changed.get_or_insert_with(|| {
+                    let n = Message::Notification(Notification {
+                        method: kind.notification().as_str().into(),
+                        params: None,
+                    });
+                    Frame::new(&n, None)
                 });
-                out.try_send(Frame::new(&changed, None)).is_ok()
+                out.try_send(frame.clone()).is_ok()
             }
             // Sessions follow resources through subscriptions only.
             (Follower::Session(_), Topic::Resource(_)) => false,
@@ -70,9 +74,9 @@ impl Followers {
 
     /// Tells every follower of `topic`; returns how many were told.
     pub(crate) fn tell(&self, topic: &Topic) -> usize {
-        let mut told = 0;
+        let (mut told, mut changed) = (0, None);
         self.0.for_each_value(topic, |_, follower| {
-            told += usize::from(follower.tell(topic));
+            told += usize::from(follower.tell(topic, &mut changed));
         });
         told
     }

@@ -7,6 +7,9 @@ use std::time::Duration;
 use crate::http::HttpConfig;
 use crate::origin::OriginPolicy;
 
+/// Connection supervisor shards per transport, unless configured.
+pub(crate) const DEFAULT_SHARDS: usize = 4;
+
 /// Transport settings. Every limit has a default; by default every
 /// transport is served on loopback, each on a free port.
 ///
@@ -66,7 +69,7 @@ impl Default for TransportConfig {
             http: Some(HttpConfig::default()),
             origins: OriginPolicy::default(),
             max_connections: None,
-            shards: 4,
+            shards: DEFAULT_SHARDS,
         }
     }
 }
