@@ -5,11 +5,13 @@
 //! - [`jsonrpc`]: messages, strict validation, input limits.
 //! - [`version`]: protocol versions and eras.
 //! - [`model`]: the data types handlers return.
+//! - [`client`]: a client for both eras ([`client::Client`]).
 //! - [`server`]: declaring tools, resources and prompts ([`ServerBuilder`]).
 //! - [`session`]: one connection's lifecycle, per era, as an actor.
 //! - [`transport`]: line-delimited streams (stdio, TCP, in memory).
 
 pub mod cache;
+pub mod client;
 pub mod context;
 mod follow;
 pub mod inbound;

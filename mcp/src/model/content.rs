@@ -69,6 +69,14 @@ pub enum Content {
 }
 
 impl Content {
+    /// The text of a text block; `None` for any other kind.
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Content::Text { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+
     /// A text block.
     pub fn text(text: impl Into<String>) -> Self {
         Content::Text {

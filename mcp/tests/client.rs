@@ -1,0 +1,257 @@
+//! arbor's client against arbor's server over an in-memory pipe, in both
+//! eras: negotiation, every typed method, input rounds answered by the
+//! client's handlers, progress, timeouts, and the connection's end.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use arbor_mcp::client::{
+    Client, ClientError, ElicitModes, LineConnector, RequestOptions, VersionChoice,
+};
+use arbor_mcp::model::params::{CompleteArgument, CompleteParams, CompleteReference};
+use arbor_mcp::model::{CreateMessageResult, ElicitAction, ElicitResult, Role, Root};
+use arbor_mcp::transport::connect_in_memory;
+use arbor_mcp::{Content, Era, McpServer, ProtocolVersion};
+use serde_json::json;
+
+fn connector(
+    server: McpServer,
+) -> LineConnector<
+    impl Fn() -> std::future::Ready<std::io::Result<arbor_mcp::client::LineStreams>>
+        + Send
+        + Sync
+        + 'static,
+> {
+    LineConnector::once(move || {
+        let (read, write) = tokio::io::split(connect_in_memory(server.clone()));
+        std::future::ready(Ok((Box::new(read) as _, Box::new(write) as _)))
+    })
+}
+
+async fn client(version: VersionChoice) -> Client {
+    Client::builder()
+        .name("test-client", "0.1")
+        .version(version)
+        .request_timeout(Duration::from_secs(10))
+        .elicitation(ElicitModes::FormAndUrl, |_params| async {
+            Ok(ElicitResult {
+                action: ElicitAction::Accept,
+                content: Some(serde_json::Map::new()),
+            })
+        })
+        .sampling(|params| async move {
+            Ok(CreateMessageResult {
+                role: Role::Assistant,
+                content: Content::text(format!("{} messages seen", params.messages.len())),
+                model: "test-model".into(),
+                stop_reason: None,
+            })
+        })
+        .roots(vec![Root {
+            uri: "file:///tmp".into(),
+            name: None,
+        }])
+        .connect(connector(common::server()))
+        .await
+        .unwrap()
+}
+
+const BOTH: [VersionChoice; 2] = [
+    VersionChoice::Auto,
+    VersionChoice::Pinned(ProtocolVersion::V2025_11_25),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_speaks_2026_and_a_pin_speaks_the_handshake() {
+    let modern = client(VersionChoice::Auto).await;
+    assert_eq!(
+        modern.protocol_version(),
+        Some(ProtocolVersion::V2026_07_28)
+    );
+    let session = modern.session().unwrap();
+    assert_eq!(
+        session.server_info.as_ref().map(|i| i.name.as_str()),
+        Some("test-server")
+    );
+    assert!(session.offers("tools"));
+    let old = client(VersionChoice::Pinned(ProtocolVersion::V2025_06_18)).await;
+    assert_eq!(old.protocol_version(), Some(ProtocolVersion::V2025_06_18));
+    assert_eq!(
+        old.session().unwrap().instructions.as_deref(),
+        Some("for tests")
+    );
+    modern.close().await;
+    old.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_feature_in_both_eras() {
+    for version in BOTH {
+        let c = client(version).await;
+        let era = c.protocol_version().unwrap().era();
+        // Five per page: the helper follows the cursors.
+        let first = c.list_tools(None).await.unwrap();
+        assert_eq!(first.tools.len(), 5, "{era:?}");
+        assert!(first.next_cursor.is_some());
+        let tools = c.list_all_tools().await.unwrap();
+        assert!(
+            tools.len() > 10 && tools.iter().any(|t| t.name == "summarize"),
+            "{era:?}"
+        );
+
+        let sum = c.call_tool("add", json!({"a": 2, "b": 40})).await.unwrap();
+        assert_eq!(sum.content[0].as_text(), Some("42"));
+        let failed = c.call_tool("fail", json!({"ms": 0})).await.unwrap();
+        assert!(failed.is_error);
+        let unknown = c.call_tool("nope", json!({})).await.unwrap_err();
+        assert!(unknown.server_error().is_some(), "{unknown:?}");
+
+        let read = c.read_resource("test://static/hello").await.unwrap();
+        assert_eq!(
+            serde_json::to_value(&read.contents[0]).unwrap()["text"],
+            "hello world"
+        );
+        let missing = c.read_resource("test://nothing").await.unwrap_err();
+        // 2026-07-28 made an unknown resource invalid params.
+        let not_found = if era == Era::Modern { -32602 } else { -32002 };
+        assert_eq!(missing.server_error().map(|e| e.code), Some(not_found));
+        let templates = c.list_all_resource_templates().await.unwrap();
+        assert_eq!(
+            templates[0].uri_template.as_str(),
+            "test://users/{id}/profile"
+        );
+        assert_eq!(c.list_all_resources().await.unwrap().len(), 1);
+
+        let prompts = c.list_all_prompts().await.unwrap();
+        assert!(prompts.iter().any(|p| p.name == "greet"));
+        let args = HashMap::from([("name".to_string(), "Ada".to_string())]);
+        let greeting = c.get_prompt("greet", args).await.unwrap();
+        assert_eq!(greeting.messages[0].content.as_text(), Some("Hello, Ada!"));
+
+        let completed = c
+            .complete(CompleteParams {
+                reference: CompleteReference::Prompt {
+                    name: "greet".into(),
+                },
+                argument: CompleteArgument {
+                    name: "name".into(),
+                    value: "A".into(),
+                },
+                context: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(completed.completion.values, vec!["Ada", "Alan"]);
+        c.ping().await.unwrap();
+        c.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_handlers_answer_input_in_both_eras() {
+    for version in BOTH {
+        let c = client(version).await;
+        let confirmed = c.call_tool("confirm", json!({"ms": 1})).await.unwrap();
+        // The state kept with the question comes back with the answer
+        // (2026-07-28: sealed in requestState, echoed by the client).
+        assert_eq!(
+            confirmed.content[0].as_text(),
+            Some("accept at step 1"),
+            "{version:?}"
+        );
+        let two = c.call_tool("two", json!({"ms": 1})).await.unwrap();
+        assert_eq!(two.content[0].as_text(), Some("\"accept\" \"accept\""));
+        let sampled = c.call_tool("summarize", json!({"ms": 1})).await.unwrap();
+        assert_eq!(sampled.content[0].as_text(), Some("1 messages seen"));
+        let visited = c.call_tool("visit", json!({"ms": 1})).await.unwrap();
+        assert_eq!(visited.content[0].as_text(), Some("accept"));
+        let picked = c.get_prompt("pick", HashMap::new()).await.unwrap();
+        assert_eq!(picked.messages[0].content.as_text(), Some("1 roots"));
+        c.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reaches_the_caller_and_a_timeout_resolves_once() {
+    for version in BOTH {
+        let c = client(version).await;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let options = RequestOptions {
+            timeout: None,
+            progress: Some(tx),
+        };
+        let done = c
+            .call_tool_with("slow", json!({"ms": 40}), options)
+            .await
+            .unwrap();
+        assert_eq!(done.content[0].as_text(), Some("done"));
+        let mut seen = Vec::new();
+        while let Ok(p) = rx.try_recv() {
+            seen.push(p.progress);
+        }
+        // The server may coalesce reports; what arrives grows to the end.
+        assert!(
+            seen.windows(2).all(|w| w[0] < w[1]),
+            "{version:?}: {seen:?}"
+        );
+        assert_eq!(seen.last(), Some(&4.0), "{version:?}");
+
+        let options = RequestOptions {
+            timeout: Some(Duration::from_millis(50)),
+            progress: None,
+        };
+        let late = c.call_tool_with("slow", json!({"ms": 2000}), options).await;
+        assert_eq!(
+            late.unwrap_err(),
+            ClientError::Timeout(Duration::from_millis(50))
+        );
+        // The connection is still good, and the late answer (if the server
+        // sends one despite the cancellation) is dropped.
+        let sum = c.call_tool("add", json!({"a": 1, "b": 1})).await.unwrap();
+        assert_eq!(sum.content[0].as_text(), Some("2"));
+        c.close().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_fails_what_is_in_flight_and_later_calls() {
+    let c = client(VersionChoice::Auto).await;
+    let slow = {
+        let c = c.clone();
+        tokio::spawn(async move { c.call_tool("slow", json!({"ms": 5000})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    c.close().await;
+    let outcome = tokio::time::timeout(Duration::from_secs(2), slow)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        matches!(outcome, Err(ClientError::Disconnected(_))),
+        "{outcome:?}"
+    );
+    let after = c.ping().await.unwrap_err();
+    assert_eq!(after, ClientError::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_old_version_is_spoken_and_batches_stay_off() {
+    let pinned = Client::builder()
+        .version(VersionChoice::Pinned(ProtocolVersion::V2024_11_05))
+        .connect(connector(common::server()))
+        .await
+        .unwrap();
+    assert_eq!(
+        pinned.protocol_version(),
+        Some(ProtocolVersion::V2024_11_05)
+    );
+    let sum = pinned
+        .call_tool("add", json!({"a": 3, "b": 4}))
+        .await
+        .unwrap();
+    assert_eq!(sum.content[0].as_text(), Some("7"));
+    pinned.close().await;
+}
