@@ -26,6 +26,7 @@
 //! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
 //! checks `Host` and `Origin` by one [`OriginPolicy`].
 
+pub mod client;
 mod config;
 pub mod http;
 mod listen;

@@ -61,6 +61,8 @@ pub struct ClientConfig {
     pub version: VersionChoice,
     /// How long a request waits for its answer. Default: 60 s.
     pub request_timeout: Duration,
+    /// How long `server/discover` or `initialize` may take. Default: 10 s.
+    pub negotiation_timeout: Duration,
     /// The log level asked of a 2026-07-28 server on every request.
     pub log_level: Option<LogLevel>,
     /// Redialling a lost connection.
@@ -77,6 +79,7 @@ impl Default for ClientConfig {
             client_info: Implementation::new("arbor-client", env!("CARGO_PKG_VERSION")),
             version: VersionChoice::Auto,
             request_timeout: Duration::from_secs(60),
+            negotiation_timeout: Duration::from_secs(10),
             log_level: None,
             reconnect: Reconnect::default(),
             max_input_rounds: 8,

@@ -20,6 +20,14 @@ pub enum ClientError {
     /// The connection ended before the answer came.
     #[error("disconnected: {0}")]
     Disconnected(String),
+    /// An HTTP server answered a request with an error status.
+    #[error("HTTP {status}: {body}")]
+    Http {
+        /// The status code.
+        status: u16,
+        /// The start of the body.
+        body: String,
+    },
     /// The transport could not connect or send.
     #[error("transport: {0}")]
     Transport(String),

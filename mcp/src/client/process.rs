@@ -18,7 +18,7 @@ use super::pending::Pending;
 use super::session::{Negotiated, Shared};
 use super::wire::{Connector, Inbox, Outgoing, Wire};
 use super::ClientError;
-use crate::jsonrpc::{ErrorObject, Id, Message, Notification, Request, Response};
+use crate::jsonrpc::{Id, Message, Notification, Request, Response};
 use crate::model::params::{CancelledParams, InitializeParams, RequestMeta};
 use crate::model::{DiscoverResult, InitializeResult, ProgressParams};
 use crate::version::{Era, ProtocolVersion};
@@ -58,6 +58,16 @@ pub enum ClientMsg {
         /// What came.
         message: Message,
     },
+    /// The transport gave up on one request of connection `epoch` (an HTTP
+    /// error status, a stream that ended before its answer).
+    Failed {
+        /// The connection.
+        epoch: u64,
+        /// The request.
+        id: Id,
+        /// Why.
+        error: ClientError,
+    },
     /// Connection `epoch` ended.
     Closed {
         /// The connection.
@@ -86,6 +96,7 @@ impl std::fmt::Debug for ClientMsg {
             ClientMsg::Cancel(id) => write!(f, "Cancel({id})"),
             ClientMsg::Timeout(id, _) => write!(f, "Timeout({id})"),
             ClientMsg::Inbound { epoch, .. } => write!(f, "Inbound({epoch})"),
+            ClientMsg::Failed { epoch, id, .. } => write!(f, "Failed({epoch}, {id})"),
             ClientMsg::Closed { epoch, why } => write!(f, "Closed({epoch}, {why})"),
             ClientMsg::Dialled { epoch, .. } => write!(f, "Dialled({epoch})"),
             ClientMsg::Redial => f.write_str("Redial"),
@@ -245,6 +256,12 @@ impl ClientProcess {
         });
         let mut out = Outgoing::new(message);
         out.version = version;
+        let after = self.config.negotiation_timeout;
+        send_after(
+            after,
+            ctx.myself().clone(),
+            ClientMsg::Timeout(id.clone(), after),
+        );
         self.link = Link::Negotiating {
             wire: wire.clone(),
             step,
@@ -286,7 +303,7 @@ impl ClientProcess {
     async fn negotiated(
         &mut self,
         step: Step,
-        outcome: Result<Value, ErrorObject>,
+        outcome: Result<Value, ClientError>,
         ctx: &mut Context<Self>,
     ) {
         let Link::Negotiating { wire, .. } = &self.link else {
@@ -331,7 +348,7 @@ impl ClientProcess {
                     tracing::debug!(%error, "server/discover refused: falling back to initialize");
                     return self.negotiate(wire, Step::Initialize, ctx).await;
                 }
-                return self.refuse(ClientError::Server(error), ctx);
+                return self.refuse(error, ctx);
             }
             (Step::Initialize, Ok(result)) => {
                 match serde_json::from_value::<InitializeResult>(result) {
@@ -375,7 +392,10 @@ impl ClientProcess {
                     }
                 }
             }
-            (Step::Initialize, Err(error)) => return self.refuse(ClientError::Server(error), ctx),
+            (Step::Initialize, Err(error @ ClientError::Timeout(_))) => {
+                return self.lost(error.to_string(), ctx)
+            }
+            (Step::Initialize, Err(error)) => return self.refuse(error, ctx),
         };
         let session = Arc::new(session);
         self.shared.set_session(Some(session.clone()));
@@ -476,25 +496,35 @@ impl ClientProcess {
                 id: Some(id),
                 outcome,
             }) => {
-                if let Link::Negotiating {
-                    step, id: asked, ..
-                } = &self.link
-                {
-                    if *asked == id {
-                        let step = *step;
-                        return self.negotiated(step, outcome, ctx).await;
-                    }
-                }
                 let outcome = outcome.map_err(ClientError::Server);
-                if !self.pending.resolve(&id, outcome) {
-                    tracing::debug!(%id, "an answer for no waiting request (late or duplicate): dropped");
-                }
+                self.settle(id, outcome, ctx).await;
             }
             Message::Response(Response { id: None, outcome }) => {
                 tracing::warn!(error = ?outcome.err(), "the server reported an error about no request");
             }
             Message::Request(request) => self.answer(request),
             Message::Notification(notification) => self.notified(notification),
+        }
+    }
+
+    /// Resolves request `id`, the negotiation's own included.
+    async fn settle(
+        &mut self,
+        id: Id,
+        outcome: Result<Value, ClientError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Link::Negotiating {
+            step, id: asked, ..
+        } = &self.link
+        {
+            if *asked == id {
+                let step = *step;
+                return self.negotiated(step, outcome, ctx).await;
+            }
+        }
+        if !self.pending.resolve(&id, outcome) {
+            tracing::debug!(%id, "an answer for no waiting request (late or duplicate): dropped");
         }
     }
 
@@ -608,11 +638,22 @@ impl Actor for ClientProcess {
                 }
             }
             ClientMsg::Cancel(id) => self.give_up(id, ClientError::Cancelled).await,
-            ClientMsg::Timeout(id, after) => self.give_up(id, ClientError::Timeout(after)).await,
+            ClientMsg::Timeout(id, after) => match &self.link {
+                // A silent server: in Auto, one that ignores
+                // `server/discover` may still answer `initialize`.
+                Link::Negotiating { id: asked, .. } if *asked == id => {
+                    self.settle(id, Err(ClientError::Timeout(after)), ctx).await;
+                }
+                _ => self.give_up(id, ClientError::Timeout(after)).await,
+            },
             ClientMsg::Inbound { epoch, message } if epoch == self.epoch => {
                 self.inbound(message, ctx).await;
             }
             ClientMsg::Inbound { .. } => {}
+            ClientMsg::Failed { epoch, id, error } if epoch == self.epoch => {
+                self.settle(id, Err(error), ctx).await;
+            }
+            ClientMsg::Failed { .. } => {}
             ClientMsg::Closed { epoch, why } if epoch == self.epoch => self.lost(why, ctx),
             ClientMsg::Closed { .. } => {}
             ClientMsg::Dialled { epoch, wire } if epoch == self.epoch => match wire {

@@ -86,6 +86,16 @@ impl Inbox {
         }
     }
 
+    /// Resolves request `id` with `error`: the transport gave up on it (an
+    /// HTTP error status, a stream that ended before the answer).
+    pub fn fail(&self, id: crate::jsonrpc::Id, error: super::ClientError) {
+        let _ = self.to.send_system(ClientMsg::Failed {
+            epoch: self.epoch,
+            id,
+            error,
+        });
+    }
+
     /// Says the connection ended, and why.
     pub fn closed(&self, why: impl Into<String>) {
         let _ = self.to.send_system(ClientMsg::Closed {
@@ -114,6 +124,16 @@ pub trait Connector: Send + Sync + 'static {
     /// pipes or an in-memory pipe cannot).
     fn reconnects(&self) -> bool {
         true
+    }
+}
+
+impl<C: Connector + ?Sized> Connector for Box<C> {
+    fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
+        (**self).connect(inbox)
+    }
+
+    fn reconnects(&self) -> bool {
+        (**self).reconnects()
     }
 }
 

@@ -1,0 +1,445 @@
+//! Streamable HTTP, both eras, from the client's side.
+//!
+//! Every message is a POST. A request's answer comes back as JSON or as an
+//! SSE stream carrying the server's notifications and requests first; a
+//! notification or response is acknowledged with 202. In the handshake era
+//! the `initialize` answer names the session (`Mcp-Session-Id`), sent on
+//! every later message with `MCP-Protocol-Version`; a GET stream then
+//! carries what the server sends unprompted, and DELETE ends the session.
+//! A stream that ends before its answer is resumed with GET and
+//! `Last-Event-ID` after the server's `retry` delay. In 2026-07-28 every
+//! POST carries `Mcp-Method`, `Mcp-Name` and the tool's `Mcp-Param-*`
+//! headers beside its `_meta` envelope.
+//!
+//! One [`reqwest::Client`] per connector pools the connections: a client's
+//! concurrent requests share keep-alive connections to its server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arbor_mcp::client::{BoxFuture, ClientError, Connector, Inbox, Outgoing, Wire};
+use arbor_mcp::jsonrpc::{classify, Id, Message};
+use arbor_mcp::version::{Era, ProtocolVersion};
+use arbor_mcp::Method;
+use base64::Engine as _;
+use futures_util::StreamExt;
+use parking_lot::Mutex;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, CONTENT_TYPE};
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use sse_stream::SseStream;
+use tokio::task::AbortHandle;
+
+/// How many times a stream that ended before its answer is resumed.
+const MAX_RESUMES: u32 = 5;
+/// The delay before resuming a stream when the server named none.
+const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// How much of an error body is kept for the error.
+const ERROR_BODY_BYTES: usize = 2048;
+
+/// Dials a Streamable HTTP endpoint (both eras).
+#[derive(Clone, Debug)]
+pub struct HttpConnector {
+    url: String,
+    http: reqwest::Client,
+    headers: HeaderMap,
+}
+
+impl HttpConnector {
+    /// The MCP endpoint at `url` (e.g. `http://127.0.0.1:8080/mcp`).
+    pub fn new(url: impl Into<String>) -> Self {
+        HttpConnector {
+            url: url.into(),
+            http: reqwest::Client::new(),
+            headers: HeaderMap::new(),
+        }
+    }
+
+    /// Sends `name: value` on every request (e.g. `Authorization`).
+    ///
+    /// # Errors
+    /// When the name or value is not a valid header.
+    pub fn header(mut self, name: &str, value: &str) -> Result<Self, ClientError> {
+        let bad = |e: String| ClientError::Transport(format!("header {name}: {e}"));
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        let value = HeaderValue::from_str(value).map_err(|e| bad(e.to_string()))?;
+        self.headers.insert(name, value);
+        Ok(self)
+    }
+}
+
+impl Connector for HttpConnector {
+    fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
+        let wire = HttpWire(Arc::new(Shared {
+            url: self.url.clone(),
+            http: self.http.clone(),
+            headers: self.headers.clone(),
+            inbox,
+            session: Mutex::new(None),
+            get_stream: Mutex::new(None),
+            version: Mutex::new(None),
+        }));
+        Box::pin(async move { Ok(Arc::new(wire) as Arc<dyn Wire>) })
+    }
+}
+
+struct Shared {
+    url: String,
+    http: reqwest::Client,
+    headers: HeaderMap,
+    inbox: Inbox,
+    /// The handshake-era session, once `initialize` named one.
+    session: Mutex<Option<HeaderValue>>,
+    /// The standalone GET stream, once opened.
+    get_stream: Mutex<Option<AbortHandle>>,
+    /// The version agreed, for the GET requests.
+    version: Mutex<Option<ProtocolVersion>>,
+}
+
+struct HttpWire(Arc<Shared>);
+
+impl Drop for HttpWire {
+    fn drop(&mut self) {
+        if let Some(stream) = self.0.get_stream.lock().take() {
+            stream.abort();
+        }
+    }
+}
+
+/// A header value as SEP-2243 asks: as is when it is printable ASCII
+/// without surrounding whitespace, else `=?base64?…?=`.
+fn header_value(value: &str) -> Option<HeaderValue> {
+    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
+        && !value.starts_with(' ')
+        && !value.ends_with(' ')
+        && !value.starts_with("=?base64?");
+    let text = if plain {
+        value.to_string()
+    } else {
+        format!(
+            "=?base64?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(value)
+        )
+    };
+    HeaderValue::from_str(&text).ok()
+}
+
+impl Shared {
+    fn post_headers(&self, out: &Outgoing) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(
+            ACCEPT,
+            HeaderValue::from_static("application/json, text/event-stream"),
+        );
+        if let Some(version) = out.version {
+            headers.insert(
+                "mcp-protocol-version",
+                HeaderValue::from_static(version.as_str()),
+            );
+        }
+        if let Some(session) = self.session.lock().clone() {
+            headers.insert("mcp-session-id", session);
+        }
+        let modern = out.version.map(ProtocolVersion::era) == Some(Era::Modern);
+        if let (true, Message::Request(request)) = (modern, &out.message) {
+            if let Some(method) = header_value(&request.method) {
+                headers.insert("mcp-method", method);
+            }
+            let named_by = request
+                .method
+                .parse::<Method>()
+                .ok()
+                .and_then(Method::named_by);
+            let name = named_by
+                .and_then(|field| request.params.as_ref()?.get(field)?.as_str())
+                .and_then(header_value);
+            if let Some(name) = name {
+                headers.insert("mcp-name", name);
+            }
+            for (param, value) in &out.param_headers {
+                let name = HeaderName::from_bytes(format!("mcp-param-{param}").as_bytes());
+                if let (Ok(name), Some(value)) = (name, header_value(value)) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+        headers
+    }
+
+    /// POSTs one message; for a request, reads its answer.
+    async fn exchange(self: Arc<Self>, out: Outgoing) {
+        let awaiting = match &out.message {
+            Message::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let is_initialize = matches!(&out.message, Message::Request(r) if r.method == "initialize");
+        let headers = self.post_headers(&out);
+        let had_session = headers.contains_key("mcp-session-id");
+        let sent = self
+            .http
+            .post(&self.url)
+            .headers(headers)
+            .body(out.message.to_json())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                // The server is not there: the connection is lost, and the
+                // client redials.
+                self.inbox.closed(format!("POST {}: {e}", self.url));
+                return;
+            }
+        };
+        if is_initialize && response.status().is_success() {
+            if let Some(session) = response.headers().get("mcp-session-id") {
+                *self.session.lock() = Some(session.clone());
+            }
+        }
+        let status = response.status();
+        if status == StatusCode::NOT_FOUND && had_session {
+            self.inbox
+                .closed("the server no longer knows the session (404)");
+            return;
+        }
+        if !status.is_success() {
+            return self.refused(response, awaiting).await;
+        }
+        let Some(id) = awaiting else {
+            return; // 202 for a notification or a response
+        };
+        if is_event_stream(&response) {
+            self.clone().read_stream(response, Some(id)).await;
+        } else {
+            match response.bytes().await {
+                Ok(body) => {
+                    self.inbox.deliver_json(&body).await;
+                }
+                Err(e) => self.inbox.fail(
+                    id,
+                    ClientError::Transport(format!("reading the answer: {e}")),
+                ),
+            }
+        }
+    }
+
+    /// An error status: the JSON-RPC error in its body if there is one,
+    /// else the status and the start of the body.
+    async fn refused(&self, response: Response, awaiting: Option<Id>) {
+        let status = response.status().as_u16();
+        let body = response.bytes().await.unwrap_or_default();
+        let message = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|v| classify(v).ok());
+        match (message, awaiting) {
+            (Some(Message::Response(mut answer)), Some(id)) => {
+                // An error about an unreadable request names no id: it is
+                // this request's.
+                answer.id = Some(id);
+                self.inbox.deliver(Message::Response(answer)).await;
+            }
+            (_, Some(id)) => {
+                let mut text = String::from_utf8_lossy(&body).into_owned();
+                text.truncate(ERROR_BODY_BYTES);
+                self.inbox
+                    .fail(id, ClientError::Http { status, body: text });
+            }
+            (_, None) => {
+                tracing::warn!(status, "the server refused a notification or response");
+            }
+        }
+    }
+
+    /// Reads an SSE stream: every event's data is a message. A stream that
+    /// ends before `awaiting`'s answer is resumed with `Last-Event-ID`.
+    async fn read_stream(self: Arc<Self>, mut response: Response, awaiting: Option<Id>) {
+        let mut last_event: Option<String> = None;
+        let mut retry = DEFAULT_RETRY;
+        let mut resumes = 0;
+        loop {
+            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            while let Some(event) = events.next().await {
+                let Ok(event) = event else { break };
+                if let Some(id) = event.id {
+                    last_event = Some(id);
+                }
+                if let Some(ms) = event.retry {
+                    retry = Duration::from_millis(ms);
+                }
+                let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                    continue;
+                };
+                let message = serde_json::from_str::<Value>(&data)
+                    .ok()
+                    .and_then(|v| classify(v).ok());
+                let Some(message) = message else {
+                    tracing::warn!("dropped an unreadable SSE event from the server");
+                    continue;
+                };
+                let answers = matches!((&message, &awaiting),
+                    (Message::Response(r), Some(id)) if r.id.as_ref() == Some(id));
+                if !self.inbox.deliver(message).await {
+                    return;
+                }
+                if answers {
+                    return;
+                }
+            }
+            // The stream ended. A POST's stream is resumed only when the
+            // server gave it event ids; the GET stream always is, while the
+            // session lives.
+            let resumable = last_event.is_some() || awaiting.is_none();
+            if !resumable || resumes >= MAX_RESUMES {
+                if let Some(id) = awaiting {
+                    self.inbox.fail(
+                        id,
+                        ClientError::Disconnected("the stream ended before the answer".into()),
+                    );
+                }
+                return;
+            }
+            resumes += 1;
+            tokio::time::sleep(retry).await;
+            match self.resume(last_event.as_deref()).await {
+                Ok(next) => {
+                    response = next;
+                    if awaiting.is_none() {
+                        resumes = 0;
+                    }
+                }
+                Err(error) => {
+                    match awaiting {
+                        Some(id) => self.inbox.fail(id, error),
+                        None => tracing::debug!(%error, "the GET stream is closed"),
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// GET with `Last-Event-ID`: the rest of a stream, or the standalone one.
+    async fn resume(&self, last_event: Option<&str>) -> Result<Response, ClientError> {
+        let mut headers = self.headers.clone();
+        headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
+        if let Some(version) = *self.version.lock() {
+            headers.insert(
+                "mcp-protocol-version",
+                HeaderValue::from_static(version.as_str()),
+            );
+        }
+        if let Some(session) = self.session.lock().clone() {
+            headers.insert("mcp-session-id", session);
+        }
+        if let Some(id) = last_event.and_then(|id| HeaderValue::from_str(id).ok()) {
+            headers.insert("last-event-id", id);
+        }
+        let response = self
+            .http
+            .get(&self.url)
+            .headers(headers)
+            .send()
+            .await
+            .map_err(|e| ClientError::Transport(format!("GET {}: {e}", self.url)))?;
+        if response.status().is_success() && is_event_stream(&response) {
+            Ok(response)
+        } else {
+            Err(ClientError::Http {
+                status: response.status().as_u16(),
+                body: String::new(),
+            })
+        }
+    }
+
+    /// Opens the handshake era's GET stream once the session is known.
+    fn open_get_stream(self: &Arc<Self>, version: Option<ProtocolVersion>) {
+        let handshake = version.map(ProtocolVersion::era) == Some(Era::Handshake);
+        if !handshake || self.session.lock().is_none() {
+            return;
+        }
+        let mut slot = self.get_stream.lock();
+        if slot.is_some() {
+            return;
+        }
+        let me = self.clone();
+        let task = tokio::spawn(async move {
+            // 405: the server offers no GET stream, which is allowed.
+            if let Ok(response) = me.resume(None).await {
+                me.clone().read_stream(response, None).await;
+            }
+        });
+        *slot = Some(task.abort_handle());
+    }
+}
+
+fn is_event_stream(response: &Response) -> bool {
+    response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"))
+}
+
+impl Wire for HttpWire {
+    fn send(&self, out: Outgoing) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let shared = self.0.clone();
+            if out.version.is_some() {
+                *shared.version.lock() = out.version;
+            }
+            if matches!(&out.message, Message::Notification(n) if n.method == "notifications/initialized")
+            {
+                shared.open_get_stream(out.version);
+            }
+            match &out.message {
+                // A request's answer may take long: it is read off the
+                // client process, which goes on.
+                Message::Request(_) => {
+                    tokio::spawn(shared.exchange(out));
+                }
+                // A notification or response is acknowledged at once; waiting
+                // keeps them in order with what follows.
+                _ => shared.exchange(out).await,
+            }
+            Ok(())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if let Some(stream) = self.0.get_stream.lock().take() {
+                stream.abort();
+            }
+            let Some(session) = self.0.session.lock().take() else {
+                return;
+            };
+            let mut headers = self.0.headers.clone();
+            headers.insert("mcp-session-id", session);
+            let _ = self
+                .0
+                .http
+                .delete(&self.0.url)
+                .headers(headers)
+                .timeout(Duration::from_secs(5))
+                .send()
+                .await;
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_are_plain_or_base64() {
+        let sent = |v: &str| header_value(v).map(|h| h.to_str().unwrap_or("?").to_string());
+        assert_eq!(sent("tools/call").as_deref(), Some("tools/call"));
+        assert_eq!(sent("héllo").as_deref(), Some("=?base64?aMOpbGxv?="));
+        assert_eq!(sent(" padded").as_deref(), Some("=?base64?IHBhZGRlZA==?="));
+        assert_eq!(sent("tab\there").as_deref(), Some("=?base64?dGFiCWhlcmU=?="));
+        // An empty value is a header with no value, not an absent one.
+        assert_eq!(sent("").as_deref(), Some(""));
+    }
+}

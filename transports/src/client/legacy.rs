@@ -1,0 +1,105 @@
+//! The legacy HTTP+SSE transport (2024-11-05) from the client's side: a GET
+//! opens the event stream, whose first `endpoint` event names where to POST;
+//! every answer comes back on the stream.
+
+use std::sync::Arc;
+
+use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire};
+use futures_util::StreamExt;
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
+use sse_stream::SseStream;
+
+/// Dials a legacy SSE endpoint (e.g. `http://127.0.0.1:8080/sse`).
+#[derive(Clone, Debug)]
+pub struct LegacySseConnector {
+    url: String,
+    http: reqwest::Client,
+}
+
+impl LegacySseConnector {
+    /// The event stream at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        LegacySseConnector {
+            url: url.into(),
+            http: reqwest::Client::new(),
+        }
+    }
+}
+
+impl Connector for LegacySseConnector {
+    fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
+        Box::pin(async move {
+            let base = reqwest::Url::parse(&self.url).map_err(|e| format!("{}: {e}", self.url))?;
+            let response = self
+                .http
+                .get(base.clone())
+                .header(ACCEPT, "text/event-stream")
+                .send()
+                .await
+                .map_err(|e| format!("GET {}: {e}", self.url))?;
+            if !response.status().is_success() {
+                return Err(format!("GET {}: {}", self.url, response.status()));
+            }
+            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            // The first event names the endpoint to POST to.
+            let endpoint = loop {
+                match events.next().await {
+                    Some(Ok(event)) if event.event.as_deref() == Some("endpoint") => {
+                        let path = event.data.unwrap_or_default();
+                        break base
+                            .join(path.trim())
+                            .map_err(|e| format!("endpoint {path:?}: {e}"))?;
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(format!("reading {}: {e}", self.url)),
+                    None => return Err(format!("{} ended before naming its endpoint", self.url)),
+                }
+            };
+            tokio::spawn(async move {
+                while let Some(event) = events.next().await {
+                    let Ok(event) = event else { break };
+                    let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
+                        continue;
+                    };
+                    if !inbox.deliver_json(data.as_bytes()).await {
+                        return;
+                    }
+                }
+                inbox.closed("the event stream ended");
+            });
+            Ok(Arc::new(LegacyWire {
+                endpoint,
+                http: self.http.clone(),
+            }) as Arc<dyn Wire>)
+        })
+    }
+}
+
+struct LegacyWire {
+    endpoint: reqwest::Url,
+    http: reqwest::Client,
+}
+
+impl Wire for LegacyWire {
+    fn send(&self, out: Outgoing) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let response = self
+                .http
+                .post(self.endpoint.clone())
+                .header(CONTENT_TYPE, "application/json")
+                .body(out.message.to_json())
+                .send()
+                .await
+                .map_err(|e| format!("POST {}: {e}", self.endpoint))?;
+            if response.status().is_success() {
+                Ok(())
+            } else {
+                Err(format!("POST {}: {}", self.endpoint, response.status()))
+            }
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}

@@ -1,0 +1,60 @@
+//! Client transports: what [`arbor_mcp::client::Client`] dials.
+//!
+//! - Streamable HTTP, both eras: [`HttpConnector`].
+//! - The legacy HTTP+SSE transport (2024-11-05): [`LegacySseConnector`].
+//! - WebSocket: [`WsConnector`].
+//! - Newline-delimited JSON over TCP: [`tcp`].
+//! - A server spawned as a child process: [`StdioConnector`].
+//!
+//! [`connector_for`] picks one from a target as a person types it.
+
+mod http;
+mod legacy;
+mod stdio;
+mod ws;
+
+use arbor_mcp::client::{Connector, LineConnector};
+
+pub use http::HttpConnector;
+pub use legacy::LegacySseConnector;
+pub use stdio::{StderrLog, StdioConnector};
+pub use ws::WsConnector;
+
+/// Newline-delimited JSON over TCP to `addr` (`host:port`), redialled on
+/// every reconnection.
+pub fn tcp(addr: impl Into<String>) -> impl Connector {
+    let addr = addr.into();
+    LineConnector::new(move || {
+        let addr = addr.clone();
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (read, write) = stream.into_split();
+            Ok((Box::new(read) as _, Box::new(write) as _))
+        }
+    })
+}
+
+/// A connector for `target`: `http://…/sse` (legacy HTTP+SSE), any other
+/// `http://…` or `https://…` (Streamable HTTP),
+/// `ws://…` (WebSocket), `tcp://host:port`; anything else is refused.
+/// A command to spawn is given as [`StdioConnector::new`].
+///
+/// # Errors
+/// The target's scheme is not one arbor speaks.
+pub fn connector_for(target: &str) -> Result<Box<dyn Connector>, String> {
+    if (target.starts_with("http://") || target.starts_with("https://")) && target.ends_with("/sse")
+    {
+        Ok(Box::new(LegacySseConnector::new(target)))
+    } else if target.starts_with("http://") || target.starts_with("https://") {
+        Ok(Box::new(HttpConnector::new(target)))
+    } else if target.starts_with("ws://") || target.starts_with("wss://") {
+        Ok(Box::new(WsConnector::new(target)))
+    } else if let Some(addr) = target.strip_prefix("tcp://") {
+        Ok(Box::new(tcp(addr)))
+    } else {
+        Err(format!(
+            "{target:?}: expected http://, ws:// or tcp:// (or `-- COMMAND…` for stdio)"
+        ))
+    }
+}

@@ -1,0 +1,91 @@
+//! WebSocket from the client's side: one JSON-RPC message per text frame,
+//! the `mcp` subprotocol offered.
+
+use std::sync::Arc;
+
+use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message as Frame;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Dials a WebSocket endpoint (e.g. `ws://127.0.0.1:8081/`).
+#[derive(Clone, Debug)]
+pub struct WsConnector {
+    url: String,
+}
+
+impl WsConnector {
+    /// The endpoint at `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        WsConnector { url: url.into() }
+    }
+}
+
+impl Connector for WsConnector {
+    fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
+        Box::pin(async move {
+            let mut request = self
+                .url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            request
+                .headers_mut()
+                .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+            let (socket, _) = tokio_tungstenite::connect_async(request)
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?;
+            let (sink, mut stream) = socket.split();
+            tokio::spawn(async move {
+                let why = loop {
+                    match stream.next().await {
+                        Some(Ok(Frame::Text(text))) => {
+                            if !inbox.deliver_json(text.as_bytes()).await {
+                                return;
+                            }
+                        }
+                        Some(Ok(Frame::Close(frame))) => {
+                            break match frame {
+                                Some(f) => format!("closed by the server: {} {}", f.code, f.reason),
+                                None => "closed by the server".into(),
+                            }
+                        }
+                        Some(Ok(_)) => {} // ping, pong, binary: not MCP
+                        Some(Err(e)) => break format!("websocket: {e}"),
+                        None => break "the server closed the connection".into(),
+                    }
+                };
+                inbox.closed(why);
+            });
+            Ok(Arc::new(WsWire(Mutex::new(sink))) as Arc<dyn Wire>)
+        })
+    }
+}
+
+struct WsWire(Mutex<SplitSink<Socket, Frame>>);
+
+impl Wire for WsWire {
+    fn send(&self, out: Outgoing) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            self.0
+                .lock()
+                .await
+                .send(Frame::text(out.message.to_json()))
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            let _ = self.0.lock().await.close().await;
+        })
+    }
+}
