@@ -269,7 +269,11 @@ impl Client {
                 }
             }
             params.insert("inputResponses".into(), Value::Object(responses));
-            params.insert("requestState".into(), asked.request_state.into());
+            // Echoed as sent, or left out when the server sent none.
+            match asked.request_state {
+                Some(state) => params.insert("requestState".into(), state.into()),
+                None => params.remove("requestState"),
+            };
         }
         Err(ClientError::TooManyInputRounds(
             self.config.max_input_rounds,

@@ -151,6 +151,9 @@ pub(crate) struct ClientProcess {
     epoch: u64,
     /// Consecutive failed dials, for the backoff.
     attempt: u32,
+    /// Whether this connection's `server/discover` was already retried
+    /// after an unsupported-version answer that listed 2026-07-28.
+    discover_retried: bool,
     pending: Pending<Value>,
     backlog: VecDeque<Queued>,
     /// Told once the first connection is ready, or why it never will be.
@@ -171,6 +174,7 @@ impl ClientProcess {
             link: Link::Dialling,
             epoch: 0,
             attempt: 0,
+            discover_retried: false,
             pending: Pending::default(),
             backlog: VecDeque::new(),
             first: Some(first),
@@ -179,6 +183,7 @@ impl ClientProcess {
 
     fn dial(&mut self, ctx: &Context<Self>) {
         self.epoch += 1;
+        self.discover_retried = false;
         self.link = Link::Dialling;
         let epoch = self.epoch;
         let connector = self.connector.clone();
@@ -342,6 +347,17 @@ impl ClientProcess {
                         )
                     }
                 }
+            }
+            (Step::Discover, Err(ClientError::Server(e)))
+                if e.code == crate::jsonrpc::code::UNSUPPORTED_PROTOCOL_VERSION
+                    && offers_modern(e.data.as_ref())
+                    && !self.discover_retried =>
+            {
+                // The server says it speaks 2026-07-28 after all (a
+                // gateway's first answer, a version it just enabled): ask
+                // once more with it.
+                self.discover_retried = true;
+                return self.negotiate(wire, Step::Discover, ctx).await;
             }
             (Step::Discover, Err(error)) => {
                 if self.config.version == VersionChoice::Auto {
@@ -566,6 +582,17 @@ impl ClientProcess {
         }
         self.shared.notified(notification);
     }
+}
+
+/// Whether an unsupported-version error's `data.supported` lists 2026-07-28.
+fn offers_modern(data: Option<&Value>) -> bool {
+    data.and_then(|d| d.get("supported"))
+        .and_then(Value::as_array)
+        .is_some_and(|versions| {
+            versions
+                .iter()
+                .any(|v| v == ProtocolVersion::V2026_07_28.as_str())
+        })
 }
 
 fn with_progress_token(

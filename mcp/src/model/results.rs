@@ -133,9 +133,12 @@ pub struct InputRequiredResult {
     /// Always [`ResultType::InputRequired`].
     pub result_type: ResultType,
     /// The requests, by the keys their answers come back under.
+    #[serde(default)]
     pub input_requests: BTreeMap<String, InputRequestCall>,
-    /// Sealed state, echoed as `requestState` on the retry.
-    pub request_state: String,
+    /// State echoed byte for byte as `requestState` on the retry (arbor's
+    /// server always seals one; another server may send none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_state: Option<String>,
 }
 
 /// One request of an `input_required` result.

@@ -49,7 +49,7 @@ pub(super) fn input_required(
     let result = InputRequiredResult {
         result_type: ResultType::InputRequired,
         input_requests: input.calls(),
-        request_state: token,
+        request_state: Some(token),
     };
     let result = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
     Ok(shape_modern(server, method, result))

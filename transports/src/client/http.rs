@@ -142,6 +142,11 @@ impl Shared {
             headers.insert("mcp-session-id", session);
         }
         let modern = out.version.map(ProtocolVersion::era) == Some(Era::Modern);
+        if let (true, Message::Notification(notification)) = (modern, &out.message) {
+            if let Some(method) = header_value(&notification.method) {
+                headers.insert("mcp-method", method);
+            }
+        }
         if let (true, Message::Request(request)) = (modern, &out.message) {
             if let Some(method) = header_value(&request.method) {
                 headers.insert("mcp-method", method);
@@ -438,7 +443,10 @@ mod tests {
         assert_eq!(sent("tools/call").as_deref(), Some("tools/call"));
         assert_eq!(sent("héllo").as_deref(), Some("=?base64?aMOpbGxv?="));
         assert_eq!(sent(" padded").as_deref(), Some("=?base64?IHBhZGRlZA==?="));
-        assert_eq!(sent("tab\there").as_deref(), Some("=?base64?dGFiCWhlcmU=?="));
+        assert_eq!(
+            sent("tab\there").as_deref(),
+            Some("=?base64?dGFiCWhlcmU=?=")
+        );
         // An empty value is a header with no value, not an absent one.
         assert_eq!(sent("").as_deref(), Some(""));
     }
