@@ -120,12 +120,38 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("tasks-wire-fields", &[EXT]),
 ];
 
+/// Every client scenario this test runs against `examples/conformance_client`,
+/// with the versions it runs at ([`DEFAULT`]: the suite's own choice, the
+/// version the scenario was introduced in or 2025-11-25). Not here yet: the
+/// 28 `auth/*` scenarios (arbor's client has no OAuth yet).
+const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
+    ("initialize", &[DEFAULT]),
+    ("tools_call", &[V2025, V2026]),
+    ("elicitation-sep1034-client-defaults", &[DEFAULT]),
+    ("sse-retry", &[DEFAULT]),
+    ("request-metadata", &[DEFAULT]),
+    ("sep-2322-client-request-state", &[DEFAULT]),
+    ("http-standard-headers", &[DEFAULT]),
+    ("http-custom-headers", &[DEFAULT]),
+    ("http-invalid-tool-headers", &[DEFAULT]),
+    ("json-schema-ref-no-deref", &[DEFAULT]),
+    ("json-schema-2020-12-preservation", &[V2025, V2026]),
+    ("sep-2640-client-no-prefetch", &[DEFAULT]),
+    ("sep-2640-client-verify-digest", &[DEFAULT]),
+    ("sep-2640-client-verify-size", &[DEFAULT]),
+    ("sep-2640-client-verify-frontmatter", &[DEFAULT]),
+];
+
+/// A client scenario run at the version the suite picks for it.
+const DEFAULT: &str = "default";
+
 const EXAMPLE: &str = "conformance_server";
+const CLIENT_EXAMPLE: &str = "conformance_client";
 /// Per scenario, for the suite's own timeout and for the process.
 const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Builds the example (a no-op when fresh) and returns its path.
-fn build_example() -> Result<PathBuf, String> {
+/// Builds an example (a no-op when fresh) and returns its path.
+fn build_example(name: &str) -> Result<PathBuf, String> {
     let profile_dir = support::profile_dir();
     let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
         Some("debug") => "dev".to_owned(),
@@ -134,45 +160,56 @@ fn build_example() -> Result<PathBuf, String> {
     };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args([
-        "build",
-        "--quiet",
-        "--example",
-        EXAMPLE,
-        "--profile",
-        &profile,
-    ])
-    .arg("--manifest-path")
-    .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-    .arg("--target-dir")
-    .arg(target_dir());
+    cmd.args(["build", "--quiet", "--example", name, "--profile", &profile])
+        .arg("--manifest-path")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir());
     let built = run_with_timeout(cmd, Duration::from_secs(1200), "cargo build --example")?;
     if !built.status.success() {
         return Err(format!(
-            "cargo build --example {EXAMPLE} failed:\n{}",
+            "cargo build --example {name} failed:\n{}",
             describe(&built)
         ));
     }
     let exe = profile_dir
         .join("examples")
-        .join(format!("{EXAMPLE}{}", std::env::consts::EXE_SUFFIX));
+        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     if exe.exists() {
         Ok(exe)
     } else {
         Err(format!(
-            "cargo built {EXAMPLE} but {} is missing",
+            "cargo built {name} but {} is missing",
             exe.display()
         ))
     }
 }
 
-/// The example's path, built once per test process.
+/// The server example's path, built once per test process.
 fn example() -> &'static PathBuf {
     static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match EXE.get_or_init(build_example) {
+    match EXE.get_or_init(|| build_example(EXAMPLE)) {
         Ok(path) => path,
         Err(e) => panic!("{e}"),
     }
+}
+
+/// The client example's path, built once per test process.
+fn client_example() -> &'static PathBuf {
+    static EXE: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match EXE.get_or_init(|| build_example(CLIENT_EXAMPLE)) {
+        Ok(path) => path,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// What a scenario runs against.
+#[derive(Clone, Copy)]
+enum Target<'a> {
+    /// A server at this URL.
+    Server(&'a str),
+    /// A client run as this command (the suite appends its URL).
+    Client(&'a str),
 }
 
 fn start_server() -> Server {
@@ -205,13 +242,18 @@ fn check_line(check: &Value) -> String {
     line
 }
 
-/// Runs one scenario against `url`.
-fn run_scenario(url: &str, scenario: &'static str, version: &'static str) -> Outcome {
+/// Runs one scenario against `target`.
+fn run_scenario(target: Target<'_>, scenario: &'static str, version: &'static str) -> Outcome {
     let prefix = node_prefix();
+    let side = match target {
+        Target::Server(_) => "server",
+        Target::Client(_) => "client",
+    };
     let results = target_dir()
         .join("conformance-results")
+        .join(side)
         .join(version)
-        .join(scenario);
+        .join(scenario.replace('/', "-"));
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results).unwrap();
     let mut cmd = prefix.node();
@@ -219,9 +261,13 @@ fn run_scenario(url: &str, scenario: &'static str, version: &'static str) -> Out
         prefix
             .package_dir("@modelcontextprotocol/conformance")
             .join("dist/index.js"),
-    )
-    .args(["server", "--url", url, "--scenario", scenario]);
-    if version != EXT {
+    );
+    match target {
+        Target::Server(url) => cmd.args(["server", "--url", url]),
+        Target::Client(command) => cmd.args(["client", "--command", command]),
+    };
+    cmd.args(["--scenario", scenario]);
+    if version != EXT && version != DEFAULT {
         cmd.args(["--spec-version", version]);
     }
     cmd.arg("--timeout")
@@ -258,10 +304,12 @@ fn run_scenario(url: &str, scenario: &'static str, version: &'static str) -> Out
         }
     };
     for check in &checks {
-        match check["status"].as_str() {
-            Some("SUCCESS") => outcome.passed += 1,
-            Some("FAILURE") => outcome.failures.push(check_line(check)),
-            Some("WARNING") => outcome.warnings.push(check_line(check)),
+        match (check["status"].as_str(), target) {
+            (Some("SUCCESS"), _) => outcome.passed += 1,
+            (Some("FAILURE"), _) => outcome.failures.push(check_line(check)),
+            // The client runner fails a run on any warning.
+            (Some("WARNING"), Target::Client(_)) => outcome.failures.push(check_line(check)),
+            (Some("WARNING"), Target::Server(_)) => outcome.warnings.push(check_line(check)),
             _ => {}
         }
     }
@@ -300,10 +348,16 @@ fn run_version(version: &'static str) {
     let outcomes: Vec<Outcome> = SCENARIOS
         .iter()
         .filter(|(_, versions)| versions.contains(&version))
-        .map(|(scenario, _)| run_scenario(&url, scenario, version))
+        .map(|(scenario, _)| run_scenario(Target::Server(&url), scenario, version))
         .collect();
+    let log = server.as_ref().map(Server::log).unwrap_or_default();
+    judge(&outcomes, &format!("{version} against {url}"), &log);
+}
+
+/// Prints what ran and fails with every failure.
+fn judge(outcomes: &[Outcome], what: &str, log: &str) {
     let mut report = String::new();
-    for o in &outcomes {
+    for o in outcomes {
         let verdict = if o.failures.is_empty() {
             "ok"
         } else {
@@ -326,13 +380,24 @@ fn run_version(version: &'static str) {
         }
     }
     if outcomes.iter().all(|o| o.failures.is_empty()) {
-        eprintln!("conformance {version} against {url}:\n{report}");
+        eprintln!("conformance {what}:\n{report}");
     }
     assert!(
         outcomes.iter().all(|o| o.failures.is_empty()),
-        "conformance failures at {version} against {url}:\n{report}\n{}",
-        server.as_ref().map(Server::log).unwrap_or_default()
+        "conformance failures at {what}:\n{report}\n{log}"
     );
+}
+
+/// Every client scenario listed, against arbor's client.
+#[test]
+fn client_conformance() {
+    let command = client_example().display().to_string();
+    let outcomes: Vec<Outcome> = CLIENT_SCENARIOS
+        .iter()
+        .flat_map(|(scenario, versions)| versions.iter().map(move |v| (*scenario, *v)))
+        .map(|(scenario, version)| run_scenario(Target::Client(&command), scenario, version))
+        .collect();
+    judge(&outcomes, &format!("client {command}"), "");
 }
 
 #[test]
@@ -358,6 +423,15 @@ fn every_listed_scenario_runs_somewhere() {
             assert!(
                 [V2025, V2026, EXT].contains(v),
                 "{scenario}: unknown version {v}"
+            );
+        }
+    }
+    for (scenario, versions) in CLIENT_SCENARIOS {
+        assert!(!versions.is_empty(), "client {scenario} runs at no version");
+        for v in *versions {
+            assert!(
+                [V2025, V2026, DEFAULT].contains(v),
+                "client {scenario}: unknown version {v}"
             );
         }
     }
