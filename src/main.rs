@@ -1,5 +1,6 @@
 //! The `arbor` command line.
 
+mod client_cli;
 mod demo_server;
 
 use std::time::Duration;
@@ -62,6 +63,40 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Lists a server's tools: `arbor tools URL` or `arbor tools -- COMMAND…`.
+    Tools {
+        /// The server's URL: http://…/mcp (Streamable HTTP), http://…/sse
+        /// (legacy), ws://…, tcp://host:port.
+        #[arg(value_name = "URL")]
+        positional: Vec<String>,
+        #[command(flatten)]
+        target: client_cli::Target,
+    },
+    /// Calls a tool: `arbor call URL TOOL '{"a": 1}'` (exit 1 if the tool
+    /// reports an error, 3 no connection, 4 a server error, 5 a timeout).
+    Call {
+        /// URL (unless `-- COMMAND…`), the tool, its JSON arguments.
+        #[arg(value_name = "URL TOOL [JSON]")]
+        positional: Vec<String>,
+        #[command(flatten)]
+        target: client_cli::Target,
+    },
+    /// Reads a resource: `arbor read URL URI`.
+    Read {
+        /// URL (unless `-- COMMAND…`) and the resource's URI.
+        #[arg(value_name = "URL URI")]
+        positional: Vec<String>,
+        #[command(flatten)]
+        target: client_cli::Target,
+    },
+    /// Gets a prompt: `arbor prompt URL NAME key=value…`.
+    Prompt {
+        /// URL (unless `-- COMMAND…`), the prompt, its arguments.
+        #[arg(value_name = "URL NAME [KEY=VALUE]")]
+        positional: Vec<String>,
+        #[command(flatten)]
+        target: client_cli::Target,
+    },
 }
 
 /// jemalloc rather than the system's malloc: after a flood of large
@@ -71,7 +106,7 @@ enum Command {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -96,8 +131,18 @@ fn main() -> anyhow::Result<()> {
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
     runtime.block_on(async move {
+        use client_cli::{run, Action};
+        let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
         match cli.command {
-            Command::Serve { stdio: true, .. } => serve_stdio().await,
+            Command::Tools { positional, target } => {
+                Ok(run(Action::Tools, positional, target).await)
+            }
+            Command::Call { positional, target } => Ok(run(Action::Call, positional, target).await),
+            Command::Read { positional, target } => Ok(run(Action::Read, positional, target).await),
+            Command::Prompt { positional, target } => {
+                Ok(run(Action::Prompt, positional, target).await)
+            }
+            Command::Serve { stdio: true, .. } => ok(serve_stdio().await),
             Command::Serve {
                 http,
                 ws,
@@ -139,7 +184,7 @@ fn main() -> anyhow::Result<()> {
                     max_buffered_bytes,
                     ..Default::default()
                 };
-                serve(config, server, once).await
+                ok(serve(config, server, once).await)
             }
         }
     })

@@ -1,0 +1,157 @@
+//! `arbor tools|call|read|prompt` as a person or a script runs them, against
+//! a running `arbor serve` on every transport and against a server spawned
+//! over stdio: what they print, and exit codes that say what failed.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+const ARBOR: &str = env!("CARGO_BIN_EXE_arbor");
+
+/// `arbor serve`, killed when dropped, with the URLs it printed.
+struct Served {
+    child: std::process::Child,
+    urls: Vec<String>,
+}
+
+impl Served {
+    fn start() -> Served {
+        let mut child = Command::new(ARBOR)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut urls = Vec::new();
+        for _ in 0..4 {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            urls.push(line.trim().to_string());
+        }
+        Served { child, urls }
+    }
+
+    fn url(&self, prefix: &str, suffix: &str) -> String {
+        self.urls
+            .iter()
+            .find(|u| u.starts_with(prefix) && u.ends_with(suffix))
+            .unwrap_or_else(|| panic!("no {prefix}…{suffix} in {:?}", self.urls))
+            .clone()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn arbor(args: &[&str]) -> Output {
+    Command::new(ARBOR).args(args).output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn every_command_on_every_transport() {
+    let served = Served::start();
+    let targets = [
+        (served.url("http://", "/mcp"), "auto"),
+        (served.url("http://", "/mcp"), "handshake"),
+        (served.url("http://", "/sse"), "2024-11-05"),
+        (served.url("ws://", "/mcp"), "auto"),
+        (served.url("tcp://", ""), "handshake"),
+    ];
+    for (url, era) in &targets {
+        let what = format!("{url} --era {era}");
+        let tools = arbor(&["tools", url, "--era", era, "--json"]);
+        assert!(tools.status.success(), "{what}: {tools:?}");
+        let listed: serde_json::Value = serde_json::from_slice(&tools.stdout).unwrap();
+        let names: Vec<&str> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| t["name"].as_str())
+            .collect();
+        assert!(
+            names.contains(&"add") && names.contains(&"echo"),
+            "{what}: {names:?}"
+        );
+
+        let sum = arbor(&["call", url, "add", r#"{"a": 2, "b": 40}"#, "--era", era]);
+        assert!(sum.status.success(), "{what}: {sum:?}");
+        assert_eq!(stdout(&sum).trim(), "42", "{what}");
+
+        let readme = arbor(&["read", url, "arbor://demo/readme", "--era", era]);
+        assert!(
+            stdout(&readme).contains("supervised actors"),
+            "{what}: {readme:?}"
+        );
+
+        let greeting = arbor(&["prompt", url, "greet", "name=Ada", "--era", era]);
+        assert!(greeting.status.success(), "{what}: {greeting:?}");
+        assert!(
+            stdout(&greeting).starts_with("user: ") && stdout(&greeting).contains("Ada"),
+            "{what}: {greeting:?}"
+        );
+    }
+}
+
+#[test]
+fn exit_codes_say_what_failed() {
+    let served = Served::start();
+    let http = served.url("http://", "/mcp");
+    // The tool ran and said it failed: 1, its message on stdout.
+    let bad_args = arbor(&["call", &http, "add", r#"{"a": "x"}"#]);
+    assert_eq!(bad_args.status.code(), Some(1), "{bad_args:?}");
+    // Usage: 2.
+    assert_eq!(
+        arbor(&["call", &http, "add", "{not json"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        arbor(&["tools", &http, "--era", "1999-01-01"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(arbor(&["tools", "ftp://x"]).status.code(), Some(2));
+    // Nobody there: 3.
+    assert_eq!(
+        arbor(&["tools", "http://127.0.0.1:9/mcp"]).status.code(),
+        Some(3)
+    );
+    // A JSON-RPC error: 4, with its data.
+    let unknown = arbor(&["call", &http, "no-such-tool"]);
+    assert_eq!(unknown.status.code(), Some(4), "{unknown:?}");
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no-such-tool"));
+    let missing = arbor(&["read", &http, "arbor://demo/nothing", "--era", "handshake"]);
+    assert_eq!(missing.status.code(), Some(4), "{missing:?}");
+}
+
+#[test]
+fn a_server_spawned_over_stdio() {
+    let tools = arbor(&["tools", "--", ARBOR, "serve", "--stdio"]);
+    assert!(tools.status.success(), "{tools:?}");
+    assert!(
+        stdout(&tools).lines().any(|l| l.starts_with("echo\t")),
+        "{tools:?}"
+    );
+    let echoed = arbor(&[
+        "call",
+        "echo",
+        r#"{"message": "over stdio"}"#,
+        "--",
+        ARBOR,
+        "serve",
+        "--stdio",
+    ]);
+    assert_eq!(stdout(&echoed).trim(), "over stdio", "{echoed:?}");
+    // A program that is not there: no connection.
+    let absent = arbor(&["tools", "--", "/nonexistent/mcp-server"]);
+    assert_eq!(absent.status.code(), Some(3), "{absent:?}");
+}
