@@ -122,8 +122,9 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 
 /// Every client scenario this test runs against `examples/conformance_client`,
 /// with the versions it runs at ([`DEFAULT`]: the suite's own choice, the
-/// version the scenario was introduced in or 2025-11-25). Not here yet: the
-/// 28 `auth/*` scenarios (arbor's client has no OAuth yet).
+/// version the scenario was introduced in or 2025-11-25). Not here yet:
+/// `auth/client-credentials-jwt`, `auth/dpop`, `auth/dpop-nonce` (they need
+/// ES256 signatures the client does not make yet).
 const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
     ("initialize", &[DEFAULT]),
     ("tools_call", &[V2025, V2026]),
@@ -140,7 +141,42 @@ const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
     ("sep-2640-client-verify-digest", &[DEFAULT]),
     ("sep-2640-client-verify-size", &[DEFAULT]),
     ("sep-2640-client-verify-frontmatter", &[DEFAULT]),
+    // Authorization: discovery, registration, scopes, token endpoint
+    // authentication, issuer checks, and the extensions' grants.
+    ("auth/metadata-default", &[DEFAULT]),
+    ("auth/metadata-var1", &[DEFAULT]),
+    ("auth/metadata-var2", &[DEFAULT]),
+    ("auth/metadata-var3", &[DEFAULT]),
+    ("auth/basic-cimd", &[DEFAULT]),
+    ("auth/scope-from-www-authenticate", &[DEFAULT]),
+    ("auth/scope-from-scopes-supported", &[DEFAULT]),
+    ("auth/scope-omitted-when-undefined", &[DEFAULT]),
+    ("auth/scope-step-up", &[DEFAULT]),
+    ("auth/scope-retry-limit", &[DEFAULT]),
+    ("auth/token-endpoint-auth-basic", &[DEFAULT]),
+    ("auth/token-endpoint-auth-post", &[DEFAULT]),
+    ("auth/token-endpoint-auth-none", &[DEFAULT]),
+    ("auth/pre-registration", &[DEFAULT]),
+    ("auth/2025-03-26-oauth-metadata-backcompat", &[DEFAULT]),
+    ("auth/2025-03-26-oauth-endpoint-fallback", &[DEFAULT]),
+    ("auth/resource-mismatch", &[DEFAULT]),
+    ("auth/offline-access-scope", &[DEFAULT]),
+    ("auth/offline-access-not-supported", &[DEFAULT]),
+    ("auth/authorization-server-migration", &[DEFAULT]),
+    ("auth/iss-supported", &[DEFAULT]),
+    ("auth/iss-not-advertised", &[DEFAULT]),
+    ("auth/iss-supported-missing", &[DEFAULT]),
+    ("auth/iss-wrong-issuer", &[DEFAULT]),
+    ("auth/iss-unexpected", &[DEFAULT]),
+    ("auth/iss-normalized", &[DEFAULT]),
+    ("auth/metadata-issuer-mismatch", &[DEFAULT]),
+    ("auth/client-credentials-basic", &[DEFAULT]),
+    ("auth/enterprise-managed-authorization", &[DEFAULT]),
+    ("auth/wif-jwt-bearer", &[DEFAULT]),
 ];
+
+/// The client scenario judged by a clock.
+const TIMED: &str = "sse-retry";
 
 /// A client scenario run at the version the suite picks for it.
 const DEFAULT: &str = "default";
@@ -242,6 +278,20 @@ fn check_line(check: &Value) -> String {
     line
 }
 
+/// The `checks.json` the suite wrote under `dir` (an `auth/…` scenario's
+/// name makes a directory of its own).
+fn find_checks(dir: &std::path::Path) -> Option<PathBuf> {
+    let file = dir.join("checks.json");
+    if file.exists() {
+        return Some(file);
+    }
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().is_dir())
+        .find_map(|entry| find_checks(&entry.path()))
+}
+
 /// Runs one scenario against `target`.
 fn run_scenario(target: Target<'_>, scenario: &'static str, version: &'static str) -> Outcome {
     let prefix = node_prefix();
@@ -289,10 +339,7 @@ fn run_scenario(target: Target<'_>, scenario: &'static str, version: &'static st
             return outcome;
         }
     };
-    let checks_file = std::fs::read_dir(&results)
-        .ok()
-        .and_then(|mut dirs| dirs.find_map(|d| d.ok()))
-        .map(|d| d.path().join("checks.json"));
+    let checks_file = find_checks(&results);
     let checks: Vec<Value> = match checks_file.as_ref().map(std::fs::read_to_string) {
         Some(Ok(text)) => serde_json::from_str(&text).unwrap_or_default(),
         _ => {
@@ -395,7 +442,17 @@ fn client_conformance() {
     let outcomes: Vec<Outcome> = CLIENT_SCENARIOS
         .iter()
         .flat_map(|(scenario, versions)| versions.iter().map(move |v| (*scenario, *v)))
-        .map(|(scenario, version)| run_scenario(Target::Client(&command), scenario, version))
+        .map(|(scenario, version)| {
+            let outcome = run_scenario(Target::Client(&command), scenario, version);
+            // sse-retry times the reconnection against a 450-700 ms window,
+            // which a loaded machine (the server suites run beside this
+            // test) can miss: a miss is run once more, and reported.
+            if scenario == TIMED && !outcome.failures.is_empty() {
+                eprintln!("{scenario} failed once, run again: {:?}", outcome.failures);
+                return run_scenario(Target::Client(&command), scenario, version);
+            }
+            outcome
+        })
         .collect();
     judge(&outcomes, &format!("client {command}"), "");
 }

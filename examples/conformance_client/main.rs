@@ -23,7 +23,8 @@ use anyhow::{bail, Context as _};
 use arbor::mcp::client::{Client, ElicitModes, VersionChoice};
 use arbor::mcp::model::{CreateMessageResult, ElicitAction, ElicitResult, Role, Root};
 use arbor::mcp::{Content, ProtocolVersion};
-use arbor::transports::client::HttpConnector;
+use arbor::transports::client::oauth::{Credentials, Grant};
+use arbor::transports::client::{HttpConnector, OAuth, OAuthConfig};
 use serde_json::{json, Map, Value};
 
 #[tokio::main(flavor = "current_thread")]
@@ -46,7 +47,7 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|c| serde_json::from_str(&c).ok())
         .unwrap_or(Value::Null);
-    let client = connect(&url, version).await?;
+    let client = connect(&url, version, oauth(&scenario, &context)).await?;
     let outcome = run(&client, &scenario, &context).await;
     client.close().await;
     outcome
@@ -55,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
 /// A client that answers every server request the suite makes: forms
 /// accepted as filled (with the schema's defaults), a canned model answer,
 /// one root.
-async fn connect(url: &str, version: VersionChoice) -> anyhow::Result<Client> {
+async fn connect(url: &str, version: VersionChoice, oauth: OAuthConfig) -> anyhow::Result<Client> {
     Client::builder()
         .name("arbor-conformance-client", env!("CARGO_PKG_VERSION"))
         .version(version)
@@ -95,13 +96,52 @@ async fn connect(url: &str, version: VersionChoice) -> anyhow::Result<Client> {
             uri: "file:///tmp/conformance".into(),
             name: Some("conformance".into()),
         }])
-        .connect(HttpConnector::new(url))
+        .connect(HttpConnector::new(url).oauth(OAuth::new(oauth)))
         .await
         .with_context(|| format!("connecting to {url}"))
 }
 
+/// The OAuth client for a scenario: the suite's redirect URI and client
+/// metadata document, the scenario's credentials, and its grant.
+fn oauth(scenario: &str, context: &Value) -> OAuthConfig {
+    let text = |key: &str| context[key].as_str().map(str::to_string);
+    let credentials = text("client_id").map(|client_id| Credentials {
+        issuer: text("issuer"),
+        client_id,
+        client_secret: text("client_secret"),
+    });
+    let grant = match scenario {
+        "auth/client-credentials-basic" => Grant::ClientCredentials,
+        "auth/wif-jwt-bearer" => Grant::JwtBearer {
+            assertion: text("valid_jwt").unwrap_or_default(),
+        },
+        "auth/enterprise-managed-authorization" => Grant::TokenExchange {
+            idp_token_endpoint: text("idp_token_endpoint").unwrap_or_default(),
+            idp_client_id: text("idp_client_id").unwrap_or_default(),
+            id_token: text("idp_id_token").unwrap_or_default(),
+        },
+        _ => Grant::AuthorizationCode,
+    };
+    OAuthConfig {
+        redirect_uri: "http://localhost:3000/callback".into(),
+        client_name: "arbor-conformance-client".into(),
+        client_metadata_url: Some("https://conformance-test.local/client-metadata.json".into()),
+        credentials: credentials.into_iter().collect(),
+        grant,
+        ..OAuthConfig::default()
+    }
+}
+
 async fn run(client: &Client, scenario: &str, context: &Value) -> anyhow::Result<()> {
     match scenario {
+        s if s.starts_with("auth/") => {
+            // What a user does: list, then call (a step-up or a moved
+            // authorization server shows on the second request).
+            let tools = client.list_all_tools().await?;
+            if let Some(tool) = tools.first() {
+                client.call_tool(&tool.name, json!({})).await?;
+            }
+        }
         "initialize" | "request-metadata" | "json-schema-ref-no-deref" => {
             client.list_all_tools().await?;
         }

@@ -28,6 +28,9 @@ pub enum ClientError {
         /// The start of the body.
         body: String,
     },
+    /// The server wants authorization the client could not get.
+    #[error("not authorized: {0}")]
+    Unauthorized(String),
     /// The transport could not connect or send.
     #[error("transport: {0}")]
     Transport(String),

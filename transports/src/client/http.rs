@@ -30,6 +30,8 @@ use serde_json::Value;
 use sse_stream::SseStream;
 use tokio::task::AbortHandle;
 
+use super::oauth::{Challenge, OAuth};
+
 /// How many times a stream that ended before its answer is resumed.
 const MAX_RESUMES: u32 = 5;
 /// The delay before resuming a stream when the server named none.
@@ -43,6 +45,7 @@ pub struct HttpConnector {
     url: String,
     http: reqwest::Client,
     headers: HeaderMap,
+    oauth: Option<Arc<OAuth>>,
 }
 
 impl HttpConnector {
@@ -52,7 +55,15 @@ impl HttpConnector {
             url: url.into(),
             http: reqwest::Client::new(),
             headers: HeaderMap::new(),
+            oauth: None,
         }
+    }
+
+    /// Answers 401 and 403 challenges with `oauth` (shared by every
+    /// connection given the same one).
+    pub fn oauth(mut self, oauth: Arc<OAuth>) -> Self {
+        self.oauth = Some(oauth);
+        self
     }
 
     /// Sends `name: value` on every request (e.g. `Authorization`).
@@ -71,6 +82,7 @@ impl HttpConnector {
 impl Connector for HttpConnector {
     fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
         let wire = HttpWire(Arc::new(Shared {
+            oauth: self.oauth.clone(),
             url: self.url.clone(),
             http: self.http.clone(),
             headers: self.headers.clone(),
@@ -84,6 +96,7 @@ impl Connector for HttpConnector {
 }
 
 struct Shared {
+    oauth: Option<Arc<OAuth>>,
     url: String,
     http: reqwest::Client,
     headers: HeaderMap,
@@ -125,8 +138,41 @@ fn header_value(value: &str) -> Option<HeaderValue> {
 }
 
 impl Shared {
-    fn post_headers(&self, out: &Outgoing) -> HeaderMap {
+    /// The configured headers, with the current access token.
+    fn base_headers(&self) -> HeaderMap {
         let mut headers = self.headers.clone();
+        let token = self.oauth.as_ref().and_then(|o| o.access_token());
+        if let Some(value) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
+        {
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
+        headers
+    }
+
+    /// After a 401 or 403: a token that may satisfy the server, or why
+    /// there is none. `None` when the client has no OAuth.
+    async fn authorize(&self, response: &Response, sent: &HeaderMap) -> Option<Result<(), String>> {
+        let oauth = self.oauth.as_ref()?;
+        let challenge = response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(Challenge::parse)
+            .unwrap_or_default();
+        let used = sent
+            .get(reqwest::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let server = match reqwest::Url::parse(&self.url) {
+            Ok(url) => url,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        Some(oauth.challenged(&server, used, challenge).await)
+    }
+
+    fn post_headers(&self, out: &Outgoing) -> HeaderMap {
+        let mut headers = self.base_headers();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(
             ACCEPT,
@@ -179,22 +225,44 @@ impl Shared {
             _ => None,
         };
         let is_initialize = matches!(&out.message, Message::Request(r) if r.method == "initialize");
-        let headers = self.post_headers(&out);
-        let had_session = headers.contains_key("mcp-session-id");
-        let sent = self
-            .http
-            .post(&self.url)
-            .headers(headers)
-            .body(out.message.to_json())
-            .send()
-            .await;
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                // The server is not there: the connection is lost, and the
-                // client redials.
-                self.inbox.closed(format!("POST {}: {e}", self.url));
-                return;
+        let (response, had_session) = loop {
+            let headers = self.post_headers(&out);
+            let had_session = headers.contains_key("mcp-session-id");
+            let sent = self
+                .http
+                .post(&self.url)
+                .headers(headers.clone())
+                .body(out.message.to_json())
+                .send()
+                .await;
+            let response = match sent {
+                Ok(response) => response,
+                Err(e) => {
+                    // The server is not there: the connection is lost, and
+                    // the client redials.
+                    self.inbox.closed(format!("POST {}: {e}", self.url));
+                    return;
+                }
+            };
+            let status = response.status();
+            if status != StatusCode::UNAUTHORIZED && status != StatusCode::FORBIDDEN {
+                if status.is_success() {
+                    if let Some(oauth) = &self.oauth {
+                        oauth.accepted();
+                    }
+                }
+                break (response, had_session);
+            }
+            match self.authorize(&response, &headers).await {
+                Some(Ok(())) => continue,
+                Some(Err(why)) => {
+                    match awaiting {
+                        Some(id) => self.inbox.fail(id, ClientError::Unauthorized(why)),
+                        None => tracing::warn!(%why, "a notification was refused: not authorized"),
+                    }
+                    return;
+                }
+                None => break (response, had_session),
             }
         };
         if is_initialize && response.status().is_success() {
@@ -326,7 +394,7 @@ impl Shared {
 
     /// GET with `Last-Event-ID`: the rest of a stream, or the standalone one.
     async fn resume(&self, last_event: Option<&str>) -> Result<Response, ClientError> {
-        let mut headers = self.headers.clone();
+        let mut headers = self.base_headers();
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         if let Some(version) = *self.version.lock() {
             headers.insert(
@@ -419,7 +487,7 @@ impl Wire for HttpWire {
             let Some(session) = self.0.session.lock().take() else {
                 return;
             };
-            let mut headers = self.0.headers.clone();
+            let mut headers = self.0.base_headers();
             headers.insert("mcp-session-id", session);
             let _ = self
                 .0

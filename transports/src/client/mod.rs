@@ -10,6 +10,7 @@
 
 mod http;
 mod legacy;
+pub mod oauth;
 mod stdio;
 mod ws;
 
@@ -17,6 +18,7 @@ use arbor_mcp::client::{Connector, LineConnector};
 
 pub use http::HttpConnector;
 pub use legacy::LegacySseConnector;
+pub use oauth::{OAuth, OAuthConfig};
 pub use stdio::{StderrLog, StdioConnector};
 pub use ws::WsConnector;
 
