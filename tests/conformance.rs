@@ -122,9 +122,8 @@ const SCENARIOS: &[(&str, &[&str])] = &[
 
 /// Every client scenario this test runs against `examples/conformance_client`,
 /// with the versions it runs at ([`DEFAULT`]: the suite's own choice, the
-/// version the scenario was introduced in or 2025-11-25). Not here yet:
-/// `auth/client-credentials-jwt`, `auth/dpop`, `auth/dpop-nonce` (they need
-/// ES256 signatures the client does not make yet).
+/// version the scenario was introduced in or 2025-11-25): all 48 of
+/// `conformance list --client`, and at both wires those that apply to both.
 const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
     ("initialize", &[DEFAULT]),
     ("tools_call", &[V2025, V2026]),
@@ -143,20 +142,20 @@ const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
     ("sep-2640-client-verify-frontmatter", &[DEFAULT]),
     // Authorization: discovery, registration, scopes, token endpoint
     // authentication, issuer checks, and the extensions' grants.
-    ("auth/metadata-default", &[DEFAULT]),
-    ("auth/metadata-var1", &[DEFAULT]),
-    ("auth/metadata-var2", &[DEFAULT]),
-    ("auth/metadata-var3", &[DEFAULT]),
-    ("auth/basic-cimd", &[DEFAULT]),
-    ("auth/scope-from-www-authenticate", &[DEFAULT]),
-    ("auth/scope-from-scopes-supported", &[DEFAULT]),
-    ("auth/scope-omitted-when-undefined", &[DEFAULT]),
-    ("auth/scope-step-up", &[DEFAULT]),
-    ("auth/scope-retry-limit", &[DEFAULT]),
-    ("auth/token-endpoint-auth-basic", &[DEFAULT]),
-    ("auth/token-endpoint-auth-post", &[DEFAULT]),
-    ("auth/token-endpoint-auth-none", &[DEFAULT]),
-    ("auth/pre-registration", &[DEFAULT]),
+    ("auth/metadata-default", &[V2025, V2026]),
+    ("auth/metadata-var1", &[V2025, V2026]),
+    ("auth/metadata-var2", &[V2025, V2026]),
+    ("auth/metadata-var3", &[V2025, V2026]),
+    ("auth/basic-cimd", &[V2025, V2026]),
+    ("auth/scope-from-www-authenticate", &[V2025, V2026]),
+    ("auth/scope-from-scopes-supported", &[V2025, V2026]),
+    ("auth/scope-omitted-when-undefined", &[V2025, V2026]),
+    ("auth/scope-step-up", &[V2025, V2026]),
+    ("auth/scope-retry-limit", &[V2025, V2026]),
+    ("auth/token-endpoint-auth-basic", &[V2025, V2026]),
+    ("auth/token-endpoint-auth-post", &[V2025, V2026]),
+    ("auth/token-endpoint-auth-none", &[V2025, V2026]),
+    ("auth/pre-registration", &[V2025, V2026]),
     ("auth/2025-03-26-oauth-metadata-backcompat", &[DEFAULT]),
     ("auth/2025-03-26-oauth-endpoint-fallback", &[DEFAULT]),
     ("auth/resource-mismatch", &[DEFAULT]),
@@ -173,6 +172,9 @@ const CLIENT_SCENARIOS: &[(&str, &[&str])] = &[
     ("auth/client-credentials-basic", &[DEFAULT]),
     ("auth/enterprise-managed-authorization", &[DEFAULT]),
     ("auth/wif-jwt-bearer", &[DEFAULT]),
+    ("auth/client-credentials-jwt", &[DEFAULT]),
+    ("auth/dpop", &[DEFAULT]),
+    ("auth/dpop-nonce", &[DEFAULT]),
 ];
 
 /// The client scenario judged by a clock.
@@ -470,6 +472,31 @@ fn conformance_at_2026_07_28() {
 #[test]
 fn conformance_of_extensions() {
     run_version(EXT);
+}
+
+/// The client list is the suite's whole list: nothing passes by not running.
+#[test]
+fn every_client_scenario_of_the_suite_is_listed() {
+    let prefix = node_prefix();
+    let mut cmd = prefix.node();
+    cmd.arg(
+        prefix
+            .package_dir("@modelcontextprotocol/conformance")
+            .join("dist/index.js"),
+    )
+    .args(["list", "--client"]);
+    let listed = run_with_timeout(cmd, Duration::from_secs(60), "conformance list").unwrap();
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let mut suite: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let mut ours: Vec<&str> = CLIENT_SCENARIOS.iter().map(|(s, _)| *s).collect();
+    suite.sort_unstable();
+    ours.sort_unstable();
+    assert_eq!(suite.len(), 48, "{text}");
+    assert_eq!(ours, suite);
 }
 
 #[test]

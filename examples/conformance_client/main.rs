@@ -112,6 +112,9 @@ fn oauth(scenario: &str, context: &Value) -> OAuthConfig {
     });
     let grant = match scenario {
         "auth/client-credentials-basic" => Grant::ClientCredentials,
+        "auth/client-credentials-jwt" => Grant::ClientCredentialsJwt {
+            private_key_pem: text("private_key_pem").unwrap_or_default(),
+        },
         "auth/wif-jwt-bearer" => Grant::JwtBearer {
             assertion: text("valid_jwt").unwrap_or_default(),
         },

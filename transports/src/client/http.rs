@@ -138,13 +138,14 @@ fn header_value(value: &str) -> Option<HeaderValue> {
 }
 
 impl Shared {
-    /// The configured headers, with the current access token.
-    fn base_headers(&self) -> HeaderMap {
+    /// The configured headers, with the current access token presented for
+    /// a `method` request.
+    fn base_headers(&self, method: &str) -> HeaderMap {
         let mut headers = self.headers.clone();
-        let token = self.oauth.as_ref().and_then(|o| o.access_token());
-        if let Some(value) = token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok())
-        {
-            headers.insert(reqwest::header::AUTHORIZATION, value);
+        if let (Some(oauth), Ok(url)) = (&self.oauth, reqwest::Url::parse(&self.url)) {
+            for (name, value) in oauth.authorization(method, &url) {
+                headers.insert(name, value);
+            }
         }
         headers
     }
@@ -163,16 +164,24 @@ impl Shared {
         let used = sent
             .get(reqwest::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("DPoP "))
+            });
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let server = match reqwest::Url::parse(&self.url) {
             Ok(url) => url,
             Err(e) => return Some(Err(e.to_string())),
         };
-        Some(oauth.challenged(&server, used, challenge).await)
+        Some(oauth.challenged(&server, used, challenge, nonce).await)
     }
 
     fn post_headers(&self, out: &Outgoing) -> HeaderMap {
-        let mut headers = self.base_headers();
+        let mut headers = self.base_headers("POST");
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         headers.insert(
             ACCEPT,
@@ -394,7 +403,7 @@ impl Shared {
 
     /// GET with `Last-Event-ID`: the rest of a stream, or the standalone one.
     async fn resume(&self, last_event: Option<&str>) -> Result<Response, ClientError> {
-        let mut headers = self.base_headers();
+        let mut headers = self.base_headers("GET");
         headers.insert(ACCEPT, HeaderValue::from_static("text/event-stream"));
         if let Some(version) = *self.version.lock() {
             headers.insert(
@@ -487,7 +496,7 @@ impl Wire for HttpWire {
             let Some(session) = self.0.session.lock().take() else {
                 return;
             };
-            let mut headers = self.0.base_headers();
+            let mut headers = self.0.base_headers("DELETE");
             headers.insert("mcp-session-id", session);
             let _ = self
                 .0

@@ -13,11 +13,11 @@ pub(crate) struct Challenge {
 }
 
 impl Challenge {
-    /// The Bearer challenge among `header`'s, if there is one.
+    /// The Bearer or DPoP challenge in `header`, if it is one.
     pub(crate) fn parse(header: &str) -> Option<Challenge> {
         let rest = header.trim();
         let (scheme, params) = rest.split_once(' ').unwrap_or((rest, ""));
-        if !scheme.eq_ignore_ascii_case("bearer") {
+        if !scheme.eq_ignore_ascii_case("bearer") && !scheme.eq_ignore_ascii_case("dpop") {
             return None;
         }
         let mut challenge = Challenge::default();
@@ -87,6 +87,10 @@ mod tests {
             Some("invalid_token".into())
         );
         assert_eq!(Challenge::parse("Basic realm=x"), None);
+        assert_eq!(
+            Challenge::parse(r#"DPoP error="use_dpop_nonce""#).and_then(|c| c.error),
+            Some("use_dpop_nonce".into())
+        );
         assert_eq!(Challenge::parse("Bearer"), Some(Challenge::default()));
     }
 }

@@ -21,6 +21,7 @@
 
 mod challenge;
 mod discovery;
+mod jws;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,8 @@ use sha2::{Digest as _, Sha256};
 
 pub(crate) use challenge::Challenge;
 use discovery::{ResourceMetadata, ServerMetadata};
+use jws::Key;
+use reqwest::header::{HeaderName, HeaderValue};
 
 /// How the user authorizes: given the authorization URL, return the
 /// redirect URL the authorization server sent the browser to.
@@ -109,6 +112,12 @@ pub enum Grant {
     AuthorizationCode,
     /// `client_credentials` with the pre-registered secret (HTTP Basic).
     ClientCredentials,
+    /// `client_credentials` with a signed assertion (`private_key_jwt`,
+    /// ES256) instead of a secret.
+    ClientCredentialsJwt {
+        /// The client's P-256 key, PKCS#8 PEM.
+        private_key_pem: String,
+    },
     /// A JWT assertion (RFC 7523) from the workload's identity provider.
     JwtBearer {
         /// The assertion, as issued.
@@ -211,6 +220,8 @@ struct Tokens {
     refresh: Option<String>,
     issuer: String,
     token_endpoint: String,
+    /// Bound to the client's DPoP key (RFC 9449) rather than a bearer token.
+    dpop: bool,
 }
 
 #[derive(Default)]
@@ -228,8 +239,14 @@ struct State {
 pub struct OAuth {
     config: OAuthConfig,
     http: reqwest::Client,
-    /// The token requests carry, read without waiting.
-    token: RwLock<Option<String>>,
+    /// The token requests carry, read without waiting, and whether it is
+    /// DPoP-bound.
+    token: RwLock<Option<(String, bool)>>,
+    /// The key DPoP proofs are signed with.
+    dpop_key: Key,
+    /// The last `DPoP-Nonce` of the authorization server and of the
+    /// resource server.
+    nonces: RwLock<(Option<String>, Option<String>)>,
     /// Held for the whole of an authorization or refresh: one at a time.
     state: tokio::sync::Mutex<State>,
 }
@@ -246,8 +263,14 @@ impl std::fmt::Debug for OAuth {
 #[derive(Deserialize)]
 struct TokenResponse {
     access_token: String,
+    #[serde(default = "bearer")]
+    token_type: String,
     #[serde(default)]
     refresh_token: Option<String>,
+}
+
+fn bearer() -> String {
+    "Bearer".into()
 }
 
 #[derive(Deserialize)]
@@ -297,6 +320,14 @@ impl Discovered {
         url.map_err(|e| format!("{fallback}: {e}"))
     }
 
+    /// Whether the authorization server takes ES256 DPoP proofs.
+    fn offers_dpop(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .and_then(|m| m.dpop_signing_alg_values_supported.as_ref())
+            .is_some_and(|algs| algs.iter().any(|a| a == "ES256"))
+    }
+
     fn resource_indicator(&self) -> Option<&str> {
         self.resource.as_ref().map(|r| r.resource.as_str())
     }
@@ -309,13 +340,38 @@ impl OAuth {
             config,
             http: no_redirects(),
             token: RwLock::new(None),
+            dpop_key: Key::generate(),
+            nonces: RwLock::new((None, None)),
             state: tokio::sync::Mutex::new(State::default()),
         })
     }
 
     /// The access token to send, if there is one.
     pub fn access_token(&self) -> Option<String> {
-        self.token.read().clone()
+        self.token.read().as_ref().map(|(token, _)| token.clone())
+    }
+
+    /// The headers that present the token on a `method` request to `url`:
+    /// `Authorization: Bearer`, or `Authorization: DPoP` with a fresh proof.
+    pub(crate) fn authorization(&self, method: &str, url: &Url) -> Vec<(HeaderName, HeaderValue)> {
+        let Some((token, dpop)) = self.token.read().clone() else {
+            return Vec::new();
+        };
+        let scheme = if dpop { "DPoP" } else { "Bearer" };
+        let mut headers = Vec::new();
+        if let Ok(value) = HeaderValue::from_str(&format!("{scheme} {token}")) {
+            headers.push((reqwest::header::AUTHORIZATION, value));
+        }
+        if dpop {
+            let nonce = self.nonces.read().1.clone();
+            let proof = self
+                .dpop_key
+                .dpop_proof(method, url, Some(&token), nonce.as_deref());
+            if let Ok(value) = HeaderValue::from_str(&proof) {
+                headers.push((HeaderName::from_static("dpop"), value));
+            }
+        }
+        headers
     }
 
     /// A request with the current token was accepted.
@@ -333,9 +389,17 @@ impl OAuth {
         server: &Url,
         used: Option<&str>,
         challenge: Challenge,
+        nonce: Option<String>,
     ) -> Result<(), String> {
+        if challenge.error.as_deref() == Some("use_dpop_nonce") {
+            let mut nonces = self.nonces.write();
+            if nonce.is_some() && nonces.1 != nonce {
+                nonces.1 = nonce;
+                return Ok(()); // the same token, proven with the server's nonce
+            }
+        }
         let mut state = self.state.lock().await;
-        if self.token.read().as_deref() != used {
+        if self.access_token().as_deref() != used {
             return Ok(()); // another request got a newer token meanwhile
         }
         if state.attempts >= self.config.max_attempts {
@@ -357,7 +421,7 @@ impl OAuth {
             }
         }
         let tokens = self.obtain(&mut state, &found, &challenge).await?;
-        *self.token.write() = Some(tokens.access.clone());
+        *self.token.write() = Some((tokens.access.clone(), tokens.dpop));
         state.tokens = Some(tokens);
         Ok(())
     }
@@ -557,6 +621,34 @@ impl OAuth {
                 scope.iter().for_each(|s| form.push(("scope", s.clone())));
                 Some(self.client(state, found).await?)
             }
+            Grant::ClientCredentialsJwt { private_key_pem } => {
+                let key = Key::from_pem(private_key_pem)?;
+                let client_id = self
+                    .config
+                    .credentials
+                    .first()
+                    .map(|c| c.client_id.clone())
+                    .ok_or("a client assertion needs the client's id in the credentials")?;
+                let audience = found
+                    .metadata
+                    .as_ref()
+                    .map_or(found.issuer.clone(), |m| m.issuer.clone());
+                form.push(("grant_type", "client_credentials".into()));
+                form.push((
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+                ));
+                form.push((
+                    "client_assertion",
+                    key.client_assertion(&client_id, &audience),
+                ));
+                scope.iter().for_each(|s| form.push(("scope", s.clone())));
+                Some(Client {
+                    id: client_id,
+                    secret: None,
+                    method: AuthMethod::None,
+                })
+            }
             Grant::JwtBearer { assertion } => {
                 form.push((
                     "grant_type",
@@ -589,10 +681,12 @@ impl OAuth {
         if let Some(resource) = found.resource_indicator() {
             form.push(("resource", resource.to_string()));
         }
+        let dpop = found.offers_dpop();
         let answer = self
-            .token_request(&token_endpoint, client.as_ref(), form)
+            .token_request(&token_endpoint, client.as_ref(), form, dpop)
             .await?;
         Ok(Tokens {
+            dpop: answer.token_type.eq_ignore_ascii_case("dpop"),
             access: answer.access_token,
             refresh: answer.refresh_token,
             issuer: found.issuer.clone(),
@@ -679,13 +773,15 @@ impl OAuth {
         if let Some(resource) = found.resource_indicator() {
             form.push(("resource", resource.to_string()));
         }
-        let answer = self.token_request(&endpoint, Some(&client), form).await?;
+        let answer = self
+            .token_request(&endpoint, Some(&client), form, tokens.dpop)
+            .await?;
         let renewed = Tokens {
             access: answer.access_token,
             refresh: answer.refresh_token.or_else(|| tokens.refresh.clone()),
             ..tokens.clone()
         };
-        *self.token.write() = Some(renewed.access.clone());
+        *self.token.write() = Some((renewed.access.clone(), renewed.dpop));
         state.tokens = Some(renewed);
         Ok(())
     }
@@ -720,18 +816,49 @@ impl OAuth {
         }
         let endpoint = Url::parse(endpoint).map_err(|e| format!("{endpoint}: {e}"))?;
         Ok(self
-            .token_request(&endpoint, None, form)
+            .token_request(&endpoint, None, form, false)
             .await?
             .access_token)
     }
 
+    /// A token request; with `dpop`, proven with the client's key, and sent
+    /// once more with the server's nonce if it asks for one.
     async fn token_request(
         &self,
         endpoint: &Url,
         client: Option<&Client>,
-        mut form: Vec<(&str, String)>,
+        form: Vec<(&str, String)>,
+        dpop: bool,
     ) -> Result<TokenResponse, String> {
+        let first = self
+            .token_request_once(endpoint, client, form.clone(), dpop)
+            .await;
+        match first {
+            Err(TokenRefusal::UseNonce(nonce)) if dpop => {
+                self.nonces.write().0 = Some(nonce);
+                self.token_request_once(endpoint, client, form, dpop)
+                    .await
+                    .map_err(TokenRefusal::into_message)
+            }
+            other => other.map_err(TokenRefusal::into_message),
+        }
+    }
+
+    async fn token_request_once(
+        &self,
+        endpoint: &Url,
+        client: Option<&Client>,
+        mut form: Vec<(&str, String)>,
+        dpop: bool,
+    ) -> Result<TokenResponse, TokenRefusal> {
         let mut request = self.http.post(endpoint.clone());
+        if dpop {
+            let nonce = self.nonces.read().0.clone();
+            let proof = self
+                .dpop_key
+                .dpop_proof("POST", endpoint, None, nonce.as_deref());
+            request = request.header("dpop", proof);
+        }
         if let Some(client) = client {
             match (client.method, &client.secret) {
                 (AuthMethod::Basic, Some(secret)) => {
@@ -750,12 +877,38 @@ impl OAuth {
             .form(&form)
             .send()
             .await
-            .map_err(|e| format!("token request to {endpoint}: {e}"))?;
+            .map_err(|e| TokenRefusal::Other(format!("token request to {endpoint}: {e}")))?;
         let status = response.status();
+        let nonce = response
+            .headers()
+            .get("dpop-nonce")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(format!("token request to {endpoint}: {status} {body}"));
+            return Err(match (body["error"].as_str(), nonce) {
+                (Some("use_dpop_nonce"), Some(nonce)) => TokenRefusal::UseNonce(nonce),
+                _ => TokenRefusal::Other(format!("token request to {endpoint}: {status} {body}")),
+            });
         }
-        serde_json::from_value(body).map_err(|e| format!("token answer: {e}"))
+        serde_json::from_value(body).map_err(|e| TokenRefusal::Other(format!("token answer: {e}")))
+    }
+}
+
+/// Why a token request failed.
+enum TokenRefusal {
+    /// The server wants a DPoP proof with this nonce.
+    UseNonce(String),
+    Other(String),
+}
+
+impl TokenRefusal {
+    fn into_message(self) -> String {
+        match self {
+            TokenRefusal::UseNonce(nonce) => {
+                format!("the server asks for DPoP nonce {nonce:?} again")
+            }
+            TokenRefusal::Other(message) => message,
+        }
     }
 }
