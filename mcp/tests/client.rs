@@ -255,3 +255,62 @@ async fn a_pinned_old_version_is_spoken_and_batches_stay_off() {
     assert_eq!(sum.content[0].as_text(), Some("7"));
     pinned.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_lists_are_reused_until_a_listen_says_they_changed() {
+    use arbor_mcp::cache::{CacheHint, CacheScope, ListCaching};
+    use arbor_mcp::model::params::ListenFilter;
+    let minute = CacheHint {
+        ttl: Duration::from_secs(60),
+        scope: CacheScope::Private,
+    };
+    let server = common::server_with(arbor_mcp::ServerConfig {
+        page_size: 5,
+        list_caching: ListCaching {
+            tools: minute,
+            ..ListCaching::default()
+        },
+        ..arbor_mcp::ServerConfig::default()
+    });
+    let c = Client::builder()
+        .connect(connector(server.clone()))
+        .await
+        .unwrap();
+    let before = c.list_all_tools().await.unwrap().len();
+    let added = |name: &'static str| {
+        server
+            .add_tool(
+                arbor_mcp::Tool::new(name).description("added"),
+                |(), _ctx| async { Ok(arbor_mcp::CallToolResult::text("new")) },
+            )
+            .unwrap();
+    };
+    // Fresh for a minute: the new tool is not seen, no request is made.
+    added("late-1");
+    assert_eq!(c.list_all_tools().await.unwrap().len(), before);
+    // A listen hears the change, which makes the cached pages stale.
+    let mut listen = c
+        .listen(ListenFilter {
+            tools_list_changed: true,
+            ..ListenFilter::default()
+        })
+        .await
+        .unwrap();
+    // The listen is acknowledged first; then the change arrives.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    added("late-2");
+    let changed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match listen.next().await {
+                Some(n) if n.method == "notifications/tools/list_changed" => return true,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    })
+    .await;
+    assert_eq!(changed, Ok(true));
+    assert_eq!(c.list_all_tools().await.unwrap().len(), before + 2);
+    listen.close();
+    c.close().await;
+}

@@ -36,6 +36,8 @@ use super::oauth::{Challenge, OAuth};
 const MAX_RESUMES: u32 = 5;
 /// The delay before resuming a stream when the server named none.
 const DEFAULT_RETRY: Duration = Duration::from_secs(1);
+/// How long the GET stream may take to open before the client goes on.
+const GET_STREAM_WAIT: Duration = Duration::from_secs(5);
 /// How much of an error body is kept for the error.
 const ERROR_BODY_BYTES: usize = 2048;
 
@@ -434,24 +436,22 @@ impl Shared {
         }
     }
 
-    /// Opens the handshake era's GET stream once the session is known.
-    fn open_get_stream(self: &Arc<Self>, version: Option<ProtocolVersion>) {
+    /// Opens the handshake era's GET stream once the session is known, and
+    /// waits until the server has answered it (or [`GET_STREAM_WAIT`]
+    /// passed): what the client sends next finds the stream there, so that
+    /// a server request sent on it is not missed.
+    async fn open_get_stream(self: &Arc<Self>, version: Option<ProtocolVersion>) {
         let handshake = version.map(ProtocolVersion::era) == Some(Era::Handshake);
-        if !handshake || self.session.lock().is_none() {
+        if !handshake || self.session.lock().is_none() || self.get_stream.lock().is_some() {
             return;
         }
-        let mut slot = self.get_stream.lock();
-        if slot.is_some() {
+        // 405: the server offers no GET stream, which is allowed.
+        let Ok(Ok(response)) = tokio::time::timeout(GET_STREAM_WAIT, self.resume(None)).await
+        else {
             return;
-        }
-        let me = self.clone();
-        let task = tokio::spawn(async move {
-            // 405: the server offers no GET stream, which is allowed.
-            if let Ok(response) = me.resume(None).await {
-                me.clone().read_stream(response, None).await;
-            }
-        });
-        *slot = Some(task.abort_handle());
+        };
+        let task = tokio::spawn(self.clone().read_stream(response, None));
+        *self.get_stream.lock() = Some(task.abort_handle());
     }
 }
 
@@ -470,19 +470,21 @@ impl Wire for HttpWire {
             if out.version.is_some() {
                 *shared.version.lock() = out.version;
             }
-            if matches!(&out.message, Message::Notification(n) if n.method == "notifications/initialized")
-            {
-                shared.open_get_stream(out.version);
-            }
+            let initialized = matches!(&out.message,
+                Message::Notification(n) if n.method == "notifications/initialized");
+            let version = out.version;
             match &out.message {
                 // A request's answer may take long: it is read off the
                 // client process, which goes on.
                 Message::Request(_) => {
-                    tokio::spawn(shared.exchange(out));
+                    tokio::spawn(shared.clone().exchange(out));
                 }
                 // A notification or response is acknowledged at once; waiting
                 // keeps them in order with what follows.
-                _ => shared.exchange(out).await,
+                _ => shared.clone().exchange(out).await,
+            }
+            if initialized {
+                shared.open_get_stream(version).await;
             }
             Ok(())
         })
