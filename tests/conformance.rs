@@ -108,12 +108,12 @@ const SCENARIOS: &[(&str, &[&str])] = &[
     ("tools-call-with-progress", &[V2025, V2026]),
     ("tools-list", &[V2025, V2026]),
     // The tasks extension (`--suite all`). Not here: tasks-status-notifications
-    // (the suite has no checks for it yet) and tasks-mrtr-composition (a tool
-    // that gathers input and then becomes a task: arbor has no API for it).
+    // (the suite has no checks for it yet).
     ("tasks-capability-negotiation", &[EXT]),
     ("tasks-dispatch-and-envelope", &[EXT]),
     ("tasks-lifecycle", &[EXT]),
     ("tasks-mrtr-input", &[EXT]),
+    ("tasks-mrtr-composition", &[EXT]),
     ("tasks-request-headers", &[EXT]),
     ("tasks-request-state-removal", &[EXT]),
     ("tasks-required-task-error", &[EXT]),
@@ -510,9 +510,9 @@ fn run_requirements(target: Target<'_>, revision: &str) {
 fn server_requirements() {
     let server = start_server();
     let url = server.url("http://", "/mcp");
-    // 2026-07-28 still fails tasks-mrtr-composition (not scored, but in the
-    // total): see SCENARIOS.
-    run_requirements(Target::Server(&url), V2025);
+    for revision in [V2025, V2026] {
+        run_requirements(Target::Server(&url), revision);
+    }
 }
 
 #[test]

@@ -34,6 +34,8 @@ pub struct RequestContext<S> {
     state: Option<Arc<Value>>,
     /// Cancelled once the request is over: see [`RequestContext::cancelled`].
     cancel: CancellationToken,
+    /// Whether the handler runs inside a task.
+    in_task: bool,
 }
 
 impl<S> RequestContext<S> {
@@ -54,7 +56,41 @@ impl<S> RequestContext<S> {
             inputs: None,
             state: None,
             cancel: CancellationToken::new(),
+            in_task: false,
         }
+    }
+
+    /// Whether the handler runs inside a task (tasks extension).
+    pub fn in_task(&self) -> bool {
+        self.in_task
+    }
+
+    /// The same request and its gathered input, detached from the
+    /// connection and from the request's end: what a task it becomes runs
+    /// with.
+    pub(crate) fn detached(&self) -> Self
+    where
+        S: Clone,
+    {
+        RequestContext {
+            id: self.id.clone(),
+            version: self.version,
+            client_capabilities: self.client_capabilities.clone(),
+            serving: self.serving.clone(),
+            out: None,
+            progress: None,
+            log_level: None,
+            inputs: self.inputs.clone(),
+            state: self.state.clone(),
+            cancel: CancellationToken::new(),
+            in_task: self.in_task,
+        }
+    }
+
+    /// The same request, run inside a task.
+    pub(crate) fn in_a_task(mut self) -> Self {
+        self.in_task = true;
+        self
     }
 
     /// Resolves once the request is over for the client: cancelled

@@ -314,3 +314,49 @@ async fn cached_lists_are_reused_until_a_listen_says_they_changed() {
     listen.close();
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tool_that_becomes_a_task_after_input_answers_a_client_without_tasks() {
+    use arbor_mcp::input::InputRequired;
+    use arbor_mcp::{CallToolResult, ServerBuilder, Tool, ToolError};
+    let server = ServerBuilder::new("escalating", "1")
+        .tool(
+            Tool::new("ask_then_work")
+                .task_support(arbor_mcp::TaskSupport::Optional)
+                .task_after_input(),
+            |(), ctx| async move {
+                match ctx.input::<ElicitResult>("ok") {
+                    None => Err(ToolError::input_required(InputRequired::new().elicit(
+                        "ok",
+                        "Go?",
+                        json!({"type": "object", "properties": {}}),
+                    ))),
+                    Some(_) if !ctx.in_task() => Err(ToolError::RunAsTask),
+                    Some(_) => Ok(CallToolResult::text("worked in a task context")),
+                }
+            },
+        )
+        .build()
+        .unwrap();
+    for version in BOTH {
+        let c = Client::builder()
+            .version(version)
+            .elicitation(ElicitModes::Form, |_| async {
+                Ok(ElicitResult {
+                    action: ElicitAction::Accept,
+                    content: None,
+                })
+            })
+            .connect(connector(server.clone()))
+            .await
+            .unwrap();
+        // No tasks declared: the handler runs on, and the call answers.
+        let done = c.call_tool("ask_then_work", json!({})).await.unwrap();
+        assert_eq!(
+            done.content[0].as_text(),
+            Some("worked in a task context"),
+            "{version:?}"
+        );
+        c.close().await;
+    }
+}

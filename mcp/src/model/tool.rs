@@ -55,6 +55,10 @@ pub struct Tool {
     /// Metadata.
     #[serde(rename = "_meta", default, skip_serializing_if = "Option::is_none")]
     pub meta: Option<JsonObject>,
+    /// A task tool that gathers its input on the call itself and becomes a
+    /// task only when its handler says so (arbor's, not on the wire).
+    #[serde(skip)]
+    pub(crate) task_after_input: bool,
 }
 
 /// The input schema of `T`, without the Rust type name schemars puts in
@@ -88,6 +92,7 @@ impl Tool {
             icons: Vec::new(),
             execution: None,
             meta: None,
+            task_after_input: false,
         }
     }
 
@@ -121,6 +126,17 @@ impl Tool {
         self.execution = Some(ToolExecution {
             task_support: support,
         });
+        self
+    }
+
+    /// For a task tool: instead of becoming a task at once, the call first
+    /// gathers the input its handler asks for (2026-07-28 input rounds, on
+    /// `tools/call` itself), and becomes a task when the handler returns
+    /// [`ToolError::RunAsTask`](crate::ToolError::RunAsTask); the task runs
+    /// the handler again with those answers, and
+    /// [`RequestContext::in_task`](crate::RequestContext::in_task) set.
+    pub fn task_after_input(mut self) -> Self {
+        self.task_after_input = true;
         self
     }
 

@@ -263,6 +263,7 @@ impl ServerBuilder {
             }
         };
         let task = tool.tasks();
+        let task_after_input = tool.task_after_input;
         let definition = match serde_json::to_value(&tool) {
             Ok(definition) => definition,
             Err(e) => {
@@ -279,6 +280,7 @@ impl ServerBuilder {
             name,
             definition,
             task,
+            task_after_input,
             headers,
             input,
             output,

@@ -41,6 +41,8 @@ pub(super) struct ToolEntry<C> {
     /// The definition as listed, serialised once.
     pub(super) definition: Value,
     pub(super) task: TaskSupport,
+    /// Whether the call gathers input before it becomes a task.
+    pub(super) task_after_input: bool,
     pub(super) headers: Arc<[crate::param_header::ParamHeader]>,
     pub(super) input: jsonschema::Validator,
     pub(super) output: Option<jsonschema::Validator>,

@@ -16,6 +16,12 @@ pub enum ToolError {
     /// answers (see [`crate::input`]).
     #[error("input required")]
     InputRequired(InputRequired),
+    /// The call becomes a task now: the server answers with the task and
+    /// runs the handler again inside it, with the input gathered so far
+    /// (see [`Tool::task_after_input`](crate::Tool::task_after_input)). To
+    /// a client that takes no tasks, the handler is run again at once.
+    #[error("run as a task")]
+    RunAsTask,
 }
 
 impl ToolError {

@@ -48,10 +48,17 @@ impl McpServer {
                     .map_err(|e| ErrorObject::internal(e.to_string()))?,
             ));
         }
+        let ctx_in_task = ctx.in_task();
         let result = match (tool.handler)(args, ctx).await {
             Ok(result) => result,
             Err(ToolError::Failed(message)) => CallToolResult::error(message),
             Err(ToolError::InputRequired(input)) => return Ok(Outcome::NeedsInput(input)),
+            Err(ToolError::RunAsTask) if ctx_in_task => {
+                return Err(ErrorObject::internal(
+                    "the handler asked to become a task inside its task",
+                ))
+            }
+            Err(ToolError::RunAsTask) => return Ok(Outcome::RunAsTask),
         };
         if let (Some(validator), false) = (&tool.output, result.is_error) {
             let structured = result.structured_content.clone().unwrap_or(Value::Null);

@@ -59,6 +59,8 @@ pub enum Outcome {
     Done(Value),
     /// The handler needs input from the client first.
     NeedsInput(InputRequired),
+    /// The call becomes a task now ([`ToolError::RunAsTask`]).
+    RunAsTask,
 }
 
 struct Inner {
@@ -192,6 +194,16 @@ impl McpServer {
     /// How the tool `name` runs, if there is such a tool.
     pub fn tool_task_support(&self, name: &str) -> Option<TaskSupport> {
         self.inner.catalog.read().tool(name).map(|t| t.task)
+    }
+
+    /// Whether the tool `name` gathers its input before it becomes a task
+    /// ([`Tool::task_after_input`](crate::Tool::task_after_input)).
+    pub fn tool_task_after_input(&self, name: &str) -> bool {
+        self.inner
+            .catalog
+            .read()
+            .tool(name)
+            .is_some_and(|t| t.task_after_input)
     }
 
     /// The capabilities this server offers in `era` (extensions exist only

@@ -138,6 +138,13 @@ impl Session {
             tasks::declared(client),
         ) {
             (TaskSupport::Never, _) | (TaskSupport::Optional, false) => None,
+            // The call gathers its input first; its handler says when it
+            // becomes a task.
+            (TaskSupport::Optional | TaskSupport::Required, true)
+                if self.server.tool_task_after_input(name) =>
+            {
+                None
+            }
             (TaskSupport::Optional | TaskSupport::Required, true) => Some(Ok(())),
             (TaskSupport::Required, false) => Some(Err(tasks::missing_extension())),
         }

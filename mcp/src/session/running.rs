@@ -209,6 +209,18 @@ async fn serve_request(
             Outcome::Done(result) if modern => return Ok(shape_modern(server, method, result)),
             Outcome::Done(result) => return Ok(result),
             Outcome::NeedsInput(input) => input,
+            // The input is gathered: the call becomes a task, with it.
+            Outcome::RunAsTask if modern && crate::tasks::declared(ctx.client_capabilities()) => {
+                let mut params = params;
+                params.remove("_meta");
+                let created = super::task_run::start(server, params, ctx.detached())?;
+                return Ok(shape_modern(server, method, created));
+            }
+            // A client that takes no tasks waits for the handler instead.
+            Outcome::RunAsTask => {
+                ctx = ctx.in_a_task();
+                continue;
+            }
         };
         if let Some(missing) = input.missing_capabilities(ctx.client_capabilities(), ctx.version())
         {

@@ -51,7 +51,7 @@ pub(super) fn start(
     let (id, mut result) = server.tasks().create(Some(answers_tx), false)?;
     // The task's end, or its abort by `tasks/cancel`, cancels its context.
     let over = ctx.cancel_on_drop();
-    let running = run(server.clone(), id.clone(), params, ctx, answers);
+    let running = run(server.clone(), id.clone(), params, ctx.in_a_task(), answers);
     let run = tokio::spawn(async move {
         let _over = over;
         running.await
@@ -86,6 +86,11 @@ async fn run(
             }
             Err(error) => return server.tasks().set(&id, Status::Failed(error)),
             Ok(Outcome::NeedsInput(input)) => input,
+            // Not from a tool: its handler in a task is told so (above).
+            Ok(Outcome::RunAsTask) => {
+                let error = ErrorObject::internal("only a tool call becomes a task");
+                return server.tasks().set(&id, Status::Failed(error));
+            }
         };
         if let Some(missing) = input.missing_capabilities(ctx.client_capabilities(), ctx.version())
         {
