@@ -239,3 +239,59 @@ async fn a_crashed_server_fails_what_was_in_flight_and_is_redialled() {
         tree.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervised_client_killed_is_started_again() {
+    use arbor_supervision::{Strategy, Supervisor};
+    let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+    let url = format!("http://{}/mcp", endpoints.http.unwrap());
+    let (spec, slot) = arbor_transports::client::supervised_client(
+        "client",
+        arbor_mcp::client::ClientConfig::default(),
+        move || HttpConnector::new(url.clone()),
+    );
+    let root = Supervisor::new(Strategy::OneForOne)
+        .child(spec)
+        .start()
+        .await
+        .unwrap();
+    let first = slot
+        .wait(Duration::from_secs(5))
+        .await
+        .expect("the client starts");
+    let echoed = first
+        .call_tool("echo", json!({"text": "one"}))
+        .await
+        .unwrap();
+    assert_eq!(echoed.content[0].as_text(), Some("one"));
+    // Chaos: the client process is killed; its supervisor starts another.
+    let in_flight = {
+        let first = first.clone();
+        tokio::spawn(async move { first.call_tool("wait", json!({"ms": 1_500})).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    first.process().kill();
+    let failed = tokio::time::timeout(Duration::from_secs(5), in_flight)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(failed.unwrap_err(), ClientError::Stopped);
+    let mut second = None;
+    for _ in 0..200 {
+        match slot.current() {
+            Some(c) if c.process().pid() != first.process().pid() => {
+                second = Some(c);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    let second = second.expect("a new client was started");
+    let echoed = second
+        .call_tool("echo", json!({"text": "two"}))
+        .await
+        .unwrap();
+    assert_eq!(echoed.content[0].as_text(), Some("two"));
+    root.shutdown().await;
+    tree.shutdown().await;
+}

@@ -12,6 +12,7 @@ mod http;
 mod legacy;
 pub mod oauth;
 mod stdio;
+mod supervised;
 mod ws;
 
 use arbor_mcp::client::{Connector, LineConnector};
@@ -20,6 +21,7 @@ pub use http::HttpConnector;
 pub use legacy::LegacySseConnector;
 pub use oauth::{OAuth, OAuthConfig};
 pub use stdio::{StderrLog, StdioConnector};
+pub use supervised::{supervised_client, ClientSlot};
 pub use ws::WsConnector;
 
 /// Newline-delimited JSON over TCP to `addr` (`host:port`), redialled on
