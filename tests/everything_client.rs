@@ -2,8 +2,9 @@
 //! `@modelcontextprotocol/server-everything` (pinned in tests/ts), over
 //! stdio, Streamable HTTP and legacy SSE: every tool it offers (those shown
 //! only to clients that declare sampling, elicitation and roots among
-//! them), its resources, templates, subscriptions, prompts, completion,
-//! logging and progress notifications.
+//! them) but its task tools (`simulate-research-query`, `trigger-*-async`:
+//! the client does not take part in tasks yet), its resources, templates,
+//! subscriptions, prompts, completion, logging and progress notifications.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -192,6 +193,28 @@ async fn exercise(c: &Client, what: &str) {
     assert!(
         text_of(&elicited.content).contains("Ada Lovelace"),
         "{what}: {elicited:?}"
+    );
+    let visited = call(
+        "trigger-url-elicitation",
+        json!({"url": "https://example.com/auth"}),
+    )
+    .await;
+    assert!(
+        text_of(&visited.content).contains("completed the URL elicitation"),
+        "{what}: {visited:?}"
+    );
+    call("get-env", json!({})).await;
+    let gzipped = call(
+        "gzip-file-as-resource",
+        json!({"data": "data:text/plain;base64,aGVsbG8gd29ybGQ=", "name": "hello.gz", "outputType": "resource"}),
+    )
+    .await;
+    assert!(
+        gzipped
+            .content
+            .iter()
+            .any(|c| matches!(c, Content::Resource { .. })),
+        "{what}: {gzipped:?}"
     );
     let roots = call("get-roots-list", json!({})).await;
     assert!(
