@@ -360,3 +360,112 @@ async fn a_tool_that_becomes_a_task_after_input_answers_a_client_without_tasks()
         c.close().await;
     }
 }
+
+/// A scripted server on the other end of a pipe, dialled once (a redial
+/// fails): answers `initialize` with a line padded to `first` bytes, then
+/// the next request with one padded to `second` bytes (`0`: hangs up).
+fn scripted(first: usize, second: usize) -> impl arbor_mcp::client::Connector {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let pipes = std::sync::Mutex::new(Some(tokio::io::duplex(1 << 20)));
+    LineConnector::new(move || {
+        let Some((client_end, server_end)) = pipes.lock().unwrap().take() else {
+            return std::future::ready(Err(std::io::Error::other("the server is gone")));
+        };
+        tokio::spawn(async move {
+            let (read, mut write) = tokio::io::split(server_end);
+            let mut lines = BufReader::new(read).lines();
+            let pad = |id: serde_json::Value, result: serde_json::Value, len: usize| {
+                let mut line = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+                line.push_str(&" ".repeat(len.saturating_sub(line.len())));
+                line.push('\n');
+                line
+            };
+            let mut answered = 0;
+            while let Ok(Some(line)) = lines.next_line().await {
+                let message: serde_json::Value = serde_json::from_str(&line).unwrap();
+                if answered == 1 && second == 0 {
+                    return; // hang up once initialized
+                }
+                let Some(id) = message.get("id").cloned() else { continue };
+                let (result, len) = match answered {
+                    0 => (
+                        json!({"protocolVersion": "2025-11-25", "capabilities": {"tools": {}}, "serverInfo": {"name": "s", "version": "1"}}),
+                        first,
+                    ),
+                    _ => (json!({"tools": []}), second),
+                };
+                answered += 1;
+                if write.write_all(pad(id, result, len).as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let (read, write) = tokio::io::split(client_end);
+        std::future::ready(Ok((Box::new(read) as _, Box::new(write) as _)))
+    })
+    .max_line(1000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_line_at_the_limit_is_taken_and_one_past_it_ends_the_connection() {
+    let pinned = VersionChoice::Pinned(ProtocolVersion::V2025_11_25);
+    // Exactly 1000 bytes before the newline: taken.
+    let c = Client::builder()
+        .version(pinned)
+        .connect(scripted(1000, 1000))
+        .await
+        .unwrap();
+    assert!(c.list_tools(None).await.unwrap().tools.is_empty());
+    c.close().await;
+    // 1001: the connection ends, and the request on it fails, naming why.
+    let c = Client::builder()
+        .version(pinned)
+        .connect(scripted(1000, 1001))
+        .await
+        .unwrap();
+    match c.list_tools(None).await {
+        Err(ClientError::Disconnected(why)) => assert!(why.contains("over 1000 bytes"), "{why}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_past_the_queue_limit_fail_at_once_while_the_connection_is_down() {
+    use arbor_mcp::client::ClientConfig;
+    let config = ClientConfig {
+        max_queued: 2,
+        request_timeout: Duration::from_millis(800),
+        version: VersionChoice::Pinned(ProtocolVersion::V2025_11_25),
+        ..ClientConfig::default()
+    };
+    // The server hangs up after initialize; every redial then fails, so
+    // requests wait in the queue.
+    let c = Client::builder()
+        .config(config)
+        .connect(scripted(200, 0))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let queued: Vec<_> = (0..2)
+        .map(|_| {
+            let c = c.clone();
+            tokio::spawn(async move { c.ping().await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = tokio::time::timeout(Duration::from_millis(200), c.ping()).await;
+    match third {
+        Ok(Err(ClientError::Transport(why))) => {
+            assert!(why.contains("2 requests already wait"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    // The two in the queue end by their timeout, not never.
+    for waiting in queued {
+        let outcome = waiting.await.unwrap();
+        assert_eq!(
+            outcome,
+            Err(ClientError::Timeout(Duration::from_millis(800)))
+        );
+    }
+}

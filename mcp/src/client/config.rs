@@ -69,6 +69,10 @@ pub struct ClientConfig {
     pub reconnect: Reconnect,
     /// The most `input_required` rounds one request may take. Default: 8.
     pub max_input_rounds: usize,
+    /// The most requests held while the connection is not ready (dialling,
+    /// negotiating, waiting to redial); past it a request fails at once.
+    /// Default: 4096.
+    pub max_queued: usize,
     /// Answers to server requests (sampling, elicitation, roots).
     pub handlers: ClientHandlers,
 }
@@ -83,6 +87,7 @@ impl Default for ClientConfig {
             log_level: None,
             reconnect: Reconnect::default(),
             max_input_rounds: 8,
+            max_queued: 4096,
             handlers: ClientHandlers::default(),
         }
     }

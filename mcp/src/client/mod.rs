@@ -69,7 +69,9 @@ pub use error::ClientError;
 pub use handlers::{apply_defaults, ClientHandlers, ElicitModes};
 pub use process::ClientMsg;
 pub use session::Negotiated;
-pub use wire::{BoxFuture, Connector, Inbox, LineConnector, LineStreams, Outgoing, Wire};
+pub use wire::{
+    BoxFuture, Connector, Inbox, LineConnector, LineStreams, Outgoing, Wire, DEFAULT_MAX_LINE,
+};
 
 use crate::jsonrpc::{Id, Notification};
 use crate::model::{

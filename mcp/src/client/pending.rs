@@ -77,6 +77,22 @@ impl<T> Pending<T> {
         self.waiting.get(n)?.progress.as_ref()
     }
 
+    /// Resolves every waiting request but those `keep` picks with `error`.
+    pub(crate) fn fail_unless(&mut self, error: &ClientError, keep: impl Fn(&Id) -> bool) -> usize {
+        let failing: Vec<i64> = self
+            .waiting
+            .keys()
+            .filter(|n| !keep(&Id::Number(**n)))
+            .copied()
+            .collect();
+        for n in &failing {
+            if let Some(waiting) = self.waiting.remove(n) {
+                let _ = waiting.reply.send(Err(error.clone()));
+            }
+        }
+        failing.len()
+    }
+
     /// Resolves every waiting request with `error` (the connection ended).
     pub(crate) fn fail_all(&mut self, error: &ClientError) -> usize {
         let failed = self.waiting.len();

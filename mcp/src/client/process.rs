@@ -23,9 +23,6 @@ use crate::model::params::{CancelledParams, InitializeParams, RequestMeta};
 use crate::model::{DiscoverResult, InitializeResult, ProgressParams};
 use crate::version::{Era, ProtocolVersion};
 
-/// The most requests held while the connection is not ready.
-const MAX_BACKLOG: usize = 4096;
-
 /// What the client process handles.
 pub enum ClientMsg {
     /// Send a request and resolve `reply` with its outcome.
@@ -196,13 +193,20 @@ impl ClientProcess {
     }
 
     /// The connection is lost: every request sent on it fails now (it may
-    /// or may not have run: the caller decides whether to retry), and the
-    /// client redials after a backoff when its transport allows.
+    /// or may not have run: the caller decides whether to retry), those
+    /// still queued wait for the next one, and the client redials after a
+    /// backoff when its transport allows.
     fn lost(&mut self, why: String, ctx: &mut Context<Self>) {
         self.shared.set_session(None);
+        // What was sent fails now; what waits in the queue was never sent,
+        // and waits on for the next connection (or its own timeout).
+        let queued: std::collections::HashSet<Id> =
+            self.backlog.iter().map(|q| q.id.clone()).collect();
         let failed = self
             .pending
-            .fail_all(&ClientError::Disconnected(why.clone()));
+            .fail_unless(&ClientError::Disconnected(why.clone()), |id| {
+                queued.contains(id)
+            });
         if let Some(first) = self.first.take() {
             let _ = first.send(Err(ClientError::Transport(why)));
             ctx.stop(ExitReason::Normal);
@@ -441,9 +445,10 @@ impl ClientProcess {
     /// Sends a request on the ready connection, or queues it.
     async fn transmit(&mut self, queued: Queued, ctx: &mut Context<Self>) {
         let Link::Ready { wire, session } = &self.link else {
-            if self.backlog.len() >= MAX_BACKLOG {
+            let max = self.config.max_queued;
+            if self.backlog.len() >= max {
                 let error = ClientError::Transport(format!(
-                    "{MAX_BACKLOG} requests already wait for the connection"
+                    "{max} requests already wait for the connection"
                 ));
                 self.pending.resolve(&queued.id, Err(error));
             } else {

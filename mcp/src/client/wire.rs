@@ -147,12 +147,14 @@ pub type LineStreams = (
 pub struct LineConnector<F> {
     dial: F,
     reconnects: bool,
+    max_line: usize,
 }
 
 impl<F> std::fmt::Debug for LineConnector<F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LineConnector")
             .field("reconnects", &self.reconnects)
+            .field("max_line", &self.max_line)
             .finish()
     }
 }
@@ -167,6 +169,7 @@ where
         LineConnector {
             dial,
             reconnects: true,
+            max_line: DEFAULT_MAX_LINE,
         }
     }
 
@@ -175,12 +178,20 @@ where
         LineConnector {
             dial,
             reconnects: false,
+            max_line: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// The longest line taken from the server, in bytes, its newline not
+    /// counted (default 16 MiB): a longer one ends the connection.
+    pub fn max_line(mut self, bytes: usize) -> Self {
+        self.max_line = bytes;
+        self
     }
 }
 
-/// The largest line taken from a server, in bytes.
-const MAX_LINE: usize = 16 << 20;
+/// The longest line taken from a server by default, in bytes.
+pub const DEFAULT_MAX_LINE: usize = 16 << 20;
 
 impl<F, Fut> Connector for LineConnector<F>
 where
@@ -190,7 +201,7 @@ where
     fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
         Box::pin(async move {
             let (read, write) = (self.dial)().await.map_err(|e| e.to_string())?;
-            tokio::spawn(read_lines(read, inbox));
+            tokio::spawn(read_lines(read, inbox, self.max_line));
             Ok(Arc::new(LineWire(Mutex::new(write))) as Arc<dyn Wire>)
         })
     }
@@ -200,19 +211,19 @@ where
     }
 }
 
-async fn read_lines(read: Box<dyn AsyncRead + Send + Unpin>, inbox: Inbox) {
+async fn read_lines(read: Box<dyn AsyncRead + Send + Unpin>, inbox: Inbox, max: usize) {
     let mut reader = BufReader::new(read);
     let mut line = Vec::new();
     let why = loop {
         line.clear();
         match (&mut reader)
-            .take(MAX_LINE as u64 + 1)
+            .take(max as u64 + 1)
             .read_until(b'\n', &mut line)
             .await
         {
             Ok(0) => break "the server closed the stream".to_string(),
-            Ok(_) if line.len() > MAX_LINE && !line.ends_with(b"\n") => {
-                break format!("the server sent a line over {MAX_LINE} bytes")
+            Ok(_) if line.len() > max && !line.ends_with(b"\n") => {
+                break format!("the server sent a line over {max} bytes")
             }
             Ok(_) => {
                 let text = line.trim_ascii();
