@@ -48,8 +48,11 @@
 
 mod api;
 mod config;
+mod connector;
 mod error;
 mod handlers;
+mod inbox;
+mod lines;
 mod pending;
 mod process;
 mod session;
@@ -65,13 +68,13 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use api::Listen;
 pub use config::{ClientConfig, Reconnect, VersionChoice};
+pub use connector::Connector;
 pub use error::ClientError;
 pub use handlers::{apply_defaults, ClientHandlers, ElicitModes};
-pub use process::ClientMsg;
+pub use inbox::{ClientMsg, Inbox};
+pub use lines::{LineConnector, LineStreams, DEFAULT_MAX_LINE};
 pub use session::Negotiated;
-pub use wire::{
-    BoxFuture, Connector, Inbox, LineConnector, LineStreams, Outgoing, Wire, DEFAULT_MAX_LINE,
-};
+pub use wire::{BoxFuture, Outgoing, Wire};
 
 use crate::jsonrpc::{Id, Notification};
 use crate::model::{

@@ -5,102 +5,24 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arbor_runtime::timer::send_after;
 use arbor_runtime::{Actor, Context, ExitReason, Flow};
 use rand::Rng;
 use serde_json::{json, Map, Value};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::config::{ClientConfig, VersionChoice};
+use super::connector::Connector;
+use super::inbox::{ClientMsg, Inbox};
 use super::pending::Pending;
 use super::session::{Negotiated, Shared};
-use super::wire::{Connector, Inbox, Outgoing, Wire};
+use super::wire::{Outgoing, Wire};
 use super::ClientError;
 use crate::jsonrpc::{Id, Message, Notification, Request, Response};
 use crate::model::params::{CancelledParams, InitializeParams, RequestMeta};
 use crate::model::{DiscoverResult, InitializeResult, ProgressParams};
 use crate::version::{Era, ProtocolVersion};
-
-/// What the client process handles.
-pub enum ClientMsg {
-    /// Send a request and resolve `reply` with its outcome.
-    Request {
-        /// Its id, from the client's id source.
-        id: Id,
-        /// The method.
-        method: String,
-        /// Its params, without the envelope.
-        params: Option<Map<String, Value>>,
-        /// How long to wait for the answer.
-        timeout: Duration,
-        /// `Mcp-Param-*` headers for HTTP.
-        param_headers: Vec<(String, String)>,
-        /// Progress notifications for it, if wanted.
-        progress: Option<mpsc::UnboundedSender<ProgressParams>>,
-        /// Where the outcome goes.
-        reply: oneshot::Sender<Result<Value, ClientError>>,
-    },
-    /// Send a notification.
-    Notify(Notification),
-    /// The caller gave up on `id`.
-    Cancel(Id),
-    /// `id`'s timeout passed.
-    Timeout(Id, Duration),
-    /// Something arrived on connection `epoch`.
-    Inbound {
-        /// The connection it came on.
-        epoch: u64,
-        /// What came.
-        message: Message,
-    },
-    /// The transport gave up on one request of connection `epoch` (an HTTP
-    /// error status, a stream that ended before its answer).
-    Failed {
-        /// The connection.
-        epoch: u64,
-        /// The request.
-        id: Id,
-        /// Why.
-        error: ClientError,
-    },
-    /// Connection `epoch` ended.
-    Closed {
-        /// The connection.
-        epoch: u64,
-        /// Why.
-        why: String,
-    },
-    /// A dial of connection `epoch` finished.
-    Dialled {
-        /// The connection.
-        epoch: u64,
-        /// Its wire, or why it failed.
-        wire: Result<Arc<dyn Wire>, String>,
-    },
-    /// The backoff before redialling passed.
-    Redial,
-    /// Close the connection and stop.
-    Shutdown(oneshot::Sender<()>),
-}
-
-impl std::fmt::Debug for ClientMsg {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientMsg::Request { id, method, .. } => write!(f, "Request({id}, {method})"),
-            ClientMsg::Notify(n) => write!(f, "Notify({})", n.method),
-            ClientMsg::Cancel(id) => write!(f, "Cancel({id})"),
-            ClientMsg::Timeout(id, _) => write!(f, "Timeout({id})"),
-            ClientMsg::Inbound { epoch, .. } => write!(f, "Inbound({epoch})"),
-            ClientMsg::Failed { epoch, id, .. } => write!(f, "Failed({epoch}, {id})"),
-            ClientMsg::Closed { epoch, why } => write!(f, "Closed({epoch}, {why})"),
-            ClientMsg::Dialled { epoch, .. } => write!(f, "Dialled({epoch})"),
-            ClientMsg::Redial => f.write_str("Redial"),
-            ClientMsg::Shutdown(_) => f.write_str("Shutdown"),
-        }
-    }
-}
 
 /// A request not yet sent: the connection is not ready.
 struct Queued {
