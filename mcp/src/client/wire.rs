@@ -38,7 +38,7 @@ impl Outgoing {
 /// A live connection's sending half.
 pub trait Wire: Send + Sync + 'static {
     /// Sends one message. For HTTP this may return before the answer comes:
-    /// the answer arrives in the [`Inbox`].
+    /// the answer arrives in the [`Inbox`](super::Inbox).
     fn send(&self, out: Outgoing) -> BoxFuture<'_, Result<(), String>>;
 
     /// Ends the connection (HTTP: DELETE of the session).
