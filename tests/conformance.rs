@@ -238,6 +238,33 @@ fn client_example() -> &'static PathBuf {
     }
 }
 
+/// `conformance server --url URL` or `conformance client --command CMD`,
+/// from the installed suite.
+fn suite(target: Target<'_>) -> Command {
+    let prefix = node_prefix();
+    let mut cmd = prefix.node();
+    cmd.arg(
+        prefix
+            .package_dir("@modelcontextprotocol/conformance")
+            .join("dist/index.js"),
+    );
+    match target {
+        Target::Server(url) => cmd.args(["server", "--url", url]),
+        Target::Client(command) => cmd.args(["client", "--command", command]),
+    };
+    cmd
+}
+
+impl Target<'_> {
+    /// Which side of the suite runs.
+    fn side(self) -> &'static str {
+        match self {
+            Target::Server(_) => "server",
+            Target::Client(_) => "client",
+        }
+    }
+}
+
 /// What a scenario runs against.
 #[derive(Clone, Copy)]
 enum Target<'a> {
@@ -293,11 +320,7 @@ fn find_checks(dir: &std::path::Path) -> Option<PathBuf> {
 
 /// Runs one scenario against `target`.
 fn run_scenario(target: Target<'_>, scenario: &'static str, version: &'static str) -> Outcome {
-    let prefix = node_prefix();
-    let side = match target {
-        Target::Server(_) => "server",
-        Target::Client(_) => "client",
-    };
+    let side = target.side();
     let results = target_dir()
         .join("conformance-results")
         .join(side)
@@ -305,16 +328,7 @@ fn run_scenario(target: Target<'_>, scenario: &'static str, version: &'static st
         .join(scenario.replace('/', "-"));
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results).unwrap();
-    let mut cmd = prefix.node();
-    cmd.arg(
-        prefix
-            .package_dir("@modelcontextprotocol/conformance")
-            .join("dist/index.js"),
-    );
-    match target {
-        Target::Server(url) => cmd.args(["server", "--url", url]),
-        Target::Client(command) => cmd.args(["client", "--command", command]),
-    };
+    let mut cmd = suite(target);
     cmd.args(["--scenario", scenario]);
     if version != EXT && version != DEFAULT {
         cmd.args(["--spec-version", version]);
@@ -465,11 +479,7 @@ fn conformance_of_extensions() {
 /// revision requires, run the way the suite runs them (several at once),
 /// judged by the suite's own total: nothing failed, nothing warned.
 fn run_requirements(target: Target<'_>, revision: &str) {
-    let prefix = node_prefix();
-    let side = match target {
-        Target::Server(_) => "server",
-        Target::Client(_) => "client",
-    };
+    let side = target.side();
     let results = target_dir()
         .join("conformance-results")
         .join("requirements")
@@ -477,16 +487,7 @@ fn run_requirements(target: Target<'_>, revision: &str) {
         .join(revision);
     let _ = std::fs::remove_dir_all(&results);
     std::fs::create_dir_all(&results).unwrap();
-    let mut cmd = prefix.node();
-    cmd.arg(
-        prefix
-            .package_dir("@modelcontextprotocol/conformance")
-            .join("dist/index.js"),
-    );
-    match target {
-        Target::Server(url) => cmd.args(["server", "--url", url]),
-        Target::Client(command) => cmd.args(["client", "--command", command]),
-    };
+    let mut cmd = suite(target);
     cmd.args(["--requirements", revision, "--output-dir"])
         .arg(&results);
     let output =

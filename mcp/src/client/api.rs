@@ -36,6 +36,24 @@ fn read<T: DeserializeOwned>(method: &str, result: Value) -> Result<T, ClientErr
     })
 }
 
+/// Every item of a paged list, following `nextCursor` to the end.
+async fn every_page<T, F, Fut>(mut page: F) -> Result<Vec<T>, ClientError>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<(Vec<T>, Option<String>), ClientError>>,
+{
+    let mut all = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (items, next) = page(cursor).await?;
+        all.extend(items);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
 impl Client {
     /// A cacheable request: a fresh cached answer (2026-07-28 `ttlMs`) is
     /// reused; list and update notifications make it stale.
@@ -82,16 +100,11 @@ impl Client {
     /// # Errors
     /// As [`Client::request`].
     pub async fn list_all_tools(&self) -> Result<Vec<Tool>, ClientError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
+        every_page(|cursor| async move {
             let page = self.list_tools(cursor).await?;
-            all.extend(page.tools);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.tools, page.next_cursor))
+        })
+        .await
     }
 
     /// Calls a tool with JSON arguments (an object).
@@ -157,16 +170,11 @@ impl Client {
     /// # Errors
     /// As [`Client::request`].
     pub async fn list_all_resources(&self) -> Result<Vec<Resource>, ClientError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
+        every_page(|cursor| async move {
             let page = self.list_resources(cursor).await?;
-            all.extend(page.resources);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.resources, page.next_cursor))
+        })
+        .await
     }
 
     /// One page of `resources/templates/list`.
@@ -193,16 +201,11 @@ impl Client {
     /// # Errors
     /// As [`Client::request`].
     pub async fn list_all_resource_templates(&self) -> Result<Vec<ResourceTemplate>, ClientError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
+        every_page(|cursor| async move {
             let page = self.list_resource_templates(cursor).await?;
-            all.extend(page.resource_templates);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.resource_templates, page.next_cursor))
+        })
+        .await
     }
 
     /// Reads a resource.
@@ -257,16 +260,11 @@ impl Client {
     /// # Errors
     /// As [`Client::request`].
     pub async fn list_all_prompts(&self) -> Result<Vec<Prompt>, ClientError> {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
+        every_page(|cursor| async move {
             let page = self.list_prompts(cursor).await?;
-            all.extend(page.prompts);
-            match page.next_cursor {
-                Some(next) => cursor = Some(next),
-                None => return Ok(all),
-            }
-        }
+            Ok((page.prompts, page.next_cursor))
+        })
+        .await
     }
 
     /// Gets a prompt with its arguments.
@@ -371,21 +369,14 @@ impl Client {
         let params = params_of(&ListenParams {
             notifications: filter,
         });
-        let id = self.shared.ids.next();
-        let (reply, ended) = oneshot::channel();
-        self.process
-            .send(ClientMsg::Request {
-                id: id.clone(),
-                method: "subscriptions/listen".into(),
-                params: Some(params),
-                // A listen stream is open-ended: it ends when closed.
-                timeout: std::time::Duration::from_secs(365 * 24 * 3600),
-                param_headers: Vec::new(),
-                progress: None,
-                reply,
-            })
-            .await
-            .map_err(|_| ClientError::Stopped)?;
+        // A listen stream is open-ended: it ends when closed.
+        let open_ended = RequestOptions {
+            timeout: Some(std::time::Duration::from_secs(365 * 24 * 3600)),
+            progress: None,
+        };
+        let (id, ended) = self
+            .submit("subscriptions/listen", params, &open_ended, Vec::new())
+            .await?;
         Ok(Listen {
             client: self.clone(),
             id: Some(id),

@@ -293,28 +293,40 @@ impl Client {
         options: &RequestOptions,
         param_headers: Vec<(String, String)>,
     ) -> Result<Value, ClientError> {
-        let id = self.shared.ids.next();
-        let (reply, answer) = oneshot::channel();
-        let timeout = options.timeout.unwrap_or(self.config.request_timeout);
+        let (id, answer) = self.submit(method, params, options, param_headers).await?;
         let guard = CancelOnDrop {
             process: &self.process,
-            id: Some(id.clone()),
+            id: Some(id),
         };
+        let outcome = answer.await.map_err(|_| ClientError::Stopped)?;
+        guard.defuse();
+        outcome
+    }
+
+    /// Hands a request to the client process: its id, and where its one
+    /// outcome will come.
+    pub(crate) async fn submit(
+        &self,
+        method: &str,
+        params: Map<String, Value>,
+        options: &RequestOptions,
+        param_headers: Vec<(String, String)>,
+    ) -> Result<(Id, oneshot::Receiver<Result<Value, ClientError>>), ClientError> {
+        let id = self.shared.ids.next();
+        let (reply, answer) = oneshot::channel();
         self.process
             .send(ClientMsg::Request {
-                id,
+                id: id.clone(),
                 method: method.into(),
                 params: Some(params),
-                timeout,
+                timeout: options.timeout.unwrap_or(self.config.request_timeout),
                 param_headers,
                 progress: options.progress.clone(),
                 reply,
             })
             .await
             .map_err(|_| ClientError::Stopped)?;
-        let outcome = answer.await.map_err(|_| ClientError::Stopped)?;
-        guard.defuse();
-        outcome
+        Ok((id, answer))
     }
 
     /// `Mcp-Param-*` headers for a `tools/call`, from the tool's listed

@@ -77,6 +77,10 @@ pub(crate) struct ClientProcess {
     backlog: VecDeque<Queued>,
     /// Told once the first connection is ready, or why it never will be.
     first: Option<oneshot::Sender<Result<(), ClientError>>>,
+    /// What the handlers declare, built once.
+    capabilities: crate::model::JsonObject,
+    /// The fixed part of the 2026-07-28 envelope, built once.
+    envelope: Map<String, Value>,
 }
 
 impl ClientProcess {
@@ -86,7 +90,20 @@ impl ClientProcess {
         shared: Arc<Shared>,
         first: oneshot::Sender<Result<(), ClientError>>,
     ) -> Self {
+        let capabilities = config.handlers.capabilities();
+        let fixed = RequestMeta {
+            protocol_version: Some(ProtocolVersion::V2026_07_28.as_str().into()),
+            client_capabilities: Some(capabilities.clone()),
+            client_info: Some(config.client_info.clone()),
+            ..RequestMeta::default()
+        };
+        let envelope = match serde_json::to_value(fixed) {
+            Ok(Value::Object(envelope)) => envelope,
+            _ => Map::new(),
+        };
         ClientProcess {
+            capabilities,
+            envelope,
             connector,
             config,
             shared,
@@ -160,7 +177,7 @@ impl ClientProcess {
         let (method, params, version) = match step {
             Step::Discover => (
                 "server/discover",
-                self.envelope(Map::new(), ProtocolVersion::V2026_07_28, None),
+                self.envelope(Map::new(), None),
                 Some(ProtocolVersion::V2026_07_28),
             ),
             Step::Initialize => {
@@ -170,7 +187,7 @@ impl ClientProcess {
                 };
                 let params = InitializeParams {
                     protocol_version: version.as_str().to_string(),
-                    capabilities: self.config.handlers.capabilities(),
+                    capabilities: self.capabilities.clone(),
                     client_info: Some(self.config.client_info.clone()),
                 };
                 let params = match serde_json::to_value(params) {
@@ -203,29 +220,31 @@ impl ClientProcess {
         }
     }
 
-    /// The 2026-07-28 envelope merged into a request's `_meta`.
+    /// The 2026-07-28 envelope merged into a request's `_meta`: the fixed
+    /// part built once, the log level and progress token per request.
     fn envelope(
         &self,
         mut params: Map<String, Value>,
-        version: ProtocolVersion,
         progress: Option<&Id>,
     ) -> Map<String, Value> {
-        let envelope = RequestMeta {
-            protocol_version: Some(version.as_str().into()),
-            client_capabilities: Some(self.config.handlers.capabilities()),
-            client_info: Some(self.config.client_info.clone()),
-            log_level: self.shared.log_level(),
-            progress_token: progress.cloned(),
-            other: Map::new(),
-        };
-        if let Ok(Value::Object(envelope)) = serde_json::to_value(envelope) {
-            let meta = params
-                .entry("_meta")
-                .or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(meta) = meta {
-                for (k, v) in envelope {
-                    meta.entry(k).or_insert(v);
-                }
+        let meta = params
+            .entry("_meta")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(meta) = meta {
+            for (k, v) in &self.envelope {
+                meta.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+            // What may change from one request to the next.
+            let level = self
+                .shared
+                .log_level()
+                .and_then(|l| serde_json::to_value(l).ok());
+            if let Some(level) = level {
+                meta.entry("io.modelcontextprotocol/logLevel")
+                    .or_insert(level);
+            }
+            if let Some(token) = progress.and_then(|id| serde_json::to_value(id).ok()) {
+                meta.entry("progressToken").or_insert(token);
             }
         }
         params
@@ -386,7 +405,7 @@ impl ClientProcess {
         let progress = wants_progress.then_some(&queued.id);
         let params = queued.params.unwrap_or_default();
         let params = match version.era() {
-            Era::Modern => self.envelope(params, version, progress),
+            Era::Modern => self.envelope(params, progress),
             Era::Handshake => with_progress_token(params, progress),
         };
         let out = Outgoing {
@@ -578,7 +597,7 @@ impl Actor for ClientProcess {
                     let mut notification = notification;
                     if session.version.era() == Era::Modern {
                         let params = notification.params.take().unwrap_or_default();
-                        notification.params = Some(self.envelope(params, session.version, None));
+                        notification.params = Some(self.envelope(params, None));
                     }
                     let out = Outgoing {
                         message: Message::Notification(notification),

@@ -83,8 +83,16 @@ impl HttpConnector {
 
 impl Connector for HttpConnector {
     fn connect(&self, inbox: Inbox) -> BoxFuture<'_, Result<Arc<dyn Wire>, String>> {
+        let server = match reqwest::Url::parse(&self.url) {
+            Ok(server) => server,
+            Err(e) => {
+                let why = format!("{}: {e}", self.url);
+                return Box::pin(async move { Err(why) });
+            }
+        };
         let wire = HttpWire(Arc::new(Shared {
             oauth: self.oauth.clone(),
+            server,
             url: self.url.clone(),
             http: self.http.clone(),
             headers: self.headers.clone(),
@@ -99,6 +107,8 @@ impl Connector for HttpConnector {
 
 struct Shared {
     oauth: Option<Arc<OAuth>>,
+    /// The endpoint, parsed once (DPoP proofs and OAuth discovery use it).
+    server: reqwest::Url,
     url: String,
     http: reqwest::Client,
     headers: HeaderMap,
@@ -144,8 +154,8 @@ impl Shared {
     /// a `method` request.
     fn base_headers(&self, method: &str) -> HeaderMap {
         let mut headers = self.headers.clone();
-        if let (Some(oauth), Ok(url)) = (&self.oauth, reqwest::Url::parse(&self.url)) {
-            for (name, value) in oauth.authorization(method, &url) {
+        if let Some(oauth) = &self.oauth {
+            for (name, value) in oauth.authorization(method, &self.server) {
                 headers.insert(name, value);
             }
         }
@@ -175,11 +185,7 @@ impl Shared {
             .get("dpop-nonce")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let server = match reqwest::Url::parse(&self.url) {
-            Ok(url) => url,
-            Err(e) => return Some(Err(e.to_string())),
-        };
-        Some(oauth.challenged(&server, used, challenge, nonce).await)
+        Some(oauth.challenged(&self.server, used, challenge, nonce).await)
     }
 
     fn post_headers(&self, out: &Outgoing) -> HeaderMap {
