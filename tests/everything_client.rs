@@ -1,9 +1,8 @@
 //! arbor's client against the reference server,
 //! `@modelcontextprotocol/server-everything` (pinned in tests/ts), over
 //! stdio, Streamable HTTP and legacy SSE: every tool it offers (those shown
-//! only to clients that declare sampling, elicitation and roots among
-//! them) but its task tools (`simulate-research-query`, `trigger-*-async`:
-//! the client does not take part in tasks yet), its resources, templates,
+//! only to clients that declare sampling, elicitation, roots and tasks
+//! among them, the task tools both ways), its resources, templates,
 //! subscriptions, prompts, completion, logging and progress notifications.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -220,6 +219,34 @@ async fn exercise(c: &Client, what: &str) {
     assert!(
         text_of(&roots.content).contains("file:///tmp/everything-root"),
         "{what}: {roots:?}"
+    );
+
+    // Tasks both ways. A tool that runs only as a task: `call_tool`
+    // follows it, and the elicitation it sends on the way (through
+    // `tasks/result`) reaches the handler.
+    let research = call(
+        "simulate-research-query",
+        json!({"topic": "actors", "ambiguous": true}),
+    )
+    .await;
+    let report = text_of(&research.content);
+    assert!(
+        report.contains("Research Report") && report.contains("Clarification"),
+        "{what}: {report}"
+    );
+    // The server asks the client to run sampling and elicitation as tasks,
+    // then polls them with tasks/get and fetches them with tasks/result.
+    let sampled = call("trigger-sampling-request-async", json!({"prompt": "hi"})).await;
+    let sampled = text_of(&sampled.content);
+    assert!(
+        sampled.contains("Task created") && sampled.contains("sampled 1 message(s)"),
+        "{what}: {sampled}"
+    );
+    let elicited = call("trigger-elicitation-request-async", json!({})).await;
+    let elicited = text_of(&elicited.content);
+    assert!(
+        elicited.contains("Task created") && elicited.contains("Ada Lovelace"),
+        "{what}: {elicited}"
     );
 
     // Progress reaches the caller.

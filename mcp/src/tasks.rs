@@ -178,6 +178,7 @@ impl TaskStore {
         let mut view = TaskView {
             task_id: id.to_string(),
             status: task.status.state(),
+            status_message: None,
             created_at,
             last_updated_at,
             ttl_ms: self.ttl.as_millis() as u64,
@@ -279,6 +280,7 @@ impl TaskStore {
         let view = LegacyTaskView {
             task_id: id.to_string(),
             status: task.status.state(),
+            status_message: None,
             created_at,
             last_updated_at,
             ttl: self.ttl.as_millis() as u64,
@@ -310,6 +312,34 @@ impl TaskStore {
         }
         self.cancel(id)?;
         self.legacy_get(id)
+    }
+
+    /// Runs a 2025-11-25 task's `work` to its end and records how it ended
+    /// (a handler that panics fails its task).
+    pub(crate) async fn run_legacy(
+        &self,
+        id: &str,
+        work: impl std::future::Future<Output = Result<Value, ErrorObject>>,
+    ) {
+        let outcome =
+            match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ErrorObject::internal("the handler failed")),
+            };
+        self.set(
+            id,
+            match outcome {
+                Ok(result) => Status::Completed(result),
+                Err(error) => Status::Failed(error),
+            },
+        );
+    }
+
+    /// `tasks/list` (2025-11-25) of a store that is one requestor's alone
+    /// (a client's): every live task.
+    pub(crate) fn legacy_list_all(&self) -> Value {
+        let ids: Vec<String> = self.tasks.lock().keys().cloned().collect();
+        self.legacy_list(&ids)
     }
 
     /// `tasks/list` (2025-11-25): the live tasks among `ids`.

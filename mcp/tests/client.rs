@@ -469,3 +469,73 @@ async fn requests_past_the_queue_limit_fail_at_once_while_the_connection_is_down
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_run_as_tasks_are_followed_answered_failed_and_cancelled_in_both_eras() {
+    use arbor_mcp::client::ToolCall;
+    use arbor_mcp::model::TaskState;
+    for version in BOTH {
+        // A tool that runs only as a task, called plainly by a client that
+        // has not listed the tools: the client finds out and follows it.
+        let c = client(version).await;
+        let done = c.call_tool("long", json!({"ms": 50})).await.unwrap();
+        assert_eq!(done.content[0].as_text(), Some("slept 50"), "{version:?}");
+
+        // Started as a task, polled, then cancelled: waiting says so.
+        let ToolCall::Task(mut task) = c
+            .call_tool_as_task("long", json!({"ms": 5000}))
+            .await
+            .unwrap()
+        else {
+            panic!("{version:?}: `long` did not start a task");
+        };
+        assert_eq!(task.status().await.unwrap().status, TaskState::Working);
+        task.cancel().await.unwrap();
+        assert_eq!(
+            task.status().await.unwrap().status,
+            TaskState::Cancelled,
+            "{version:?}"
+        );
+        assert_eq!(task.wait().await.unwrap_err(), ClientError::Cancelled);
+
+        // A task that asks two questions: the handlers answer them (2026:
+        // through tasks/update; handshake: the server's own requests).
+        let ToolCall::Task(task) = c.call_tool_as_task("two", json!({"ms": 0})).await.unwrap()
+        else {
+            panic!("{version:?}: `two` did not start a task");
+        };
+        let answered = task.wait().await.unwrap();
+        assert_eq!(
+            answered.content[0].as_text(),
+            Some("\"accept\" \"accept\""),
+            "{version:?}"
+        );
+
+        // A task whose handler panics fails with the server's error.
+        let ToolCall::Task(task) = c
+            .call_tool_as_task("panic", json!({"ms": 0}))
+            .await
+            .unwrap()
+        else {
+            panic!("{version:?}: `panic` did not start a task");
+        };
+        let failed = task.wait().await.unwrap_err();
+        assert_eq!(
+            failed.server_error().map(|e| e.code),
+            Some(-32603),
+            "{version:?}: {failed}"
+        );
+
+        // Listed as never a task: called plainly, answered at once.
+        c.list_all_tools().await.unwrap();
+        match c
+            .call_tool_as_task("add", json!({"a": 1, "b": 2}))
+            .await
+            .unwrap()
+        {
+            ToolCall::Finished(r) => assert_eq!(r.content[0].as_text(), Some("3")),
+            ToolCall::Task(t) => panic!("{version:?}: `add` became task {}", t.id()),
+        }
+        c.close().await;
+    }
+}

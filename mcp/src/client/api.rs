@@ -12,7 +12,7 @@ use super::{Client, ClientError, ClientMsg, RequestOptions};
 use crate::jsonrpc::{Id, Notification};
 use crate::model::params::{
     CallToolParams, CompleteParams, GetPromptParams, ListParams, ListenFilter, ListenParams,
-    ResourceParams, SetLevelParams, TaskParams,
+    ResourceParams, SetLevelParams,
 };
 use crate::model::{
     CallToolResult, CompleteResult, GetPromptResult, ListPromptsResult,
@@ -22,18 +22,37 @@ use crate::model::{
 use crate::param_header::param_headers;
 use crate::version::Era;
 
-fn params_of(params: &impl Serialize) -> Map<String, Value> {
+pub(super) fn params_of(params: &impl Serialize) -> Map<String, Value> {
     match serde_json::to_value(params) {
         Ok(Value::Object(map)) => map,
         _ => Map::new(),
     }
 }
 
-fn read<T: DeserializeOwned>(method: &str, result: Value) -> Result<T, ClientError> {
+pub(super) fn read<T: DeserializeOwned>(method: &str, result: Value) -> Result<T, ClientError> {
     serde_json::from_value(result).map_err(|e| ClientError::Malformed {
         method: method.into(),
         reason: e.to_string(),
     })
+}
+
+/// `tools/call`'s params.
+pub(super) fn tool_params(name: &str, arguments: Value) -> Result<Map<String, Value>, ClientError> {
+    let arguments = match arguments {
+        Value::Object(map) => Some(map),
+        Value::Null => None,
+        other => {
+            return Err(ClientError::Server(
+                crate::jsonrpc::ErrorObject::invalid_params(format!(
+                    "tool arguments must be an object, not {other}"
+                )),
+            ))
+        }
+    };
+    Ok(params_of(&CallToolParams {
+        name: name.into(),
+        arguments,
+    }))
 }
 
 /// Every item of a paged list, following `nextCursor` to the end.
@@ -84,7 +103,7 @@ impl Client {
         let mut page: ListToolsResult = read("tools/list", result)?;
         page.tools.retain(|tool| match param_headers(&tool.input_schema) {
             Ok(headers) => {
-                self.shared.set_tool_headers(&tool.name, headers);
+                self.shared.listed_tool(&tool.name, headers, tool.tasks());
                 true
             }
             Err(why) => {
@@ -131,23 +150,7 @@ impl Client {
         arguments: Value,
         options: RequestOptions,
     ) -> Result<CallToolResult, ClientError> {
-        let arguments = match arguments {
-            Value::Object(map) => Some(map),
-            Value::Null => None,
-            other => {
-                return Err(ClientError::Server(
-                    crate::jsonrpc::ErrorObject::invalid_params(format!(
-                        "tool arguments must be an object, not {other}"
-                    )),
-                ))
-            }
-        };
-        let params = params_of(&CallToolParams {
-            name: name.into(),
-            arguments,
-        });
-        let result = self.request_with("tools/call", params, options).await?;
-        read("tools/call", result)
+        self.call_tool_following(name, arguments, options).await
     }
 
     /// One page of `resources/list`.
@@ -323,39 +326,6 @@ impl Client {
             _ => "ping",
         };
         self.request(method, Map::new()).await.map(drop)
-    }
-
-    /// `tasks/get`: a task's state.
-    ///
-    /// # Errors
-    /// As [`Client::request`].
-    pub async fn get_task(&self, task_id: &str) -> Result<Value, ClientError> {
-        let params = params_of(&TaskParams {
-            task_id: task_id.into(),
-        });
-        self.request("tasks/get", params).await
-    }
-
-    /// `tasks/cancel`.
-    ///
-    /// # Errors
-    /// As [`Client::request`].
-    pub async fn cancel_task(&self, task_id: &str) -> Result<Value, ClientError> {
-        let params = params_of(&TaskParams {
-            task_id: task_id.into(),
-        });
-        self.request("tasks/cancel", params).await
-    }
-
-    /// `tasks/result` (2025-11-25): waits for a task's result.
-    ///
-    /// # Errors
-    /// As [`Client::request`].
-    pub async fn task_result(&self, task_id: &str) -> Result<Value, ClientError> {
-        let params = params_of(&TaskParams {
-            task_id: task_id.into(),
-        });
-        self.request("tasks/result", params).await
     }
 
     /// Opens a 2026-07-28 `subscriptions/listen` stream: the notifications

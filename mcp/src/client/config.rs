@@ -73,6 +73,15 @@ pub struct ClientConfig {
     /// negotiating, waiting to redial); past it a request fails at once.
     /// Default: 4096.
     pub max_queued: usize,
+    /// How long a server request the client runs as a task (2025-11-25)
+    /// is kept from its creation. Default: 10 min.
+    pub task_ttl: Duration,
+    /// The polling interval the client suggests for those tasks.
+    /// Default: 200 ms.
+    pub task_poll_interval: Duration,
+    /// The most of those tasks kept at once; more are refused with
+    /// `-32603`. Default: 64.
+    pub max_tasks: usize,
     /// Answers to server requests (sampling, elicitation, roots).
     pub handlers: ClientHandlers,
 }
@@ -88,6 +97,9 @@ impl Default for ClientConfig {
             reconnect: Reconnect::default(),
             max_input_rounds: 8,
             max_queued: 4096,
+            task_ttl: Duration::from_secs(600),
+            task_poll_interval: Duration::from_millis(200),
+            max_tasks: 64,
             handlers: ClientHandlers::default(),
         }
     }

@@ -113,6 +113,28 @@ impl ClientHandlers {
         caps
     }
 
+    /// The 2025-11-25 `tasks` capability: which of the server's requests
+    /// the client runs as tasks (those it has a handler for).
+    pub(crate) fn task_capability(&self) -> Option<Value> {
+        let mut requests = Map::new();
+        if self.sampling.is_some() {
+            requests.insert("sampling".into(), json!({ "createMessage": {} }));
+        }
+        if self.elicitation.is_some() {
+            requests.insert("elicitation".into(), json!({ "create": {} }));
+        }
+        (!requests.is_empty()).then(|| json!({ "list": {}, "cancel": {}, "requests": requests }))
+    }
+
+    /// Whether the client runs `method` as a task when asked to.
+    pub(crate) fn runs_as_task(&self, method: &str) -> bool {
+        match method.parse::<Method>() {
+            Ok(Method::SamplingCreateMessage) => self.sampling.is_some(),
+            Ok(Method::ElicitationCreate) => self.elicitation.is_some(),
+            _ => false,
+        }
+    }
+
     /// Answers one server request: its result, or the JSON-RPC error.
     pub(crate) async fn answer(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
         match method.parse::<Method>() {

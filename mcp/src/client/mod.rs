@@ -56,6 +56,8 @@ mod lines;
 mod pending;
 mod process;
 mod session;
+mod task;
+mod task_answers;
 mod wire;
 
 use std::future::Future;
@@ -74,6 +76,7 @@ pub use handlers::{apply_defaults, ClientHandlers, ElicitModes};
 pub use inbox::{ClientMsg, Inbox};
 pub use lines::{LineConnector, LineStreams, DEFAULT_MAX_LINE};
 pub use session::Negotiated;
+pub use task::{ToolCall, ToolTask};
 pub use wire::{BoxFuture, Outgoing, Wire};
 
 use crate::jsonrpc::{Id, Notification};
@@ -94,7 +97,7 @@ pub struct Client {
 }
 
 /// Options of one request.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct RequestOptions {
     /// Overrides the client's request timeout.
     pub timeout: Option<Duration>,
@@ -262,17 +265,7 @@ impl Client {
                     method: method.into(),
                     reason: e.to_string(),
                 })?;
-            let mut responses = Map::new();
-            for (key, call) in asked.input_requests {
-                match self.config.handlers.answer(&call.method, call.params).await {
-                    Ok(answer) => {
-                        responses.insert(key, answer);
-                    }
-                    Err(error) => {
-                        tracing::warn!(%key, method = %call.method, %error, "no answer for an input request");
-                    }
-                }
-            }
+            let responses = self.answer_all(asked.input_requests).await;
             params.insert("inputResponses".into(), Value::Object(responses));
             // Echoed as sent, or left out when the server sent none.
             match asked.request_state {

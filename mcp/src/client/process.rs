@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arbor_runtime::timer::send_after;
 use arbor_runtime::{Actor, Context, ExitReason, Flow};
 use rand::Rng;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use tokio::sync::oneshot;
 
 use super::config::{ClientConfig, VersionChoice};
@@ -17,6 +17,7 @@ use super::connector::Connector;
 use super::inbox::{ClientMsg, Inbox};
 use super::pending::Pending;
 use super::session::{Negotiated, Shared};
+use super::task_answers::TaskAnswers;
 use super::wire::{Outgoing, Wire};
 use super::ClientError;
 use crate::jsonrpc::{Id, Message, Notification, Request, Response};
@@ -77,8 +78,10 @@ pub(crate) struct ClientProcess {
     backlog: VecDeque<Queued>,
     /// Told once the first connection is ready, or why it never will be.
     first: Option<oneshot::Sender<Result<(), ClientError>>>,
-    /// What the handlers declare, built once.
+    /// What the handlers declare in `initialize`, built once.
     capabilities: crate::model::JsonObject,
+    /// The server's requests the client runs as tasks (2025-11-25).
+    task_answers: Arc<TaskAnswers>,
     /// The fixed part of the 2026-07-28 envelope, built once.
     envelope: Map<String, Value>,
 }
@@ -101,8 +104,14 @@ impl ClientProcess {
             Ok(Value::Object(envelope)) => envelope,
             _ => Map::new(),
         };
+        // 2026-07-28 has no server requests, hence no tasks for them.
+        let mut capabilities = capabilities;
+        if let Some(tasks) = config.handlers.task_capability() {
+            capabilities.insert("tasks".into(), tasks);
+        }
         ClientProcess {
             capabilities,
+            task_answers: Arc::new(TaskAnswers::new(&config)),
             envelope,
             connector,
             config,
@@ -498,10 +507,13 @@ impl ClientProcess {
             _ => return,
         };
         let version = self.shared.session().map(|s| s.version);
-        let handlers = self.config.handlers.clone();
+        let config = self.config.clone();
+        let tasks = self.task_answers.clone();
         tokio::spawn(async move {
-            let params = request.params.map(Value::Object).unwrap_or(json!({}));
-            let outcome = handlers.answer(&request.method, params).await;
+            let params = request.params.unwrap_or_default();
+            let outcome = tasks
+                .answer(&config.handlers, &request.method, params)
+                .await;
             let out = Outgoing {
                 message: Message::Response(Response {
                     id: Some(request.id),

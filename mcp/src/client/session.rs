@@ -11,7 +11,9 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::jsonrpc::{Id, Notification};
-use crate::model::{DiscoverResult, Implementation, InitializeResult, JsonObject, LogLevel};
+use crate::model::{
+    DiscoverResult, Implementation, InitializeResult, JsonObject, LogLevel, TaskSupport,
+};
 use crate::param_header::ParamHeader;
 use crate::version::ProtocolVersion;
 
@@ -85,13 +87,21 @@ struct Cached {
     result: Value,
 }
 
+/// What a listing said of a tool that the client acts on.
+struct ListedTool {
+    /// Its `Mcp-Param-*` headers.
+    headers: Vec<ParamHeader>,
+    /// Whether it runs as a task.
+    tasks: TaskSupport,
+}
+
 /// The state a client's handle and process share.
 pub(crate) struct Shared {
     pub(crate) ids: IdSource,
     session: RwLock<Option<Arc<Negotiated>>>,
     notifications: broadcast::Sender<Notification>,
-    /// Each listed tool's `Mcp-Param-*` headers, by tool name.
-    tool_headers: RwLock<HashMap<String, Vec<ParamHeader>>>,
+    /// What the last listing said of each tool, by name.
+    tools: RwLock<HashMap<String, ListedTool>>,
     /// Cacheable results by method and key (cursor or URI).
     cache: Mutex<HashMap<(String, String), Cached>>,
     /// The log level asked of the server (2026-07-28: on every request).
@@ -112,7 +122,7 @@ impl Default for Shared {
             ids: IdSource::default(),
             session: RwLock::new(None),
             notifications: broadcast::channel(NOTIFICATION_BACKLOG).0,
-            tool_headers: RwLock::new(HashMap::new()),
+            tools: RwLock::new(HashMap::new()),
             cache: Mutex::new(HashMap::new()),
             log_level: RwLock::new(None),
         }
@@ -191,15 +201,23 @@ impl Shared {
         );
     }
 
-    pub(crate) fn set_tool_headers(&self, tool: &str, headers: Vec<ParamHeader>) {
-        self.tool_headers.write().insert(tool.to_string(), headers);
+    pub(crate) fn listed_tool(&self, tool: &str, headers: Vec<ParamHeader>, tasks: TaskSupport) {
+        self.tools
+            .write()
+            .insert(tool.to_string(), ListedTool { headers, tasks });
     }
 
+    /// A listed tool's `Mcp-Param-*` headers.
     pub(crate) fn tool_headers(&self, tool: &str) -> Vec<ParamHeader> {
-        self.tool_headers
+        self.tools
             .read()
             .get(tool)
-            .cloned()
+            .map(|t| t.headers.clone())
             .unwrap_or_default()
+    }
+
+    /// Whether a listed tool runs as a task.
+    pub(crate) fn tool_tasks(&self, tool: &str) -> Option<TaskSupport> {
+        self.tools.read().get(tool).map(|t| t.tasks)
     }
 }

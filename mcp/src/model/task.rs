@@ -31,6 +31,9 @@ pub struct TaskView {
     pub task_id: String,
     /// Where it stands.
     pub status: TaskState,
+    /// What it is doing, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// When it last changed (RFC 3339).
@@ -58,6 +61,9 @@ pub struct LegacyTaskView {
     pub task_id: String,
     /// Where it stands.
     pub status: TaskState,
+    /// What it is doing, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// When it last changed (RFC 3339).

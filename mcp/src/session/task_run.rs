@@ -21,18 +21,7 @@ pub(super) fn start_legacy(
 ) -> Result<(String, Value), ErrorObject> {
     let (id, view) = server.tasks().create(None, true)?;
     let (owner, task_id) = (server.clone(), id.clone());
-    let run = tokio::spawn(async move {
-        let outcome =
-            match futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(work)).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ErrorObject::internal("the handler failed")),
-            };
-        let status = match outcome {
-            Ok(result) => Status::Completed(result),
-            Err(error) => Status::Failed(error),
-        };
-        owner.tasks().set(&task_id, status);
-    });
+    let run = tokio::spawn(async move { owner.tasks().run_legacy(&task_id, work).await });
     server.tasks().attach(&id, run.abort_handle());
     Ok((id, json!({ "task": view })))
 }
