@@ -5,10 +5,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::http::HttpConfig;
+use crate::listen::DEFAULT_SHARDS;
 use crate::origin::OriginPolicy;
-
-/// Connection supervisor shards per transport, unless configured.
-pub(crate) const DEFAULT_SHARDS: usize = 4;
 
 /// Transport settings. Every limit has a default; by default every
 /// transport is served on loopback, each on a free port.

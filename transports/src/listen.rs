@@ -13,6 +13,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
+/// Connection supervisor shards per transport, unless configured.
+pub(crate) const DEFAULT_SHARDS: usize = 4;
+
 /// What a listener does with each accepted connection.
 ///
 /// A fresh value is made for every start of the listener and lives in its

@@ -166,21 +166,29 @@ async fn every_transport_in_both_eras() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_server_fails_what_was_in_flight_and_is_redialled() {
-    for transport in ["tcp", "ws", "http"] {
+    for transport in ["tcp", "ws", "http", "legacy sse"] {
         let (tree, endpoints) = start(server(), TransportConfig::default()).await.unwrap();
+        let version = match transport {
+            "legacy sse" => ProtocolVersion::V2024_11_05,
+            _ => ProtocolVersion::V2025_11_25,
+        };
         let connector: Box<dyn arbor_mcp::client::Connector> = match transport {
             "tcp" => Box::new(tcp(endpoints.tcp.unwrap().to_string())),
             "ws" => Box::new(WsConnector::new(format!(
                 "ws://{}/mcp",
                 endpoints.ws.unwrap()
             ))),
-            _ => Box::new(HttpConnector::new(format!(
+            "http" => Box::new(HttpConnector::new(format!(
                 "http://{}/mcp",
+                endpoints.http.unwrap()
+            ))),
+            _ => Box::new(LegacySseConnector::new(format!(
+                "http://{}/sse",
                 endpoints.http.unwrap()
             ))),
         };
         let client = Client::builder()
-            .version(VersionChoice::Pinned(ProtocolVersion::V2025_11_25))
+            .version(VersionChoice::Pinned(version))
             .reconnect(Reconnect {
                 enabled: true,
                 initial: Duration::from_millis(20),

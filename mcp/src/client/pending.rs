@@ -117,7 +117,8 @@ mod tests {
     use std::time::Duration;
 
     /// Random interleavings of answers (some repeated, some for unknown
-    /// ids), timeouts, cancellations and disconnects: every request's
+    /// ids), timeouts, cancellations, disconnects that fail everything and
+    /// lost connections that fail only what was sent on them: every request's
     /// receiver gets exactly one outcome, `resolve` says `true` exactly once
     /// per request, and no id is handed out twice.
     #[test]
@@ -162,7 +163,7 @@ mod tests {
                             *resolved_true.entry(id).or_default() += 1;
                         }
                     }
-                    8 => {
+                    8 if rng.random_bool(0.5) => {
                         for id in &open {
                             if table.is_waiting(id) {
                                 *resolved_true.entry(id.clone()).or_default() += 1;
@@ -170,6 +171,30 @@ mod tests {
                         }
                         table.fail_all(&ClientError::Disconnected("gone".into()));
                         assert_eq!(table.len(), 0);
+                    }
+                    8 => {
+                        // A connection lost with only some requests sent on
+                        // it: those fail, the rest wait on.
+                        let modulus = rng.random_range(2..5);
+                        let kept = |id: &Id| matches!(id, Id::Number(n) if n % modulus == 0);
+                        let before: Vec<Id> = open
+                            .iter()
+                            .filter(|id| table.is_waiting(id))
+                            .cloned()
+                            .collect();
+                        let failed =
+                            table.fail_unless(&ClientError::Disconnected("lost".into()), kept);
+                        assert_eq!(
+                            failed,
+                            before.iter().filter(|id| !kept(id)).count(),
+                            "seed {seed}"
+                        );
+                        for id in &before {
+                            assert_eq!(table.is_waiting(id), kept(id), "seed {seed}: {id}");
+                            if !kept(id) {
+                                *resolved_true.entry(id.clone()).or_default() += 1;
+                            }
+                        }
                     }
                     _ => {
                         // A duplicate answer to something already resolved.

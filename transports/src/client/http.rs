@@ -17,7 +17,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arbor_mcp::client::{BoxFuture, ClientError, Connector, Inbox, Outgoing, Wire};
+use arbor_mcp::client::{
+    BoxFuture, ClientError, Connector, Inbox, Outgoing, Wire, DEFAULT_MAX_LINE,
+};
 use arbor_mcp::jsonrpc::{classify, Id, Message};
 use arbor_mcp::version::{Era, ProtocolVersion};
 use arbor_mcp::Method;
@@ -30,6 +32,7 @@ use serde_json::Value;
 use sse_stream::SseStream;
 use tokio::task::AbortHandle;
 
+use super::bounded::{self, TooLarge};
 use super::oauth::{Challenge, OAuth};
 
 /// How many times a stream that ended before its answer is resumed.
@@ -48,6 +51,7 @@ pub struct HttpConnector {
     http: reqwest::Client,
     headers: HeaderMap,
     oauth: Option<Arc<OAuth>>,
+    max_message: usize,
 }
 
 impl HttpConnector {
@@ -58,7 +62,17 @@ impl HttpConnector {
             http: reqwest::Client::new(),
             headers: HeaderMap::new(),
             oauth: None,
+            max_message: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// The largest answer body or SSE event taken from the server
+    /// (default [`DEFAULT_MAX_LINE`], 16 MiB); past it the request fails
+    /// with [`ClientError::Transport`] (on the standalone GET stream, the
+    /// connection is given up and redialled).
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message = max;
+        self
     }
 
     /// Answers 401 and 403 challenges with `oauth` (shared by every
@@ -96,6 +110,7 @@ impl Connector for HttpConnector {
             url: self.url.clone(),
             http: self.http.clone(),
             headers: self.headers.clone(),
+            max_message: self.max_message,
             inbox,
             session: Mutex::new(None),
             get_stream: Mutex::new(None),
@@ -112,6 +127,8 @@ struct Shared {
     url: String,
     http: reqwest::Client,
     headers: HeaderMap,
+    /// The largest body or SSE event taken.
+    max_message: usize,
     inbox: Inbox,
     /// The handshake-era session, once `initialize` named one.
     session: Mutex<Option<HeaderValue>>,
@@ -302,14 +319,11 @@ impl Shared {
         if is_event_stream(&response) {
             self.clone().read_stream(response, Some(id)).await;
         } else {
-            match response.bytes().await {
+            match bounded::body(response, self.max_message).await {
                 Ok(body) => {
                     self.inbox.deliver_json(&body).await;
                 }
-                Err(e) => self.inbox.fail(
-                    id,
-                    ClientError::Transport(format!("reading the answer: {e}")),
-                ),
+                Err(e) => self.inbox.fail(id, ClientError::Transport(e.to_string())),
             }
         }
     }
@@ -318,7 +332,9 @@ impl Shared {
     /// else the status and the start of the body.
     async fn refused(&self, response: Response, awaiting: Option<Id>) {
         let status = response.status().as_u16();
-        let body = response.bytes().await.unwrap_or_default();
+        let body = bounded::body(response, self.max_message)
+            .await
+            .unwrap_or_default();
         let message = serde_json::from_slice::<Value>(&body)
             .ok()
             .and_then(|v| classify(v).ok());
@@ -348,9 +364,17 @@ impl Shared {
         let mut retry = DEFAULT_RETRY;
         let mut resumes = 0;
         loop {
-            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            let mut events =
+                SseStream::from_bytes_stream(bounded::events(response, self.max_message));
             while let Some(event) = events.next().await {
-                let Ok(event) = event else { break };
+                let event = match event {
+                    Ok(event) => event,
+                    Err(e) => match bounded::is_too_large(&e) {
+                        // Resuming would only replay it: give up instead.
+                        Some(too_large) => return self.gave_up(awaiting, too_large),
+                        None => break,
+                    },
+                };
                 if let Some(id) = event.id {
                     last_event = Some(id);
                 }
@@ -406,6 +430,18 @@ impl Shared {
                     return;
                 }
             }
+        }
+    }
+
+    /// A stream sent an event past the bound: the request it answers fails;
+    /// on the standalone stream, whatever it carried is lost, so the
+    /// connection is given up (and redialled).
+    fn gave_up(&self, awaiting: Option<Id>, too_large: TooLarge) {
+        match awaiting {
+            Some(id) => self
+                .inbox
+                .fail(id, ClientError::Transport(too_large.to_string())),
+            None => self.inbox.closed(too_large.to_string()),
         }
     }
 

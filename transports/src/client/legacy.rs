@@ -4,16 +4,19 @@
 
 use std::sync::Arc;
 
-use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire};
+use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire, DEFAULT_MAX_LINE};
 use futures_util::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use sse_stream::SseStream;
+
+use super::bounded;
 
 /// Dials a legacy SSE endpoint (e.g. `http://127.0.0.1:8080/sse`).
 #[derive(Clone, Debug)]
 pub struct LegacySseConnector {
     url: String,
     http: reqwest::Client,
+    max_message: usize,
 }
 
 impl LegacySseConnector {
@@ -22,7 +25,16 @@ impl LegacySseConnector {
         LegacySseConnector {
             url: url.into(),
             http: reqwest::Client::new(),
+            max_message: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// The largest event taken from the server (default
+    /// [`DEFAULT_MAX_LINE`], 16 MiB); past it the connection is given up
+    /// (a legacy stream cannot resume) and redialled.
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message = max;
+        self
     }
 }
 
@@ -40,7 +52,8 @@ impl Connector for LegacySseConnector {
             if !response.status().is_success() {
                 return Err(format!("GET {}: {}", self.url, response.status()));
             }
-            let mut events = SseStream::from_bytes_stream(response.bytes_stream());
+            let mut events =
+                SseStream::from_bytes_stream(bounded::events(response, self.max_message));
             // The first event names the endpoint to POST to.
             let endpoint = loop {
                 match events.next().await {
@@ -57,7 +70,13 @@ impl Connector for LegacySseConnector {
             };
             tokio::spawn(async move {
                 while let Some(event) = events.next().await {
-                    let Ok(event) = event else { break };
+                    let event = match event {
+                        Ok(event) => event,
+                        Err(e) => match bounded::is_too_large(&e) {
+                            Some(too_large) => return inbox.closed(too_large.to_string()),
+                            None => break,
+                        },
+                    };
                     let Some(data) = event.data.filter(|d| !d.trim().is_empty()) else {
                         continue;
                     };

@@ -8,6 +8,7 @@
 //!
 //! [`connector_for`] picks one from a target as a person types it.
 
+mod bounded;
 mod http;
 mod legacy;
 pub mod oauth;

@@ -3,13 +3,14 @@
 
 use std::sync::Arc;
 
-use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire};
+use arbor_mcp::client::{BoxFuture, Connector, Inbox, Outgoing, Wire, DEFAULT_MAX_LINE};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message as Frame;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -19,12 +20,24 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 #[derive(Clone, Debug)]
 pub struct WsConnector {
     url: String,
+    max_message: usize,
 }
 
 impl WsConnector {
     /// The endpoint at `url`.
     pub fn new(url: impl Into<String>) -> Self {
-        WsConnector { url: url.into() }
+        WsConnector {
+            url: url.into(),
+            max_message: DEFAULT_MAX_LINE,
+        }
+    }
+
+    /// The largest message (and frame) taken from the server (default
+    /// [`DEFAULT_MAX_LINE`], 16 MiB); past it the connection is given up
+    /// and redialled.
+    pub fn max_message_bytes(mut self, max: usize) -> Self {
+        self.max_message = max;
+        self
     }
 }
 
@@ -39,9 +52,13 @@ impl Connector for WsConnector {
             request
                 .headers_mut()
                 .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
-            let (socket, _) = tokio_tungstenite::connect_async(request)
-                .await
-                .map_err(|e| format!("{}: {e}", self.url))?;
+            let limits = WebSocketConfig::default()
+                .max_message_size(Some(self.max_message))
+                .max_frame_size(Some(self.max_message));
+            let (socket, _) =
+                tokio_tungstenite::connect_async_with_config(request, Some(limits), false)
+                    .await
+                    .map_err(|e| format!("{}: {e}", self.url))?;
             let (sink, mut stream) = socket.split();
             tokio::spawn(async move {
                 let why = loop {

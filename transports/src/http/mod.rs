@@ -362,7 +362,7 @@ pub async fn mount(
     origins: OriginPolicy,
 ) -> Result<Mounted, arbor_supervision::StartError> {
     let config = Arc::new(config);
-    let shards = crate::config::DEFAULT_SHARDS;
+    let shards = crate::listen::DEFAULT_SHARDS;
     let (sessions, requests, router) = served(&server, &config, shards, Arc::new(origins));
     let tree = Supervisor::new(Strategy::RestForOne)
         .name("http")
