@@ -24,6 +24,7 @@ pub mod param_header;
 pub mod seal;
 pub mod server;
 pub mod session;
+pub mod stats;
 pub mod subscription;
 pub mod tasks;
 pub mod template;

@@ -129,7 +129,7 @@ enum Next<M> {
 impl<M: Send + 'static> Mailbox<M> {
     fn new(capacity: usize) -> Self {
         Mailbox {
-            core: Core::new(),
+            core: Core::new(crate::process::ProcessKind::Lightweight),
             queue: Mutex::new(Queue {
                 buf: VecDeque::new(),
                 reserved: 0,

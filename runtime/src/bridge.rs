@@ -208,7 +208,7 @@ pub async fn spawn_ractor_with<A: Actor>(
     args: impl FnOnce(&ProcessRef) -> A::Arguments,
 ) -> Result<RactorRef<A::Msg>, SpawnError> {
     let cell = Arc::new(RactorCell {
-        core: Core::new(),
+        core: Core::new(crate::process::ProcessKind::Ractor),
         actor: OnceLock::new(),
         stopped_cleanly: AtomicBool::new(false),
         kill_requested: AtomicBool::new(false),

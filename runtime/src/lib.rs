@@ -14,6 +14,7 @@
 
 pub mod actor;
 pub mod bridge;
+mod census;
 pub mod error;
 pub mod exit;
 pub mod groups;
@@ -25,6 +26,7 @@ pub mod watchdog;
 
 pub use actor::{spawn, spawn_with, Actor, ActorRef, Context, Flow, Permit, SpawnOptions};
 pub use bridge::{spawn_ractor, spawn_ractor_with, RactorRef};
+pub use census::{process_counts, ProcessCounts};
 pub use error::{CallError, Reply, SendError, SpawnError};
 pub use exit::{Down, ExitReason, ExitSignal};
 pub use groups::ProcessGroups;

@@ -185,6 +185,7 @@ enum Life {
 /// State common to every process kind.
 pub(crate) struct Core {
     pid: Pid,
+    kind: ProcessKind,
     depth: AtomicUsize,
     shedding: AtomicBool,
     /// Mirrors `life` being `Alive`, for lock-free liveness checks (every
@@ -194,9 +195,11 @@ pub(crate) struct Core {
 }
 
 impl Core {
-    pub(crate) fn new() -> Core {
+    pub(crate) fn new(kind: ProcessKind) -> Core {
+        crate::census::born(kind);
         Core {
             pid: Pid::next(),
+            kind,
             depth: AtomicUsize::new(0),
             shedding: AtomicBool::new(false),
             alive: AtomicBool::new(true),
@@ -243,6 +246,15 @@ impl Core {
     }
 }
 
+impl Drop for Core {
+    fn drop(&mut self) {
+        // A process made but never run (its spawn failed) never finished.
+        if self.alive.load(Ordering::Acquire) {
+            crate::census::ended(self.kind);
+        }
+    }
+}
+
 /// Ends a process: records the reason, then tells its monitors and links.
 /// Only the first call has an effect.
 pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
@@ -254,6 +266,7 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
             Life::Exiting(..) | Life::Exited(_) => return,
         }
         core.alive.store(false, Ordering::Release);
+        crate::census::ended(core.kind);
         match std::mem::replace(&mut *life, Life::Exiting(reason.clone(), Vec::new())) {
             Life::Alive(a) => a,
             Life::Exiting(..) | Life::Exited(_) => return,

@@ -26,6 +26,6 @@ pub use spec::{
 };
 pub use supervisor::{
     AutoShutdown, ChildCounts, ChildError, ChildInfo, StartError, Strategy, Supervisor,
-    SupervisorRef,
+    SupervisorRef, SupervisorStatus,
 };
 pub use tree::TreeView;

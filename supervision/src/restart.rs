@@ -50,6 +50,18 @@ impl RestartWindow {
         self.period
     }
 
+    /// Restarts within the period before `now`: what counts against the
+    /// intensity now (restarts since aged out are not, though [`len`]
+    /// keeps them until the next restart prunes them).
+    ///
+    /// [`len`]: RestartWindow::len
+    pub fn recent(&self, now: Instant) -> usize {
+        self.restarts
+            .iter()
+            .filter(|&&t| now.saturating_duration_since(t) < self.period)
+            .count()
+    }
+
     /// Restarts counted in the current window.
     pub fn len(&self) -> usize {
         self.restarts.len()

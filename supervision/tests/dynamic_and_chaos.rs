@@ -312,3 +312,63 @@ async fn kill_at_rate_kills_repeatedly_for_the_duration() {
         "inner"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_counts_restarts_abnormal_exits_and_the_intensity_used() {
+    let log = Log::default();
+    let sup = Supervisor::new(Strategy::OneForOne)
+        .name("counted")
+        .intensity(5, Duration::from_secs(60))
+        .child(worker("a", &log))
+        .start()
+        .await
+        .unwrap();
+    let before = sup.status().await.unwrap();
+    assert_eq!(&*before.name, "counted");
+    assert_eq!(before.strategy, Strategy::OneForOne);
+    assert_eq!(
+        (before.intensity, before.period),
+        (5, Duration::from_secs(60))
+    );
+    assert_eq!(
+        (
+            before.restarts,
+            before.abnormal_exits,
+            before.recent_restarts
+        ),
+        (0, 0, 0)
+    );
+    assert_eq!(before.children.active, 1);
+    // Two kills: two restarts, both within the window.
+    for _ in 0..2 {
+        let old = child(&sup, "a").await.unwrap();
+        old.kill();
+        restarted(&sup, "a", old.pid()).await;
+    }
+    let after = sup.status().await.unwrap();
+    assert_eq!(
+        (after.restarts, after.abnormal_exits, after.recent_restarts),
+        (2, 2, 2)
+    );
+    // A temporary child killed is an abnormal exit, not a restart.
+    let dynamic = template(&log)
+        .restart(Restart::Temporary)
+        .start()
+        .await
+        .unwrap();
+    let one = dynamic
+        .start_child("t".into())
+        .await
+        .unwrap()
+        .running()
+        .unwrap();
+    one.process().kill();
+    let sup_ref = dynamic.supervisor().clone();
+    eventually(|| {
+        let sup_ref = sup_ref.clone();
+        async move { sup_ref.status().await.unwrap().abnormal_exits == 1 }
+    })
+    .await;
+    assert_eq!(sup_ref.status().await.unwrap().restarts, 0);
+    sup.shutdown().await;
+}

@@ -126,7 +126,7 @@ impl Session {
             ctx.myself().clone(),
             SessionMsg::InitDeadline,
         );
-        self.state = Lifecycle::Handshake(Handshake {
+        self.set_state(Lifecycle::Handshake(Handshake {
             version,
             client,
             phase: Phase::Initializing {
@@ -137,7 +137,7 @@ impl Session {
             pending: HashMap::new(),
             next_server_id: 0,
             legacy_tasks: Vec::new(),
-        });
+        }));
         let result = serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()));
         self.respond(Some(request.id), result).await;
     }

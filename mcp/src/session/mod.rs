@@ -104,6 +104,15 @@ enum Lifecycle {
 }
 
 impl Lifecycle {
+    /// The era chosen, as the `arbor_mcp_sessions` gauge labels it.
+    fn era_label(&self) -> Option<&'static str> {
+        match self {
+            Lifecycle::Fresh => None,
+            Lifecycle::Handshake(_) => Some("handshake"),
+            Lifecycle::Discovered | Lifecycle::Modern(_) => Some("2026-07-28"),
+        }
+    }
+
     fn report(&self) -> SessionState {
         match self {
             Lifecycle::Fresh => SessionState::Fresh,
@@ -305,10 +314,27 @@ impl Actor for Session {
         if let Lifecycle::Handshake(h) = &mut self.state {
             h.cancel_deadline();
         }
+        if let Some(era) = self.state.era_label() {
+            metrics::gauge!("arbor_mcp_sessions", "era" => era).decrement(1.0);
+        }
     }
 }
 
 impl Session {
+    /// Moves to `next`, keeping `arbor_mcp_sessions` (by era) in step.
+    pub(super) fn set_state(&mut self, next: Lifecycle) {
+        let (before, after) = (self.state.era_label(), next.era_label());
+        if before != after {
+            if let Some(era) = before {
+                metrics::gauge!("arbor_mcp_sessions", "era" => era).decrement(1.0);
+            }
+            if let Some(era) = after {
+                metrics::gauge!("arbor_mcp_sessions", "era" => era).increment(1.0);
+            }
+        }
+        self.state = next;
+    }
+
     async fn send(&self, frame: Frame) {
         // Closed: the connection is closing. Full: it overflowed under the
         // disconnect policy, and this session is being stopped.
@@ -392,11 +418,11 @@ impl Session {
         let method = request.method.parse::<Method>().ok();
         match &self.state {
             Lifecycle::Fresh if modern_meta => {
-                self.state = if method == Some(Method::ServerDiscover) {
+                self.set_state(if method == Some(Method::ServerDiscover) {
                     Lifecycle::Discovered
                 } else {
                     Lifecycle::Modern(Modern::default())
-                };
+                });
                 self.modern(method, request, ctx).await;
             }
             Lifecycle::Fresh => match method {
@@ -417,7 +443,7 @@ impl Session {
             }
             Lifecycle::Discovered => {
                 if method != Some(Method::ServerDiscover) {
-                    self.state = Lifecycle::Modern(Modern::default());
+                    self.set_state(Lifecycle::Modern(Modern::default()));
                 }
                 self.modern(method, request, ctx).await;
             }

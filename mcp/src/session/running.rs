@@ -85,6 +85,7 @@ impl Session {
         let answering = answered.clone();
         // In a batch, the task gathering its answers keeps the share.
         let share = if batched { None } else { self.share.take() };
+        let started = std::time::Instant::now();
         let task = tokio::spawn(async move {
             let mut held = (unsent, share);
             let outcome =
@@ -95,6 +96,7 @@ impl Session {
                     Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
                         .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
                 };
+            crate::stats::answered(method, started.elapsed(), &outcome);
             // The request's share of the server's memory goes before its
             // answer waits for one of its own: held on to, the two would
             // wait on each other once the budget is spent.

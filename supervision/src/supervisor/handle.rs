@@ -1,9 +1,12 @@
 //! [`SupervisorRef`]: a running supervisor's handle, the calls it answers
 //! and what they report.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use arbor_runtime::{CallError, ExitReason, ExitSignal, Pid, ProcessRef, RactorRef, Reply};
 
-use super::{ChildError, CALL_TIMEOUT};
+use super::{ChildError, Strategy, CALL_TIMEOUT};
 use crate::spec::{ChildHandle, ChildId, ChildKind, ChildSpec, Restart, Started};
 
 /// One child, as [`SupervisorRef::which_children`] reports it.
@@ -39,6 +42,31 @@ pub(crate) enum Target {
     Pid(Pid),
 }
 
+/// What a supervisor says of itself: its strategy, its restart intensity
+/// and how much of it is used, its children.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupervisorStatus {
+    /// Its name ([`Supervisor::name`](super::Supervisor::name)).
+    pub name: Arc<str>,
+    /// Which children restart when one exits.
+    pub strategy: Strategy,
+    /// The most restarts allowed within `period`.
+    pub intensity: u32,
+    /// The window the intensity counts over.
+    pub period: Duration,
+    /// Restarts since it started (each exit that restarted children counts
+    /// once, whatever the strategy restarted).
+    pub restarts: u64,
+    /// Children that exited abnormally (crashed or were killed) since it
+    /// started, restarted or not: a temporary child killed shows here, not
+    /// in `restarts`.
+    pub abnormal_exits: u64,
+    /// Restarts within the last `period`: past `intensity`, it gives up.
+    pub recent_restarts: usize,
+    /// Its children.
+    pub children: ChildCounts,
+}
+
 /// The supervisor's messages.
 pub(crate) enum SupervisorMsg {
     Exit(ExitSignal),
@@ -49,6 +77,7 @@ pub(crate) enum SupervisorMsg {
     Delete(ChildId, Reply<Result<(), ChildError>>),
     Which(Reply<Vec<ChildInfo>>),
     Count(Reply<ChildCounts>),
+    Status(Reply<SupervisorStatus>),
     /// A restart failed to start its child; try that restart again.
     Retry(u64),
 }
@@ -108,6 +137,14 @@ impl SupervisorRef {
     /// A [`CallError`] if the supervisor does not answer.
     pub async fn count_children(&self) -> Result<ChildCounts, CallError> {
         self.call(SupervisorMsg::Count).await
+    }
+
+    /// Its strategy, restart intensity, restarts so far and children.
+    ///
+    /// # Errors
+    /// A [`CallError`] if the supervisor does not answer.
+    pub async fn status(&self) -> Result<SupervisorStatus, CallError> {
+        self.call(SupervisorMsg::Status).await
     }
 
     /// Adds a child after the existing ones and starts it. A start that

@@ -50,7 +50,7 @@ mod handle;
 mod state;
 
 pub use errors::{ChildError, StartError};
-pub use handle::{ChildCounts, ChildInfo, SupervisorRef};
+pub use handle::{ChildCounts, ChildInfo, SupervisorRef, SupervisorStatus};
 
 use crate::spec::{ChildId, ChildSpec};
 

@@ -10,7 +10,7 @@ use futures_util::FutureExt;
 use parking_lot::Mutex;
 use ractor::ActorProcessingErr;
 
-use super::handle::{SupervisorMsg, SupervisorRef, Target};
+use super::handle::{SupervisorMsg, SupervisorRef, SupervisorStatus, Target};
 use super::{
     AutoShutdown, ChildCounts, ChildError, ChildInfo, Mode, StartError, StopOrder, Strategy,
     Supervisor, SUPERVISOR_MAILBOX_CAPACITY,
@@ -80,6 +80,11 @@ struct State {
     stop_order: StopOrder,
     auto_shutdown: AutoShutdown,
     window: RestartWindow,
+    /// Restarts since the start.
+    restarts: u64,
+    /// Children that exited abnormally (crashed or killed) since the start,
+    /// restarted or not.
+    abnormal_exits: u64,
     parent: Option<Pid>,
     children: Children,
 }
@@ -216,6 +221,9 @@ impl State {
             child.spec.significant,
         );
         self.event("child_exited", &id, None, Some(&reason));
+        if !reason.is_clean() {
+            self.abnormal_exits += 1;
+        }
         if !restart.restarts_after(&reason) {
             if restart == Restart::Temporary || matches!(self.mode, Mode::Dynamic { .. }) {
                 self.children.remove(key);
@@ -272,6 +280,9 @@ impl State {
             self.me.stop(ExitReason::Shutdown);
             return;
         }
+        self.restarts += 1;
+        metrics::counter!("arbor_supervisor_restarts_total", "supervisor" => self.name.to_string())
+            .increment(1);
         let keys: Vec<u64> = match self.strategy {
             Strategy::OneForOne => vec![key],
             Strategy::OneForAll => {
@@ -459,6 +470,8 @@ impl ractor::Actor for SupervisorActor {
             stop_order: spec.stop_order,
             auto_shutdown: spec.auto_shutdown,
             window: RestartWindow::new(spec.intensity, spec.period),
+            restarts: 0,
+            abnormal_exits: 0,
             parent: None,
             children: Children::default(),
         };
@@ -528,6 +541,18 @@ impl ractor::Actor for SupervisorActor {
             }
             SupervisorMsg::Count(reply) => {
                 reply.send(state.count_children());
+            }
+            SupervisorMsg::Status(reply) => {
+                reply.send(SupervisorStatus {
+                    name: state.name.clone(),
+                    strategy: state.strategy,
+                    intensity: state.window.intensity(),
+                    period: state.window.period(),
+                    restarts: state.restarts,
+                    abnormal_exits: state.abnormal_exits,
+                    recent_restarts: state.window.recent(Instant::now()),
+                    children: state.count_children(),
+                });
             }
             SupervisorMsg::Retry(key) => {
                 if state
