@@ -2,10 +2,11 @@
 //! supervision trees.
 //!
 //! This crate is the facade: it re-exports the actor layer
-//! ([`runtime`]), the supervisors ([`supervision`]), the protocol ([`mcp`])
-//! and the transports ([`transports`]). The `arbor` command line and its
+//! ([`runtime`]), the supervisors ([`supervision`]), the protocol ([`mcp`]),
+//! the transports ([`transports`]) and the admin listener ([`admin`]). The `arbor` command line and its
 //! demo server are the binary's own, not part of this API.
 
+pub use arbor_admin as admin;
 pub use arbor_mcp as mcp;
 pub use arbor_runtime as runtime;
 pub use arbor_supervision as supervision;

@@ -1,5 +1,6 @@
 //! The `arbor` command line.
 
+mod admin_cli;
 mod client_cli;
 mod demo_server;
 
@@ -58,10 +59,44 @@ enum Command {
         /// messages and unread answers [default: half the machine's memory].
         #[arg(long, value_name = "BYTES")]
         max_buffered_bytes: Option<usize>,
+        /// The admin listener's address: metrics, health, the dashboard,
+        /// chaos control.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        admin: std::net::SocketAddr,
+        /// The admin listener's bearer token (at least 16 characters)
+        /// [default: a fresh one, printed at start].
+        #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
+        admin_token: Option<String>,
         /// Print the endpoints and the tree, then shut down instead of
         /// running until a signal.
         #[arg(long)]
         once: bool,
+    },
+    /// Prints a running server's supervision tree, from its admin listener.
+    Tree {
+        #[command(flatten)]
+        admin: admin_cli::AdminTarget,
+        /// The subtree to print (child ids joined by `/`).
+        #[arg(long, default_value = "")]
+        path: String,
+        /// The most children shown per supervisor.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Kills the process at PATH in a running server's tree.
+    Kill {
+        #[command(flatten)]
+        admin: admin_cli::AdminTarget,
+        /// The process's path (child ids joined by `/`).
+        path: String,
+    },
+    /// Kills random processes of a subtree: `--count N` at once, or
+    /// `--rate N/s --for 30s`; prints what it killed and the seed.
+    Chaos {
+        #[command(flatten)]
+        admin: admin_cli::AdminTarget,
+        #[command(flatten)]
+        run: admin_cli::ChaosArgs,
     },
     /// Lists a server's tools: `arbor tools URL` or `arbor tools -- COMMAND…`.
     Tools {
@@ -142,6 +177,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Prompt { positional, target } => {
                 Ok(run(Action::Prompt, positional, target).await)
             }
+            Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
+            Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
+            Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),
             Command::Serve { stdio: true, .. } => ok(serve_stdio().await),
             Command::Serve {
                 http,
@@ -153,6 +191,8 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 allowed_hosts,
                 allowed_origins,
                 max_buffered_bytes,
+                admin,
+                admin_token,
                 once,
                 ..
             } => {
@@ -184,7 +224,16 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                     max_buffered_bytes,
                     ..Default::default()
                 };
-                ok(serve(config, server, once).await)
+                let admin = arbor::admin::AdminConfig {
+                    addr: admin,
+                    token: admin_token
+                        .map(arbor::admin::AdminToken::new)
+                        .transpose()
+                        .context("--admin-token")?,
+                    origins: config.origins.clone(),
+                    ..Default::default()
+                };
+                ok(serve(config, server, admin, once).await)
             }
         }
     })
@@ -225,17 +274,31 @@ async fn serve_stdio() -> anyhow::Result<()> {
 async fn serve(
     config: arbor::transports::TransportConfig,
     server: arbor::mcp::ServerConfig,
+    admin: arbor::admin::AdminConfig,
     once: bool,
 ) -> anyhow::Result<()> {
     let signal = ShutdownSignal::install();
+    // Installed before anything records, so nothing recorded is lost.
+    arbor::admin::recorder()
+        .map_err(anyhow::Error::msg)
+        .context("installing the metrics recorder")?;
     let origins = config.origins.clone();
     let server = demo_server::mcp_server_with(server).context("building the demo server")?;
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;
+    let admin = arbor::admin::AdminListener::start(admin, root.clone(), "transports")
+        .await
+        .context("starting the admin listener")?;
     for url in endpoints.urls() {
         say(&url);
     }
+    say(&format!(
+        "admin {} (metrics, healthz, readyz, api; Authorization: Bearer {})",
+        admin.url(),
+        admin.token().as_str()
+    ));
+    say(&format!("dashboard {}", admin.dashboard_url()));
     say(&accepting(&origins));
     say(&arbor::TreeView::of("transports", &root).await?.to_string());
     if !once {

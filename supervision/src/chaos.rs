@@ -86,9 +86,16 @@ pub async fn descendants(root: &SupervisorRef) -> Result<Vec<Descendant>, CallEr
     stack.reverse();
     while let Some(d) = stack.pop() {
         if let Some(nested) = SupervisorRef::from_process(&d.process) {
-            let mut below = children_of(&nested, &d.path).await?;
-            below.reverse();
-            stack.extend(below);
+            match children_of(&nested, &d.path).await {
+                Ok(mut below) => {
+                    below.reverse();
+                    stack.extend(below);
+                }
+                // It died while the tree was read (a kill, a restart): it
+                // and its subtree are gone, not a reason to fail the walk.
+                Err(_) if !d.process.is_alive() => continue,
+                Err(e) => return Err(e),
+            }
         }
         found.push(d);
     }
@@ -116,12 +123,13 @@ async fn children_of(sup: &SupervisorRef, prefix: &str) -> Result<Vec<Descendant
         .collect())
 }
 
-/// Kills the child at `path` below `root`.
+/// The running child at `path` below `root` (`""` is no child: use the
+/// root itself).
 ///
 /// # Errors
-/// [`ChaosError::NoSuchPath`] or [`ChaosError::NotRunning`] when there is
-/// nothing to kill there.
-pub async fn kill_path(root: &SupervisorRef, path: &str) -> Result<Killed, ChaosError> {
+/// [`ChaosError::NoSuchPath`] or [`ChaosError::NotRunning`] when nothing
+/// runs there.
+pub async fn find_path(root: &SupervisorRef, path: &str) -> Result<Descendant, ChaosError> {
     let mut sup = root.clone();
     let mut parts = path.split('/').peekable();
     while let Some(id) = parts.next() {
@@ -135,12 +143,26 @@ pub async fn kill_path(root: &SupervisorRef, path: &str) -> Result<Killed, Chaos
             .process
             .ok_or_else(|| ChaosError::NotRunning(path.to_string()))?;
         if parts.peek().is_none() {
-            return Ok(kill(path.to_string(), &process, child.kind));
+            return Ok(Descendant {
+                path: path.to_string(),
+                process,
+                kind: child.kind,
+            });
         }
         sup = SupervisorRef::from_process(&process)
             .ok_or_else(|| ChaosError::NoSuchPath(path.to_string()))?;
     }
     Err(ChaosError::NoSuchPath(path.to_string()))
+}
+
+/// Kills the child at `path` below `root`.
+///
+/// # Errors
+/// [`ChaosError::NoSuchPath`] or [`ChaosError::NotRunning`] when there is
+/// nothing to kill there.
+pub async fn kill_path(root: &SupervisorRef, path: &str) -> Result<Killed, ChaosError> {
+    let found = find_path(root, path).await?;
+    Ok(kill(found.path, &found.process, found.kind))
 }
 
 fn kill(path: String, process: &ProcessRef, kind: ChildKind) -> Killed {

@@ -16,7 +16,9 @@ pub mod spec;
 pub mod supervisor;
 pub mod tree;
 
-pub use chaos::{descendants, kill_path, Chaos, ChaosError, Descendant, KillTarget, Killed};
+pub use chaos::{
+    descendants, find_path, kill_path, Chaos, ChaosError, Descendant, KillTarget, Killed,
+};
 pub use dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 pub use restart::RestartWindow;
 pub use sharded::{ShardedDynamicRef, ShardedDynamicSupervisor};

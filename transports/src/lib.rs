@@ -26,6 +26,7 @@
 //! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
 //! checks `Host` and `Origin` by one [`OriginPolicy`].
 
+pub mod census;
 pub mod client;
 mod config;
 pub mod http;
@@ -36,7 +37,8 @@ pub mod tcp;
 mod tree;
 pub mod ws;
 
+pub use census::{held, Held};
 pub use config::{TcpConfig, TransportConfig, WsConfig};
-pub use origin::OriginPolicy;
+pub use origin::{Forbidden, OriginPolicy};
 pub use stdio::{serve_stdio, ServingStdio, StdioTree};
 pub use tree::{start, tree, Bound, Endpoints, DEFAULT_MAX_CONNECTIONS};

@@ -32,7 +32,7 @@ impl Default for OriginPolicy {
 
 /// Why a request was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Forbidden {
+pub enum Forbidden {
     /// `Host` was missing, repeated, malformed or not allowed.
     Host(Option<String>),
     /// `Origin` was not allowed.
@@ -41,7 +41,7 @@ pub(crate) enum Forbidden {
 
 impl Forbidden {
     /// The reason, for the response's message.
-    pub(crate) fn message(&self) -> &'static str {
+    pub fn message(&self) -> &'static str {
         match self {
             Forbidden::Host(_) => "Forbidden: Host not allowed",
             Forbidden::Origin(_) => "Forbidden: Origin not allowed",
@@ -49,7 +49,7 @@ impl Forbidden {
     }
 
     /// The header refused, for the response's `data`.
-    pub(crate) fn data(&self) -> serde_json::Value {
+    pub fn data(&self) -> serde_json::Value {
         match self {
             Forbidden::Host(host) => serde_json::json!({ "host": host }),
             Forbidden::Origin(origin) => serde_json::json!({ "origin": origin }),
@@ -62,7 +62,10 @@ impl OriginPolicy {
     pub const LOOPBACK: [&'static str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
     /// Checks a request's `Host` and `Origin`.
-    pub(crate) fn check(&self, headers: &HeaderMap) -> Result<(), Forbidden> {
+    ///
+    /// # Errors
+    /// [`Forbidden`] naming the header refused.
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Forbidden> {
         let mut hosts = headers.get_all(header::HOST).iter();
         let host = hosts.next().and_then(|h| h.to_str().ok());
         let single = hosts.next().is_none();

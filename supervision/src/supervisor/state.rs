@@ -281,8 +281,6 @@ impl State {
             return;
         }
         self.restarts += 1;
-        metrics::counter!("arbor_supervisor_restarts_total", "supervisor" => self.name.to_string())
-            .increment(1);
         let keys: Vec<u64> = match self.strategy {
             Strategy::OneForOne => vec![key],
             Strategy::OneForAll => {

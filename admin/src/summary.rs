@@ -1,0 +1,68 @@
+//! What the dashboard's header shows and `/api/events` pushes each second:
+//! processes by kind, what each transport holds, requests answered and
+//! failed, resident memory, and the root supervisor's restarts.
+
+use std::time::Instant;
+
+use arbor_supervision::SupervisorRef;
+use serde::Serialize;
+
+use crate::tree::Supervision;
+
+/// One transport's count.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldCount {
+    /// `tcp`, `ws` or `http`.
+    pub transport: &'static str,
+    /// `connections`, `sessions` or `requests`.
+    pub what: &'static str,
+    /// How many run now.
+    pub active: usize,
+}
+
+/// A snapshot of the server.
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    /// Seconds since the admin listener started.
+    pub uptime_s: u64,
+    /// Lightweight processes.
+    pub lightweight: usize,
+    /// Ractor processes (supervisors among them).
+    pub ractor: usize,
+    /// What each transport holds.
+    pub held: Vec<HeldCount>,
+    /// Requests answered since the start.
+    pub answered: u64,
+    /// Of them, errors.
+    pub failed: u64,
+    /// Resident memory, in bytes.
+    pub rss_bytes: Option<u64>,
+    /// The root supervisor, if it runs.
+    pub root: Option<Supervision>,
+}
+
+/// The server as it is now.
+pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
+    let processes = arbor_runtime::process_counts();
+    let requests = arbor_mcp::stats::request_counts();
+    let held = arbor_transports::held(root)
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|h| HeldCount {
+            transport: h.transport,
+            what: h.what,
+            active: h.active,
+        })
+        .collect();
+    Summary {
+        uptime_s: started.elapsed().as_secs(),
+        lightweight: processes.lightweight,
+        ractor: processes.ractor,
+        held,
+        answered: requests.answered,
+        failed: requests.failed,
+        rss_bytes: crate::scrape::resident_bytes(),
+        root: root.status().await.ok().map(Supervision::from),
+    }
+}

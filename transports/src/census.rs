@@ -1,0 +1,60 @@
+//! What each transport holds now, read off the transport tree: the
+//! connections of each listener, the handshake-era HTTP sessions and the
+//! 2026-07-28 HTTP requests in flight. Each is a sharded supervisor whose
+//! shards' running children are what it holds, so a count costs one call
+//! per shard, whatever the number of connections.
+
+use arbor_runtime::CallError;
+use arbor_supervision::{find_path, ChaosError, SupervisorRef};
+
+/// How many of one kind a transport holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// `tcp`, `ws` or `http`.
+    pub transport: &'static str,
+    /// `connections`, `sessions` (handshake-era HTTP) or `requests`
+    /// (2026-07-28 HTTP requests in flight).
+    pub what: &'static str,
+    /// How many run now.
+    pub active: usize,
+}
+
+/// Where each count lives in the tree [`crate::tree()`] builds.
+const COUNTED: [(&str, &str, &str); 5] = [
+    ("tcp", "connections", "connections/tcp-connections"),
+    ("ws", "connections", "connections/ws-connections"),
+    ("http", "connections", "connections/http/http-connections"),
+    ("http", "sessions", "connections/http/http-sessions"),
+    ("http", "requests", "connections/http/http-requests"),
+];
+
+/// What every transport served by the tree at `root` holds now; a
+/// transport not served is left out.
+///
+/// # Errors
+/// A [`CallError`] when a supervisor does not answer.
+pub async fn held(root: &SupervisorRef) -> Result<Vec<Held>, CallError> {
+    let mut held = Vec::new();
+    for (transport, what, path) in COUNTED {
+        let sharded = match find_path(root, path).await {
+            Ok(found) => found,
+            Err(ChaosError::Call(e)) => return Err(e),
+            Err(_) => continue,
+        };
+        let Some(sharded) = SupervisorRef::from_process(&sharded.process) else {
+            continue;
+        };
+        let mut active = 0;
+        for shard in sharded.which_children().await? {
+            if let Some(shard) = shard.process.as_ref().and_then(SupervisorRef::from_process) {
+                active += shard.count_children().await?.active;
+            }
+        }
+        held.push(Held {
+            transport,
+            what,
+            active,
+        });
+    }
+    Ok(held)
+}
