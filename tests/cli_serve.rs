@@ -390,3 +390,66 @@ fn the_printed_tree_explains_itself() {
     assert!(stdout.contains(" mailbox="), "{stdout}");
     assert!(stdout.contains("is a process id"), "{stdout}");
 }
+
+#[test]
+fn json_logs_carry_the_session_request_method_and_trace_of_each_request() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
+    command
+        .args(["serve", "--log-format", "json"])
+        .env("RUST_LOG", "arbor_mcp=debug")
+        .stderr(Stdio::piped());
+    let (mut served, mut out) = Served::start(&mut command);
+    let stderr = served.0.stderr.take().unwrap();
+    let mut tcp = String::new();
+    while !tcp.starts_with("tcp://") {
+        tcp.clear();
+        out.read_line(&mut tcp).unwrap();
+    }
+    let mut stream = TcpStream::connect(tcp.trim().trim_start_matches("tcp://")).unwrap();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    for line in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#.to_string(),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#.to_string(),
+        format!(r#"{{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{{"name":"echo","arguments":{{"message":"hi"}},"_meta":{{"traceparent":"00-{trace}-00f067aa0ba902b7-01"}}}}}}"#),
+    ] {
+        writeln!(stream, "{line}").unwrap();
+    }
+    let mut answers = BufReader::new(stream.try_clone().unwrap());
+    for _ in 0..2 {
+        let mut answer = String::new();
+        answers.read_line(&mut answer).unwrap();
+    }
+    // The request's "answered" line, with the request's fields.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(left) else {
+            break None;
+        };
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        if event["fields"]["message"] == "answered" {
+            break Some(event);
+        }
+        seen.push(line);
+    };
+    let event = found.unwrap_or_else(|| panic!("no answered line in {seen:#?}"));
+    let span = &event["span"];
+    assert_eq!(span["name"], "mcp.request", "{event}");
+    assert_eq!(span["method"], "tools/call", "{event}");
+    assert_eq!(span["request_id"], "7", "{event}");
+    assert_eq!(span["trace_id"], trace, "{event}");
+    assert_eq!(span["parent_span_id"], "00f067aa0ba902b7", "{event}");
+    assert!(
+        span["session"].as_str().unwrap().starts_with("<0."),
+        "{event}"
+    );
+    assert_eq!(event["level"], "DEBUG");
+}

@@ -84,15 +84,43 @@ fn the_dashboard_shows_the_tree_and_kills_from_the_page() {
     let said = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(run.status.success(), "{}", support::describe(&run));
     let seen: serde_json::Value = serde_json::from_str(said.trim()).unwrap();
-    assert!(seen["tcpConnectionsShown"].as_u64().unwrap() >= SESSIONS as u64, "{seen}");
-    assert!(seen["sessionsInTree"].as_u64().unwrap() >= SESSIONS as u64, "{seen}");
-    assert!(seen["killedSession"].as_str().unwrap().contains("/session-"), "{seen}");
-    assert!(seen["shardAfter"].as_str().unwrap().contains("crashes 1"), "{seen}");
-    assert!(seen["parentBefore"].as_str().unwrap().contains("restarts 0"), "{seen}");
-    assert!(seen["parentAfter"].as_str().unwrap().contains("restarts 1"), "{seen}");
+    assert!(
+        seen["tcpConnectionsShown"].as_u64().unwrap() >= SESSIONS as u64,
+        "{seen}"
+    );
+    assert!(
+        seen["sessionsInTree"].as_u64().unwrap() >= SESSIONS as u64,
+        "{seen}"
+    );
+    assert!(
+        seen["killedSession"]
+            .as_str()
+            .unwrap()
+            .contains("/session-"),
+        "{seen}"
+    );
+    assert!(
+        seen["shardAfter"].as_str().unwrap().contains("crashes 1"),
+        "{seen}"
+    );
+    assert!(
+        seen["parentBefore"]
+            .as_str()
+            .unwrap()
+            .contains("restarts 0"),
+        "{seen}"
+    );
+    assert!(
+        seen["parentAfter"].as_str().unwrap().contains("restarts 1"),
+        "{seen}"
+    );
     assert!(seen["log"].as_str().unwrap().contains("killed "), "{seen}");
     let png = std::fs::read(&screenshot).unwrap();
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "{} bytes", png.len());
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 10_000,
+        "{} bytes",
+        png.len()
+    );
     drop(held);
     drop(served);
 }

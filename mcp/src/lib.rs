@@ -28,6 +28,7 @@ pub mod stats;
 pub mod subscription;
 pub mod tasks;
 pub mod template;
+pub mod trace;
 pub mod transport;
 pub mod uri;
 pub mod version;

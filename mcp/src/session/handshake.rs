@@ -238,7 +238,11 @@ impl Session {
                         }
                         let server = self.server.clone();
                         let work = async move { server.tasks().legacy_result(&task).await };
-                        return self.spawn_answer(request.id, method, work, ctx);
+                        let trace = request
+                            .params
+                            .as_ref()
+                            .and_then(crate::trace::TraceParent::from_params);
+                        return self.spawn_answer(request.id, method, trace, work, ctx);
                     }
                     (_, Err(error)) => Err(error),
                     (other, Ok(_)) => Err(ErrorObject::method_not_found(other.as_str())),

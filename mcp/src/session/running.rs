@@ -11,6 +11,7 @@ use futures_util::FutureExt;
 use serde_json::{json, Map, Value};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::modern::shape_modern;
 use super::request_state::{input_required, open_request_state};
@@ -21,6 +22,7 @@ use crate::jsonrpc::{code, ErrorObject, Id, Message, Request, Response};
 use crate::model::{LogLevel, Method};
 use crate::outbox::Frame;
 use crate::server::{McpServer, Outcome};
+use crate::trace::TraceParent;
 use crate::version::{Era, ProtocolVersion};
 
 /// The most input rounds one request may take in the handshake era.
@@ -66,9 +68,25 @@ impl Session {
         &mut self,
         id: Id,
         method: Method,
+        trace: Option<TraceParent>,
         work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
         ctx: &mut Context<Self>,
     ) {
+        // Every event of the request, the handler's own included, carries
+        // its session (the session process's pid), id, method and, when
+        // the client sent one, its trace.
+        let span = tracing::info_span!(
+            "mcp.request",
+            session = %ctx.myself().pid(),
+            request_id = %id,
+            method = method.as_str(),
+            trace_id = tracing::field::Empty,
+            parent_span_id = tracing::field::Empty,
+        );
+        if let Some(trace) = &trace {
+            span.record("trace_id", trace.trace_id.as_str());
+            span.record("parent_span_id", trace.parent_id.as_str());
+        }
         let (out, myself) = (self.out.clone(), ctx.myself().clone());
         let timeout = self.server.config().request_timeout;
         let task_id = id.clone();
@@ -86,39 +104,56 @@ impl Session {
         // In a batch, the task gathering its answers keeps the share.
         let share = if batched { None } else { self.share.take() };
         let started = std::time::Instant::now();
-        let task = tokio::spawn(async move {
-            let mut held = (unsent, share);
-            let outcome =
-                match tokio::time::timeout(timeout, AssertUnwindSafe(work).catch_unwind()).await {
+        let task = tokio::spawn(
+            async move {
+                let mut held = (unsent, share);
+                let outcome = match tokio::time::timeout(
+                    timeout,
+                    AssertUnwindSafe(work).catch_unwind(),
+                )
+                .await
+                {
                     Ok(Ok(outcome)) => outcome,
                     Ok(Err(_panic)) => Err(ErrorObject::internal("the handler failed")
                         .with_data(json!({ "method": method.as_str() }))),
                     Err(_) => Err(ErrorObject::new(code::REQUEST_TIMEOUT, "request timed out")
                         .with_data(json!({ "timeoutMs": timeout.as_millis() as u64 }))),
                 };
-            crate::stats::answered(method, started.elapsed(), &outcome);
-            // The request's share of the server's memory goes before its
-            // answer waits for one of its own: held on to, the two would
-            // wait on each other once the budget is spent.
-            if let Some(share) = held.1.as_mut() {
-                share.release_memory();
-            }
-            let response = Message::Response(Response {
-                id: Some(task_id.clone()),
-                outcome,
-            });
-            // Finished first, so the id is free once the client has the answer.
-            answering.store(true, Ordering::Release);
-            let _ = myself.send_system(SessionMsg::Finished(task_id.clone(), serial));
-            match reply_to {
-                Some(batch) => {
-                    let _ = batch.send(response.to_value());
+                let took = started.elapsed();
+                crate::stats::answered(method, took, &outcome);
+                match &outcome {
+                    Ok(_) => tracing::debug!(took_us = took.as_micros() as u64, "answered"),
+                    Err(e) => tracing::debug!(
+                        took_us = took.as_micros() as u64,
+                        code = e.code,
+                        error = %e.message,
+                        "answered with an error"
+                    ),
                 }
-                None => {
-                    let _ = out.send(Frame::new(&response, Some(task_id))).await;
+                // The request's share of the server's memory goes before its
+                // answer waits for one of its own: held on to, the two would
+                // wait on each other once the budget is spent.
+                if let Some(share) = held.1.as_mut() {
+                    share.release_memory();
+                }
+                let response = Message::Response(Response {
+                    id: Some(task_id.clone()),
+                    outcome,
+                });
+                // Finished first, so the id is free once the client has the answer.
+                answering.store(true, Ordering::Release);
+                let _ = myself.send_system(SessionMsg::Finished(task_id.clone(), serial));
+                match reply_to {
+                    Some(batch) => {
+                        let _ = batch.send(response.to_value());
+                    }
+                    None => {
+                        let _ = out.send(Frame::new(&response, Some(task_id))).await;
+                    }
                 }
             }
-        });
+            .instrument(span),
+        );
         self.in_flight.insert(
             id,
             Running {
@@ -153,6 +188,7 @@ impl Session {
             .and_then(|m| m.get("progressToken"))
             .and_then(|t| serde_json::from_value::<Id>(t.clone()).ok())
             .map(|token| Progress::new(token, config.progress_interval));
+        let trace = TraceParent::from_params(&params);
         params.remove("_meta");
         let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
             .with_output(self.out.clone(), progress, log_level);
@@ -190,7 +226,7 @@ impl Session {
             let _over = over;
             serve_request(&server, method, params, request_ctx, &myself).await
         };
-        self.spawn_answer(id, method, work, ctx);
+        self.spawn_answer(id, method, trace, work, ctx);
     }
 }
 
