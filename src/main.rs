@@ -2,6 +2,7 @@
 
 mod admin_cli;
 mod client_cli;
+mod config;
 mod demo_server;
 
 use std::time::Duration;
@@ -68,50 +69,15 @@ enum Command {
         /// Serve MCP on stdin/stdout.
         #[arg(long)]
         stdio: bool,
-        /// The HTTP address: Streamable HTTP on /mcp, legacy HTTP+SSE on /sse.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        http: std::net::SocketAddr,
-        /// The WebSocket address (path /mcp).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        ws: std::net::SocketAddr,
-        /// The TCP address (newline-delimited JSON-RPC).
-        #[arg(long, default_value = "127.0.0.1:0")]
-        tcp: std::net::SocketAddr,
-        /// Connection supervisor shards.
-        #[arg(long, default_value_t = 4)]
-        shards: usize,
-        /// The most connections at once, all transports together, lowered to
-        /// fit the file descriptor limit [default: 100000].
-        #[arg(long)]
-        max_connections: Option<usize>,
-        /// The most handshake-era HTTP sessions at once [default: 10000].
-        #[arg(long)]
-        max_sessions: Option<usize>,
-        /// A host name clients use to reach the HTTP and WebSocket
-        /// listeners, accepted in `Host` and `Origin` beside the loopback
-        /// names (repeatable). Needed to listen beyond loopback.
-        #[arg(long = "allowed-host", value_name = "NAME")]
-        allowed_hosts: Vec<String>,
-        /// A further origin accepted in full, such as
-        /// `https://app.example` (repeatable).
-        #[arg(long = "allowed-origin", value_name = "ORIGIN")]
-        allowed_origins: Vec<String>,
-        /// The most bytes all connections together may hold in received
-        /// messages and unread answers [default: half the machine's memory].
-        #[arg(long, value_name = "BYTES")]
-        max_buffered_bytes: Option<usize>,
-        /// The admin listener's address: metrics, health, the dashboard,
-        /// chaos control.
-        #[arg(long, default_value = "127.0.0.1:0")]
-        admin: std::net::SocketAddr,
-        /// The admin listener's bearer token (at least 16 characters)
-        /// [default: a fresh one, printed at start].
-        #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
-        admin_token: Option<String>,
-        /// Print the endpoints and the tree, then shut down instead of
-        /// running until a signal.
-        #[arg(long)]
-        once: bool,
+        #[command(flatten)]
+        flags: ServeFlags,
+    },
+    /// Works with configuration files: `arbor config --print-default`
+    /// writes the documented default file.
+    Config {
+        /// Print every key with its default, as a file `--config` reads.
+        #[arg(long, required = true)]
+        print_default: bool,
     },
     /// Prints a running server's supervision tree, from its admin listener.
     Tree {
@@ -175,6 +141,104 @@ enum Command {
     },
 }
 
+/// `arbor serve`'s flags: each one set wins over the file and the
+/// environment (see `src/config.rs`).
+#[derive(Debug, clap::Args)]
+struct ServeFlags {
+    /// A configuration file (TOML; `arbor config --print-default` writes one
+    /// with every key).
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
+    /// The HTTP address: Streamable HTTP on /mcp, legacy HTTP+SSE on /sse
+    /// [default: 127.0.0.1:8930].
+    #[arg(long)]
+    http: Option<std::net::SocketAddr>,
+    /// The WebSocket address, path /mcp [default: 127.0.0.1:8931].
+    #[arg(long)]
+    ws: Option<std::net::SocketAddr>,
+    /// The TCP address, newline-delimited JSON-RPC [default: 127.0.0.1:8932].
+    #[arg(long)]
+    tcp: Option<std::net::SocketAddr>,
+    /// The admin listener's address: metrics, health, the dashboard, chaos
+    /// control [default: 127.0.0.1:8939].
+    #[arg(long)]
+    admin: Option<std::net::SocketAddr>,
+    /// Connection supervisor shards [default: 4].
+    #[arg(long)]
+    shards: Option<usize>,
+    /// The most connections at once, all transports together, lowered to
+    /// fit the file descriptor limit [default: 100000].
+    #[arg(long)]
+    max_connections: Option<usize>,
+    /// The most handshake-era HTTP sessions at once [default: 10000].
+    #[arg(long)]
+    max_sessions: Option<usize>,
+    /// A host name clients use to reach the HTTP and WebSocket listeners,
+    /// accepted in `Host` and `Origin` beside the loopback names
+    /// (repeatable). Needed to listen beyond loopback.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
+    /// A further origin accepted in full, such as `https://app.example`
+    /// (repeatable).
+    #[arg(long = "allowed-origin", value_name = "ORIGIN")]
+    allowed_origins: Vec<String>,
+    /// The most bytes all connections together may hold in received
+    /// messages and unread answers [default: half the machine's memory].
+    #[arg(long, value_name = "BYTES")]
+    max_buffered_bytes: Option<usize>,
+    /// The admin listener's bearer token (at least 16 characters)
+    /// [default: a fresh one, printed at start].
+    #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
+    admin_token: Option<String>,
+    /// Print the endpoints and the tree, then shut down instead of running
+    /// until a signal.
+    #[arg(long)]
+    once: bool,
+}
+
+impl ServeFlags {
+    /// The configuration: defaults, the file, the environment, these flags.
+    fn config(&self) -> anyhow::Result<config::ServeConfig> {
+        let mut c = config::ServeConfig::load(self.config.as_deref(), std::env::vars())?;
+        if let Some(addr) = self.http {
+            c.http.addr = addr;
+        }
+        if let Some(addr) = self.ws {
+            c.ws.addr = addr;
+        }
+        if let Some(addr) = self.tcp {
+            c.tcp.addr = addr;
+        }
+        if let Some(addr) = self.admin {
+            c.admin.addr = addr;
+        }
+        if let Some(shards) = self.shards {
+            c.shards = shards;
+        }
+        if self.max_connections.is_some() {
+            c.max_connections = self.max_connections;
+        }
+        if let Some(max) = self.max_sessions {
+            c.http.max_sessions = max;
+        }
+        if self.max_buffered_bytes.is_some() {
+            c.server.max_buffered_bytes = self.max_buffered_bytes;
+        }
+        c.origins
+            .allowed_hosts
+            .extend(self.allowed_hosts.iter().cloned());
+        c.origins
+            .allowed_origins
+            .extend(self.allowed_origins.iter().cloned());
+        if let Some(token) = &self.admin_token {
+            c.admin.token =
+                Some(arbor::admin::AdminToken::new(token.clone()).context("--admin-token")?);
+        }
+        c.admin.origins = c.origins.clone();
+        Ok(c)
+    }
+}
+
 /// jemalloc rather than the system's malloc: after a flood of large
 /// messages glibc kept the peak resident for good, while jemalloc's
 /// background thread purges freed pages within its decay time (10 s).
@@ -214,59 +278,14 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),
             Command::Serve { stdio: true, .. } => ok(serve_stdio().await),
-            Command::Serve {
-                http,
-                ws,
-                tcp,
-                shards,
-                max_connections,
-                max_sessions,
-                allowed_hosts,
-                allowed_origins,
-                max_buffered_bytes,
-                admin,
-                admin_token,
-                once,
-                ..
-            } => {
-                let mut http = arbor::transports::http::HttpConfig {
-                    addr: http,
-                    ..Default::default()
-                };
-                if let Some(max) = max_sessions {
-                    http.max_sessions = max;
-                }
-                let mut config = arbor::transports::TransportConfig {
-                    tcp: Some(arbor::transports::TcpConfig {
-                        addr: tcp,
-                        ..Default::default()
-                    }),
-                    ws: Some(arbor::transports::WsConfig {
-                        addr: ws,
-                        ..Default::default()
-                    }),
-                    http: Some(http),
-                    shards,
-                    ..Default::default()
-                };
-                config.max_connections = max_connections;
-                config.origins.allowed_hosts.extend(allowed_hosts);
-                config.origins.allowed_origins = allowed_origins;
-                refuse_unreachable(&config)?;
-                let server = arbor::mcp::ServerConfig {
-                    max_buffered_bytes,
-                    ..Default::default()
-                };
-                let admin = arbor::admin::AdminConfig {
-                    addr: admin,
-                    token: admin_token
-                        .map(arbor::admin::AdminToken::new)
-                        .transpose()
-                        .context("--admin-token")?,
-                    origins: config.origins.clone(),
-                    ..Default::default()
-                };
-                ok(serve(config, server, admin, once).await)
+            Command::Serve { flags, .. } => {
+                let config = flags.config()?;
+                refuse_unreachable(&config.transports())?;
+                ok(serve(config, flags.once).await)
+            }
+            Command::Config { .. } => {
+                print!("{}", config::ServeConfig::default_file());
+                Ok(std::process::ExitCode::SUCCESS)
             }
         }
     })
@@ -304,12 +323,9 @@ async fn serve_stdio() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn serve(
-    config: arbor::transports::TransportConfig,
-    server: arbor::mcp::ServerConfig,
-    admin: arbor::admin::AdminConfig,
-    once: bool,
-) -> anyhow::Result<()> {
+async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
+    let (server, admin) = (config.server.clone(), config.admin.clone());
+    let config = config.transports();
     let signal = ShutdownSignal::install();
     // Installed before anything records, so nothing recorded is lost.
     arbor::admin::recorder()

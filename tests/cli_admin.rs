@@ -3,6 +3,8 @@
 //! `serve` prints, what each command prints, and the exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
 
@@ -24,6 +26,7 @@ impl Drop for Served {
 fn serve() -> Served {
     let mut child = Command::new(ARBOR)
         .arg("serve")
+        .envs(support::FREE_PORTS)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -3,6 +3,8 @@
 //! over stdio: what they print, and exit codes that say what failed.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
 
@@ -18,6 +20,7 @@ impl Served {
     fn start() -> Served {
         let mut child = Command::new(ARBOR)
             .arg("serve")
+            .envs(support::FREE_PORTS)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

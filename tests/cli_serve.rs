@@ -2,6 +2,8 @@
 //! and stops in order on SIGTERM.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
@@ -22,7 +24,11 @@ impl Served {
 /// `arbor serve` with `args`, its stderr discarded.
 fn arbor_serve(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
-    command.arg("serve").args(args).stderr(Stdio::null());
+    command
+        .arg("serve")
+        .args(args)
+        .envs(support::FREE_PORTS)
+        .stderr(Stdio::null());
     command
 }
 
@@ -171,6 +177,7 @@ fn connections_past_the_descriptor_limit_are_refused_and_serving_goes_on() {
                 "ulimit -n 64 && exec {} serve",
                 env!("CARGO_BIN_EXE_arbor")
             ))
+            .envs(support::FREE_PORTS)
             .stderr(Stdio::null()),
     );
     let mut tcp = String::new();
@@ -257,6 +264,7 @@ fn serve_once(args: &[&str]) -> (std::process::ExitStatus, String, String) {
         .arg("serve")
         .arg("--once")
         .args(args)
+        .envs(support::FREE_PORTS)
         .output()
         .unwrap();
     (
@@ -300,6 +308,7 @@ fn listening_beyond_loopback_needs_the_host_names_clients_use() {
 fn logs_to_a_pipe_carry_no_colour_codes() {
     let output = Command::new(env!("CARGO_BIN_EXE_arbor"))
         .args(["serve", "--once"])
+        .envs(support::FREE_PORTS)
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
@@ -396,6 +405,7 @@ fn json_logs_carry_the_session_request_method_and_trace_of_each_request() {
     let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
     command
         .args(["serve", "--log-format", "json"])
+        .envs(support::FREE_PORTS)
         .env("RUST_LOG", "arbor_mcp=debug")
         .stderr(Stdio::piped());
     let (mut served, mut out) = Served::start(&mut command);
@@ -452,4 +462,66 @@ fn json_logs_carry_the_session_request_method_and_trace_of_each_request() {
         "{event}"
     );
     assert_eq!(event["level"], "DEBUG");
+}
+
+#[test]
+fn a_default_start_listens_on_the_documented_ports_and_a_file_or_flag_moves_them() {
+    // The only test on the fixed ports: every other one asks for free ones.
+    let output = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .args(["serve", "--once"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    for line in [
+        "http://127.0.0.1:8930/mcp",
+        "ws://127.0.0.1:8931/mcp",
+        "tcp://127.0.0.1:8932",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line} in {stdout}");
+    }
+    assert!(stdout.contains("admin http://127.0.0.1:8939 "), "{stdout}");
+    // A file serving TCP only on a free port, a flag over the file.
+    let file = std::env::temp_dir().join(format!("arbor-serve-{}.toml", std::process::id()));
+    std::fs::write(&file, "serve = [\"tcp\"]\nshards = 2\n[tcp]\naddr = \"127.0.0.1:0\"\n[admin]\naddr = \"127.0.0.1:0\"\n").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .args(["serve", "--once", "--config"])
+        .arg(&file)
+        .args(["--shards", "3"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{output:?}");
+    let urls: Vec<&str> = stdout
+        .lines()
+        .filter(|l| {
+            l.contains("://127.0.0.1:") && !l.starts_with("admin") && !l.starts_with("dashboard")
+        })
+        .collect();
+    assert_eq!(urls.len(), 1, "{stdout}");
+    assert!(
+        urls[0].starts_with("tcp://127.0.0.1:") && !urls[0].ends_with(":8932"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("      shard-").count(), 3, "{stdout}");
+    // An unknown key is refused at start, named.
+    std::fs::write(&file, "[tcp]\nadress = \"127.0.0.1:0\"\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .args(["serve", "--once", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("adress"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_file(&file);
+    // And the documented default file is what --print-default writes.
+    let printed = Command::new(env!("CARGO_BIN_EXE_arbor"))
+        .args(["config", "--print-default"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&printed.stdout);
+    assert!(text.contains("[http]\naddr = \"127.0.0.1:8930\""), "{text}");
 }

@@ -38,6 +38,7 @@ fn the_dashboard_shows_the_tree_and_kills_from_the_page() {
     );
     let mut child = Command::new(ARBOR)
         .arg("serve")
+        .envs(support::FREE_PORTS)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

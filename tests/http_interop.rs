@@ -45,10 +45,10 @@ const ARBOR: &str = env!("CARGO_BIN_EXE_arbor");
 const RUN_TIMEOUT: Duration = Duration::from_secs(150);
 const COUNTER: &str = "arbor://demo/counter";
 
-/// `arbor serve --http 127.0.0.1:0`, with the URLs it printed.
+/// `arbor serve` on free ports, with the URLs it printed.
 fn arbor_serve() -> Server {
     let mut cmd = Command::new(ARBOR);
-    cmd.args(["serve", "--http", "127.0.0.1:0"]);
+    cmd.arg("serve").envs(support::FREE_PORTS);
     Server::start(cmd, "arbor serve", |urls| {
         urls.iter()
             .any(|u| u.starts_with("http://") && u.ends_with("/mcp"))

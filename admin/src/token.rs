@@ -9,8 +9,23 @@ use subtle::ConstantTimeEq;
 pub const MIN_TOKEN_LEN: usize = 16;
 
 /// A bearer token for the admin listener.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct AdminToken(String);
+
+impl TryFrom<String> for AdminToken {
+    type Error = TokenError;
+
+    fn try_from(token: String) -> Result<Self, TokenError> {
+        AdminToken::new(token)
+    }
+}
+
+impl From<AdminToken> for String {
+    fn from(token: AdminToken) -> String {
+        token.0
+    }
+}
 
 impl std::fmt::Debug for AdminToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -15,7 +15,8 @@ use serde_json::{Map, Value};
 use crate::model::Method;
 
 /// Who may reuse a cached result (`cacheScope`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CacheScope {
     /// Any client, shared gateway or caching proxy.
     Public,
@@ -24,9 +25,11 @@ pub enum CacheScope {
 }
 
 /// How long a result stays fresh, and for whom.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CacheHint {
     /// Fresh for this long after it is received (`ttlMs`); zero: stale at once.
+    #[serde(with = "humantime_serde")]
     pub ttl: Duration,
     /// Who may reuse it.
     pub scope: CacheScope,
@@ -74,7 +77,8 @@ impl Default for CacheHint {
 }
 
 /// The hints of the results that describe the catalog.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ListCaching {
     /// `server/discover`.
     pub discover: CacheHint,

@@ -228,7 +228,8 @@ fn error_value(e: &ErrorObject) -> Value {
 }
 
 /// Limits checked on every incoming message before it is parsed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Limits {
     /// The largest message, in bytes. Default: 4 MiB.
     pub max_message_bytes: usize,

@@ -19,7 +19,8 @@ use crate::jsonrpc::{Id, Message};
 use crate::memory::{Consumer, Held};
 
 /// What a full outbound queue does to whoever sends to it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OverflowPolicy {
     /// The sender waits for room: the session stops reading, and the client
     /// is slowed to the pace it reads at.
@@ -33,7 +34,8 @@ pub enum OverflowPolicy {
 }
 
 /// The bounds of a connection's outbound queue.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OutboxConfig {
     /// Messages queued at most. Default: 256.
     pub max_messages: usize,

@@ -19,6 +19,15 @@ use std::time::{Duration, Instant, SystemTime};
 use serde_json::Value;
 
 pub(crate) const SETUP_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `arbor serve` on free ports instead of its fixed default ones, so that
+/// tests may run servers at once: `Command::envs(FREE_PORTS)`.
+pub(crate) const FREE_PORTS: [(&str, &str); 4] = [
+    ("ARBOR_HTTP__ADDR", "127.0.0.1:0"),
+    ("ARBOR_WS__ADDR", "127.0.0.1:0"),
+    ("ARBOR_TCP__ADDR", "127.0.0.1:0"),
+    ("ARBOR_ADMIN__ADDR", "127.0.0.1:0"),
+];
 /// A setup lock older than this was left by a killed run.
 const STALE_LOCK: Duration = Duration::from_secs(900);
 

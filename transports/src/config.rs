@@ -73,12 +73,14 @@ impl Default for TransportConfig {
 }
 
 /// TCP's settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct TcpConfig {
     /// Where TCP listens. Default: `127.0.0.1:0` (a free port on loopback).
     pub addr: SocketAddr,
     /// A connection that has read and written no message for this long is
     /// closed. Zero turns it off. Default: 5 minutes.
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
 }
 
@@ -92,15 +94,18 @@ impl Default for TcpConfig {
 }
 
 /// WebSocket's settings.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct WsConfig {
     /// Where WebSocket listens. Default: `127.0.0.1:0`.
     pub addr: SocketAddr,
     /// A connection that has read and written no message for this long is
     /// closed (1001). Zero turns it off. Default: 5 minutes.
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// A connection from which nothing has arrived for this long is sent a
     /// ping. Zero turns keep-alive pings off. Default: 30 s.
+    #[serde(with = "humantime_serde")]
     pub ping_interval: Duration,
     /// A connection that sends nothing (no pong, no frame at all) for this
     /// long after a ping is closed with 1011. Default: 10 s.
@@ -109,8 +114,10 @@ pub struct WsConfig {
     /// this long to take the close frame and hang up. And a frame the client
     /// does not take within `ping_interval + pong_timeout` (at least 1 s)
     /// drops the connection, as it is not reading.
+    #[serde(with = "humantime_serde")]
     pub pong_timeout: Duration,
     /// How long a client may take over its opening handshake. Default: 10 s.
+    #[serde(with = "humantime_serde")]
     pub handshake_timeout: Duration,
     /// The largest opening handshake head, in bytes (431 past it), as
     /// HTTP's. Default: 8 KiB.

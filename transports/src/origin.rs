@@ -9,7 +9,8 @@
 use axum::http::{header, HeaderMap, HeaderValue};
 
 /// Which `Host` and `Origin` headers the listeners accept.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct OriginPolicy {
     /// Host names (without port) accepted in `Host`, and in `Origin` as
     /// `http(s)://NAME[:port]`. Default: `localhost`, `127.0.0.1`, `[::1]`.

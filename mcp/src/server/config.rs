@@ -6,23 +6,28 @@ use std::time::Duration;
 use crate::jsonrpc::Limits;
 
 /// Server settings. Every limit has a default and can be changed.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServerConfig {
     /// Limits on incoming messages.
     pub limits: Limits,
     /// Items per page of a list result. Default: 50.
     pub page_size: usize,
     /// How long a cursor stays valid. Default: 10 minutes.
+    #[serde(with = "humantime_serde")]
     pub cursor_ttl: Duration,
     /// How long a request may run before it is answered with a timeout
     /// error and its handler aborted. Default: 60 s.
+    #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// How long a handshake-era connection may take to initialize before it
     /// is closed. Default: 30 s.
+    #[serde(with = "humantime_serde")]
     pub init_timeout: Duration,
     /// How long a session that is shut down waits for its requests in
     /// flight to answer before it aborts them. Keep it below the session's
     /// shutdown timeout under its supervisor (5 s). Default: 4 s.
+    #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
     /// The most requests one connection may have in flight. Default: 64.
     pub max_in_flight: usize,
@@ -40,21 +45,26 @@ pub struct ServerConfig {
     pub max_subscriptions: usize,
     /// Progress notifications per request, at most one per this interval
     /// (the final one always goes). Default: 50 ms.
+    #[serde(with = "humantime_serde")]
     pub progress_interval: Duration,
     /// Caching hints of `server/discover` and the lists (2026-07-28).
     /// Default: none may be reused ([`crate::cache`]).
     pub list_caching: crate::cache::ListCaching,
     /// How long a sealed 2026-07-28 `requestState` stays valid. Default: 10 min.
+    #[serde(with = "humantime_serde")]
     pub request_state_ttl: Duration,
     /// How long a task is kept from its creation. Default: 10 min.
+    #[serde(with = "humantime_serde")]
     pub task_ttl: Duration,
     /// The polling interval suggested to clients for tasks. Default: 500 ms.
+    #[serde(with = "humantime_serde")]
     pub task_poll_interval: Duration,
     /// The most tasks kept at once; more are refused with `-32603`.
     /// Default: 10 000.
     pub max_tasks: usize,
     /// How long the server waits for the client to answer a request it sent
     /// (elicitation, sampling, roots) in the handshake era. Default: 60 s.
+    #[serde(with = "humantime_serde")]
     pub server_request_timeout: Duration,
     /// Each connection's outbound queue: its bounds and what happens when
     /// a client does not read.

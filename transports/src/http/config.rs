@@ -4,7 +4,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 /// HTTP settings. Every limit has a default.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct HttpConfig {
     /// Where HTTP listens: Streamable HTTP on [`PATH`](super::PATH), legacy
     /// HTTP+SSE on [`SSE_PATH`](super::SSE_PATH). Default: `127.0.0.1:0` (a
@@ -21,13 +22,16 @@ pub struct HttpConfig {
     pub max_body_bytes: usize,
     /// How long a client may take to send a request's headers; also how
     /// long an idle keep-alive connection stays open. Default: 10 s.
+    #[serde(with = "humantime_serde")]
     pub header_read_timeout: Duration,
     /// How long a client may take to send a request's body (408 after).
     /// Default: 30 s.
+    #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
     /// A handshake-era session with no open stream, no request in flight and
     /// no request for this long is ended. Zero turns it off. Default: 5
     /// minutes.
+    #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// The most handshake-era sessions (Streamable HTTP and legacy SSE
     /// together) alive at once; sessions outlive connections, so this, not
@@ -37,8 +41,10 @@ pub struct HttpConfig {
     /// How often an SSE stream with nothing to say sends a comment; also
     /// how long a 2026-07-28 answer may take before its POST turns into a
     /// stream. Zero turns both off. Default: 15 s.
+    #[serde(with = "humantime_serde")]
     pub sse_keep_alive: Duration,
     /// The reconnection delay suggested on priming events. Default: 500 ms.
+    #[serde(with = "humantime_serde")]
     pub sse_retry: Duration,
     /// Events queued for one SSE body before a slow client's stream is
     /// detached (it resumes from the replay buffer). Default: 64.
@@ -48,6 +54,7 @@ pub struct HttpConfig {
     /// Bytes of events a session keeps for resumption. Default: 256 KiB.
     pub replay_bytes: usize,
     /// How long an event is kept for resumption. Default: 5 minutes.
+    #[serde(with = "humantime_serde")]
     pub replay_age: Duration,
 }
 
