@@ -1,8 +1,9 @@
 //! The dashboard end to end in a real browser: `arbor serve` holding some
 //! TCP sessions, its dashboard opened in headless Chromium (Debian's
 //! `chromium`, driven by npm's `playwright-core`, tests/ts/dashboard.mjs):
-//! the page shows the tree and the sessions, a session killed from the page
-//! goes and its shard counts the crash, a shard killed from the page is
+//! the page shows the tree and the sessions; a session clicked on shows its
+//! detail (linked to its shard), goes when killed from the page
+//! and its shard counts the crash; a shard killed from the page is
 //! restarted and its supervisor's restart count rises. The screenshot is
 //! written to `<target>/dashboard.png`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]

@@ -131,6 +131,20 @@ async fn tree(State(admin): State<Shared>, Query(q): Query<TreeQuery>) -> Respon
     }
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessQuery {
+    #[serde(default)]
+    path: String,
+}
+
+async fn process(State(admin): State<Shared>, Query(q): Query<ProcessQuery>) -> Response {
+    match crate::tree::detail(&admin.root, &admin.root_name, &q.path).await {
+        Ok(detail) => Json(detail).into_response(),
+        Err(e) => chaos_refused(e.into()),
+    }
+}
+
 async fn summary(State(admin): State<Shared>) -> Response {
     Json(crate::summary::summary(&admin.root, admin.started).await).into_response()
 }
@@ -188,6 +202,7 @@ fn router(admin: Shared) -> Router {
     let guarded = Router::new()
         .route("/metrics", get(metrics))
         .route("/api/tree", get(tree))
+        .route("/api/process", get(process))
         .route("/api/summary", get(summary))
         .route("/api/events", get(events))
         .route("/api/kill", post(kill))

@@ -29,6 +29,9 @@ pub struct Summary {
     pub lightweight: usize,
     /// Ractor processes (supervisors among them).
     pub ractor: usize,
+    /// Process starts and ends so far: the page reloads the tree when it
+    /// moves.
+    pub churn: u64,
     /// What each transport holds.
     pub held: Vec<HeldCount>,
     /// Requests answered since the start.
@@ -59,6 +62,7 @@ pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
         uptime_s: started.elapsed().as_secs(),
         lightweight: processes.lightweight,
         ractor: processes.ractor,
+        churn: processes.churn,
         held,
         answered: requests.answered,
         failed: requests.failed,

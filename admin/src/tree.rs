@@ -208,3 +208,48 @@ pub async fn level(
         more: total - shown,
     })
 }
+
+/// One process in detail: OTP's `process_info/2` for what arbor keeps.
+#[derive(Clone, Debug, Serialize)]
+pub struct Detail {
+    /// The process as the tree shows it.
+    pub node: Node,
+    /// The pids it is linked to.
+    pub links: Vec<String>,
+    /// Monitors and exit callbacks set on it.
+    pub watchers: usize,
+    /// Whether it traps exits.
+    pub traps_exits: bool,
+    /// Why it exited, once it has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_reason: Option<String>,
+}
+
+/// The process at `path` in detail.
+///
+/// # Errors
+/// [`ChaosError`] when nothing runs at `path`.
+pub async fn detail(
+    root: &SupervisorRef,
+    root_name: &str,
+    path: &str,
+) -> Result<Detail, ChaosError> {
+    let level = level(root, root_name, path, 0, 0).await?;
+    let path = path.trim_matches('/');
+    let process = if path.is_empty() {
+        root.process()
+    } else {
+        find_path(root, path).await?.process
+    };
+    let info = process.info();
+    Ok(Detail {
+        node: level.node,
+        links: info
+            .as_ref()
+            .map(|i| i.links.iter().map(|p| p.to_string()).collect())
+            .unwrap_or_default(),
+        watchers: info.as_ref().map_or(0, |i| i.watchers),
+        traps_exits: info.as_ref().is_some_and(|i| i.traps_exits),
+        exit_reason: process.exit_reason().map(|r| r.to_string()),
+    })
+}

@@ -133,6 +133,18 @@ async fn the_tree_comes_a_page_at_a_time_and_kills_say_what_they_killed() {
     assert_eq!(rest["more"], 0);
     let (status, missing) = get(&admin, "/api/tree?path=connections/nothing").await;
     assert_eq!(status, 404, "{missing}");
+    // One process in detail: a listener is linked to the root, which traps
+    // exits.
+    let (status, listener) = get(&admin, "/api/process?path=tcp-listener").await;
+    assert_eq!(status, 200, "{listener}");
+    let root_pid = root["node"]["pid"].clone();
+    assert!(
+        listener["links"].as_array().unwrap().contains(&root_pid),
+        "{listener}"
+    );
+    assert_eq!(listener["traps_exits"], false);
+    let (_, top) = get(&admin, "/api/process?path=").await;
+    assert_eq!(top["traps_exits"], true, "{top}");
 
     // A kill by path: answered with what died, and the restart seen.
     let (status, killed) = post(

@@ -167,7 +167,10 @@ impl InboundBudget {
         // The semaphores are never closed: a place and a share always come.
         let place = match self.try_place(&bytes) {
             Ok(place) => place,
-            Err(places) => places.acquire_owned().await.ok(),
+            Err(places) => {
+                metrics::counter!("arbor_mcp_inbound_waits_total", "for" => "place").increment(1);
+                places.acquire_owned().await.ok()
+            }
         };
         let (bytes_share, memory) = if bytes.len() <= FREE_BYTES {
             (None, None)
@@ -175,7 +178,15 @@ impl InboundBudget {
             // Looked at once: which pool, and whether the server counts it.
             let response = is_response(&bytes);
             let cost = self.cost(&bytes);
-            let share = self.pool(response).acquire_many_owned(cost).await.ok();
+            let pool = self.pool(response);
+            let share = match pool.clone().try_acquire_many_owned(cost) {
+                Ok(share) => Some(share),
+                Err(_) => {
+                    metrics::counter!("arbor_mcp_inbound_waits_total", "for" => "bytes")
+                        .increment(1);
+                    pool.acquire_many_owned(cost).await.ok()
+                }
+            };
             let memory = match self.account_for(response) {
                 Some(account) => {
                     account

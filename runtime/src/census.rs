@@ -2,12 +2,16 @@
 //! made and when it ends, so the figure is cheap enough to read on every
 //! metrics scrape (nothing walks a process table, there is none).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use crate::process::ProcessKind;
 
 static LIGHTWEIGHT: AtomicUsize = AtomicUsize::new(0);
 static RACTOR: AtomicUsize = AtomicUsize::new(0);
+/// Starts and ends since the process began: any change to the set of
+/// processes moves it, so a watcher polls one number to know whether to
+/// look again.
+static CHURN: AtomicU64 = AtomicU64::new(0);
 
 fn counter(kind: ProcessKind) -> &'static AtomicUsize {
     match kind {
@@ -18,10 +22,12 @@ fn counter(kind: ProcessKind) -> &'static AtomicUsize {
 
 pub(crate) fn born(kind: ProcessKind) {
     counter(kind).fetch_add(1, Ordering::Relaxed);
+    CHURN.fetch_add(1, Ordering::Relaxed);
 }
 
 pub(crate) fn ended(kind: ProcessKind) {
     counter(kind).fetch_sub(1, Ordering::Relaxed);
+    CHURN.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Live processes, by kind.
@@ -31,6 +37,9 @@ pub struct ProcessCounts {
     pub lightweight: usize,
     /// Ractor actors run through the bridge (supervisors among them).
     pub ractor: usize,
+    /// Starts and ends of processes so far: unchanged means no process
+    /// started or ended in between.
+    pub churn: u64,
 }
 
 impl ProcessCounts {
@@ -58,13 +67,17 @@ impl ProcessCounts {
 /// # async fn main() {
 /// let before = process_counts().lightweight;
 /// let idle = spawn(Idle).await.unwrap();
+/// let churn = process_counts().churn;
 /// assert!(process_counts().lightweight > before);
-/// # drop(idle);
+/// idle.process().kill();
+/// idle.process().wait().await;
+/// assert!(process_counts().churn > churn);
 /// # }
 /// ```
 pub fn process_counts() -> ProcessCounts {
     ProcessCounts {
         lightweight: LIGHTWEIGHT.load(Ordering::Relaxed),
         ractor: RACTOR.load(Ordering::Relaxed),
+        churn: CHURN.load(Ordering::Relaxed),
     }
 }

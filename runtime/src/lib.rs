@@ -30,7 +30,7 @@ pub use census::{process_counts, ProcessCounts};
 pub use error::{CallError, Reply, SendError, SpawnError};
 pub use exit::{Down, ExitReason, ExitSignal};
 pub use groups::ProcessGroups;
-pub use process::{current_pid, Monitor, Pid, ProcessKind, ProcessRef, WatchRef};
+pub use process::{current_pid, Monitor, Pid, ProcessInfo, ProcessKind, ProcessRef, WatchRef};
 pub use registry::{RegistryError, ShardedRegistry};
 pub use timer::TimerRef;
 pub use watchdog::{WatchPolicy, Watchdog, WatchdogConfig};

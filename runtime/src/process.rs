@@ -155,6 +155,13 @@ impl Links {
         }
     }
 
+    fn pids(&self) -> Vec<Pid> {
+        match self {
+            Links::Few(list) => list.iter().map(|(p, _)| *p).collect(),
+            Links::Many(map) => map.keys().copied().collect(),
+        }
+    }
+
     fn into_processes(self) -> Vec<ProcessRef> {
         match self {
             Links::Few(list) => list.into_iter().map(|(_, p)| p).collect(),
@@ -308,6 +315,18 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
     }
 }
 
+/// What [`ProcessRef::info`] reports of a live process.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    /// The processes it is linked to.
+    pub links: Vec<Pid>,
+    /// Monitors and exit callbacks set on it (OTP's `monitored_by`, and
+    /// the registry and group cleanups that watch it).
+    pub watchers: usize,
+    /// Whether it traps exits (every supervisor does).
+    pub traps_exits: bool,
+}
+
 /// An untyped handle to a live or dead process: OTP's pid.
 ///
 /// Cloning is cheap. A `ProcessRef` does not keep a process alive, and a
@@ -337,6 +356,20 @@ impl ProcessRef {
         match &*self.0.core().life.lock() {
             Life::Alive(_) => None,
             Life::Exiting(r, _) | Life::Exited(r) => Some(r.clone()),
+        }
+    }
+
+    /// What a live process is linked to and watched by, for a look from
+    /// outside (OTP's `process_info/2` for `links`, `monitored_by`,
+    /// `trap_exit`); `None` once it has exited.
+    pub fn info(&self) -> Option<ProcessInfo> {
+        match &*self.0.core().life.lock() {
+            Life::Alive(a) => Some(ProcessInfo {
+                links: a.links.pids(),
+                watchers: a.watchers.len(),
+                traps_exits: a.trap.is_some(),
+            }),
+            Life::Exiting(..) | Life::Exited(_) => None,
         }
     }
 

@@ -214,3 +214,30 @@ async fn linking_twice_and_linking_to_itself_are_harmless() {
     ping(&b).await;
     assert_no_event(&mut eb);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_reports_links_watchers_and_trapping_until_the_process_exits() {
+    let (a, _ea) = start().await;
+    let (b, _eb) = start().await;
+    let (c, _ec) = start().await;
+    a.process().link(&b.process());
+    a.process().link(&c.process());
+    let _watching = a.process().monitor();
+    let info = a.process().info().unwrap();
+    let mut links = info.links.clone();
+    links.sort();
+    let mut expected = vec![b.process().pid(), c.process().pid()];
+    expected.sort();
+    assert_eq!(links, expected);
+    assert_eq!(info.watchers, 1);
+    assert!(!info.traps_exits);
+    // A process that traps exits says so; one unlinked is no longer listed.
+    a.process().trap_exits(|_| {});
+    a.process().unlink(&c.process());
+    let info = a.process().info().unwrap();
+    assert_eq!(info.links, vec![b.process().pid()]);
+    assert!(info.traps_exits);
+    a.process().kill();
+    exited(&a.process()).await;
+    assert_eq!(a.process().info(), None);
+}

@@ -55,6 +55,14 @@ try {
   const victim = await sessionRows.first().getAttribute("data-path");
   const shard = victim.slice(0, victim.lastIndexOf("/"));
   const victimPid = await row(victim).locator(".pid").textContent();
+  // Its detail: linked to its shard.
+  seen.shardPid = await row(shard).locator(":scope > .pid").textContent();
+  await row(victim).locator(".id").click();
+  await page.waitForFunction(
+    (path) => document.getElementById("detail").textContent.includes(path),
+    victim,
+  );
+  seen.detail = await page.locator("#detail").textContent();
   await row(victim).locator("button.kill").click();
   await page.waitForFunction(
     ([path, pid]) => {

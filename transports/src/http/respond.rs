@@ -67,6 +67,11 @@ pub(super) fn no_batches(version: ProtocolVersion) -> Response {
 
 /// 429: the session's inbound budget is spent for now.
 pub(super) fn busy(http: &Http, spent: Spent) -> Response {
+    let limit = match spent {
+        Spent::Connection => "max_inbound_bytes",
+        Spent::Server => "max_buffered_bytes",
+    };
+    metrics::counter!("arbor_http_too_many_requests_total", "limit" => limit).increment(1);
     let (message, data) = match spent {
         Spent::Connection => (
             "Too Many Requests: the session holds its inbound budget's worth of messages",

@@ -201,7 +201,7 @@ pub(crate) struct HttpSession {
     by_request: HashMap<Id, u64>,
     batches: VecDeque<u64>,
     kept: VecDeque<Kept>,
-    kept_bytes: usize,
+    kept_bytes: ReplayBytes,
     /// The connection's account with the server's memory budget: events
     /// kept for replay draw on it.
     memory: Option<Arc<arbor_mcp::memory::Consumer>>,
@@ -210,6 +210,29 @@ pub(crate) struct HttpSession {
     next_attach: u64,
     last_active: Instant,
     idle_timer: Option<TimerRef>,
+}
+
+/// The bytes of events a session keeps for replay, mirrored in the
+/// process-wide `arbor_http_replay_bytes` gauge (given back when the session
+/// goes).
+struct ReplayBytes(usize);
+
+impl ReplayBytes {
+    fn add(&mut self, n: usize) {
+        self.0 += n;
+        metrics::gauge!("arbor_http_replay_bytes").increment(n as f64);
+    }
+
+    fn sub(&mut self, n: usize) {
+        self.0 -= n;
+        metrics::gauge!("arbor_http_replay_bytes").decrement(n as f64);
+    }
+}
+
+impl Drop for ReplayBytes {
+    fn drop(&mut self) {
+        metrics::gauge!("arbor_http_replay_bytes").decrement(self.0 as f64);
+    }
 }
 
 /// Starts an HTTP session with its MCP session, and the task that moves
@@ -233,7 +256,7 @@ pub(crate) async fn start(
         by_request: HashMap::new(),
         batches: VecDeque::new(),
         kept: VecDeque::new(),
-        kept_bytes: 0,
+        kept_bytes: ReplayBytes(0),
         memory: received.memory(),
         next_stream: STANDALONE + 1,
         next_seq: 0,
@@ -671,7 +694,7 @@ impl HttpSession {
                 }
             },
         };
-        self.kept_bytes += data.len();
+        self.kept_bytes.add(data.len());
         self.kept.push_back(Kept {
             id,
             at: Instant::now(),
@@ -687,13 +710,13 @@ impl HttpSession {
         let now = Instant::now();
         while let Some(oldest) = self.kept.front() {
             let over = self.kept.len() > self.config.replay_events
-                || self.kept_bytes > self.config.replay_bytes
+                || self.kept_bytes.0 > self.config.replay_bytes
                 || now.duration_since(oldest.at) > self.config.replay_age;
             if !over {
                 break;
             }
             if let Some(gone) = self.kept.pop_front() {
-                self.kept_bytes -= gone.data.len();
+                self.kept_bytes.sub(gone.data.len());
                 let stream = gone.id.stream;
                 if let Some(state) = self.streams.get_mut(&stream) {
                     state.evicted = state.evicted.max(gone.id.seq);
