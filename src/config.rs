@@ -29,7 +29,12 @@ pub(crate) const TCP_PORT: u16 = 8932;
 pub(crate) const ADMIN_PORT: u16 = 8939;
 
 /// Environment variables that are the command line's own, not keys.
-const NOT_KEYS: [&str; 3] = ["ARBOR_LOG_FORMAT", "ARBOR_ADMIN_URL", "ARBOR_ADMIN_TOKEN"];
+const NOT_KEYS: [&str; 4] = [
+    "ARBOR_LOG_FORMAT",
+    "ARBOR_OTLP_ENDPOINT",
+    "ARBOR_ADMIN_URL",
+    "ARBOR_ADMIN_TOKEN",
+];
 
 /// A transport `arbor serve` can serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -26,6 +26,12 @@ struct Cli {
         env = "ARBOR_LOG_FORMAT"
     )]
     log_format: LogFormat,
+    /// Export spans (each request's, parented on the client's W3C trace)
+    /// to this OpenTelemetry collector, OTLP over HTTP with JSON, such as
+    /// `http://127.0.0.1:4318/v1/traces` (built with `--features otel`).
+    #[cfg(feature = "otel")]
+    #[arg(long, global = true, env = "ARBOR_OTLP_ENDPOINT", value_name = "URL")]
+    otlp_endpoint: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,23 +45,80 @@ enum LogFormat {
     Json,
 }
 
-fn init_logs(format: LogFormat) {
+/// What must outlive the program's work for its logs to be complete: the
+/// OpenTelemetry pipeline, flushed when this is dropped.
+struct Logs {
+    #[cfg(feature = "otel")]
+    otel: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        #[cfg(feature = "otel")]
+        if let Some(provider) = self.otel.take() {
+            if let Err(e) = provider.shutdown() {
+                eprintln!("arbor: flushing spans to the collector: {e}");
+            }
+        }
+    }
+}
+
+fn init_logs(cli: &Cli) -> anyhow::Result<Logs> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Human => logs
-            // Colour codes only for a terminal: a log file or a pipe gets text.
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match cli.log_format {
+        // Colour codes only for a terminal: a log file or a pipe gets text.
+        LogFormat::Human => lines
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init(),
+            .boxed(),
         // The innermost span's fields (a request's) on every line, flat.
-        LogFormat::Json => logs
+        LogFormat::Json => lines
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .init(),
+            .boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(lines.with_filter(filter));
+    #[cfg(feature = "otel")]
+    {
+        let Some(endpoint) = &cli.otlp_endpoint else {
+            registry.init();
+            return Ok(Logs { otel: None });
+        };
+        use opentelemetry::trace::TracerProvider as _;
+        use opentelemetry_otlp::{Protocol, WithExportConfig as _};
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_protocol(Protocol::HttpJson)
+            .with_endpoint(endpoint)
+            .build()
+            .context("--otlp-endpoint")?;
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(
+                opentelemetry_sdk::Resource::builder()
+                    .with_service_name("arbor")
+                    .build(),
+            )
+            .build();
+        // Spans at info and above (every request's), whatever RUST_LOG
+        // says of the lines on stderr.
+        let spans = tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("arbor"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+        registry.with(spans).init();
+        Ok(Logs {
+            otel: Some(provider),
+        })
+    }
+    #[cfg(not(feature = "otel"))]
+    {
+        registry.init();
+        Ok(Logs {})
     }
 }
 
@@ -248,7 +311,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
-    init_logs(cli.log_format);
+    let logs = init_logs(&cli)?;
     // Without it jemalloc purges only when a thread allocates, so a server
     // gone quiet after a flood would keep its peak.
     #[cfg(not(target_env = "msvc"))]
@@ -262,7 +325,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         tracing::warn!(error = %e, "could not raise the file descriptor limit");
     }
     let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
-    runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         use client_cli::{run, Action};
         let ok = |r: anyhow::Result<()>| r.map(|()| std::process::ExitCode::SUCCESS);
         match cli.command {
@@ -288,7 +351,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 Ok(std::process::ExitCode::SUCCESS)
             }
         }
-    })
+    });
+    // The runtime's tasks are done: flush what they logged.
+    drop(runtime);
+    drop(logs);
+    outcome
 }
 
 /// A listener beyond loopback that accepts only loopback `Host` names would

@@ -56,6 +56,30 @@ impl TraceParent {
     }
 }
 
+/// Makes `trace` the OpenTelemetry parent of `span` (the `otel` feature):
+/// exported, the request's span joins the client's trace.
+#[cfg(feature = "otel")]
+pub(crate) fn set_parent(span: &tracing::Span, trace: &TraceParent) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    let (Ok(trace_id), Ok(span_id)) = (
+        TraceId::from_hex(&trace.trace_id),
+        SpanId::from_hex(&trace.parent_id),
+    ) else {
+        return;
+    };
+    let remote = SpanContext::new(
+        trace_id,
+        span_id,
+        TraceFlags::new(trace.flags),
+        true,
+        TraceState::default(),
+    );
+    let parent = opentelemetry::Context::new().with_remote_span_context(remote);
+    let _ = tracing_opentelemetry::OpenTelemetrySpanExt::set_parent(span, parent);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -86,6 +86,8 @@ impl Session {
         if let Some(trace) = &trace {
             span.record("trace_id", trace.trace_id.as_str());
             span.record("parent_span_id", trace.parent_id.as_str());
+            #[cfg(feature = "otel")]
+            crate::trace::set_parent(&span, trace);
         }
         let (out, myself) = (self.out.clone(), ctx.myself().clone());
         let timeout = self.server.config().request_timeout;
