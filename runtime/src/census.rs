@@ -4,30 +4,32 @@
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use crate::process::ProcessKind;
+/// The live processes of one kind.
+pub(crate) struct Live(AtomicUsize);
 
-static LIGHTWEIGHT: AtomicUsize = AtomicUsize::new(0);
-static RACTOR: AtomicUsize = AtomicUsize::new(0);
+/// Live lightweight actors.
+pub(crate) static LIGHTWEIGHT: Live = Live(AtomicUsize::new(0));
+/// Live ractor actors.
+pub(crate) static RACTOR: Live = Live(AtomicUsize::new(0));
 /// Starts and ends since the process began: any change to the set of
 /// processes moves it, so a watcher polls one number to know whether to
 /// look again.
 static CHURN: AtomicU64 = AtomicU64::new(0);
 
-fn counter(kind: ProcessKind) -> &'static AtomicUsize {
-    match kind {
-        ProcessKind::Lightweight => &LIGHTWEIGHT,
-        ProcessKind::Ractor => &RACTOR,
+impl Live {
+    pub(crate) fn born(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        CHURN.fetch_add(1, Ordering::Relaxed);
     }
-}
 
-pub(crate) fn born(kind: ProcessKind) {
-    counter(kind).fetch_add(1, Ordering::Relaxed);
-    CHURN.fetch_add(1, Ordering::Relaxed);
-}
+    pub(crate) fn ended(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+        CHURN.fetch_add(1, Ordering::Relaxed);
+    }
 
-pub(crate) fn ended(kind: ProcessKind) {
-    counter(kind).fetch_sub(1, Ordering::Relaxed);
-    CHURN.fetch_add(1, Ordering::Relaxed);
+    fn now(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// Live processes, by kind.
@@ -76,8 +78,8 @@ impl ProcessCounts {
 /// ```
 pub fn process_counts() -> ProcessCounts {
     ProcessCounts {
-        lightweight: LIGHTWEIGHT.load(Ordering::Relaxed),
-        ractor: RACTOR.load(Ordering::Relaxed),
+        lightweight: LIGHTWEIGHT.now(),
+        ractor: RACTOR.now(),
         churn: CHURN.load(Ordering::Relaxed),
     }
 }

@@ -203,7 +203,7 @@ pub(crate) struct Core {
 
 impl Core {
     pub(crate) fn new(kind: ProcessKind) -> Core {
-        crate::census::born(kind);
+        census(kind).born();
         Core {
             pid: Pid::next(),
             kind,
@@ -253,11 +253,19 @@ impl Core {
     }
 }
 
+/// The count of live processes of `kind`.
+fn census(kind: ProcessKind) -> &'static crate::census::Live {
+    match kind {
+        ProcessKind::Lightweight => &crate::census::LIGHTWEIGHT,
+        ProcessKind::Ractor => &crate::census::RACTOR,
+    }
+}
+
 impl Drop for Core {
     fn drop(&mut self) {
         // A process made but never run (its spawn failed) never finished.
         if self.alive.load(Ordering::Acquire) {
-            crate::census::ended(self.kind);
+            census(self.kind).ended();
         }
     }
 }
@@ -273,7 +281,7 @@ pub(crate) fn finish(cell: &dyn Cell, reason: ExitReason) {
             Life::Exiting(..) | Life::Exited(_) => return,
         }
         core.alive.store(false, Ordering::Release);
-        crate::census::ended(core.kind);
+        census(core.kind).ended();
         match std::mem::replace(&mut *life, Life::Exiting(reason.clone(), Vec::new())) {
             Life::Alive(a) => a,
             Life::Exiting(..) | Life::Exited(_) => return,
