@@ -343,7 +343,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Serve { stdio: true, .. } => ok(serve_stdio().await),
             Command::Serve { flags, .. } => {
                 let config = flags.config()?;
-                refuse_unreachable(&config.transports())?;
+                refuse_unreachable(&config)?;
                 ok(serve(config, flags.once).await)
             }
             Command::Config { .. } => {
@@ -360,13 +360,15 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
 
 /// A listener beyond loopback that accepts only loopback `Host` names would
 /// answer every remote client 403: refused at start, saying what to add.
-fn refuse_unreachable(config: &arbor::transports::TransportConfig) -> anyhow::Result<()> {
+fn refuse_unreachable(config: &config::ServeConfig) -> anyhow::Result<()> {
     if !config.origins.loopback_only() {
         return Ok(());
     }
+    let transports = config.transports();
     let listening = [
-        ("--http", config.http.as_ref().map(|h| h.addr)),
-        ("--ws", config.ws.as_ref().map(|w| w.addr)),
+        ("--http", transports.http.as_ref().map(|h| h.addr)),
+        ("--ws", transports.ws.as_ref().map(|w| w.addr)),
+        ("--admin", Some(config.admin.addr)),
     ];
     match listening
         .into_iter()

@@ -287,6 +287,11 @@ fn listening_beyond_loopback_needs_the_host_names_clients_use() {
         !status.success() && stderr.contains("--ws 0.0.0.0:0"),
         "{stderr}"
     );
+    let (status, _, stderr) = serve_once(&["--admin", "0.0.0.0:0"]);
+    assert!(
+        !status.success() && stderr.contains("--admin 0.0.0.0:0"),
+        "{stderr}"
+    );
 
     let (status, stdout, stderr) = serve_once(&[
         "--http",
