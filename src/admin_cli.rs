@@ -74,20 +74,27 @@ impl AdminTarget {
             .with_context(|| format!("no admin listener at {}", self.admin))
             .map_err(Failed::Connect)?;
         let status = response.status();
-        let body: Value = response
-            .json()
+        let text = response
+            .text()
             .await
-            .context("the admin listener's answer is not JSON")
+            .context("reading the admin listener's answer")
             .map_err(Failed::Connect)?;
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(Failed::Connect(anyhow::anyhow!(
                 "the admin listener refused the token (401)"
             )));
         }
+        let body: Option<Value> = serde_json::from_str(&text).ok();
         if !status.is_success() {
-            let why = body["error"].as_str().unwrap_or("refused").to_string();
+            let why = body
+                .as_ref()
+                .and_then(|b| b["error"].as_str())
+                .map_or_else(|| text.trim().to_string(), str::to_string);
             return Err(Failed::Refused(format!("{status}: {why}")));
         }
+        let body = body
+            .context("the admin listener's answer is not JSON")
+            .map_err(Failed::Connect)?;
         Ok(body)
     }
 

@@ -262,7 +262,19 @@ struct ServeFlags {
 impl ServeFlags {
     /// The configuration: defaults, the file, the environment, these flags.
     fn config(&self) -> anyhow::Result<config::ServeConfig> {
-        let mut c = config::ServeConfig::load(self.config.as_deref(), std::env::vars())?;
+        // Only ARBOR_ variables are read: another one that is not UTF-8 is
+        // none of arbor's business (`env::vars` would panic on it).
+        let mut env = Vec::new();
+        for (key, value) in std::env::vars_os() {
+            let Some(key) = key.to_str().filter(|k| k.starts_with("ARBOR_")) else {
+                continue;
+            };
+            let value = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{key}: the value is not UTF-8"))?;
+            env.push((key.to_string(), value));
+        }
+        let mut c = config::ServeConfig::load(self.config.as_deref(), env)?;
         if let Some(addr) = self.http {
             c.http.addr = addr;
         }

@@ -150,7 +150,8 @@ pub async fn chaos(
         Target::Workers => KillTarget::Workers,
         Target::Supervisors => KillTarget::Supervisors,
     };
-    let seed = request.seed.unwrap_or_else(rand::random);
+    // 53 bits: a seed a page's JavaScript can show and send back exactly.
+    let seed = request.seed.unwrap_or_else(|| rand::random::<u64>() >> 11);
     let mut chaos = Chaos::new(seed);
     let max_kills = config.max_kills as u64;
     let killed = match (request.count, request.rate, request.for_ms) {
@@ -176,6 +177,13 @@ pub async fn chaos(
             if !(rate > 0.0 && rate.is_finite()) {
                 return Err(ChaosRefused::Invalid(format!(
                     "rate must be a positive number of kills a second, not {rate}"
+                )));
+            }
+            // At least one kill within the run, and a period that can be
+            // timed (a rate past 1e6/s is no rate a tree can take).
+            if for_ms == 0 || rate * (for_ms as f64) < 1000.0 || rate > 1e6 {
+                return Err(ChaosRefused::Invalid(format!(
+                    "{rate}/s for {for_ms} ms kills nothing: give at least one kill's time, at most 1e6/s"
                 )));
             }
             let max_ms = config.max_chaos.as_millis() as u64;

@@ -6,7 +6,7 @@
 
 use std::sync::OnceLock;
 
-use arbor_supervision::{descendants, ChildKind, SupervisorRef};
+use arbor_supervision::{descendants, ChildKind, SupervisorRef, SupervisorStatus};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// The latency buckets of `mcp.server.operation.duration`, in seconds: the
@@ -54,7 +54,12 @@ pub fn recorder() -> Result<&'static PrometheusHandle, String> {
 }
 
 /// One scrape: the figures read now, then the whole exposition.
-pub(crate) async fn scrape(handle: &PrometheusHandle, root: &SupervisorRef, top: usize) -> String {
+pub(crate) async fn scrape(
+    handle: &PrometheusHandle,
+    root: &SupervisorRef,
+    root_name: &str,
+    top: usize,
+) -> String {
     let counts = arbor_runtime::process_counts();
     metrics::gauge!("arbor_processes", "kind" => "lightweight").set(counts.lightweight as f64);
     metrics::gauge!("arbor_processes", "kind" => "ractor").set(counts.ractor as f64);
@@ -65,30 +70,15 @@ pub(crate) async fn scrape(handle: &PrometheusHandle, root: &SupervisorRef, top:
         }
     }
     if let Ok(s) = root.status().await {
-        metrics::counter!("arbor_supervisor_restarts_total", "supervisor" => "")
-            .absolute(s.restarts);
-        metrics::counter!("arbor_supervisor_abnormal_exits_total", "supervisor" => "")
-            .absolute(s.abnormal_exits);
-        let headroom = i64::from(s.intensity) - s.recent_restarts as i64;
-        metrics::gauge!("arbor_supervisor_restart_headroom", "supervisor" => "")
-            .set(headroom as f64);
+        supervisor_figures(root_name.to_string(), &s);
     }
     if let Ok(all) = descendants(root).await {
         let mut depths: Vec<(usize, u64)> = Vec::new();
         for d in &all {
             if d.kind == ChildKind::Supervisor {
-                if let Some(status) = SupervisorRef::from_process(&d.process) {
-                    if let Ok(s) = status.status().await {
-                        let headroom = i64::from(s.intensity) - s.recent_restarts as i64;
-                        let path = d.path.clone();
-                        metrics::gauge!("arbor_supervisor_restart_headroom", "supervisor" => path.clone())
-                            .set(headroom as f64);
-                        // Counted by the supervisor itself; a supervisor
-                        // started again counts from zero (a counter reset).
-                        metrics::counter!("arbor_supervisor_restarts_total", "supervisor" => path.clone())
-                            .absolute(s.restarts);
-                        metrics::counter!("arbor_supervisor_abnormal_exits_total", "supervisor" => path)
-                            .absolute(s.abnormal_exits);
+                if let Some(sup) = SupervisorRef::from_process(&d.process) {
+                    if let Ok(s) = sup.status().await {
+                        supervisor_figures(format!("{root_name}/{}", d.path), &s);
                     }
                 }
             }
@@ -120,6 +110,19 @@ pub(crate) async fn scrape(handle: &PrometheusHandle, root: &SupervisorRef, top:
     }
     handle.run_upkeep();
     handle.render()
+}
+
+/// One supervisor's figures, labelled by its path from the root's name.
+/// Gauges, not counters: they are what the supervisor says now, and one
+/// started again says zero (its restarts are its own, since its start).
+fn supervisor_figures(path: String, s: &SupervisorStatus) {
+    let headroom = i64::from(s.intensity) - s.recent_restarts as i64;
+    metrics::gauge!("arbor_supervisor_restart_headroom", "supervisor" => path.clone())
+        .set(headroom as f64);
+    metrics::gauge!("arbor_supervisor_restarts", "supervisor" => path.clone())
+        .set(s.restarts as f64);
+    metrics::gauge!("arbor_supervisor_abnormal_exits", "supervisor" => path)
+        .set(s.abnormal_exits as f64);
 }
 
 /// Open file descriptors, from `/proc/self/fd`.

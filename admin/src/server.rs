@@ -96,7 +96,13 @@ async fn readyz(State(admin): State<Shared>) -> Response {
 }
 
 async fn metrics(State(admin): State<Shared>) -> Response {
-    let text = crate::scrape::scrape(admin.metrics, &admin.root, admin.config.top_mailboxes).await;
+    let text = crate::scrape::scrape(
+        admin.metrics,
+        &admin.root,
+        &admin.root_name,
+        admin.config.top_mailboxes,
+    )
+    .await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -116,7 +122,13 @@ struct TreeQuery {
     offset: usize,
 }
 
-async fn tree(State(admin): State<Shared>, Query(q): Query<TreeQuery>) -> Response {
+type QueryOf<T> = Result<Query<T>, axum::extract::rejection::QueryRejection>;
+
+async fn tree(State(admin): State<Shared>, q: QueryOf<TreeQuery>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     match crate::tree::level(
         &admin.root,
         &admin.root_name,
@@ -138,7 +150,11 @@ struct ProcessQuery {
     path: String,
 }
 
-async fn process(State(admin): State<Shared>, Query(q): Query<ProcessQuery>) -> Response {
+async fn process(State(admin): State<Shared>, q: QueryOf<ProcessQuery>) -> Response {
+    let Query(q) = match q {
+        Ok(q) => q,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.body_text()),
+    };
     match crate::tree::detail(&admin.root, &admin.root_name, &q.path).await {
         Ok(detail) => Json(detail).into_response(),
         Err(e) => chaos_refused(e.into()),
@@ -194,6 +210,13 @@ async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
 }
 
+async fn not_allowed() -> Response {
+    refused(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "this admin route takes another method",
+    )
+}
+
 async fn not_found() -> Response {
     refused(StatusCode::NOT_FOUND, "no such admin route")
 }
@@ -214,6 +237,7 @@ fn router(admin: Shared) -> Router {
         .route("/readyz", get(readyz))
         .merge(guarded)
         .fallback(not_found)
+        .method_not_allowed_fallback(not_allowed)
         .layer(middleware::from_fn_with_state(admin.clone(), origin_guard))
         .with_state(admin)
 }
@@ -233,6 +257,9 @@ pub enum AdminError {
     /// recorder was).
     #[error("installing the metrics recorder: {0}")]
     Recorder(String),
+    /// A setting is out of its range.
+    #[error("admin settings: {0}")]
+    Config(String),
 }
 
 /// A running admin listener; it stops when this is dropped.
@@ -254,6 +281,12 @@ impl AdminListener {
         root: SupervisorRef,
         root_name: &str,
     ) -> Result<AdminListener, AdminError> {
+        if config.tree_page == 0 || config.top_mailboxes > 1000 || config.max_kills == 0 {
+            return Err(AdminError::Config(format!(
+                "tree_page must be at least 1 (is {}), top_mailboxes at most 1000 (is {}), max_kills at least 1 (is {})",
+                config.tree_page, config.top_mailboxes, config.max_kills
+            )));
+        }
         let metrics = crate::scrape::recorder().map_err(AdminError::Recorder)?;
         let listener = tokio::net::TcpListener::bind(config.addr)
             .await

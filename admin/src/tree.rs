@@ -234,16 +234,21 @@ pub async fn detail(
     root_name: &str,
     path: &str,
 ) -> Result<Detail, ChaosError> {
-    let level = level(root, root_name, path, 0, 0).await?;
     let path = path.trim_matches('/');
-    let process = if path.is_empty() {
-        root.process()
+    let (process, kind) = if path.is_empty() {
+        (root.process(), ChildKind::Supervisor)
     } else {
-        find_path(root, path).await?.process
+        let found = find_path(root, path).await?;
+        (found.process, found.kind)
     };
+    let id = match path.rsplit('/').next() {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => root_name.to_string(),
+    };
+    let node = node(path.to_string(), id, kind, &process, None).await;
     let info = process.info();
     Ok(Detail {
-        node: level.node,
+        node,
         links: info
             .as_ref()
             .map(|i| i.links.iter().map(|p| p.to_string()).collect())

@@ -102,6 +102,13 @@ async fn every_route_but_health_needs_the_token_and_a_loopback_host() {
     assert_eq!(body["data"]["host"], "evil.example");
     let (status, body) = get(&admin, "/api/nothing").await;
     assert_eq!((status, body["error"].is_string()), (404, true));
+    // Malformed queries and wrong methods answer in JSON too.
+    let (status, body) = get(&admin, "/api/tree?offset=-1").await;
+    assert_eq!((status, body["error"].is_string()), (400, true), "{body}");
+    let (status, body) = get(&admin, "/api/tree?pth=x").await;
+    assert_eq!((status, body["error"].is_string()), (400, true), "{body}");
+    let (status, body) = post(&admin, "/api/tree", json!({})).await;
+    assert_eq!((status, body["error"].is_string()), (405, true), "{body}");
     tree.shutdown().await;
 }
 
@@ -219,6 +226,17 @@ async fn chaos_from_a_seed_repeats_and_its_limits_hold_at_the_limit() {
     );
     let (status, body) = post(admin, "/api/chaos", json!({"rate": 1.0, "for_ms": 201})).await;
     assert_eq!(status, 400, "{body}");
+    // Rates that would kill nothing, or could not be timed: refused, not a
+    // panic or a run that outlasts its duration.
+    for rate in [
+        json!({"rate": 1e-30, "for_ms": 100}),
+        json!({"rate": 1e10, "for_ms": 0}),
+        json!({"rate": 0.001, "for_ms": 100}),
+        json!({"rate": 1e7, "for_ms": 1}),
+    ] {
+        let (status, body) = post(admin, "/api/chaos", rate.clone()).await;
+        assert_eq!(status, 400, "{rate}: {body}");
+    }
     let (status, body) = post(admin, "/api/chaos", json!({"rate": 100.0, "for_ms": 200})).await;
     assert_eq!(status, 400, "{body}");
     // At the limits: past the checks (the subtree below has nothing to

@@ -120,7 +120,7 @@ async fn counters_move_by_exactly_the_work_done() {
     assert!(value(&during, "arbor_open_fds", &[], None) >= 3.0);
 
     // A restart, counted where it happened.
-    let restarts = [("supervisor", "connections/tcp-connections")];
+    let restarts = [("supervisor", "transports/connections/tcp-connections")];
     let shard = arbor_supervision::find_path(&tree, "connections/tcp-connections/shard-3")
         .await
         .unwrap();
@@ -128,8 +128,8 @@ async fn counters_move_by_exactly_the_work_done() {
     let mut counted = 0.0;
     for _ in 0..100 {
         let now = scrape(&admin).await;
-        counted = value(&now, "arbor_supervisor_restarts_total", &restarts, None)
-            - value(&before, "arbor_supervisor_restarts_total", &restarts, None);
+        counted = value(&now, "arbor_supervisor_restarts", &restarts, None)
+            - value(&before, "arbor_supervisor_restarts", &restarts, None);
         if counted >= 1.0 {
             break;
         }

@@ -223,17 +223,19 @@ impl Chaos {
         duration: Duration,
     ) -> Vec<Killed> {
         let mut killed = Vec::new();
-        if !(per_second > 0.0 && per_second.is_finite()) {
-            return killed;
-        }
-        let period = Duration::from_secs_f64(1.0 / per_second);
+        // A rate that makes no period (zero, negative, not a number, too
+        // small or too large to time) kills nothing.
+        let period = match Duration::try_from_secs_f64(1.0 / per_second) {
+            Ok(period) if !period.is_zero() => period,
+            _ => return killed,
+        };
         let end = tokio::time::Instant::now() + duration;
         let mut ticks = tokio::time::interval(period);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         ticks.tick().await;
-        while tokio::time::Instant::now() < end {
-            ticks.tick().await;
-            if tokio::time::Instant::now() > end {
+        loop {
+            // The next kill may be due after the run's end: stop at the end.
+            if tokio::time::timeout_at(end, ticks.tick()).await.is_err() {
                 break;
             }
             if let Ok(k) = self.kill_random(subtree, target).await {
