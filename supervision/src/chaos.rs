@@ -93,6 +93,9 @@ pub async fn descendants(root: &SupervisorRef) -> Result<Vec<Descendant>, CallEr
                 }
                 // It died while the tree was read (a kill, a restart): it
                 // and its subtree are gone, not a reason to fail the walk.
+                // A killed process refuses calls a moment before it is
+                // marked exited, so the error itself says so too.
+                Err(CallError::Closed | CallError::NoReply) => continue,
                 Err(_) if !d.process.is_alive() => continue,
                 Err(e) => return Err(e),
             }
