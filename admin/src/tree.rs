@@ -132,6 +132,27 @@ async fn node(
     }
 }
 
+/// The process at `path` (trimmed of slashes; `""`: the root, called
+/// `root_name`) and its node.
+async fn located(
+    root: &SupervisorRef,
+    root_name: &str,
+    path: &str,
+) -> Result<(ProcessRef, Node), ChaosError> {
+    let (process, kind) = if path.is_empty() {
+        (root.process(), ChildKind::Supervisor)
+    } else {
+        let found = find_path(root, path).await?;
+        (found.process, found.kind)
+    };
+    let id = match path.rsplit('/').next() {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => root_name.to_string(),
+    };
+    let me = node(path.to_string(), id, kind, &process, None).await;
+    Ok((process, me))
+}
+
 /// The process at `path` below `root` (`""`: the root, called `root_name`)
 /// and a page of its children from `offset`.
 ///
@@ -146,17 +167,7 @@ pub async fn level(
     page: usize,
 ) -> Result<Level, ChaosError> {
     let path = path.trim_matches('/');
-    let (process, kind) = if path.is_empty() {
-        (root.process(), ChildKind::Supervisor)
-    } else {
-        let found = find_path(root, path).await?;
-        (found.process, found.kind)
-    };
-    let id = match path.rsplit('/').next() {
-        Some(id) if !id.is_empty() => id.to_string(),
-        _ => root_name.to_string(),
-    };
-    let me = node(path.to_string(), id, kind, &process, None).await;
+    let (process, me) = located(root, root_name, path).await?;
     let Some(sup) = SupervisorRef::from_process(&process) else {
         return Ok(Level {
             node: me,
@@ -234,18 +245,7 @@ pub async fn detail(
     root_name: &str,
     path: &str,
 ) -> Result<Detail, ChaosError> {
-    let path = path.trim_matches('/');
-    let (process, kind) = if path.is_empty() {
-        (root.process(), ChildKind::Supervisor)
-    } else {
-        let found = find_path(root, path).await?;
-        (found.process, found.kind)
-    };
-    let id = match path.rsplit('/').next() {
-        Some(id) if !id.is_empty() => id.to_string(),
-        _ => root_name.to_string(),
-    };
-    let node = node(path.to_string(), id, kind, &process, None).await;
+    let (process, node) = located(root, root_name, path.trim_matches('/')).await?;
     let info = process.info();
     Ok(Detail {
         node,
