@@ -1,6 +1,7 @@
 //! The `arbor` command line.
 
 mod admin_cli;
+mod bench;
 mod client_cli;
 mod config;
 mod demo_server;
@@ -167,6 +168,14 @@ enum Command {
         admin: admin_cli::AdminTarget,
         #[command(flatten)]
         run: admin_cli::ChaosArgs,
+    },
+    /// Measures servers side by side: holds connections of every kind,
+    /// fans an update out to them, drives requests; prints a table of
+    /// medians (and `--json FILE`). `arbor bench --server NAME=COMMAND`
+    /// adds a peer.
+    Bench {
+        #[command(flatten)]
+        args: bench::BenchArgs,
     },
     /// Lists a server's tools: `arbor tools URL` or `arbor tools -- COMMAND…`.
     Tools {
@@ -349,6 +358,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Prompt { positional, target } => {
                 Ok(run(Action::Prompt, positional, target).await)
             }
+            Command::Bench { args } => bench::run(args).await,
             Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
             Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),

@@ -82,6 +82,14 @@ impl HttpConnector {
         self
     }
 
+    /// Sends through `http` instead of a client of its own: its pool,
+    /// timeouts and local address (a load generator spreads connections
+    /// over several loopback addresses, each with its own ephemeral ports).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
+    }
+
     /// Sends `name: value` on every request (e.g. `Authorization`).
     ///
     /// # Errors

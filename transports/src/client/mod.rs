@@ -28,16 +28,47 @@ pub use ws::WsConnector;
 /// Newline-delimited JSON over TCP to `addr` (`host:port`), redialled on
 /// every reconnection.
 pub fn tcp(addr: impl Into<String>) -> impl Connector {
+    tcp_from(addr, None)
+}
+
+/// [`tcp`] dialled from the local address `local` when given (a load
+/// generator spreads its connections over several loopback addresses,
+/// each with its own ephemeral ports).
+pub fn tcp_from(addr: impl Into<String>, local: Option<std::net::IpAddr>) -> impl Connector {
     let addr = addr.into();
     LineConnector::new(move || {
         let addr = addr.clone();
         async move {
-            let stream = tokio::net::TcpStream::connect(addr).await?;
+            let stream = match local {
+                None => tokio::net::TcpStream::connect(addr).await?,
+                Some(local) => dial_from(local, &addr).await?,
+            };
             stream.set_nodelay(true)?;
             let (read, write) = stream.into_split();
             Ok((Box::new(read) as _, Box::new(write) as _))
         }
     })
+}
+
+/// A TCP connection to `addr` bound to `local` first.
+async fn dial_from(local: std::net::IpAddr, addr: &str) -> std::io::Result<tokio::net::TcpStream> {
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+    for to in tokio::net::lookup_host(addr).await? {
+        if to.is_ipv4() != local.is_ipv4() {
+            continue;
+        }
+        let socket = if to.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        match socket.connect(to).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
 }
 
 /// A connector for `target`: `http://…/sse` (legacy HTTP+SSE), any other

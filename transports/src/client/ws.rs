@@ -21,6 +21,7 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct WsConnector {
     url: String,
     max_message: usize,
+    local: Option<std::net::IpAddr>,
 }
 
 impl WsConnector {
@@ -29,7 +30,15 @@ impl WsConnector {
         WsConnector {
             url: url.into(),
             max_message: DEFAULT_MAX_LINE,
+            local: None,
         }
+    }
+
+    /// Dials from `addr` (a load generator spreads its connections over
+    /// several loopback addresses, each with its own ephemeral ports).
+    pub fn local_address(mut self, addr: std::net::IpAddr) -> Self {
+        self.local = Some(addr);
+        self
     }
 
     /// The largest message (and frame) taken from the server (default
@@ -55,10 +64,23 @@ impl Connector for WsConnector {
             let limits = WebSocketConfig::default()
                 .max_message_size(Some(self.max_message))
                 .max_frame_size(Some(self.max_message));
-            let (socket, _) =
-                tokio_tungstenite::connect_async_with_config(request, Some(limits), false)
+            let (socket, _) = match self.local {
+                None => tokio_tungstenite::connect_async_with_config(request, Some(limits), false)
                     .await
-                    .map_err(|e| format!("{}: {e}", self.url))?;
+                    .map_err(|e| format!("{}: {e}", self.url))?,
+                Some(local) => {
+                    let stream = dial_from(local, request.uri())
+                        .await
+                        .map_err(|e| format!("{} from {local}: {e}", self.url))?;
+                    tokio_tungstenite::client_async_with_config(
+                        request,
+                        MaybeTlsStream::Plain(stream),
+                        Some(limits),
+                    )
+                    .await
+                    .map_err(|e| format!("{}: {e}", self.url))?
+                }
+            };
             let (sink, mut stream) = socket.split();
             tokio::spawn(async move {
                 let why = loop {
@@ -84,6 +106,24 @@ impl Connector for WsConnector {
             Ok(Arc::new(WsWire(Mutex::new(sink))) as Arc<dyn Wire>)
         })
     }
+}
+
+/// A TCP connection to `uri`'s host from `local`.
+async fn dial_from(
+    local: std::net::IpAddr,
+    uri: &tokio_tungstenite::tungstenite::http::Uri,
+) -> std::io::Result<TcpStream> {
+    let host = uri.host().unwrap_or("localhost");
+    let port = uri
+        .port_u16()
+        .unwrap_or(if uri.scheme_str() == Some("wss") {
+            443
+        } else {
+            80
+        });
+    let stream = super::dial_from(local, &format!("{host}:{port}")).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 struct WsWire(Mutex<SplitSink<Socket, Frame>>);
