@@ -184,12 +184,17 @@ async fn one_round(
     held: usize,
     progress: &Progress,
 ) -> anyhow::Result<RoundReport> {
-    let server = Running::start(spec).await?;
-    let dialer = Dialer::new(server.endpoints, args.sources)?;
     let mut report = RoundReport::default();
-    let idle = server.usage()?;
-    report.idle_rss_bytes = idle.rss;
-    for &kind in args.hold.iter().filter(|k| dialer.offers(**k)) {
+    // A fresh server for each kind held: memory freed by the connections
+    // of one kind would be reused by the next, and understate its cost.
+    for &kind in &args.hold {
+        let server = Running::start(spec).await?;
+        let dialer = Dialer::new(server.endpoints, args.sources)?;
+        if !dialer.offers(kind) {
+            server.stop().await;
+            continue;
+        }
+        report.idle_rss_bytes = server.usage()?.rss;
         let outcome = hold::hold(
             &dialer,
             &server,
@@ -204,6 +209,13 @@ async fn one_round(
             Ok(hold) => report.holds.push(hold),
             Err(e) => report.not_served.push(e.to_string()),
         }
+        note_death(&server, &mut report);
+        server.stop().await;
+    }
+    let server = Running::start(spec).await?;
+    let dialer = Dialer::new(server.endpoints, args.sources)?;
+    if args.hold.is_empty() {
+        report.idle_rss_bytes = server.usage()?.rss;
     }
     for &kind in args.drive.iter().filter(|k| dialer.offers(**k)) {
         for &clients in &args.clients {
@@ -234,13 +246,18 @@ async fn one_round(
             }
         }
     }
+    note_death(&server, &mut report);
+    server.stop().await;
+    Ok(report)
+}
+
+/// A server gone before it was stopped is a finding.
+fn note_death(server: &Running, report: &mut RoundReport) {
     if let Err(e) = server.usage() {
         report
             .not_served
             .push(format!("the server died: {e}: {}", server.stderr_tail()));
     }
-    server.stop().await;
-    Ok(report)
 }
 
 /// Progress lines on stderr while something runs.

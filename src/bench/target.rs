@@ -168,11 +168,30 @@ impl Running {
     }
 }
 
-/// A loopback port nobody listens on now.
+/// A loopback port nobody listens on now, below the ephemeral range: a
+/// port the kernel picks (port 0) is an ephemeral one, which the load
+/// generator's own connections may hold or leave in TIME_WAIT.
 fn free_port() -> anyhow::Result<u16> {
-    let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+    // Any spread will do: a start that differs from run to run, then a
+    // prime stride through the range.
+    let span = u32::from(PORTS.end - PORTS.start);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id();
+    for i in 0..200u32 {
+        let offset = seed.wrapping_add(i.wrapping_mul(7919)) % span;
+        let port = PORTS.start + u16::try_from(offset).unwrap_or(0);
+        if std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in {PORTS:?}")
 }
+
+/// Where servers are given ports: below Linux's ephemeral range
+/// (32768–60999 by default).
+const PORTS: std::ops::Range<u16> = 10_000..32_000;
 
 /// What a process has used, from `/proc`.
 #[derive(Clone, Copy, Debug)]
