@@ -34,13 +34,20 @@ pub(crate) struct HoldReport {
     pub(crate) kind: Kind,
     pub(crate) wanted: usize,
     pub(crate) opened: usize,
+    /// Dials and subscriptions that failed.
     pub(crate) failed: usize,
     /// The first failure, to say why.
     pub(crate) first_error: Option<String>,
-    /// From the first dial to the last connection ready (subscribed).
+    /// From the first dial to the last connection ready.
     pub(crate) open_seconds: f64,
-    /// Server resident memory grown, per connection held.
-    pub(crate) rss_bytes_per_connection: Option<f64>,
+    /// Server resident memory grown, per connection held idle (`None` for
+    /// 2026-07-28, where nothing is held before a listen stream).
+    pub(crate) idle_rss_bytes_per_connection: Option<f64>,
+    /// Subscribing every connection to the counter (2026-07-28: opening
+    /// its listen stream), when there was a fan-out.
+    pub(crate) subscribe_seconds: Option<f64>,
+    /// Server resident memory grown, per connection held subscribed.
+    pub(crate) subscribed_rss_bytes_per_connection: Option<f64>,
     pub(crate) fanout: Option<FanoutReport>,
 }
 
@@ -62,7 +69,8 @@ struct Held {
 }
 
 /// Opens `n` connections of `kind` to `server` (`parallel` dials at once),
-/// measures, sends one update to them all when `fanout`, and closes them.
+/// measures them idle; when `fanout`, subscribes them all, measures again
+/// and sends one update to them all; then closes them.
 pub(crate) async fn hold(
     dialer: &Dialer,
     server: &Running,
@@ -72,74 +80,91 @@ pub(crate) async fn hold(
     fanout: bool,
     progress: &Progress,
 ) -> anyhow::Result<HoldReport> {
+    let parallel = parallel.max(1);
     let before = server.usage()?;
     let started = Instant::now();
     // One alone first: a server that cannot hold this kind at all says
     // why once, instead of n times.
-    let first = match open(dialer, kind, 0, fanout).await {
-        Ok(first) => first,
-        Err(e) => anyhow::bail!("{}: {e}", kind.held_label()),
-    };
-    let opened = AtomicUsize::new(1);
-    let failed = AtomicUsize::new(0);
-    let rest = futures_util::stream::iter(1..n)
-        .map(|i| {
-            let (opened, failed) = (&opened, &failed);
-            async move {
-                let held = open(dialer, kind, i, fanout).await;
-                match &held {
-                    Ok(_) => opened.fetch_add(1, Ordering::Relaxed),
-                    Err(_) => failed.fetch_add(1, Ordering::Relaxed),
-                };
-                held
-            }
-        })
-        .buffer_unordered(parallel.max(1))
-        .collect::<Vec<Result<Held, String>>>();
-    let results = progress
-        .while_running(rest, || {
-            format!(
-                "{} {}: {}/{n} open, {} failed",
-                progress.prefix(),
-                kind.held_label(),
-                opened.load(Ordering::Relaxed),
-                failed.load(Ordering::Relaxed)
-            )
-        })
-        .await;
+    let first = dialer
+        .connect(kind, 0, true)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {e}", kind.held_label()))?;
+    let dials = in_parallel(
+        1..n,
+        parallel,
+        progress,
+        &format!("{}: open", kind.held_label()),
+        |i| dialer.connect(kind, i, true),
+    )
+    .await;
     let open_seconds = started.elapsed().as_secs_f64();
     let mut first_error = None;
-    let mut held = Vec::with_capacity(n);
-    held.push(first);
-    for r in results {
-        match r {
-            Ok(h) => held.push(h),
+    let mut failed = 0;
+    let mut held: Vec<Held> = std::iter::once(Ok(first))
+        .chain(dials)
+        .filter_map(|r| match r {
+            Ok(client) => Some(Held {
+                client,
+                listen: None,
+                subscribed: false,
+            }),
             Err(e) => {
+                failed += 1;
                 first_error.get_or_insert(e);
+                None
             }
-        }
-    }
+        })
+        .collect();
+    let per_connection = |grown: f64, count: usize| (count > 0).then(|| grown / count as f64);
     tokio::time::sleep(SETTLE).await;
-    let after = server.usage()?;
-    let rss_bytes_per_connection =
-        (!held.is_empty()).then(|| (after.rss as f64 - before.rss as f64) / held.len() as f64);
-    let fanout = if fanout && held.iter().any(|h| h.subscribed) {
-        Some(fan_out(&mut held).await)
-    } else {
-        None
-    };
-    let report = HoldReport {
+    let idle = server.usage()?;
+    let mut report = HoldReport {
         kind,
         wanted: n,
         opened: held.len(),
-        failed: failed.load(Ordering::Relaxed),
+        failed,
         first_error,
         open_seconds,
-        rss_bytes_per_connection,
-        fanout,
+        idle_rss_bytes_per_connection: per_connection(
+            idle.rss as f64 - before.rss as f64,
+            held.len(),
+        )
+        .filter(|_| kind != Kind::Modern),
+        subscribe_seconds: None,
+        subscribed_rss_bytes_per_connection: None,
+        fanout: None,
     };
+    if fanout {
+        let started = Instant::now();
+        let subscriptions = in_parallel(
+            held.drain(..),
+            parallel,
+            progress,
+            &format!("{}: subscribe", kind.held_label()),
+            |h| subscribe(h, kind),
+        )
+        .await;
+        report.subscribe_seconds = Some(started.elapsed().as_secs_f64());
+        for s in subscriptions {
+            let (h, error) = s;
+            if let Some(e) = error {
+                report.failed += 1;
+                report.first_error.get_or_insert(e);
+            }
+            held.push(h);
+        }
+        tokio::time::sleep(SETTLE).await;
+        let subscribed = server.usage()?;
+        report.subscribed_rss_bytes_per_connection = per_connection(
+            subscribed.rss as f64 - before.rss as f64,
+            held.iter().filter(|h| h.subscribed).count(),
+        );
+        if held.iter().any(|h| h.subscribed) {
+            report.fanout = Some(fan_out(&mut held).await);
+        }
+    }
     futures_util::stream::iter(held)
-        .for_each_concurrent(parallel.max(1) * 4, |h| async move {
+        .for_each_concurrent(parallel * 4, |h| async move {
             drop(h.listen);
             h.client.close().await;
         })
@@ -147,41 +172,74 @@ pub(crate) async fn hold(
     Ok(report)
 }
 
-/// Connection `i`, subscribed to the counter when `subscribe`. A server
-/// without the counter (a peer that lacks it) is held unsubscribed.
-async fn open(dialer: &Dialer, kind: Kind, i: usize, subscribe: bool) -> Result<Held, String> {
-    let client = dialer.connect(kind, i, true).await?;
-    if !subscribe {
-        return Ok(Held {
-            client,
-            listen: None,
-            subscribed: false,
-        });
-    }
+/// Runs `f` on every item, `parallel` at once, with a progress line.
+async fn in_parallel<I, T, F, Fut>(
+    items: I,
+    parallel: usize,
+    progress: &Progress,
+    what: &str,
+    f: F,
+) -> Vec<T>
+where
+    I: IntoIterator,
+    F: Fn(I::Item) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let done = AtomicUsize::new(0);
+    let work = futures_util::stream::iter(items)
+        .map(|item| {
+            let done = &done;
+            let step = f(item);
+            async move {
+                let out = step.await;
+                done.fetch_add(1, Ordering::Relaxed);
+                out
+            }
+        })
+        .buffer_unordered(parallel)
+        .collect::<Vec<T>>();
+    progress
+        .while_running(work, || {
+            format!(
+                "{} {what}: {} done",
+                progress.prefix(),
+                done.load(Ordering::Relaxed)
+            )
+        })
+        .await
+}
+
+/// Subscribes `h` to the counter (2026-07-28: opens a listen stream for
+/// it); a failure is given back beside the connection, still held.
+async fn subscribe(mut h: Held, kind: Kind) -> (Held, Option<String>) {
     if kind == Kind::Modern {
         let filter = ListenFilter {
             resource_subscriptions: Some(vec![COUNTER_URI.to_string()]),
             ..ListenFilter::default()
         };
-        let mut listen = client.listen(filter).await.map_err(|e| e.to_string())?;
+        let mut listen = match h.client.listen(filter).await {
+            Ok(listen) => listen,
+            Err(e) => return (h, Some(e.to_string())),
+        };
         // The acknowledgement says the subscription is live.
-        let subscribed = tokio::time::timeout(Duration::from_secs(30), listen.next())
-            .await
-            .ok()
-            .flatten()
-            .is_some_and(|n| n.method == "notifications/subscriptions/acknowledged");
-        return Ok(Held {
-            client,
-            listen: Some(listen),
-            subscribed,
-        });
+        let ack = tokio::time::timeout(Duration::from_secs(30), listen.next()).await;
+        h.listen = Some(listen);
+        return match ack {
+            Ok(Some(n)) if n.method == "notifications/subscriptions/acknowledged" => {
+                h.subscribed = true;
+                (h, None)
+            }
+            Ok(other) => (h, Some(format!("listen: no acknowledgement but {other:?}"))),
+            Err(_) => (h, Some("listen: no acknowledgement within 30 s".into())),
+        };
     }
-    let subscribed = client.subscribe(COUNTER_URI).await.is_ok();
-    Ok(Held {
-        client,
-        listen: None,
-        subscribed,
-    })
+    match h.client.subscribe(COUNTER_URI).await {
+        Ok(()) => {
+            h.subscribed = true;
+            (h, None)
+        }
+        Err(e) => (h, Some(e.to_string())),
+    }
 }
 
 /// Bumps the counter once and waits for every subscriber to be told.

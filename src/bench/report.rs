@@ -230,10 +230,22 @@ impl Report {
                 &|r| hold(r).map(|h| h.open_seconds),
             );
             row(
-                format!("{name}: server RSS each (KB)"),
+                format!("{name}: server RSS each, idle (KB)"),
                 Better::Lower,
                 kb,
-                &|r| hold(r).and_then(|h| h.rss_bytes_per_connection),
+                &|r| hold(r).and_then(|h| h.idle_rss_bytes_per_connection),
+            );
+            row(
+                format!("{name}s: subscribe all (s)"),
+                Better::Lower,
+                secs,
+                &|r| hold(r).and_then(|h| h.subscribe_seconds),
+            );
+            row(
+                format!("{name}: server RSS each, subscribed (KB)"),
+                Better::Lower,
+                kb,
+                &|r| hold(r).and_then(|h| h.subscribed_rss_bytes_per_connection),
             );
             row(
                 format!("{name}s: one update, last one told (ms)"),
