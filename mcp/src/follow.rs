@@ -26,9 +26,15 @@ pub(crate) enum Topic {
 /// How a follower is told.
 #[derive(Clone, Debug)]
 pub(crate) enum Follower {
-    /// A subscription process, which queues its own notification (built
-    /// once, in its era's shape).
-    Subscription(ActorRef<SubscriptionMsg>),
+    /// A subscription: its notification (built once, in its era's shape)
+    /// goes on its connection's queue.
+    Subscription {
+        /// The connection's outbound queue.
+        out: Outbox,
+        /// `notifications/resources/updated` (or the listen's list change),
+        /// as this subscriber is told it.
+        notification: Frame,
+    },
     /// A handshake-era session following the lists from its initialization:
     /// the bare `notifications/*/list_changed` goes on its queue.
     Session(Outbox),
@@ -40,7 +46,14 @@ impl Follower {
     /// once per fan-out by the first session that needs it.
     fn tell(&self, topic: &Topic, changed: &mut Option<Frame>) -> bool {
         match (self, topic) {
-            (Follower::Subscription(sub), _) => sub.try_send(SubscriptionMsg::Updated).is_ok(),
+            (Follower::Subscription { out, notification }, _) => {
+                let queued = out.try_send(notification.clone()).is_ok();
+                if !queued {
+                    metrics::counter!("arbor_mcp_subscription_updates_dropped_total").increment(1);
+                    tracing::debug!(target: "arbor::mcp", "subscription update dropped: outbound queue full or closed");
+                }
+                queued
+            }
             (Follower::Session(out), Topic::List(kind)) => {
                 let frame = changed.get_or_insert_with(|| {
                     let n = Message::Notification(Notification {
@@ -67,9 +80,20 @@ impl Followers {
         self.0.join_with(topic, process, follower)
     }
 
-    /// A subscription process follows `topic` until it ends.
-    pub(crate) fn subscribe(&self, topic: Topic, sub: &ActorRef<SubscriptionMsg>) -> bool {
-        self.follow(topic, &sub.process(), Follower::Subscription(sub.clone()))
+    /// A subscription process follows `topic` until it ends; each update
+    /// queues `notification` on `out`.
+    pub(crate) fn subscribe(
+        &self,
+        topic: Topic,
+        sub: &ActorRef<SubscriptionMsg>,
+        out: Outbox,
+        notification: Frame,
+    ) -> bool {
+        self.follow(
+            topic,
+            &sub.process(),
+            Follower::Subscription { out, notification },
+        )
     }
 
     /// Tells every follower of `topic`; returns how many were told.

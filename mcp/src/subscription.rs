@@ -1,62 +1,39 @@
 //! Resource subscriptions: one lightweight actor per subscription.
 //!
-//! A subscription joins the server's process group for its (normalised) URI,
-//! so an update fans out to every subscriber through the group; it watches
-//! its session and ends when the session does, which also takes it out of the
-//! group. Its notification is built once, in its era's shape, and queued on
-//! the connection's outbound channel; if that is full the update is dropped
-//! and counted (`arbor_mcp_subscription_updates_dropped_total`) rather than
-//! stalling the fan-out.
+//! A subscription joins the server's process group for its (normalised) URI;
+//! it watches its session and ends when the session does, which also takes
+//! it out of the group. The process is the subscription's lifetime only: an
+//! update does not wake it. Its membership carries the connection's outbound
+//! queue and the notification, built once in its era's shape, and the
+//! fan-out queues that frame directly (see `follow.rs`), so telling N
+//! subscribers wakes N writers and nothing else.
 
 use arbor_runtime::{
     spawn_with, Actor, ActorRef, Context, ExitReason, Flow, ProcessRef, SpawnOptions,
 };
 
-use crate::outbox::{Frame, Outbox};
-
-/// A subscription's messages.
+/// A subscription's messages: none, it is stopped or ends with its session.
 #[derive(Debug)]
-pub enum SubscriptionMsg {
-    /// The resource changed.
-    Updated,
-}
+pub enum SubscriptionMsg {}
 
-struct Subscription {
-    out: Outbox,
-    notification: Frame,
-}
+struct Subscription;
 
 impl Actor for Subscription {
     type Msg = SubscriptionMsg;
 
     async fn handle(&mut self, msg: SubscriptionMsg, _ctx: &mut Context<Self>) -> Flow {
-        match msg {
-            SubscriptionMsg::Updated => {
-                if self.out.try_send(self.notification.clone()).is_err() {
-                    metrics_dropped();
-                }
-            }
-        }
-        Ok(())
+        match msg {}
     }
 }
 
-fn metrics_dropped() {
-    metrics::counter!("arbor_mcp_subscription_updates_dropped_total").increment(1);
-    tracing::debug!(target: "arbor::mcp", "subscription update dropped: outbound queue full or closed");
-}
-
-/// Starts a subscription that sends `notification` to `out` on each update,
-/// and ends when `session` does.
+/// Starts a subscription that ends when `session` does.
 pub(crate) async fn subscribe(
     session: &ProcessRef,
-    out: Outbox,
-    notification: Frame,
 ) -> Result<ActorRef<SubscriptionMsg>, arbor_runtime::SpawnError> {
     let sub = spawn_with(
-        Subscription { out, notification },
+        Subscription,
         SpawnOptions {
-            mailbox_capacity: 16,
+            mailbox_capacity: 1,
         },
     )
     .await?;

@@ -377,10 +377,13 @@ impl Session {
             )),
             None,
         );
-        let sub = self.start_subscription(notification, ctx).await?;
-        self.server
-            .followers()
-            .subscribe(Topic::Resource(parsed.as_str().into()), &sub);
+        let sub = self.start_subscription(ctx).await?;
+        self.server.followers().subscribe(
+            Topic::Resource(parsed.as_str().into()),
+            &sub,
+            self.out.clone(),
+            notification,
+        );
         if let Some(h) = self.handshake_state() {
             h.subscriptions.insert(parsed.as_str().to_string(), sub);
         }

@@ -488,10 +488,9 @@ impl Session {
     /// Starts a subscription actor; it gets updates once it joins a group.
     async fn start_subscription(
         &self,
-        notification: Frame,
         ctx: &mut Context<Self>,
     ) -> Result<ActorRef<SubscriptionMsg>, ErrorObject> {
-        subscribe(&ctx.process(), self.out.clone(), notification)
+        subscribe(&ctx.process())
             .await
             .map_err(|e| ErrorObject::internal(e.to_string()))
     }

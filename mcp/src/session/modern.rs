@@ -223,7 +223,7 @@ impl Session {
         let mut subs = Vec::new();
         // Groups are joined only after the acknowledgement is queued, so no
         // update can overtake it.
-        let mut joins: Vec<(Topic, ActorRef<SubscriptionMsg>)> = Vec::new();
+        let mut joins: Vec<(Topic, ActorRef<SubscriptionMsg>, Frame)> = Vec::new();
         for uri in wanted {
             let Ok(parsed) = self.subscribable(&uri, Era::Modern, subs.len()) else {
                 continue;
@@ -241,8 +241,12 @@ impl Session {
                 }),
                 Some(id.clone()),
             );
-            if let Ok(sub) = self.start_subscription(notification, ctx).await {
-                joins.push((Topic::Resource(parsed.as_str().into()), sub.clone()));
+            if let Ok(sub) = self.start_subscription(ctx).await {
+                joins.push((
+                    Topic::Resource(parsed.as_str().into()),
+                    sub.clone(),
+                    notification,
+                ));
                 subs.push(sub);
                 honoured.push(uri);
             }
@@ -264,8 +268,8 @@ impl Session {
                 }),
                 Some(id.clone()),
             );
-            if let Ok(sub) = self.start_subscription(notification, ctx).await {
-                joins.push((Topic::List(kind), sub.clone()));
+            if let Ok(sub) = self.start_subscription(ctx).await {
+                joins.push((Topic::List(kind), sub.clone(), notification));
                 subs.push(sub);
                 match kind {
                     ListKind::Tools => ack.tools_list_changed = true,
@@ -294,8 +298,10 @@ impl Session {
         if let Err(ack) = self.out.queue_now(Frame::new(&ack, Some(id.clone()))) {
             self.send(ack).await;
         }
-        for (topic, sub) in joins {
-            self.server.followers().subscribe(topic, &sub);
+        for (topic, sub, notification) in joins {
+            self.server
+                .followers()
+                .subscribe(topic, &sub, self.out.clone(), notification);
         }
         if let Lifecycle::Modern(m) = &mut self.state {
             m.listens.insert(id, subs);

@@ -187,6 +187,8 @@ struct StreamState {
     delivered: u64,
     /// The newest of its events that left the replay buffer.
     evicted: u64,
+    /// How many of its events the replay buffer holds.
+    kept: usize,
 }
 
 /// The session process.
@@ -695,6 +697,9 @@ impl HttpSession {
             },
         };
         self.kept_bytes.add(data.len());
+        if let Some(state) = self.streams.get_mut(&id.stream) {
+            state.kept += 1;
+        }
         self.kept.push_back(Kept {
             id,
             at: Instant::now(),
@@ -718,18 +723,14 @@ impl HttpSession {
             if let Some(gone) = self.kept.pop_front() {
                 self.kept_bytes.sub(gone.data.len());
                 let stream = gone.id.stream;
-                if let Some(state) = self.streams.get_mut(&stream) {
-                    state.evicted = state.evicted.max(gone.id.seq);
-                }
+                let Some(state) = self.streams.get_mut(&stream) else {
+                    continue;
+                };
+                state.evicted = state.evicted.max(gone.id.seq);
+                state.kept = state.kept.saturating_sub(1);
                 // A finished stream with nothing left to replay is forgotten.
-                let finished = self
-                    .streams
-                    .get(&stream)
-                    .is_some_and(|s| s.pending == 0 && s.live.is_none());
-                if stream != STANDALONE
-                    && finished
-                    && !self.kept.iter().any(|k| k.id.stream == stream)
-                {
+                let finished = state.pending == 0 && state.live.is_none() && state.kept == 0;
+                if stream != STANDALONE && finished {
                     self.streams.remove(&stream);
                 }
             }
