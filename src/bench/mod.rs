@@ -32,10 +32,11 @@ const MAX_CLIENTS: usize = 4096;
 /// `arbor bench`'s flags.
 #[derive(Debug, clap::Args)]
 pub(crate) struct BenchArgs {
-    /// A server to measure, `NAME=COMMAND`, with `{http}`, `{ws}`, `{tcp}`,
-    /// `{admin}` where its ports go (free loopback ports are filled in;
-    /// only the transports named are measured). Repeatable: ratios are of
-    /// the first against each other. Default: this arbor, every transport.
+    /// A peer to measure beside this arbor, `NAME=COMMAND`, with `{http}`,
+    /// `{ws}`, `{tcp}`, `{admin}` where its ports go (free loopback ports
+    /// are filled in; only the transports named are measured). Repeatable.
+    /// This arbor (`arbor serve`, every transport) comes first unless one
+    /// named `arbor` is given; ratios are of the first against each other.
     #[arg(long = "server", value_name = "NAME=COMMAND")]
     servers: Vec<TargetSpec>,
     /// Connections held of each kind (lowered to what this process's
@@ -109,8 +110,8 @@ async fn bench(
     mut args: BenchArgs,
     command_line: String,
 ) -> anyhow::Result<std::process::ExitCode> {
-    if args.servers.is_empty() {
-        args.servers.push(TargetSpec::this_arbor()?);
+    if !args.servers.iter().any(|s| s.name == "arbor") {
+        args.servers.insert(0, TargetSpec::this_arbor()?);
     }
     anyhow::ensure!(!args.mix.is_empty(), "--mix: name at least one request");
     anyhow::ensure!((1..=20).contains(&args.rounds), "--rounds: 1 to 20");

@@ -178,8 +178,12 @@ impl Report {
             let _ = writeln!(out, "{line}");
         }
         for s in &self.servers {
-            let mut notes: Vec<&String> = s.rounds.iter().flat_map(|r| &r.not_served).collect();
-            notes.dedup();
+            let mut notes: Vec<&String> = Vec::new();
+            for why in s.rounds.iter().flat_map(|r| &r.not_served) {
+                if !notes.contains(&why) {
+                    notes.push(why);
+                }
+            }
             for why in notes {
                 let _ = writeln!(out, "\n{}: not served: {why}", s.name);
             }
