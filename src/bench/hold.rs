@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::conn::{Dialer, Kind};
-use super::target::Running;
+use super::target::{Running, Usage};
 use super::Progress;
 
 /// The subscribable resource the fan-out updates (arbor's demo counter;
@@ -58,6 +58,10 @@ pub(crate) struct FanoutReport {
     pub(crate) received: usize,
     /// From the call that made the update to the last subscriber told.
     pub(crate) last_ms: f64,
+    /// CPU the server spent meanwhile (its share of the fan-out's cost).
+    pub(crate) server_cpu_ms: f64,
+    /// CPU the load generator spent meanwhile (its clients reading).
+    pub(crate) generator_cpu_ms: f64,
 }
 
 /// A held connection and what it listens with.
@@ -160,7 +164,7 @@ pub(crate) async fn hold(
             held.iter().filter(|h| h.subscribed).count(),
         );
         if held.iter().any(|h| h.subscribed) {
-            report.fanout = Some(fan_out(&mut held).await);
+            report.fanout = Some(fan_out(&mut held, server).await?);
         }
     }
     futures_util::stream::iter(held)
@@ -243,7 +247,7 @@ async fn subscribe(mut h: Held, kind: Kind) -> (Held, Option<String>) {
 }
 
 /// Bumps the counter once and waits for every subscriber to be told.
-async fn fan_out(held: &mut [Held]) -> FanoutReport {
+async fn fan_out(held: &mut [Held], server: &Running) -> anyhow::Result<FanoutReport> {
     #[derive(Default)]
     struct Tally {
         received: AtomicUsize,
@@ -264,28 +268,35 @@ async fn fan_out(held: &mut [Held]) -> FanoutReport {
                 tally.all.notify_one();
             }
         };
-        // Each waiter listens before the update is made.
+        // Each waiter listens before the update is made. A listen stream
+        // is handed back, not dropped: closing it is a POST of its own,
+        // which would compete with the deliveries still under way.
         match h.listen.take() {
             Some(mut listen) => waiters.spawn(async move {
                 while let Some(n) = listen.next().await {
                     if n.method == UPDATED {
-                        return arrived();
+                        arrived();
+                        break;
                     }
                 }
+                Some(listen)
             }),
             None => {
                 let mut notifications = h.client.notifications();
                 waiters.spawn(async move {
                     while let Ok(n) = notifications.recv().await {
                         if n.method == UPDATED {
-                            return arrived();
+                            arrived();
+                            break;
                         }
                     }
+                    None
                 })
             }
         };
     }
     let trigger = held.iter().find(|h| h.subscribed).map(|h| h.client.clone());
+    let (server_before, generator_before) = (server.usage()?, Usage::of(std::process::id())?);
     let start = Instant::now();
     if let Some(trigger) = trigger {
         let _ = trigger.call_tool(BUMP, serde_json::json!({})).await;
@@ -296,10 +307,20 @@ async fn fan_out(held: &mut [Held]) -> FanoutReport {
     )
     .await;
     waiters.abort_all();
+    let mut listens = Vec::new();
+    while let Some(done) = waiters.join_next().await {
+        listens.extend(done.ok().flatten());
+    }
     let last = *tally.last.lock();
-    FanoutReport {
+    let (server_after, generator_after) = (server.usage()?, Usage::of(std::process::id())?);
+    let cpu_ms = |a: Usage, b: Usage| b.cpu.saturating_sub(a.cpu).as_secs_f64() * 1e3;
+    let report = Ok(FanoutReport {
         subscribers,
         received: tally.received.load(Ordering::Relaxed),
         last_ms: last.map_or(0.0, |l| (l - start).as_secs_f64() * 1e3),
-    }
+        server_cpu_ms: cpu_ms(server_before, server_after),
+        generator_cpu_ms: cpu_ms(generator_before, generator_after),
+    });
+    drop(listens);
+    report
 }

@@ -257,6 +257,12 @@ impl Report {
                 ms,
                 &|r| hold(r).and_then(|h| h.fanout).map(|f| f.last_ms),
             );
+            row(
+                format!("{name}s: one update, server CPU (ms)"),
+                Better::Lower,
+                ms,
+                &|r| hold(r).and_then(|h| h.fanout).map(|f| f.server_cpu_ms),
+            );
         }
         for key in drives {
             let (kind, clients, rated) = key;
