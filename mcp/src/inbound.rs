@@ -89,8 +89,30 @@ pub enum Spent {
 /// until the session is done with them.
 #[derive(Debug)]
 pub struct Received {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) payload: Payload,
     pub(crate) share: Share,
+}
+
+/// A received message: its bytes, or what its transport decoded them to.
+#[derive(Debug)]
+pub(crate) enum Payload {
+    /// To be decoded by the session.
+    Bytes(Vec<u8>),
+    /// Decoded by the transport with the server's limits, batches allowed
+    /// ([`crate::jsonrpc::decode`]); the session still refuses a batch its
+    /// version does not have.
+    Decoded(crate::jsonrpc::Incoming),
+}
+
+impl Received {
+    /// The same message as `message`, which the transport decoded from
+    /// these bytes with [`crate::jsonrpc::decode`], the server's limits
+    /// and batches allowed (to route it): the session does not parse it a
+    /// second time. The bytes' share of the budget is held all the same.
+    pub fn decoded(mut self, message: crate::jsonrpc::Incoming) -> Received {
+        self.payload = Payload::Decoded(message);
+        self
+    }
 }
 
 /// What a received message holds of its connection's budget: bytes, and a
@@ -198,7 +220,7 @@ impl InboundBudget {
             (share, memory)
         };
         Received {
-            bytes,
+            payload: Payload::Bytes(bytes),
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
@@ -238,7 +260,7 @@ impl InboundBudget {
             (Some(share), memory)
         };
         Ok(Received {
-            bytes,
+            payload: Payload::Bytes(bytes),
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
@@ -273,7 +295,7 @@ impl From<Vec<u8>> for Received {
     /// such as an HTTP body limit).
     fn from(bytes: Vec<u8>) -> Self {
         Received {
-            bytes,
+            payload: Payload::Bytes(bytes),
             share: Share::default(),
         }
     }
@@ -332,7 +354,12 @@ mod tests {
         let held = budget.admit(big(64)).await;
         let waiting = tokio::spawn({
             let budget = budget.clone();
-            async move { budget.admit(big(64)).await.bytes.len() }
+            async move {
+                match budget.admit(big(64)).await.payload {
+                    Payload::Bytes(bytes) => bytes.len(),
+                    Payload::Decoded(_) => 0,
+                }
+            }
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiting.is_finished());

@@ -209,9 +209,55 @@ impl Message {
         Value::Object(obj)
     }
 
-    /// The message as one line of JSON (no embedded newlines).
+    /// The message as one line of JSON (no embedded newlines): written
+    /// from the message itself, not through a [`Value`] copy of it (a
+    /// result is not cloned to be sent), with the keys in the order
+    /// [`Message::to_value`] gives them.
     pub fn to_json(&self) -> String {
-        self.to_value().to_string()
+        serde_json::to_string(&Wire(self)).unwrap_or_else(|_| self.to_value().to_string())
+    }
+}
+
+/// A message serialised as it is sent; keys sorted, as in a [`Map`].
+struct Wire<'a>(&'a Message);
+
+impl Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        match self.0 {
+            Message::Request(r) => {
+                map.serialize_entry("id", &id_value(&r.id))?;
+                map.serialize_entry("jsonrpc", "2.0")?;
+                map.serialize_entry("method", &r.method)?;
+                if let Some(p) = &r.params {
+                    map.serialize_entry("params", p)?;
+                }
+            }
+            Message::Notification(n) => {
+                map.serialize_entry("jsonrpc", "2.0")?;
+                map.serialize_entry("method", &n.method)?;
+                if let Some(p) = &n.params {
+                    map.serialize_entry("params", p)?;
+                }
+            }
+            Message::Response(r) => {
+                let id = r.id.as_ref().map_or(Value::Null, id_value);
+                match &r.outcome {
+                    Ok(result) => {
+                        map.serialize_entry("id", &id)?;
+                        map.serialize_entry("jsonrpc", "2.0")?;
+                        map.serialize_entry("result", result)?;
+                    }
+                    Err(e) => {
+                        map.serialize_entry("error", &error_value(e))?;
+                        map.serialize_entry("id", &id)?;
+                        map.serialize_entry("jsonrpc", "2.0")?;
+                    }
+                }
+            }
+        }
+        map.end()
     }
 }
 
@@ -267,6 +313,17 @@ pub struct Rejected {
 }
 
 impl Rejected {
+    /// A batch where the version has none.
+    pub(crate) fn no_batches() -> Self {
+        Rejected::new(
+            None,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                "JSON-RPC batches are not supported by this protocol version",
+            ),
+        )
+    }
+
     fn new(id: Option<Id>, error: ErrorObject) -> Self {
         Rejected { id, error }
     }
@@ -489,13 +546,7 @@ pub fn decode(bytes: &[u8], limits: &Limits, allow_batch: bool) -> Result<Incomi
     match value {
         Value::Array(items) => {
             if !allow_batch {
-                return Err(Rejected::new(
-                    None,
-                    ErrorObject::new(
-                        code::INVALID_REQUEST,
-                        "JSON-RPC batches are not supported by this protocol version",
-                    ),
-                ));
+                return Err(Rejected::no_batches());
             }
             if items.is_empty() {
                 return Err(Rejected::new(
@@ -591,6 +642,42 @@ pub fn classify(value: Value) -> Result<Message, Rejected> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn messages_are_written_as_their_value_is() {
+        let params = serde_json::json!({ "b": [1, "two"], "a": { "z": null, "y": 1.5 } });
+        let Value::Object(params) = params else {
+            unreachable!()
+        };
+        let messages = [
+            Message::Request(Request {
+                id: Id::Number(7),
+                method: "tools/call".into(),
+                params: Some(params.clone()),
+            }),
+            Message::Request(Request {
+                id: Id::String("a\"b".into()),
+                method: "ping".into(),
+                params: None,
+            }),
+            Message::Notification(Notification {
+                method: "notifications/x".into(),
+                params: Some(params.clone()),
+            }),
+            Message::Response(Response {
+                id: Some(Id::Number(1)),
+                outcome: Ok(Value::Object(params)),
+            }),
+            Message::Response(Response {
+                id: None,
+                outcome: Err(ErrorObject::new(code::INVALID_REQUEST, "no")
+                    .with_data(serde_json::json!({ "k": 1 }))),
+            }),
+        ];
+        for m in messages {
+            assert_eq!(m.to_json(), m.to_value().to_string());
+        }
+    }
 
     #[test]
     fn peek_id_finds_a_top_level_id_before_the_part_that_cannot_be_read() {

@@ -77,20 +77,27 @@ pub struct Frame {
     /// The client request it belongs to: the request a response answers,
     /// or the one whose handler sent a notification or a request.
     pub related: Option<Id>,
+    /// The error code of a response that is an error (a transport maps it
+    /// to a status without reading the JSON again).
+    pub error: Option<i64>,
 }
 
 impl Frame {
     /// A frame for `message`, belonging to `related`.
     pub fn new(message: &Message, related: Option<Id>) -> Frame {
-        let kind = match message {
-            Message::Request(_) => FrameKind::Request,
-            Message::Notification(_) => FrameKind::Notification,
-            Message::Response(_) => FrameKind::Response,
+        let (kind, error) = match message {
+            Message::Request(_) => (FrameKind::Request, None),
+            Message::Notification(_) => (FrameKind::Notification, None),
+            Message::Response(r) => (
+                FrameKind::Response,
+                r.outcome.as_ref().err().map(|e| e.code),
+            ),
         };
         Frame {
-            json: message.to_value().to_string(),
+            json: message.to_json(),
             kind,
             related,
+            error,
         }
     }
 
@@ -101,6 +108,7 @@ impl Frame {
             json: Value::Array(answers).to_string(),
             kind: FrameKind::Response,
             related,
+            error: None,
         }
     }
 }
@@ -489,6 +497,17 @@ mod tests {
             params: None,
         });
         Frame::new(&message, None)
+    }
+
+    #[test]
+    fn a_frame_names_the_error_it_answers_with() {
+        assert_eq!(answer(1).error, None);
+        let failed = Message::Response(Response {
+            id: Some(Id::Number(2)),
+            outcome: Err(crate::jsonrpc::ErrorObject::new(-32601, "no such method")),
+        });
+        assert_eq!(Frame::new(&failed, None).error, Some(-32601));
+        assert_eq!(note(3).error, None);
     }
 
     fn answer(id: i64) -> Frame {

@@ -40,6 +40,8 @@ pub(crate) struct HoldReport {
     pub(crate) first_error: Option<String>,
     /// From the first dial to the last connection ready.
     pub(crate) open_seconds: f64,
+    /// The server's CPU while they opened, per connection opened.
+    pub(crate) open_server_cpu_us: Option<f64>,
     /// Server resident memory grown, per connection held idle (`None` for
     /// 2026-07-28, where nothing is held before a listen stream).
     pub(crate) idle_rss_bytes_per_connection: Option<f64>,
@@ -102,6 +104,7 @@ pub(crate) async fn hold(
     )
     .await;
     let open_seconds = started.elapsed().as_secs_f64();
+    let opened_usage = server.usage()?;
     let mut first_error = None;
     let mut failed = 0;
     let mut held: Vec<Held> = std::iter::once(Ok(first))
@@ -129,6 +132,9 @@ pub(crate) async fn hold(
         failed,
         first_error,
         open_seconds,
+        open_server_cpu_us: (!held.is_empty()).then(|| {
+            opened_usage.cpu.saturating_sub(before.cpu).as_secs_f64() * 1e6 / held.len() as f64
+        }),
         idle_rss_bytes_per_connection: per_connection(
             idle.rss as f64 - before.rss as f64,
             held.len(),

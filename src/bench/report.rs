@@ -234,6 +234,12 @@ impl Report {
                 &|r| hold(r).map(|h| h.open_seconds),
             );
             row(
+                format!("{name}s: server CPU per connection opened (µs)"),
+                Better::Lower,
+                count,
+                &|r| hold(r).and_then(|h| h.open_server_cpu_us),
+            );
+            row(
                 format!("{name}: server RSS each, idle (KB)"),
                 Better::Lower,
                 kb,

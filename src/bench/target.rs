@@ -12,6 +12,8 @@ use tokio::io::AsyncBufReadExt as _;
 
 /// How long a server may take to listen on every port it was given.
 const READY_WITHIN: Duration = Duration::from_secs(60);
+/// How long a server may take to stop after SIGTERM.
+const STOP_WITHIN: Duration = Duration::from_secs(10);
 /// The lines of a server's stderr kept to explain a failure.
 const STDERR_TAIL: usize = 20;
 
@@ -161,8 +163,22 @@ impl Running {
             .join(" | ")
     }
 
-    /// Kills the server and waits for it.
+    /// Stops the server: SIGTERM (a profiler wrapping it writes its
+    /// output, a server shuts down in order), SIGKILL after
+    /// [`STOP_WITHIN`].
     pub(crate) async fn stop(mut self) {
+        let asked = tokio::process::Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await
+            .is_ok_and(|s| s.success());
+        if asked
+            && tokio::time::timeout(STOP_WITHIN, self.child.wait())
+                .await
+                .is_ok()
+        {
+            return;
+        }
         let _ = self.child.start_kill();
         let _ = self.child.wait().await;
     }

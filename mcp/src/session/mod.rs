@@ -42,9 +42,9 @@ use arbor_runtime::{
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
 
-use crate::inbound::{Received, Share};
+use crate::inbound::{Payload, Received, Share};
 use crate::jsonrpc::{
-    code, decode, ErrorObject, Id, Incoming, Message, Notification, Request, Response,
+    code, decode, ErrorObject, Id, Incoming, Message, Notification, Rejected, Request, Response,
 };
 use crate::model::{Method, NotificationMethod};
 use crate::outbox::{Frame, Outbox};
@@ -231,7 +231,7 @@ impl Actor for Session {
             // session should not carry room for it in its task.
             SessionMsg::Incoming(received) => {
                 self.share = Some(received.share);
-                Box::pin(self.incoming(&received.bytes, ctx)).await;
+                Box::pin(self.incoming(received.payload, ctx)).await;
                 // Nothing kept it: the message is done with.
                 self.share = None;
             }
@@ -368,9 +368,14 @@ impl Session {
         }
     }
 
-    async fn incoming(&mut self, bytes: &[u8], ctx: &mut Context<Self>) {
+    async fn incoming(&mut self, payload: Payload, ctx: &mut Context<Self>) {
         let allow_batch = self.version().is_some_and(ProtocolVersion::allows_batches);
-        match decode(bytes, &self.server.config().limits, allow_batch) {
+        let decoded = match payload {
+            Payload::Bytes(bytes) => decode(&bytes, &self.server.config().limits, allow_batch),
+            Payload::Decoded(Incoming::Batch(_)) if !allow_batch => Err(Rejected::no_batches()),
+            Payload::Decoded(message) => Ok(message),
+        };
+        match decoded {
             Err(rejected) => {
                 self.release_memory();
                 let related = rejected.id.clone();

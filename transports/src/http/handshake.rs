@@ -153,10 +153,12 @@ pub(super) async fn handshake(
     };
     let gone = || session_not_found(new_id.as_deref().unwrap_or("?"));
     let batch = matches!(message, Incoming::Batch(_));
+    // Read before the message goes to the session.
+    let cancels = cancelled_requests(&message);
     let Some(answer) = answer else {
-        return match deliver(&session, batch, bytes).await {
+        return match deliver(&session, batch, Some(message), bytes).await {
             Ok(()) => {
-                cancelled(&session, &message);
+                cancelled(&session, cancels);
                 StatusCode::ACCEPTED.into_response()
             }
             Err(Undelivered::Gone) => gone(),
@@ -207,16 +209,17 @@ pub(super) async fn handshake(
         }
         Ok(Err(_)) | Err(_) => return gone(),
     };
+    // Decoded once, here: the MCP session does not parse it again.
     if attached
         .session
-        .send(SessionMsg::Incoming(received))
+        .send(SessionMsg::Incoming(received.decoded(message)))
         .await
         .is_err()
     {
         return gone();
     }
     // A batch may cancel other requests beside its own.
-    cancelled(&session, &message);
+    cancelled(&session, cancels);
     // Answers in flight are drained, not cut: at the connection's shutdown
     // the MCP session drains (up to its drain timeout, then answers what is
     // left with an error), and the stream ends once its requests have
@@ -240,8 +243,8 @@ pub(super) fn drains(session: &ActorRef<SessionMsg>) -> AtClose {
 
 /// A cancelled request gets no answer: its stream ends now (a batch's waits
 /// for the others' array).
-pub(super) fn cancelled(session: &ActorRef<HttpSessionMsg>, message: &Incoming) {
-    for id in cancelled_requests(message) {
+pub(super) fn cancelled(session: &ActorRef<HttpSessionMsg>, cancels: Vec<Id>) {
+    for id in cancels {
         let _ = session.send_system(HttpSessionMsg::Cancelled(id));
     }
 }
@@ -412,6 +415,10 @@ pub(super) enum Undelivered {
 pub(super) async fn deliver(
     session: &ActorRef<HttpSessionMsg>,
     batch: bool,
+    // What the bytes decode to, when the caller decoded them (legacy
+    // messages are decoded by the session, which answers malformed ones
+    // on the stream).
+    message: Option<Incoming>,
     bytes: Vec<u8>,
 ) -> Result<(), Undelivered> {
     let (reply, answer) = oneshot::channel();
@@ -427,6 +434,10 @@ pub(super) async fn deliver(
     let received = inbound
         .try_admit(bytes)
         .map_err(|(_, spent)| Undelivered::Busy(spent))?;
+    let received = match message {
+        Some(message) => received.decoded(message),
+        None => received,
+    };
     mcp.send(SessionMsg::Incoming(received))
         .await
         .map_err(|_| Undelivered::Gone)

@@ -71,7 +71,7 @@ pub(super) async fn post_legacy(
     // Malformed input is answered on the stream, as the session answers it.
     // A legacy session learns no version here: a batch it refuses is
     // answered on its one stream.
-    match deliver(&session, false, bytes).await {
+    match deliver(&session, false, None, bytes).await {
         Ok(()) => {}
         Err(Undelivered::Gone) => return session_not_found(&session_id),
         Err(Undelivered::Busy(spent)) => return busy(&http, spent),

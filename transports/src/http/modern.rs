@@ -33,6 +33,7 @@ pub(super) async fn post_modern(
         return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
     }
     let listen = request.method == Method::SubscriptionsListen.as_str();
+    let id = request.id.clone();
     let max_inbound_bytes = http.server.config().max_inbound_bytes;
     // Started in a task the client's going cannot cut short: a request
     // process started and never handed over would live for ever.
@@ -51,7 +52,8 @@ pub(super) async fn post_modern(
             .with_memory(received.memory())
             .try_admit(bytes);
         let message = match admitted {
-            Ok(message) => message,
+            // Decoded once, here: the request process does not parse it again.
+            Ok(admitted) => admitted.decoded(Incoming::Single(Message::Request(request))),
             Err((_, spent)) => {
                 session.process().stop(ExitReason::Normal);
                 let _ = handover.send(Err(spent));
@@ -76,7 +78,7 @@ pub(super) async fn post_modern(
         Err(_) => {
             return rpc_error(
                 StatusCode::SERVICE_UNAVAILABLE,
-                Some(request.id),
+                Some(id.clone()),
                 ErrorObject::internal("the request could not start"),
             )
         }
@@ -122,14 +124,13 @@ pub(super) async fn post_modern(
     };
     match first {
         Ok(Some(frame)) if frame.kind == FrameKind::Response => {
-            let error_code = error_code(&frame.json);
-            let status = error_code.map_or(StatusCode::OK, status_for);
+            let status = frame.error.map_or(StatusCode::OK, status_for);
             drop(cancel);
             json_response(status, frame.json)
         }
         Ok(None) => rpc_error(
             StatusCode::INTERNAL_SERVER_ERROR,
-            Some(request.id),
+            Some(id.clone()),
             ErrorObject::internal("the request ended without an answer"),
         ),
         // Notifications first, or a slow answer: stream.
@@ -150,37 +151,5 @@ pub(super) async fn post_modern(
             let closing = closing.map(|c| (c, AtClose::Drain(Box::new(at_close))));
             sse_response(first, events, keep_alive, cancel, closing)
         }
-    }
-}
-
-/// The error code of a serialised response, if it is an error: read
-/// without building the (possibly large) result as a value.
-fn error_code(json: &str) -> Option<i64> {
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        error: Option<Code>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Code {
-        code: i64,
-    }
-    let answer: Answer = serde_json::from_str(json).ok()?;
-    answer.error.map(|e| e.code)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::error_code;
-
-    #[test]
-    fn error_codes_are_read_from_errors_only() {
-        assert_eq!(
-            error_code(r#"{"error":{"code":-32601,"message":"x"},"id":1,"jsonrpc":"2.0"}"#),
-            Some(-32601)
-        );
-        assert_eq!(
-            error_code(r#"{"id":1,"jsonrpc":"2.0","result":{"error":{"code":1}}}"#),
-            None
-        );
     }
 }
