@@ -182,43 +182,21 @@ pub enum Message {
 impl Message {
     /// The message as JSON.
     pub fn to_value(&self) -> Value {
-        let mut obj = Map::new();
-        obj.insert("jsonrpc".into(), "2.0".into());
-        match self {
-            Message::Request(r) => {
-                obj.insert("id".into(), id_value(&r.id));
-                obj.insert("method".into(), r.method.clone().into());
-                if let Some(p) = &r.params {
-                    obj.insert("params".into(), Value::Object(p.clone()));
-                }
-            }
-            Message::Notification(n) => {
-                obj.insert("method".into(), n.method.clone().into());
-                if let Some(p) = &n.params {
-                    obj.insert("params".into(), Value::Object(p.clone()));
-                }
-            }
-            Message::Response(r) => {
-                obj.insert("id".into(), r.id.as_ref().map_or(Value::Null, id_value));
-                match &r.outcome {
-                    Ok(v) => obj.insert("result".into(), v.clone()),
-                    Err(e) => obj.insert("error".into(), error_value(e)),
-                };
-            }
-        }
-        Value::Object(obj)
+        // `Wire` cannot fail to serialise: its maps have string keys.
+        serde_json::to_value(Wire(self)).unwrap_or(Value::Null)
     }
 
     /// The message as one line of JSON (no embedded newlines): written
     /// from the message itself, not through a [`Value`] copy of it (a
-    /// result is not cloned to be sent), with the keys in the order
-    /// [`Message::to_value`] gives them.
+    /// result is not cloned to be sent).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(&Wire(self)).unwrap_or_else(|_| self.to_value().to_string())
+        // `Wire` cannot fail to serialise: its maps have string keys.
+        serde_json::to_string(&Wire(self)).unwrap_or_default()
     }
 }
 
-/// A message serialised as it is sent; keys sorted, as in a [`Map`].
+/// A message as it is sent, the one definition of its shape; keys in
+/// sorted order, as a [`Map`] keeps them.
 struct Wire<'a>(&'a Message);
 
 impl Serialize for Wire<'_> {
@@ -644,38 +622,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn messages_are_written_as_their_value_is() {
+    fn messages_are_written_with_sorted_keys_as_their_value_is() {
         let params = serde_json::json!({ "b": [1, "two"], "a": { "z": null, "y": 1.5 } });
         let Value::Object(params) = params else {
             unreachable!()
         };
-        let messages = [
-            Message::Request(Request {
-                id: Id::Number(7),
-                method: "tools/call".into(),
-                params: Some(params.clone()),
-            }),
-            Message::Request(Request {
-                id: Id::String("a\"b".into()),
-                method: "ping".into(),
-                params: None,
-            }),
-            Message::Notification(Notification {
-                method: "notifications/x".into(),
-                params: Some(params.clone()),
-            }),
-            Message::Response(Response {
-                id: Some(Id::Number(1)),
-                outcome: Ok(Value::Object(params)),
-            }),
-            Message::Response(Response {
-                id: None,
-                outcome: Err(ErrorObject::new(code::INVALID_REQUEST, "no")
-                    .with_data(serde_json::json!({ "k": 1 }))),
-            }),
+        let written = r#"{"a":{"y":1.5,"z":null},"b":[1,"two"]}"#;
+        let cases = [
+            (
+                Message::Request(Request {
+                    id: Id::Number(7),
+                    method: "tools/call".into(),
+                    params: Some(params.clone()),
+                }),
+                format!(r#"{{"id":7,"jsonrpc":"2.0","method":"tools/call","params":{written}}}"#),
+            ),
+            (
+                Message::Request(Request {
+                    id: Id::String("a\"b".into()),
+                    method: "ping".into(),
+                    params: None,
+                }),
+                r#"{"id":"a\"b","jsonrpc":"2.0","method":"ping"}"#.to_string(),
+            ),
+            (
+                Message::Notification(Notification {
+                    method: "notifications/x".into(),
+                    params: Some(params.clone()),
+                }),
+                format!(r#"{{"jsonrpc":"2.0","method":"notifications/x","params":{written}}}"#),
+            ),
+            (
+                Message::Response(Response {
+                    id: Some(Id::Number(1)),
+                    outcome: Ok(Value::Object(params)),
+                }),
+                format!(r#"{{"id":1,"jsonrpc":"2.0","result":{written}}}"#),
+            ),
+            (
+                Message::Response(Response {
+                    id: None,
+                    outcome: Err(ErrorObject::new(code::INVALID_REQUEST, "no")
+                        .with_data(serde_json::json!({ "k": 1 }))),
+                }),
+                r#"{"error":{"code":-32600,"data":{"k":1},"message":"no"},"id":null,"jsonrpc":"2.0"}"#
+                    .to_string(),
+            ),
         ];
-        for m in messages {
-            assert_eq!(m.to_json(), m.to_value().to_string());
+        for (message, json) in cases {
+            assert_eq!(message.to_json(), json);
+            assert_eq!(message.to_value().to_string(), json);
         }
     }
 

@@ -90,15 +90,6 @@ impl Dialer {
         })
     }
 
-    /// Whether the server offers `kind`.
-    pub(crate) fn offers(&self, kind: Kind) -> bool {
-        match kind {
-            Kind::Tcp => self.endpoints.tcp.is_some(),
-            Kind::Ws => self.endpoints.ws.is_some(),
-            Kind::Http | Kind::Modern => self.endpoints.http.is_some(),
-        }
-    }
-
     /// Connection `i` of `kind`. `held` connections keep no idle HTTP
     /// connection beside their stream; driven ones keep one keep-alive
     /// connection of their own, as a client of an SDK does.

@@ -188,14 +188,9 @@ async fn one_round(
     let mut report = RoundReport::default();
     // A fresh server for each kind held: memory freed by the connections
     // of one kind would be reused by the next, and understate its cost.
-    for &kind in &args.hold {
+    for &kind in args.hold.iter().filter(|k| spec.serves(**k)) {
         let server = Running::start(spec).await?;
         let dialer = Dialer::new(server.endpoints, args.sources)?;
-        if !dialer.offers(kind) {
-            server.stop().await;
-            continue;
-        }
-        report.idle_rss_bytes = server.usage()?.rss;
         let outcome = hold::hold(
             &dialer,
             &server,
@@ -215,10 +210,8 @@ async fn one_round(
     }
     let server = Running::start(spec).await?;
     let dialer = Dialer::new(server.endpoints, args.sources)?;
-    if args.hold.is_empty() {
-        report.idle_rss_bytes = server.usage()?.rss;
-    }
-    for &kind in args.drive.iter().filter(|k| dialer.offers(**k)) {
+    report.idle_rss_bytes = server.usage()?.rss;
+    for &kind in args.drive.iter().filter(|k| spec.serves(**k)) {
         for &clients in &args.clients {
             let mut drive = Drive {
                 kind,

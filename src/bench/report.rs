@@ -278,15 +278,14 @@ impl Report {
             } else {
                 format!("{} × {clients}", kind.label())
             };
-            if !rated {
-                row(format!("{name}: req/s"), Better::Higher, count, &|r| {
-                    d(r).map(|d| d.req_per_s)
-                });
-            } else {
-                row(format!("{name}: req/s done"), Better::Higher, count, &|r| {
-                    d(r).map(|d| d.req_per_s)
-                });
-            }
+            // At a rate, what was done rather than the most it could do.
+            let throughput = if rated { "req/s done" } else { "req/s" };
+            row(
+                format!("{name}: {throughput}"),
+                Better::Higher,
+                count,
+                &|r| d(r).map(|d| d.req_per_s),
+            );
             row(format!("{name}: p50 (ms)"), Better::Lower, micros, &|r| {
                 d(r).map(|d| d.p50_us)
             });

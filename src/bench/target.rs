@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use parking_lot::Mutex;
+
+use super::conn::Kind;
 use tokio::io::AsyncBufReadExt as _;
 
 /// How long a server may take to listen on every port it was given.
@@ -56,6 +58,18 @@ impl TargetSpec {
                 exe.replace('\'', r"'\''")
             ),
         })
+    }
+}
+
+impl TargetSpec {
+    /// Whether its command names the port `kind` is served on.
+    pub(crate) fn serves(&self, kind: Kind) -> bool {
+        let placeholder = match kind {
+            Kind::Tcp => "{tcp}",
+            Kind::Ws => "{ws}",
+            Kind::Http | Kind::Modern => "{http}",
+        };
+        self.command.contains(placeholder)
     }
 }
 
@@ -261,6 +275,8 @@ mod tests {
         let spec: TargetSpec = "rmcp=./peer --port {http}".parse().unwrap();
         assert_eq!(spec.name, "rmcp");
         assert_eq!(spec.command, "./peer --port {http}");
+        assert!(spec.serves(Kind::Http) && spec.serves(Kind::Modern));
+        assert!(!spec.serves(Kind::Tcp) && !spec.serves(Kind::Ws));
         assert!("no-command=".parse::<TargetSpec>().is_err());
         assert!("=cmd".parse::<TargetSpec>().is_err());
         assert!("nothing".parse::<TargetSpec>().is_err());
