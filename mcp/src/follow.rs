@@ -19,6 +19,10 @@ use crate::subscription::SubscriptionMsg;
 pub(crate) enum Topic {
     /// A list's changes.
     List(ListKind),
+    /// Every list's changes: how a handshake-era session follows them all
+    /// with one membership (one exit callback, one entry) instead of one a
+    /// list, which was a tenth of an idle connection's memory.
+    Lists,
     /// One resource's updates, by its normalised URI.
     Resource(Box<str>),
 }
@@ -64,8 +68,9 @@ impl Follower {
                 });
                 out.try_send(frame.clone()).is_ok()
             }
-            // Sessions follow resources through subscriptions only.
-            (Follower::Session(_), Topic::Resource(_)) => false,
+            // Sessions follow resources through subscriptions only, and
+            // are told of a list by its kind.
+            (Follower::Session(_), Topic::Resource(_) | Topic::Lists) => false,
         }
     }
 }
@@ -96,12 +101,17 @@ impl Followers {
         )
     }
 
-    /// Tells every follower of `topic`; returns how many were told.
+    /// Tells every follower of `topic` (of a list: also those that follow
+    /// every list); returns how many were told.
     pub(crate) fn tell(&self, topic: &Topic) -> usize {
         let (mut told, mut changed) = (0, None);
-        self.0.for_each_value(topic, |_, follower| {
+        let mut tell = |_: &ProcessRef, follower: &Follower| {
             told += usize::from(follower.tell(topic, &mut changed));
-        });
+        };
+        self.0.for_each_value(topic, &mut tell);
+        if let Topic::List(_) = topic {
+            self.0.for_each_value(&Topic::Lists, &mut tell);
+        }
         told
     }
 

@@ -197,15 +197,19 @@ where
         // Every sender is gone (the session, and the tasks it left, such as
         // a batch's gatherer): a session killed or crashed says so in a last
         // line, rather than a bare end of stream. Its outbox may close a
-        // moment before its exit is recorded.
-        if let Ok(reason) = tokio::time::timeout(Duration::from_secs(1), exited).await {
-            if !reason.is_clean() {
-                let mut line = session_ended(&reason);
-                line.push('\n');
-                let _ = writer.write_all(line.as_bytes()).await;
-                let _ = writer.flush().await;
+        // moment before its exit is recorded. Boxed: a connection keeps no
+        // room for its last line while it writes.
+        Box::pin(async move {
+            if let Ok(reason) = tokio::time::timeout(Duration::from_secs(1), exited).await {
+                if !reason.is_clean() {
+                    let mut line = session_ended(&reason);
+                    line.push('\n');
+                    let _ = writer.write_all(line.as_bytes()).await;
+                    let _ = writer.flush().await;
+                }
             }
-        }
+        })
+        .await;
     });
     let watched = process.clone();
     let done = tokio::spawn(async move {
@@ -218,35 +222,47 @@ where
             idle_timeout.map(|t| (t, activity)),
         )
         .await;
-        if let Ending::Idle = ending {
-            // Its sends now fail at once instead of waiting for room.
-            writing.abort();
-        }
-        // Answer what is in flight (each request is bound by the request
-        // timeout), then stop.
-        let _ = session.send_system(SessionMsg::Drain);
-        if tokio::time::timeout(drain_deadline, watched.wait())
+        // Boxed: the connection keeps no room for its ending while it reads.
+        Box::pin(drain(ending, &session, watched, writing, drain_deadline)).await;
+    });
+    Ok(Connection { process, done })
+}
+
+/// A connection's end: what is in flight is answered (each request is bound
+/// by the request timeout) and written, unless the client was idle; then the
+/// session stops, by force if it will not.
+async fn drain(
+    ending: Ending,
+    session: &ActorRef<SessionMsg>,
+    watched: ProcessRef,
+    writing: tokio::task::JoinHandle<()>,
+    drain_deadline: Duration,
+) {
+    if let Ending::Idle = ending {
+        // Its sends now fail at once instead of waiting for room.
+        writing.abort();
+    }
+    let _ = session.send_system(SessionMsg::Drain);
+    if tokio::time::timeout(drain_deadline, watched.wait())
+        .await
+        .is_err()
+    {
+        watched.stop(ExitReason::Shutdown);
+        if tokio::time::timeout(Duration::from_secs(1), watched.wait())
             .await
             .is_err()
         {
-            watched.stop(ExitReason::Shutdown);
-            if tokio::time::timeout(Duration::from_secs(1), watched.wait())
-                .await
-                .is_err()
-            {
-                // Stuck in a handler: a stop waits for it, a kill does not.
-                watched.kill();
-                watched.wait().await;
-            }
+            // Stuck in a handler: a stop waits for it, a kill does not.
+            watched.kill();
+            watched.wait().await;
         }
-        // What the session sent is written, unless the client has stopped
-        // reading: then the writer is let go with the drain deadline.
-        let abort = writing.abort_handle();
-        if tokio::time::timeout(drain_deadline, writing).await.is_err() {
-            abort.abort();
-        }
-    });
-    Ok(Connection { process, done })
+    }
+    // What the session sent is written, unless the client has stopped
+    // reading: then the writer is let go with the drain deadline.
+    let abort = writing.abort_handle();
+    if tokio::time::timeout(drain_deadline, writing).await.is_err() {
+        abort.abort();
+    }
 }
 
 /// The last line of a connection whose session did not end cleanly: an MCP
@@ -305,6 +321,10 @@ impl Activity {
 
 /// Feeds lines to the session until the input ends, fails, the session
 /// ends, or the connection has been idle for the timeout given.
+///
+/// An idle connection's reader is parked in the first `select!` below: what
+/// it holds there is this task's size for as long as the connection lives,
+/// so the rare waits (an error to queue, room to wait for) are boxed.
 async fn read_lines<R: AsyncBufRead + Unpin>(
     mut reader: R,
     max: usize,
@@ -313,7 +333,8 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
     errors: Outbox,
     idle: Option<(Duration, Activity)>,
 ) -> Ending {
-    let process = session.process();
+    // Watched once, not once a line: each watch registers an exit callback.
+    let mut exited = session.process().wait();
     let mut skipping = false;
     loop {
         // Kept across idle checks: a line half read is not lost.
@@ -325,7 +346,7 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
                 .map(|(timeout, activity)| activity.idle_at(*timeout).into());
             tokio::select! {
                 line = &mut reading => break line,
-                _ = process.wait() => return Ending::Input,
+                _ = &mut exited => return Ending::Input,
                 () = sleep_until_or_never(idle_at) => {
                     if idle_now(&idle, &errors) {
                         tracing::debug!(target: "arbor::mcp", "connection idle: closed");
@@ -337,79 +358,100 @@ async fn read_lines<R: AsyncBufRead + Unpin>(
         if let Some((_, activity)) = &idle {
             activity.touch();
         }
-        match line {
+        let waiting = match line {
             Ok(None) => return Ending::Input,
             Err(e) => {
                 tracing::debug!(target: "arbor::mcp", error = %e, "connection read failed");
                 return Ending::Input;
             }
             Ok(Some(Line::TooLong { head, len })) => {
-                let error = match len {
-                    Some(len) => ErrorObject::new(
-                        code::INVALID_REQUEST,
-                        format!("message exceeds max_message_bytes ({len} > {max})"),
-                    )
-                    .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len })),
-                    None => ErrorObject::new(
-                        code::INVALID_REQUEST,
-                        format!(
-                            "message exceeds max_message_bytes ({max}) with no newline yet: \
-                             the rest of the line is skipped"
-                        ),
-                    )
-                    .with_data(
-                        json!({ "limit": "max_message_bytes", "max": max, "skipped": true }),
-                    ),
-                };
-                let id = peek_id(&head);
-                let reply = Message::Response(Response::error(id.clone(), error));
-                let _ = errors.send(Frame::new(&reply, id)).await;
+                let refusal = too_long(&head, len, max);
+                let _ = Box::pin(errors.send(refusal)).await;
+                continue;
             }
             Ok(Some(Line::Message(bytes))) => {
                 if bytes.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
                 // Room now (the usual case): handed over without waiting.
-                let waiting = match inbound.try_admit(bytes) {
+                match inbound.try_admit(bytes) {
                     Ok(received) => match session.try_send(SessionMsg::Incoming(received)) {
                         Ok(()) => continue,
                         Err(arbor_runtime::SendError::Full(msg)) => Waiting::Mailbox(msg),
                         Err(_) => return Ending::Input,
                     },
                     Err((bytes, _)) => Waiting::Budget(bytes),
-                };
-                // Waiting for room (in the budget, then the mailbox) counts
-                // as idle too: a client that stops reading stalls both
-                // ways, and is let go. Boxed: an idle connection's reader
-                // keeps no room for this wait.
-                let mut sending = Box::pin(async {
-                    let msg = match waiting {
-                        Waiting::Mailbox(msg) => msg,
-                        Waiting::Budget(bytes) => SessionMsg::Incoming(inbound.admit(bytes).await),
-                    };
-                    session.send(msg).await
-                });
-                loop {
-                    let idle_at = idle
-                        .as_ref()
-                        .map(|(timeout, activity)| activity.idle_at(*timeout).into());
-                    tokio::select! {
-                        sent = &mut sending => {
-                            if sent.is_err() {
-                                return Ending::Input;
-                            }
-                            break;
-                        }
-                        // Ended while the reader waits (let go by the memory
-                        // budget, say): nothing would ever make room.
-                        _ = process.wait() => return Ending::Input,
-                        () = sleep_until_or_never(idle_at) => {
-                            if idle_now(&idle, &errors) {
-                                tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
-                                return Ending::Idle;
-                            }
-                        }
-                    }
+                }
+            }
+        };
+        let waited = Box::pin(wait_for_room(
+            waiting,
+            &inbound,
+            session,
+            &mut exited,
+            &idle,
+            &errors,
+        ));
+        if let Some(ending) = waited.await {
+            return ending;
+        }
+    }
+}
+
+/// The answer to a line past `max_message_bytes`: `len` is its length if it
+/// ended, `None` when the rest of it is being skipped.
+fn too_long(head: &[u8], len: Option<usize>, max: usize) -> Frame {
+    let error = match len {
+        Some(len) => ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!("message exceeds max_message_bytes ({len} > {max})"),
+        )
+        .with_data(json!({ "limit": "max_message_bytes", "max": max, "actual": len })),
+        None => ErrorObject::new(
+            code::INVALID_REQUEST,
+            format!(
+                "message exceeds max_message_bytes ({max}) with no newline yet: \
+                 the rest of the line is skipped"
+            ),
+        )
+        .with_data(json!({ "limit": "max_message_bytes", "max": max, "skipped": true })),
+    };
+    let id = peek_id(head);
+    Frame::new(&Message::Response(Response::error(id.clone(), error)), id)
+}
+
+/// Hands a read message to the session once there is room (in the budget,
+/// then the mailbox). Waiting counts as idle too: a client that stops
+/// reading stalls both ways, and is let go. `Some` when the connection ends.
+async fn wait_for_room(
+    waiting: Waiting,
+    inbound: &InboundBudget,
+    session: &ActorRef<SessionMsg>,
+    exited: &mut (impl std::future::Future<Output = ExitReason> + Unpin),
+    idle: &Option<(Duration, Activity)>,
+    errors: &Outbox,
+) -> Option<Ending> {
+    let sending = async {
+        let msg = match waiting {
+            Waiting::Mailbox(msg) => msg,
+            Waiting::Budget(bytes) => SessionMsg::Incoming(inbound.admit(bytes).await),
+        };
+        session.send(msg).await
+    };
+    tokio::pin!(sending);
+    loop {
+        let idle_at = idle
+            .as_ref()
+            .map(|(timeout, activity)| activity.idle_at(*timeout).into());
+        tokio::select! {
+            sent = &mut sending => return sent.is_err().then_some(Ending::Input),
+            // Ended while the reader waits (let go by the memory budget,
+            // say): nothing would ever make room.
+            _ = &mut *exited => return Some(Ending::Input),
+            () = sleep_until_or_never(idle_at) => {
+                if idle_now(idle, errors) {
+                    tracing::debug!(target: "arbor::mcp", "connection stalled past the idle timeout: closed");
+                    return Some(Ending::Idle);
                 }
             }
         }

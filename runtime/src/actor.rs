@@ -581,7 +581,10 @@ async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>, mut guard: ExitGuard<A
         match guard.mailbox.next().await {
             Next::Stop => break guard.mailbox.core.pending().unwrap_or(ExitReason::Shutdown),
             Next::Msg(msg) => {
-                match AssertUnwindSafe(actor.handle(msg, &mut ctx))
+                // Boxed: an actor waiting for mail then holds no room for
+                // its largest handler's state (most of an idle session's
+                // memory otherwise), for one allocation per message.
+                match AssertUnwindSafe(Box::pin(actor.handle(msg, &mut ctx)))
                     .catch_unwind()
                     .await
                 {
@@ -605,10 +608,10 @@ async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>, mut guard: ExitGuard<A
         // handler itself): no cleanup, and the guard takes the kill's reason.
         return;
     }
-    let _ = caught(async {
+    let _ = caught(Box::pin(async {
         actor.terminate(&reason).await;
         Ok(())
-    })
+    }))
     .await;
     guard.reason = Some(reason);
 }

@@ -19,7 +19,6 @@ use tokio::sync::oneshot;
 
 use super::{lifecycle_error, Lifecycle, Session, SessionMsg};
 use crate::jsonrpc::{code, ErrorObject, Id, Message, Notification, Request, Response};
-use crate::model::ListKind;
 use crate::model::{LogLevel, Method, NotificationMethod};
 use crate::outbox::Frame;
 use crate::subscription::SubscriptionMsg;
@@ -154,12 +153,10 @@ impl Session {
             return;
         };
         deadline.cancel();
-        for kind in ListKind::ALL {
-            let follower = Follower::Session(self.out.clone());
-            self.server
-                .followers()
-                .follow(Topic::List(kind), &ctx.process(), follower);
-        }
+        let follower = Follower::Session(self.out.clone());
+        self.server
+            .followers()
+            .follow(Topic::Lists, &ctx.process(), follower);
         for request in held {
             self.ask_client(request, ctx).await;
         }
