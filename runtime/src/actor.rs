@@ -576,44 +576,56 @@ impl<M: Send + 'static> Drop for ExitGuard<M> {
     }
 }
 
-async fn run<A: Actor>(mut actor: A, mut ctx: Context<A>, mut guard: ExitGuard<A::Msg>) {
-    let reason = loop {
-        match guard.mailbox.next().await {
-            Next::Stop => break guard.mailbox.core.pending().unwrap_or(ExitReason::Shutdown),
-            Next::Msg(msg) => {
-                // Boxed: an actor waiting for mail then holds no room for
-                // its largest handler's state (most of an idle session's
-                // memory otherwise), for one allocation per message.
-                match AssertUnwindSafe(Box::pin(actor.handle(msg, &mut ctx)))
-                    .catch_unwind()
-                    .await
-                {
-                    Ok(Ok(())) => {}
-                    Ok(Err(reason)) => break reason,
-                    Err(payload) => {
-                        // A panic ends the actor without `terminate`: its
-                        // state may be half-updated.
-                        guard.reason = Some(ExitReason::Error(panic_message(payload).into()));
-                        return;
+/// An `async move` block rather than an `async fn`: an async fn's future
+/// keeps its arguments twice (as passed, and as moved into its body), and
+/// the actor is most of an idle process.
+#[allow(clippy::manual_async_fn)] // See above: the async fn is larger.
+fn run<A: Actor>(
+    mut actor: A,
+    mut ctx: Context<A>,
+    guard: ExitGuard<A::Msg>,
+) -> impl Future<Output = ()> + Send {
+    async move {
+        // A local, so what is set here is seen by its drop.
+        let mut guard = guard;
+        let reason = loop {
+            match guard.mailbox.next().await {
+                Next::Stop => break guard.mailbox.core.pending().unwrap_or(ExitReason::Shutdown),
+                Next::Msg(msg) => {
+                    // Boxed: an actor waiting for mail then holds no room for
+                    // its largest handler's state (most of an idle session's
+                    // memory otherwise), for one allocation per message.
+                    match AssertUnwindSafe(Box::pin(actor.handle(msg, &mut ctx)))
+                        .catch_unwind()
+                        .await
+                    {
+                        Ok(Ok(())) => {}
+                        Ok(Err(reason)) => break reason,
+                        Err(payload) => {
+                            // A panic ends the actor without `terminate`: its
+                            // state may be half-updated.
+                            guard.reason = Some(ExitReason::Error(panic_message(payload).into()));
+                            return;
+                        }
+                    }
+                    if let Some(reason) = ctx.stop.take() {
+                        break reason;
                     }
                 }
-                if let Some(reason) = ctx.stop.take() {
-                    break reason;
-                }
             }
+        };
+        if guard.mailbox.killed.load(Ordering::Acquire) {
+            // Killed while the last handler ran without yielding (or by the
+            // handler itself): no cleanup, and the guard takes the kill's reason.
+            return;
         }
-    };
-    if guard.mailbox.killed.load(Ordering::Acquire) {
-        // Killed while the last handler ran without yielding (or by the
-        // handler itself): no cleanup, and the guard takes the kill's reason.
-        return;
+        let _ = caught(Box::pin(async {
+            actor.terminate(&reason).await;
+            Ok(())
+        }))
+        .await;
+        guard.reason = Some(reason);
     }
-    let _ = caught(Box::pin(async {
-        actor.terminate(&reason).await;
-        Ok(())
-    }))
-    .await;
-    guard.reason = Some(reason);
 }
 
 /// Runs a handler future, turning a panic into an [`ExitReason::Error`].
@@ -631,4 +643,47 @@ pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic payload".to_string());
     format!("panicked: {text}")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// An actor whose state and whose handler's state are both large.
+    struct Big([u8; 4096]);
+
+    impl Actor for Big {
+        type Msg = ();
+
+        async fn handle(&mut self, (): (), _ctx: &mut Context<Self>) -> Flow {
+            let scratch = [1u8; 8192];
+            tokio::task::yield_now().await;
+            self.0[0] = scratch[100];
+            Ok(())
+        }
+    }
+
+    /// What an idle process costs is its task's future: the actor once (not
+    /// once as passed and again as moved), and no room for a handler's state
+    /// (boxed while it runs). Either regression adds kilobytes to every
+    /// session.
+    #[test]
+    fn an_idle_actor_task_holds_its_state_once_and_no_handler() {
+        let mailbox = Arc::new(Mailbox::<()>::new(8));
+        let ctx = Context {
+            myself: ActorRef(mailbox.clone()),
+            stop: None,
+        };
+        let guard = ExitGuard {
+            mailbox,
+            reason: None,
+        };
+        let task = run(Big([0; 4096]), ctx, guard);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size < 4096 + 512,
+            "an idle Big actor's task is {size} bytes"
+        );
+    }
 }

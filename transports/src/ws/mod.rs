@@ -46,7 +46,7 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
-use tokio::time::{sleep_until, timeout, Instant};
+use tokio::time::{timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
@@ -278,28 +278,40 @@ fn session_ended(reason: &ExitReason) -> End {
 }
 
 /// Serves one connection until it is closed, then lets the session finish.
-async fn serve(
+///
+/// An `async move` block rather than an `async fn`, which would keep its
+/// arguments twice (as passed, and as moved into its body) for as long as
+/// the connection lives.
+#[allow(clippy::manual_async_fn)] // See above: the async fn is larger.
+fn serve(
     mut ws: Ws,
     session: ActorRef<SessionMsg>,
     mut out: OutboxReceiver,
     settings: Settings,
-) {
-    let end = pump(&mut ws, &session, &mut out, &settings).await;
-    // Nothing more can reach the client: what the session still sends is
-    // dropped at once instead of blocking it.
-    drop(out);
-    // Requests in flight run to their end (each bound by the request
-    // timeout), then the session stops.
-    let _ = session.send_system(SessionMsg::Drain);
-    finish(&mut ws, end, &settings).await;
-    drop(ws);
-    let process = session.process();
-    if timeout(settings.drain_deadline, process.wait())
-        .await
-        .is_err()
-    {
-        process.stop(ExitReason::Shutdown);
-        process.wait().await;
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let end = pump(&mut ws, &session, &mut out, &settings).await;
+        // Nothing more can reach the client: what the session still sends is
+        // dropped at once instead of blocking it.
+        drop(out);
+        // Boxed: a connection keeps no room for its ending (the close's discard
+        // buffer, its timers) while it is served.
+        Box::pin(async move {
+            // Requests in flight run to their end (each bound by the request
+            // timeout), then the session stops.
+            let _ = session.send_system(SessionMsg::Drain);
+            finish(&mut ws, end, &settings).await;
+            drop(ws);
+            let process = session.process();
+            if timeout(settings.drain_deadline, process.wait())
+                .await
+                .is_err()
+            {
+                process.stop(ExitReason::Shutdown);
+                process.wait().await;
+            }
+        })
+        .await;
     }
 }
 
@@ -337,6 +349,13 @@ async fn pump(
     tokio::pin!(reaped);
     loop {
         let idle_at = settings.idle_timeout.map(|t| active + t);
+        // One timer for both deadlines: an idle connection parks here, and
+        // each timer is room it holds and a registration per message.
+        let ping_at = (delivering.is_none() && alive.on()).then(|| alive.deadline());
+        let wake_at = match (idle_at, ping_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         tokio::select! {
             // The session's output first: it must never wait on our reading.
             biased;
@@ -347,8 +366,10 @@ async fn pump(
             value = out.recv_frame() => match value {
                 Some(value) => {
                     active = tokio::time::Instant::now();
+                    // Boxed, as is every write below: an idle connection
+                    // parks in the select above, and keeps no room for them.
                     let sent = tokio::select! {
-                        sent = send_value(ws, value, settings) => sent,
+                        sent = Box::pin(send_value(ws, value, settings)) => sent,
                         () = &mut reaped => {
                             while out.try_recv_frame().is_some() {}
                             return End::Gone;
@@ -361,7 +382,7 @@ async fn pump(
                 // Every sender gone: the session is ending (its outbox may
                 // close a moment before its exit is recorded).
                 None => {
-                    return match timeout(Duration::from_secs(1), &mut exited).await {
+                    return match Box::pin(timeout(Duration::from_secs(1), &mut exited)).await {
                         Ok(reason) => session_ended(&reason),
                         Err(_) => End::close(CloseCode::Normal, "session ended"),
                     };
@@ -371,7 +392,7 @@ async fn pump(
                 // All it sent before it ended is queued: deliver that, then
                 // close. Later sends (from tasks it left) go nowhere.
                 while let Some(value) = out.try_recv_frame() {
-                    if let Err(end) = send_value(ws, value, settings).await {
+                    if let Err(end) = Box::pin(send_value(ws, value, settings)).await {
                         return end;
                     }
                 }
@@ -392,13 +413,25 @@ async fn pump(
                     }
                 }
             }
-            () = sleep_until_or_never(idle_at) => {
-                if out.busy() {
-                    // Quiet, but its handlers are at work.
-                    active = tokio::time::Instant::now();
-                    continue;
+            () = sleep_until_or_never(wake_at) => {
+                let now = tokio::time::Instant::now();
+                if ping_at.is_some_and(|at| at <= now) {
+                    if alive.pinged_at.is_some() {
+                        return End::close(CloseCode::Error, "keepalive: no pong within pong_timeout");
+                    }
+                    alive.pinged_at = Some(Instant::now());
+                    let ping = ws.send(Message::Ping(Default::default()));
+                    if let Err(end) = written(Box::pin(timeout(settings.write_timeout, ping)).await) {
+                        return end;
+                    }
+                } else if idle_at.is_some_and(|at| at <= now) {
+                    if out.busy() {
+                        // Quiet, but its handlers are at work.
+                        active = now;
+                        continue;
+                    }
+                    return End::close(CloseCode::Away, "idle timeout");
                 }
-                return End::close(CloseCode::Away, "idle timeout");
             }
             frame = ws.next(), if delivering.is_none() => {
                 let message = match frame {
@@ -444,22 +477,12 @@ async fn pump(
                     Message::Ping(_) => {
                         // tungstenite has queued the pong, but writes it only
                         // with the next read or write: send it now.
-                        if let Err(end) = written(timeout(settings.write_timeout, ws.flush()).await) {
+                        if let Err(end) = written(Box::pin(timeout(settings.write_timeout, ws.flush())).await) {
                             return end;
                         }
                     }
                     Message::Close(_) => return End::ClientClosed,
                     Message::Pong(_) | Message::Frame(_) => {}
-                }
-            }
-            () = sleep_until(alive.deadline()), if delivering.is_none() && alive.on() => {
-                if alive.pinged_at.is_some() {
-                    return End::close(CloseCode::Error, "keepalive: no pong within pong_timeout");
-                }
-                alive.pinged_at = Some(Instant::now());
-                let ping = ws.send(Message::Ping(Default::default()));
-                if let Err(end) = written(timeout(settings.write_timeout, ping).await) {
-                    return end;
                 }
             }
         }
