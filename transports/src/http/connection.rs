@@ -1,5 +1,5 @@
-//! Each HTTP connection as a process: hyper serving the router with our
-//! limits, told when it is shut down so its streams can end.
+//! Each HTTP connection as a process: `http1.rs` serving the router with
+//! our limits, told when it is shut down so its streams can end.
 
 use super::*;
 
@@ -22,7 +22,7 @@ pub(crate) fn connections(
     })
 }
 
-/// One HTTP connection: hyper serving the router, with our limits.
+/// One HTTP connection: the router served over it, with our limits.
 struct Connection {
     stream: Option<TcpStream>,
     router: Router,
@@ -32,7 +32,7 @@ struct Connection {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// A connection's message: hyper has finished with it.
+/// A connection's message: serving it has ended.
 #[derive(Debug)]
 pub(crate) struct Closed;
 
@@ -44,39 +44,18 @@ impl Actor for Connection {
             return Err(ExitReason::error("no connection"));
         };
         let _ = stream.set_nodelay(true);
-        let (closing, closing_rx) = tokio::sync::watch::channel(false);
-        let router = self.router.clone();
-        // Each request learns when its connection is shut down.
-        let service = hyper::service::service_fn(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request.extensions_mut().insert(Closing(closing_rx.clone()));
-                let mut router = router.clone();
-                async move { tower_service::Service::call(&mut router, request).await }
-            },
-        );
-        let mut builder = hyper::server::conn::http1::Builder::new();
-        builder
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(self.config.header_read_timeout)
-            .max_buf_size(self.config.max_header_bytes.max(8 << 10))
-            .max_headers(self.config.max_headers);
-        let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
         let (stop, stopped) = oneshot::channel::<()>();
         let me = ctx.myself().clone();
-        let drain = self.drain;
+        let serving = super::http1::serve(
+            stream,
+            self.router.clone(),
+            self.config.clone(),
+            stopped,
+            self.drain,
+        );
         self.shutdown = Some(stop);
         self.task = Some(tokio::spawn(async move {
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped => {
-                    // Streams with nothing in flight end now; the request in
-                    // progress finishes (up to the drain time); then close.
-                    let _ = closing.send(true);
-                    conn.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(drain, conn.as_mut()).await;
-                }
-            }
+            serving.await;
             let _ = me.send_system(Closed);
         }));
         Ok(())

@@ -17,7 +17,9 @@
 //!   [`HttpConfig::max_body_bytes`] (413; the body extractor, `body.rs`).
 //!
 //! Each TCP connection is a process under the `http-connections`
-//! supervisor, serving HTTP/1.1 with hyper.
+//! supervisor, serving HTTP/1.1: plain requests by arbor's own reader and
+//! writer (`http1.rs`, so an idle or streaming connection keeps no
+//! buffers), anything else by hyper.
 
 mod body;
 mod config;
@@ -25,6 +27,7 @@ mod connection;
 mod guard;
 mod handshake;
 pub(crate) mod headers;
+mod http1;
 mod legacy;
 mod modern;
 mod respond;

@@ -1,0 +1,609 @@
+//! HTTP/1.1 on one connection. arbor reads each request head itself and
+//! answers the plain requests (a `Content-Length` body or none) through the
+//! router, writing the answer itself; anything else (a chunked body, HTTP/1.0,
+//! `HEAD`, an upgrade, a head that is malformed or over the limits) is handed
+//! to hyper, with what was read, for the rest of the connection.
+//!
+//! Why not hyper for everything: hyper keeps an 8 KiB read buffer and an
+//! 8 KiB header buffer for the life of every connection, idle or streaming,
+//! and cannot be told to let them go. Most of arbor's HTTP connections are
+//! idle keep-alives or long-lived SSE streams, and there those buffers were
+//! most of what a session cost. Here an idle connection holds its socket and
+//! nothing else; a stream holds its socket and its body.
+
+use std::pin::Pin;
+use std::task::{Context as TaskContext, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderName, Method, Request, Version};
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::watch;
+
+use super::*;
+
+/// How much a connection reads ahead of the request it serves (a pipelined
+/// next request) while an answer is pending or streaming.
+const READ_AHEAD: usize = 16 << 10;
+
+/// Serves one connection until the client leaves, a limit ends it, or `stop`
+/// fires: then streams with nothing in flight end, the request in progress
+/// finishes (for up to `drain`), and the connection closes.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    router: Router,
+    config: Arc<HttpConfig>,
+    stop: oneshot::Receiver<()>,
+    drain: Duration,
+) {
+    let (closing, closing_rx) = watch::channel(false);
+    let mut conn = Conn {
+        stream,
+        read: Vec::new(),
+        config,
+    };
+    let mut stop = stop;
+    loop {
+        let head = tokio::select! {
+            head = tokio::time::timeout(conn.config.header_read_timeout, conn.read_head()) => head,
+            _ = &mut stop => return,
+        };
+        let head = match head {
+            Ok(Ok(Head::Plain(head))) => head,
+            Ok(Ok(Head::ForHyper)) => {
+                return hyper_serves(conn, router, closing, closing_rx, stop, drain).await;
+            }
+            // Idle or slow past the header timeout, or the client left.
+            Ok(Err(_)) | Err(_) => return,
+        };
+        let next = {
+            let exchange = conn.exchange(head, router.clone(), Closing(closing_rx.clone()));
+            tokio::pin!(exchange);
+            tokio::select! {
+                next = exchange.as_mut() => next,
+                _ = &mut stop => {
+                    let _ = closing.send(true);
+                    let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
+                    return;
+                }
+            }
+        };
+        if next == Next::Close {
+            let _ = conn.stream.shutdown().await;
+            return;
+        }
+        if conn.read.is_empty() {
+            // Idle: hold no buffer.
+            conn.read = Vec::new();
+        }
+    }
+}
+
+/// A connection arbor serves: the socket and what was read past the
+/// request served so far.
+struct Conn {
+    stream: TcpStream,
+    /// Bytes read and not yet used; empty (and unallocated) when idle.
+    read: Vec<u8>,
+    config: Arc<HttpConfig>,
+}
+
+/// What the next request is.
+enum Head {
+    /// One arbor answers.
+    Plain(Box<PlainHead>),
+    /// One hyper answers: it takes the connection, with what was read.
+    ForHyper,
+}
+
+/// A request head arbor serves, parsed.
+struct PlainHead {
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    /// The body's length, from `Content-Length` (zero without one).
+    body_len: usize,
+    /// The client waits for `100 Continue` before it sends the body.
+    expects_continue: bool,
+    /// `Connection: close`: the connection ends after this answer.
+    close: bool,
+}
+
+/// Whether the connection goes on after an exchange.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    KeepAlive,
+    Close,
+}
+
+impl Conn {
+    /// Reads until a whole head is in, and parses it. A head arbor does not
+    /// serve (or cannot parse) is left in `read` for hyper.
+    async fn read_head(&mut self) -> std::io::Result<Head> {
+        loop {
+            if !self.read.is_empty() {
+                match parse_head(&self.read, &self.config) {
+                    Parse::Plain(head, len) => {
+                        self.read.drain(..len);
+                        return Ok(Head::Plain(head));
+                    }
+                    Parse::ForHyper => return Ok(Head::ForHyper),
+                    Parse::Partial if self.read.len() >= self.config.max_header_bytes => {
+                        return Ok(Head::ForHyper)
+                    }
+                    Parse::Partial => {}
+                }
+            }
+            if self.fill().await? == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+    }
+
+    /// Reads what the socket has into `read`; 0 at the end of the stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        loop {
+            self.stream.readable().await?;
+            self.read.reserve(1024);
+            match self.stream.try_read_buf(&mut self.read) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Reads the body, calls the router, writes its answer.
+    async fn exchange(&mut self, head: Box<PlainHead>, router: Router, closing: Closing) -> Next {
+        let PlainHead {
+            method,
+            uri,
+            headers,
+            body_len,
+            expects_continue,
+            close,
+        } = *head;
+        let body = match self.read_body(body_len, expects_continue).await {
+            Ok(body) => body,
+            Err(refused) => {
+                if let Some(response) = refused {
+                    let _ = self.write_response(response, true).await;
+                }
+                return Next::Close;
+            }
+        };
+        let mut request = Request::new(Body::from(body));
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
+        *request.version_mut() = Version::HTTP_11;
+        *request.headers_mut() = headers;
+        request.extensions_mut().insert(closing);
+        let mut router = router;
+        let answer = tower_service::Service::call(&mut router, request);
+        // A client that leaves while its answer is pending cancels it, as
+        // with hyper: dropping the handler's future is how it learns.
+        let response = tokio::select! {
+            response = answer => match response {
+                Ok(response) => response,
+                Err(never) => match never {},
+            },
+            _ = peer_gone(&self.stream, &mut self.read) => return Next::Close,
+        };
+        match self.write_response(response, close).await {
+            Ok(Next::KeepAlive) if !close => Next::KeepAlive,
+            _ => Next::Close,
+        }
+    }
+
+    /// The body of `len` bytes, within `body_read_timeout`. `Err(None)`:
+    /// the client left; `Err(Some(answer))`: refused, then close.
+    async fn read_body(
+        &mut self,
+        len: usize,
+        expects_continue: bool,
+    ) -> Result<Vec<u8>, Option<Response>> {
+        let config = self.config.clone();
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        if expects_continue && self.read.is_empty() {
+            self.stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .await
+                .map_err(|_| None)?;
+        }
+        let read = async {
+            while self.read.len() < len {
+                self.read.reserve(len - self.read.len());
+                if self.fill().await? == 0 {
+                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+                }
+            }
+            Ok(())
+        };
+        match tokio::time::timeout(config.body_read_timeout, read).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) => return Err(None),
+            Err(_) => {
+                return Err(Some(refuse(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "Request Timeout: the body did not arrive in time",
+                    json!({ "limit": "body_read_timeout", "ms": config.body_read_timeout.as_millis() as u64 }),
+                )))
+            }
+        }
+        let rest = self.read.split_off(len);
+        Ok(std::mem::replace(&mut self.read, rest))
+    }
+
+    /// Writes `response`: in one write when its length is known, else
+    /// chunked, a write per frame, as the frames come. Stops (and closes)
+    /// when the client leaves.
+    async fn write_response(&mut self, response: Response, close: bool) -> std::io::Result<Next> {
+        let (parts, mut body) = response.into_parts();
+        let bodiless = parts.status.is_informational()
+            || parts.status == StatusCode::NO_CONTENT
+            || parts.status == StatusCode::NOT_MODIFIED;
+        let mut out = Vec::with_capacity(256);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(parts.status.as_str().as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(
+            parts
+                .status
+                .canonical_reason()
+                .unwrap_or("<none>")
+                .as_bytes(),
+        );
+        out.extend_from_slice(b"\r\n");
+        for (name, value) in &parts.headers {
+            if is_framing(name) {
+                continue;
+            }
+            out.extend_from_slice(name.as_str().as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if close {
+            out.extend_from_slice(b"connection: close\r\n");
+        }
+        if bodiless {
+            out.extend_from_slice(b"\r\n");
+            self.stream.write_all(&out).await?;
+            return Ok(Next::KeepAlive);
+        }
+        if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
+            out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
+            while let Some(frame) = body.frame().await {
+                let Ok(frame) = frame else {
+                    return Ok(Next::Close);
+                };
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            self.stream.write_all(&out).await?;
+            return Ok(Next::KeepAlive);
+        }
+        out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+        self.stream.write_all(&out).await?;
+        drop(out);
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                _ = peer_gone(&self.stream, &mut self.read) => return Ok(Next::Close),
+            };
+            match frame {
+                None => break,
+                Some(Err(_)) => return Ok(Next::Close),
+                Some(Ok(frame)) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue;
+                    };
+                    if !data.is_empty() {
+                        self.stream.write_all(&chunk(&data)).await?;
+                    }
+                }
+            }
+        }
+        self.stream.write_all(b"0\r\n\r\n").await?;
+        Ok(Next::KeepAlive)
+    }
+}
+
+/// One chunk of a chunked body.
+fn chunk(data: &Bytes) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 12);
+    out.extend_from_slice(format!("{:x}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+/// Headers this module writes itself.
+fn is_framing(name: &HeaderName) -> bool {
+    name == header::CONTENT_LENGTH
+        || name == header::TRANSFER_ENCODING
+        || name == header::CONNECTION
+}
+
+/// Completes when the client has closed its side (or the socket failed).
+/// What it sends meanwhile (a pipelined request) is kept in `read`, up to
+/// [`READ_AHEAD`]; past that it is left in the socket.
+async fn peer_gone(stream: &TcpStream, read: &mut Vec<u8>) {
+    loop {
+        if read.len() >= READ_AHEAD {
+            return std::future::pending().await;
+        }
+        if stream.readable().await.is_err() {
+            return;
+        }
+        let mut chunk = [0u8; 1024];
+        match stream.try_read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => read.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+/// What parsing the bytes read so far gave.
+enum Parse {
+    /// A head arbor serves, and its length in bytes.
+    Plain(Box<PlainHead>, usize),
+    /// Not all of the head is in yet.
+    Partial,
+    /// One for hyper (or malformed: hyper answers it as it should).
+    ForHyper,
+}
+
+fn parse_head(read: &[u8], config: &HttpConfig) -> Parse {
+    let mut slots = vec![httparse::EMPTY_HEADER; config.max_headers.max(1)];
+    let mut parsed = httparse::Request::new(&mut slots);
+    let len = match parsed.parse(read) {
+        Ok(httparse::Status::Complete(len)) if len <= config.max_header_bytes => len,
+        Ok(httparse::Status::Partial) => return Parse::Partial,
+        _ => return Parse::ForHyper,
+    };
+    let (Some(method), Some(path), Some(1)) = (parsed.method, parsed.path, parsed.version) else {
+        return Parse::ForHyper;
+    };
+    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
+        return Parse::ForHyper;
+    };
+    if method == Method::HEAD || method == Method::CONNECT {
+        return Parse::ForHyper;
+    }
+    let Ok(uri) = path.parse::<axum::http::Uri>() else {
+        return Parse::ForHyper;
+    };
+    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    let mut body_len = None;
+    let mut expects_continue = false;
+    let mut close = false;
+    for h in parsed.headers.iter() {
+        let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(h.name.as_bytes()),
+            HeaderValue::from_bytes(h.value),
+        ) else {
+            return Parse::ForHyper;
+        };
+        if name == header::TRANSFER_ENCODING || name == header::UPGRADE {
+            return Parse::ForHyper;
+        }
+        if name == header::CONTENT_LENGTH {
+            let Some(n) = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+            else {
+                return Parse::ForHyper;
+            };
+            if body_len.is_some_and(|m| m != n) {
+                return Parse::ForHyper;
+            }
+            body_len = Some(n);
+        }
+        if name == header::EXPECT {
+            expects_continue = value.as_bytes().eq_ignore_ascii_case(b"100-continue");
+        }
+        if name == header::CONNECTION {
+            close |= has_token(&value, "close");
+        }
+        headers.append(name, value);
+    }
+    let body_len = body_len.unwrap_or(0);
+    if body_len > config.max_body_bytes {
+        // hyper reads what it must of it before the 413, so that the
+        // client sees the answer rather than a reset.
+        return Parse::ForHyper;
+    }
+    Parse::Plain(
+        Box::new(PlainHead {
+            method,
+            uri,
+            headers,
+            body_len,
+            expects_continue,
+            close,
+        }),
+        len,
+    )
+}
+
+/// Whether a comma-separated header lists `token`.
+fn has_token(value: &HeaderValue, token: &str) -> bool {
+    value
+        .to_str()
+        .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+}
+
+/// Hands the connection to hyper, with what was read, until it ends.
+async fn hyper_serves(
+    conn: Conn,
+    router: Router,
+    closing: watch::Sender<bool>,
+    closing_rx: watch::Receiver<bool>,
+    stop: oneshot::Receiver<()>,
+    drain: Duration,
+) {
+    let Conn {
+        stream,
+        read,
+        config,
+    } = conn;
+    // Each request learns when its connection is shut down.
+    let service = hyper::service::service_fn(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Closing(closing_rx.clone()));
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, request).await }
+        },
+    );
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(8 << 10))
+        .max_headers(config.max_headers);
+    let io = Rewind {
+        read: Bytes::from(read),
+        stream,
+    };
+    let conn = builder.serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop => {
+            // Streams with nothing in flight end now; the request in
+            // progress finishes (up to the drain time); then close.
+            let _ = closing.send(true);
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(drain, conn.as_mut()).await;
+        }
+    }
+}
+
+/// The socket, with the bytes already read from it put back in front.
+struct Rewind {
+    read: Bytes,
+    stream: TcpStream,
+}
+
+impl AsyncRead for Rewind {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if !self.read.is_empty() {
+            let n = self.read.len().min(buf.remaining());
+            let head = self.read.split_to(n);
+            buf.put_slice(&head);
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Rewind {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &str) -> Parse {
+        parse_head(raw.as_bytes(), &HttpConfig::default())
+    }
+
+    #[test]
+    fn a_plain_post_is_served_here_with_its_length() {
+        let raw = "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Length: 12\r\nConnection: keep-alive, close\r\n\r\n{\"a\":1}";
+        let Parse::Plain(head, len) = parsed(raw) else {
+            panic!("not served here");
+        };
+        assert_eq!(len, raw.len() - "{\"a\":1}".len());
+        assert_eq!(head.body_len, 12);
+        assert!(head.close);
+        assert_eq!(head.method, Method::POST);
+        assert_eq!(
+            head.headers.get(header::HOST).map(|v| v.as_bytes()),
+            Some(b"localhost".as_slice())
+        );
+    }
+
+    #[test]
+    fn what_arbor_does_not_serve_goes_to_hyper() {
+        for raw in [
+            "POST /mcp HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET /mcp HTTP/1.0\r\n\r\n",
+            "HEAD /mcp HTTP/1.1\r\n\r\n",
+            "POST /mcp HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+            "POST /mcp HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "GET /mcp HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
+            "GE T /mcp HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(matches!(parsed(raw), Parse::ForHyper), "{raw:?}");
+        }
+        assert!(matches!(
+            parsed("GET /mcp HTTP/1.1\r\nHost: a"),
+            Parse::Partial
+        ));
+    }
+
+    #[test]
+    fn a_head_over_the_header_limits_goes_to_hyper_which_answers_431() {
+        let config = HttpConfig {
+            max_headers: 2,
+            ..HttpConfig::default()
+        };
+        let raw = "GET /mcp HTTP/1.1\r\nA: 1\r\nB: 2\r\nC: 3\r\n\r\n";
+        assert!(matches!(
+            parse_head(raw.as_bytes(), &config),
+            Parse::ForHyper
+        ));
+        let long = format!("GET /mcp HTTP/1.1\r\nA: {}\r\n\r\n", "x".repeat(9000));
+        assert!(matches!(parsed(&long), Parse::ForHyper));
+    }
+
+    #[test]
+    fn chunks_carry_their_length_in_hex() {
+        assert_eq!(
+            chunk(&Bytes::from_static(&[b'x'; 26])),
+            [b"1a\r\n".as_slice(), &[b'x'; 26], b"\r\n"].concat()
+        );
+    }
+}
