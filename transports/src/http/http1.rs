@@ -29,52 +29,60 @@ const READ_AHEAD: usize = 16 << 10;
 /// Serves one connection until the client leaves, a limit ends it, or `stop`
 /// fires: then streams with nothing in flight end, the request in progress
 /// finishes (for up to `drain`), and the connection closes.
-pub(crate) async fn serve(
+// An async block, not an async fn: an async fn's future would keep its
+// arguments twice, for the life of the connection.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn serve(
     stream: TcpStream,
     router: Router,
     config: Arc<HttpConfig>,
     stop: oneshot::Receiver<()>,
     drain: Duration,
-) {
-    let (closing, closing_rx) = watch::channel(false);
-    let mut conn = Conn {
-        stream,
-        read: Vec::new(),
-        config,
-    };
-    let mut stop = stop;
-    loop {
-        let head = tokio::select! {
-            head = tokio::time::timeout(conn.config.header_read_timeout, conn.read_head()) => head,
-            _ = &mut stop => return,
+) -> impl std::future::Future<Output = ()> + Send {
+    async move {
+        let (closing, closing_rx) = watch::channel(false);
+        let mut conn = Conn {
+            stream,
+            read: Vec::new(),
+            config,
         };
-        let head = match head {
-            Ok(Ok(Head::Plain(head))) => head,
-            Ok(Ok(Head::ForHyper)) => {
-                return hyper_serves(conn, router, closing, closing_rx, stop, drain).await;
-            }
-            // Idle or slow past the header timeout, or the client left.
-            Ok(Err(_)) | Err(_) => return,
-        };
-        let next = {
-            let exchange = conn.exchange(head, router.clone(), Closing(closing_rx.clone()));
-            tokio::pin!(exchange);
-            tokio::select! {
-                next = exchange.as_mut() => next,
-                _ = &mut stop => {
-                    let _ = closing.send(true);
-                    let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
-                    return;
+        let mut stop = stop;
+        loop {
+            let head = tokio::select! {
+                head = tokio::time::timeout(conn.config.header_read_timeout, conn.read_head()) => head,
+                _ = &mut stop => return,
+            };
+            let head = match head {
+                Ok(Ok(Head::Plain(head))) => head,
+                Ok(Ok(Head::ForHyper)) => {
+                    // Boxed, as is each exchange: the task of an idle connection
+                    // keeps room only for what it waits on now.
+                    return Box::pin(hyper_serves(conn, router, closing, closing_rx, stop, drain))
+                        .await;
                 }
+                // Idle or slow past the header timeout, or the client left.
+                Ok(Err(_)) | Err(_) => return,
+            };
+            let next = {
+                let mut exchange =
+                    Box::pin(conn.exchange(head, router.clone(), Closing(closing_rx.clone())));
+                tokio::select! {
+                    next = exchange.as_mut() => next,
+                    _ = &mut stop => {
+                        let _ = closing.send(true);
+                        let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
+                        return;
+                    }
+                }
+            };
+            if next == Next::Close {
+                let _ = conn.stream.shutdown().await;
+                return;
             }
-        };
-        if next == Next::Close {
-            let _ = conn.stream.shutdown().await;
-            return;
-        }
-        if conn.read.is_empty() {
-            // Idle: hold no buffer.
-            conn.read = Vec::new();
+            if conn.read.is_empty() {
+                // Idle: hold no buffer.
+                conn.read = Vec::new();
+            }
         }
     }
 }
@@ -125,6 +133,10 @@ impl Conn {
                 match parse_head(&self.read, &self.config) {
                     Parse::Plain(head, len) => {
                         self.read.drain(..len);
+                        if self.read.is_empty() {
+                            // A stream may last for hours: it holds no buffer.
+                            self.read = Vec::new();
+                        }
                         return Ok(Head::Plain(head));
                     }
                     Parse::ForHyper => return Ok(Head::ForHyper),
@@ -597,6 +609,27 @@ mod tests {
         ));
         let long = format!("GET /mcp HTTP/1.1\r\nA: {}\r\n\r\n", "x".repeat(9000));
         assert!(matches!(parsed(&long), Parse::ForHyper));
+    }
+
+    #[tokio::test]
+    async fn an_idle_connection_task_holds_little() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _client = TcpStream::connect(addr).await.unwrap();
+        let (stream, _) = listener.accept().await.unwrap();
+        let (_stop, stopped) = oneshot::channel();
+        let serving = serve(
+            stream,
+            Router::new(),
+            Arc::new(HttpConfig::default()),
+            stopped,
+            Duration::from_secs(1),
+        );
+        let size = std::mem::size_of_val(&serving);
+        eprintln!("serve future: {size} bytes");
+        // The exchange and hyper's connection are boxed: unboxed, this was
+        // several KiB.
+        assert!(size < 1024, "{size} bytes");
     }
 
     #[test]
