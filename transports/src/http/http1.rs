@@ -612,11 +612,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_idle_connection_task_holds_little() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let _client = TcpStream::connect(addr).await.unwrap();
-        let (stream, _) = listener.accept().await.unwrap();
+    async fn an_idle_connection_task_holds_little() -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let _client = TcpStream::connect(addr).await?;
+        let (stream, _) = listener.accept().await?;
         let (_stop, stopped) = oneshot::channel();
         let serving = serve(
             stream,
@@ -630,6 +630,7 @@ mod tests {
         // The exchange and hyper's connection are boxed: unboxed, this was
         // several KiB.
         assert!(size < 1024, "{size} bytes");
+        Ok(())
     }
 
     #[test]
