@@ -406,11 +406,13 @@ fn parse_head(read: &[u8], config: &HttpConfig) -> Parse {
             return Parse::ForHyper;
         }
         if name == header::CONTENT_LENGTH {
-            let Some(n) = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<usize>().ok())
-            else {
+            // Digits only (RFC 9112 §6.3): `+5` would parse as a usize, and
+            // a length read otherwise than a proxy reads it smuggles.
+            let digits = value.as_bytes();
+            if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+                return Parse::ForHyper;
+            }
+            let Some(n) = value.to_str().ok().and_then(|v| v.parse::<usize>().ok()) else {
                 return Parse::ForHyper;
             };
             if body_len.is_some_and(|m| m != n) {
@@ -585,6 +587,8 @@ mod tests {
             "HEAD /mcp HTTP/1.1\r\n\r\n",
             "POST /mcp HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
             "POST /mcp HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            "POST /mcp HTTP/1.1\r\nContent-Length: +5\r\n\r\n",
+            "POST /mcp HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
             "GET /mcp HTTP/1.1\r\nUpgrade: websocket\r\n\r\n",
             "GE T /mcp HTTP/1.1\r\n\r\n",
         ] {
