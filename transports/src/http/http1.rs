@@ -45,6 +45,7 @@ pub(crate) fn serve(
             stream,
             read: Vec::new(),
             config,
+            closing: closing_rx.clone(),
         };
         let mut stop = stop;
         loop {
@@ -71,6 +72,8 @@ pub(crate) fn serve(
                     _ = &mut stop => {
                         let _ = closing.send(true);
                         let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
+                        drop(exchange);
+                        let _ = conn.stream.shutdown().await;
                         return;
                     }
                 }
@@ -94,6 +97,9 @@ struct Conn {
     /// Bytes read and not yet used; empty (and unallocated) when idle.
     read: Vec<u8>,
     config: Arc<HttpConfig>,
+    /// Set once the connection is shutting down: what is answered then
+    /// says `connection: close`, so no client pools it.
+    closing: watch::Receiver<bool>,
 }
 
 /// What the next request is.
@@ -252,6 +258,8 @@ impl Conn {
     /// chunked, a write per frame, as the frames come. Stops (and closes)
     /// when the client leaves.
     async fn write_response(&mut self, response: Response, close: bool) -> std::io::Result<Next> {
+        let close = close || *self.closing.borrow();
+        let done = if close { Next::Close } else { Next::KeepAlive };
         let (parts, mut body) = response.into_parts();
         let bodiless = parts.status.is_informational()
             || parts.status == StatusCode::NO_CONTENT
@@ -283,7 +291,7 @@ impl Conn {
         if bodiless {
             out.extend_from_slice(b"\r\n");
             self.stream.write_all(&out).await?;
-            return Ok(Next::KeepAlive);
+            return Ok(done);
         }
         if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
             out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
@@ -296,7 +304,7 @@ impl Conn {
                 }
             }
             self.stream.write_all(&out).await?;
-            return Ok(Next::KeepAlive);
+            return Ok(done);
         }
         out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
         self.stream.write_all(&out).await?;
@@ -320,7 +328,7 @@ impl Conn {
             }
         }
         self.stream.write_all(b"0\r\n\r\n").await?;
-        Ok(Next::KeepAlive)
+        Ok(done)
     }
 }
 
@@ -342,11 +350,12 @@ fn is_framing(name: &HeaderName) -> bool {
 
 /// Completes when the client has closed its side (or the socket failed).
 /// What it sends meanwhile (a pipelined request) is kept in `read`, up to
-/// [`READ_AHEAD`]; past that it is left in the socket.
+/// [`READ_AHEAD`]; past that the client counts as gone, since no longer
+/// watching would let a stream outlive it.
 async fn peer_gone(stream: &TcpStream, read: &mut Vec<u8>) {
     loop {
         if read.len() >= READ_AHEAD {
-            return std::future::pending().await;
+            return;
         }
         if stream.readable().await.is_err() {
             return;
@@ -467,6 +476,7 @@ async fn hyper_serves(
         stream,
         read,
         config,
+        ..
     } = conn;
     // Each request learns when its connection is shut down.
     let service = hyper::service::service_fn(
