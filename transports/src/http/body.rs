@@ -17,6 +17,17 @@ pub(super) struct Refused {
     data: Value,
 }
 
+impl Refused {
+    /// The body did not arrive within `body_read_timeout` (408).
+    pub(super) fn body_timeout(deadline: Duration) -> Self {
+        Refused {
+            status: StatusCode::REQUEST_TIMEOUT,
+            message: "Request Timeout: the body did not arrive in time",
+            data: json!({ "limit": "body_read_timeout", "ms": deadline.as_millis() as u64 }),
+        }
+    }
+}
+
 impl IntoResponse for Refused {
     fn into_response(self) -> Response {
         refuse(self.status, self.message, self.data)
@@ -68,11 +79,7 @@ impl FromRequest<Http> for JsonBody {
                     })
                 }
             }
-            Err(_) => Err(Refused {
-                status: StatusCode::REQUEST_TIMEOUT,
-                message: "Request Timeout: the body did not arrive in time",
-                data: json!({ "limit": "body_read_timeout", "ms": deadline.as_millis() as u64 }),
-            }),
+            Err(_) => Err(Refused::body_timeout(deadline)),
         }
     }
 }

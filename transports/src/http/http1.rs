@@ -243,11 +243,9 @@ impl Conn {
             Ok(Ok(())) => {}
             Ok(Err(_)) => return Err(None),
             Err(_) => {
-                return Err(Some(refuse(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "Request Timeout: the body did not arrive in time",
-                    json!({ "limit": "body_read_timeout", "ms": config.body_read_timeout.as_millis() as u64 }),
-                )))
+                return Err(Some(
+                    super::body::Refused::body_timeout(config.body_read_timeout).into_response(),
+                ))
             }
         }
         let rest = self.read.split_off(len);
