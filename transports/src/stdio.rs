@@ -92,6 +92,7 @@ impl StdioTree {
         let served = Arc::new(Mutex::new(Served::default()));
         let streams = Arc::new(Mutex::new(Some((reader, writer))));
         let record = served.clone();
+        let shutdown = crate::tree::session_shutdown(&server);
         let session = ChildSpec::worker("session", move || {
             let (server, streams, record) = (server.clone(), streams.clone(), record.clone());
             async move {
@@ -109,6 +110,7 @@ impl StdioTree {
             }
         })
         .restart(Restart::Temporary)
+        .shutdown(shutdown)
         .significant();
         let supervisor = Supervisor::new(Strategy::OneForOne)
             .name("stdio")

@@ -28,6 +28,7 @@ pub(crate) fn sessions(
     config: &TcpConfig,
 ) -> DynamicSupervisor<TcpStream, arbor_runtime::ProcessRef> {
     let idle = Some(config.idle_timeout).filter(|t| !t.is_zero());
+    let shutdown = crate::tree::session_shutdown(&server);
     DynamicSupervisor::temporary("session", move |stream: TcpStream| {
         let server = server.clone();
         async move {
@@ -41,6 +42,7 @@ pub(crate) fn sessions(
             Ok::<_, TransportError>(connection.process)
         }
     })
+    .shutdown(shutdown)
 }
 
 /// The TCP listener: it hands each connection to `connections`, past the

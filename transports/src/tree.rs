@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arbor_mcp::McpServer;
 use arbor_supervision::{
-    ChildSpec, ShardedDynamicSupervisor, StartError, Strategy, Supervisor, SupervisorRef,
+    ChildSpec, ShardedDynamicSupervisor, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
 };
 use parking_lot::Mutex;
 
@@ -16,6 +16,17 @@ use crate::http;
 use crate::listen::Limit;
 use crate::tcp;
 use crate::ws;
+
+/// What a stopping process is given past the drain it waits for: time for
+/// the errors of what the drain cut short to go out.
+pub(crate) const DRAIN_MARGIN: Duration = Duration::from_secs(1);
+
+/// How long a session's process may take to stop: the server's
+/// `drain_timeout` and [`DRAIN_MARGIN`], so that a longer drain is waited
+/// for rather than cut short by its supervisor.
+pub(crate) fn session_shutdown(server: &McpServer) -> Shutdown {
+    Shutdown::Timeout(server.config().drain_timeout + DRAIN_MARGIN)
+}
 
 /// Where the transports listen; `None` for a transport not served.
 #[derive(Clone, Debug)]

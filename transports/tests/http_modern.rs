@@ -761,6 +761,59 @@ async fn shutdown_lets_a_request_in_flight_answer() {
     );
 }
 
+/// A drain longer than the 5 s a supervisor gives a worker by default is
+/// waited for: the request process and its connection are given the
+/// server's `drain_timeout`, so a 5.5 s call still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_past_five_seconds_is_waited_for() {
+    let server = builder()
+        .config(arbor_mcp::server::ServerConfig {
+            drain_timeout: Duration::from_secs(8),
+            ..arbor_mcp::server::ServerConfig::default()
+        })
+        .tool_with_schema(
+            Tool::new("long")
+                .description("Takes 5.5 s")
+                .input_schema(json!({"type": "object"})),
+            |_args, _ctx| async move {
+                tokio::time::sleep(Duration::from_millis(6500)).await;
+                Ok(CallToolResult::text("made it"))
+            },
+        )
+        .build()
+        .unwrap();
+    let (tree, addr) = start_http(server, HttpConfig::default()).await;
+    let call = modern_request(
+        json!(5),
+        "tools/call",
+        json!({"name": "long", "arguments": {}}),
+    );
+    let body = call.to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: long\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopping = tokio::spawn(async move { tree.shutdown().await });
+    // The answer, then the close that ends a connection at shutdown.
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        Duration::from_secs(15),
+        tokio::io::AsyncReadExt::read_to_end(&mut stream, &mut answer),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("made it"), "{answer}");
+    stopping.await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_cut_short_by_shutdown_is_answered_with_an_error() {
     let (tree, addr) = start_http(stuck_server(), HttpConfig::default()).await;

@@ -25,8 +25,8 @@ pub struct ServerConfig {
     #[serde(with = "humantime_serde")]
     pub init_timeout: Duration,
     /// How long a session that is shut down waits for its requests in
-    /// flight to answer before it aborts them. Keep it below the session's
-    /// shutdown timeout under its supervisor (5 s). Default: 4 s.
+    /// flight to answer before it aborts them. The transports' supervisors
+    /// give each session this long, and a second more, to stop. Default: 4 s.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
     /// The most requests one connection may have in flight. Default: 64.

@@ -4,7 +4,7 @@
 use super::*;
 
 /// The template of the `http-connections` supervisor: one process per TCP
-/// connection.
+/// connection, which may take `drain` (and a margin) to stop.
 pub(crate) fn connections(
     router: Router,
     config: Arc<HttpConfig>,
@@ -20,6 +20,7 @@ pub(crate) fn connections(
             task: None,
         })
     })
+    .shutdown(Shutdown::Timeout(drain + crate::tree::DRAIN_MARGIN))
 }
 
 /// One HTTP connection: the router served over it, with our limits.
@@ -70,7 +71,10 @@ impl Actor for Connection {
         if let Some(stop) = self.shutdown.take() {
             let _ = stop.send(());
         }
-        if let Some(task) = self.task.take() {
+        // Awaited in place, not taken: a kill during the drain drops this
+        // future, and `Drop` must still find the task to abort it (a
+        // dropped `JoinHandle` would leave it serving).
+        if let Some(task) = self.task.as_mut() {
             if *reason == ExitReason::Shutdown {
                 let _ = task.await;
             } else {

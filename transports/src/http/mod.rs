@@ -61,8 +61,8 @@ use arbor_runtime::{
     spawn, Actor, ActorRef, Context, ExitReason, Flow, ShardedRegistry, SpawnError,
 };
 use arbor_supervision::{
-    ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Started, Strategy,
-    Supervisor,
+    ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Shutdown, Started,
+    Strategy, Supervisor,
 };
 use axum::extract::{Extension, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -137,6 +137,7 @@ struct Http {
 pub(crate) fn requests(
     server: McpServer,
 ) -> DynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)> {
+    let shutdown = crate::tree::session_shutdown(&server);
     DynamicSupervisor::temporary("http-request", move |(): ()| {
         let server = server.clone();
         async move {
@@ -145,6 +146,7 @@ pub(crate) fn requests(
             Ok::<_, SpawnError>((session, received))
         }
     })
+    .shutdown(shutdown)
 }
 
 /// The template of the `http-sessions` supervisor.
@@ -152,9 +154,11 @@ pub(crate) fn sessions(
     server: McpServer,
     config: Arc<HttpConfig>,
 ) -> DynamicSupervisor<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)> {
+    let shutdown = crate::tree::session_shutdown(&server);
     DynamicSupervisor::temporary("http-session", move |mode: Mode| {
         session::start(server.clone(), mode, config.clone())
     })
+    .shutdown(shutdown)
 }
 
 /// The router serving every HTTP endpoint.
@@ -306,7 +310,7 @@ pub(crate) fn transport(
         self::connections(
             router,
             config,
-            server.config().drain_timeout + Duration::from_secs(1),
+            server.config().drain_timeout + crate::tree::DRAIN_MARGIN,
         ),
     );
     let handle = connections.handle();

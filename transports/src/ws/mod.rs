@@ -149,6 +149,7 @@ pub(crate) fn sessions(
     server: McpServer,
     settings: Settings,
 ) -> DynamicSupervisor<Ws, ActorRef<SessionMsg>> {
+    let shutdown = crate::tree::session_shutdown(&server);
     DynamicSupervisor::temporary("ws-session", move |ws: Ws| {
         let server = server.clone();
         async move {
@@ -158,6 +159,7 @@ pub(crate) fn sessions(
             Ok::<_, SpawnError>(session)
         }
     })
+    .shutdown(shutdown)
 }
 
 /// The `ws-connections` supervisor: each session is moved its connection.
