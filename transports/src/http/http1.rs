@@ -256,9 +256,16 @@ impl Conn {
     /// chunked, a write per frame, as the frames come. Stops (and closes)
     /// when the client leaves.
     async fn write_response(&mut self, response: Response, close: bool) -> std::io::Result<Next> {
-        let close = close || *self.closing.borrow();
-        let done = if close { Next::Close } else { Next::KeepAlive };
         let (parts, mut body) = response.into_parts();
+        // The handler may end the connection too, by saying so.
+        let close = close
+            || *self.closing.borrow()
+            || parts
+                .headers
+                .get_all(header::CONNECTION)
+                .iter()
+                .any(|v| has_token(v, "close"));
+        let done = if close { Next::Close } else { Next::KeepAlive };
         let bodiless = parts.status.is_informational()
             || parts.status == StatusCode::NO_CONTENT
             || parts.status == StatusCode::NOT_MODIFIED;
@@ -293,12 +300,21 @@ impl Conn {
         }
         if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
             out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
-            while let Some(frame) = body.frame().await {
-                let Ok(frame) = frame else {
-                    return Ok(Next::Close);
+            loop {
+                // Watched as a stream is: a body of known length may still
+                // be slow to produce.
+                let frame = tokio::select! {
+                    frame = body.frame() => frame,
+                    _ = peer_gone(&self.stream, &mut self.read) => return Ok(Next::Close),
                 };
-                if let Ok(data) = frame.into_data() {
-                    out.extend_from_slice(&data);
+                match frame {
+                    None => break,
+                    Some(Err(_)) => return Ok(Next::Close),
+                    Some(Ok(frame)) => {
+                        if let Ok(data) = frame.into_data() {
+                            out.extend_from_slice(&data);
+                        }
+                    }
                 }
             }
             self.stream.write_all(&out).await?;
@@ -642,6 +658,42 @@ mod tests {
         // The exchange and hyper's connection are boxed: unboxed, this was
         // several KiB.
         assert!(size < 1024, "{size} bytes");
+        Ok(())
+    }
+
+    /// A handler that answers `Connection: close` ends the connection:
+    /// the header goes out once, and the socket closes after the answer.
+    #[tokio::test]
+    async fn a_handler_saying_connection_close_ends_the_connection() -> std::io::Result<()> {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut client = TcpStream::connect(addr).await?;
+        let (stream, _) = listener.accept().await?;
+        let router = Router::new().route(
+            "/",
+            axum::routing::get(|| async { ([(header::CONNECTION, "close")], "bye") }),
+        );
+        let (_stop, stopped) = oneshot::channel();
+        let serving = tokio::spawn(serve(
+            stream,
+            router,
+            Arc::new(HttpConfig::default()),
+            stopped,
+            Duration::from_secs(1),
+        ));
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .await?;
+        let mut answer = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut answer))
+            .await
+            .map_err(|_| std::io::Error::other("the connection stayed open"))??;
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert_eq!(answer.matches("connection: close").count(), 1, "{answer}");
+        assert!(answer.ends_with("bye"), "{answer}");
+        serving.await.map_err(std::io::Error::other)?;
         Ok(())
     }
 
