@@ -290,6 +290,11 @@ impl Conn {
             out.extend_from_slice(value.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
+        if !parts.headers.contains_key(header::DATE) {
+            out.extend_from_slice(b"date: ");
+            out.extend_from_slice(&http_date());
+            out.extend_from_slice(b"\r\n");
+        }
         if close {
             out.extend_from_slice(b"connection: close\r\n");
         }
@@ -344,6 +349,31 @@ impl Conn {
         self.stream.write_all(b"0\r\n\r\n").await?;
         Ok(done)
     }
+}
+
+/// Now as an HTTP date (RFC 9110 §6.6.1: an origin server with a clock
+/// sends one), formatted once a second per thread.
+fn http_date() -> [u8; 29] {
+    use std::cell::Cell;
+    use std::time::{SystemTime, UNIX_EPOCH};
+    thread_local! {
+        static CACHED: Cell<(u64, [u8; 29])> = const { Cell::new((u64::MAX, [0; 29])) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    CACHED.with(|cached| {
+        let (at, date) = cached.get();
+        if at == second {
+            return date;
+        }
+        let mut fresh = [0u8; 29];
+        let text = httpdate::fmt_http_date(now);
+        // Always 29 bytes (IMF-fixdate); a shorter one would only be cut.
+        let n = text.len().min(29);
+        fresh[..n].copy_from_slice(&text.as_bytes()[..n]);
+        cached.set((second, fresh));
+        fresh
+    })
 }
 
 /// One chunk of a chunked body.
@@ -662,9 +692,11 @@ mod tests {
     }
 
     /// A handler that answers `Connection: close` ends the connection:
-    /// the header goes out once, and the socket closes after the answer.
+    /// the header goes out once, and the socket closes after the answer,
+    /// which carries the current `Date`.
     #[tokio::test]
-    async fn a_handler_saying_connection_close_ends_the_connection() -> std::io::Result<()> {
+    async fn a_handler_saying_connection_close_ends_the_connection_with_a_date(
+    ) -> std::io::Result<()> {
         use tokio::io::AsyncReadExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -693,6 +725,15 @@ mod tests {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert_eq!(answer.matches("connection: close").count(), 1, "{answer}");
         assert!(answer.ends_with("bye"), "{answer}");
+        let date = answer
+            .lines()
+            .find_map(|l| l.strip_prefix("date: "))
+            .ok_or_else(|| std::io::Error::other("no date header"))?;
+        let sent = httpdate::parse_http_date(date).map_err(std::io::Error::other)?;
+        let off = std::time::SystemTime::now()
+            .duration_since(sent)
+            .map_err(std::io::Error::other)?;
+        assert!(off < Duration::from_secs(5), "{date}");
         serving.await.map_err(std::io::Error::other)?;
         Ok(())
     }
