@@ -711,20 +711,33 @@ async fn shutdown_ends_a_listen_stream_with_its_final_result() {
     assert!(took < drain / 2, "the stream ended at once: {took:?}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_lets_a_request_in_flight_answer() {
-    let server = builder()
+/// A server whose `slow` tool answers "made it" after `takes`, draining
+/// for up to `drain` at shutdown.
+fn slow_server(takes: Duration, drain: Duration) -> arbor_mcp::McpServer {
+    builder()
+        .config(arbor_mcp::server::ServerConfig {
+            drain_timeout: drain,
+            ..arbor_mcp::server::ServerConfig::default()
+        })
         .tool_with_schema(
             Tool::new("slow")
                 .description("Takes a while")
                 .input_schema(json!({"type": "object"})),
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
+            move |_args, _ctx| async move {
+                tokio::time::sleep(takes).await;
                 Ok(CallToolResult::text("made it"))
             },
         )
         .build()
-        .unwrap();
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_request_in_flight_answer() {
+    let server = slow_server(
+        Duration::from_millis(300),
+        arbor_mcp::server::ServerConfig::default().drain_timeout,
+    );
     let (tree, addr) = start_http(server, HttpConfig::default()).await;
     let body = modern_request(
         json!(1),
@@ -763,35 +776,20 @@ async fn shutdown_lets_a_request_in_flight_answer() {
 
 /// A drain longer than the 5 s a supervisor gives a worker by default is
 /// waited for: the request process and its connection are given the
-/// server's `drain_timeout`, so a 5.5 s call still answers.
+/// server's `drain_timeout`, so a 6.5 s call still answers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drain_past_five_seconds_is_waited_for() {
-    let server = builder()
-        .config(arbor_mcp::server::ServerConfig {
-            drain_timeout: Duration::from_secs(8),
-            ..arbor_mcp::server::ServerConfig::default()
-        })
-        .tool_with_schema(
-            Tool::new("long")
-                .description("Takes 5.5 s")
-                .input_schema(json!({"type": "object"})),
-            |_args, _ctx| async move {
-                tokio::time::sleep(Duration::from_millis(6500)).await;
-                Ok(CallToolResult::text("made it"))
-            },
-        )
-        .build()
-        .unwrap();
+    let server = slow_server(Duration::from_millis(6500), Duration::from_secs(8));
     let (tree, addr) = start_http(server, HttpConfig::default()).await;
     let call = modern_request(
         json!(5),
         "tools/call",
-        json!({"name": "long", "arguments": {}}),
+        json!({"name": "slow", "arguments": {}}),
     );
     let body = call.to_string();
     let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: long\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: slow\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())

@@ -305,21 +305,13 @@ impl Conn {
         }
         if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
             out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
+            // Watched as a stream is: a body of known length may still be
+            // slow to produce.
             loop {
-                // Watched as a stream is: a body of known length may still
-                // be slow to produce.
-                let frame = tokio::select! {
-                    frame = body.frame() => frame,
-                    _ = peer_gone(&self.stream, &mut self.read) => return Ok(Next::Close),
-                };
-                match frame {
-                    None => break,
-                    Some(Err(_)) => return Ok(Next::Close),
-                    Some(Ok(frame)) => {
-                        if let Ok(data) = frame.into_data() {
-                            out.extend_from_slice(&data);
-                        }
-                    }
+                match self.next_data(&mut body).await {
+                    Ok(Some(data)) => out.extend_from_slice(&data),
+                    Ok(None) => break,
+                    Err(Gone) => return Ok(Next::Close),
                 }
             }
             self.stream.write_all(&out).await?;
@@ -329,25 +321,35 @@ impl Conn {
         self.stream.write_all(&out).await?;
         drop(out);
         loop {
-            let frame = tokio::select! {
-                frame = body.frame() => frame,
-                _ = peer_gone(&self.stream, &mut self.read) => return Ok(Next::Close),
-            };
-            match frame {
-                None => break,
-                Some(Err(_)) => return Ok(Next::Close),
-                Some(Ok(frame)) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue;
-                    };
-                    if !data.is_empty() {
-                        self.stream.write_all(&chunk(&data)).await?;
-                    }
-                }
+            match self.next_data(&mut body).await {
+                Ok(Some(data)) if data.is_empty() => {}
+                Ok(Some(data)) => self.stream.write_all(&chunk(&data)).await?,
+                Ok(None) => break,
+                Err(Gone) => return Ok(Next::Close),
             }
         }
         self.stream.write_all(b"0\r\n\r\n").await?;
         Ok(done)
+    }
+
+    /// The body's next data (trailers skipped), watching meanwhile for the
+    /// client leaving; `None` at the end of the body.
+    async fn next_data(&mut self, body: &mut Body) -> Result<Option<Bytes>, Gone> {
+        loop {
+            let frame = tokio::select! {
+                frame = body.frame() => frame,
+                _ = peer_gone(&self.stream, &mut self.read) => return Err(Gone),
+            };
+            match frame {
+                None => return Ok(None),
+                Some(Err(_)) => return Err(Gone),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -375,6 +377,9 @@ fn http_date() -> [u8; 29] {
         fresh
     })
 }
+
+/// An answer cannot go on: the client left, or the body failed.
+struct Gone;
 
 /// One chunk of a chunked body.
 fn chunk(data: &Bytes) -> Vec<u8> {
