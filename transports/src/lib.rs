@@ -29,6 +29,7 @@
 pub mod census;
 pub mod client;
 mod config;
+mod head;
 pub mod http;
 mod listen;
 pub mod origin;

@@ -691,3 +691,155 @@ async fn head_and_other_methods_are_405_naming_what_is_served() {
     }
     tree.shutdown().await;
 }
+
+/// Reads from `stream` until `until` is in what came, or it ends.
+async fn read_until(stream: &mut tokio::net::TcpStream, until: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(until) {
+        let n = tokio::time::timeout(Duration::from_secs(3), stream.read(&mut buf))
+            .await
+            .expect("an answer, not a hang")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+fn discover_head(host: &str, len: usize, extra: &str) -> String {
+    format!(
+        "POST /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2026-07-28\r\nMcp-Method: server/discover\r\nContent-Length: {len}\r\n{extra}\r\n"
+    )
+}
+
+/// A foreign Host is refused on its head: nothing of a large declared body
+/// is waited for (the old order read the body, up to `body_read_timeout`,
+/// before the guard), and since the body is left unread the connection
+/// ends after the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_host_is_refused_before_its_body_arrives() {
+    use tokio::io::AsyncWriteExt;
+    let (tree, addr) = started(HttpConfig::default()).await;
+    for extra in ["", "Expect: 100-continue\r\n"] {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let head = discover_head("evil.example.com", 4 << 20, extra);
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let reply = read_until(&mut stream, "\r\n\r\n").await;
+        assert!(reply.starts_with("HTTP/1.1 403"), "{extra}: {reply}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(reply.contains("connection: close"), "{reply}");
+        // Then the connection ends (no 100 Continue, no waiting for more).
+        let rest = read_until(&mut stream, "never").await;
+        assert!(!rest.contains("100 Continue"), "{rest}");
+    }
+    tree.shutdown().await;
+}
+
+/// `Expect: 100-continue` is answered when the handler asks for the body,
+/// after the guard; the body then sent is served, and the connection
+/// stays open for the next request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expect_100_continue_is_answered_when_the_body_is_wanted() {
+    use tokio::io::AsyncWriteExt;
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let body = discover(7);
+    let host = addr.to_string();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = discover_head(&host, body.len(), "Expect: 100-continue\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let interim = read_until(&mut stream, "\r\n\r\n").await;
+    assert_eq!(interim, "HTTP/1.1 100 Continue\r\n\r\n");
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let reply = read_until(&mut stream, "\"id\":7").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(!reply.contains("connection: close"), "{reply}");
+    // The same connection serves the next request.
+    let body = discover(8);
+    stream
+        .write_all(format!("{}{body}", discover_head(&host, body.len(), "")).as_bytes())
+        .await
+        .unwrap();
+    let reply = read_until(&mut stream, "\"id\":8").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    tree.shutdown().await;
+}
+
+/// A body that comes in pieces after its head is fed to the handler as it
+/// comes, and a request pipelined right behind it is served next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_in_pieces_is_served_and_the_request_behind_it_too() {
+    use tokio::io::AsyncWriteExt;
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let host = addr.to_string();
+    let first = discover(1);
+    let second = discover(2);
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(discover_head(&host, first.len(), "").as_bytes())
+        .await
+        .unwrap();
+    let (a, b) = first.split_at(first.len() / 2);
+    for piece in [a, b] {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        stream.write_all(piece.as_bytes()).await.unwrap();
+    }
+    stream
+        .write_all(format!("{}{second}", discover_head(&host, second.len(), "")).as_bytes())
+        .await
+        .unwrap();
+    let reply = read_until(&mut stream, "\"id\":2").await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("\"id\":1"), "{reply}");
+    assert_eq!(reply.matches("HTTP/1.1 200").count(), 2, "{reply}");
+    tree.shutdown().await;
+}
+
+/// A client that keeps sending the body of a refused request still reads
+/// the refusal, and is not reset meanwhile: the connection reads the body
+/// (and drops it) before it closes, since closing with it unread resets
+/// the connection, which loses the answer on many stacks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_request_whose_body_keeps_coming_still_reads_the_answer() {
+    use tokio::io::AsyncWriteExt;
+    let (tree, addr) = started(HttpConfig::default()).await;
+    let len = 2 << 20;
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream
+        .write_all(discover_head("evil.example.com", len, "").as_bytes())
+        .await
+        .unwrap();
+    let body = vec![b' '; len];
+    let (mut read, mut write) = stream.into_split();
+    let sender = tokio::spawn(async move {
+        for piece in body.chunks(64 << 10) {
+            write.write_all(piece).await?;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok::<_, std::io::Error>(())
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut got = Vec::new();
+    let n = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::io::AsyncReadExt::read_to_end(&mut read, &mut got),
+    )
+    .await
+    .expect("the connection ends");
+    let reply = String::from_utf8_lossy(&got);
+    assert!(n.is_ok(), "read failed ({n:?}) after {reply:?}");
+    assert!(reply.starts_with("HTTP/1.1 403"), "{reply}");
+    sender
+        .await
+        .unwrap()
+        .expect("the whole body is taken, not reset");
+    tree.shutdown().await;
+}

@@ -44,6 +44,7 @@ pub(crate) fn serve(
         let mut conn = Conn {
             stream,
             read: Vec::new(),
+            unread: 0,
             config,
             closing: closing_rx.clone(),
         };
@@ -96,6 +97,8 @@ struct Conn {
     stream: TcpStream,
     /// Bytes read and not yet used; empty (and unallocated) when idle.
     read: Vec<u8>,
+    /// Bytes of the current request's body not yet read from the socket.
+    unread: usize,
     config: Arc<HttpConfig>,
     /// Set once the connection is shutting down: what is answered then
     /// says `connection: close`, so no client pools it.
@@ -117,7 +120,8 @@ struct PlainHead {
     headers: HeaderMap,
     /// The body's length, from `Content-Length` (zero without one).
     body_len: usize,
-    /// The client waits for `100 Continue` before it sends the body.
+    /// The client waits for `100 Continue` before it sends the body (sent
+    /// when the handler first asks for it).
     expects_continue: bool,
     /// `Connection: close`: the connection ends after this answer.
     close: bool,
@@ -146,9 +150,6 @@ impl Conn {
                         return Ok(Head::Plain(head));
                     }
                     Parse::ForHyper => return Ok(Head::ForHyper),
-                    Parse::Partial if self.read.len() >= self.config.max_header_bytes => {
-                        return Ok(Head::ForHyper)
-                    }
                     Parse::Partial => {}
                 }
             }
@@ -171,7 +172,8 @@ impl Conn {
         }
     }
 
-    /// Reads the body, calls the router, writes its answer.
+    /// Calls the router, feeding it the body as it asks for it, and
+    /// writes its answer.
     async fn exchange(&mut self, head: Box<PlainHead>, router: Router, closing: Closing) -> Next {
         let PlainHead {
             method,
@@ -181,16 +183,16 @@ impl Conn {
             expects_continue,
             close,
         } = *head;
-        let body = match self.read_body(body_len, expects_continue).await {
-            Ok(body) => body,
-            Err(refused) => {
-                if let Some(response) = refused {
-                    let _ = self.write_response(response, true).await;
-                }
-                return Next::Close;
-            }
+        let (body, feed) = if self.read.len() >= body_len {
+            // All of it came with the head, as it usually does.
+            let rest = self.read.split_off(body_len);
+            (Body::from(std::mem::replace(&mut self.read, rest)), None)
+        } else {
+            self.unread = body_len - self.read.len();
+            let (incoming, feed) = Incoming::new(body_len);
+            (Body::new(incoming), Some(feed))
         };
-        let mut request = Request::new(Body::from(body));
+        let mut request = Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.version_mut() = Version::HTTP_11;
@@ -200,56 +202,99 @@ impl Conn {
         let answer = tower_service::Service::call(&mut router, request);
         // A client that leaves while its answer is pending cancels it, as
         // with hyper: dropping the handler's future is how it learns.
+        let watch = async {
+            if let Some(feed) = feed {
+                if self.feed(feed, expects_continue).await.is_err() {
+                    return;
+                }
+            }
+            self.peer_gone().await
+        };
         let response = tokio::select! {
             response = answer => match response {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            _ = peer_gone(&self.stream, &mut self.read) => return Next::Close,
+            _ = watch => return Next::Close,
         };
-        match self.write_response(response, close).await {
+        // Answered before all of the body was read (a refusal, say): what
+        // is left of it cannot be told from a next request, so the
+        // connection ends.
+        let close = close || self.unread > 0;
+        let next = self.write_response(response, close).await;
+        if self.unread > 0 {
+            self.linger().await;
+        }
+        match next {
             Ok(Next::KeepAlive) if !close => Next::KeepAlive,
             _ => Next::Close,
         }
     }
 
-    /// The body of `len` bytes, within `body_read_timeout`. `Err(None)`:
-    /// the client left; `Err(Some(answer))`: refused, then close.
-    async fn read_body(
-        &mut self,
-        len: usize,
-        expects_continue: bool,
-    ) -> Result<Vec<u8>, Option<Response>> {
-        let config = self.config.clone();
-        if len == 0 {
-            return Ok(Vec::new());
+    /// Feeds the body to the handler once it first asks for it (sending
+    /// `100 Continue` then, if the client waits for one), a read at a time,
+    /// until it is all read or the handler lets it go. `Err`: the client
+    /// left.
+    async fn feed(&mut self, feed: Feed, expects_continue: bool) -> Result<(), Gone> {
+        let Feed { wanted, chunks } = feed;
+        if wanted.await.is_err() {
+            // The handler answered, or dropped the body, without reading it.
+            return Ok(());
         }
         if expects_continue && self.read.is_empty() {
             self.stream
                 .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
                 .await
-                .map_err(|_| None)?;
+                .map_err(|_| Gone)?;
         }
-        let read = async {
-            while self.read.len() < len {
-                self.read.reserve(len - self.read.len());
-                if self.fill().await? == 0 {
-                    return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+        if !self.read.is_empty() {
+            let first = std::mem::take(&mut self.read);
+            if chunks.send(Bytes::from(first)).await.is_err() {
+                return Ok(());
+            }
+        }
+        while self.unread > 0 {
+            let mut data = Vec::with_capacity(self.unread.min(READ_AHEAD));
+            loop {
+                self.stream.readable().await.map_err(|_| Gone)?;
+                match self.stream.try_read_buf(&mut data) {
+                    Ok(0) => return Err(Gone),
+                    Ok(_) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Err(Gone),
                 }
             }
-            Ok(())
-        };
-        match tokio::time::timeout(config.body_read_timeout, read).await {
-            Ok(Ok(())) => {}
-            Ok(Err(_)) => return Err(None),
-            Err(_) => {
-                return Err(Some(
-                    super::body::Refused::body_timeout(config.body_read_timeout).into_response(),
-                ))
+            self.unread -= data.len();
+            if chunks.send(Bytes::from(data)).await.is_err() {
+                return Ok(());
             }
         }
-        let rest = self.read.split_off(len);
-        Ok(std::mem::replace(&mut self.read, rest))
+        Ok(())
+    }
+
+    /// After an answer sent with some of the body unread: stops writing and
+    /// reads (and drops) the rest for a while, so that closing with it
+    /// unread does not reset the connection before the client has read the
+    /// answer.
+    async fn linger(&mut self) {
+        let _ = self.stream.shutdown().await;
+        self.drop_unread();
+        let drain = async {
+            while self.unread > 0 {
+                if self.stream.readable().await.is_err() {
+                    return;
+                }
+                let mut sink = [0u8; 4096];
+                let want = self.unread.min(sink.len());
+                match self.stream.try_read(&mut sink[..want]) {
+                    Ok(0) => return,
+                    Ok(n) => self.unread -= n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(self.config.body_read_timeout, drain).await;
     }
 
     /// Writes `response`: in one write when its length is known, else
@@ -338,7 +383,7 @@ impl Conn {
         loop {
             let frame = tokio::select! {
                 frame = body.frame() => frame,
-                _ = peer_gone(&self.stream, &mut self.read) => return Err(Gone),
+                _ = self.peer_gone() => return Err(Gone),
             };
             match frame {
                 None => return Ok(None),
@@ -350,6 +395,106 @@ impl Conn {
                 }
             }
         }
+    }
+    /// Completes when the client has closed its side (or the socket
+    /// failed). What it sends meanwhile is kept in `read` (a pipelined
+    /// request), up to [`READ_AHEAD`], or dropped if it is the rest of a
+    /// body the handler did not read; past that the client counts as gone,
+    /// since no longer watching would let a stream outlive it.
+    async fn peer_gone(&mut self) {
+        loop {
+            self.drop_unread();
+            if self.read.len() >= READ_AHEAD {
+                return;
+            }
+            if self.stream.readable().await.is_err() {
+                return;
+            }
+            let mut chunk = [0u8; 1024];
+            match self.stream.try_read(&mut chunk) {
+                Ok(0) => return,
+                Ok(n) => self.read.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => return,
+            }
+        }
+    }
+
+    /// Drops what was read of a body nobody reads.
+    fn drop_unread(&mut self) {
+        let n = self.unread.min(self.read.len());
+        if n > 0 {
+            self.read.drain(..n);
+            self.unread -= n;
+        }
+    }
+}
+
+/// A request body still on the socket, as the handler sees it: the
+/// connection reads it only once the handler first polls it.
+struct Incoming {
+    /// Sent on the first poll.
+    wanted: Option<oneshot::Sender<()>>,
+    chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    /// Bytes of it not yet handed to the handler.
+    left: u64,
+}
+
+/// The connection's side of an [`Incoming`] body.
+struct Feed {
+    /// Fires when the handler first polls the body; fails if it drops the
+    /// body unpolled.
+    wanted: oneshot::Receiver<()>,
+    chunks: tokio::sync::mpsc::Sender<Bytes>,
+}
+
+impl Incoming {
+    fn new(len: usize) -> (Incoming, Feed) {
+        let (wanted, wanted_rx) = oneshot::channel();
+        let (chunks, chunks_rx) = tokio::sync::mpsc::channel(1);
+        let incoming = Incoming {
+            wanted: Some(wanted),
+            chunks: chunks_rx,
+            left: len as u64,
+        };
+        let feed = Feed {
+            wanted: wanted_rx,
+            chunks,
+        };
+        (incoming, feed)
+    }
+}
+
+impl hyper::body::Body for Incoming {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        if let Some(wanted) = self.wanted.take() {
+            let _ = wanted.send(());
+        }
+        if self.left == 0 {
+            return Poll::Ready(None);
+        }
+        match std::task::ready!(self.chunks.poll_recv(cx)) {
+            Some(data) => {
+                self.left = self.left.saturating_sub(data.len() as u64);
+                Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
+            }
+            // The client left before all of it came.
+            None => Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into()))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.left)
     }
 }
 
@@ -397,28 +542,6 @@ fn is_framing(name: &HeaderName) -> bool {
         || name == header::CONNECTION
 }
 
-/// Completes when the client has closed its side (or the socket failed).
-/// What it sends meanwhile (a pipelined request) is kept in `read`, up to
-/// [`READ_AHEAD`]; past that the client counts as gone, since no longer
-/// watching would let a stream outlive it.
-async fn peer_gone(stream: &TcpStream, read: &mut Vec<u8>) {
-    loop {
-        if read.len() >= READ_AHEAD {
-            return;
-        }
-        if stream.readable().await.is_err() {
-            return;
-        }
-        let mut chunk = [0u8; 1024];
-        match stream.try_read(&mut chunk) {
-            Ok(0) => return,
-            Ok(n) => read.extend_from_slice(&chunk[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
-        }
-    }
-}
-
 /// What parsing the bytes read so far gave.
 enum Parse {
     /// A head arbor serves, and its length in bytes.
@@ -430,25 +553,27 @@ enum Parse {
 }
 
 fn parse_head(read: &[u8], config: &HttpConfig) -> Parse {
-    let mut slots = vec![httparse::EMPTY_HEADER; config.max_headers.max(1)];
-    let mut parsed = httparse::Request::new(&mut slots);
-    let len = match parsed.parse(read) {
-        Ok(httparse::Status::Complete(len)) if len <= config.max_header_bytes => len,
-        Ok(httparse::Status::Partial) => return Parse::Partial,
-        _ => return Parse::ForHyper,
-    };
-    let (Some(method), Some(path), Some(1)) = (parsed.method, parsed.path, parsed.version) else {
-        return Parse::ForHyper;
-    };
-    let Ok(method) = Method::from_bytes(method.as_bytes()) else {
-        return Parse::ForHyper;
-    };
-    if method == Method::HEAD || method == Method::CONNECT {
-        return Parse::ForHyper;
+    let parsed = crate::head::parse(read, config.max_headers, config.max_header_bytes, |head| {
+        plain_head(head, config)
+    });
+    match parsed {
+        crate::head::Parsed::Complete(Some(head), len) => Parse::Plain(head, len),
+        crate::head::Parsed::Partial => Parse::Partial,
+        // hyper answers these as it should (400, 431, or serves them).
+        _ => Parse::ForHyper,
     }
-    let Ok(uri) = path.parse::<axum::http::Uri>() else {
-        return Parse::ForHyper;
+}
+
+/// The head, if it is one arbor serves.
+fn plain_head(parsed: &httparse::Request<'_, '_>, config: &HttpConfig) -> Option<Box<PlainHead>> {
+    let (Some(method), Some(path), Some(1)) = (parsed.method, parsed.path, parsed.version) else {
+        return None;
     };
+    let method = Method::from_bytes(method.as_bytes()).ok()?;
+    if method == Method::HEAD || method == Method::CONNECT {
+        return None;
+    }
+    let uri = path.parse::<axum::http::Uri>().ok()?;
     let mut headers = HeaderMap::with_capacity(parsed.headers.len());
     let mut body_len = None;
     let mut expects_continue = false;
@@ -458,23 +583,21 @@ fn parse_head(read: &[u8], config: &HttpConfig) -> Parse {
             HeaderName::from_bytes(h.name.as_bytes()),
             HeaderValue::from_bytes(h.value),
         ) else {
-            return Parse::ForHyper;
+            return None;
         };
         if name == header::TRANSFER_ENCODING || name == header::UPGRADE {
-            return Parse::ForHyper;
+            return None;
         }
         if name == header::CONTENT_LENGTH {
             // Digits only (RFC 9112 §6.3): `+5` would parse as a usize, and
             // a length read otherwise than a proxy reads it smuggles.
             let digits = value.as_bytes();
             if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
-                return Parse::ForHyper;
+                return None;
             }
-            let Some(n) = value.to_str().ok().and_then(|v| v.parse::<usize>().ok()) else {
-                return Parse::ForHyper;
-            };
+            let n = value.to_str().ok()?.parse::<usize>().ok()?;
             if body_len.is_some_and(|m| m != n) {
-                return Parse::ForHyper;
+                return None;
             }
             body_len = Some(n);
         }
@@ -490,19 +613,16 @@ fn parse_head(read: &[u8], config: &HttpConfig) -> Parse {
     if body_len > config.max_body_bytes {
         // hyper reads what it must of it before the 413, so that the
         // client sees the answer rather than a reset.
-        return Parse::ForHyper;
+        return None;
     }
-    Parse::Plain(
-        Box::new(PlainHead {
-            method,
-            uri,
-            headers,
-            body_len,
-            expects_continue,
-            close,
-        }),
-        len,
-    )
+    Some(Box::new(PlainHead {
+        method,
+        uri,
+        headers,
+        body_len,
+        expects_continue,
+        close,
+    }))
 }
 
 /// Whether a comma-separated header lists `token`.

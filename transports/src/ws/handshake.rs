@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
 
 use super::{Ws, PATH, SUBPROTOCOL};
+use crate::head::Parsed;
 use crate::origin::OriginPolicy;
 
 /// What the handshake reads and allows.
@@ -135,20 +136,19 @@ async fn read_request(
             return Err(Failed::Gone(std::io::ErrorKind::UnexpectedEof.into()));
         }
         buf.extend_from_slice(&chunk[..n]);
-        let mut headers = vec![httparse::EMPTY_HEADER; limits.max_headers.max(1)];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) if len <= limits.max_header_bytes => {
+        match crate::head::parse(
+            &buf,
+            limits.max_headers,
+            limits.max_header_bytes,
+            to_request,
+        ) {
+            Parsed::Complete(request, len) => {
                 let rest = buf[len..].to_vec();
-                return Ok(to_request(&parsed).map(|request| (request, rest)));
+                return Ok(request.map(|request| (request, rest)));
             }
-            Ok(httparse::Status::Complete(_)) => return Ok(Err(too_large())),
-            Ok(httparse::Status::Partial) if buf.len() >= limits.max_header_bytes => {
-                return Ok(Err(too_large()))
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Ok(Err(too_large())),
-            Err(e) => {
+            Parsed::Partial => {}
+            Parsed::TooLarge => return Ok(Err(too_large())),
+            Parsed::Malformed(e) => {
                 return Ok(Err(Refusal::new(
                     StatusCode::BAD_REQUEST,
                     format!("malformed HTTP request: {e}"),
