@@ -21,6 +21,7 @@ pub mod groups;
 pub mod process;
 pub mod registry;
 mod shards;
+pub mod task;
 pub mod timer;
 pub mod watchdog;
 
@@ -32,5 +33,6 @@ pub use exit::{Down, ExitReason, ExitSignal};
 pub use groups::ProcessGroups;
 pub use process::{current_pid, Monitor, Pid, ProcessInfo, ProcessKind, ProcessRef, WatchRef};
 pub use registry::{RegistryError, ShardedRegistry};
+pub use task::{spawn_task, Stopping};
 pub use timer::TimerRef;
 pub use watchdog::{WatchPolicy, Watchdog, WatchdogConfig};

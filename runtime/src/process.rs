@@ -72,7 +72,8 @@ pub(crate) fn as_process<F: Future>(pid: Pid, fut: F) -> impl Future<Output = F:
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProcessKind {
     /// An arbor actor on a plain tokio task with a counted, bounded mailbox
-    /// (see [`crate::actor`]); about 1 KB when idle.
+    /// (see [`crate::actor`]), about 1 KB when idle; or a task process, one
+    /// future and no mailbox (see [`crate::task`]).
     Lightweight,
     /// A ractor actor run through [`crate::bridge`]; about 8 KB when idle.
     Ractor,

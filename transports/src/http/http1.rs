@@ -14,6 +14,7 @@
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
+use arbor_runtime::Stopping;
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderName, Method, Request, Version};
 use http_body_util::BodyExt;
@@ -26,8 +27,8 @@ use super::*;
 /// next request) while an answer is pending or streaming.
 const READ_AHEAD: usize = 16 << 10;
 
-/// Serves one connection until the client leaves, a limit ends it, or `stop`
-/// fires: then streams with nothing in flight end, the request in progress
+/// Serves one connection until the client leaves, a limit ends it, or its
+/// process is asked to stop: then streams with nothing in flight end, the request in progress
 /// finishes (for up to `drain`), and the connection closes.
 // An async block, not an async fn: an async fn's future would keep its
 // arguments twice, for the life of the connection.
@@ -36,7 +37,7 @@ pub(crate) fn serve(
     stream: TcpStream,
     router: Router,
     config: Arc<HttpConfig>,
-    stop: oneshot::Receiver<()>,
+    stopping: Stopping,
     drain: Duration,
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
@@ -48,19 +49,20 @@ pub(crate) fn serve(
             config,
             closing: closing_rx.clone(),
         };
-        let mut stop = stop;
         loop {
             let head = tokio::select! {
                 head = tokio::time::timeout(conn.config.header_read_timeout, conn.read_head()) => head,
-                _ = &mut stop => return,
+                _ = stopping.requested() => return,
             };
             let head = match head {
                 Ok(Ok(Head::Plain(head))) => head,
                 Ok(Ok(Head::ForHyper)) => {
                     // Boxed, as is each exchange: the task of an idle connection
                     // keeps room only for what it waits on now.
-                    return Box::pin(hyper_serves(conn, router, closing, closing_rx, stop, drain))
-                        .await;
+                    return Box::pin(hyper_serves(
+                        conn, router, closing, closing_rx, stopping, drain,
+                    ))
+                    .await;
                 }
                 // Idle or slow past the header timeout, or the client left.
                 Ok(Err(_)) | Err(_) => return,
@@ -70,7 +72,7 @@ pub(crate) fn serve(
                     Box::pin(conn.exchange(head, router.clone(), Closing(closing_rx.clone())));
                 tokio::select! {
                     next = exchange.as_mut() => next,
-                    _ = &mut stop => {
+                    _ = stopping.requested() => {
                         let _ = closing.send(true);
                         let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
                         drop(exchange);
@@ -199,7 +201,10 @@ impl Conn {
         *request.headers_mut() = headers;
         request.extensions_mut().insert(closing);
         let mut router = router;
-        let answer = tower_service::Service::call(&mut router, request);
+        // Boxed apart from the exchange, so a streaming answer does not
+        // keep room for the router's future (most of the exchange) for
+        // the life of its stream.
+        let answer = Box::pin(tower_service::Service::call(&mut router, request));
         // A client that leaves while its answer is pending cancels it, as
         // with hyper: dropping the handler's future is how it learns.
         let watch = async {
@@ -343,6 +348,9 @@ impl Conn {
         if close {
             out.extend_from_slice(b"connection: close\r\n");
         }
+        // The head is written: a stream may last for hours, and its
+        // headers need not.
+        drop(parts);
         if bodiless {
             out.extend_from_slice(b"\r\n");
             self.stream.write_all(&out).await?;
@@ -638,7 +646,7 @@ async fn hyper_serves(
     router: Router,
     closing: watch::Sender<bool>,
     closing_rx: watch::Receiver<bool>,
-    stop: oneshot::Receiver<()>,
+    stopping: Stopping,
     drain: Duration,
 ) {
     let Conn {
@@ -669,7 +677,7 @@ async fn hyper_serves(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = stop => {
+        _ = stopping.requested() => {
             // Streams with nothing in flight end now; the request in
             // progress finishes (up to the drain time); then close.
             let _ = closing.send(true);
@@ -800,15 +808,22 @@ mod tests {
         let addr = listener.local_addr()?;
         let _client = TcpStream::connect(addr).await?;
         let (stream, _) = listener.accept().await?;
-        let (_stop, stopped) = oneshot::channel();
-        let serving = serve(
-            stream,
-            Router::new(),
-            Arc::new(HttpConfig::default()),
-            stopped,
-            Duration::from_secs(1),
-        );
-        let size = std::mem::size_of_val(&serving);
+        let mut size = 0;
+        let serving = arbor_runtime::spawn_task(|stopping| {
+            let serving = serve(
+                stream,
+                Router::new(),
+                Arc::new(HttpConfig::default()),
+                stopping,
+                Duration::from_secs(1),
+            );
+            size = std::mem::size_of_val(&serving);
+            async move {
+                serving.await;
+                Ok(())
+            }
+        });
+        serving.kill();
         eprintln!("serve future: {size} bytes");
         // The exchange and hyper's connection are boxed: unboxed, this was
         // several KiB.
@@ -831,14 +846,11 @@ mod tests {
             "/",
             axum::routing::get(|| async { ([(header::CONNECTION, "close")], "bye") }),
         );
-        let (_stop, stopped) = oneshot::channel();
-        let serving = tokio::spawn(serve(
-            stream,
-            router,
-            Arc::new(HttpConfig::default()),
-            stopped,
-            Duration::from_secs(1),
-        ));
+        let serving = arbor_runtime::spawn_task(|stopping| async move {
+            let config = Arc::new(HttpConfig::default());
+            serve(stream, router, config, stopping, Duration::from_secs(1)).await;
+            Ok(())
+        });
         client
             .write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await?;
@@ -859,7 +871,8 @@ mod tests {
             .duration_since(sent)
             .map_err(std::io::Error::other)?;
         assert!(off < Duration::from_secs(5), "{date}");
-        serving.await.map_err(std::io::Error::other)?;
+        let ended = tokio::time::timeout(Duration::from_secs(5), serving.wait()).await;
+        assert_eq!(ended.ok(), Some(arbor_runtime::ExitReason::Normal));
         Ok(())
     }
 

@@ -57,9 +57,7 @@ use arbor_mcp::jsonrpc::{
 use arbor_mcp::outbox::{outbox, FrameKind, OutboxReceiver};
 use arbor_mcp::session::{envelope_version, start_session, SessionMsg};
 use arbor_mcp::{Era, McpServer, Method, NotificationMethod, ProtocolVersion};
-use arbor_runtime::{
-    spawn, Actor, ActorRef, Context, ExitReason, Flow, ShardedRegistry, SpawnError,
-};
+use arbor_runtime::{ActorRef, ExitReason, ShardedRegistry, SpawnError};
 use arbor_supervision::{
     ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Shutdown, Started,
     Strategy, Supervisor,
