@@ -11,9 +11,10 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
+use arbor_runtime::channel::{self, TrySendError};
 use arbor_runtime::{ExitReason, ProcessRef};
 use serde_json::Value;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::jsonrpc::{Id, Message};
 use crate::memory::{Consumer, Held};
@@ -162,9 +163,9 @@ struct Shared {
 /// The sending side of a connection's outbound queue.
 #[derive(Clone, Debug)]
 pub struct Outbox {
-    // Boxed: the channel allocates its slots in blocks of 32 up front, and
-    // an idle connection should hold 32 pointers, not 32 frames.
-    tx: mpsc::Sender<Box<Queued>>,
+    // Boxed: a queue of frames waiting for a slow client grows by
+    // pointers, and its buffer is released once it drains.
+    tx: channel::Sender<Box<Queued>>,
     shared: Arc<Shared>,
 }
 
@@ -177,7 +178,7 @@ impl std::fmt::Debug for Queued {
 /// The transport's side of a connection's outbound queue.
 #[derive(Debug)]
 pub struct OutboxReceiver {
-    rx: mpsc::Receiver<Box<Queued>>,
+    rx: channel::Receiver<Box<Queued>>,
     shared: Arc<Shared>,
 }
 
@@ -186,7 +187,7 @@ pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
     let max_bytes = config
         .max_bytes
         .clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
-    let (tx, rx) = mpsc::channel(config.max_messages.max(1));
+    let (tx, rx) = channel::bounded(config.max_messages.max(1));
     let shared = Arc::new(Shared {
         bytes: Arc::new(Semaphore::new(max_bytes)),
         max_bytes,
@@ -383,8 +384,8 @@ impl Outbox {
                 _memory: memory,
             })) {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::TrySendError::Full(_)) => SendError::Full,
-                Err(mpsc::error::TrySendError::Closed(_)) => SendError::Closed,
+                Err(TrySendError::Full(_)) => SendError::Full,
+                Err(TrySendError::Closed(_)) => SendError::Closed,
             },
             Err(tokio::sync::TryAcquireError::NoPermits) => SendError::Full,
             Err(tokio::sync::TryAcquireError::Closed) => SendError::Closed,
@@ -465,7 +466,7 @@ impl OutboxReceiver {
 
     /// The next frame if one is queued now (releases are skipped).
     pub fn try_recv_frame(&mut self) -> Option<Frame> {
-        while let Ok(queued) = self.rx.try_recv() {
+        while let Some(queued) = self.rx.try_recv() {
             if let Outbound::Frame(frame) = queued.item {
                 return Some(frame);
             }

@@ -15,6 +15,7 @@
 pub mod actor;
 pub mod bridge;
 mod census;
+pub mod channel;
 pub mod error;
 pub mod exit;
 pub mod groups;

@@ -139,7 +139,7 @@ pub(super) async fn post_modern(
                 Ok(Some(frame)) => vec![SseEvent::data(Arc::from(frame.json))],
                 _ => Vec::new(),
             };
-            let (tx, events) = tokio::sync::mpsc::channel(http.config.stream_buffer.max(1));
+            let (tx, events) = arbor_runtime::channel::bounded(http.config.stream_buffer.max(1));
             tokio::spawn(async move {
                 while let Some(frame) = received.recv_frame().await {
                     let event = Box::new(SseEvent::data(Arc::from(frame.json)));

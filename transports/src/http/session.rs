@@ -23,9 +23,10 @@ use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::{McpServer, ProtocolVersion};
+use arbor_runtime::channel;
 use arbor_runtime::timer::{send_interval, sleep_until_or_never, TimerRef};
 use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::stream::SseEvent;
 use super::HttpConfig;
@@ -73,7 +74,7 @@ pub(crate) struct Attached {
     pub(crate) stream: u64,
     pub(crate) attach: u64,
     pub(crate) first: Vec<SseEvent>,
-    pub(crate) events: mpsc::Receiver<Box<SseEvent>>,
+    pub(crate) events: channel::Receiver<Box<SseEvent>>,
 }
 
 /// Why a GET cannot be served.
@@ -173,7 +174,7 @@ impl StreamState {
 #[derive(Debug, Default)]
 struct StreamState {
     /// The attached body's sender, and which attach it is.
-    live: Option<(u64, mpsc::Sender<Box<SseEvent>>)>,
+    live: Option<(u64, channel::Sender<Box<SseEvent>>)>,
     /// Requests still to be answered on it (or, in a batch, not cancelled).
     pending: usize,
     /// How they are answered.
@@ -520,7 +521,7 @@ impl HttpSession {
         if primed && self.mode == Mode::Streamable {
             first.push(self.priming(stream));
         }
-        let (tx, events) = mpsc::channel(self.config.stream_buffer.max(1));
+        let (tx, events) = channel::bounded(self.config.stream_buffer.max(1));
         // A finished stream only replays, then ends.
         if state.pending > 0 || stream == STANDALONE {
             state.live = Some((attach, tx));

@@ -5,11 +5,12 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arbor_runtime::channel;
 use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderValue};
 use axum::response::Response;
 use futures_util::stream::{self, StreamExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 /// One event for a client's SSE stream.
 #[derive(Clone, Debug)]
@@ -78,7 +79,7 @@ impl Closing {
 /// The next event (`Some(None)` once the senders are gone), or `None` after
 /// `keep_alive` of silence; a zero `keep_alive` waits for ever.
 pub(crate) async fn recv_or_keep_alive<T>(
-    events: &mut mpsc::Receiver<T>,
+    events: &mut channel::Receiver<T>,
     keep_alive: Duration,
 ) -> Option<Option<T>> {
     if keep_alive.is_zero() {
@@ -120,8 +121,8 @@ pub(crate) enum AtClose {
 /// dropped with the body.
 pub(crate) fn sse_response(
     first: Vec<SseEvent>,
-    // Boxed: a channel allocates a block of 32 slots up front.
-    events: mpsc::Receiver<Box<SseEvent>>,
+    // Boxed: a stream held up by a slow client queues pointers.
+    events: channel::Receiver<Box<SseEvent>>,
     keep_alive: Duration,
     guard: OnDrop,
     closing: Option<(Closing, AtClose)>,
