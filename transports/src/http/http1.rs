@@ -67,17 +67,25 @@ pub(crate) fn serve(
                 // Idle or slow past the header timeout, or the client left.
                 Ok(Err(_)) | Err(_) => return,
             };
-            let next = {
-                let mut exchange =
-                    Box::pin(conn.exchange(head, router.clone(), Closing(closing_rx.clone())));
-                tokio::select! {
-                    next = exchange.as_mut() => next,
-                    _ = stopping.requested() => {
-                        let _ = closing.send(true);
-                        let _ = tokio::time::timeout(drain, exchange.as_mut()).await;
-                        drop(exchange);
-                        let _ = conn.stream.shutdown().await;
-                        return;
+            let exchange =
+                Box::pin(conn.exchange(head, router.clone(), Closing(closing_rx.clone())));
+            let Some(exchanged) = until_stopped(exchange, &stopping, &closing, drain).await else {
+                let _ = conn.stream.shutdown().await;
+                return;
+            };
+            let next = match exchanged {
+                Exchanged::Done(next) => next,
+                Exchanged::Streaming(body, next) => {
+                    // The exchange is gone: a stream that lasts for hours
+                    // keeps only its body and this loop.
+                    let streaming = Box::pin(conn.stream_body(body, next));
+                    match until_stopped(streaming, &stopping, &closing, drain).await {
+                        Some(Ok(next)) => next,
+                        Some(Err(_)) => Next::Close,
+                        None => {
+                            let _ = conn.stream.shutdown().await;
+                            return;
+                        }
                     }
                 }
             };
@@ -89,6 +97,25 @@ pub(crate) fn serve(
                 // Idle: hold no buffer.
                 conn.read = Vec::new();
             }
+        }
+    }
+}
+
+/// Runs `work` to its end, or, once the connection is asked to stop,
+/// tells what it serves (`closing`) and gives it up to `drain` more:
+/// `None` then.
+async fn until_stopped<F: std::future::Future>(
+    mut work: Pin<Box<F>>,
+    stopping: &Stopping,
+    closing: &watch::Sender<bool>,
+    drain: Duration,
+) -> Option<F::Output> {
+    tokio::select! {
+        done = work.as_mut() => Some(done),
+        _ = stopping.requested() => {
+            let _ = closing.send(true);
+            let _ = tokio::time::timeout(drain, work.as_mut()).await;
+            None
         }
     }
 }
@@ -136,6 +163,22 @@ enum Next {
     Close,
 }
 
+/// How an exchange ended.
+enum Exchanged {
+    /// Answered whole.
+    Done(Next),
+    /// The head of a streamed answer is written; its body follows.
+    Streaming(Body, Next),
+}
+
+/// What writing an answer's head gave.
+enum Written {
+    /// The whole answer.
+    Whole(Next),
+    /// Only the head: the body is to be streamed, chunked.
+    Head(Body, Next),
+}
+
 impl Conn {
     /// Reads until a whole head is in, and parses it. A head arbor does not
     /// serve (or cannot parse) is left in `read` for hyper.
@@ -176,7 +219,12 @@ impl Conn {
 
     /// Calls the router, feeding it the body as it asks for it, and
     /// writes its answer.
-    async fn exchange(&mut self, head: Box<PlainHead>, router: Router, closing: Closing) -> Next {
+    async fn exchange(
+        &mut self,
+        head: Box<PlainHead>,
+        router: Router,
+        closing: Closing,
+    ) -> Exchanged {
         let PlainHead {
             method,
             uri,
@@ -220,20 +268,27 @@ impl Conn {
                 Ok(response) => response,
                 Err(never) => match never {},
             },
-            _ = watch => return Next::Close,
+            _ = watch => return Exchanged::Done(Next::Close),
         };
         // Answered before all of the body was read (a refusal, say): what
         // is left of it cannot be told from a next request, so the
         // connection ends.
         let close = close || self.unread > 0;
-        let next = self.write_response(response, close).await;
+        let next = match self.write_response(response, close).await {
+            Ok(Written::Head(body, next)) if self.unread == 0 => {
+                return Exchanged::Streaming(body, next)
+            }
+            Ok(Written::Head(body, next)) => self.stream_body(body, next).await,
+            Ok(Written::Whole(next)) => Ok(next),
+            Err(e) => Err(e),
+        };
         if self.unread > 0 {
             self.linger().await;
         }
-        match next {
+        Exchanged::Done(match next {
             Ok(Next::KeepAlive) if !close => Next::KeepAlive,
             _ => Next::Close,
-        }
+        })
     }
 
     /// Feeds the body to the handler once it first asks for it (sending
@@ -305,7 +360,11 @@ impl Conn {
     /// Writes `response`: in one write when its length is known, else
     /// chunked, a write per frame, as the frames come. Stops (and closes)
     /// when the client leaves.
-    async fn write_response(&mut self, response: Response, close: bool) -> std::io::Result<Next> {
+    async fn write_response(
+        &mut self,
+        response: Response,
+        close: bool,
+    ) -> std::io::Result<Written> {
         let (parts, mut body) = response.into_parts();
         // The handler may end the connection too, by saying so.
         let close = close
@@ -348,13 +407,10 @@ impl Conn {
         if close {
             out.extend_from_slice(b"connection: close\r\n");
         }
-        // The head is written: a stream may last for hours, and its
-        // headers need not.
-        drop(parts);
         if bodiless {
             out.extend_from_slice(b"\r\n");
             self.stream.write_all(&out).await?;
-            return Ok(done);
+            return Ok(Written::Whole(done));
         }
         if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
             out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
@@ -364,15 +420,20 @@ impl Conn {
                 match self.next_data(&mut body).await {
                     Ok(Some(data)) => out.extend_from_slice(&data),
                     Ok(None) => break,
-                    Err(Gone) => return Ok(Next::Close),
+                    Err(Gone) => return Ok(Written::Whole(Next::Close)),
                 }
             }
             self.stream.write_all(&out).await?;
-            return Ok(done);
+            return Ok(Written::Whole(done));
         }
         out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
         self.stream.write_all(&out).await?;
-        drop(out);
+        Ok(Written::Head(body, done))
+    }
+
+    /// Streams a body whose head is written, a chunk per frame as the
+    /// frames come; `done` once it ends, `Close` if the client left.
+    async fn stream_body(&mut self, mut body: Body, done: Next) -> std::io::Result<Next> {
         loop {
             match self.next_data(&mut body).await {
                 Ok(Some(data)) if data.is_empty() => {}
