@@ -192,6 +192,47 @@ struct StreamState {
     kept: usize,
 }
 
+/// A session's streams by id. A list, not a map: a session has few at
+/// once (its GET stream and the POSTs being answered), and a map's smallest
+/// table held four times what the one stream most sessions have costs.
+struct Streams(Vec<(u64, StreamState)>);
+
+impl Streams {
+    /// The standalone (GET) stream alone.
+    fn standalone() -> Self {
+        let mut streams = Vec::with_capacity(1);
+        streams.push((STANDALONE, StreamState::default()));
+        Streams(streams)
+    }
+
+    fn get(&self, id: &u64) -> Option<&StreamState> {
+        self.0.iter().find(|(s, _)| s == id).map(|(_, state)| state)
+    }
+
+    fn get_mut(&mut self, id: &u64) -> Option<&mut StreamState> {
+        self.0
+            .iter_mut()
+            .find(|(s, _)| s == id)
+            .map(|(_, state)| state)
+    }
+
+    fn insert(&mut self, id: u64, state: StreamState) {
+        match self.get_mut(&id) {
+            Some(old) => *old = state,
+            None => self.0.push((id, state)),
+        }
+    }
+
+    fn remove(&mut self, id: &u64) -> Option<StreamState> {
+        let at = self.0.iter().position(|(s, _)| s == id)?;
+        Some(self.0.swap_remove(at).1)
+    }
+
+    fn values(&self) -> impl Iterator<Item = &StreamState> {
+        self.0.iter().map(|(_, state)| state)
+    }
+}
+
 /// The session process.
 pub(crate) struct HttpSession {
     mode: Mode,
@@ -200,7 +241,7 @@ pub(crate) struct HttpSession {
     config: Arc<HttpConfig>,
     session: ActorRef<SessionMsg>,
     inbound: InboundBudget,
-    streams: HashMap<u64, StreamState>,
+    streams: Streams,
     by_request: HashMap<Id, u64>,
     batches: VecDeque<u64>,
     kept: VecDeque<Kept>,
@@ -255,7 +296,7 @@ pub(crate) async fn start(
         config,
         session: session.clone(),
         inbound,
-        streams: HashMap::from([(STANDALONE, StreamState::default())]),
+        streams: Streams::standalone(),
         by_request: HashMap::new(),
         batches: VecDeque::new(),
         kept: VecDeque::new(),
