@@ -200,9 +200,7 @@ struct Streams(Vec<(u64, StreamState)>);
 impl Streams {
     /// The standalone (GET) stream alone.
     fn standalone() -> Self {
-        let mut streams = Vec::with_capacity(1);
-        streams.push((STANDALONE, StreamState::default()));
-        Streams(streams)
+        Streams(vec![(STANDALONE, StreamState::default())])
     }
 
     fn get(&self, id: &u64) -> Option<&StreamState> {
