@@ -91,8 +91,9 @@ impl Cell for TaskCell {
 
     fn request_stop(&self) {
         self.stop_requested.store(true, Ordering::Release);
-        // A permit if the body is not waiting now: it sees the flag next.
-        self.stop.notify_one();
+        // Every waiter: `requested` makes its `Notified` before it reads
+        // the flag, so none waiting is missed, and later ones see the flag.
+        self.stop.notify_waiters();
     }
 
     fn closed(&self) {
@@ -161,6 +162,11 @@ where
     *cell.task.lock() = Some(task.abort_handle());
     if cell.killed.load(Ordering::Acquire) {
         task.abort();
+    }
+    if !cell.core.is_alive() {
+        // It ended before its handle was stored (`closed` found none):
+        // nothing is left to abort, and the handle would keep the task.
+        cell.task.lock().take();
     }
     ProcessRef(cell)
 }
@@ -235,6 +241,18 @@ mod tests {
         worker.stop(ExitReason::Shutdown);
         assert_eq!(worker.wait().await, ExitReason::Shutdown);
         assert!(finished_rx.await.is_ok(), "the body ran to its end");
+    }
+
+    #[tokio::test]
+    async fn every_waiter_sees_the_stop() {
+        let worker = spawn_task(|stopping| async move {
+            tokio::join!(stopping.requested(), stopping.requested());
+            Ok(())
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        worker.stop(ExitReason::Shutdown);
+        let reason = tokio::time::timeout(Duration::from_secs(2), worker.wait()).await;
+        assert_eq!(reason.ok(), Some(ExitReason::Shutdown));
     }
 
     #[tokio::test]

@@ -27,6 +27,9 @@ use super::*;
 /// next request) while an answer is pending or streaming.
 const READ_AHEAD: usize = 16 << 10;
 
+/// The interim answer to `Expect: 100-continue`.
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
 /// Serves one connection until the client leaves, a limit ends it, or its
 /// process is asked to stop: then streams with nothing in flight end, the request in progress
 /// finishes (for up to `drain`), and the connection closes.
@@ -42,10 +45,13 @@ pub(crate) fn serve(
 ) -> impl std::future::Future<Output = ()> + Send {
     async move {
         let (closing, closing_rx) = watch::channel(false);
+        // Set once asked to stop: when the drain ends.
+        let mut deadline = None;
         let mut conn = Conn {
             stream,
             read: Vec::new(),
             unread: 0,
+            interim: 0,
             config,
             closing: closing_rx.clone(),
         };
@@ -69,27 +75,25 @@ pub(crate) fn serve(
             };
             let exchange =
                 Box::pin(conn.exchange(head, router.clone(), Closing(closing_rx.clone())));
-            let Some(exchanged) = until_stopped(exchange, &stopping, &closing, drain).await else {
-                let _ = conn.stream.shutdown().await;
-                return;
-            };
+            let exchanged =
+                until_stopped(exchange, &stopping, &closing, &mut deadline, drain).await;
             let next = match exchanged {
-                Exchanged::Done(next) => next,
-                Exchanged::Streaming(body, next) => {
+                Some(Exchanged::Done(next)) => next,
+                Some(Exchanged::Streaming(body, next)) => {
                     // The exchange is gone: a stream that lasts for hours
-                    // keeps only its body and this loop.
+                    // keeps only its body and this loop. One begun while
+                    // draining has what is left of the drain.
                     let streaming = Box::pin(conn.stream_body(body, next));
-                    match until_stopped(streaming, &stopping, &closing, drain).await {
+                    match until_stopped(streaming, &stopping, &closing, &mut deadline, drain).await
+                    {
                         Some(Ok(next)) => next,
-                        Some(Err(_)) => Next::Close,
-                        None => {
-                            let _ = conn.stream.shutdown().await;
-                            return;
-                        }
+                        Some(Err(_)) | None => Next::Close,
                     }
                 }
+                None => Next::Close,
             };
-            if next == Next::Close {
+            // Draining: no next request.
+            if next == Next::Close || deadline.is_some() {
                 let _ = conn.stream.shutdown().await;
                 return;
             }
@@ -101,23 +105,28 @@ pub(crate) fn serve(
     }
 }
 
-/// Runs `work` to its end, or, once the connection is asked to stop,
-/// tells what it serves (`closing`) and gives it up to `drain` more:
-/// `None` then.
+/// Runs `work` to its end. Once the connection is asked to stop, tells
+/// what it serves (`closing`) and lets it run until `deadline`, set then to
+/// `drain` from now and kept for what follows (a streamed answer's body):
+/// `None` if it did not finish by then.
 async fn until_stopped<F: std::future::Future>(
     mut work: Pin<Box<F>>,
     stopping: &Stopping,
     closing: &watch::Sender<bool>,
+    deadline: &mut Option<tokio::time::Instant>,
     drain: Duration,
 ) -> Option<F::Output> {
-    tokio::select! {
-        done = work.as_mut() => Some(done),
-        _ = stopping.requested() => {
-            let _ = closing.send(true);
-            let _ = tokio::time::timeout(drain, work.as_mut()).await;
-            None
-        }
-    }
+    let until = match *deadline {
+        Some(until) => until,
+        None => tokio::select! {
+            done = work.as_mut() => return Some(done),
+            _ = stopping.requested() => {
+                let _ = closing.send(true);
+                *deadline.insert(tokio::time::Instant::now() + drain)
+            }
+        },
+    };
+    tokio::time::timeout_at(until, work).await.ok()
 }
 
 /// A connection arbor serves: the socket and what was read past the
@@ -126,8 +135,11 @@ struct Conn {
     stream: TcpStream,
     /// Bytes read and not yet used; empty (and unallocated) when idle.
     read: Vec<u8>,
-    /// Bytes of the current request's body not yet read from the socket.
+    /// Bytes of the current request's body not yet taken: in `read`
+    /// (which then holds nothing else) or still on the socket.
     unread: usize,
+    /// Bytes of a `100 Continue` not yet written.
+    interim: usize,
     config: Arc<HttpConfig>,
     /// Set once the connection is shutting down: what is answered then
     /// says `connection: close`, so no client pools it.
@@ -238,7 +250,9 @@ impl Conn {
             let rest = self.read.split_off(body_len);
             (Body::from(std::mem::replace(&mut self.read, rest)), None)
         } else {
-            self.unread = body_len - self.read.len();
+            // All of it, what came with the head included: `read` holds
+            // only body bytes now, and they count as unread until taken.
+            self.unread = body_len;
             let (incoming, feed) = Incoming::new(body_len);
             (Body::new(incoming), Some(feed))
         };
@@ -255,9 +269,14 @@ impl Conn {
         let answer = Box::pin(tower_service::Service::call(&mut router, request));
         // A client that leaves while its answer is pending cancels it, as
         // with hyper: dropping the handler's future is how it learns.
+        let body_read_timeout = self.config.body_read_timeout;
         let watch = async {
             if let Some(feed) = feed {
-                if self.feed(feed, expects_continue).await.is_err() {
+                // Past the deadline the feed (and its sender) goes, so a
+                // handler still reading sees its body fail, not hang.
+                let fed =
+                    tokio::time::timeout(body_read_timeout, self.feed(feed, expects_continue));
+                if let Ok(Err(Gone)) = fed.await {
                     return;
                 }
             }
@@ -274,6 +293,9 @@ impl Conn {
         // is left of it cannot be told from a next request, so the
         // connection ends.
         let close = close || self.unread > 0;
+        if self.finish_interim().await.is_err() {
+            return Exchanged::Done(Next::Close);
+        }
         let next = match self.write_response(response, close).await {
             Ok(Written::Head(body, next)) if self.unread == 0 => {
                 return Exchanged::Streaming(body, next)
@@ -302,24 +324,28 @@ impl Conn {
             return Ok(());
         }
         if expects_continue && self.read.is_empty() {
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .await
-                .map_err(|_| Gone)?;
+            self.interim = CONTINUE.len();
+            self.finish_interim().await.map_err(|_| Gone)?;
         }
         if !self.read.is_empty() {
             let first = std::mem::take(&mut self.read);
+            self.unread -= first.len();
             if chunks.send(Bytes::from(first)).await.is_err() {
                 return Ok(());
             }
         }
         while self.unread > 0 {
-            let mut data = Vec::with_capacity(self.unread.min(READ_AHEAD));
+            // Exactly what is left of the body at most: what follows it
+            // is the next request's.
+            let mut data = vec![0u8; self.unread.min(READ_AHEAD)];
             loop {
                 self.stream.readable().await.map_err(|_| Gone)?;
-                match self.stream.try_read_buf(&mut data) {
+                match self.stream.try_read(&mut data) {
                     Ok(0) => return Err(Gone),
-                    Ok(_) => break,
+                    Ok(n) => {
+                        data.truncate(n);
+                        break;
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                     Err(_) => return Err(Gone),
                 }
@@ -328,6 +354,20 @@ impl Conn {
             if chunks.send(Bytes::from(data)).await.is_err() {
                 return Ok(());
             }
+        }
+        Ok(())
+    }
+
+    /// Writes what is left of a `100 Continue` begun by [`Conn::feed`]: an
+    /// answer that came meanwhile must not follow half an interim line.
+    async fn finish_interim(&mut self) -> std::io::Result<()> {
+        while self.interim > 0 {
+            let from = CONTINUE.len() - self.interim;
+            let n = self.stream.write(&CONTINUE[from..]).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.interim -= n;
         }
         Ok(())
     }
@@ -934,6 +974,105 @@ mod tests {
         assert!(off < Duration::from_secs(5), "{date}");
         let ended = tokio::time::timeout(Duration::from_secs(5), serving.wait()).await;
         assert_eq!(ended.ok(), Some(arbor_runtime::ExitReason::Normal));
+        Ok(())
+    }
+
+    /// A connection serving `router` as a task process, and its client.
+    async fn served(
+        router: Router,
+        drain: Duration,
+    ) -> std::io::Result<(arbor_runtime::ProcessRef, TcpStream)> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (stream, _) = listener.accept().await?;
+        let process = arbor_runtime::spawn_task(move |stopping| async move {
+            let config = Arc::new(HttpConfig::default());
+            serve(stream, router, config, stopping, drain).await;
+            Ok(())
+        });
+        Ok((process, client))
+    }
+
+    /// Reads until `until` is in what came (or the stream ends).
+    async fn read_until(client: &mut TcpStream, until: &str) -> std::io::Result<String> {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !String::from_utf8_lossy(&got).contains(until) {
+            let n = tokio::time::timeout(Duration::from_secs(3), client.read(&mut buf))
+                .await
+                .map_err(|_| std::io::Error::other("no answer"))??;
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&buf[..n]);
+        }
+        Ok(String::from_utf8_lossy(&got).into_owned())
+    }
+
+    /// Part of a body comes with its head to a handler that never reads
+    /// it, and the rest after: all of it is dropped, none of it is read as
+    /// a request (its last bytes are one), and the next real request is
+    /// answered on the same connection.
+    #[tokio::test]
+    async fn a_body_the_handler_ignores_is_never_read_as_a_request() -> std::io::Result<()> {
+        let router = Router::new()
+            .route(
+                "/",
+                axum::routing::post(|| async {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    "slow"
+                }),
+            )
+            .route("/real", axum::routing::get(|| async { "real" }));
+        let (_process, mut client) = served(router, Duration::from_secs(1)).await?;
+        let smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n";
+        let body = format!("{}{smuggled}", "x".repeat(100 - smuggled.len()));
+        let head = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n";
+        client
+            .write_all(format!("{head}{}", &body[..40]).as_bytes())
+            .await?;
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        client.write_all(&body.as_bytes()[40..]).await?;
+        let first = read_until(&mut client, "slow").await?;
+        client
+            .write_all(b"GET /real HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await?;
+        let all = first + &read_until(&mut client, "real").await?;
+        assert_eq!(all.matches("HTTP/1.1 200").count(), 2, "{all}");
+        assert_eq!(all.matches("HTTP/1.1 ").count(), 2, "{all}");
+        Ok(())
+    }
+
+    /// A streamed answer that begins while the connection drains is sent
+    /// whole, its last chunk included, before the connection closes.
+    #[tokio::test]
+    async fn a_stream_begun_while_draining_is_sent_whole() -> std::io::Result<()> {
+        let router = Router::new().route(
+            "/",
+            axum::routing::get(|| async {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                use futures_util::StreamExt;
+                let chunks = futures_util::stream::iter(["one", "two"]).then(|c| async move {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    Ok::<_, std::convert::Infallible>(Bytes::from_static(c.as_bytes()))
+                });
+                Body::from_stream(chunks)
+            }),
+        );
+        let (process, mut client) = served(router, Duration::from_secs(2)).await?;
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        process.stop(arbor_runtime::ExitReason::Shutdown);
+        let answer = read_until(&mut client, "0\r\n\r\n").await?;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("connection: close"), "{answer}");
+        assert!(answer.contains("one") && answer.contains("two"), "{answer}");
+        assert!(answer.ends_with("0\r\n\r\n"), "{answer}");
+        let ended = tokio::time::timeout(Duration::from_secs(3), process.wait()).await;
+        assert_eq!(ended.ok(), Some(arbor_runtime::ExitReason::Shutdown));
         Ok(())
     }
 
