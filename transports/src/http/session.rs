@@ -24,8 +24,8 @@ use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
 use arbor_mcp::session::{start_session, SessionMsg};
 use arbor_mcp::{McpServer, ProtocolVersion};
 use arbor_runtime::channel;
-use arbor_runtime::timer::{send_interval, sleep_until_or_never, TimerRef};
-use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SpawnError};
+use arbor_runtime::timer::sleep_until_or_never;
+use arbor_runtime::{spawn, Actor, ActorRef, Context, ExitReason, Flow, SendError, SpawnError};
 use tokio::sync::oneshot;
 
 use super::stream::SseEvent;
@@ -251,7 +251,6 @@ pub(crate) struct HttpSession {
     next_seq: u64,
     next_attach: u64,
     last_active: Instant,
-    idle_timer: Option<TimerRef>,
 }
 
 /// The bytes of events a session keeps for replay, mirrored in the
@@ -288,6 +287,7 @@ pub(crate) async fn start(
     let budget = InboundBudget::new(server.config().max_inbound_bytes);
     let session = start_session(server, out).await?;
     let inbound = budget.with_memory(received.memory());
+    let idle_checks = idle_checks(&config);
     let http = spawn(HttpSession {
         mode,
         version: None,
@@ -304,7 +304,6 @@ pub(crate) async fn start(
         next_seq: 0,
         next_attach: 0,
         last_active: Instant::now(),
-        idle_timer: None,
     })
     .await;
     let http = match http {
@@ -318,7 +317,7 @@ pub(crate) async fn start(
     // overflow, a shutdown) ends the HTTP session once all it sent has been
     // moved over (see `pump`), and the HTTP session's end stops the MCP
     // session.
-    tokio::spawn(pump(received, http.clone(), session.process()));
+    tokio::spawn(pump(received, http.clone(), session.process(), idle_checks));
     Ok((http, session))
 }
 
@@ -331,18 +330,30 @@ const LAST_OUTPUT_GRACE: Duration = Duration::from_secs(1);
 /// applies. Once the MCP session has ended and its output is all moved
 /// over, ends the HTTP session: after that output, in mailbox order, so an
 /// answer given while stopping still reaches its stream.
+///
+/// It also ticks the session's idle check (`idle_timeout` / 4), which would
+/// otherwise be a timer task of its own for every session.
 async fn pump(
     mut received: OutboxReceiver,
     http: ActorRef<HttpSessionMsg>,
     mcp: arbor_runtime::ProcessRef,
+    idle_checks: Option<tokio::time::Interval>,
 ) {
     let exited = mcp.wait();
     tokio::pin!(exited);
     let mut ended: Option<(ExitReason, tokio::time::Instant)> = None;
+    let mut idle_checks = idle_checks;
     loop {
         let grace = ended.as_ref().map(|(_, at)| *at + LAST_OUTPUT_GRACE);
         let item = tokio::select! {
             item = received.recv() => item,
+            _ = tick(&mut idle_checks) => {
+                // Skipped when its mailbox is full: it is not idle then.
+                if let Err(SendError::Closed(_)) = http.try_send(HttpSessionMsg::IdleCheck) {
+                    return;
+                }
+                continue;
+            }
             reason = &mut exited, if ended.is_none() => {
                 ended = Some((reason, tokio::time::Instant::now()));
                 continue;
@@ -365,19 +376,30 @@ async fn pump(
     let _ = http.send(HttpSessionMsg::Ended(reason)).await;
 }
 
+/// The idle checks' schedule, if sessions end when idle.
+fn idle_checks(config: &HttpConfig) -> Option<tokio::time::Interval> {
+    let idle = config.idle_timeout;
+    if idle.is_zero() {
+        return None;
+    }
+    let every = (idle / 4).max(Duration::from_millis(10));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    Some(ticks)
+}
+
+/// The next idle check; never, without them.
+async fn tick(checks: &mut Option<tokio::time::Interval>) {
+    match checks {
+        Some(checks) => {
+            checks.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 impl Actor for HttpSession {
     type Msg = HttpSessionMsg;
-
-    async fn init(&mut self, ctx: &mut Context<Self>) -> Flow {
-        let idle = self.config.idle_timeout;
-        if !idle.is_zero() {
-            let every = (idle / 4).max(Duration::from_millis(10));
-            self.idle_timer = Some(send_interval(every, ctx.myself().clone(), || {
-                HttpSessionMsg::IdleCheck
-            }));
-        }
-        Ok(())
-    }
 
     async fn handle(&mut self, msg: HttpSessionMsg, ctx: &mut Context<Self>) -> Flow {
         match msg {
@@ -493,9 +515,6 @@ impl Actor for HttpSession {
     }
 
     async fn terminate(&mut self, _reason: &ExitReason) {
-        if let Some(timer) = self.idle_timer.take() {
-            timer.cancel();
-        }
         // Requests in flight may still answer (up to the drain timeout);
         // nothing can reach the client any more.
         self.session.process().stop(ExitReason::Shutdown);
