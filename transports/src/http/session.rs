@@ -192,45 +192,6 @@ struct StreamState {
     kept: usize,
 }
 
-/// A session's streams by id. A list, not a map: a session has few at
-/// once (its GET stream and the POSTs being answered), and a map's smallest
-/// table held four times what the one stream most sessions have costs.
-struct Streams(Vec<(u64, StreamState)>);
-
-impl Streams {
-    /// The standalone (GET) stream alone.
-    fn standalone() -> Self {
-        Streams(vec![(STANDALONE, StreamState::default())])
-    }
-
-    fn get(&self, id: &u64) -> Option<&StreamState> {
-        self.0.iter().find(|(s, _)| s == id).map(|(_, state)| state)
-    }
-
-    fn get_mut(&mut self, id: &u64) -> Option<&mut StreamState> {
-        self.0
-            .iter_mut()
-            .find(|(s, _)| s == id)
-            .map(|(_, state)| state)
-    }
-
-    fn insert(&mut self, id: u64, state: StreamState) {
-        match self.get_mut(&id) {
-            Some(old) => *old = state,
-            None => self.0.push((id, state)),
-        }
-    }
-
-    fn remove(&mut self, id: &u64) -> Option<StreamState> {
-        let at = self.0.iter().position(|(s, _)| s == id)?;
-        Some(self.0.swap_remove(at).1)
-    }
-
-    fn values(&self) -> impl Iterator<Item = &StreamState> {
-        self.0.iter().map(|(_, state)| state)
-    }
-}
-
 /// The session process.
 pub(crate) struct HttpSession {
     mode: Mode,
@@ -239,7 +200,7 @@ pub(crate) struct HttpSession {
     config: Arc<HttpConfig>,
     session: ActorRef<SessionMsg>,
     inbound: InboundBudget,
-    streams: Streams,
+    streams: HashMap<u64, StreamState>,
     by_request: HashMap<Id, u64>,
     batches: VecDeque<u64>,
     kept: VecDeque<Kept>,
@@ -294,7 +255,7 @@ pub(crate) async fn start(
         config,
         session: session.clone(),
         inbound,
-        streams: Streams::standalone(),
+        streams: HashMap::from([(STANDALONE, StreamState::default())]),
         by_request: HashMap::new(),
         batches: VecDeque::new(),
         kept: VecDeque::new(),
