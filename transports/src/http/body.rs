@@ -65,7 +65,9 @@ impl FromRequest<Http> for JsonBody {
                 let error = e.into_inner();
                 // Over the limit, or a body that is not well formed (a
                 // broken chunked encoding, a connection cut mid-body).
-                if error.is::<http_body_util::LengthLimitError>() {
+                if timed_out(&*error) {
+                    Err(Refused::body_timeout(deadline))
+                } else if error.is::<http_body_util::LengthLimitError>() {
                     Err(Refused {
                         status: StatusCode::PAYLOAD_TOO_LARGE,
                         message: "Payload Too Large",
@@ -82,6 +84,21 @@ impl FromRequest<Http> for JsonBody {
             Err(_) => Err(Refused::body_timeout(deadline)),
         }
     }
+}
+
+/// Whether a body failed because it did not arrive in time (the
+/// connection's own deadline, as an `io::Error` somewhere in the chain).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(error);
+    while let Some(e) = at {
+        if e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        at = e.source();
+    }
+    false
 }
 
 /// A Streamable HTTP POST's `Accept` lists both `application/json` and

@@ -272,13 +272,20 @@ impl Conn {
         let body_read_timeout = self.config.body_read_timeout;
         let watch = async {
             if let Some(feed) = feed {
-                // Past the deadline the feed (and its sender) goes, so a
-                // handler still reading sees its body fail, not hang.
+                // Past the deadline the feed goes, and a handler still
+                // reading sees its body fail as timed out (a 408 from
+                // `JsonBody`), not hang.
+                let late = feed.chunks.clone();
                 let fed =
                     tokio::time::timeout(body_read_timeout, self.feed(feed, expects_continue));
-                if let Ok(Err(Gone)) = fed.await {
-                    return;
+                match fed.await {
+                    Ok(Err(Gone)) => return,
+                    Ok(Ok(())) => {}
+                    Err(_) => {
+                        let _ = late.try_send(Err(std::io::ErrorKind::TimedOut.into()));
+                    }
                 }
+                drop(late);
             }
             self.peer_gone().await
         };
@@ -330,7 +337,7 @@ impl Conn {
         if !self.read.is_empty() {
             let first = std::mem::take(&mut self.read);
             self.unread -= first.len();
-            if chunks.send(Bytes::from(first)).await.is_err() {
+            if chunks.send(Ok(Bytes::from(first))).await.is_err() {
                 return Ok(());
             }
         }
@@ -351,7 +358,7 @@ impl Conn {
                 }
             }
             self.unread -= data.len();
-            if chunks.send(Bytes::from(data)).await.is_err() {
+            if chunks.send(Ok(Bytes::from(data))).await.is_err() {
                 return Ok(());
             }
         }
@@ -544,7 +551,7 @@ impl Conn {
 struct Incoming {
     /// Sent on the first poll.
     wanted: Option<oneshot::Sender<()>>,
-    chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    chunks: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     /// Bytes of it not yet handed to the handler.
     left: u64,
 }
@@ -554,7 +561,7 @@ struct Feed {
     /// Fires when the handler first polls the body; fails if it drops the
     /// body unpolled.
     wanted: oneshot::Receiver<()>,
-    chunks: tokio::sync::mpsc::Sender<Bytes>,
+    chunks: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
 }
 
 impl Incoming {
@@ -589,10 +596,11 @@ impl hyper::body::Body for Incoming {
             return Poll::Ready(None);
         }
         match std::task::ready!(self.chunks.poll_recv(cx)) {
-            Some(data) => {
+            Some(Ok(data)) => {
                 self.left = self.left.saturating_sub(data.len() as u64);
                 Poll::Ready(Some(Ok(hyper::body::Frame::data(data))))
             }
+            Some(Err(e)) => Poll::Ready(Some(Err(e))),
             // The client left before all of it came.
             None => Poll::Ready(Some(Err(std::io::ErrorKind::UnexpectedEof.into()))),
         }
