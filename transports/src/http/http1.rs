@@ -175,20 +175,12 @@ enum Next {
     Close,
 }
 
-/// How an exchange ended.
+/// How an exchange (or the writing of its answer) ended.
 enum Exchanged {
     /// Answered whole.
     Done(Next),
     /// The head of a streamed answer is written; its body follows.
     Streaming(Body, Next),
-}
-
-/// What writing an answer's head gave.
-enum Written {
-    /// The whole answer.
-    Whole(Next),
-    /// Only the head: the body is to be streamed, chunked.
-    Head(Body, Next),
 }
 
 impl Conn {
@@ -304,11 +296,11 @@ impl Conn {
             return Exchanged::Done(Next::Close);
         }
         let next = match self.write_response(response, close).await {
-            Ok(Written::Head(body, next)) if self.unread == 0 => {
+            Ok(Exchanged::Streaming(body, next)) if self.unread == 0 => {
                 return Exchanged::Streaming(body, next)
             }
-            Ok(Written::Head(body, next)) => self.stream_body(body, next).await,
-            Ok(Written::Whole(next)) => Ok(next),
+            Ok(Exchanged::Streaming(body, next)) => self.stream_body(body, next).await,
+            Ok(Exchanged::Done(next)) => Ok(next),
             Err(e) => Err(e),
         };
         if self.unread > 0 {
@@ -411,7 +403,7 @@ impl Conn {
         &mut self,
         response: Response,
         close: bool,
-    ) -> std::io::Result<Written> {
+    ) -> std::io::Result<Exchanged> {
         let (parts, mut body) = response.into_parts();
         // The handler may end the connection too, by saying so.
         let close = close
@@ -457,7 +449,7 @@ impl Conn {
         if bodiless {
             out.extend_from_slice(b"\r\n");
             self.stream.write_all(&out).await?;
-            return Ok(Written::Whole(done));
+            return Ok(Exchanged::Done(done));
         }
         if let Some(len) = axum::body::HttpBody::size_hint(&body).exact() {
             out.extend_from_slice(format!("content-length: {len}\r\n\r\n").as_bytes());
@@ -467,15 +459,15 @@ impl Conn {
                 match self.next_data(&mut body).await {
                     Ok(Some(data)) => out.extend_from_slice(&data),
                     Ok(None) => break,
-                    Err(Gone) => return Ok(Written::Whole(Next::Close)),
+                    Err(Gone) => return Ok(Exchanged::Done(Next::Close)),
                 }
             }
             self.stream.write_all(&out).await?;
-            return Ok(Written::Whole(done));
+            return Ok(Exchanged::Done(done));
         }
         out.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
         self.stream.write_all(&out).await?;
-        Ok(Written::Head(body, done))
+        Ok(Exchanged::Streaming(body, done))
     }
 
     /// Streams a body whose head is written, a chunk per frame as the
