@@ -56,6 +56,9 @@ pub(crate) struct ServeConfig {
     pub(crate) serve: Vec<Transport>,
     /// Connection supervisor shards per transport.
     pub(crate) shards: usize,
+    /// Connections each listener's kernel queue holds before they are
+    /// accepted (Linux caps it at `net.core.somaxconn`).
+    pub(crate) listen_backlog: u32,
     /// The most connections at once, all transports together; unset: fit to
     /// the file descriptor limit, at most 100 000.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -84,6 +87,7 @@ impl Default for ServeConfig {
         ServeConfig {
             serve: vec![Transport::Http, Transport::Ws, Transport::Tcp],
             shards: TransportConfig::default().shards,
+            listen_backlog: TransportConfig::default().listen_backlog,
             max_connections: None,
             origins: OriginPolicy::default(),
             http: HttpConfig {
@@ -217,6 +221,7 @@ impl ServeConfig {
             origins: self.origins.clone(),
             max_connections: self.max_connections,
             shards: self.shards,
+            listen_backlog: self.listen_backlog,
         }
     }
 

@@ -25,6 +25,11 @@ const BUMP: &str = "bump";
 const SETTLE: Duration = Duration::from_millis(1500);
 /// How long a fan-out may take before the stragglers count as lost.
 const FANOUT_WITHIN: Duration = Duration::from_secs(30);
+/// How long the server is given to close a finished hold's connections.
+const RELEASE_WITHIN: Duration = Duration::from_secs(10);
+/// Descriptors above the hold's start that count as released (pooled
+/// client connections the server keeps until they idle out).
+const RELEASE_SLACK: usize = 300;
 /// The notification a subscriber waits for.
 const UPDATED: &str = "notifications/resources/updated";
 
@@ -88,6 +93,7 @@ pub(crate) async fn hold(
 ) -> anyhow::Result<HoldReport> {
     let parallel = parallel.max(1);
     let before = server.usage()?;
+    let descriptors_before = server.open_descriptors();
     let started = Instant::now();
     // One alone first: a server that cannot hold this kind at all says
     // why once, instead of n times.
@@ -179,7 +185,25 @@ pub(crate) async fn hold(
             h.client.close().await;
         })
         .await;
+    if let Some(before) = descriptors_before {
+        released(server, before).await;
+    }
     Ok(report)
+}
+
+/// Waits (within [`RELEASE_WITHIN`]) until the server has closed what the
+/// hold opened: the next kind must not find the connection limit still
+/// taken by connections the server has yet to see go.
+async fn released(server: &Running, before: usize) {
+    let deadline = Instant::now() + RELEASE_WITHIN;
+    while Instant::now() < deadline {
+        match server.open_descriptors() {
+            Some(now) if now > before + RELEASE_SLACK => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            _ => return,
+        }
+    }
 }
 
 /// Runs `f` on every item, `parallel` at once, with a progress line.

@@ -167,6 +167,14 @@ impl Running {
         Usage::of(self.pid)
     }
 
+    /// How many descriptors the server has open (`None` where `/proc`
+    /// does not say).
+    pub(crate) fn open_descriptors(&self) -> Option<usize> {
+        std::fs::read_dir(format!("/proc/{}/fd", self.pid))
+            .ok()
+            .map(Iterator::count)
+    }
+
     /// The last lines the server wrote to stderr.
     pub(crate) fn stderr_tail(&self) -> String {
         self.stderr

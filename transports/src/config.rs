@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::http::HttpConfig;
-use crate::listen::DEFAULT_SHARDS;
+use crate::listen::{DEFAULT_BACKLOG, DEFAULT_SHARDS};
 use crate::origin::OriginPolicy;
 
 /// Transport settings. Every limit has a default; by default every
@@ -45,6 +45,10 @@ pub struct TransportConfig {
     pub max_connections: Option<usize>,
     /// Connection supervisor shards, per transport. Default: 4.
     pub shards: usize,
+    /// Connections the kernel queues for each listener before it accepts
+    /// them; a dial past a full queue waits a SYN retransmit (1 s). Linux
+    /// caps it at `net.core.somaxconn`. Default: 4096.
+    pub listen_backlog: u32,
 }
 
 impl TransportConfig {
@@ -68,6 +72,7 @@ impl Default for TransportConfig {
             origins: OriginPolicy::default(),
             max_connections: None,
             shards: DEFAULT_SHARDS,
+            listen_backlog: DEFAULT_BACKLOG,
         }
     }
 }

@@ -61,10 +61,23 @@ impl<H: ChildHandle> Admit for HandOver<H> {
     }
 }
 
-/// A listener child named `id` that binds `addr` (and writes back the
-/// address it got, so a restart binds the same port) and hands each
-/// connection to a fresh `make()`.
-pub(crate) fn listener<A, F>(id: &'static str, addr: Arc<Mutex<SocketAddr>>, make: F) -> ChildSpec
+/// The kernel's queue of connections not yet accepted, unless configured.
+/// The 1,024 of `TcpListener::bind` overflowed while 19K clients dialled at
+/// once, and each SYN dropped costs its client a 1 s retransmit. Linux
+/// lowers it to `net.core.somaxconn`.
+pub(crate) const DEFAULT_BACKLOG: u32 = 4096;
+
+/// Where a listener binds and how long its accept queue is.
+#[derive(Clone, Debug)]
+pub(crate) struct Bind {
+    /// The address wanted, then the one got: a restart binds the same port.
+    pub(crate) addr: Arc<Mutex<SocketAddr>>,
+    pub(crate) backlog: u32,
+}
+
+/// A listener child named `id` that binds `at` and hands each connection
+/// to a fresh `make()`.
+pub(crate) fn listener<A, F>(id: &'static str, at: Bind, make: F) -> ChildSpec
 where
     A: Admit,
     F: Fn() -> A + Send + Sync + 'static,
@@ -72,7 +85,7 @@ where
     let make = Arc::new(make);
     ChildSpec::worker(id, move || {
         spawn(Listener {
-            addr: addr.clone(),
+            at: at.clone(),
             make: make.clone(),
             accepting: None,
         })
@@ -81,7 +94,7 @@ where
 
 /// Accepts connections and hands each to an [`Admit`].
 struct Listener<F> {
-    addr: Arc<Mutex<SocketAddr>>,
+    at: Bind,
     make: Arc<F>,
     accepting: Option<AbortHandle>,
 }
@@ -119,9 +132,9 @@ where
 
     async fn init(&mut self, _ctx: &mut Context<Self>) -> Flow {
         // A restart binds the address the first start got, port included.
-        let wanted = *self.addr.lock();
-        let listener = bind(wanted).await?;
-        *self.addr.lock() = listener.local_addr()?;
+        let wanted = *self.at.addr.lock();
+        let listener = bind(wanted, self.at.backlog).await?;
+        *self.at.addr.lock() = listener.local_addr()?;
         let mut admit = (self.make)();
         let task = tokio::spawn(async move {
             loop {
@@ -158,10 +171,10 @@ impl<F> Drop for Listener<F> {
 /// Binds `addr`, waiting briefly while a predecessor's socket is still
 /// being closed: a killed listener's accept loop lets go of the port on its
 /// next poll, a moment after the listener's exit has been reported.
-async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+async fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     let mut tries = 0;
     loop {
-        match TcpListener::bind(addr).await {
+        match bind_once(addr, backlog) {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -169,6 +182,20 @@ async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
             done => return done,
         }
     }
+}
+
+/// One try at binding `addr`, as `TcpListener::bind` does (address reuse
+/// on Unix, so a restart need not wait out TIME_WAIT) but with `backlog`.
+fn bind_once(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// The most connections served at once, counted across every transport
@@ -233,5 +260,37 @@ impl Drop for Slot {
         if let Some(live) = self.live.take() {
             live.fetch_sub(1, Ordering::AcqRel);
         }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    /// How many of `dials` clients get connected to a listener with
+    /// `backlog` that never accepts.
+    async fn connected(backlog: u32, dials: usize) -> std::io::Result<usize> {
+        let listener = bind_once(
+            "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            backlog,
+        )?;
+        let addr = listener.local_addr()?;
+        let mut held = Vec::new();
+        for _ in 0..dials {
+            let dial = tokio::time::timeout(Duration::from_millis(300), TcpStream::connect(addr));
+            if let Ok(Ok(stream)) = dial.await {
+                held.push(stream);
+            }
+        }
+        Ok(held.len())
+    }
+
+    #[tokio::test]
+    async fn the_backlog_bounds_what_waits_to_be_accepted() -> std::io::Result<()> {
+        // Linux queues backlog + 1; the next SYN is dropped, not refused.
+        assert_eq!(connected(2, 6).await?, 3);
+        assert_eq!(connected(16, 6).await?, 6);
+        Ok(())
     }
 }

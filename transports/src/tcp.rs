@@ -1,16 +1,13 @@
 //! TCP: newline-delimited JSON-RPC, the same framing and limits as stdio:
 //! one session process per connection, under a sharded dynamic supervisor.
 
-use std::sync::Arc;
-
 use arbor_mcp::transport::{start_connection, TransportError};
 use arbor_mcp::McpServer;
 use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef};
-use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use crate::config::TcpConfig;
-use crate::listen::{listener as listen_on, HandOver, Limit};
+use crate::listen::{listener as listen_on, Bind, HandOver, Limit};
 
 /// The read buffer of one TCP connection, in bytes.
 const READ_BUFFER: usize = 1024;
@@ -48,11 +45,11 @@ pub(crate) fn sessions(
 /// The TCP listener: it hands each connection to `connections`, past the
 /// limit refusing it with a line that says why.
 pub(crate) fn listener(
-    addr: Arc<Mutex<std::net::SocketAddr>>,
+    at: Bind,
     connections: ShardedDynamicRef<TcpStream, arbor_runtime::ProcessRef>,
     limit: Limit,
 ) -> ChildSpec {
-    listen_on("tcp-listener", addr, move || HandOver {
+    listen_on("tcp-listener", at, move || HandOver {
         connections: connections.clone(),
         limit: limit.clone(),
         refusal: tcp_refusal,

@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 
 use crate::config::TransportConfig;
 use crate::http;
-use crate::listen::Limit;
+use crate::listen::{Bind, Limit};
 use crate::tcp;
 use crate::ws;
 
@@ -165,12 +165,16 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         http: config.http.as_ref().map(|c| slot(c.addr)),
     };
     let origins = Arc::new(config.origins.clone());
+    let at = |addr: &Arc<Mutex<SocketAddr>>| Bind {
+        addr: addr.clone(),
+        backlog: config.listen_backlog,
+    };
     // Each transport: its connections' supervisor and its listener.
     let mut served: Vec<(ChildSpec, ChildSpec)> = Vec::new();
     if let (Some(tcp), Some(addr)) = (&config.tcp, &bound.tcp) {
         let connections =
             ShardedDynamicSupervisor::new(config.shards, tcp::sessions(server.clone(), tcp));
-        let listener = tcp::listener(addr.clone(), connections.handle(), limit.clone());
+        let listener = tcp::listener(at(addr), connections.handle(), limit.clone());
         served.push((connections.into_child_spec("tcp-connections"), listener));
     }
     if let (Some(ws), Some(addr)) = (&config.ws, &bound.ws) {
@@ -178,7 +182,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         let connections =
             ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), settings));
         let listener = ws::listener(
-            addr.clone(),
+            at(addr),
             connections.handle(),
             limit.clone(),
             settings,
@@ -191,7 +195,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             server.clone(),
             http.clone(),
             config.shards,
-            addr.clone(),
+            at(addr),
             limit.clone(),
             origins.clone(),
         ));

@@ -62,6 +62,7 @@ async fn dial_from(local: std::net::IpAddr, addr: &str) -> std::io::Result<tokio
         } else {
             tokio::net::TcpSocket::new_v6()?
         };
+        defer_port_choice(&socket)?;
         socket.bind(std::net::SocketAddr::new(local, 0))?;
         match socket.connect(to).await {
             Ok(stream) => return Ok(stream),
@@ -69,6 +70,41 @@ async fn dial_from(local: std::net::IpAddr, addr: &str) -> std::io::Result<tokio
         }
     }
     Err(last)
+}
+
+/// Leaves the choice of the ephemeral port to `connect` (Linux's
+/// `IP_BIND_ADDRESS_NO_PORT`). A `bind` to port 0 must pick a port unique
+/// among every socket bound to it, a scan that grows with the sockets
+/// already open and in TIME_WAIT (past ~10K held it was most of a load
+/// generator's CPU); `connect` needs only the 4-tuple to be unique.
+#[cfg(target_os = "linux")]
+#[allow(unsafe_code)]
+fn defer_port_choice(socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let on: libc::c_int = 1;
+    // SAFETY: the descriptor is the open socket `socket` owns for the whole
+    // call; the option value points at a live `c_int` and its length is
+    // that of a `c_int`, which is what the kernel reads for this option.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            std::ptr::from_ref(&on).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Elsewhere the port is chosen at `bind`, as before.
+#[cfg(not(target_os = "linux"))]
+fn defer_port_choice(_socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
+    Ok(())
 }
 
 /// A connector for `target`: `http://…/sse` (legacy HTTP+SSE), any other

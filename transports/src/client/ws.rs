@@ -61,7 +61,12 @@ impl Connector for WsConnector {
             request
                 .headers_mut()
                 .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+            // Small buffers, as the server's: a client process may hold
+            // thousands of connections (a gateway, a load generator), and
+            // tungstenite's default zeroes 128 KiB for each.
             let limits = WebSocketConfig::default()
+                .read_buffer_size(crate::ws::BUFFER)
+                .write_buffer_size(crate::ws::BUFFER)
                 .max_message_size(Some(self.max_message))
                 .max_frame_size(Some(self.max_message));
             let (socket, _) = match self.local {

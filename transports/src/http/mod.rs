@@ -295,7 +295,7 @@ pub(crate) fn transport(
     server: McpServer,
     config: HttpConfig,
     shards: usize,
-    addr: Arc<parking_lot::Mutex<SocketAddr>>,
+    at: crate::listen::Bind,
     limit: Limit,
     origins: Arc<OriginPolicy>,
 ) -> (ChildSpec, ChildSpec) {
@@ -312,12 +312,11 @@ pub(crate) fn transport(
         ),
     );
     let handle = connections.handle();
-    let listener =
-        crate::listen::listener("http-listener", addr, move || crate::listen::HandOver {
-            connections: handle.clone(),
-            limit: limit.clone(),
-            refusal,
-        });
+    let listener = crate::listen::listener("http-listener", at, move || crate::listen::HandOver {
+        connections: handle.clone(),
+        limit: limit.clone(),
+        refusal,
+    });
     // HTTP connections stop first, so their streams drain while the
     // sessions they wait on still run.
     let http = Supervisor::new(Strategy::RestForOne)

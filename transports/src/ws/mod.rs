@@ -41,7 +41,6 @@ use arbor_runtime::timer::sleep_until_or_never;
 use arbor_runtime::{ActorRef, ExitReason, SendError, SpawnError};
 use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef, Started};
 use futures_util::{SinkExt, StreamExt};
-use parking_lot::Mutex;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -68,7 +67,7 @@ pub const SUBPROTOCOL: &str = "mcp";
 /// Read and write buffer per connection. tungstenite's default allocates
 /// 128 KiB up front for reading, which at 100 000 idle connections is
 /// 12 GiB; a JSON-RPC message rarely needs more than a few KiB at a time.
-const BUFFER: usize = 1 << 10;
+pub(crate) const BUFFER: usize = 1 << 10;
 
 /// The floor of the outgoing message bound: answers are often larger than
 /// requests (a resource read, a long tool result), so they are not held to
@@ -167,13 +166,13 @@ pub(crate) type Sessions = ShardedDynamicRef<Ws, ActorRef<SessionMsg>>;
 
 /// The `ws-listener` child.
 pub(crate) fn listener(
-    addr: Arc<Mutex<std::net::SocketAddr>>,
+    at: crate::listen::Bind,
     connections: Sessions,
     limit: Limit,
     settings: Settings,
     origins: Arc<OriginPolicy>,
 ) -> ChildSpec {
-    crate::listen::listener("ws-listener", addr, move || WsAdmit {
+    crate::listen::listener("ws-listener", at, move || WsAdmit {
         connections: connections.clone(),
         limit: limit.clone(),
         settings,
