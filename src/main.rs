@@ -258,6 +258,11 @@ struct ServeFlags {
     /// messages and unread answers [default: half the machine's memory].
     #[arg(long, value_name = "BYTES")]
     max_buffered_bytes: Option<usize>,
+    /// Serve without rate limits (`[server.rate_limits]`), as behind a
+    /// gateway that limits, or for a benchmark beside servers that have
+    /// none.
+    #[arg(long)]
+    no_rate_limits: bool,
     /// The admin listener's bearer token (at least 16 characters)
     /// [default: a fresh one, printed at start].
     #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
@@ -307,6 +312,9 @@ impl ServeFlags {
         }
         if self.max_buffered_bytes.is_some() {
             c.server.max_buffered_bytes = self.max_buffered_bytes;
+        }
+        if self.no_rate_limits {
+            c.server.rate_limits = arbor::mcp::rate::RateLimits::off();
         }
         c.origins
             .allowed_hosts

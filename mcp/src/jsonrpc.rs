@@ -32,6 +32,9 @@ pub mod code {
     pub const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
     /// Implementation-defined (legacy sub-range): a request timed out.
     pub const REQUEST_TIMEOUT: i64 = -32001;
+    /// arbor: over a rate limit; `data.limit` names it, `data.retryAfter`
+    /// says in how many seconds to retry ([`crate::rate`]).
+    pub const RATE_LIMITED: i64 = -32029;
 }
 
 /// A request id: a string or an integer, never null.

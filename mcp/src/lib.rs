@@ -21,6 +21,7 @@ pub mod memory;
 pub mod model;
 pub mod outbox;
 pub mod param_header;
+pub mod rate;
 pub mod seal;
 pub mod server;
 pub mod session;

@@ -20,7 +20,7 @@ use crate::jsonrpc::{code, peek_id, ErrorObject, Message, Response};
 use crate::model::{LogLevel, NotificationMethod};
 use crate::outbox::{outbox, Frame, Outbox};
 use crate::server::McpServer;
-use crate::session::{start_session, SessionMsg};
+use crate::session::{start_session, RateChecks, SessionMsg};
 
 /// The in-memory transport's pipe, in bytes each way.
 const IN_MEMORY_PIPE_BYTES: usize = 256 << 10;
@@ -138,7 +138,8 @@ pub struct Connection {
 /// Starts serving one connection over a line-delimited byte stream and
 /// returns at once. The connection ends when the reader ends (after the
 /// requests in flight are answered), when its session ends, or when nothing
-/// has been read or written for `idle_timeout` (if given).
+/// has been read or written for `idle_timeout` (if given). `client` is the
+/// peer's address, for the per-address rate limits (none on stdio).
 ///
 /// # Errors
 /// [`TransportError::Session`] when the session cannot start.
@@ -147,6 +148,7 @@ pub async fn start_connection<R, W>(
     reader: R,
     mut writer: W,
     idle_timeout: Option<Duration>,
+    client: Option<std::net::IpAddr>,
 ) -> Result<Connection, TransportError>
 where
     R: AsyncBufRead + Unpin + Send + 'static,
@@ -159,7 +161,7 @@ where
     let drain_deadline = server.config().request_timeout + std::time::Duration::from_secs(1);
     let (tx, mut rx) = outbox(&server.config().outbox);
     let errors = tx.clone();
-    let session = start_session(server, tx).await?;
+    let session = start_session(server, tx, RateChecks::BySession(client)).await?;
     let inbound = inbound.with_memory(errors.memory());
     let process = session.process();
     let activity = Activity::new();
@@ -497,7 +499,7 @@ where
     R: AsyncBufRead + Unpin + Send + 'static,
     W: AsyncWrite + Unpin + Send + 'static,
 {
-    let connection = start_connection(server, reader, writer, None).await?;
+    let connection = start_connection(server, reader, writer, None, None).await?;
     let reason = connection.process.wait().await;
     let _ = connection.done.await;
     Ok(reason)

@@ -340,3 +340,51 @@ async fn an_answer_of_the_wrong_shape_reaches_the_handler_as_an_error() {
     assert!(text.starts_with("not an elicitation result"), "{text}");
     c.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_to_the_client_past_their_rate_are_refused_before_it_sees_them() {
+    let config = ServerConfig {
+        rate_limits: arbor_mcp::rate::RateLimits {
+            server_requests: arbor_mcp::rate::Rate::new(2, 1),
+            ..arbor_mcp::rate::RateLimits::off()
+        },
+        ..ServerConfig::default()
+    };
+    let mut c = Client::connect(server_with(config)).await;
+    c.call(0, "initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {"elicitation": {}}, "clientInfo": {"name": "t", "version": "1"}}))
+        .await;
+    c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+        .await;
+    let confirm = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "confirm", "arguments": {"ms": 1}}});
+    c.send(confirm(1)).await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "accept", "content": {"go": true}}}))
+        .await;
+    assert_eq!(
+        c.recv().await["result"]["content"][0]["text"],
+        "accept at step 1"
+    );
+    // At once again: the client is not asked; the call says why.
+    c.send(confirm(2)).await;
+    let refused = c.recv().await;
+    assert_eq!(
+        refused["id"], 2,
+        "no elicitation reached the client: {refused}"
+    );
+    assert_eq!(
+        refused["error"]["code"],
+        arbor_mcp::jsonrpc::code::RATE_LIMITED,
+        "{refused}"
+    );
+    assert_eq!(refused["error"]["data"]["limit"], "server_requests");
+    // Half a second later the bucket has room.
+    tokio::time::sleep(Duration::from_millis(550)).await;
+    c.send(confirm(3)).await;
+    let ask = c.recv().await;
+    assert_eq!(ask["method"], "elicitation/create");
+    c.send(json!({"jsonrpc": "2.0", "id": ask["id"], "result": {"action": "cancel"}}))
+        .await;
+    assert_eq!(c.recv().await["id"], 3);
+    c.close().await;
+}

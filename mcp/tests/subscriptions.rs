@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use arbor_mcp::session::{start_session, SessionMsg};
+use arbor_mcp::session::{start_session, RateChecks, SessionMsg};
 use arbor_mcp::ServerConfig;
 use arbor_runtime::ExitReason;
 use arbor_supervision::{kill_path, DynamicSupervisor};
@@ -158,7 +158,7 @@ async fn subscriptions_are_cleaned_up_when_a_supervised_session_is_killed_by_a_k
     let template = {
         let server = server.clone();
         DynamicSupervisor::temporary("session", move |out: arbor_mcp::outbox::Outbox| {
-            start_session(server.clone(), out)
+            start_session(server.clone(), out, RateChecks::BySession(None))
         })
     };
     let sessions = template.start().await.unwrap();

@@ -54,7 +54,8 @@ impl TargetSpec {
             name: "arbor".into(),
             command: format!(
                 "'{}' serve --http 127.0.0.1:{{http}} --ws 127.0.0.1:{{ws}} \
-                 --tcp 127.0.0.1:{{tcp}} --admin 127.0.0.1:{{admin}} --max-sessions 100000",
+                 --tcp 127.0.0.1:{{tcp}} --admin 127.0.0.1:{{admin}} --max-sessions 100000 \
+                 --no-rate-limits",
                 exe.replace('\'', r"'\''")
             ),
         })

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use arbor_mcp::rate::Limited;
+use arbor_mcp::McpServer;
 use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
 use arbor_supervision::{ChildHandle, ChildSpec, ShardedDynamicRef, Started};
 use parking_lot::Mutex;
@@ -27,21 +29,63 @@ pub(crate) trait Admit: Send + 'static {
     fn admit(&mut self, stream: TcpStream) -> impl Future<Output = ()> + Send;
 }
 
+/// Why a connection is turned away as it is accepted.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TurnedAway {
+    /// The server holds this many connections, its `max_connections`.
+    Full(usize),
+    /// Each connection is a session, and its address opens them faster
+    /// than `address_sessions` allows.
+    RateLimited(Limited),
+}
+
+impl TurnedAway {
+    /// Whether a connection from `stream`'s peer is turned away: at the
+    /// connection limit (`slot` is `None`), or, when each connection is a
+    /// session of `sessions`, over its address's rate of new sessions.
+    pub(crate) fn check(
+        stream: &TcpStream,
+        slot: Option<&Slot>,
+        limit: &Limit,
+        sessions: Option<&McpServer>,
+    ) -> Option<TurnedAway> {
+        if slot.is_none() {
+            return Some(TurnedAway::Full(limit.max()));
+        }
+        let server = sessions?;
+        let address = stream.peer_addr().ok().map(|a| a.ip());
+        server
+            .limiter()
+            .new_session(address)
+            .err()
+            .map(TurnedAway::RateLimited)
+    }
+}
+
 /// Hands each accepted connection to a connection supervisor, within the
-/// connection limit; past it, writes `refusal(max)` and closes.
+/// connection limit; a connection turned away reads `refusal(why)` and is
+/// closed.
 pub(crate) struct HandOver<H> {
     /// Temporary children, each moved the stream it serves.
     pub(crate) connections: ShardedDynamicRef<TcpStream, H>,
     pub(crate) limit: Limit,
+    /// Set when each connection is a session of this server (TCP): new
+    /// ones are rate limited by address.
+    pub(crate) sessions: Option<McpServer>,
     /// What a refused client reads, in the transport's own framing.
-    pub(crate) refusal: fn(usize) -> String,
+    pub(crate) refusal: fn(&TurnedAway) -> String,
 }
 
 impl<H: ChildHandle> Admit for HandOver<H> {
     async fn admit(&mut self, mut stream: TcpStream) {
-        let Some(slot) = self.limit.acquire() else {
-            let refusal = (self.refusal)(self.limit.max());
-            let _ = stream.write_all(refusal.as_bytes()).await;
+        let slot = self.limit.acquire();
+        let turned_away =
+            TurnedAway::check(&stream, slot.as_ref(), &self.limit, self.sessions.as_ref());
+        let (Some(slot), None) = (slot, turned_away) else {
+            if let Some(why) = turned_away {
+                let refusal = (self.refusal)(&why);
+                let _ = stream.write_all(refusal.as_bytes()).await;
+            }
             return;
         };
         // Started off the accept loop: the next connection is accepted while

@@ -102,7 +102,7 @@ impl StdioTree {
                         "stdio already served",
                     )))
                 })?;
-                let connection = start_connection(server, reader, writer, None).await?;
+                let connection = start_connection(server, reader, writer, None, None).await?;
                 let mut served = record.lock();
                 served.session = Some(connection.process.clone());
                 served.written = Some(connection.done);

@@ -7,16 +7,25 @@ use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef};
 use tokio::net::TcpStream;
 
 use crate::config::TcpConfig;
-use crate::listen::{listener as listen_on, Bind, HandOver, Limit};
+use crate::listen::{listener as listen_on, Bind, HandOver, Limit, TurnedAway};
+use arbor_mcp::jsonrpc::{ErrorObject, Message, Response};
 
 /// The read buffer of one TCP connection, in bytes.
 const READ_BUFFER: usize = 1024;
 
-/// What a TCP client past the connection limit reads before the close.
-fn tcp_refusal(max: usize) -> String {
-    format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32603,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}\n"
-    )
+/// What a TCP client turned away reads before the close: a JSON-RPC
+/// error line saying which limit.
+fn tcp_refusal(why: &TurnedAway) -> String {
+    let error = match why {
+        TurnedAway::Full(max) => ErrorObject::internal("server at its connection limit")
+            .with_data(serde_json::json!({ "limit": "max_connections", "max": max })),
+        TurnedAway::RateLimited(limited) => limited.error(),
+    };
+    let mut line = Message::Response(Response::error(None, error))
+        .to_value()
+        .to_string();
+    line.push('\n');
+    line
 }
 
 /// The connection supervisor's children: one session per accepted stream.
@@ -31,11 +40,12 @@ pub(crate) fn sessions(
         async move {
             // Replies are single lines: do not hold them back for more.
             let _ = stream.set_nodelay(true);
+            let client = stream.peer_addr().ok().map(|a| a.ip());
             let (read, write) = stream.into_split();
             // A small read buffer: lines longer than it are read in pieces,
             // and an idle connection should not hold tokio's default 8 KiB.
             let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
-            let connection = start_connection(server, read, write, idle).await?;
+            let connection = start_connection(server, read, write, idle, client).await?;
             Ok::<_, TransportError>(connection.process)
         }
     })
@@ -45,6 +55,7 @@ pub(crate) fn sessions(
 /// The TCP listener: it hands each connection to `connections`, past the
 /// limit refusing it with a line that says why.
 pub(crate) fn listener(
+    server: McpServer,
     at: Bind,
     connections: ShardedDynamicRef<TcpStream, arbor_runtime::ProcessRef>,
     limit: Limit,
@@ -52,6 +63,7 @@ pub(crate) fn listener(
     listen_on("tcp-listener", at, move || HandOver {
         connections: connections.clone(),
         limit: limit.clone(),
+        sessions: Some(server.clone()),
         refusal: tcp_refusal,
     })
 }

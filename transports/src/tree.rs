@@ -174,7 +174,12 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     if let (Some(tcp), Some(addr)) = (&config.tcp, &bound.tcp) {
         let connections =
             ShardedDynamicSupervisor::new(config.shards, tcp::sessions(server.clone(), tcp));
-        let listener = tcp::listener(at(addr), connections.handle(), limit.clone());
+        let listener = tcp::listener(
+            server.clone(),
+            at(addr),
+            connections.handle(),
+            limit.clone(),
+        );
         served.push((connections.into_child_spec("tcp-connections"), listener));
     }
     if let (Some(ws), Some(addr)) = (&config.ws, &bound.ws) {
@@ -182,6 +187,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         let connections =
             ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), settings));
         let listener = ws::listener(
+            server.clone(),
             at(addr),
             connections.handle(),
             limit.clone(),

@@ -15,6 +15,10 @@ use crate::model::{
     CreateMessageParams, CreateMessageResult, ElicitAction, ElicitRequestParams, ElicitResult,
     JsonObject, ListRootsResult, Method, Root,
 };
+use crate::rate::{Bucket, Rate, CLIENT_SERVER_REQUESTS};
+
+/// The limit's name in the errors a flooding server gets.
+const SERVER_REQUESTS: &str = "server_requests";
 
 type Sampler = Arc<
     dyn Fn(CreateMessageParams) -> BoxFuture<'static, Result<CreateMessageResult, ErrorObject>>
@@ -29,12 +33,28 @@ type Elicitor = Arc<
 
 /// The client's answers to server requests; each one registered declares
 /// its capability.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct ClientHandlers {
     sampling: Option<Sampler>,
     elicitation: Option<(Elicitor, ElicitModes)>,
     /// `None`: the client declares no roots.
     roots: Option<Arc<RwLock<Vec<Root>>>>,
+    /// How fast the server may ask (`None`: as fast as it likes).
+    rate: Option<Arc<Bucket>>,
+}
+
+impl Default for ClientHandlers {
+    fn default() -> Self {
+        ClientHandlers {
+            sampling: None,
+            elicitation: None,
+            roots: None,
+            rate: Some(Arc::new(Bucket::new(
+                SERVER_REQUESTS,
+                CLIENT_SERVER_REQUESTS,
+            ))),
+        }
+    }
 }
 
 impl std::fmt::Debug for ClientHandlers {
@@ -135,8 +155,18 @@ impl ClientHandlers {
         }
     }
 
+    /// How fast the server may send requests (`None`: no limit); past
+    /// it they are answered `-32029` without running a handler. Default:
+    /// [`CLIENT_SERVER_REQUESTS`].
+    pub fn server_request_rate(&mut self, rate: Option<Rate>) {
+        self.rate = rate.map(|rate| Arc::new(Bucket::new(SERVER_REQUESTS, rate)));
+    }
+
     /// Answers one server request: its result, or the JSON-RPC error.
     pub(crate) async fn answer(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
+        if let Some(bucket) = &self.rate {
+            bucket.check().map_err(|limited| limited.error())?;
+        }
         match method.parse::<Method>() {
             Ok(Method::SamplingCreateMessage) => {
                 let sampler = self
@@ -260,5 +290,40 @@ mod tests {
         // No sampling handler: method not found.
         let none = handlers.answer("sampling/createMessage", json!({})).await;
         assert_eq!(none.err().map(|e| e.code), Some(-32601));
+    }
+
+    #[tokio::test]
+    async fn a_server_asking_faster_than_the_rate_is_refused_without_a_handler_run() {
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let mut handlers = ClientHandlers::default();
+        handlers.server_request_rate(Rate::new(5, 2));
+        let counted = asked.clone();
+        handlers.sampling(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err(ErrorObject::internal("no model here")) }
+        });
+        let params = json!({"messages": [], "maxTokens": 1});
+        for _ in 0..2 {
+            let error = handlers
+                .answer("sampling/createMessage", params.clone())
+                .await;
+            assert_eq!(error.err().map(|e| e.code), Some(-32603), "the handler ran");
+        }
+        let limited = handlers
+            .answer("sampling/createMessage", params.clone())
+            .await;
+        let limited = limited.err().map(|e| (e.code, e.data));
+        let (code, data) = limited.unwrap_or_default();
+        assert_eq!(code, crate::jsonrpc::code::RATE_LIMITED);
+        assert_eq!(data.unwrap_or_default()["limit"], "server_requests");
+        assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Off: as fast as it likes.
+        handlers.server_request_rate(None);
+        for _ in 0..10 {
+            let error = handlers
+                .answer("sampling/createMessage", params.clone())
+                .await;
+            assert_eq!(error.err().map(|e| e.code), Some(-32603));
+        }
     }
 }

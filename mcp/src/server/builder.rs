@@ -484,6 +484,7 @@ impl ServerBuilder {
                         .max_buffered_bytes
                         .unwrap_or_else(crate::memory::MemoryBudget::default_bytes),
                 ),
+                limiter: crate::rate::Limiter::new(&self.config.rate_limits),
                 config: self.config,
             }),
         })

@@ -72,6 +72,9 @@ pub struct ServerConfig {
     /// Messages read from a connection and waiting for its session; when
     /// full, the transport stops reading. Default: 64.
     pub session_mailbox: usize,
+    /// Requests per session and per client address, new sessions per
+    /// address, requests to the client per session ([`crate::rate`]).
+    pub rate_limits: crate::rate::RateLimits,
 }
 
 impl Default for ServerConfig {
@@ -96,6 +99,7 @@ impl Default for ServerConfig {
             task_ttl: Duration::from_secs(600),
             task_poll_interval: Duration::from_millis(500),
             max_tasks: 10_000,
+            rate_limits: crate::rate::RateLimits::default(),
         }
     }
 }

@@ -73,6 +73,7 @@ struct Inner {
     tasks: TaskStore,
     followers: Followers,
     memory: crate::memory::MemoryBudget,
+    limiter: crate::rate::Limiter,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -119,6 +120,11 @@ impl McpServer {
     /// The memory budget all its connections share.
     pub fn memory(&self) -> &crate::memory::MemoryBudget {
         &self.inner.memory
+    }
+
+    /// The rate limits' buckets, shared by all its transports.
+    pub fn limiter(&self) -> &crate::rate::Limiter {
+        &self.inner.limiter
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {

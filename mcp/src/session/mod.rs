@@ -124,6 +124,18 @@ impl Lifecycle {
     }
 }
 
+/// Who checks a session's requests against the rate limits
+/// ([`crate::rate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RateChecks {
+    /// Its transport, before they reach the session: HTTP, which answers
+    /// 429 with `Retry-After`.
+    ByTransport,
+    /// The session, per request, for a client at this address (none on
+    /// stdio): stream transports, whose answer is a JSON-RPC error.
+    BySession(Option<std::net::IpAddr>),
+}
+
 /// The session's messages.
 #[derive(Debug)]
 pub enum SessionMsg {
@@ -177,18 +189,20 @@ struct Session {
     /// place), which the request task it starts keeps until its answer is
     /// queued.
     share: Option<Share>,
+    rate: RateChecks,
 }
 
 /// Starts a session that writes everything it sends to `out`, one JSON value
-/// per message. Feed it with [`SessionMsg::Incoming`]; it ends (normally)
-/// when the initialization deadline passes unmet, and is killed like any
-/// process.
+/// per message, its requests rate limited as `rate` says. Feed it with
+/// [`SessionMsg::Incoming`]; it ends (normally) when the initialization
+/// deadline passes unmet, and is killed like any process.
 ///
 /// # Errors
 /// Only if the actor fails to start, which it does not by design.
 pub async fn start_session(
     server: McpServer,
     out: Outbox,
+    rate: RateChecks,
 ) -> Result<ActorRef<SessionMsg>, SpawnError> {
     let outbox = out.clone();
     // The connection's account with the server's memory budget: what it
@@ -209,6 +223,7 @@ pub async fn start_session(
             draining: false,
             batch: None,
             share: None,
+            rate,
         },
         options,
     )
@@ -413,6 +428,16 @@ impl Session {
     }
 
     async fn request(&mut self, request: Request, ctx: &mut Context<Self>) {
+        if let RateChecks::BySession(address) = self.rate {
+            let from = crate::rate::Requester {
+                address,
+                session: Some(ctx.pid().as_u64()),
+            };
+            if let Err(limited) = self.server.limiter().request(&from) {
+                self.respond(Some(request.id), Err(limited.error())).await;
+                return;
+            }
+        }
         let modern_meta = request
             .params
             .as_ref()

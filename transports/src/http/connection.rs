@@ -3,6 +3,8 @@
 //! streams and a kill ends it at once.
 
 use super::*;
+use crate::listen::TurnedAway;
+use arbor_mcp::jsonrpc::{ErrorObject, Message, Response};
 use arbor_runtime::{spawn_task, ProcessRef};
 use futures_util::FutureExt;
 
@@ -27,13 +29,29 @@ pub(crate) fn connections(
     .shutdown(Shutdown::Timeout(drain + crate::tree::DRAIN_MARGIN))
 }
 
-/// What an HTTP client past the connection limit reads before the close.
-pub(crate) fn refusal(max: usize) -> String {
-    let body = format!(
-        "{{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{{\"code\":-32000,\"message\":\"server at its connection limit\",\"data\":{{\"limit\":\"max_connections\",\"max\":{max}}}}}}}"
-    );
+/// What an HTTP client turned away reads before the close: a 503 at the
+/// connection limit, a 429 with `Retry-After` over a rate, each with the
+/// JSON-RPC error saying which limit.
+pub(crate) fn refusal(why: &TurnedAway) -> String {
+    let (status, retry_after, error) = match why {
+        TurnedAway::Full(max) => (
+            "503 Service Unavailable",
+            None,
+            ErrorObject::new(-32000, "server at its connection limit")
+                .with_data(serde_json::json!({ "limit": "max_connections", "max": max })),
+        ),
+        TurnedAway::RateLimited(limited) => (
+            "429 Too Many Requests",
+            Some(limited.retry_after_secs()),
+            limited.error(),
+        ),
+    };
+    let body = Message::Response(Response::error(None, error))
+        .to_value()
+        .to_string();
+    let retry_after = retry_after.map_or(String::new(), |s| format!("retry-after: {s}\r\n"));
     format!(
-        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry_after}connection: close\r\n\r\n{body}",
         body.len()
     )
 }

@@ -10,6 +10,7 @@ pub(super) async fn post_handshake(
     headers: HeaderMap,
     message: Incoming,
     bytes: Vec<u8>,
+    client: Option<IpAddr>,
     closing: Option<Closing>,
 ) -> Response {
     let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
@@ -19,6 +20,13 @@ pub(super) async fn post_handshake(
             .whereis_actor::<HttpSessionMsg>(&id.to_string())
         {
             Some(session) => {
+                let from = Requester {
+                    address: client,
+                    session: Some(session.pid().as_u64()),
+                };
+                if let Some(refusal) = over_rate(&http, from, &message) {
+                    return refusal;
+                }
                 handshake(&http, &headers, session, message, bytes, None, closing).await
             }
             None => session_not_found(id),
@@ -32,18 +40,29 @@ pub(super) async fn post_handshake(
             json!({ "header": "Mcp-Session-Id" }),
         );
     }
-    let (session, id) = match open_session(&http, Mode::Streamable).await {
+    let from = Requester {
+        address: client,
+        session: None,
+    };
+    if let Some(refusal) = over_rate(&http, from, &message) {
+        return refusal;
+    }
+    let (session, id) = match open_session(&http, Mode::Streamable, client).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
     handshake(&http, &headers, session, message, bytes, Some(id), closing).await
 }
 
-/// Starts an HTTP session and registers it under a fresh id.
+/// Starts an HTTP session for `client` and registers it under a fresh id.
 pub(super) async fn open_session(
     http: &Http,
     mode: Mode,
+    client: Option<IpAddr>,
 ) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
+    if let Err(limited) = http.server.limiter().new_session(client) {
+        return Err(rate_limited(&limited, None));
+    }
     let Some(place) = http.session_limit.acquire() else {
         return Err(refuse(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -47,8 +47,10 @@ pub(crate) fn serve(
         let (closing, closing_rx) = watch::channel(false);
         // Set once asked to stop: when the drain ends.
         let mut deadline = None;
+        let client = stream.peer_addr().ok().map(|a| ClientAddress(a.ip()));
         let mut conn = Conn {
             stream,
+            client,
             read: Vec::new(),
             unread: 0,
             interim: 0,
@@ -133,6 +135,8 @@ async fn until_stopped<F: std::future::Future>(
 /// request served so far.
 struct Conn {
     stream: TcpStream,
+    /// Put on each request, for the per-address rate limits.
+    client: Option<ClientAddress>,
     /// Bytes read and not yet used; empty (and unallocated) when idle.
     read: Vec<u8>,
     /// Bytes of the current request's body not yet taken: in `read`
@@ -254,6 +258,9 @@ impl Conn {
         *request.version_mut() = Version::HTTP_11;
         *request.headers_mut() = headers;
         request.extensions_mut().insert(closing);
+        if let Some(client) = self.client {
+            request.extensions_mut().insert(client);
+        }
         let mut router = router;
         // Boxed apart from the exchange, so a streaming answer does not
         // keep room for the router's future (most of the exchange) for
@@ -752,6 +759,7 @@ async fn hyper_serves(
 ) {
     let Conn {
         stream,
+        client,
         read,
         config,
         ..
@@ -760,6 +768,9 @@ async fn hyper_serves(
     let service = hyper::service::service_fn(
         move |mut request: axum::http::Request<hyper::body::Incoming>| {
             request.extensions_mut().insert(Closing(closing_rx.clone()));
+            if let Some(client) = client {
+                request.extensions_mut().insert(client);
+            }
             let mut router = router.clone();
             async move { tower_service::Service::call(&mut router, request).await }
         },

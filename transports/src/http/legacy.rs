@@ -7,13 +7,18 @@ use super::*;
 pub(super) async fn open_legacy(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
+    Client(client): Client,
 ) -> Response {
-    uncancelled(open_legacy_stream(http, closing)).await
+    uncancelled(open_legacy_stream(http, closing, client)).await
 }
 
 /// Opens a legacy session and its stream.
-async fn open_legacy_stream(http: Http, closing: Option<Extension<Closing>>) -> Response {
-    let (session, id) = match open_session(&http, Mode::Legacy).await {
+async fn open_legacy_stream(
+    http: Http,
+    closing: Option<Extension<Closing>>,
+    client: Option<IpAddr>,
+) -> Response {
+    let (session, id) = match open_session(&http, Mode::Legacy, client).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
@@ -46,6 +51,7 @@ async fn open_legacy_stream(http: Http, closing: Option<Extension<Closing>>) -> 
 /// `POST /message?sessionId=…`: a legacy client's message.
 pub(super) async fn post_legacy(
     State(http): State<Http>,
+    Client(client): Client,
     RawQuery(query): RawQuery,
     JsonBody(bytes): JsonBody,
 ) -> Response {
@@ -68,6 +74,14 @@ pub(super) async fn post_legacy(
     else {
         return session_not_found(&session_id);
     };
+    // Undecoded here (the session decodes it): a POST counts as one.
+    let from = Requester {
+        address: client,
+        session: Some(session.pid().as_u64()),
+    };
+    if let Err(limited) = http.server.limiter().request(&from) {
+        return rate_limited(&limited, None);
+    }
     // Malformed input is answered on the stream, as the session answers it.
     // A legacy session learns no version here: a batch it refuses is
     // answered on its one stream.

@@ -30,6 +30,7 @@ pub(crate) mod headers;
 mod http1;
 mod legacy;
 mod modern;
+mod rate;
 mod respond;
 mod session;
 mod stream;
@@ -46,7 +47,7 @@ use respond::{
     stream_response,
 };
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,7 +56,8 @@ use arbor_mcp::jsonrpc::{
     code, decode, ErrorObject, Id, Incoming, Message, Response as RpcResponse,
 };
 use arbor_mcp::outbox::{outbox, FrameKind, OutboxReceiver};
-use arbor_mcp::session::{envelope_version, start_session, SessionMsg};
+use arbor_mcp::rate::Requester;
+use arbor_mcp::session::{envelope_version, start_session, RateChecks, SessionMsg};
 use arbor_mcp::{Era, McpServer, Method, NotificationMethod, ProtocolVersion};
 use arbor_runtime::{ActorRef, ExitReason, ShardedRegistry, SpawnError};
 use arbor_supervision::{
@@ -73,8 +75,9 @@ use tokio::sync::oneshot;
 
 use crate::listen::Limit;
 use crate::origin::OriginPolicy;
+use rate::{over_rate, rate_limited, Client};
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
-use stream::{sse_response, AtClose, Closing, OnDrop, SseEvent};
+use stream::{sse_response, AtClose, ClientAddress, Closing, OnDrop, SseEvent};
 
 /// The Streamable HTTP endpoint.
 pub const PATH: &str = "/mcp";
@@ -140,7 +143,7 @@ pub(crate) fn requests(
         let server = server.clone();
         async move {
             let (out, received) = outbox(&server.config().outbox);
-            let session = start_session(server, out).await?;
+            let session = start_session(server, out, RateChecks::ByTransport).await?;
             Ok::<_, SpawnError>((session, received))
         }
     })
@@ -234,6 +237,7 @@ fn is_modern(message: &Incoming, headers: &HeaderMap) -> bool {
 async fn post_mcp(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
+    Client(client): Client,
     headers: HeaderMap,
     _: AcceptsBoth,
     JsonBody(bytes): JsonBody,
@@ -244,9 +248,20 @@ async fn post_mcp(
     };
     let closing = closing.map(|Extension(c)| c);
     if is_modern(&message, &headers) {
+        // Sessionless: only the address's limit.
+        let from = Requester {
+            address: client,
+            session: None,
+        };
+        if let Some(refusal) = over_rate(&http, from, &message) {
+            return refusal;
+        }
         return post_modern(http, headers, message, bytes, closing).await;
     }
-    uncancelled(post_handshake(http, headers, message, bytes, closing)).await
+    uncancelled(post_handshake(
+        http, headers, message, bytes, client, closing,
+    ))
+    .await
 }
 
 /// Runs `work` to its end even if the client goes away meanwhile: a session
@@ -315,6 +330,8 @@ pub(crate) fn transport(
     let listener = crate::listen::listener("http-listener", at, move || crate::listen::HandOver {
         connections: handle.clone(),
         limit: limit.clone(),
+        // A connection is not a session: `initialize` is what is limited.
+        sessions: None,
         refusal,
     });
     // HTTP connections stop first, so their streams drain while the

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use arbor_mcp::inbound::{InboundBudget, Received, Spent};
 use arbor_mcp::jsonrpc::Id;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, Outbound, OutboxReceiver};
-use arbor_mcp::session::{start_session, SessionMsg};
+use arbor_mcp::session::{start_session, RateChecks, SessionMsg};
 use arbor_mcp::{McpServer, ProtocolVersion};
 use arbor_runtime::channel;
 use arbor_runtime::timer::sleep_until_or_never;
@@ -246,7 +246,7 @@ pub(crate) async fn start(
 ) -> Result<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>), SpawnError> {
     let (out, received) = outbox(&server.config().outbox);
     let budget = InboundBudget::new(server.config().max_inbound_bytes);
-    let session = start_session(server, out).await?;
+    let session = start_session(server, out, RateChecks::ByTransport).await?;
     let inbound = budget.with_memory(received.memory());
     let idle_checks = idle_checks(&config);
     let http = spawn(HttpSession {

@@ -69,6 +69,11 @@ impl SseEvent {
 #[derive(Clone, Debug)]
 pub(crate) struct Closing(pub(crate) watch::Receiver<bool>);
 
+/// The client's IP address, put on each request by its connection, for
+/// the per-address rate limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClientAddress(pub(crate) std::net::IpAddr);
+
 impl Closing {
     /// Completes once the connection is shutting down.
     pub(crate) async fn closed(mut self) {

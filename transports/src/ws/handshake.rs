@@ -24,6 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::{Ws, PATH, SUBPROTOCOL};
 use crate::head::Parsed;
+use crate::listen::TurnedAway;
 use crate::origin::OriginPolicy;
 
 /// What the handshake reads and allows.
@@ -50,7 +51,7 @@ pub(crate) enum Failed {
 struct Refusal {
     status: StatusCode,
     reason: String,
-    headers: Vec<(&'static str, &'static str)>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Refusal {
@@ -62,8 +63,8 @@ impl Refusal {
         }
     }
 
-    fn with(mut self, name: &'static str, value: &'static str) -> Self {
-        self.headers.push((name, value));
+    fn with(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
         self
     }
 
@@ -85,16 +86,19 @@ impl Refusal {
 
 /// Reads the client's upgrade request, answers it, and on success hands
 /// back the WebSocket (with whatever the client sent after its head).
-/// `full` is the connection limit when it has been reached.
+/// `turned_away` says why it is refused before its request is read, if it
+/// is.
 pub(crate) async fn accept(
     mut stream: TcpStream,
-    full: Option<usize>,
+    turned_away: Option<TurnedAway>,
     origins: &OriginPolicy,
     limits: Limits,
     config: WebSocketConfig,
 ) -> Result<Ws, Failed> {
     let decided = match read_request(&mut stream, limits).await? {
-        Ok((request, rest)) => decide(&request, full, origins).map(|response| (response, rest)),
+        Ok((request, rest)) => {
+            decide(&request, turned_away, origins).map(|response| (response, rest))
+        }
         Err(refusal) => Err(refusal),
     };
     match decided {
@@ -178,14 +182,23 @@ fn to_request(parsed: &httparse::Request<'_, '_>) -> Result<Request, Refusal> {
 /// The answer to a well-formed request: the head of the 101, or why not.
 fn decide(
     request: &Request,
-    full: Option<usize>,
+    turned_away: Option<TurnedAway>,
     origins: &OriginPolicy,
 ) -> Result<Vec<u8>, Refusal> {
-    if let Some(max) = full {
-        return Err(Refusal::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("server at its connection limit (max_connections = {max})"),
-        ));
+    match turned_away {
+        Some(TurnedAway::Full(max)) => {
+            return Err(Refusal::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("server at its connection limit (max_connections = {max})"),
+            ));
+        }
+        Some(TurnedAway::RateLimited(limited)) => {
+            return Err(
+                Refusal::new(StatusCode::TOO_MANY_REQUESTS, format!("{limited}"))
+                    .with("retry-after", limited.retry_after_secs().to_string()),
+            );
+        }
+        None => {}
     }
     if !request.headers().contains_key(header::HOST) {
         return Err(Refusal::new(

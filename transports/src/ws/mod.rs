@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use arbor_mcp::inbound::InboundBudget;
 use arbor_mcp::outbox::{outbox, Frame, FrameKind, OutboxReceiver};
-use arbor_mcp::session::{start_session, SessionMsg};
+use arbor_mcp::session::{start_session, RateChecks, SessionMsg};
 use arbor_mcp::McpServer;
 use arbor_runtime::timer::sleep_until_or_never;
 use arbor_runtime::{ActorRef, ExitReason, SendError, SpawnError};
@@ -52,7 +52,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::listen::{Admit, Limit, Slot};
+use crate::listen::{Admit, Limit, Slot, TurnedAway};
 use crate::origin::OriginPolicy;
 
 mod handshake;
@@ -153,7 +153,8 @@ pub(crate) fn sessions(
         let server = server.clone();
         async move {
             let (tx, rx) = outbox(&server.config().outbox);
-            let session = start_session(server, tx).await?;
+            let client = ws.get_ref().peer_addr().ok().map(|a| a.ip());
+            let session = start_session(server, tx, RateChecks::BySession(client)).await?;
             tokio::spawn(serve(ws, session.clone(), rx, settings));
             Ok::<_, SpawnError>(session)
         }
@@ -166,6 +167,7 @@ pub(crate) type Sessions = ShardedDynamicRef<Ws, ActorRef<SessionMsg>>;
 
 /// The `ws-listener` child.
 pub(crate) fn listener(
+    server: McpServer,
     at: crate::listen::Bind,
     connections: Sessions,
     limit: Limit,
@@ -173,6 +175,7 @@ pub(crate) fn listener(
     origins: Arc<OriginPolicy>,
 ) -> ChildSpec {
     crate::listen::listener("ws-listener", at, move || WsAdmit {
+        server: server.clone(),
         connections: connections.clone(),
         limit: limit.clone(),
         settings,
@@ -183,6 +186,9 @@ pub(crate) fn listener(
 
 /// Takes accepted connections through the WebSocket handshake.
 struct WsAdmit {
+    /// Each connection is a session of it: new ones are rate limited by
+    /// address.
+    server: McpServer,
     connections: Sessions,
     limit: Limit,
     settings: Settings,
@@ -201,13 +207,15 @@ impl Admit for WsAdmit {
         // The place is taken at accept: a handshake in progress costs
         // memory as a connection does.
         let slot = self.limit.acquire();
+        let turned_away =
+            TurnedAway::check(&stream, slot.as_ref(), &self.limit, Some(&self.server));
         self.handshakes.spawn(handshake(
             stream,
             slot,
+            turned_away,
             self.connections.clone(),
             self.settings,
             self.origins.clone(),
-            self.limit.max(),
         ));
     }
 }
@@ -216,13 +224,18 @@ impl Admit for WsAdmit {
 async fn handshake(
     stream: TcpStream,
     slot: Option<Slot>,
+    turned_away: Option<TurnedAway>,
     connections: Sessions,
     settings: Settings,
     origins: Arc<OriginPolicy>,
-    max_connections: usize,
 ) {
-    let full = slot.is_none().then_some(max_connections);
-    let accepting = handshake::accept(stream, full, &origins, settings.handshake, settings.config);
+    let accepting = handshake::accept(
+        stream,
+        turned_away,
+        &origins,
+        settings.handshake,
+        settings.config,
+    );
     let ws = match timeout(settings.handshake_timeout, accepting).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
@@ -234,8 +247,8 @@ async fn handshake(
             return;
         }
     };
-    // Without a place the callback refused and the handshake failed above;
-    // matched rather than assumed.
+    // Turned away, the handshake was refused above; matched rather than
+    // assumed.
     let Some(slot) = slot else { return };
     match connections.start_child(ws).await {
         Ok(Started::Running(session)) => slot.hold_until_exit(&session.process()),

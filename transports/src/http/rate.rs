@@ -1,0 +1,67 @@
+//! HTTP's side of the rate limits ([`arbor_mcp::rate`]): checked at the
+//! door, before a request reaches a session, and refused with a 429 and
+//! `Retry-After`, the JSON-RPC error in the body.
+
+use std::net::{IpAddr, SocketAddr};
+
+use arbor_mcp::rate::{Limited, Requester};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+
+use super::*;
+
+/// The client's address: put on the request by arbor's own connections
+/// ([`ClientAddress`]), or by `axum::serve` with connect info when the
+/// router is mounted in another app; `None` when neither says.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Client(pub(super) Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ours = parts.extensions.get::<ClientAddress>().map(|c| c.0);
+        let mounted = || {
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip())
+        };
+        Ok(Client(ours.or_else(mounted)))
+    }
+}
+
+/// The requests in `message`: one, a batch's, or none (notifications and
+/// answers are not limited).
+fn requests_in(message: &Incoming) -> usize {
+    let is_request = |m: &Message| matches!(m, Message::Request(_));
+    match message {
+        Incoming::Single(m) => usize::from(is_request(m)),
+        Incoming::Batch(items) => items
+            .iter()
+            .filter(|item| matches!(item, Ok(m) if is_request(m)))
+            .count(),
+    }
+}
+
+/// The 429 for `limited`, answering request `id` when there is one.
+pub(super) fn rate_limited(limited: &Limited, id: Option<Id>) -> Response {
+    let mut response = rpc_error(StatusCode::TOO_MANY_REQUESTS, id, limited.error());
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(limited.retry_after_secs()),
+    );
+    response
+}
+
+/// Counts each request in `message` against `from`'s limits: the 429 if
+/// one is over.
+pub(super) fn over_rate(http: &Http, from: Requester, message: &Incoming) -> Option<Response> {
+    let id = match message {
+        Incoming::Single(Message::Request(r)) => Some(r.id.clone()),
+        _ => None,
+    };
+    (0..requests_in(message))
+        .find_map(|_| http.server.limiter().request(&from).err())
+        .map(|limited| rate_limited(&limited, id))
+}
