@@ -35,6 +35,9 @@ pub mod code {
     /// arbor: over a rate limit; `data.limit` names it, `data.retryAfter`
     /// says in how many seconds to retry ([`crate::rate`]).
     pub const RATE_LIMITED: i64 = -32029;
+    /// arbor: the handler's circuit is open (it kept failing); `data`
+    /// names the handler and says when to retry ([`crate::breaker`]).
+    pub const CIRCUIT_OPEN: i64 = -32030;
 }
 
 /// A request id: a string or an integer, never null.

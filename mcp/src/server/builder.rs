@@ -485,6 +485,7 @@ impl ServerBuilder {
                         .unwrap_or_else(crate::memory::MemoryBudget::default_bytes),
                 ),
                 limiter: crate::rate::Limiter::new(&self.config.rate_limits),
+                breakers: crate::breaker::Breakers::new(self.config.circuit_breaker),
                 config: self.config,
             }),
         })

@@ -75,6 +75,9 @@ pub struct ServerConfig {
     /// Requests per session and per client address, new sessions per
     /// address, requests to the client per session ([`crate::rate`]).
     pub rate_limits: crate::rate::RateLimits,
+    /// When a tool's or resource's circuit opens, and for how long
+    /// ([`crate::breaker`]).
+    pub circuit_breaker: crate::breaker::BreakerConfig,
 }
 
 impl Default for ServerConfig {
@@ -100,6 +103,7 @@ impl Default for ServerConfig {
             task_poll_interval: Duration::from_millis(500),
             max_tasks: 10_000,
             rate_limits: crate::rate::RateLimits::default(),
+            circuit_breaker: crate::breaker::BreakerConfig::default(),
         }
     }
 }

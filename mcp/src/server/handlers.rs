@@ -12,7 +12,22 @@ use crate::model::{CallToolResult, ResourceContents};
 use crate::uri::ResourceUri;
 use crate::version::Era;
 
-use super::{outcome_of, resource_not_found, McpServer, Outcome, ToolError};
+use super::{outcome_of, resource_not_found, HandlerError, McpServer, Outcome, ToolError};
+use crate::breaker::{Attempt, Handler};
+
+/// Tells the circuit how a resource read went: an internal error is the
+/// handler failing; any other answer (not found, bad params) is it working.
+/// Input asked for counts for nothing.
+fn settled<T>(attempt: Attempt<'_>, read: Result<T, HandlerError>) -> Result<T, HandlerError> {
+    match &read {
+        Ok(_) => attempt.succeeded(),
+        Err(HandlerError::Protocol(e)) => {
+            attempt.settle_by(e.code == crate::jsonrpc::code::INTERNAL_ERROR)
+        }
+        Err(HandlerError::InputRequired(_)) => drop(attempt),
+    }
+    read
+}
 
 impl McpServer {
     pub(super) async fn call_tool(
@@ -49,9 +64,15 @@ impl McpServer {
             ));
         }
         let ctx_in_task = ctx.in_task();
+        let attempt = self
+            .inner
+            .breakers
+            .attempt(Handler::Tool, &name, self.inner.config.request_timeout)
+            .map_err(|open| open.error())?;
         let result = match (tool.handler)(args, ctx).await {
             Ok(result) => result,
             Err(ToolError::Failed(message)) => CallToolResult::error(message),
+            // Neither worked nor failed: the attempt counts for nothing.
             Err(ToolError::InputRequired(input)) => return Ok(Outcome::NeedsInput(input)),
             Err(ToolError::RunAsTask) if ctx_in_task => {
                 return Err(ErrorObject::internal(
@@ -67,12 +88,14 @@ impl McpServer {
                 .map(|e| e.to_string())
                 .collect();
             if !violations.is_empty() {
+                attempt.failed();
                 return Err(ErrorObject::internal(format!(
                     "tool {name} returned output that violates its output schema"
                 ))
                 .with_data(json!({ "tool": name, "errors": violations })));
             }
         }
+        attempt.settle_by(result.is_error);
         serde_json::to_value(result)
             .map(Outcome::Done)
             .map_err(|e| ErrorObject::internal(e.to_string()))
@@ -107,20 +130,26 @@ impl McpServer {
             }
             Outcome::Done(Value::Object(result))
         };
+        let timeout = self.inner.config.request_timeout;
+        let breakers = &self.inner.breakers;
         if let Some(entry) = entry {
-            return match (entry.handler)(uri, ctx).await {
-                Ok(contents) => Ok(read(contents, entry.cache)),
-                Err(e) => outcome_of(e),
-            };
+            let attempt = breakers
+                .attempt(Handler::Resource, &entry.uri, timeout)
+                .map_err(|open| open.error())?;
+            return settled(attempt, (entry.handler)(uri, ctx).await)
+                .map(|contents| read(contents, entry.cache))
+                .or_else(outcome_of);
         }
         for entry in &templates {
             match entry.template.match_uri(parsed.as_str()) {
                 Ok(None) => continue,
                 Ok(Some(vars)) => {
-                    return match (entry.handler)(vars, uri, ctx).await {
-                        Ok(contents) => Ok(read(contents, entry.cache)),
-                        Err(e) => outcome_of(e),
-                    };
+                    let attempt = breakers
+                        .attempt(Handler::Resource, entry.template.as_str(), timeout)
+                        .map_err(|open| open.error())?;
+                    return settled(attempt, (entry.handler)(vars, uri, ctx).await)
+                        .map(|contents| read(contents, entry.cache))
+                        .or_else(outcome_of);
                 }
                 Err(e) => {
                     return Err(ErrorObject::invalid_params(format!("invalid resource uri: {e}"))

@@ -74,6 +74,7 @@ struct Inner {
     followers: Followers,
     memory: crate::memory::MemoryBudget,
     limiter: crate::rate::Limiter,
+    breakers: crate::breaker::Breakers,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -125,6 +126,11 @@ impl McpServer {
     /// The rate limits' buckets, shared by all its transports.
     pub fn limiter(&self) -> &crate::rate::Limiter {
         &self.inner.limiter
+    }
+
+    /// Its handlers' circuit breakers.
+    pub fn breakers(&self) -> &crate::breaker::Breakers {
+        &self.inner.breakers
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
