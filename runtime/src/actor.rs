@@ -417,7 +417,7 @@ impl<M: Send + 'static> ActorRef<M> {
         request: impl FnOnce(Reply<R>) -> M,
         timeout: Duration,
     ) -> Result<R, CallError> {
-        crate::error::call(|reply| self.try_send(request(reply)), timeout).await
+        crate::error::call(|reply| self.try_send(request(reply)), self.pid(), timeout).await
     }
 }
 

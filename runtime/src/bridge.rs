@@ -167,7 +167,7 @@ impl<M: ractor::Message> RactorRef<M> {
         request: impl FnOnce(Reply<R>) -> M,
         timeout: Duration,
     ) -> Result<R, CallError> {
-        crate::error::call(|reply| self.try_send(request(reply)), timeout).await
+        crate::error::call(|reply| self.try_send(request(reply)), self.pid(), timeout).await
     }
 }
 

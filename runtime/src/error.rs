@@ -68,6 +68,12 @@ pub enum CallError {
     /// The process dropped the reply without answering.
     #[error("process dropped the request without replying")]
     NoReply,
+    /// The call would wait on a process that waits, through these calls,
+    /// on the caller: refused at once, instead of both waiting out their
+    /// timeouts (a wait-for graph of the calls in flight). The cycle
+    /// starts and ends with the caller.
+    #[error("deadlock: {}", crate::deadlock::describe(.0))]
+    Deadlock(Vec<crate::Pid>),
 }
 
 impl<M> From<SendError<M>> for CallError {
@@ -116,11 +122,17 @@ impl<R> fmt::Debug for Reply<R> {
 /// Runs `send` with a fresh [`Reply`] and waits up to `timeout` for the answer.
 pub(crate) async fn call<R, E>(
     send: impl FnOnce(Reply<R>) -> Result<(), E>,
+    callee: crate::Pid,
     timeout: std::time::Duration,
 ) -> Result<R, CallError>
 where
     CallError: From<E>,
 {
+    // Held while the reply is awaited: the edge of the wait-for graph.
+    let _waiting = match crate::current_pid() {
+        Some(caller) => Some(crate::deadlock::wait(caller, callee).map_err(CallError::Deadlock)?),
+        None => None,
+    };
     let (tx, rx) = tokio::sync::oneshot::channel();
     send(Reply(tx))?;
     match tokio::time::timeout(timeout, rx).await {

@@ -16,6 +16,7 @@ pub mod actor;
 pub mod bridge;
 mod census;
 pub mod channel;
+mod deadlock;
 pub mod error;
 pub mod exit;
 pub mod groups;

@@ -38,6 +38,12 @@ impl Pid {
     pub fn as_u64(self) -> u64 {
         self.0
     }
+
+    /// A pid no process has been given, for tests of pid bookkeeping.
+    #[cfg(test)]
+    pub(crate) fn from_raw(n: u64) -> Pid {
+        Pid(n)
+    }
 }
 
 impl fmt::Display for Pid {
