@@ -45,6 +45,9 @@ pub(crate) fn wait(caller: Pid, callee: Pid) -> Result<Waiting, Vec<Pid>> {
         let mut cycle = Vec::with_capacity(path.len() + 1);
         cycle.push(caller);
         cycle.extend(path);
+        drop(waiting);
+        metrics::counter!("arbor_deadlocks_refused_total").increment(1);
+        tracing::warn!(target: "arbor::runtime", cycle = %describe(&cycle), "call refused: it would deadlock");
         return Err(cycle);
     }
     waiting.entry(caller).or_default().push(callee);
