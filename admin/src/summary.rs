@@ -1,6 +1,7 @@
 //! What the dashboard's header shows and `/api/events` pushes each second:
 //! processes by kind, what each transport holds, requests answered and
-//! failed, resident memory, and the root supervisor's restarts.
+//! failed, resident memory, the root supervisor's restarts, and what the
+//! safeguards turned away (rate limits, open circuits).
 
 use std::time::Instant;
 
@@ -42,12 +43,29 @@ pub struct Summary {
     pub rss_bytes: Option<u64>,
     /// The root supervisor, if it runs.
     pub root: Option<Supervision>,
+    /// Requests, sessions and server requests refused by a rate limit
+    /// since the start.
+    pub rate_limited: u64,
+    /// Calls refused by an open circuit since the start.
+    pub circuit_refused: u64,
+    /// Each circuit not closed now.
+    pub circuits: Vec<CircuitState>,
+}
+
+/// A handler's circuit that is not closed.
+#[derive(Clone, Debug, Serialize)]
+pub struct CircuitState {
+    /// The handler, its kind and name (`tool echo`).
+    pub handler: String,
+    /// `open`, or `half_open` while a probe may run.
+    pub state: &'static str,
 }
 
 /// The server as it is now.
 pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
     let processes = arbor_runtime::process_counts();
     let requests = arbor_mcp::stats::request_counts();
+    let refusals = arbor_mcp::stats::refusals();
     let held = arbor_transports::held(root)
         .await
         .unwrap_or_default()
@@ -68,5 +86,12 @@ pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
         failed: requests.failed,
         rss_bytes: crate::scrape::resident_bytes(),
         root: root.status().await.ok().map(Supervision::from),
+        rate_limited: refusals.rate_limited,
+        circuit_refused: refusals.circuit_refused,
+        circuits: refusals
+            .circuits
+            .into_iter()
+            .map(|(handler, state)| CircuitState { handler, state })
+            .collect(),
     }
 }

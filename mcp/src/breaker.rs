@@ -177,6 +177,7 @@ impl Breakers {
             let handler = format!("{} {key}", kind.label());
             metrics::counter!("arbor_mcp_circuit_refused_total", "handler" => handler.clone())
                 .increment(1);
+            crate::stats::circuit_refused();
             CircuitOpen {
                 handler: handler.into(),
                 state,
@@ -256,7 +257,8 @@ fn set_gauge(kind: Handler, key: &Arc<str>, state: State) {
         State::Open(_) => 2.0,
     };
     let handler = format!("{} {key}", kind.label());
-    metrics::gauge!("arbor_mcp_circuit_state", "handler" => handler).set(value);
+    metrics::gauge!("arbor_mcp_circuit_state", "handler" => handler.clone()).set(value);
+    crate::stats::circuit(handler, (value > 0.0).then(|| state.label()));
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -220,6 +220,7 @@ impl Bucket {
     pub fn check(&self) -> Result<(), Limited> {
         self.limiter.check().map_err(|not_until| {
             metrics::counter!("arbor_mcp_rate_limited_total", "limit" => self.name).increment(1);
+            crate::stats::rate_limited();
             Limited {
                 limit: self.name,
                 retry_after: not_until.wait_time_from(self.clock.now()),
@@ -252,6 +253,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
         self.purge(start);
         self.limiter.check_key(key).map_err(|not_until| {
             metrics::counter!("arbor_mcp_rate_limited_total", "limit" => self.name).increment(1);
+            crate::stats::rate_limited();
             Limited {
                 limit: self.name,
                 retry_after: not_until.wait_time_from(clock.now()),

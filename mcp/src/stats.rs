@@ -58,3 +58,52 @@ pub(crate) fn answered(
     };
     histogram.record(took.as_secs_f64());
 }
+
+static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+static CIRCUIT_REFUSED: AtomicU64 = AtomicU64::new(0);
+/// Circuits not closed, by handler (`tool echo`): few, and changed only
+/// as a circuit opens or closes.
+static NOT_CLOSED: parking_lot::Mutex<std::collections::BTreeMap<String, &'static str>> =
+    parking_lot::Mutex::new(std::collections::BTreeMap::new());
+
+/// What the production safeguards turned away, process-wide, for a
+/// dashboard.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// Requests, sessions and server requests over a rate limit.
+    pub rate_limited: u64,
+    /// Calls refused by an open circuit.
+    pub circuit_refused: u64,
+    /// Each circuit not closed, and its state (`open`, `half_open`).
+    pub circuits: Vec<(String, &'static str)>,
+}
+
+/// The refusals so far, in this process.
+pub fn refusals() -> Refusals {
+    Refusals {
+        rate_limited: RATE_LIMITED.load(Ordering::Relaxed),
+        circuit_refused: CIRCUIT_REFUSED.load(Ordering::Relaxed),
+        circuits: NOT_CLOSED
+            .lock()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect(),
+    }
+}
+
+pub(crate) fn rate_limited() {
+    RATE_LIMITED.fetch_add(1, Ordering::Relaxed);
+}
+
+pub(crate) fn circuit_refused() {
+    CIRCUIT_REFUSED.fetch_add(1, Ordering::Relaxed);
+}
+
+/// `handler`'s circuit is now `state` (`None`: closed).
+pub(crate) fn circuit(handler: String, state: Option<&'static str>) {
+    let mut not_closed = NOT_CLOSED.lock();
+    match state {
+        Some(state) => not_closed.insert(handler, state),
+        None => not_closed.remove(&handler),
+    };
+}

@@ -1,0 +1,96 @@
+//! The summary the dashboard shows says what the safeguards turned away:
+//! an open circuit by handler, calls it refused, requests over a rate.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use arbor_admin::{AdminConfig, AdminListener, AdminToken};
+use arbor_mcp::breaker::BreakerConfig;
+use arbor_mcp::rate::{Rate, RateLimits};
+use arbor_mcp::{CallToolResult, ServerBuilder, ServerConfig, Tool, ToolError};
+use arbor_transports::{start, TcpConfig, TransportConfig};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const TOKEN: &str = "test-token-0123456789";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_circuit_and_rate_limited_requests_show_in_the_summary() {
+    let server = ServerBuilder::new("safeguards", "1")
+        .config(ServerConfig {
+            circuit_breaker: BreakerConfig {
+                failures: 1,
+                cool_down: Duration::from_secs(60),
+            },
+            rate_limits: RateLimits {
+                session_requests: Rate::new(1, 4),
+                ..RateLimits::off()
+            },
+            ..ServerConfig::default()
+        })
+        .tool(
+            Tool::new("broken").description("Always fails"),
+            |(), _ctx| async { Err::<CallToolResult, _>(ToolError::new("down")) },
+        )
+        .build()
+        .unwrap();
+    let config = TransportConfig {
+        tcp: Some(TcpConfig::default()),
+        ..TransportConfig::none()
+    };
+    let (tree, endpoints) = start(server, config).await.unwrap();
+    let admin = AdminListener::start(
+        AdminConfig {
+            token: Some(AdminToken::new(TOKEN).unwrap()),
+            ..AdminConfig::default()
+        },
+        tree.clone(),
+        "transports",
+    )
+    .await
+    .unwrap();
+    let (read, mut write) = tokio::net::TcpStream::connect(endpoints.tcp.unwrap())
+        .await
+        .unwrap()
+        .into_split();
+    let mut lines = BufReader::new(read).lines();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    // The first fails and opens the circuit; the second is refused by it;
+    // the rest are over the session's rate.
+    let mut codes = Vec::new();
+    for id in 0..6 {
+        let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": "broken", "arguments": {}, "_meta": meta}});
+        write
+            .write_all(format!("{call}\n").as_bytes())
+            .await
+            .unwrap();
+        let line = lines.next_line().await.unwrap().unwrap();
+        let answer: Value = serde_json::from_str(&line).unwrap();
+        codes.push(answer["error"]["code"].as_i64());
+    }
+    assert_eq!(codes[0], None, "the tool's failure is a result");
+    assert_eq!(&codes[1..4], &[Some(-32030); 3]);
+    assert_eq!(&codes[4..], &[Some(-32029); 2]);
+    let summary: Value = reqwest::Client::new()
+        .get(format!("{}/api/summary", admin.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        summary["circuits"],
+        json!([{"handler": "tool broken", "state": "open"}]),
+        "{summary}"
+    );
+    // Process-wide counters: at least what this test caused.
+    assert!(
+        summary["circuit_refused"].as_u64().unwrap() >= 3,
+        "{summary}"
+    );
+    assert!(summary["rate_limited"].as_u64().unwrap() >= 2, "{summary}");
+    tree.shutdown().await;
+}
