@@ -223,9 +223,44 @@ impl Bucket {
             crate::stats::rate_limited();
             Limited {
                 limit: self.name,
-                retry_after: not_until.wait_time_from(self.clock.now()),
+                retry_after: at_least_a_moment(not_until.wait_time_from(self.clock.now())),
             }
         })
+    }
+}
+
+/// A wait read after the decision may have run out meanwhile: a client
+/// told to retry after 0 s would not wait at all.
+fn at_least_a_moment(wait: Duration) -> Duration {
+    wait.max(Duration::from_millis(1))
+}
+
+/// Several requests at once (an HTTP batch) over a limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OverLimit {
+    /// Not now: retry after the time it names.
+    #[error("{0}")]
+    Wait(Limited),
+    /// More at once than the limit's burst: never as they are.
+    #[error("more requests at once than {limit} allows ({burst})")]
+    Never {
+        /// The limit's name.
+        limit: &'static str,
+        /// Its burst.
+        burst: u32,
+    },
+}
+
+/// The bucket an address is counted in: an IPv4 address (IPv4-mapped IPv6
+/// included) on its own, an IPv6 address by its /64, which one subscriber
+/// commonly holds whole (one bucket per address would let it rotate).
+fn address_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(std::net::Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
     }
 }
 
@@ -250,15 +285,42 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
     }
 
     fn check(&self, key: &K, clock: &DefaultClock, start: Instant) -> Result<(), Limited> {
+        self.check_n(key, NonZeroU32::MIN, clock, start)
+            .map_err(|over| match over {
+                OverLimit::Wait(limited) => limited,
+                // One always fits a burst of at least one.
+                OverLimit::Never { limit, .. } => Limited {
+                    limit,
+                    retry_after: Duration::from_secs(1),
+                },
+            })
+    }
+
+    /// Takes `n` at once, or none.
+    fn check_n(
+        &self,
+        key: &K,
+        n: NonZeroU32,
+        clock: &DefaultClock,
+        start: Instant,
+    ) -> Result<(), OverLimit> {
         self.purge(start);
-        self.limiter.check_key(key).map_err(|not_until| {
+        let refused = |over: OverLimit| {
             metrics::counter!("arbor_mcp_rate_limited_total", "limit" => self.name).increment(1);
             crate::stats::rate_limited();
-            Limited {
+            over
+        };
+        match self.limiter.check_key_n(key, n) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(not_until)) => Err(refused(OverLimit::Wait(Limited {
                 limit: self.name,
-                retry_after: not_until.wait_time_from(clock.now()),
-            }
-        })
+                retry_after: at_least_a_moment(not_until.wait_time_from(clock.now())),
+            }))),
+            Err(governor::InsufficientCapacity(burst)) => Err(refused(OverLimit::Never {
+                limit: self.name,
+                burst,
+            })),
+        }
     }
 
     /// Drops the buckets of keys quiet long enough to be full again, at
@@ -314,11 +376,28 @@ impl Limiter {
     /// # Errors
     /// [`Limited`] naming the first limit it is over.
     pub fn request(&self, from: &Requester) -> Result<(), Limited> {
-        if let (Some(buckets), Some(session)) = (&self.session_requests, from.session) {
-            buckets.check(&session, &self.clock, self.start)?;
-        }
+        self.requests(from, NonZeroU32::MIN)
+            .map_err(|over| match over {
+                OverLimit::Wait(limited) => limited,
+                OverLimit::Never { limit, .. } => Limited {
+                    limit,
+                    retry_after: Duration::from_secs(1),
+                },
+            })
+    }
+
+    /// `n` requests at once from `from` (an HTTP batch): all pass, or
+    /// none. The address is checked first, so a refusal by it spends
+    /// nothing of the session's.
+    ///
+    /// # Errors
+    /// [`OverLimit`] naming the first limit they are over.
+    pub fn requests(&self, from: &Requester, n: NonZeroU32) -> Result<(), OverLimit> {
         if let (Some(buckets), Some(address)) = (&self.address_requests, from.address) {
-            buckets.check(&address, &self.clock, self.start)?;
+            buckets.check_n(&address_key(address), n, &self.clock, self.start)?;
+        }
+        if let (Some(buckets), Some(session)) = (&self.session_requests, from.session) {
+            buckets.check_n(&session, n, &self.clock, self.start)?;
         }
         Ok(())
     }
@@ -329,7 +408,9 @@ impl Limiter {
     /// [`Limited`] when the address is over `address_sessions`.
     pub fn new_session(&self, address: Option<IpAddr>) -> Result<(), Limited> {
         match (&self.address_sessions, address) {
-            (Some(buckets), Some(address)) => buckets.check(&address, &self.clock, self.start),
+            (Some(buckets), Some(address)) => {
+                buckets.check(&address_key(address), &self.clock, self.start)
+            }
             _ => Ok(()),
         }
     }
@@ -358,7 +439,7 @@ mod tests {
     #[test]
     fn a_session_gets_its_burst_then_waits() {
         let limiter = only(RateLimits {
-            session_requests: Rate::new(10, 3),
+            session_requests: Rate::new(1, 3),
             ..RateLimits::off()
         });
         let a = Requester {
@@ -374,9 +455,9 @@ mod tests {
         }
         let limited = limiter.request(&a).unwrap_err();
         assert_eq!(limited.limit, "session_requests");
-        // One more passes every 100 ms.
-        assert!(limited.retry_after <= Duration::from_millis(100));
-        assert!(limited.retry_after > Duration::from_millis(50));
+        // One more passes every second.
+        assert!(limited.retry_after <= Duration::from_secs(1));
+        assert!(limited.retry_after > Duration::from_millis(500));
         // Another session has a bucket of its own.
         limiter.request(&b).unwrap();
     }
@@ -480,6 +561,59 @@ mod tests {
             let error = serde_json::from_str::<RateLimits>(bad).unwrap_err();
             assert!(error.to_string().contains("or false"), "{bad}: {error}");
         }
+    }
+
+    #[test]
+    fn a_batch_passes_whole_or_not_at_all() {
+        let limiter = only(RateLimits {
+            session_requests: Rate::new(1, 5),
+            address_requests: Rate::new(1, 3),
+            ..RateLimits::off()
+        });
+        let me = Requester {
+            address: Some(IpAddr::from([10, 0, 0, 9])),
+            session: Some(4),
+        };
+        let n = |n| NonZeroU32::new(n).unwrap();
+        assert!(matches!(
+            limiter.requests(&me, n(6)),
+            Err(OverLimit::Never {
+                limit: "address_requests",
+                burst: 3
+            })
+        ));
+        limiter.requests(&me, n(2)).unwrap();
+        // Two more do not fit the address's one left: neither is taken.
+        assert!(matches!(
+            limiter.requests(&me, n(2)),
+            Err(OverLimit::Wait(_))
+        ));
+        limiter.requests(&me, n(1)).unwrap();
+        // The address refused without spending the session's: 2 + 1 of 5
+        // taken, so another address may take 2 on this session.
+        let elsewhere = Requester {
+            address: Some(IpAddr::from([10, 0, 0, 10])),
+            ..me
+        };
+        limiter.requests(&elsewhere, n(2)).unwrap();
+    }
+
+    #[test]
+    fn an_ipv6_subscriber_is_one_bucket_and_ipv4_mapped_is_its_ipv4() {
+        let limiter = only(RateLimits {
+            address_sessions: Rate::new(1, 1),
+            ..RateLimits::off()
+        });
+        let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        limiter.new_session(Some(a)).unwrap();
+        assert!(limiter.new_session(Some(b)).is_err(), "same /64");
+        limiter.new_session(Some(other)).unwrap();
+        let v4: IpAddr = "192.0.2.7".parse().unwrap();
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        limiter.new_session(Some(v4)).unwrap();
+        assert!(limiter.new_session(Some(mapped)).is_err(), "the same IPv4");
     }
 
     #[test]

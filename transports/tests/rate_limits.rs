@@ -30,7 +30,8 @@ fn server(limits: RateLimits) -> McpServer {
         .unwrap()
 }
 
-/// `per_second` with no burst beyond `burst`.
+/// `per_second` with bursts of `burst`. Tests use 1 a second: a refill
+/// slower than any round trip on a loaded machine.
 fn rate(per_second: u32, burst: u32) -> Option<Rate> {
     Rate::new(per_second, burst)
 }
@@ -90,7 +91,7 @@ async fn tcp(limits: RateLimits) -> (arbor_supervision::SupervisorRef, SocketAdd
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tcp_session_past_its_rate_is_told_when_to_retry_and_then_served() {
     let (tree, addr) = tcp(RateLimits {
-        session_requests: rate(10, 2),
+        session_requests: rate(1, 2),
         ..RateLimits::off()
     })
     .await;
@@ -112,7 +113,7 @@ async fn a_tcp_session_past_its_rate_is_told_when_to_retry_and_then_served() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_address_past_its_rate_is_limited_across_its_connections() {
     let (tree, addr) = tcp(RateLimits {
-        address_requests: rate(10, 3),
+        address_requests: rate(1, 3),
         ..RateLimits::off()
     })
     .await;
@@ -121,14 +122,16 @@ async fn an_address_past_its_rate_is_limited_across_its_connections() {
     assert!(a.call(0).await["result"].is_object());
     assert!(b.call(0).await["result"].is_object());
     assert!(a.call(1).await["result"].is_object());
-    limited(&b.call(1).await["error"], "address_requests");
+    let wait = limited(&b.call(1).await["error"], "address_requests");
+    tokio::time::sleep(wait).await;
+    assert!(b.call(2).await["result"].is_object(), "served again");
     tree.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tcp_connections_past_the_address_rate_are_refused_with_a_line() {
     let (tree, addr) = tcp(RateLimits {
-        address_sessions: rate(5, 2),
+        address_sessions: rate(1, 2),
         ..RateLimits::off()
     })
     .await;
@@ -169,7 +172,7 @@ fn discover(id: u64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_2026_requests_past_the_address_rate_are_429() {
     let (tree, addr) = http(RateLimits {
-        address_requests: rate(10, 2),
+        address_requests: rate(1, 2),
         ..RateLimits::off()
     })
     .await;
@@ -193,7 +196,7 @@ async fn http_2026_requests_past_the_address_rate_are_429() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_http_session_past_its_rate_is_429_and_others_are_not() {
     let (tree, addr) = http(RateLimits {
-        session_requests: rate(10, 2),
+        session_requests: rate(1, 2),
         ..RateLimits::off()
     })
     .await;
@@ -215,7 +218,7 @@ async fn an_http_session_past_its_rate_is_429_and_others_are_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_initialize_past_the_address_session_rate_is_429() {
     let (tree, addr) = http(RateLimits {
-        address_sessions: rate(5, 1),
+        address_sessions: rate(1, 1),
         ..RateLimits::off()
     })
     .await;
@@ -231,6 +234,7 @@ async fn http_initialize_past_the_address_session_rate_is_429() {
     )
     .await;
     let wait = too_many(&refused, "address_sessions");
+    assert_eq!(refused.json()["id"], 0, "the initialize is answered");
     assert!(
         refused.head.get("mcp-session-id").is_none(),
         "no session made"
@@ -248,7 +252,7 @@ async fn a_websocket_upgrade_past_the_address_session_rate_is_429() {
         ..TransportConfig::default()
     };
     let limits = RateLimits {
-        address_sessions: rate(5, 1),
+        address_sessions: rate(1, 1),
         ..RateLimits::off()
     };
     let (tree, endpoints) = start(server(limits), config).await.unwrap();
@@ -263,7 +267,107 @@ async fn a_websocket_upgrade_past_the_address_session_rate_is_429() {
         }
         other => panic!("expected a 429, got {other:?}"),
     }
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     assert!(tokio_tungstenite::connect_async(url.as_str()).await.is_ok());
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_batch_passes_whole_or_is_refused_whole() {
+    let (tree, addr) = http(RateLimits {
+        session_requests: rate(1, 3),
+        ..RateLimits::off()
+    })
+    .await;
+    let session = Session::ready(addr, "2025-03-26").await;
+    let ping = |id: u64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    // Four at once never fit a burst of three: a 400, not a retry.
+    let four = json!([ping(1), ping(2), ping(3), ping(4)]);
+    let never = session.post(&four).await;
+    assert_eq!(never.status(), 400, "{never:?}");
+    assert_eq!(never.json()["error"]["data"]["burst"], 3);
+    // Two fit; two more do not, and none of them runs.
+    assert_eq!(session.post(&json!([ping(5), ping(6)])).await.status(), 200);
+    let refused = session.post(&json!([ping(7), ping(8)])).await;
+    too_many(&refused, "session_requests");
+    // The one left is still there.
+    assert_eq!(session.post(&ping(9)).await.status(), 200);
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_over_tcp_runs_what_fits_and_answers_the_rest_limited() {
+    let (tree, addr) = tcp(RateLimits {
+        session_requests: rate(1, 2),
+        ..RateLimits::off()
+    })
+    .await;
+    let mut c = Line::connect(addr).await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    c.write
+        .write_all(format!("{init}\n").as_bytes())
+        .await
+        .unwrap();
+    assert_eq!(c.recv().await.unwrap()["id"], 0);
+    let batch: Vec<Value> = (1..=3)
+        .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
+        .collect();
+    c.write
+        .write_all(format!("{}\n", Value::Array(batch)).as_bytes())
+        .await
+        .unwrap();
+    let answers = c.recv().await.unwrap();
+    let answers = answers.as_array().expect("one array");
+    // The initialize took one of two: one ping runs, two are limited.
+    let limited_count = answers
+        .iter()
+        .filter(|a| a["error"]["code"] == RATE_LIMITED)
+        .count();
+    assert_eq!((answers.len(), limited_count), (3, 2), "{answers:?}");
+    tree.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_legacy_session_limits_each_request_on_its_stream() {
+    let (tree, addr) = http(RateLimits {
+        session_requests: rate(1, 2),
+        ..RateLimits::off()
+    })
+    .await;
+    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
+    assert_eq!(head.status, 200);
+    let mut sse = conn.sse(&head);
+    let path = sse.next().await.unwrap().data.unwrap();
+    let post = |body: Value| {
+        let path = path.clone();
+        async move {
+            let headers = [("Content-Type", "application/json")];
+            exchange(addr, "POST", &path, &headers, body.to_string().as_bytes())
+                .await
+                .status()
+        }
+    };
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    assert_eq!(post(init).await, 202);
+    assert_eq!(sse.message().await.unwrap().1["id"], 0);
+    // Notifications take nothing.
+    for _ in 0..3 {
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(post(initialized).await, 202);
+    }
+    assert_eq!(
+        post(json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})).await,
+        202
+    );
+    assert_eq!(sse.message().await.unwrap().1["id"], 1);
+    assert_eq!(
+        post(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"})).await,
+        202
+    );
+    let (_, refused) = sse.message().await.unwrap();
+    assert_eq!(refused["id"], 2, "{refused}");
+    limited(&refused["error"], "session_requests");
     tree.shutdown().await;
 }

@@ -164,10 +164,12 @@ impl ClientHandlers {
 
     /// Answers one server request: its result, or the JSON-RPC error.
     pub(crate) async fn answer(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
-        if let Some(bucket) = &self.rate {
+        let method_parsed = method.parse::<Method>();
+        // A ping is how a server tells the client is alive: never refused.
+        if let (Some(bucket), false) = (&self.rate, method_parsed == Ok(Method::Ping)) {
             bucket.check().map_err(|limited| limited.error())?;
         }
-        match method.parse::<Method>() {
+        match method_parsed {
             Ok(Method::SamplingCreateMessage) => {
                 let sampler = self
                     .sampling

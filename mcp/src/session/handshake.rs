@@ -259,10 +259,12 @@ impl Session {
     /// A request task asks the client for input: sent once the session is
     /// initialized, held until then.
     pub(super) async fn server_request(&mut self, request: HeldRequest, ctx: &mut Context<Self>) {
-        // Refused to the handler that asks, before the client sees it.
-        if let Err(limited) = self.server.limiter().server_request(ctx.pid().as_u64()) {
-            let _ = request.2.send(Err(limited.error()));
-            return;
+        if self.handshake_state().is_some() {
+            // Refused to the handler that asks, before the client sees it.
+            if let Err(limited) = self.server.limiter().server_request(ctx.pid().as_u64()) {
+                let _ = request.2.send(Err(limited.error()));
+                return;
+            }
         }
         match self.handshake_state().map(|h| &mut h.phase) {
             Some(Phase::Ready { .. }) => self.ask_client(request, ctx).await,

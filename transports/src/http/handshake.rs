@@ -47,21 +47,27 @@ pub(super) async fn post_handshake(
     if let Some(refusal) = over_rate(&http, from, &message) {
         return refusal;
     }
-    let (session, id) = match open_session(&http, Mode::Streamable, client).await {
+    let initialize_id = match &message {
+        Incoming::Single(Message::Request(r)) => Some(r.id.clone()),
+        _ => None,
+    };
+    let (session, id) = match open_session(&http, Mode::Streamable, client, initialize_id).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
     handshake(&http, &headers, session, message, bytes, Some(id), closing).await
 }
 
-/// Starts an HTTP session for `client` and registers it under a fresh id.
+/// Starts an HTTP session for `client` and registers it under a fresh id;
+/// a refusal answers `request` (the `initialize`; none for `GET /sse`).
 pub(super) async fn open_session(
     http: &Http,
     mode: Mode,
     client: Option<IpAddr>,
+    request: Option<Id>,
 ) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
     if let Err(limited) = http.server.limiter().new_session(client) {
-        return Err(rate_limited(&limited, None));
+        return Err(rate_limited(&limited, request));
     }
     let Some(place) = http.session_limit.acquire() else {
         return Err(refuse(
@@ -77,7 +83,7 @@ pub(super) async fn open_session(
             json!({ "reason": e }),
         )
     };
-    let started = http.session_sup.start_child(mode).await;
+    let started = http.session_sup.start_child((mode, client)).await;
     let (session, _) = started
         .map_err(|e| unavailable(e.to_string()))?
         .running()

@@ -18,7 +18,7 @@ async fn open_legacy_stream(
     closing: Option<Extension<Closing>>,
     client: Option<IpAddr>,
 ) -> Response {
-    let (session, id) = match open_session(&http, Mode::Legacy, client).await {
+    let (session, id) = match open_session(&http, Mode::Legacy, client, None).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
@@ -51,7 +51,6 @@ async fn open_legacy_stream(
 /// `POST /message?sessionId=…`: a legacy client's message.
 pub(super) async fn post_legacy(
     State(http): State<Http>,
-    Client(client): Client,
     RawQuery(query): RawQuery,
     JsonBody(bytes): JsonBody,
 ) -> Response {
@@ -74,14 +73,6 @@ pub(super) async fn post_legacy(
     else {
         return session_not_found(&session_id);
     };
-    // Undecoded here (the session decodes it): a POST counts as one.
-    let from = Requester {
-        address: client,
-        session: Some(session.pid().as_u64()),
-    };
-    if let Err(limited) = http.server.limiter().request(&from) {
-        return rate_limited(&limited, None);
-    }
     // Malformed input is answered on the stream, as the session answers it.
     // A legacy session learns no version here: a batch it refuses is
     // answered on its one stream.

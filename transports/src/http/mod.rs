@@ -106,11 +106,15 @@ type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 
 /// The `http-sessions` supervisor: a handshake-era session of a mode hands
 /// back its HTTP process (the one supervised) and its MCP session.
-type SessionSup = ShardedDynamicRef<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
+/// Each child is started with its mode and its client's address.
+type SessionSup =
+    ShardedDynamicRef<(Mode, Option<IpAddr>), (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
 
 /// The `http-sessions` supervisor, before it starts.
-type SessionSupervisor =
-    ShardedDynamicSupervisor<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
+type SessionSupervisor = ShardedDynamicSupervisor<
+    (Mode, Option<IpAddr>),
+    (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>),
+>;
 
 /// The `http-requests` supervisor, before it starts.
 type RequestSupervisor = ShardedDynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
@@ -154,10 +158,10 @@ pub(crate) fn requests(
 pub(crate) fn sessions(
     server: McpServer,
     config: Arc<HttpConfig>,
-) -> DynamicSupervisor<Mode, (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)> {
+) -> DynamicSupervisor<(Mode, Option<IpAddr>), (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)> {
     let shutdown = crate::tree::session_shutdown(&server);
-    DynamicSupervisor::temporary("http-session", move |mode: Mode| {
-        session::start(server.clone(), mode, config.clone())
+    DynamicSupervisor::temporary("http-session", move |(mode, client)| {
+        session::start(server.clone(), mode, client, config.clone())
     })
     .shutdown(shutdown)
 }

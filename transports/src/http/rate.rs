@@ -4,7 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use arbor_mcp::rate::{Limited, Requester};
+use std::num::NonZeroU32;
+
+use arbor_mcp::rate::{Limited, OverLimit, Requester};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
@@ -54,14 +56,25 @@ pub(super) fn rate_limited(limited: &Limited, id: Option<Id>) -> Response {
     response
 }
 
-/// Counts each request in `message` against `from`'s limits: the 429 if
-/// one is over.
+/// Counts the requests in `message` against `from`'s limits, all or
+/// none (a batch is refused whole): the 429 if they are over, a 400 if
+/// there are more of them than a limit's burst, which no wait would mend.
 pub(super) fn over_rate(http: &Http, from: Requester, message: &Incoming) -> Option<Response> {
+    let n = NonZeroU32::new(u32::try_from(requests_in(message)).unwrap_or(u32::MAX))?;
     let id = match message {
         Incoming::Single(Message::Request(r)) => Some(r.id.clone()),
         _ => None,
     };
-    (0..requests_in(message))
-        .find_map(|_| http.server.limiter().request(&from).err())
-        .map(|limited| rate_limited(&limited, id))
+    match http.server.limiter().requests(&from, n).err()? {
+        OverLimit::Wait(limited) => Some(rate_limited(&limited, id)),
+        OverLimit::Never { limit, burst } => Some(rpc_error(
+            StatusCode::BAD_REQUEST,
+            id,
+            ErrorObject::new(
+                code::INVALID_REQUEST,
+                format!("{n} requests at once are more than {limit} allows at once ({burst})"),
+            )
+            .with_data(json!({ "limit": limit, "burst": burst, "requests": n.get() })),
+        )),
+    }
 }

@@ -242,11 +242,19 @@ impl Drop for ReplayBytes {
 pub(crate) async fn start(
     server: McpServer,
     mode: Mode,
+    client: Option<std::net::IpAddr>,
     config: Arc<HttpConfig>,
 ) -> Result<(ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>), SpawnError> {
     let (out, received) = outbox(&server.config().outbox);
     let budget = InboundBudget::new(server.config().max_inbound_bytes);
-    let session = start_session(server, out, RateChecks::ByTransport).await?;
+    // Streamable HTTP checks its requests at the door and answers 429; a
+    // legacy POST is only a 202, its answers go on the stream, so its
+    // session checks each request it decodes (a batch's each).
+    let rate = match mode {
+        Mode::Streamable => RateChecks::ByTransport,
+        Mode::Legacy => RateChecks::BySession(client),
+    };
+    let session = start_session(server, out, rate).await?;
     let inbound = budget.with_memory(received.memory());
     let idle_checks = idle_checks(&config);
     let http = spawn(HttpSession {
