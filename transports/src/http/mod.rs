@@ -106,15 +106,16 @@ type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 
 /// The `http-sessions` supervisor: a handshake-era session of a mode hands
 /// back its HTTP process (the one supervised) and its MCP session.
-/// Each child is started with its mode and its client's address.
-type SessionSup =
-    ShardedDynamicRef<(Mode, Option<IpAddr>), (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)>;
+/// What an HTTP session is started with: its mode, its client's address.
+type Opening = (Mode, Option<IpAddr>);
+
+/// A started HTTP session: its HTTP process and its MCP session.
+type OpenedSession = (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>);
+
+type SessionSup = ShardedDynamicRef<Opening, OpenedSession>;
 
 /// The `http-sessions` supervisor, before it starts.
-type SessionSupervisor = ShardedDynamicSupervisor<
-    (Mode, Option<IpAddr>),
-    (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>),
->;
+type SessionSupervisor = ShardedDynamicSupervisor<Opening, OpenedSession>;
 
 /// The `http-requests` supervisor, before it starts.
 type RequestSupervisor = ShardedDynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
@@ -158,7 +159,7 @@ pub(crate) fn requests(
 pub(crate) fn sessions(
     server: McpServer,
     config: Arc<HttpConfig>,
-) -> DynamicSupervisor<(Mode, Option<IpAddr>), (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>)> {
+) -> DynamicSupervisor<Opening, OpenedSession> {
     let shutdown = crate::tree::session_shutdown(&server);
     DynamicSupervisor::temporary("http-session", move |(mode, client)| {
         session::start(server.clone(), mode, client, config.clone())
