@@ -104,14 +104,15 @@ pub fn fuzz_header_checks(
 /// back its session and its output.
 type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
 
-/// The `http-sessions` supervisor: a handshake-era session of a mode hands
-/// back its HTTP process (the one supervised) and its MCP session.
 /// What an HTTP session is started with: its mode, its client's address.
 type Opening = (Mode, Option<IpAddr>);
 
-/// A started HTTP session: its HTTP process and its MCP session.
+/// A started HTTP session: its HTTP process (the one supervised) and its
+/// MCP session.
 type OpenedSession = (ActorRef<HttpSessionMsg>, ActorRef<SessionMsg>);
 
+/// The `http-sessions` supervisor: a handshake-era session of a mode hands
+/// back its HTTP process and its MCP session.
 type SessionSup = ShardedDynamicRef<Opening, OpenedSession>;
 
 /// The `http-sessions` supervisor, before it starts.
