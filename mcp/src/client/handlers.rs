@@ -164,12 +164,25 @@ impl ClientHandlers {
 
     /// Answers one server request: its result, or the JSON-RPC error.
     pub(crate) async fn answer(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
-        let method_parsed = method.parse::<Method>();
-        // A ping is how a server tells the client is alive: never refused.
-        if let (Some(bucket), false) = (&self.rate, method_parsed == Ok(Method::Ping)) {
-            bucket.check().map_err(|limited| limited.error())?;
+        self.admit(method)?;
+        self.run(method, params).await
+    }
+
+    /// Takes one of the server's requests from the rate's bucket, or the
+    /// `-32029` to answer instead. A ping is how a server tells the client
+    /// is alive: never refused.
+    pub(crate) fn admit(&self, method: &str) -> Result<(), ErrorObject> {
+        match &self.rate {
+            Some(bucket) if method.parse::<Method>() != Ok(Method::Ping) => {
+                bucket.check().map_err(|limited| limited.error())
+            }
+            _ => Ok(()),
         }
-        match method_parsed {
+    }
+
+    /// Answers one server request already admitted.
+    pub(crate) async fn run(&self, method: &str, params: Value) -> Result<Value, ErrorObject> {
+        match method.parse::<Method>() {
             Ok(Method::SamplingCreateMessage) => {
                 let sampler = self
                     .sampling

@@ -63,10 +63,13 @@ impl TaskAnswers {
         method: String,
         params: Map<String, Value>,
     ) -> Result<Value, ErrorObject> {
+        // Refused before a task is made for it: a flood gets `-32029`s, not
+        // a store of failed tasks.
+        handlers.admit(&method)?;
         let (id, view) = self.store.create(None, true)?;
         let (store, task_id) = (self.store.clone(), id.clone());
         let run = tokio::spawn(async move {
-            let work = handlers.answer(&method, Value::Object(params));
+            let work = handlers.run(&method, Value::Object(params));
             store.run_legacy(&task_id, work).await;
         });
         self.store.attach(&id, run.abort_handle());
@@ -116,6 +119,22 @@ mod tests {
         let mut map = Map::new();
         map.insert("taskId".into(), id.into());
         map
+    }
+
+    #[tokio::test]
+    async fn a_request_over_the_rate_is_refused_before_a_task_is_made() {
+        let tasks = TaskAnswers::new(&ClientConfig::default());
+        let mut handlers = sampling(Duration::ZERO);
+        handlers.server_request_rate(crate::rate::Rate::new(1, 1));
+        let method = "sampling/createMessage";
+        assert!(tasks.answer(&handlers, method, ask(true)).await.is_ok());
+        let refused = tasks.answer(&handlers, method, ask(true)).await;
+        assert_eq!(
+            refused.err().map(|e| e.code),
+            Some(crate::jsonrpc::code::RATE_LIMITED)
+        );
+        let listed = tasks.answer(&handlers, "tasks/list", Map::new()).await;
+        assert_eq!(listed.unwrap()["tasks"].as_array().map(Vec::len), Some(1));
     }
 
     #[tokio::test]
