@@ -120,7 +120,7 @@ impl CircuitOpen {
     /// [`code::CIRCUIT_OPEN`], with `data.handler`, `data.circuit` and
     /// `data.retryAfter` (seconds).
     pub fn error(&self) -> ErrorObject {
-        let after = (self.retry_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
+        let after = crate::rate::seconds_up(self.retry_after);
         ErrorObject::new(
             code::CIRCUIT_OPEN,
             format!("{} is failing: its circuit is {}", self.handler, self.state),

@@ -141,7 +141,7 @@ impl Default for RateLimits {
             session_requests: Rate::new(1_000, 2_000),
             address_requests: Rate::new(10_000, 20_000),
             address_sessions: Rate::new(200, 2_000),
-            server_requests: Rate::new(20, 100),
+            server_requests: Some(DEFAULT_SERVER_REQUESTS),
         }
     }
 }
@@ -176,19 +176,26 @@ impl Limited {
     /// The JSON-RPC error: [`code::RATE_LIMITED`], with `data.limit` and
     /// `data.retryAfter` in seconds (fractional).
     pub fn error(&self) -> ErrorObject {
-        let after = (self.retry_after.as_secs_f64() * 1000.0).ceil() / 1000.0;
+        let after = seconds_up(self.retry_after);
         ErrorObject::new(code::RATE_LIMITED, format!("rate limited: {}", self.limit))
             .with_data(json!({ "limit": self.limit, "retryAfter": after }))
     }
 }
 
-/// The requests a server may send arbor's client (sampling, elicitation,
-/// roots), unless the client is configured otherwise: a server that floods
-/// a client paying per sampling call is answered `-32029` instead.
-pub const CLIENT_SERVER_REQUESTS: Rate = match (NonZeroU32::new(20), NonZeroU32::new(100)) {
-    (Some(per_second), Some(burst)) => Rate { per_second, burst },
-    _ => unreachable!(),
+/// Requests to a client (sampling, elicitation, roots), unless configured
+/// otherwise: the default both of what a session's handlers may send
+/// ([`RateLimits::server_requests`]) and of what arbor's client takes from
+/// a server, so one that floods a client paying per sampling call is
+/// answered `-32029` instead.
+pub const DEFAULT_SERVER_REQUESTS: Rate = Rate {
+    per_second: NonZeroU32::MIN.saturating_add(19),
+    burst: NonZeroU32::MIN.saturating_add(99),
 };
+
+/// `d` in seconds, rounded up to the millisecond, as `retryAfter` says it.
+pub(crate) fn seconds_up(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1000.0).ceil() / 1000.0
+}
 
 /// One bucket, for one party: a client's limit on what its server asks.
 pub struct Bucket {
@@ -251,6 +258,20 @@ pub enum OverLimit {
     },
 }
 
+impl OverLimit {
+    /// What one request over a limit is told: one always fits a burst
+    /// (at least 1), so `Never` cannot come of it; were it to, a second.
+    fn one(self) -> Limited {
+        match self {
+            OverLimit::Wait(limited) => limited,
+            OverLimit::Never { limit, .. } => Limited {
+                limit,
+                retry_after: Duration::from_secs(1),
+            },
+        }
+    }
+}
+
 /// The bucket an address is counted in: an IPv4 address (IPv4-mapped IPv6
 /// included) on its own, an IPv6 address by its /64, which one subscriber
 /// commonly holds whole (one bucket per address would let it rotate).
@@ -286,14 +307,7 @@ impl<K: Hash + Eq + Clone> Buckets<K> {
 
     fn check(&self, key: &K, clock: &DefaultClock, start: Instant) -> Result<(), Limited> {
         self.check_n(key, NonZeroU32::MIN, clock, start)
-            .map_err(|over| match over {
-                OverLimit::Wait(limited) => limited,
-                // One always fits a burst of at least one.
-                OverLimit::Never { limit, .. } => Limited {
-                    limit,
-                    retry_after: Duration::from_secs(1),
-                },
-            })
+            .map_err(OverLimit::one)
     }
 
     /// Takes `n` at once, or none.
@@ -376,14 +390,7 @@ impl Limiter {
     /// # Errors
     /// [`Limited`] naming the first limit it is over.
     pub fn request(&self, from: &Requester) -> Result<(), Limited> {
-        self.requests(from, NonZeroU32::MIN)
-            .map_err(|over| match over {
-                OverLimit::Wait(limited) => limited,
-                OverLimit::Never { limit, .. } => Limited {
-                    limit,
-                    retry_after: Duration::from_secs(1),
-                },
-            })
+        self.requests(from, NonZeroU32::MIN).map_err(OverLimit::one)
     }
 
     /// `n` requests at once from `from` (an HTTP batch): all pass, or

@@ -18,35 +18,13 @@ async fn started() -> (SupervisorRef, SocketAddr) {
     start_http(builder().build().unwrap(), HttpConfig::default()).await
 }
 
-/// Opens the legacy stream; returns it with the POST path its first event
-/// names.
-async fn open_sse(addr: SocketAddr) -> (Sse, String) {
-    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
-    assert_eq!(head.status, 200);
-    let mut sse = conn.sse(&head);
-    let endpoint = sse.next().await.unwrap();
-    assert_eq!(endpoint.event.as_deref(), Some("endpoint"), "{endpoint:?}");
-    (sse, endpoint.data.unwrap())
-}
-
-async fn post_message(addr: SocketAddr, path: &str, body: &Value) -> Reply {
-    exchange(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.to_string().as_bytes(),
-    )
-    .await
-}
-
 /// A legacy session through its handshake: its stream and POST path.
 async fn ready_session(addr: SocketAddr) -> (Sse, String) {
-    let (mut sse, path) = open_sse(addr).await;
-    post_message(addr, &path, &initialize()).await;
+    let (mut sse, path) = open_legacy(addr).await;
+    post_legacy(addr, &path, &initialize()).await;
     assert_eq!(sse.next().await.unwrap().json()["id"], 1);
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    post_message(addr, &path, &initialized).await;
+    post_legacy(addr, &path, &initialized).await;
     (sse, path)
 }
 
@@ -58,13 +36,13 @@ fn initialize() -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_event_names_the_message_endpoint() {
     let (tree, addr) = started().await;
-    let (sse, path) = open_sse(addr).await;
+    let (sse, path) = open_legacy(addr).await;
     let id = path
         .strip_prefix("/message?sessionId=")
         .unwrap_or_else(|| panic!("{path}"));
     assert_eq!(id.len(), 32);
     assert!(id.bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
-    let (other, other_path) = open_sse(addr).await;
+    let (other, other_path) = open_legacy(addr).await;
     assert_ne!(path, other_path, "each stream its own session");
     drop(sse);
     drop(other);
@@ -74,8 +52,8 @@ async fn the_first_event_names_the_message_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_message_is_202_and_answered_as_a_message_event() {
     let (tree, addr) = started().await;
-    let (mut sse, path) = open_sse(addr).await;
-    let r = post_message(addr, &path, &initialize()).await;
+    let (mut sse, path) = open_legacy(addr).await;
+    let r = post_legacy(addr, &path, &initialize()).await;
     assert_eq!(r.status(), 202);
     let event = sse.next().await.unwrap();
     assert_eq!(event.event.as_deref(), Some("message"));
@@ -83,7 +61,7 @@ async fn a_posted_message_is_202_and_answered_as_a_message_event() {
     assert_eq!(answer["id"], 1);
     assert_eq!(answer["result"]["protocolVersion"], "2024-11-05");
 
-    let r = post_message(
+    let r = post_legacy(
         addr,
         &path,
         &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
@@ -92,7 +70,7 @@ async fn a_posted_message_is_202_and_answered_as_a_message_event() {
     assert_eq!(r.status(), 202);
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": "old times"}}});
-    assert_eq!(post_message(addr, &path, &call).await.status(), 202);
+    assert_eq!(post_legacy(addr, &path, &call).await.status(), 202);
     let event = sse.next().await.unwrap();
     assert_eq!(event.event.as_deref(), Some("message"));
     assert_eq!(event.json()["result"]["content"][0]["text"], "old times");
@@ -103,7 +81,7 @@ async fn a_posted_message_is_202_and_answered_as_a_message_event() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_session_id_is_404() {
     let (tree, addr) = started().await;
-    let r = post_message(
+    let r = post_legacy(
         addr,
         "/message?sessionId=00000000000000000000000000000000",
         &initialize(),
@@ -111,7 +89,7 @@ async fn an_unknown_session_id_is_404() {
     .await;
     assert_eq!(r.status(), 404);
     // And without one at all: 400.
-    let r = post_message(addr, "/message", &initialize()).await;
+    let r = post_legacy(addr, "/message", &initialize()).await;
     assert_eq!(r.status(), 400);
     tree.shutdown().await;
 }
@@ -119,12 +97,12 @@ async fn an_unknown_session_id_is_404() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_the_stream_ends_the_session() {
     let (tree, addr) = started().await;
-    let (sse, path) = open_sse(addr).await;
-    assert_eq!(post_message(addr, &path, &initialize()).await.status(), 202);
+    let (sse, path) = open_legacy(addr).await;
+    assert_eq!(post_legacy(addr, &path, &initialize()).await.status(), 202);
     drop(sse);
     eventually(Duration::from_secs(2), "the session has ended", || {
         let path = path.clone();
-        async move { post_message(addr, &path, &initialize()).await.status() == 404 }
+        async move { post_legacy(addr, &path, &initialize()).await.status() == 404 }
     })
     .await;
     tree.shutdown().await;
@@ -135,7 +113,7 @@ async fn closing_the_stream_ends_the_session() {
 async fn a_session_id_belongs_to_its_transport() {
     let (tree, addr) = started().await;
     // A legacy session's id on the Streamable HTTP endpoint.
-    let (sse, path) = open_sse(addr).await;
+    let (sse, path) = open_legacy(addr).await;
     let id = path.strip_prefix("/message?sessionId=").unwrap();
     let (head, conn) = open(
         addr,
@@ -153,7 +131,7 @@ async fn a_session_id_belongs_to_its_transport() {
     assert_eq!(head.status, 404, "{head:?}");
     // A Streamable HTTP session's id on the legacy endpoint.
     let session = Session::ready(addr, "2025-11-25").await;
-    let r = post_message(
+    let r = post_legacy(
         addr,
         &format!("/message?sessionId={}", session.id),
         &json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
@@ -181,14 +159,14 @@ async fn a_client_too_slow_for_its_stream_loses_its_session_not_silently_its_mes
     };
     let (tree, addr) = start_http(server, config).await;
     // The stream is opened, then never read again.
-    let (_sse, path) = open_sse(addr).await;
-    assert_eq!(post_message(addr, &path, &initialize()).await.status(), 202);
+    let (_sse, path) = open_legacy(addr).await;
+    assert_eq!(post_legacy(addr, &path, &initialize()).await.status(), 202);
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
-    assert_eq!(post_message(addr, &path, &initialized).await.status(), 202);
+    assert_eq!(post_legacy(addr, &path, &initialized).await.status(), 202);
     let mut gone = false;
     for id in 2..200 {
         let call = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {"name": "big", "arguments": {}}});
-        if post_message(addr, &path, &call).await.status() == 404 {
+        if post_legacy(addr, &path, &call).await.status() == 404 {
             gone = true;
             break;
         }
@@ -207,7 +185,7 @@ async fn a_request_in_flight_at_shutdown_is_answered_before_the_stream_ends() {
     let (mut sse, path) = ready_session(addr).await;
     let call = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "nap", "arguments": {}}});
-    assert_eq!(post_message(addr, &path, &call).await.status(), 202);
+    assert_eq!(post_legacy(addr, &path, &call).await.status(), 202);
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stopping = tokio::spawn(async move { tree.shutdown().await });
     let answer = sse.next().await.expect("the answer, not the end").json();
@@ -227,8 +205,8 @@ async fn a_post_past_the_sessions_inbound_budget_is_429_until_there_is_room() {
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
             "params": {"name": "nap", "arguments": {}, "_meta": {"pad": "p".repeat(200 << 10)}}})
     };
-    assert_eq!(post_message(addr, &path, &call(2)).await.status(), 202);
-    let refused = post_message(addr, &path, &call(3)).await;
+    assert_eq!(post_legacy(addr, &path, &call(2)).await.status(), 202);
+    let refused = post_legacy(addr, &path, &call(3)).await;
     assert_eq!(refused.status(), 429);
     assert_eq!(refused.head.get("retry-after"), Some("1"));
     assert_eq!(
@@ -237,14 +215,14 @@ async fn a_post_past_the_sessions_inbound_budget_is_429_until_there_is_room() {
     );
     // Small messages still pass.
     let ping = json!({"jsonrpc": "2.0", "id": 4, "method": "ping"});
-    assert_eq!(post_message(addr, &path, &ping).await.status(), 202);
+    assert_eq!(post_legacy(addr, &path, &ping).await.status(), 202);
     let mut answered = Vec::new();
     while answered.len() < 2 {
         answered.push(sse.next().await.unwrap().json()["id"].clone());
     }
     assert_eq!(answered, [json!(4), json!(2)]);
     // Answered: room again.
-    assert_eq!(post_message(addr, &path, &call(5)).await.status(), 202);
+    assert_eq!(post_legacy(addr, &path, &call(5)).await.status(), 202);
     assert_eq!(sse.next().await.unwrap().json()["id"], 5);
     tree.shutdown().await;
 }

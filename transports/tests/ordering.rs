@@ -85,11 +85,6 @@ fn handshake_chatty(id: u64) -> Value {
         "params": {"name": "chatty", "arguments": {}, "_meta": {"progressToken": "t"}}})
 }
 
-fn initialize() -> Value {
-    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})
-}
-
 fn set_level(id: u64) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "method": "logging/setLevel", "params": {"level": "info"}})
 }
@@ -140,7 +135,7 @@ async fn tcp_in_both_eras() {
     let (read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
     let mut lines = BufReader::new(read).lines();
     for m in [
-        initialize(),
+        initialize_request("2025-06-18"),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         set_level(1),
     ] {
@@ -188,7 +183,7 @@ async fn websocket_in_both_eras() {
         .await
         .unwrap();
     for m in [
-        initialize(),
+        initialize_request("2025-06-18"),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
         set_level(1),
     ] {
@@ -250,21 +245,12 @@ async fn http_handshake_the_posts_stream_ending_with_the_result() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn legacy_sse_on_the_sessions_one_stream() {
     let (tree, addr) = start_http(server(), Default::default()).await;
-    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
-    assert_eq!(head.status, 200);
-    let mut sse = conn.sse(&head);
-    let path = sse.next().await.unwrap().data.unwrap();
+    let (mut sse, path) = open_legacy(addr).await;
     let post = |body: Value| {
         let path = path.clone();
-        async move {
-            let headers = [("Content-Type", "application/json")];
-            let reply = exchange(addr, "POST", &path, &headers, body.to_string().as_bytes()).await;
-            assert_eq!(reply.status(), 202);
-        }
+        async move { assert_eq!(post_legacy(addr, &path, &body).await.status(), 202) }
     };
-    let mut init = initialize();
-    init["params"]["protocolVersion"] = json!("2024-11-05");
-    post(init).await;
+    post(initialize_request("2024-11-05")).await;
     post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
     post(set_level(1)).await;
     post(handshake_chatty(2)).await;

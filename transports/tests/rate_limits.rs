@@ -223,8 +223,7 @@ async fn http_initialize_past_the_address_session_rate_is_429() {
     })
     .await;
     Session::ready(addr, "2025-06-18").await;
-    let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let body = initialize_request("2025-06-18");
     let refused = exchange(
         addr,
         "POST",
@@ -303,8 +302,7 @@ async fn a_batch_over_tcp_runs_what_fits_and_answers_the_rest_limited() {
     })
     .await;
     let mut c = Line::connect(addr).await;
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2025-03-26", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let init = initialize_request("2025-03-26");
     c.write
         .write_all(format!("{init}\n").as_bytes())
         .await
@@ -335,22 +333,12 @@ async fn a_legacy_session_limits_each_request_on_its_stream() {
         ..RateLimits::off()
     })
     .await;
-    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
-    assert_eq!(head.status, 200);
-    let mut sse = conn.sse(&head);
-    let path = sse.next().await.unwrap().data.unwrap();
+    let (mut sse, path) = open_legacy(addr).await;
     let post = |body: Value| {
         let path = path.clone();
-        async move {
-            let headers = [("Content-Type", "application/json")];
-            exchange(addr, "POST", &path, &headers, body.to_string().as_bytes())
-                .await
-                .status()
-        }
+        async move { post_legacy(addr, &path, &body).await.status() }
     };
-    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-        "protocolVersion": "2024-11-05", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
-    assert_eq!(post(init).await, 202);
+    assert_eq!(post(initialize_request("2024-11-05")).await, 202);
     assert_eq!(sse.message().await.unwrap().1["id"], 0);
     // Notifications take nothing.
     for _ in 0..3 {

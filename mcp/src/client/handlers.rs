@@ -15,7 +15,7 @@ use crate::model::{
     CreateMessageParams, CreateMessageResult, ElicitAction, ElicitRequestParams, ElicitResult,
     JsonObject, ListRootsResult, Method, Root,
 };
-use crate::rate::{Bucket, Rate, CLIENT_SERVER_REQUESTS};
+use crate::rate::{Bucket, Rate, DEFAULT_SERVER_REQUESTS};
 
 /// The limit's name in the errors a flooding server gets.
 const SERVER_REQUESTS: &str = "server_requests";
@@ -51,7 +51,7 @@ impl Default for ClientHandlers {
             roots: None,
             rate: Some(Arc::new(Bucket::new(
                 SERVER_REQUESTS,
-                CLIENT_SERVER_REQUESTS,
+                DEFAULT_SERVER_REQUESTS,
             ))),
         }
     }
@@ -157,7 +157,7 @@ impl ClientHandlers {
 
     /// How fast the server may send requests (`None`: no limit); past
     /// it they are answered `-32029` without running a handler. Default:
-    /// [`CLIENT_SERVER_REQUESTS`].
+    /// [`DEFAULT_SERVER_REQUESTS`].
     pub fn server_request_rate(&mut self, rate: Option<Rate>) {
         self.rate = rate.map(|rate| Arc::new(Bucket::new(SERVER_REQUESTS, rate)));
     }

@@ -169,7 +169,7 @@ impl ClientBuilder {
     /// How fast the server may send requests (sampling, elicitation,
     /// roots; `None`: no limit). Past it they are answered `-32029` with
     /// `data.retryAfter`, without running a handler. Default: 20 a second,
-    /// bursts of 100 ([`crate::rate::CLIENT_SERVER_REQUESTS`]).
+    /// bursts of 100 ([`crate::rate::DEFAULT_SERVER_REQUESTS`]).
     pub fn server_request_rate(mut self, rate: Option<crate::rate::Rate>) -> Self {
         self.config.handlers.server_request_rate(rate);
         self

@@ -494,8 +494,7 @@ impl Session {
     /// `initialize` at `version`: returns the session, the initialize
     /// response's head and every event of its stream.
     pub(crate) async fn initialize(addr: SocketAddr, version: &str) -> (Session, Head, Vec<Event>) {
-        let body = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "http-test", "version": "1"}}});
+        let body = initialize_request(version);
         let (head, conn) = open(
             addr,
             "POST",
@@ -709,4 +708,33 @@ pub(crate) async fn start_with_origins(
     )
     .await
     .unwrap()
+}
+
+/// Opens a legacy (2024-11-05) session's stream with `GET /sse`; returns it
+/// with the POST path its first event names.
+pub(crate) async fn open_legacy(addr: SocketAddr) -> (Sse, String) {
+    let (head, conn) = open(addr, "GET", "/sse", &[("Accept", "text/event-stream")], b"").await;
+    assert_eq!(head.status, 200);
+    let mut sse = conn.sse(&head);
+    let endpoint = sse.next().await.unwrap();
+    assert_eq!(endpoint.event.as_deref(), Some("endpoint"), "{endpoint:?}");
+    (sse, endpoint.data.unwrap())
+}
+
+/// POSTs `body` to a legacy session's `path`.
+pub(crate) async fn post_legacy(addr: SocketAddr, path: &str, body: &Value) -> Reply {
+    exchange(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+    .await
+}
+
+/// An `initialize` request (id 0) at `version`.
+pub(crate) fn initialize_request(version: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "http-test", "version": "1"}}})
 }
