@@ -241,6 +241,10 @@ impl ServeConfig {
                 "[server]" => out.push_str(
                     "# max_buffered_bytes = 1073741824   # unset: half the machine's memory\n",
                 ),
+                "[server.resource_guard]" => out.push_str(
+                    "# max_fds = 20000   # unset: the process's descriptor limit\n\
+                     # max_memory_bytes = 8589934592   # unset: the cgroup's or the machine's memory\n",
+                ),
                 "[admin]" => out.push_str(
                     "# token = \"at least 16 characters\"   # unset: a fresh one, printed at start\n",
                 ),

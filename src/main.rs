@@ -263,6 +263,11 @@ struct ServeFlags {
     /// none.
     #[arg(long)]
     no_rate_limits: bool,
+    /// Serve without the resource guard (`[server.resource_guard]`), which
+    /// sheds load from 80% of the descriptor, memory or process limit: for
+    /// a benchmark that holds connections up to the descriptor limit.
+    #[arg(long)]
+    no_resource_guard: bool,
     /// The admin listener's bearer token (at least 16 characters)
     /// [default: a fresh one, printed at start].
     #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
@@ -315,6 +320,9 @@ impl ServeFlags {
         }
         if self.no_rate_limits {
             c.server.rate_limits = arbor::mcp::rate::RateLimits::off();
+        }
+        if self.no_resource_guard {
+            c.server.resource_guard = None;
         }
         c.origins
             .allowed_hosts

@@ -1,5 +1,6 @@
-//! `/healthz` (the process answers) and `/readyz` (the transport tree runs
-//! and every listener in it is up), each with a JSON body saying why.
+//! `/healthz` (the process answers) and `/readyz` (the transport tree runs,
+//! every listener in it is up, and the resource guard sheds no load), each
+//! with a JSON body saying why.
 
 use arbor_supervision::SupervisorRef;
 use serde::Serialize;
@@ -25,7 +26,8 @@ pub struct Readiness {
 }
 
 /// Checks the tree at `root` (`name` in the answer): running, and each of
-/// its listener children (ids ending in `-listener`) running.
+/// its listener children (ids ending in `-listener`) running; then the
+/// resource guard's pressure.
 pub async fn readiness(root: &SupervisorRef, name: &str) -> Readiness {
     let process = root.process();
     let mut checks = vec![Check {
@@ -58,8 +60,25 @@ pub async fn readiness(root: &SupervisorRef, name: &str) -> Readiness {
             }),
         }
     }
+    checks.push(resources());
     Readiness {
         ready: checks.iter().all(|c| c.ok),
         checks,
+    }
+}
+
+/// The resource guard's last reading: not ready while it sheds load, so a
+/// balancer sends new clients elsewhere.
+fn resources() -> Check {
+    use arbor_mcp::guard::Pressure;
+    let pressure = arbor_mcp::stats::refusals().pressure;
+    Check {
+        name: "resources".into(),
+        ok: pressure == Pressure::Normal,
+        detail: match pressure {
+            Pressure::Normal => "below the soft threshold".into(),
+            Pressure::Soft(usage) => format!("soft pressure, shedding load: {usage}"),
+            Pressure::Hard(usage) => format!("hard pressure, refusing new work: {usage}"),
+        },
     }
 }

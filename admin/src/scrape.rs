@@ -102,10 +102,10 @@ pub(crate) async fn scrape(
             metrics::gauge!("arbor_mailbox_depth_top_pid", "rank" => rank).set(pid as f64);
         }
     }
-    if let Some(fds) = open_descriptors() {
+    if let Some(fds) = arbor_mcp::guard::open_descriptors() {
         metrics::gauge!("arbor_open_fds").set(fds as f64);
     }
-    if let Some(rss) = resident_bytes() {
+    if let Some(rss) = arbor_mcp::guard::resident_bytes() {
         metrics::gauge!("arbor_resident_memory_bytes").set(rss as f64);
     }
     handle.run_upkeep();
@@ -123,17 +123,4 @@ fn supervisor_figures(path: String, s: &SupervisorStatus) {
         .set(s.restarts as f64);
     metrics::gauge!("arbor_supervisor_abnormal_exits", "supervisor" => path)
         .set(s.abnormal_exits as f64);
-}
-
-/// Open file descriptors, from `/proc/self/fd`.
-fn open_descriptors() -> Option<usize> {
-    std::fs::read_dir("/proc/self/fd").ok().map(Iterator::count)
-}
-
-/// Resident memory, from `/proc/self/status` (`VmRSS`, in kB).
-pub(crate) fn resident_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

@@ -50,6 +50,11 @@ pub struct Summary {
     pub circuit_refused: u64,
     /// Each circuit not closed now.
     pub circuits: Vec<CircuitState>,
+    /// Sessions, connections and requests refused by the resource guard
+    /// since the start.
+    pub overloaded: u64,
+    /// The resource guard's pressure: `normal`, `soft` or `hard`.
+    pub pressure: &'static str,
 }
 
 /// A handler's circuit that is not closed.
@@ -84,10 +89,12 @@ pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
         held,
         answered: requests.answered,
         failed: requests.failed,
-        rss_bytes: crate::scrape::resident_bytes(),
+        rss_bytes: arbor_mcp::guard::resident_bytes(),
         root: root.status().await.ok().map(Supervision::from),
         rate_limited: refusals.rate_limited,
         circuit_refused: refusals.circuit_refused,
+        overloaded: refusals.overloaded,
+        pressure: refusals.pressure.as_str(),
         circuits: refusals
             .circuits
             .into_iter()

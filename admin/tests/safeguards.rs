@@ -94,3 +94,98 @@ async fn an_open_circuit_and_rate_limited_requests_show_in_the_summary() {
     assert!(summary["rate_limited"].as_u64().unwrap() >= 2, "{summary}");
     tree.shutdown().await;
 }
+
+struct Idle;
+
+impl arbor_runtime::Actor for Idle {
+    type Msg = ();
+    async fn handle(&mut self, _: (), _: &mut arbor_runtime::Context<Self>) -> arbor_runtime::Flow {
+        Ok(())
+    }
+}
+
+/// `/readyz`'s status and its `resources` check.
+async fn readiness(admin: &AdminListener) -> (u16, Value) {
+    let reply = reqwest::Client::new()
+        .get(format!("{}/readyz", admin.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status().as_u16();
+    let body: Value = reply.json().await.unwrap();
+    let check = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "resources")
+        .cloned()
+        .expect("a resources check");
+    (status, check)
+}
+
+async fn ready_becomes(admin: &AdminListener, status: u16) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (now, check) = readiness(admin).await;
+        if now == status {
+            return check;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now}: {check}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_while_the_resource_guard_sheds_load() {
+    const MAX: u64 = 3000;
+    let server = ServerBuilder::new("guarded", "1")
+        .config(ServerConfig {
+            resource_guard: Some(arbor_mcp::guard::GuardConfig {
+                interval: Duration::from_millis(50),
+                max_processes: MAX,
+                ..Default::default()
+            }),
+            ..ServerConfig::default()
+        })
+        .build()
+        .unwrap();
+    let config = TransportConfig {
+        tcp: Some(TcpConfig::default()),
+        ..TransportConfig::none()
+    };
+    let (tree, _) = start(server, config).await.unwrap();
+    let admin = AdminListener::start(
+        AdminConfig {
+            token: Some(AdminToken::new(TOKEN).unwrap()),
+            ..AdminConfig::default()
+        },
+        tree.clone(),
+        "transports",
+    )
+    .await
+    .unwrap();
+    let check = ready_becomes(&admin, 200).await;
+    assert_eq!(check["ok"], true, "{check}");
+
+    // Idle processes past 80% of the limit: soft pressure.
+    let mut held = Vec::new();
+    while (arbor_runtime::process_counts().total() as u64) < MAX * 85 / 100 {
+        held.push(arbor_runtime::spawn(Idle).await.unwrap());
+    }
+    let check = ready_becomes(&admin, 503).await;
+    assert_eq!(check["ok"], false, "{check}");
+    let detail = check["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with("soft pressure") && detail.contains("processes"),
+        "{detail}"
+    );
+
+    for idle in held.drain(..) {
+        idle.process().kill();
+        idle.process().wait().await;
+    }
+    let check = ready_becomes(&admin, 200).await;
+    assert_eq!(check["detail"], "below the soft threshold", "{check}");
+    tree.shutdown().await;
+}

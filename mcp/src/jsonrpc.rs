@@ -38,6 +38,10 @@ pub mod code {
     /// arbor: the handler's circuit is open (it kept failing); `data`
     /// names the handler and says when to retry ([`crate::breaker`]).
     pub const CIRCUIT_OPEN: i64 = -32030;
+    /// arbor: the process is near a limit (descriptors, memory,
+    /// processes); `data` names the resource and says when to retry
+    /// ([`crate::guard`]).
+    pub const OVERLOADED: i64 = -32031;
 }
 
 /// A request id: a string or an integer, never null.

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod client;
 pub mod context;
 mod follow;
+pub mod guard;
 pub mod inbound;
 pub mod input;
 pub mod jsonrpc;

@@ -17,7 +17,7 @@
 //! [`FREE_BYTES`](crate::inbound::FREE_BYTES) received take no share, as in
 //! the per-connection budget.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
@@ -50,6 +50,9 @@ pub struct Consumer {
     /// that does not read keeps.
     unread: AtomicUsize,
     owner: OnceLock<ProcessRef>,
+    /// When a message last came in or went out, in milliseconds of
+    /// [`clock`]: the resource guard closes the idlest first.
+    last_active: AtomicU64,
     /// Set when this account is chosen to give its memory back.
     reaped: std::sync::atomic::AtomicBool,
     reaping: tokio::sync::Notify,
@@ -101,22 +104,9 @@ impl MemoryBudget {
     /// The default size for this machine: half of its memory (the cgroup's
     /// limit where one is set and lower), 1 GiB where neither can be read.
     pub fn default_bytes() -> usize {
-        let physical = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|text| {
-                text.lines()
-                    .find_map(|l| l.strip_prefix("MemTotal:"))
-                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
-            })
-            .map(|kib| kib.saturating_mul(1024));
-        let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
-            .ok()
-            .and_then(|v| v.trim().parse::<usize>().ok());
-        match (physical, cgroup) {
-            (Some(p), Some(c)) => p.min(c) / 2,
-            (Some(m), None) | (None, Some(m)) => m / 2,
-            (None, None) => 1 << 30,
-        }
+        crate::guard::memory_limit()
+            .and_then(|bytes| usize::try_from(bytes / 2).ok())
+            .unwrap_or(1 << 30)
     }
 
     /// The budget, in bytes.
@@ -136,6 +126,7 @@ impl MemoryBudget {
             inbound: AtomicUsize::new(0),
             unread: AtomicUsize::new(0),
             owner: OnceLock::new(),
+            last_active: AtomicU64::new(clock()),
             reaped: std::sync::atomic::AtomicBool::new(false),
             reaping: tokio::sync::Notify::new(),
         });
@@ -147,6 +138,55 @@ impl MemoryBudget {
         }
         consumers.push(Arc::downgrade(&consumer));
         consumer
+    }
+}
+
+/// Milliseconds since the first reading: cheap enough for every message,
+/// and a number an atomic holds.
+fn clock() -> u64 {
+    static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
+    EPOCH
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_millis() as u64
+}
+
+impl MemoryBudget {
+    /// Connections with an account now (each session has one).
+    pub fn connections(&self) -> usize {
+        self.0
+            .consumers
+            .lock()
+            .iter()
+            .filter(|c| c.strong_count() > 0)
+            .count()
+    }
+
+    /// Stops the sessions of the `n` connections idle longest (nothing
+    /// received or sent), with `reason`; returns how many were told.
+    pub fn close_idlest(&self, n: usize, reason: &'static str) -> usize {
+        if n == 0 {
+            return 0;
+        }
+        let mut idle: Vec<(u64, ProcessRef)> = self
+            .0
+            .consumers
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|c| {
+                let owner = c.owner.get()?.clone();
+                Some((c.last_active.load(Ordering::Relaxed), owner))
+            })
+            .collect();
+        let n = n.min(idle.len());
+        if n < idle.len() {
+            idle.select_nth_unstable_by_key(n, |(at, _)| *at);
+        }
+        for (_, owner) in &idle[..n] {
+            owner.stop(ExitReason::shutdown_with(reason));
+        }
+        n
     }
 }
 
@@ -194,6 +234,11 @@ impl Consumer {
     /// connection's session.
     pub fn bind(&self, owner: ProcessRef) {
         let _ = self.owner.set(owner);
+    }
+
+    /// Notes that a message came in or went out now.
+    pub fn touch(&self) {
+        self.last_active.store(clock(), Ordering::Relaxed);
     }
 
     /// Resolves once this account has been chosen to give its memory back:
@@ -281,6 +326,44 @@ mod tests {
         drop(second);
         assert_eq!(budget.available_bytes(), 10 << 10);
         assert_eq!(a.unread.load(Ordering::Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn the_idlest_connections_are_closed_first() {
+        use arbor_runtime::{spawn, Actor, Context, Flow};
+        struct Idle;
+        impl Actor for Idle {
+            type Msg = ();
+            async fn handle(&mut self, _: (), _: &mut Context<Self>) -> Flow {
+                Ok(())
+            }
+        }
+        let budget = MemoryBudget::new(1 << 20);
+        let mut held = Vec::new();
+        for _ in 0..4 {
+            let account = budget.consumer();
+            let owner = spawn(Idle).await.unwrap();
+            account.bind(owner.process());
+            held.push((account, owner));
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // The oldest but one is active again: the two idlest are 0 and 2.
+        held[1].0.touch();
+        assert_eq!(budget.connections(), 4);
+        assert_eq!(budget.close_idlest(2, "under pressure"), 2);
+        for (i, (_, owner)) in held.iter().enumerate() {
+            let process = owner.process();
+            if i == 0 || i == 2 {
+                process.wait().await;
+                assert_eq!(
+                    process.exit_reason(),
+                    Some(ExitReason::shutdown_with("under pressure"))
+                );
+            } else {
+                assert!(process.is_alive(), "{i}");
+            }
+        }
+        assert_eq!(budget.close_idlest(0, "none"), 0);
     }
 
     #[test]

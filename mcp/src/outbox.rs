@@ -16,6 +16,7 @@ use arbor_runtime::{ExitReason, ProcessRef};
 use serde_json::Value;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use crate::guard::ResourceGuard;
 use crate::jsonrpc::{Id, Message};
 use crate::memory::{Consumer, Held};
 
@@ -158,6 +159,8 @@ struct Shared {
     owed: AtomicUsize,
     /// The connection's account with the server's memory budget.
     memory: OnceLock<Arc<Consumer>>,
+    /// Under its pressure, notifications that would wait are dropped.
+    guard: OnceLock<ResourceGuard>,
 }
 
 /// The sending side of a connection's outbound queue.
@@ -198,6 +201,7 @@ pub fn outbox(config: &OutboxConfig) -> (Outbox, OutboxReceiver) {
         owner: OnceLock::new(),
         owed: AtomicUsize::new(0),
         memory: OnceLock::new(),
+        guard: OnceLock::new(),
     });
     (
         Outbox {
@@ -255,6 +259,37 @@ impl Outbox {
         self.shared.memory.get().cloned()
     }
 
+    /// Drops notifications that would wait behind others while `guard` is
+    /// under pressure, from now on.
+    pub fn shed_under(&self, guard: ResourceGuard) {
+        let _ = self.shared.guard.set(guard);
+    }
+
+    /// Notes activity on the connection, for the resource guard's choice
+    /// of the idlest.
+    pub fn touch(&self) {
+        if let Some(account) = self.shared.memory.get() {
+            account.touch();
+        }
+    }
+
+    /// Whether `frame` is dropped rather than queued: a notification that
+    /// would wait behind others while the server is under pressure.
+    fn shed(&self, frame: &Frame) -> bool {
+        let shed = frame.kind == FrameKind::Notification
+            && self.tx.capacity() < self.tx.max_capacity()
+            && self
+                .shared
+                .guard
+                .get()
+                .is_some_and(ResourceGuard::sheds_notifications);
+        if shed {
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("arbor_resource_shed_notifications_total").increment(1);
+        }
+        shed
+    }
+
     /// A share of the memory budget for `frame`, waiting for room. Frames
     /// of up to [`FREE_BYTES`](crate::inbound::FREE_BYTES) take none (their
     /// count is bounded by the queue): a small answer never waits for the
@@ -294,6 +329,10 @@ impl Outbox {
         if self.shared.overflowed.load(Ordering::Acquire) {
             return Err(SendError::Full);
         }
+        if self.shed(&frame) {
+            return Ok(());
+        }
+        self.touch();
         match (self.shared.policy, frame.kind) {
             (OverflowPolicy::Wait, _)
             | (OverflowPolicy::DropNotifications, FrameKind::Response | FrameKind::Request) => {
@@ -337,6 +376,9 @@ impl Outbox {
     /// # Errors
     /// The frame, when it does not fit now or the transport has stopped.
     pub fn queue_now(&self, frame: Frame) -> Result<(), Frame> {
+        if self.shed(&frame) {
+            return Ok(());
+        }
         let Ok(memory) = self.memory_now(&frame) else {
             return Err(frame);
         };
@@ -356,6 +398,7 @@ impl Outbox {
             _bytes: Some(bytes),
             _memory: memory,
         }));
+        self.touch();
         Ok(())
     }
 
@@ -367,6 +410,9 @@ impl Outbox {
     /// [`SendError::Full`] when dropped, [`SendError::Closed`] once the
     /// transport has stopped.
     pub fn try_send(&self, frame: Frame) -> Result<(), SendError> {
+        if self.shed(&frame) {
+            return Err(SendError::Full);
+        }
         let Ok(memory) = self.memory_now(&frame) else {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("arbor_mcp_outbound_dropped_total").increment(1);
@@ -383,7 +429,10 @@ impl Outbox {
                 _bytes: Some(permit),
                 _memory: memory,
             })) {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.touch();
+                    return Ok(());
+                }
                 Err(TrySendError::Full(_)) => SendError::Full,
                 Err(TrySendError::Closed(_)) => SendError::Closed,
             },
@@ -566,6 +615,33 @@ mod tests {
             got += 1;
         }
         assert_eq!(got, 4);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn under_pressure_notifications_that_would_wait_are_shed() {
+        use crate::guard::{GuardConfig, Pressure, ResourceGuard};
+        let (tx, mut rx) = outbox(&config(OverflowPolicy::Wait));
+        // One descriptor allowed: the guard reads hard pressure.
+        let guard = ResourceGuard::new(Some(GuardConfig {
+            max_fds: Some(1),
+            ..GuardConfig::default()
+        }));
+        assert!(matches!(guard.sample(), Pressure::Hard(_)));
+        tx.shed_under(guard);
+        assert_eq!(tx.send(note(10)).await, Ok(()), "nothing queued: it goes");
+        assert_eq!(tx.send(note(10)).await, Ok(()));
+        assert_eq!(tx.try_send(note(10)), Err(SendError::Full));
+        assert_eq!(tx.queue_now(note(10)).map_err(|_| ()), Ok(()));
+        assert_eq!(tx.dropped(), 3, "each behind the first is shed");
+        assert_eq!(tx.send(answer(1)).await, Ok(()), "answers are never shed");
+        assert!(rx
+            .try_recv_frame()
+            .is_some_and(|f| f.kind == FrameKind::Notification));
+        assert!(rx
+            .try_recv_frame()
+            .is_some_and(|f| f.kind == FrameKind::Response));
+        assert!(rx.try_recv_frame().is_none());
     }
 
     #[tokio::test]

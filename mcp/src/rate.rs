@@ -74,53 +74,28 @@ impl Rate {
 pub struct RateLimits {
     /// Requests one session may send. Default: 1,000 a second, bursts of
     /// 2,000.
-    #[serde(with = "rate_or_off")]
+    #[serde(with = "crate::server::or_off")]
     pub session_requests: Option<Rate>,
     /// Requests one client address may send, all its sessions and
     /// connections together. Default: 10,000 a second, bursts of 20,000.
-    #[serde(with = "rate_or_off")]
+    #[serde(with = "crate::server::or_off")]
     pub address_requests: Option<Rate>,
     /// Sessions one client address may open: TCP and WebSocket
     /// connections, HTTP `initialize`s. Default: 200 a second, bursts of
     /// 2,000.
-    #[serde(with = "rate_or_off")]
+    #[serde(with = "crate::server::or_off")]
     pub address_sessions: Option<Rate>,
     /// Requests one session's handlers may send its client (elicitation,
     /// sampling, roots): a tool that loops asking for input would otherwise
     /// flood a client that pays per sampling call. Default: 20 a second,
     /// bursts of 100.
-    #[serde(with = "rate_or_off")]
+    #[serde(with = "crate::server::or_off")]
     pub server_requests: Option<Rate>,
 }
 
-/// A limit in a config file: its rate as a table, or `false` for none.
-mod rate_or_off {
-    use super::Rate;
-    use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Written {
-        Off(bool),
-        On(Rate),
-    }
-
-    pub(super) fn serialize<S: Serializer>(rate: &Option<Rate>, s: S) -> Result<S::Ok, S::Error> {
-        match rate {
-            Some(rate) => rate.serialize(s),
-            None => false.serialize(s),
-        }
-    }
-
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rate>, D::Error> {
-        match Written::deserialize(d) {
-            Ok(Written::On(rate)) => Ok(Some(rate)),
-            Ok(Written::Off(false)) => Ok(None),
-            _ => Err(serde::de::Error::custom(
-                "expected { per_second = N, burst = N } (both at least 1), or false for no limit",
-            )),
-        }
-    }
+impl crate::server::or_off::Expected for Rate {
+    const EXPECTED: &'static str =
+        "expected { per_second = N, burst = N } (both at least 1), or false for no limit";
 }
 
 impl RateLimits {

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::guard::Pressure;
 use crate::jsonrpc::ErrorObject;
 use crate::model::Method;
 
@@ -60,6 +61,9 @@ pub(crate) fn answered(
 }
 
 static RATE_LIMITED: AtomicU64 = AtomicU64::new(0);
+static OVERLOADED: AtomicU64 = AtomicU64::new(0);
+/// The last pressure a resource guard read.
+static PRESSURE: parking_lot::Mutex<Pressure> = parking_lot::Mutex::new(Pressure::Normal);
 static CIRCUIT_REFUSED: AtomicU64 = AtomicU64::new(0);
 /// Circuits not closed, by handler (`tool echo`): few, and changed only
 /// as a circuit opens or closes.
@@ -76,6 +80,10 @@ pub struct Refusals {
     pub circuit_refused: u64,
     /// Each circuit not closed, and its state (`open`, `half_open`).
     pub circuits: Vec<(String, &'static str)>,
+    /// Sessions, connections and requests refused by the resource guard.
+    pub overloaded: u64,
+    /// The resource guard's pressure at its last reading.
+    pub pressure: Pressure,
 }
 
 /// The refusals so far, in this process.
@@ -88,7 +96,18 @@ pub fn refusals() -> Refusals {
             .iter()
             .map(|(k, v)| (k.clone(), *v))
             .collect(),
+        overloaded: OVERLOADED.load(Ordering::Relaxed),
+        pressure: *PRESSURE.lock(),
     }
+}
+
+pub(crate) fn overloaded() {
+    OVERLOADED.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("arbor_resource_refused_total").increment(1);
+}
+
+pub(crate) fn pressure(now: Pressure) {
+    *PRESSURE.lock() = now;
 }
 
 pub(crate) fn rate_limited() {

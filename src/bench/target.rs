@@ -55,7 +55,7 @@ impl TargetSpec {
             command: format!(
                 "'{}' serve --http 127.0.0.1:{{http}} --ws 127.0.0.1:{{ws}} \
                  --tcp 127.0.0.1:{{tcp}} --admin 127.0.0.1:{{admin}} --max-sessions 100000 \
-                 --no-rate-limits",
+                 --no-rate-limits --no-resource-guard",
                 exe.replace('\'', r"'\''")
             ),
         })

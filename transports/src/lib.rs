@@ -33,6 +33,7 @@ mod head;
 pub mod http;
 mod listen;
 pub mod origin;
+mod shedding;
 pub mod stdio;
 pub mod tcp;
 mod tree;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use arbor_mcp::guard::Overloaded;
 use arbor_mcp::rate::Limited;
 use arbor_mcp::McpServer;
 use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
@@ -34,25 +35,42 @@ pub(crate) trait Admit: Send + 'static {
 pub(crate) enum TurnedAway {
     /// The server holds this many connections, its `max_connections`.
     Full(usize),
+    /// The process is near one of its limits ([`arbor_mcp::guard`]).
+    Overloaded(Overloaded),
     /// Each connection is a session, and its address opens them faster
     /// than `address_sessions` allows.
     RateLimited(Limited),
 }
 
+/// What one connection is to the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Carries {
+    /// One session (TCP, WebSocket): opening it is opening a session.
+    Session,
+    /// Requests (HTTP): its `initialize` opens the session, if any.
+    Requests,
+}
+
 impl TurnedAway {
     /// Whether a connection from `stream`'s peer is turned away: at the
-    /// connection limit (`slot` is `None`), or, when each connection is a
-    /// session of `sessions`, over its address's rate of new sessions.
+    /// connection limit (`slot` is `None`), under resource pressure, or,
+    /// when it carries a session, over its address's rate of new sessions.
     pub(crate) fn check(
         stream: &TcpStream,
         slot: Option<&Slot>,
         limit: &Limit,
-        sessions: Option<&McpServer>,
+        server: &McpServer,
+        carries: Carries,
     ) -> Option<TurnedAway> {
         if slot.is_none() {
             return Some(TurnedAway::Full(limit.max()));
         }
-        let server = sessions?;
+        if let Err(overloaded) = server.guard().admit_session() {
+            return Some(TurnedAway::Overloaded(overloaded));
+        }
+        if carries == Carries::Requests {
+            return None;
+        }
         let address = stream.peer_addr().ok().map(|a| a.ip());
         server
             .limiter()
@@ -69,9 +87,9 @@ pub(crate) struct HandOver<H> {
     /// Temporary children, each moved the stream it serves.
     pub(crate) connections: ShardedDynamicRef<TcpStream, H>,
     pub(crate) limit: Limit,
-    /// Set when each connection is a session of this server (TCP): new
-    /// ones are rate limited by address.
-    pub(crate) sessions: Option<McpServer>,
+    /// Whose guard and rate limits admit a connection.
+    pub(crate) server: McpServer,
+    pub(crate) carries: Carries,
     /// What a refused client reads, in the transport's own framing.
     pub(crate) refusal: fn(&TurnedAway) -> String,
 }
@@ -79,8 +97,13 @@ pub(crate) struct HandOver<H> {
 impl<H: ChildHandle> Admit for HandOver<H> {
     async fn admit(&mut self, mut stream: TcpStream) {
         let slot = self.limit.acquire();
-        let turned_away =
-            TurnedAway::check(&stream, slot.as_ref(), &self.limit, self.sessions.as_ref());
+        let turned_away = TurnedAway::check(
+            &stream,
+            slot.as_ref(),
+            &self.limit,
+            &self.server,
+            self.carries,
+        );
         let (Some(slot), None) = (slot, turned_away) else {
             if let Some(why) = turned_away {
                 let refusal = (self.refusal)(&why);

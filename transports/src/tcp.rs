@@ -7,7 +7,7 @@ use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef};
 use tokio::net::TcpStream;
 
 use crate::config::TcpConfig;
-use crate::listen::{listener as listen_on, Bind, HandOver, Limit, TurnedAway};
+use crate::listen::{listener as listen_on, Bind, Carries, HandOver, Limit, TurnedAway};
 use arbor_mcp::jsonrpc::{ErrorObject, Message, Response};
 
 /// The read buffer of one TCP connection, in bytes.
@@ -19,6 +19,7 @@ fn tcp_refusal(why: &TurnedAway) -> String {
     let error = match why {
         TurnedAway::Full(max) => ErrorObject::internal("server at its connection limit")
             .with_data(serde_json::json!({ "limit": "max_connections", "max": max })),
+        TurnedAway::Overloaded(overloaded) => overloaded.error(),
         TurnedAway::RateLimited(limited) => limited.error(),
     };
     let mut line = Message::Response(Response::error(None, error))
@@ -63,7 +64,8 @@ pub(crate) fn listener(
     listen_on("tcp-listener", at, move || HandOver {
         connections: connections.clone(),
         limit: limit.clone(),
-        sessions: Some(server.clone()),
+        server: server.clone(),
+        carries: Carries::Session,
         refusal: tcp_refusal,
     })
 }

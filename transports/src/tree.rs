@@ -225,5 +225,9 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     for listener in listeners {
         tree = tree.child(listener);
     }
+    // Last: its restart restarts nothing else.
+    if let Some(guard) = crate::shedding::worker(server) {
+        tree = tree.child(guard);
+    }
     (tree, bound)
 }

@@ -15,8 +15,6 @@ use arbor_mcp::{McpServer, ServerConfig};
 use arbor_transports::{start, TransportConfig};
 use http_support::*;
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 /// The test server with only `limits`.
 fn server(limits: RateLimits) -> McpServer {
@@ -44,38 +42,6 @@ fn limited(error: &Value, limit: &str) -> Duration {
     let after = error["data"]["retryAfter"].as_f64().expect("retryAfter");
     assert!(after > 0.0 && after <= 1.0, "{error}");
     Duration::from_secs_f64(after)
-}
-
-struct Line {
-    write: tokio::net::tcp::OwnedWriteHalf,
-    lines: tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
-}
-
-impl Line {
-    async fn connect(addr: SocketAddr) -> Line {
-        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
-        Line {
-            write,
-            lines: BufReader::new(read).lines(),
-        }
-    }
-
-    async fn call(&mut self, id: u64) -> Value {
-        let request = modern_request(json!(id), "server/discover", json!({}));
-        self.write
-            .write_all(format!("{request}\n").as_bytes())
-            .await
-            .unwrap();
-        self.recv().await.expect("an answer")
-    }
-
-    async fn recv(&mut self) -> Option<Value> {
-        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
-            .await
-            .expect("a line within 5 s")
-            .unwrap()?;
-        Some(serde_json::from_str(&line).unwrap())
-    }
 }
 
 async fn tcp(limits: RateLimits) -> (arbor_supervision::SupervisorRef, SocketAddr) {
@@ -303,18 +269,12 @@ async fn a_batch_over_tcp_runs_what_fits_and_answers_the_rest_limited() {
     .await;
     let mut c = Line::connect(addr).await;
     let init = initialize_request("2025-03-26");
-    c.write
-        .write_all(format!("{init}\n").as_bytes())
-        .await
-        .unwrap();
+    c.send(&init).await;
     assert_eq!(c.recv().await.unwrap()["id"], 0);
     let batch: Vec<Value> = (1..=3)
         .map(|id| json!({"jsonrpc": "2.0", "id": id, "method": "ping"}))
         .collect();
-    c.write
-        .write_all(format!("{}\n", Value::Array(batch)).as_bytes())
-        .await
-        .unwrap();
+    c.send(&Value::Array(batch)).await;
     let answers = c.recv().await.unwrap();
     let answers = answers.as_array().expect("one array");
     // The initialize took one of two: one ping runs, two are limited.

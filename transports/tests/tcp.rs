@@ -520,7 +520,8 @@ async fn only_the_transports_asked_for_are_served() {
     assert!(endpoints.ws.is_none() && endpoints.http.is_none());
     let tcp = endpoints.tcp.unwrap();
     assert_eq!(endpoints.urls(), vec![format!("tcp://{tcp}")]);
-    // The tree: the connection supervisors and one listener, nothing else.
+    // The tree: the connection supervisors, one listener and the resource
+    // guard's sampler, nothing else.
     let ids: Vec<String> = tree
         .which_children()
         .await
@@ -528,7 +529,7 @@ async fn only_the_transports_asked_for_are_served() {
         .into_iter()
         .map(|c| c.id.to_string())
         .collect();
-    assert_eq!(ids, ["connections", "tcp-listener"]);
+    assert_eq!(ids, ["connections", "tcp-listener", "resource-guard"]);
     let mut c = Line::connect(tcp).await;
     c.send(json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta()}}))
         .await;

@@ -168,6 +168,8 @@ async fn the_tree_orders_connection_supervisors_before_listeners() {
             "tcp-listener",
             "ws-listener",
             "http-listener",
+            // Last under rest_for_one: its restart restarts nothing else.
+            "resource-guard",
         ]
     );
     let paths: Vec<String> = arbor_supervision::descendants(&tree)

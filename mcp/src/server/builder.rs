@@ -486,6 +486,7 @@ impl ServerBuilder {
                 ),
                 limiter: crate::rate::Limiter::new(&self.config.rate_limits),
                 breakers: crate::breaker::Breakers::new(self.config.circuit_breaker),
+                guard: crate::guard::ResourceGuard::new(self.config.resource_guard.clone()),
                 config: self.config,
             }),
         })

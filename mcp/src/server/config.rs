@@ -78,6 +78,11 @@ pub struct ServerConfig {
     /// When a tool's or resource's circuit opens, and for how long
     /// ([`crate::breaker`]).
     pub circuit_breaker: crate::breaker::BreakerConfig,
+    /// When the server sheds load as the process nears its limits of file
+    /// descriptors, memory and processes ([`crate::guard`]); `None`
+    /// (`false` in a config file) for no guard.
+    #[serde(with = "crate::server::or_off")]
+    pub resource_guard: Option<crate::guard::GuardConfig>,
 }
 
 impl Default for ServerConfig {
@@ -104,6 +109,7 @@ impl Default for ServerConfig {
             max_tasks: 10_000,
             rate_limits: crate::rate::RateLimits::default(),
             circuit_breaker: crate::breaker::BreakerConfig::default(),
+            resource_guard: Some(crate::guard::GuardConfig::default()),
         }
     }
 }

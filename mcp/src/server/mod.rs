@@ -12,6 +12,7 @@ mod config;
 mod dynamic;
 mod errors;
 mod handlers;
+pub(crate) mod or_off;
 mod paging;
 
 use std::sync::Arc;
@@ -75,6 +76,7 @@ struct Inner {
     memory: crate::memory::MemoryBudget,
     limiter: crate::rate::Limiter,
     breakers: crate::breaker::Breakers,
+    guard: crate::guard::ResourceGuard,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -131,6 +133,11 @@ impl McpServer {
     /// Its handlers' circuit breakers.
     pub fn breakers(&self) -> &crate::breaker::Breakers {
         &self.inner.breakers
+    }
+
+    /// Its resource guard: how close the process is to its limits.
+    pub fn guard(&self) -> &crate::guard::ResourceGuard {
+        &self.inner.guard
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {

@@ -210,6 +210,7 @@ pub async fn start_session(
     // what it receives.
     let account = server.memory().consumer();
     outbox.charge(account.clone());
+    outbox.shed_under(server.guard().clone());
     let options = SpawnOptions {
         mailbox_capacity: server.config().session_mailbox.max(1),
     };
@@ -245,6 +246,7 @@ impl Actor for Session {
             // Boxed: the request path is a large future, and an idle
             // session should not carry room for it in its task.
             SessionMsg::Incoming(received) => {
+                self.out.touch();
                 self.share = Some(received.share);
                 Box::pin(self.incoming(received.payload, ctx)).await;
                 // Nothing kept it: the message is done with.
@@ -428,6 +430,14 @@ impl Session {
     }
 
     async fn request(&mut self, request: Request, ctx: &mut Context<Self>) {
+        // A ping costs less than its refusal would.
+        if request.method != Method::Ping.as_str() {
+            if let Err(overloaded) = self.server.guard().admit_request() {
+                self.respond(Some(request.id), Err(overloaded.error()))
+                    .await;
+                return;
+            }
+        }
         if let RateChecks::BySession(address) = self.rate {
             let from = crate::rate::Requester {
                 address,

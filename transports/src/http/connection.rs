@@ -30,7 +30,7 @@ pub(crate) fn connections(
 }
 
 /// What an HTTP client turned away reads before the close: a 503 at the
-/// connection limit, a 429 with `Retry-After` over a rate, each with the
+/// connection limit or under resource pressure, a 429 with `Retry-After` over a rate, each with the
 /// JSON-RPC error saying which limit.
 pub(crate) fn refusal(why: &TurnedAway) -> String {
     let (status, retry_after, error) = match why {
@@ -39,6 +39,11 @@ pub(crate) fn refusal(why: &TurnedAway) -> String {
             None,
             ErrorObject::new(-32000, "server at its connection limit")
                 .with_data(serde_json::json!({ "limit": "max_connections", "max": max })),
+        ),
+        TurnedAway::Overloaded(overloaded) => (
+            "503 Service Unavailable",
+            Some(overloaded.retry_after_secs()),
+            overloaded.error(),
         ),
         TurnedAway::RateLimited(limited) => (
             "429 Too Many Requests",

@@ -24,7 +24,7 @@ pub(super) async fn post_handshake(
                     address: client,
                     session: Some(session.pid().as_u64()),
                 };
-                if let Some(refusal) = over_rate(&http, from, &message) {
+                if let Some(refusal) = turned_away(&http, from, &message) {
                     return refusal;
                 }
                 handshake(&http, &headers, session, message, bytes, None, closing).await
@@ -44,7 +44,7 @@ pub(super) async fn post_handshake(
         address: client,
         session: None,
     };
-    if let Some(refusal) = over_rate(&http, from, &message) {
+    if let Some(refusal) = turned_away(&http, from, &message) {
         return refusal;
     }
     let initialize_id = match &message {
@@ -66,6 +66,9 @@ pub(super) async fn open_session(
     client: Option<IpAddr>,
     request: Option<Id>,
 ) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
+    if let Err(refused) = http.server.guard().admit_session() {
+        return Err(overloaded(&refused, request));
+    }
     if let Err(limited) = http.server.limiter().new_session(client) {
         return Err(rate_limited(&limited, request));
     }

@@ -24,13 +24,13 @@
 mod body;
 mod config;
 mod connection;
+mod door;
 mod guard;
 mod handshake;
 pub(crate) mod headers;
 mod http1;
 mod legacy;
 mod modern;
-mod rate;
 mod respond;
 mod session;
 mod stream;
@@ -75,7 +75,7 @@ use tokio::sync::oneshot;
 
 use crate::listen::Limit;
 use crate::origin::OriginPolicy;
-use rate::{over_rate, rate_limited, Client};
+use door::{overloaded, rate_limited, turned_away, Client};
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
 use stream::{sse_response, AtClose, ClientAddress, Closing, OnDrop, SseEvent};
 
@@ -259,7 +259,7 @@ async fn post_mcp(
             address: client,
             session: None,
         };
-        if let Some(refusal) = over_rate(&http, from, &message) {
+        if let Some(refusal) = turned_away(&http, from, &message) {
             return refusal;
         }
         return post_modern(http, headers, message, bytes, closing).await;
@@ -336,8 +336,8 @@ pub(crate) fn transport(
     let listener = crate::listen::listener("http-listener", at, move || crate::listen::HandOver {
         connections: handle.clone(),
         limit: limit.clone(),
-        // A connection is not a session: `initialize` is what is limited.
-        sessions: None,
+        server: server.clone(),
+        carries: crate::listen::Carries::Requests,
         refusal,
     });
     // HTTP connections stop first, so their streams drain while the

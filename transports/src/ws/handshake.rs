@@ -4,7 +4,7 @@
 //!
 //! | request | answer |
 //! |---|---|
-//! | past the connection limit | 503 |
+//! | past the connection limit, or under resource pressure | 503 |
 //! | `Host` or `Origin` not allowed ([`OriginPolicy`]) | 403 |
 //! | another path than [`PATH`] | 404 |
 //! | another method than GET | 405, `Allow: GET` |
@@ -191,6 +191,12 @@ fn decide(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("server at its connection limit (max_connections = {max})"),
             ));
+        }
+        Some(TurnedAway::Overloaded(overloaded)) => {
+            return Err(
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, format!("{overloaded}"))
+                    .with("retry-after", overloaded.retry_after_secs().to_string()),
+            );
         }
         Some(TurnedAway::RateLimited(limited)) => {
             return Err(

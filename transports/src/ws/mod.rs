@@ -52,7 +52,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::listen::{Admit, Limit, Slot, TurnedAway};
+use crate::listen::{Admit, Carries, Limit, Slot, TurnedAway};
 use crate::origin::OriginPolicy;
 
 mod handshake;
@@ -207,8 +207,13 @@ impl Admit for WsAdmit {
         // The place is taken at accept: a handshake in progress costs
         // memory as a connection does.
         let slot = self.limit.acquire();
-        let turned_away =
-            TurnedAway::check(&stream, slot.as_ref(), &self.limit, Some(&self.server));
+        let turned_away = TurnedAway::check(
+            &stream,
+            slot.as_ref(),
+            &self.limit,
+            &self.server,
+            Carries::Session,
+        );
         self.handshakes.spawn(handshake(
             stream,
             slot,

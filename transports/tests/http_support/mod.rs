@@ -584,6 +584,47 @@ impl Session {
     }
 }
 
+/// A TCP connection to arbor's line transport: one JSON value a line.
+pub(crate) struct Line {
+    write: tokio::net::tcp::OwnedWriteHalf,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>>,
+}
+
+impl Line {
+    pub(crate) async fn connect(addr: SocketAddr) -> Line {
+        use tokio::io::AsyncBufReadExt;
+        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        Line {
+            write,
+            lines: tokio::io::BufReader::new(read).lines(),
+        }
+    }
+
+    /// Sends a 2026-07-28 `server/discover` numbered `id`; its answer.
+    pub(crate) async fn call(&mut self, id: u64) -> Value {
+        let request = modern_request(json!(id), "server/discover", json!({}));
+        self.send(&request).await;
+        self.recv().await.expect("an answer")
+    }
+
+    /// Writes `message` as one line.
+    pub(crate) async fn send(&mut self, message: &Value) {
+        self.write
+            .write_all(format!("{message}\n").as_bytes())
+            .await
+            .unwrap();
+    }
+
+    /// The next line read, `None` once the server has closed.
+    pub(crate) async fn recv(&mut self) -> Option<Value> {
+        let line = tokio::time::timeout(Duration::from_secs(5), self.lines.next_line())
+            .await
+            .expect("a line within 5 s")
+            .ok()??;
+        Some(serde_json::from_str(&line).unwrap())
+    }
+}
+
 /// Polls `cond` every 10 ms until it holds; panics after `within`.
 pub(crate) async fn eventually<F, Fut>(within: Duration, what: &str, mut cond: F)
 where

@@ -1,11 +1,13 @@
-//! HTTP's side of the rate limits ([`arbor_mcp::rate`]): checked at the
-//! door, before a request reaches a session, and refused with a 429 and
-//! `Retry-After`, the JSON-RPC error in the body.
+//! What HTTP checks at its door, before a request reaches a session: the
+//! resource guard ([`arbor_mcp::guard`]; a 503 with `Retry-After` under
+//! pressure) and the rate limits ([`arbor_mcp::rate`]; a 429 with
+//! `Retry-After`), the JSON-RPC error in each body.
 
 use std::net::{IpAddr, SocketAddr};
 
 use std::num::NonZeroU32;
 
+use arbor_mcp::guard::Overloaded;
 use arbor_mcp::rate::{Limited, OverLimit, Requester};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -56,15 +58,30 @@ pub(super) fn rate_limited(limited: &Limited, id: Option<Id>) -> Response {
     response
 }
 
-/// Counts the requests in `message` against `from`'s limits, all or
-/// none (a batch is refused whole): the 429 if they are over, a 400 if
-/// there are more of them than a limit's burst, which no wait would mend.
-pub(super) fn over_rate(http: &Http, from: Requester, message: &Incoming) -> Option<Response> {
+/// The 503 for `overloaded`, answering request `id` when there is one.
+pub(super) fn overloaded(overloaded: &Overloaded, id: Option<Id>) -> Response {
+    let mut response = rpc_error(StatusCode::SERVICE_UNAVAILABLE, id, overloaded.error());
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(overloaded.retry_after_secs()),
+    );
+    response
+}
+
+/// Whether the requests in `message` are turned away at the door: a 503
+/// at hard resource pressure; then, counted against `from`'s rate limits
+/// all or none (a batch is refused whole), a 429 if they are over, a 400
+/// if there are more of them than a limit's burst, which no wait would
+/// mend.
+pub(super) fn turned_away(http: &Http, from: Requester, message: &Incoming) -> Option<Response> {
     let n = NonZeroU32::new(u32::try_from(requests_in(message)).unwrap_or(u32::MAX))?;
     let id = match message {
         Incoming::Single(Message::Request(r)) => Some(r.id.clone()),
         _ => None,
     };
+    if let Err(refused) = http.server.guard().admit_request() {
+        return Some(overloaded(&refused, id));
+    }
     match http.server.limiter().requests(&from, n).err()? {
         OverLimit::Wait(limited) => Some(rate_limited(&limited, id)),
         OverLimit::Never { limit, burst } => Some(rpc_error(
