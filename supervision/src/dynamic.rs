@@ -16,6 +16,7 @@ use futures_util::future::BoxFuture;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
 
+use crate::cascade::Cascade;
 use crate::spec::{
     ChildHandle, ChildId, ChildKind, ChildSpec, IntoStarted, Restart, Shutdown, StartFn, Started,
     DEFAULT_WORKER_SHUTDOWN,
@@ -254,6 +255,13 @@ impl<A: Send + 'static, H: ChildHandle> DynamicSupervisor<A, H> {
     /// Allows at most `max_restarts` restarts within `period`.
     pub fn intensity(mut self, max_restarts: u32, period: Duration) -> Self {
         self.sup = self.sup.intensity(max_restarts, period);
+        self
+    }
+
+    /// Counts the children's abnormal exits in `cascade`; see
+    /// [`Supervisor::cascade`].
+    pub fn cascade(mut self, cascade: Cascade) -> Self {
+        self.sup = self.sup.cascade(cascade);
         self
     }
 

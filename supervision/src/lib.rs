@@ -8,6 +8,7 @@
 //! hooks kill parts of a tree on purpose, and a [`TreeView`] shows a live
 //! tree as text.
 
+pub mod cascade;
 pub mod chaos;
 pub mod dynamic;
 pub mod restart;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use arbor_runtime::{CallError, Pid};
 use parking_lot::RwLock;
 
+use crate::cascade::{Cascade, Isolation};
 use crate::dynamic::{DynamicSupervisor, DynamicSupervisorRef};
 use crate::spec::{ChildHandle, ChildId, ChildSpec, Started};
 use crate::supervisor::{ChildCounts, ChildError, StartError, Strategy, Supervisor, SupervisorRef};
@@ -25,6 +26,7 @@ struct Slots<A, H> {
     shards: Box<[ShardSlot<A, H>]>,
     next: AtomicUsize,
     hasher: RandomState,
+    cascade: RwLock<Option<Cascade>>,
 }
 
 /// The specification of a sharded dynamic supervisor.
@@ -53,6 +55,7 @@ impl<A: Send + 'static, H: ChildHandle> ShardedDynamicSupervisor<A, H> {
                 shards,
                 next: AtomicUsize::new(0),
                 hasher: RandomState::new(),
+                cascade: RwLock::new(None),
             }),
         }
     }
@@ -63,6 +66,15 @@ impl<A: Send + 'static, H: ChildHandle> ShardedDynamicSupervisor<A, H> {
         ShardedDynamicRef {
             slots: self.slots.clone(),
         }
+    }
+
+    /// Counts the children's abnormal exits, over all shards together, in
+    /// `cascade` (see [`crate::cascade`]); a tripped cascade isolates every
+    /// shard at once.
+    pub fn cascade(mut self, cascade: Cascade) -> Self {
+        *self.slots.cascade.write() = Some(cascade.clone());
+        self.shard = self.shard.cascade(cascade);
+        self
     }
 
     fn parent_spec(&self, name: ChildId) -> Supervisor {
@@ -142,6 +154,16 @@ impl<A: Send + 'static, H: ChildHandle> ShardedDynamicRef<A, H> {
     /// The one_for_one supervisor over the shards, once started.
     pub fn supervisor(&self) -> Option<SupervisorRef> {
         self.slots.parent.read().clone()
+    }
+
+    /// The isolation its cascade holds it in, if any: a listener in front
+    /// of it refuses new work while there is one.
+    pub fn isolation(&self) -> Option<Isolation> {
+        self.slots
+            .cascade
+            .read()
+            .as_ref()
+            .and_then(Cascade::isolation)
     }
 
     /// The running shards.

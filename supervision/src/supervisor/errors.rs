@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use arbor_runtime::{CallError, ExitReason, Pid, SpawnError};
 
+use crate::cascade::Isolation;
 use crate::spec::{ChildId, InvalidChild};
 
 /// Why a supervisor did not start.
@@ -64,6 +65,10 @@ pub enum ChildError {
         /// Why it failed.
         reason: ExitReason,
     },
+    /// The supervisor's cascade tripped: it starts nothing until the
+    /// isolation lifts ([`crate::cascade`]).
+    #[error("{0}")]
+    Isolated(Isolation),
     /// The operation is not available on a dynamic supervisor.
     #[error("not supported by a dynamic supervisor")]
     Dynamic,

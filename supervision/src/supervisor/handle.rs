@@ -7,6 +7,7 @@ use std::time::Duration;
 use arbor_runtime::{CallError, ExitReason, ExitSignal, Pid, ProcessRef, RactorRef, Reply};
 
 use super::{ChildError, Strategy, CALL_TIMEOUT};
+use crate::cascade::{Cascade, CascadeStatus};
 use crate::spec::{ChildHandle, ChildId, ChildKind, ChildSpec, Restart, Started};
 
 /// One child, as [`SupervisorRef::which_children`] reports it.
@@ -65,6 +66,8 @@ pub struct SupervisorStatus {
     pub recent_restarts: usize,
     /// Its children.
     pub children: ChildCounts,
+    /// The cascade it counts its children's failures in, if any.
+    pub cascade: Option<CascadeStatus>,
 }
 
 /// The supervisor's messages.
@@ -78,6 +81,7 @@ pub(crate) enum SupervisorMsg {
     Which(Reply<Vec<ChildInfo>>),
     Count(Reply<ChildCounts>),
     Status(Reply<SupervisorStatus>),
+    Cascade(Reply<Option<Cascade>>),
     /// A restart failed to start its child; try that restart again.
     Retry(u64),
 }
@@ -147,13 +151,23 @@ impl SupervisorRef {
         self.call(SupervisorMsg::Status).await
     }
 
+    /// The [`Cascade`] it counts its children's failures in, if any: an
+    /// operator resets an isolation through it.
+    ///
+    /// # Errors
+    /// A [`CallError`] if the supervisor does not answer.
+    pub async fn cascade(&self) -> Result<Option<Cascade>, CallError> {
+        self.call(SupervisorMsg::Cascade).await
+    }
+
     /// Adds a child after the existing ones and starts it. A start that
     /// answers [`Started::Ignore`] keeps the specification, not running.
     ///
     /// # Errors
     /// [`ChildError::AlreadyStarted`] when a child with this id runs,
     /// [`ChildError::AlreadyPresent`] when one exists, not running;
-    /// [`ChildError::InvalidChild`], [`ChildError::StartFailed`], or
+    /// [`ChildError::InvalidChild`], [`ChildError::StartFailed`],
+    /// [`ChildError::Isolated`] while its cascade is tripped, or
     /// [`ChildError::Call`].
     pub async fn start_child(&self, spec: ChildSpec) -> Result<Started<ProcessRef>, ChildError> {
         self.call(|reply| SupervisorMsg::Start(spec, reply)).await?

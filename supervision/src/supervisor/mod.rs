@@ -52,6 +52,7 @@ mod state;
 pub use errors::{ChildError, StartError};
 pub use handle::{ChildCounts, ChildInfo, SupervisorRef, SupervisorStatus};
 
+use crate::cascade::Cascade;
 use crate::spec::{ChildId, ChildSpec};
 
 /// How long calls to a supervisor wait for an answer. Starting a child runs
@@ -131,6 +132,7 @@ pub struct Supervisor {
     mode: Mode,
     stop_order: StopOrder,
     auto_shutdown: AutoShutdown,
+    cascade: Option<Cascade>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -163,6 +165,7 @@ impl Supervisor {
             mode: Mode::Static,
             stop_order: StopOrder::Reverse,
             auto_shutdown: AutoShutdown::Never,
+            cascade: None,
         }
     }
 
@@ -210,6 +213,15 @@ impl Supervisor {
     /// [`AutoShutdown`].
     pub fn auto_shutdown(mut self, auto_shutdown: AutoShutdown) -> Self {
         self.auto_shutdown = auto_shutdown;
+        self
+    }
+
+    /// Counts its children's abnormal exits in `cascade`, which isolates it
+    /// (no restarts, no new children) once they come too fast; see
+    /// [`crate::cascade`]. Supervisors given clones of one cascade count
+    /// together.
+    pub fn cascade(mut self, cascade: Cascade) -> Self {
+        self.cascade = Some(cascade);
         self
     }
 

@@ -15,6 +15,7 @@ use super::{
     AutoShutdown, ChildCounts, ChildError, ChildInfo, Mode, StartError, StopOrder, Strategy,
     Supervisor, SUPERVISOR_MAILBOX_CAPACITY,
 };
+use crate::cascade::Cascade;
 use crate::restart::RestartWindow;
 use crate::spec::{ChildId, ChildKind, ChildSpec, Restart, Shutdown, Started};
 
@@ -87,6 +88,7 @@ struct State {
     abnormal_exits: u64,
     parent: Option<Pid>,
     children: Children,
+    cascade: Option<Cascade>,
 }
 
 /// Stops `process` as `how` says and returns the reason it exited with.
@@ -223,6 +225,9 @@ impl State {
         self.event("child_exited", &id, None, Some(&reason));
         if !reason.is_clean() {
             self.abnormal_exits += 1;
+            if let Some(cascade) = &self.cascade {
+                cascade.failed();
+            }
         }
         if !restart.restarts_after(&reason) {
             if restart == Restart::Temporary || matches!(self.mode, Mode::Dynamic { .. }) {
@@ -233,7 +238,37 @@ impl State {
             }
             return;
         }
+        if self.wait_out_isolation(key) {
+            return;
+        }
         self.restart(key).await;
+    }
+
+    /// While the cascade is tripped the child at `key` stays down, and a
+    /// task asks for its restart once the isolation lifts; whether it
+    /// waits.
+    fn wait_out_isolation(&self, key: u64) -> bool {
+        let Some(cascade) = &self.cascade else {
+            return false;
+        };
+        let Some(isolation) = cascade.isolation() else {
+            return false;
+        };
+        let id = self.children.order.get(&key).map(|c| c.spec.id.clone());
+        tracing::warn!(
+            target: "arbor::supervision",
+            event = "child_left_down",
+            supervisor = %self.name,
+            supervisor_pid = %self.me.pid(),
+            child = id.as_deref().unwrap_or(""),
+            why = %isolation,
+        );
+        let (cascade, myself) = (cascade.clone(), self.myself.clone());
+        tokio::spawn(async move {
+            cascade.cleared().await;
+            let _ = myself.send_system(SupervisorMsg::Retry(key));
+        });
+        true
     }
 
     /// A significant child exited by itself and stays stopped: shut down,
@@ -329,6 +364,9 @@ impl State {
         mut spec: ChildSpec,
     ) -> Result<Started<ProcessRef>, ChildError> {
         spec.check(self.auto_shutdown)?;
+        if let Some(isolation) = self.cascade.as_ref().and_then(Cascade::isolation) {
+            return Err(ChildError::Isolated(isolation));
+        }
         match self.mode {
             Mode::Dynamic { max_children } => {
                 if let Some(max) = max_children {
@@ -472,6 +510,7 @@ impl ractor::Actor for SupervisorActor {
             abnormal_exits: 0,
             parent: None,
             children: Children::default(),
+            cascade: spec.cascade,
         };
         let keys: Vec<u64> = spec
             .children
@@ -519,12 +558,14 @@ impl ractor::Actor for SupervisorActor {
                 reply.send(state.terminate_child(target).await);
             }
             SupervisorMsg::Restart(id, reply) => {
-                let result = match state.stopped_child(&id) {
-                    Ok(key) => state
+                let isolation = state.cascade.as_ref().and_then(Cascade::isolation);
+                let result = match (state.stopped_child(&id), isolation) {
+                    (Ok(_), Some(isolation)) => Err(ChildError::Isolated(isolation)),
+                    (Ok(key), None) => state
                         .start_one(key)
                         .await
                         .map_err(|reason| ChildError::StartFailed { id, reason }),
-                    Err(e) => Err(e),
+                    (Err(e), _) => Err(e),
                 };
                 reply.send(result);
             }
@@ -550,7 +591,11 @@ impl ractor::Actor for SupervisorActor {
                     abnormal_exits: state.abnormal_exits,
                     recent_restarts: state.window.recent(Instant::now()),
                     children: state.count_children(),
+                    cascade: state.cascade.as_ref().map(Cascade::status),
                 });
+            }
+            SupervisorMsg::Cascade(reply) => {
+                reply.send(state.cascade.clone());
             }
             SupervisorMsg::Retry(key) => {
                 if state
@@ -558,6 +603,7 @@ impl ractor::Actor for SupervisorActor {
                     .order
                     .get(&key)
                     .is_some_and(|c| c.process.is_none())
+                    && !state.wait_out_isolation(key)
                 {
                     state.restart(key).await;
                 }
