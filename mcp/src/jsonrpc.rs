@@ -42,6 +42,10 @@ pub mod code {
     /// processes); `data` names the resource and says when to retry
     /// ([`crate::guard`]).
     pub const OVERLOADED: i64 = -32031;
+    /// arbor: the transport's sessions failed in cascade and it takes no
+    /// new ones for now; `data` names the subtree and says when to retry
+    /// ([`crate::cascade`]).
+    pub const ISOLATED: i64 = -32032;
 }
 
 /// A request id: a string or an integer, never null.

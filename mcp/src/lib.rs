@@ -12,6 +12,7 @@
 
 pub mod breaker;
 pub mod cache;
+pub mod cascade;
 pub mod client;
 pub mod context;
 mod follow;

@@ -464,7 +464,12 @@ impl Outbox {
         tracing::info!(target: "arbor::mcp", "outbound queue full: disconnecting the slow consumer");
         self.shared.wake.notify_one();
         if let Some(owner) = self.shared.owner.get() {
-            owner.stop(ExitReason::error("slow consumer: outbound queue full"));
+            // The client is at fault, not the server: a clean exit, which
+            // no cascade counts (a flood of slow readers must not isolate
+            // the listener).
+            owner.stop(ExitReason::shutdown_with(
+                "slow consumer: outbound queue full",
+            ));
         }
     }
 
@@ -656,7 +661,7 @@ mod tests {
             assert_eq!(tx.send(note(10)).await, Ok(()));
         }
         assert_eq!(tx.send(note(10)).await, Err(SendError::Full));
-        assert!(matches!(owner.wait().await, ExitReason::Error(_)));
+        assert!(matches!(owner.wait().await, ExitReason::ShutdownWith(_)));
         assert!(rx.recv().await.is_none(), "the transport stops writing");
         assert!(tx.is_closed());
     }

@@ -2,9 +2,11 @@
 //! connections of each listener, the handshake-era HTTP sessions and the
 //! 2026-07-28 HTTP requests in flight. Each is a sharded supervisor whose
 //! shards' running children are what it holds, so a count costs one call
-//! per shard, whatever the number of connections.
+//! per shard, whatever the number of connections. Also each transport's
+//! cascade detection, read off its first shard.
 
 use arbor_runtime::CallError;
+use arbor_supervision::cascade::Cascade;
 use arbor_supervision::{find_path, ChaosError, SupervisorRef};
 
 /// How many of one kind a transport holds.
@@ -57,4 +59,40 @@ pub async fn held(root: &SupervisorRef) -> Result<Vec<Held>, CallError> {
         });
     }
     Ok(held)
+}
+
+/// Where each transport's sessions are supervised: the shards of each
+/// share the transport's [`Cascade`].
+const CASCADED: [&str; 3] = [
+    "connections/tcp-connections",
+    "connections/ws-connections",
+    "connections/http/http-sessions",
+];
+
+/// The cascades of the transports served by the tree at `root`, one per
+/// transport ([`arbor_mcp::cascade`]): to read their state and reset an
+/// isolation. Empty when the server detects no cascades.
+///
+/// # Errors
+/// A [`CallError`] when a supervisor does not answer.
+pub async fn cascades(root: &SupervisorRef) -> Result<Vec<Cascade>, CallError> {
+    let mut found = Vec::new();
+    for path in CASCADED {
+        let sharded = match find_path(root, path).await {
+            Ok(found) => found,
+            Err(ChaosError::Call(e)) => return Err(e),
+            Err(_) => continue,
+        };
+        let Some(sharded) = SupervisorRef::from_process(&sharded.process) else {
+            continue;
+        };
+        // Every shard holds the same one: the first running answers.
+        for shard in sharded.which_children().await? {
+            if let Some(shard) = shard.process.as_ref().and_then(SupervisorRef::from_process) {
+                found.extend(shard.cascade().await?);
+                break;
+            }
+        }
+    }
+    Ok(found)
 }

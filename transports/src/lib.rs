@@ -17,6 +17,10 @@
 //! while a restart of `connections` also restarts the listeners that feed
 //! it. At shutdown the transports drain together. One connection limit
 //! (`max_connections`) counts TCP, WebSocket and HTTP connections together.
+//! Each transport's sessions share one cascade detector
+//! ([`arbor_mcp::cascade`]): past its threshold of crashes the listener
+//! refuses new sessions until a cool-down or `arbor reset`, or, under
+//! `action = "stop"`, the tree stops with the trip as its reason.
 //!
 //! stdio is served by a tree of its own ([`stdio`]): one session, whose end
 //! ends the tree.
@@ -26,6 +30,7 @@
 //! legacy HTTP+SSE transport (see [`http`]). Every listener that speaks HTTP
 //! checks `Host` and `Origin` by one [`OriginPolicy`].
 
+mod cascade;
 pub mod census;
 pub mod client;
 mod config;
@@ -39,7 +44,7 @@ pub mod tcp;
 mod tree;
 pub mod ws;
 
-pub use census::{held, Held};
+pub use census::{cascades, held, Held};
 pub use config::{TcpConfig, TransportConfig, WsConfig};
 pub use origin::{Forbidden, OriginPolicy};
 pub use stdio::{serve_stdio, ServingStdio, StdioTree};

@@ -10,6 +10,7 @@ use arbor_mcp::guard::Overloaded;
 use arbor_mcp::rate::Limited;
 use arbor_mcp::McpServer;
 use arbor_runtime::{spawn, Actor, Context, ExitReason, Flow, ProcessRef};
+use arbor_supervision::cascade::Isolation;
 use arbor_supervision::{ChildHandle, ChildSpec, ShardedDynamicRef, Started};
 use parking_lot::Mutex;
 use tokio::io::AsyncWriteExt;
@@ -31,7 +32,7 @@ pub(crate) trait Admit: Send + 'static {
 }
 
 /// Why a connection is turned away as it is accepted.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) enum TurnedAway {
     /// The server holds this many connections, its `max_connections`.
     Full(usize),
@@ -40,6 +41,9 @@ pub(crate) enum TurnedAway {
     /// Each connection is a session, and its address opens them faster
     /// than `address_sessions` allows.
     RateLimited(Limited),
+    /// Each connection is a session, and the transport's sessions failed
+    /// in cascade: it takes no new ones until the isolation lifts.
+    Isolated(Isolation),
 }
 
 /// What one connection is to the server.
@@ -54,13 +58,15 @@ pub(crate) enum Carries {
 impl TurnedAway {
     /// Whether a connection from `stream`'s peer is turned away: at the
     /// connection limit (`slot` is `None`), under resource pressure, or,
-    /// when it carries a session, over its address's rate of new sessions.
-    pub(crate) fn check(
+    /// when it carries a session, while the sessions of `connections` are
+    /// isolated or over its address's rate of new sessions.
+    pub(crate) fn check<A: Send + 'static, H: ChildHandle>(
         stream: &TcpStream,
         slot: Option<&Slot>,
         limit: &Limit,
         server: &McpServer,
         carries: Carries,
+        connections: &ShardedDynamicRef<A, H>,
     ) -> Option<TurnedAway> {
         if slot.is_none() {
             return Some(TurnedAway::Full(limit.max()));
@@ -70,6 +76,9 @@ impl TurnedAway {
         }
         if carries == Carries::Requests {
             return None;
+        }
+        if let Some(isolation) = connections.isolation() {
+            return Some(TurnedAway::Isolated(isolation));
         }
         let address = stream.peer_addr().ok().map(|a| a.ip());
         server
@@ -103,10 +112,11 @@ impl<H: ChildHandle> Admit for HandOver<H> {
             &self.limit,
             &self.server,
             self.carries,
+            &self.connections,
         );
-        let (Some(slot), None) = (slot, turned_away) else {
-            if let Some(why) = turned_away {
-                let refusal = (self.refusal)(&why);
+        let (Some(slot), None) = (slot, &turned_away) else {
+            if let Some(why) = &turned_away {
+                let refusal = (self.refusal)(why);
                 let _ = stream.write_all(refusal.as_bytes()).await;
             }
             return;

@@ -21,6 +21,7 @@ fn tcp_refusal(why: &TurnedAway) -> String {
             .with_data(serde_json::json!({ "limit": "max_connections", "max": max })),
         TurnedAway::Overloaded(overloaded) => overloaded.error(),
         TurnedAway::RateLimited(limited) => limited.error(),
+        TurnedAway::Isolated(isolation) => arbor_mcp::cascade::isolated(isolation),
     };
     let mut line = Message::Response(Response::error(None, error))
         .to_value()

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arbor_mcp::McpServer;
+use arbor_supervision::cascade::Cascade;
 use arbor_supervision::{
     ChildSpec, ShardedDynamicSupervisor, Shutdown, StartError, Strategy, Supervisor, SupervisorRef,
 };
@@ -64,6 +65,7 @@ pub struct Bound {
     tcp: Option<Arc<Mutex<SocketAddr>>>,
     ws: Option<Arc<Mutex<SocketAddr>>>,
     http: Option<Arc<Mutex<SocketAddr>>>,
+    cascades: Vec<Cascade>,
 }
 
 impl Bound {
@@ -76,6 +78,14 @@ impl Bound {
             ws: now(&self.ws),
             http: now(&self.http),
         }
+    }
+
+    /// The cascades of the transports' sessions, one per transport
+    /// ([`arbor_mcp::cascade`]); none when the server detects none. Whoever
+    /// starts the tree as a child of another watches their
+    /// [`Cascade::stopped`] for the andon, as [`start`] does.
+    pub fn cascades(&self) -> &[Cascade] {
+        &self.cascades
     }
 }
 
@@ -111,7 +121,19 @@ pub async fn start(
 ) -> Result<(SupervisorRef, Endpoints), StartError> {
     let (tree, bound) = tree(server, config);
     let sup = tree.start().await?;
+    crate::cascade::andon(bound.cascades.clone(), sup.process());
     Ok((sup, bound.endpoints()))
+}
+
+/// `sup`, counting its children's failures in `cascade` when there is one.
+pub(crate) fn with_cascade<A: Send + 'static, H: arbor_supervision::ChildHandle>(
+    sup: ShardedDynamicSupervisor<A, H>,
+    cascade: Option<Cascade>,
+) -> ShardedDynamicSupervisor<A, H> {
+    match cascade {
+        Some(cascade) => sup.cascade(cascade),
+        None => sup,
+    }
 }
 
 /// Descriptors kept free of connections: listeners, the runtime's own, and
@@ -159,11 +181,23 @@ fn within_descriptors(configured: Option<usize>) -> usize {
 pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     let limit = Limit::new(within_descriptors(config.max_connections));
     let slot = |addr: SocketAddr| Arc::new(Mutex::new(addr));
-    let bound = Bound {
+    let mut bound = Bound {
         tcp: config.tcp.as_ref().map(|c| slot(c.addr)),
         ws: config.ws.as_ref().map(|c| slot(c.addr)),
         http: config.http.as_ref().map(|c| slot(c.addr)),
+        cascades: Vec::new(),
     };
+    // One per transport, shared by its shards: the sessions of one
+    // transport fail together (one handler, one input), and isolating one
+    // leaves the others serving.
+    let mut cascade = |subtree: &str| {
+        let cascade = crate::cascade::of(&server, subtree);
+        bound.cascades.extend(cascade.clone());
+        cascade
+    };
+    let tcp_cascade = cascade("tcp-connections");
+    let ws_cascade = cascade("ws-connections");
+    let http_cascade = cascade("http");
     let origins = Arc::new(config.origins.clone());
     let at = |addr: &Arc<Mutex<SocketAddr>>| Bind {
         addr: addr.clone(),
@@ -172,8 +206,10 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     // Each transport: its connections' supervisor and its listener.
     let mut served: Vec<(ChildSpec, ChildSpec)> = Vec::new();
     if let (Some(tcp), Some(addr)) = (&config.tcp, &bound.tcp) {
-        let connections =
-            ShardedDynamicSupervisor::new(config.shards, tcp::sessions(server.clone(), tcp));
+        let connections = with_cascade(
+            ShardedDynamicSupervisor::new(config.shards, tcp::sessions(server.clone(), tcp)),
+            tcp_cascade,
+        );
         let listener = tcp::listener(
             server.clone(),
             at(addr),
@@ -184,8 +220,10 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     }
     if let (Some(ws), Some(addr)) = (&config.ws, &bound.ws) {
         let settings = ws::Settings::new(&server, ws);
-        let connections =
-            ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), settings));
+        let connections = with_cascade(
+            ShardedDynamicSupervisor::new(config.shards, ws::sessions(server.clone(), settings)),
+            ws_cascade,
+        );
         let listener = ws::listener(
             server.clone(),
             at(addr),
@@ -204,6 +242,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             at(addr),
             limit.clone(),
             origins.clone(),
+            http_cascade,
         ));
     }
     // The transports drain together at shutdown: one after another, their

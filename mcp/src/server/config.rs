@@ -83,6 +83,11 @@ pub struct ServerConfig {
     /// (`false` in a config file) for no guard.
     #[serde(with = "crate::server::or_off")]
     pub resource_guard: Option<crate::guard::GuardConfig>,
+    /// When a transport's sessions count as failing in cascade, and whether
+    /// that isolates the transport or stops the node ([`crate::cascade`]);
+    /// `None` (`false` in a config file) for no detection.
+    #[serde(with = "crate::server::or_off")]
+    pub cascade: Option<crate::cascade::CascadeConfig>,
 }
 
 impl Default for ServerConfig {
@@ -110,6 +115,7 @@ impl Default for ServerConfig {
             rate_limits: crate::rate::RateLimits::default(),
             circuit_breaker: crate::breaker::BreakerConfig::default(),
             resource_guard: Some(crate::guard::GuardConfig::default()),
+            cascade: Some(crate::cascade::CascadeConfig::default()),
         }
     }
 }

@@ -50,6 +50,11 @@ pub(crate) fn refusal(why: &TurnedAway) -> String {
             Some(limited.retry_after_secs()),
             limited.error(),
         ),
+        TurnedAway::Isolated(isolation) => (
+            "503 Service Unavailable",
+            arbor_mcp::cascade::retry_after_secs(isolation),
+            arbor_mcp::cascade::isolated(isolation),
+        ),
     };
     let body = Message::Response(Response::error(None, error))
         .to_value()

@@ -9,6 +9,7 @@ use std::num::NonZeroU32;
 
 use arbor_mcp::guard::Overloaded;
 use arbor_mcp::rate::{Limited, OverLimit, Requester};
+use arbor_supervision::cascade::Isolation;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 
@@ -55,6 +56,22 @@ pub(super) fn rate_limited(limited: &Limited, id: Option<Id>) -> Response {
         header::RETRY_AFTER,
         HeaderValue::from(limited.retry_after_secs()),
     );
+    response
+}
+
+/// The 503 while `isolation` holds (with `Retry-After` when it lifts by
+/// itself), answering request `id` when there is one.
+pub(super) fn isolated(isolation: &Isolation, id: Option<Id>) -> Response {
+    let mut response = rpc_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        id,
+        arbor_mcp::cascade::isolated(isolation),
+    );
+    if let Some(secs) = arbor_mcp::cascade::retry_after_secs(isolation) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
     response
 }
 

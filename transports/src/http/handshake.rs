@@ -69,6 +69,9 @@ pub(super) async fn open_session(
     if let Err(refused) = http.server.guard().admit_session() {
         return Err(overloaded(&refused, request));
     }
+    if let Some(isolation) = http.session_sup.isolation() {
+        return Err(isolated(&isolation, request));
+    }
     if let Err(limited) = http.server.limiter().new_session(client) {
         return Err(rate_limited(&limited, request));
     }
@@ -86,7 +89,12 @@ pub(super) async fn open_session(
             json!({ "reason": e }),
         )
     };
-    let started = http.session_sup.start_child((mode, client)).await;
+    let started = match http.session_sup.start_child((mode, client)).await {
+        Err(arbor_supervision::ChildError::Isolated(isolation)) => {
+            return Err(isolated(&isolation, request))
+        }
+        started => started,
+    };
     let (session, _) = started
         .map_err(|e| unavailable(e.to_string()))?
         .running()

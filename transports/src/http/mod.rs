@@ -60,6 +60,7 @@ use arbor_mcp::rate::Requester;
 use arbor_mcp::session::{envelope_version, start_session, RateChecks, SessionMsg};
 use arbor_mcp::{Era, McpServer, Method, NotificationMethod, ProtocolVersion};
 use arbor_runtime::{ActorRef, ExitReason, ShardedRegistry, SpawnError};
+use arbor_supervision::cascade::Cascade;
 use arbor_supervision::{
     ChildSpec, DynamicSupervisor, ShardedDynamicRef, ShardedDynamicSupervisor, Shutdown, Started,
     Strategy, Supervisor,
@@ -75,7 +76,7 @@ use tokio::sync::oneshot;
 
 use crate::listen::Limit;
 use crate::origin::OriginPolicy;
-use door::{overloaded, rate_limited, turned_away, Client};
+use door::{isolated, overloaded, rate_limited, turned_away, Client};
 use session::{Answer, Attached, EventId, HttpSessionMsg, Mode, Refusal, STANDALONE};
 use stream::{sse_response, AtClose, ClientAddress, Closing, OnDrop, SseEvent};
 
@@ -296,10 +297,18 @@ fn served(
     config: &Arc<HttpConfig>,
     shards: usize,
     origins: Arc<OriginPolicy>,
+    cascade: Option<Cascade>,
 ) -> (SessionSupervisor, RequestSupervisor, Router) {
-    let sessions =
-        ShardedDynamicSupervisor::new(shards, self::sessions(server.clone(), config.clone()));
-    let requests = ShardedDynamicSupervisor::new(shards, self::requests(server.clone()));
+    // Sessions and 2026-07-28 requests count together: either era's
+    // clients hit the same handlers.
+    let sessions = crate::tree::with_cascade(
+        ShardedDynamicSupervisor::new(shards, self::sessions(server.clone(), config.clone())),
+        cascade.clone(),
+    );
+    let requests = crate::tree::with_cascade(
+        ShardedDynamicSupervisor::new(shards, self::requests(server.clone())),
+        cascade,
+    );
     let router = self::router(
         server.clone(),
         config.clone(),
@@ -319,9 +328,10 @@ pub(crate) fn transport(
     at: crate::listen::Bind,
     limit: Limit,
     origins: Arc<OriginPolicy>,
+    cascade: Option<Cascade>,
 ) -> (ChildSpec, ChildSpec) {
     let config = Arc::new(config);
-    let (sessions, requests, router) = served(&server, &config, shards, origins);
+    let (sessions, requests, router) = served(&server, &config, shards, origins, cascade);
     let connections = ShardedDynamicSupervisor::new(
         shards,
         // Past the sessions' drain, so the errors for what it cut short
@@ -390,7 +400,9 @@ pub async fn mount(
 ) -> Result<Mounted, arbor_supervision::StartError> {
     let config = Arc::new(config);
     let shards = crate::listen::DEFAULT_SHARDS;
-    let (sessions, requests, router) = served(&server, &config, shards, Arc::new(origins));
+    let cascade = crate::cascade::of(&server, "http");
+    let (sessions, requests, router) =
+        served(&server, &config, shards, Arc::new(origins), cascade.clone());
     let tree = Supervisor::new(Strategy::RestForOne)
         .name("http")
         .intensity(10, Duration::from_secs(5))
@@ -398,6 +410,7 @@ pub async fn mount(
         .child(requests.into_child_spec("http-requests"))
         .start()
         .await?;
+    crate::cascade::andon(cascade.into_iter().collect(), tree.process());
     Ok(Mounted { router, tree })
 }
 

@@ -32,6 +32,9 @@ pub(super) async fn post_modern(
     if let Err(error) = headers::check(&headers, &request, version, &http.server) {
         return rpc_error(StatusCode::BAD_REQUEST, Some(request.id), error);
     }
+    if let Some(isolation) = http.request_sup.isolation() {
+        return isolated(&isolation, Some(request.id));
+    }
     let listen = request.method == Method::SubscriptionsListen.as_str();
     let id = request.id.clone();
     let max_inbound_bytes = http.server.config().max_inbound_bytes;

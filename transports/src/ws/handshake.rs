@@ -204,6 +204,13 @@ fn decide(
                     .with("retry-after", limited.retry_after_secs().to_string()),
             );
         }
+        Some(TurnedAway::Isolated(isolation)) => {
+            let refusal = Refusal::new(StatusCode::SERVICE_UNAVAILABLE, isolation.to_string());
+            return Err(match arbor_mcp::cascade::retry_after_secs(&isolation) {
+                Some(secs) => refusal.with("retry-after", secs.to_string()),
+                None => refusal,
+            });
+        }
         None => {}
     }
     if !request.headers().contains_key(header::HOST) {

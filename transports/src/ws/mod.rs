@@ -213,6 +213,7 @@ impl Admit for WsAdmit {
             &self.limit,
             &self.server,
             Carries::Session,
+            &self.connections,
         );
         self.handshakes.spawn(handshake(
             stream,
