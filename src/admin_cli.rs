@@ -1,4 +1,4 @@
-//! `arbor tree|kill|chaos`: a running server's admin API from the command
+//! `arbor tree|kill|chaos|reset`: a running server's admin API from the command
 //! line. Exit codes: 2 usage, 3 no admin listener (or a refused token), 4
 //! the admin API refused the request.
 
@@ -229,6 +229,42 @@ pub(crate) async fn kill(admin: AdminTarget, path: &str) -> ExitCode {
     match admin.post("/api/kill", json!({ "path": path })).await {
         Ok(answer) => {
             print_killed(&answer["killed"]);
+            ExitCode::SUCCESS
+        }
+        Err(f) => failed(f),
+    }
+}
+
+/// `arbor reset [SUBTREE]`.
+pub(crate) async fn reset(admin: AdminTarget, subtree: Option<String>) -> ExitCode {
+    let body = match subtree {
+        Some(subtree) => json!({ "subtree": subtree }),
+        None => json!({}),
+    };
+    match admin.post("/api/reset", body).await {
+        Ok(report) => {
+            let lifted: Vec<&str> = report["lifted"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            if lifted.is_empty() {
+                println!("nothing was isolated");
+            } else {
+                println!("lifted {}", lifted.join(", "));
+            }
+            for c in report["cascades"].as_array().into_iter().flatten() {
+                println!(
+                    "{}: {} ({} of {} failures in {} ms, {} trips)",
+                    c["subtree"].as_str().unwrap_or("?"),
+                    c["isolated"].as_str().unwrap_or("serving"),
+                    c["recent_failures"],
+                    c["threshold"],
+                    c["window_ms"],
+                    c["trips"]
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(f) => failed(f),

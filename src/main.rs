@@ -161,6 +161,15 @@ enum Command {
         /// The process's path (child ids joined by `/`).
         path: String,
     },
+    /// Lifts a transport's isolation after its sessions failed in cascade
+    /// (`tcp-connections`, `ws-connections`, `http`; none named: every
+    /// one), then prints each transport's cascade state.
+    Reset {
+        #[command(flatten)]
+        admin: admin_cli::AdminTarget,
+        /// The cascade's subtree.
+        subtree: Option<String>,
+    },
     /// Kills random processes of a subtree: `--count N` at once, or
     /// `--rate N/s --for 30s`; prints what it killed and the seed.
     Chaos {
@@ -378,6 +387,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
             Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),
+            Command::Reset { admin, subtree } => Ok(admin_cli::reset(admin, subtree).await),
             Command::Serve { stdio: true, .. } => ok(serve_stdio().await),
             Command::Serve { flags, .. } => {
                 let config = flags.config()?;

@@ -1,4 +1,4 @@
-//! `arbor tree`, `arbor kill` and `arbor chaos` against a running
+//! `arbor tree`, `arbor kill`, `arbor chaos` and `arbor reset` against a running
 //! `arbor serve`, as a person would use them: the admin URL and token that
 //! `serve` prints, what each command prints, and the exit codes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -14,6 +14,8 @@ struct Served {
     child: Child,
     admin: String,
     token: String,
+    /// The TCP listener's address.
+    tcp: String,
 }
 
 impl Drop for Served {
@@ -24,16 +26,26 @@ impl Drop for Served {
 }
 
 fn serve() -> Served {
+    serve_with(&[], Stdio::null())
+}
+
+/// `arbor serve` with `env` over the free ports, its log to `stderr`.
+fn serve_with(env: &[(&str, &str)], stderr: Stdio) -> Served {
     let mut child = Command::new(ARBOR)
         .arg("serve")
         .envs(support::FREE_PORTS)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let mut out = BufReader::new(child.stdout.take().unwrap());
     let mut admin_line = String::new();
+    let mut tcp = String::new();
     while !admin_line.starts_with("admin ") {
+        if let Some(addr) = admin_line.trim().strip_prefix("tcp://") {
+            tcp = addr.to_string();
+        }
         admin_line.clear();
         assert!(out.read_line(&mut admin_line).unwrap() > 0, "no admin line");
     }
@@ -54,6 +66,7 @@ fn serve() -> Served {
         child,
         admin,
         token,
+        tcp,
     }
 }
 
@@ -162,4 +175,104 @@ fn tree_kill_and_chaos_against_a_running_server() {
     assert_eq!(gone.status.code(), Some(3), "{gone:?}");
     let usage = arbor(&served, &["chaos", "--rate", "5/s"]);
     assert_eq!(usage.status.code(), Some(2), "{usage:?}");
+}
+
+/// A TCP client whose session is up (it has had an answer).
+fn session(served: &Served) -> std::net::TcpStream {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(&served.tcp).unwrap();
+    let meta = r#"{"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}"#;
+    writeln!(
+        stream,
+        r#"{{"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {{"_meta": {meta}}}}}"#
+    )
+    .unwrap();
+    let mut line = String::new();
+    BufReader::new(stream.try_clone().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("\"result\""), "{line}");
+    stream
+}
+
+#[test]
+fn a_session_killed_past_the_cascade_threshold_isolates_tcp_until_arbor_reset() {
+    let served = serve_with(
+        &[
+            ("ARBOR_SERVER__CASCADE__FAILURES", "0"),
+            ("ARBOR_SERVER__CASCADE__COOL_DOWN", "0s"),
+        ],
+        Stdio::null(),
+    );
+    let _client = session(&served);
+    let chaos = arbor(
+        &served,
+        &[
+            "chaos",
+            "--subtree",
+            "connections/tcp-connections",
+            "--count",
+            "1",
+        ],
+    );
+    assert!(chaos.status.success(), "{chaos:?}");
+    // The next client is refused with the reason.
+    let mut refused = String::new();
+    BufReader::new(std::net::TcpStream::connect(&served.tcp).unwrap())
+        .read_line(&mut refused)
+        .unwrap();
+    assert!(refused.contains("-32032"), "{refused}");
+    let reset = arbor(&served, &["reset", "tcp-connections"]);
+    assert!(reset.status.success(), "{reset:?}");
+    let text = stdout(&reset);
+    assert!(text.starts_with("lifted tcp-connections\n"), "{text}");
+    assert!(
+        text.contains("tcp-connections: serving (0 of 0 failures in 10000 ms, 1 trips)"),
+        "{text}"
+    );
+    let _again = session(&served);
+    let unknown = arbor(&served, &["reset", "nothing"]);
+    assert_eq!(unknown.status.code(), Some(4), "{unknown:?}");
+}
+
+#[test]
+fn under_action_stop_a_trip_stops_arbor_serve_with_the_reason() {
+    let log = std::env::temp_dir().join(format!("arbor-andon-{}.log", std::process::id()));
+    let mut served = serve_with(
+        &[
+            ("ARBOR_SERVER__CASCADE__FAILURES", "0"),
+            ("ARBOR_SERVER__CASCADE__ACTION", "stop"),
+        ],
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let _client = session(&served);
+    let chaos = arbor(
+        &served,
+        &[
+            "chaos",
+            "--subtree",
+            "connections/tcp-connections",
+            "--count",
+            "1",
+        ],
+    );
+    assert!(chaos.status.success(), "{chaos:?}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "arbor serve did not stop"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{status:?}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        text.contains("the transport tree stopped: error: andon: cascade in tcp-connections: 1 abnormal exits within 10s"),
+        "{text}"
+    );
 }

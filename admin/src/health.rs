@@ -1,6 +1,7 @@
 //! `/healthz` (the process answers) and `/readyz` (the transport tree runs,
-//! every listener in it is up, and the resource guard sheds no load), each
-//! with a JSON body saying why.
+//! every listener in it is up, the resource guard sheds no load, and no
+//! transport is isolated by its cascade detection), each with a JSON body
+//! saying why.
 
 use arbor_supervision::SupervisorRef;
 use serde::Serialize;
@@ -27,7 +28,7 @@ pub struct Readiness {
 
 /// Checks the tree at `root` (`name` in the answer): running, and each of
 /// its listener children (ids ending in `-listener`) running; then the
-/// resource guard's pressure.
+/// resource guard's pressure and the transports' isolations.
 pub async fn readiness(root: &SupervisorRef, name: &str) -> Readiness {
     let process = root.process();
     let mut checks = vec![Check {
@@ -61,9 +62,29 @@ pub async fn readiness(root: &SupervisorRef, name: &str) -> Readiness {
         }
     }
     checks.push(resources());
+    checks.push(cascades(root).await);
     Readiness {
         ready: checks.iter().all(|c| c.ok),
         checks,
+    }
+}
+
+/// Each transport's cascade detection: not ready while one is isolated
+/// (it refuses new sessions), so a balancer sends them elsewhere.
+async fn cascades(root: &SupervisorRef) -> Check {
+    let isolated: Vec<String> = crate::cascade::views(root)
+        .await
+        .into_iter()
+        .filter_map(|c| c.isolated)
+        .collect();
+    Check {
+        name: "cascades".into(),
+        ok: isolated.is_empty(),
+        detail: if isolated.is_empty() {
+            "no transport isolated".into()
+        } else {
+            isolated.join("; ")
+        },
     }
 }
 

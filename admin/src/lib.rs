@@ -31,6 +31,7 @@
 //! # }
 //! ```
 
+pub mod cascade;
 pub mod chaos;
 mod config;
 pub mod health;

@@ -1,8 +1,9 @@
 //! `/metrics`: the Prometheus text exposition of everything recorded
 //! through the `metrics` facade (requests and their latencies, restarts,
 //! drops, watchdog alarms), plus what is read at scrape time: processes by
-//! kind, what each transport holds, each supervisor's restart headroom, the
-//! deepest mailboxes, file descriptors and resident memory.
+//! kind, what each transport holds, each supervisor's restart headroom,
+//! each transport's cascade detection, the deepest mailboxes, file
+//! descriptors and resident memory.
 
 use std::sync::OnceLock;
 
@@ -101,6 +102,14 @@ pub(crate) async fn scrape(
             metrics::gauge!("arbor_mailbox_depth_top", "rank" => rank.clone()).set(depth as f64);
             metrics::gauge!("arbor_mailbox_depth_top_pid", "rank" => rank).set(pid as f64);
         }
+    }
+    for c in crate::cascade::views(root).await {
+        let subtree = c.subtree;
+        metrics::gauge!("arbor_cascade_recent_failures", "subtree" => subtree.clone())
+            .set(c.recent_failures as f64);
+        metrics::gauge!("arbor_cascade_isolated", "subtree" => subtree.clone())
+            .set(f64::from(u8::from(c.isolated.is_some())));
+        metrics::gauge!("arbor_cascade_trips", "subtree" => subtree).set(c.trips as f64);
     }
     if let Some(fds) = arbor_mcp::guard::open_descriptors() {
         metrics::gauge!("arbor_open_fds").set(fds as f64);

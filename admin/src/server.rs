@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinHandle;
 
+use crate::cascade::{ResetRefused, ResetRequest};
 use crate::chaos::{ChaosRefused, ChaosRequest, KillRequest};
 use crate::config::AdminConfig;
 use crate::token::AdminToken;
@@ -206,6 +207,21 @@ async fn chaos(
     }
 }
 
+async fn reset(
+    State(admin): State<Shared>,
+    body: Result<Json<ResetRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(e) => return refused(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    match crate::cascade::reset(&admin.root, request).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e @ ResetRefused::NoSuchSubtree(..)) => refused(StatusCode::NOT_FOUND, e),
+        Err(e @ ResetRefused::Call(_)) => refused(StatusCode::SERVICE_UNAVAILABLE, e),
+    }
+}
+
 async fn dashboard() -> Html<&'static str> {
     Html(include_str!("dashboard.html"))
 }
@@ -230,6 +246,7 @@ fn router(admin: Shared) -> Router {
         .route("/api/events", get(events))
         .route("/api/kill", post(kill))
         .route("/api/chaos", post(chaos))
+        .route("/api/reset", post(reset))
         .route_layer(middleware::from_fn_with_state(admin.clone(), token_guard));
     Router::new()
         .route("/", get(dashboard))

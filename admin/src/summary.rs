@@ -1,13 +1,15 @@
 //! What the dashboard's header shows and `/api/events` pushes each second:
 //! processes by kind, what each transport holds, requests answered and
 //! failed, resident memory, the root supervisor's restarts, and what the
-//! safeguards turned away (rate limits, open circuits).
+//! safeguards turned away (rate limits, open circuits, resource pressure,
+//! isolated transports).
 
 use std::time::Instant;
 
 use arbor_supervision::SupervisorRef;
 use serde::Serialize;
 
+use crate::cascade::CascadeView;
 use crate::tree::Supervision;
 
 /// One transport's count.
@@ -55,6 +57,8 @@ pub struct Summary {
     pub overloaded: u64,
     /// The resource guard's pressure: `normal`, `soft` or `hard`.
     pub pressure: &'static str,
+    /// Each transport's cascade detection.
+    pub cascades: Vec<CascadeView>,
 }
 
 /// A handler's circuit that is not closed.
@@ -91,6 +95,7 @@ pub async fn summary(root: &SupervisorRef, started: Instant) -> Summary {
         failed: requests.failed,
         rss_bytes: arbor_mcp::guard::resident_bytes(),
         root: root.status().await.ok().map(Supervision::from),
+        cascades: crate::cascade::views(root).await,
         rate_limited: refusals.rate_limited,
         circuit_refused: refusals.circuit_refused,
         overloaded: refusals.overloaded,

@@ -189,3 +189,155 @@ async fn readyz_fails_while_the_resource_guard_sheds_load() {
     assert_eq!(check["detail"], "below the soft threshold", "{check}");
     tree.shutdown().await;
 }
+
+/// `path` on the admin listener, with the token.
+async fn get_json(admin: &AdminListener, path: &str) -> (u16, Value) {
+    let reply = reqwest::Client::new()
+        .get(format!("{}{path}", admin.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    (
+        reply.status().as_u16(),
+        reply.json().await.unwrap_or(Value::Null),
+    )
+}
+
+async fn post_json(admin: &AdminListener, path: &str, body: Value) -> (u16, Value) {
+    let reply = reqwest::Client::new()
+        .post(format!("{}{path}", admin.url()))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (reply.status().as_u16(), reply.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_killed_by_chaos_isolate_tcp_until_api_reset_lifts_it() {
+    let server = ServerBuilder::new("cascading", "1")
+        .config(ServerConfig {
+            rate_limits: RateLimits::off(),
+            cascade: Some(arbor_mcp::cascade::CascadeConfig {
+                failures: 3,
+                cool_down: Duration::ZERO,
+                ..Default::default()
+            }),
+            ..ServerConfig::default()
+        })
+        .build()
+        .unwrap();
+    let config = TransportConfig {
+        tcp: Some(TcpConfig::default()),
+        ..TransportConfig::none()
+    };
+    let (tree, endpoints) = start(server, config).await.unwrap();
+    let tcp = endpoints.tcp.unwrap();
+    let admin = AdminListener::start(
+        AdminConfig {
+            token: Some(AdminToken::new(TOKEN).unwrap()),
+            ..AdminConfig::default()
+        },
+        tree.clone(),
+        "transports",
+    )
+    .await
+    .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(tokio::net::TcpStream::connect(tcp).await.unwrap());
+    }
+    let sessions = "connections/tcp-connections";
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while arbor_transports::held(&tree).await.unwrap()[0].active < 4 {
+        assert!(tokio::time::Instant::now() < deadline, "sessions never up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The chaos API kills the four sessions: one more than the threshold.
+    let (status, report) = post_json(
+        &admin,
+        "/api/chaos",
+        json!({"subtree": sessions, "count": 4, "seed": 7}),
+    )
+    .await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
+
+    let (_, summary) = get_json(&admin, "/api/summary").await;
+    let tcp_cascade = &summary["cascades"][0];
+    assert_eq!(tcp_cascade["subtree"], "tcp-connections", "{summary}");
+    assert_eq!(tcp_cascade["trips"], 1, "{summary}");
+    assert!(
+        tcp_cascade["isolated"]
+            .as_str()
+            .unwrap()
+            .contains("4 abnormal exits"),
+        "{summary}"
+    );
+    let (status, ready) = get_json(&admin, "/readyz").await;
+    assert_eq!(status, 503, "{ready}");
+    let metrics = reqwest::Client::new()
+        .get(format!("{}/metrics", admin.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("arbor_cascade_isolated{subtree=\"tcp-connections\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("arbor_cascade_trips{subtree=\"tcp-connections\"} 1"));
+    // A new client reads the refusal.
+    let (read, _write) = tokio::net::TcpStream::connect(tcp)
+        .await
+        .unwrap()
+        .into_split();
+    let line = BufReader::new(read)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let refusal: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(refusal["error"]["code"], -32032, "{refusal}");
+
+    let (status, answer) = post_json(&admin, "/api/reset", json!({"subtree": "nope"})).await;
+    assert_eq!(status, 404, "{answer}");
+    assert!(answer["error"]
+        .as_str()
+        .unwrap()
+        .contains("tcp-connections"));
+    let (status, answer) = post_json(&admin, "/api/reset", json!({})).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["lifted"], json!(["tcp-connections"]), "{answer}");
+    assert!(answer["cascades"][0]["isolated"].is_null(), "{answer}");
+    let (status, _) = get_json(&admin, "/readyz").await;
+    assert_eq!(status, 200);
+    // Serving again.
+    let (read, mut write) = tokio::net::TcpStream::connect(tcp)
+        .await
+        .unwrap()
+        .into_split();
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let call =
+        json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}});
+    write
+        .write_all(format!("{call}\n").as_bytes())
+        .await
+        .unwrap();
+    let line = BufReader::new(read)
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .unwrap();
+    let answer: Value = serde_json::from_str(&line).unwrap();
+    assert!(answer["result"].is_object(), "{answer}");
+    drop(held);
+    tree.shutdown().await;
+}
