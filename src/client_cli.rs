@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
-use arbor::mcp::client::{Client, ClientError, Connector, VersionChoice};
+use arbor::mcp::client::{Client, ClientError, Connector, RequestOptions, VersionChoice};
 use arbor::mcp::{Content, ProtocolVersion};
 use arbor::transports::client::{connector_for, StdioConnector};
 use serde_json::Value;
@@ -82,8 +82,11 @@ impl Target {
 pub(crate) enum Action {
     /// List the tools.
     Tools,
-    /// Call a tool with JSON arguments.
-    Call,
+    /// Call a tool with JSON arguments, and an idempotency key if given.
+    Call {
+        /// Sent in the call's `_meta`.
+        idempotency_key: Option<String>,
+    },
     /// Read a resource.
     Read,
     /// Get a prompt with `key=value` arguments.
@@ -176,7 +179,7 @@ async fn dispatch(
             }
             Ok(0)
         }
-        Action::Call => {
+        Action::Call { idempotency_key } => {
             let [tool, args @ ..] = rest else {
                 return Err(usage(anyhow::anyhow!("give the tool's name")));
             };
@@ -191,7 +194,14 @@ async fn dispatch(
                     )))
                 }
             };
-            let result = client.call_tool(tool, arguments).await.map_err(failed)?;
+            let options = RequestOptions {
+                idempotency_key,
+                ..RequestOptions::default()
+            };
+            let result = client
+                .call_tool_with(tool, arguments, options)
+                .await
+                .map_err(failed)?;
             if json {
                 print_json(&result);
             } else {

@@ -120,14 +120,18 @@ pub(crate) fn mcp_server_with(
         .tool(
             Tool::new("bump")
                 .title("Bump the counter")
-                .description("Adds one to the counter resource and tells its subscribers")
+                .description(
+                    "Adds one to the counter resource and tells its subscribers; a retry \
+                     with the same _meta io.arbor/idempotencyKey does not add again",
+                )
                 .annotations(ToolAnnotations {
                     read_only_hint: Some(false),
                     destructive_hint: Some(false),
                     idempotent_hint: Some(false),
                     open_world_hint: Some(false),
                     ..ToolAnnotations::default()
-                }),
+                })
+                .idempotency_keyed(),
             move |(), ctx| {
                 let counter = bumped.clone();
                 async move {

@@ -203,6 +203,11 @@ enum Command {
         positional: Vec<String>,
         #[command(flatten)]
         target: client_cli::Target,
+        /// Sent as the call's `io.arbor/idempotencyKey`: a repeat with the
+        /// same key gets the first call's result from a tool that takes
+        /// keys, without running it again.
+        #[arg(long, value_name = "KEY")]
+        idempotency_key: Option<String>,
     },
     /// Reads a resource: `arbor read URL URI`.
     Read {
@@ -378,7 +383,11 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Tools { positional, target } => {
                 Ok(run(Action::Tools, positional, target).await)
             }
-            Command::Call { positional, target } => Ok(run(Action::Call, positional, target).await),
+            Command::Call {
+                positional,
+                target,
+                idempotency_key,
+            } => Ok(run(Action::Call { idempotency_key }, positional, target).await),
             Command::Read { positional, target } => Ok(run(Action::Read, positional, target).await),
             Command::Prompt { positional, target } => {
                 Ok(run(Action::Prompt, positional, target).await)

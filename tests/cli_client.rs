@@ -105,6 +105,27 @@ fn every_command_on_every_transport() {
 }
 
 #[test]
+fn a_retried_call_with_its_idempotency_key_does_not_bump_twice() {
+    let served = Served::start();
+    let bump = |url: &str, key: Option<&str>| {
+        let mut args = vec!["call", url, "bump"];
+        if let Some(key) = key {
+            args.extend(["--idempotency-key", key]);
+        }
+        let out = arbor(&args);
+        assert!(out.status.success(), "{out:?}");
+        stdout(&out).trim().parse::<u64>().unwrap()
+    };
+    let tcp = served.url("tcp://", "");
+    let first = bump(&tcp, Some("retry-1"));
+    // The retry, over another transport and era, from the same address.
+    assert_eq!(bump(&served.url("http://", "/mcp"), Some("retry-1")), first);
+    assert_eq!(bump(&tcp, Some("retry-1")), first);
+    assert_eq!(bump(&tcp, None), first + 1, "no key: it runs");
+    assert_eq!(bump(&tcp, Some("retry-2")), first + 2, "a new key runs");
+}
+
+#[test]
 fn exit_codes_say_what_failed() {
     let served = Served::start();
     let http = served.url("http://", "/mcp");

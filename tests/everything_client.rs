@@ -254,6 +254,7 @@ async fn exercise(c: &Client, what: &str) {
     let options = RequestOptions {
         timeout: None,
         progress: Some(tx),
+        ..RequestOptions::default()
     };
     c.call_tool_with(
         "trigger-long-running-operation",

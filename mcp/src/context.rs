@@ -36,6 +36,8 @@ pub struct RequestContext<S> {
     cancel: CancellationToken,
     /// Whether the handler runs inside a task.
     in_task: bool,
+    /// The request's idempotency key, if it sent one.
+    idempotency: Option<crate::idempotency::IdempotencyKey>,
 }
 
 impl<S> RequestContext<S> {
@@ -57,7 +59,23 @@ impl<S> RequestContext<S> {
             state: None,
             cancel: CancellationToken::new(),
             in_task: false,
+            idempotency: None,
         }
+    }
+
+    /// With the idempotency key the request sent.
+    pub(crate) fn with_idempotency(
+        mut self,
+        key: Option<crate::idempotency::IdempotencyKey>,
+    ) -> Self {
+        self.idempotency = key;
+        self
+    }
+
+    /// The request's idempotency key, and whose it is
+    /// ([`crate::idempotency`]).
+    pub fn idempotency_key(&self) -> Option<&crate::idempotency::IdempotencyKey> {
+        self.idempotency.as_ref()
     }
 
     /// Whether the handler runs inside a task (tasks extension).
@@ -84,6 +102,7 @@ impl<S> RequestContext<S> {
             state: self.state.clone(),
             cancel: CancellationToken::new(),
             in_task: self.in_task,
+            idempotency: self.idempotency.clone(),
         }
     }
 

@@ -46,6 +46,10 @@ pub mod code {
     /// new ones for now; `data` names the subtree and says when to retry
     /// ([`crate::cascade`]).
     pub const ISOLATED: i64 = -32032;
+    /// arbor: an idempotency key reused with other arguments, or the
+    /// idempotency store full; `data.reason` says which
+    /// ([`crate::idempotency`]).
+    pub const IDEMPOTENCY_CONFLICT: i64 = -32033;
 }
 
 /// A request id: a string or an integer, never null.

@@ -17,6 +17,7 @@ pub mod client;
 pub mod context;
 mod follow;
 pub mod guard;
+pub mod idempotency;
 pub mod inbound;
 pub mod input;
 pub mod jsonrpc;

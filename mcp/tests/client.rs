@@ -182,6 +182,7 @@ async fn progress_reaches_the_caller_and_a_timeout_resolves_once() {
         let options = RequestOptions {
             timeout: None,
             progress: Some(tx),
+            ..RequestOptions::default()
         };
         let done = c
             .call_tool_with("slow", json!({"ms": 40}), options)
@@ -201,7 +202,7 @@ async fn progress_reaches_the_caller_and_a_timeout_resolves_once() {
 
         let options = RequestOptions {
             timeout: Some(Duration::from_millis(50)),
-            progress: None,
+            ..RequestOptions::default()
         };
         let late = c.call_tool_with("slow", json!({"ms": 2000}), options).await;
         assert_eq!(

@@ -342,7 +342,7 @@ impl Client {
         // A listen stream is open-ended: it ends when closed.
         let open_ended = RequestOptions {
             timeout: Some(std::time::Duration::from_secs(365 * 24 * 3600)),
-            progress: None,
+            ..RequestOptions::default()
         };
         let (id, ended) = self
             .submit("subscriptions/listen", params, &open_ended, Vec::new())

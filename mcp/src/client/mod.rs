@@ -104,6 +104,11 @@ pub struct RequestOptions {
     /// Where the request's progress notifications go (a progress token is
     /// sent only when this is set).
     pub progress: Option<mpsc::UnboundedSender<ProgressParams>>,
+    /// For `tools/call`: sent as `_meta["io.arbor/idempotencyKey"]`, so
+    /// that a retry with the same key is answered the first result by a
+    /// tool that takes keys ([`crate::idempotency`]). Reuse it only to
+    /// retry the same call.
+    pub idempotency_key: Option<String>,
 }
 
 /// Builds a [`Client`].

@@ -91,7 +91,7 @@ impl ToolTask {
             timeout: Some(
                 Duration::from_millis(self.view.ttl_ms).max(self.client.config.request_timeout),
             ),
-            progress: None,
+            ..RequestOptions::default()
         };
         let params = task_params(&self.view.task_id);
         match self
@@ -310,7 +310,15 @@ impl Client {
         options: RequestOptions,
     ) -> Result<CallToolResult, ClientError> {
         if self.shared.tool_tasks(name) != Some(TaskSupport::Required) {
-            let params = super::api::tool_params(name, arguments.clone())?;
+            let mut params = super::api::tool_params(name, arguments.clone())?;
+            if let Some(key) = &options.idempotency_key {
+                let meta = params
+                    .entry("_meta")
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if let Value::Object(meta) = meta {
+                    meta.insert(crate::idempotency::KEY.into(), Value::String(key.clone()));
+                }
+            }
             match self
                 .request_with("tools/call", params, options.clone())
                 .await

@@ -140,6 +140,27 @@ impl Tool {
         self
     }
 
+    /// Marks it idempotency-keyed ([`crate::idempotency`]): a repeat of a
+    /// call with the same `_meta["io.arbor/idempotencyKey"]` and arguments
+    /// is answered the first call's result, the handler not run again. For
+    /// tools with effects a retry must not repeat (a payment, a message
+    /// sent). Listed with `_meta["io.arbor/idempotency"] = "keyed"`.
+    pub fn idempotency_keyed(mut self) -> Self {
+        self.meta.get_or_insert_with(Default::default).insert(
+            crate::idempotency::TOOL_MARK.into(),
+            Value::String("keyed".into()),
+        );
+        self
+    }
+
+    /// Whether it is idempotency-keyed.
+    pub fn is_idempotency_keyed(&self) -> bool {
+        self.meta
+            .as_ref()
+            .and_then(|m| m.get(crate::idempotency::TOOL_MARK))
+            .is_some_and(|v| v == "keyed")
+    }
+
     /// Whether it runs as a task.
     pub fn tasks(&self) -> TaskSupport {
         self.execution

@@ -264,6 +264,7 @@ impl ServerBuilder {
         };
         let task = tool.tasks();
         let task_after_input = tool.task_after_input;
+        let keyed = tool.is_idempotency_keyed();
         let definition = match serde_json::to_value(&tool) {
             Ok(definition) => definition,
             Err(e) => {
@@ -281,6 +282,7 @@ impl ServerBuilder {
             definition,
             task,
             task_after_input,
+            keyed,
             headers,
             input,
             output,
@@ -487,6 +489,11 @@ impl ServerBuilder {
                 limiter: crate::rate::Limiter::new(&self.config.rate_limits),
                 breakers: crate::breaker::Breakers::new(self.config.circuit_breaker),
                 guard: crate::guard::ResourceGuard::new(self.config.resource_guard.clone()),
+                idempotency: self
+                    .config
+                    .idempotency
+                    .clone()
+                    .map(crate::idempotency::Store::new),
                 config: self.config,
             }),
         })

@@ -43,6 +43,8 @@ pub(super) struct ToolEntry<C> {
     pub(super) task: TaskSupport,
     /// Whether the call gathers input before it becomes a task.
     pub(super) task_after_input: bool,
+    /// Whether repeats with an idempotency key replay the first result.
+    pub(super) keyed: bool,
     pub(super) headers: Arc<[crate::param_header::ParamHeader]>,
     pub(super) input: jsonschema::Validator,
     pub(super) output: Option<jsonschema::Validator>,

@@ -88,6 +88,11 @@ pub struct ServerConfig {
     /// `None` (`false` in a config file) for no detection.
     #[serde(with = "crate::server::or_off")]
     pub cascade: Option<crate::cascade::CascadeConfig>,
+    /// How long and how many idempotency keys are kept for the tools
+    /// marked keyed ([`crate::idempotency`]); `None` (`false` in a config
+    /// file) ignores the keys.
+    #[serde(with = "crate::server::or_off")]
+    pub idempotency: Option<crate::idempotency::IdempotencyConfig>,
 }
 
 impl Default for ServerConfig {
@@ -116,6 +121,7 @@ impl Default for ServerConfig {
             circuit_breaker: crate::breaker::BreakerConfig::default(),
             resource_guard: Some(crate::guard::GuardConfig::default()),
             cascade: Some(crate::cascade::CascadeConfig::default()),
+            idempotency: Some(crate::idempotency::IdempotencyConfig::default()),
         }
     }
 }

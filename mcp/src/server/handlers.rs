@@ -14,6 +14,7 @@ use crate::version::Era;
 
 use super::{outcome_of, resource_not_found, HandlerError, McpServer, Outcome, ToolError};
 use crate::breaker::{Attempt, Handler};
+use crate::idempotency::{replayed, Begin};
 
 /// Tells the circuit how a resource read went: an internal error is the
 /// handler failing; any other answer (not found, bad params) is it working.
@@ -64,6 +65,23 @@ impl McpServer {
             ));
         }
         let ctx_in_task = ctx.in_task();
+        // Keyed: a repeat is answered from the store, before the circuit
+        // (the handler does not run) and after the arguments are checked.
+        let claim = match (&self.inner.idempotency, ctx.idempotency_key()) {
+            (Some(store), Some(key)) if tool.keyed && !ctx_in_task => {
+                let fingerprint = crate::idempotency::fingerprint(&name, &args);
+                loop {
+                    match store.begin(key, fingerprint)? {
+                        Begin::Run(claim) => break Some(claim),
+                        Begin::Replay(result) => return Ok(Outcome::Done(replayed(result))),
+                        // Woken when the first call ends, with a result to
+                        // replay or none (then this one runs).
+                        Begin::Wait(mut first) => while first.changed().await.is_ok() {},
+                    }
+                }
+            }
+            _ => None,
+        };
         let attempt = self
             .inner
             .breakers
@@ -96,9 +114,12 @@ impl McpServer {
             }
         }
         attempt.settle_by(result.is_error);
-        serde_json::to_value(result)
-            .map(Outcome::Done)
-            .map_err(|e| ErrorObject::internal(e.to_string()))
+        let result =
+            serde_json::to_value(result).map_err(|e| ErrorObject::internal(e.to_string()))?;
+        if let Some(claim) = claim {
+            claim.complete(&result);
+        }
+        Ok(Outcome::Done(result))
     }
 
     pub(super) async fn read_resource(

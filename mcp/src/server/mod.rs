@@ -77,6 +77,7 @@ struct Inner {
     limiter: crate::rate::Limiter,
     breakers: crate::breaker::Breakers,
     guard: crate::guard::ResourceGuard,
+    idempotency: Option<crate::idempotency::Store>,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -247,8 +248,28 @@ impl McpServer {
         }
         // Handlers may log (RequestContext::log) in either era.
         caps.insert("logging".into(), json!({}));
+        let mut extensions = Map::new();
         if era == Era::Modern && catalog.tools.iter().any(|t| t.task != TaskSupport::Never) {
-            caps.insert("extensions".into(), json!({ crate::tasks::EXTENSION: {} }));
+            extensions.insert(crate::tasks::EXTENSION.into(), json!({}));
+        }
+        if let (Some(store), true) = (
+            &self.inner.idempotency,
+            catalog.tools.iter().any(|t| t.keyed),
+        ) {
+            let ttl_ms = u64::try_from(store.config().ttl.as_millis()).unwrap_or(u64::MAX);
+            extensions.insert(
+                crate::idempotency::EXTENSION.into(),
+                json!({ "ttlMs": ttl_ms }),
+            );
+        }
+        if !extensions.is_empty() {
+            // The handshake era has no extensions: arbor's go under
+            // `experimental` there (the tasks extension is 2026-07-28 only).
+            let at = match era {
+                Era::Modern => "extensions",
+                Era::Handshake => "experimental",
+            };
+            caps.insert(at.into(), Value::Object(extensions));
         }
         Value::Object(caps)
     }

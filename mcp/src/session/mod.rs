@@ -129,11 +129,21 @@ impl Lifecycle {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RateChecks {
     /// Its transport, before they reach the session: HTTP, which answers
-    /// 429 with `Retry-After`.
-    ByTransport,
+    /// 429 with `Retry-After`. The client's address, if known, names it
+    /// still (its idempotency keys are its own).
+    ByTransport(Option<std::net::IpAddr>),
     /// The session, per request, for a client at this address (none on
     /// stdio): stream transports, whose answer is a JSON-RPC error.
     BySession(Option<std::net::IpAddr>),
+}
+
+impl RateChecks {
+    /// The client's address, if known.
+    pub fn address(self) -> Option<std::net::IpAddr> {
+        match self {
+            RateChecks::ByTransport(address) | RateChecks::BySession(address) => address,
+        }
+    }
 }
 
 /// The session's messages.

@@ -191,9 +191,20 @@ impl Session {
             .and_then(|t| serde_json::from_value::<Id>(t.clone()).ok())
             .map(|token| Progress::new(token, config.progress_interval));
         let trace = TraceParent::from_params(&params);
+        let idempotency = match method {
+            Method::ToolsCall => {
+                let principal = crate::idempotency::Principal::of(self.rate.address());
+                match crate::idempotency::key_in(params.get("_meta"), principal) {
+                    Ok(key) => key,
+                    Err(error) => return self.respond(Some(id), Err(error)).await,
+                }
+            }
+            _ => None,
+        };
         params.remove("_meta");
         let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
-            .with_output(self.out.clone(), progress, log_level);
+            .with_output(self.out.clone(), progress, log_level)
+            .with_idempotency(idempotency);
         if modern {
             match open_request_state(&self.server, method, &mut params) {
                 Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),

@@ -103,7 +103,7 @@ pub fn fuzz_header_checks(
 
 /// The `http-requests` supervisor: a 2026-07-28 request process hands
 /// back its session and its output.
-type RequestSup = ShardedDynamicRef<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
+type RequestSup = ShardedDynamicRef<Option<IpAddr>, (ActorRef<SessionMsg>, OutboxReceiver)>;
 
 /// What an HTTP session is started with: its mode, its client's address.
 type Opening = (Mode, Option<IpAddr>);
@@ -120,7 +120,8 @@ type SessionSup = ShardedDynamicRef<Opening, OpenedSession>;
 type SessionSupervisor = ShardedDynamicSupervisor<Opening, OpenedSession>;
 
 /// The `http-requests` supervisor, before it starts.
-type RequestSupervisor = ShardedDynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)>;
+type RequestSupervisor =
+    ShardedDynamicSupervisor<Option<IpAddr>, (ActorRef<SessionMsg>, OutboxReceiver)>;
 
 /// Everything a handler needs.
 #[derive(Clone)]
@@ -141,16 +142,16 @@ struct Http {
 }
 
 /// The template of the `http-requests` supervisor: one process per
-/// 2026-07-28 request.
+/// 2026-07-28 request, from a client at this address.
 pub(crate) fn requests(
     server: McpServer,
-) -> DynamicSupervisor<(), (ActorRef<SessionMsg>, OutboxReceiver)> {
+) -> DynamicSupervisor<Option<IpAddr>, (ActorRef<SessionMsg>, OutboxReceiver)> {
     let shutdown = crate::tree::session_shutdown(&server);
-    DynamicSupervisor::temporary("http-request", move |(): ()| {
+    DynamicSupervisor::temporary("http-request", move |client: Option<IpAddr>| {
         let server = server.clone();
         async move {
             let (out, received) = outbox(&server.config().outbox);
-            let session = start_session(server, out, RateChecks::ByTransport).await?;
+            let session = start_session(server, out, RateChecks::ByTransport(client)).await?;
             Ok::<_, SpawnError>((session, received))
         }
     })
@@ -263,7 +264,7 @@ async fn post_mcp(
         if let Some(refusal) = turned_away(&http, from, &message) {
             return refusal;
         }
-        return post_modern(http, headers, message, bytes, closing).await;
+        return post_modern(http, headers, message, bytes, client, closing).await;
     }
     uncancelled(post_handshake(
         http, headers, message, bytes, client, closing,

@@ -9,6 +9,7 @@ pub(super) async fn post_modern(
     headers: HeaderMap,
     message: Incoming,
     bytes: Vec<u8>,
+    client: Option<IpAddr>,
     closing: Option<Closing>,
 ) -> Response {
     let request = match message {
@@ -43,7 +44,7 @@ pub(super) async fn post_modern(
     let (handover, handed) = oneshot::channel();
     let request_sup = http.request_sup.clone();
     tokio::spawn(async move {
-        let started = request_sup.start_child(()).await;
+        let started = request_sup.start_child(client).await;
         let Some((session, received)) = started.ok().and_then(Started::running) else {
             return;
         };

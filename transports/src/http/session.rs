@@ -251,7 +251,7 @@ pub(crate) async fn start(
     // legacy POST is only a 202, its answers go on the stream, so its
     // session checks each request it decodes (a batch's each).
     let rate = match mode {
-        Mode::Streamable => RateChecks::ByTransport,
+        Mode::Streamable => RateChecks::ByTransport(client),
         Mode::Legacy => RateChecks::BySession(client),
     };
     let session = start_session(server, out, rate).await?;

@@ -592,8 +592,13 @@ pub(crate) struct Line {
 
 impl Line {
     pub(crate) async fn connect(addr: SocketAddr) -> Line {
+        Line::from_stream(TcpStream::connect(addr).await.unwrap())
+    }
+
+    /// Over a stream already connected.
+    pub(crate) fn from_stream(stream: TcpStream) -> Line {
         use tokio::io::AsyncBufReadExt;
-        let (read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+        let (read, write) = stream.into_split();
         Line {
             write,
             lines: tokio::io::BufReader::new(read).lines(),
