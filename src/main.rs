@@ -186,6 +186,14 @@ enum Command {
         #[command(flatten)]
         args: bench::BenchArgs,
     },
+    /// The chaos soak: holds sessions on every transport, calls a keyed
+    /// tool with retries while chaos kills a share of the sessions, then
+    /// reports answers lost or run twice, latency, and processes,
+    /// descriptors and memory before and after.
+    Soak {
+        #[command(flatten)]
+        args: bench::soak::SoakArgs,
+    },
     /// Lists a server's tools: `arbor tools URL` or `arbor tools -- COMMAND…`.
     Tools {
         /// The server's URL: http://…/mcp (Streamable HTTP), http://…/sse
@@ -393,6 +401,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
                 Ok(run(Action::Prompt, positional, target).await)
             }
             Command::Bench { args } => bench::run(args).await,
+            Command::Soak { args } => bench::soak::run(args).await,
             Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
             Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),

@@ -20,7 +20,7 @@ use super::Progress;
 /// a peer serves the same URI).
 pub(crate) const COUNTER_URI: &str = "arbor://demo/counter";
 /// The tool that updates it.
-const BUMP: &str = "bump";
+pub(crate) const BUMP: &str = "bump";
 /// How long the server is given to settle before its memory is read.
 const SETTLE: Duration = Duration::from_millis(1500);
 /// How long a fan-out may take before the stragglers count as lost.

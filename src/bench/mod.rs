@@ -8,6 +8,7 @@ mod conn;
 mod drive;
 mod hold;
 mod report;
+pub(crate) mod soak;
 mod target;
 
 use std::future::Future;

@@ -80,6 +80,8 @@ pub(crate) struct Endpoints {
     pub(crate) http: Option<SocketAddr>,
     pub(crate) ws: Option<SocketAddr>,
     pub(crate) tcp: Option<SocketAddr>,
+    /// The admin listener, when the command names `{admin}`.
+    pub(crate) admin: Option<SocketAddr>,
 }
 
 /// A server process, killed when dropped.
@@ -101,7 +103,7 @@ impl Running {
             ("{http}", Some(&mut endpoints.http)),
             ("{ws}", Some(&mut endpoints.ws)),
             ("{tcp}", Some(&mut endpoints.tcp)),
-            ("{admin}", None),
+            ("{admin}", Some(&mut endpoints.admin)),
         ] {
             if !command.contains(placeholder) {
                 continue;

@@ -303,3 +303,52 @@ async fn a_supervised_client_killed_is_started_again() {
     root.shutdown().await;
     tree.shutdown().await;
 }
+
+/// What the server's HTTP transport holds of `what` now.
+async fn http_holds(tree: &arbor_supervision::SupervisorRef, what: &str) -> usize {
+    arbor_transports::held(tree)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.transport == "http" && h.what == what)
+        .map_or(0, |h| h.active)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_client_ends_the_requests_it_still_streams() {
+    let config = TransportConfig {
+        http: Some(arbor_transports::http::HttpConfig::default()),
+        ..TransportConfig::none()
+    };
+    let (tree, endpoints) = start(server(), config).await.unwrap();
+    let url = format!("http://{}/mcp", endpoints.http.unwrap());
+    let client = connect(
+        HttpConnector::new(url),
+        VersionChoice::Pinned(ProtocolVersion::V2026_07_28),
+    )
+    .await;
+    // A listen stream the caller still holds when it closes the client.
+    let listen = client
+        .listen(arbor_mcp::model::ListenFilter::default())
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while http_holds(&tree, "requests").await != 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listen never ran"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    client.close().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while http_holds(&tree, "requests").await != 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listen outlived its client"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(listen);
+    tree.shutdown().await;
+}

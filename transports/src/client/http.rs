@@ -122,6 +122,7 @@ impl Connector for HttpConnector {
             inbox,
             session: Mutex::new(None),
             get_stream: Mutex::new(None),
+            requests: Mutex::new(Vec::new()),
             version: Mutex::new(None),
         }));
         Box::pin(async move { Ok(Arc::new(wire) as Arc<dyn Wire>) })
@@ -142,6 +143,10 @@ struct Shared {
     session: Mutex<Option<HeaderValue>>,
     /// The standalone GET stream, once opened.
     get_stream: Mutex<Option<AbortHandle>>,
+    /// The POSTs of requests still reading their answers: aborted with the
+    /// wire, so that a closed client leaves no stream open (a listen
+    /// stream's would keep its request running on the server).
+    requests: Mutex<Vec<AbortHandle>>,
     /// The version agreed, for the GET requests.
     version: Mutex<Option<ProtocolVersion>>,
 }
@@ -150,9 +155,7 @@ struct HttpWire(Arc<Shared>);
 
 impl Drop for HttpWire {
     fn drop(&mut self) {
-        if let Some(stream) = self.0.get_stream.lock().take() {
-            stream.abort();
-        }
+        self.0.abort_streams();
     }
 }
 
@@ -261,6 +264,16 @@ impl Shared {
     }
 
     /// POSTs one message; for a request, reads its answer.
+    /// Ends the GET stream and every request still reading its answer.
+    fn abort_streams(&self) {
+        if let Some(stream) = self.get_stream.lock().take() {
+            stream.abort();
+        }
+        for request in self.requests.lock().drain(..) {
+            request.abort();
+        }
+    }
+
     async fn exchange(self: Arc<Self>, out: Outgoing) {
         let awaiting = match &out.message {
             Message::Request(r) => Some(r.id.clone()),
@@ -527,7 +540,10 @@ impl Wire for HttpWire {
                 // A request's answer may take long: it is read off the
                 // client process, which goes on.
                 Message::Request(_) => {
-                    tokio::spawn(shared.clone().exchange(out));
+                    let task = tokio::spawn(shared.clone().exchange(out));
+                    let mut requests = shared.requests.lock();
+                    requests.retain(|r| !r.is_finished());
+                    requests.push(task.abort_handle());
                 }
                 // A notification or response is acknowledged at once; waiting
                 // keeps them in order with what follows.
@@ -542,9 +558,7 @@ impl Wire for HttpWire {
 
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            if let Some(stream) = self.0.get_stream.lock().take() {
-                stream.abort();
-            }
+            self.0.abort_streams();
             let Some(session) = self.0.session.lock().take() else {
                 return;
             };

@@ -300,6 +300,8 @@ const LAST_OUTPUT_GRACE: Duration = Duration::from_secs(1);
 /// over, ends the HTTP session: after that output, in mailbox order, so an
 /// answer given while stopping still reaches its stream.
 ///
+/// An HTTP session that ends first, even killed, stops the MCP session.
+///
 /// It also ticks the session's idle check (`idle_timeout` / 4), which would
 /// otherwise be a timer task of its own for every session.
 async fn pump(
@@ -310,6 +312,10 @@ async fn pump(
 ) {
     let exited = mcp.wait();
     tokio::pin!(exited);
+    // A killed HTTP session runs no `terminate`: the MCP session is stopped
+    // here instead, or it would live on with nothing to reach it.
+    let http_exited = http.process().wait();
+    tokio::pin!(http_exited);
     let mut ended: Option<(ExitReason, tokio::time::Instant)> = None;
     let mut idle_checks = idle_checks;
     loop {
@@ -326,6 +332,10 @@ async fn pump(
             reason = &mut exited, if ended.is_none() => {
                 ended = Some((reason, tokio::time::Instant::now()));
                 continue;
+            }
+            _ = &mut http_exited => {
+                mcp.stop(ExitReason::Shutdown);
+                return;
             }
             () = sleep_until_or_never(grace) => None,
         };
