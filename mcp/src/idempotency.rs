@@ -252,18 +252,25 @@ impl Store {
         *entries -= keys.expire(now, ttl);
         if let Some(entry) = keys.map.get(&key.key) {
             if entry.fingerprint != fingerprint {
+                metrics::counter!("arbor_mcp_idempotency_refused_total", "reason" => "mismatch")
+                    .increment(1);
                 return Err(conflict(
                     "idempotency key reused with other arguments",
                     json!({ "reason": "mismatch", "key": &*key.key }),
                 ));
             }
             return Ok(match &entry.state {
-                State::Done(result) => Begin::Replay(result.clone()),
+                State::Done(result) => {
+                    metrics::counter!("arbor_mcp_idempotent_replays_total").increment(1);
+                    Begin::Replay(result.clone())
+                }
                 State::Running(done) => Begin::Wait(done.subscribe()),
             });
         }
         if keys.map.len() >= self.config.max_keys.max(1) {
             if !keys.evict_oldest_done() {
+                metrics::counter!("arbor_mcp_idempotency_refused_total", "reason" => "full")
+                    .increment(1);
                 return Err(conflict(
                     "too many idempotent calls in flight for this client",
                     json!({ "reason": "full", "maxKeys": self.config.max_keys }),
@@ -272,6 +279,8 @@ impl Store {
             *entries -= 1;
         }
         if *entries >= self.config.max_entries {
+            metrics::counter!("arbor_mcp_idempotency_refused_total", "reason" => "full")
+                .increment(1);
             return Err(conflict(
                 "the idempotency store is full; retry later",
                 json!({ "reason": "full", "maxEntries": self.config.max_entries }),
@@ -287,6 +296,7 @@ impl Store {
         );
         keys.order.push_back(key.key.clone());
         *entries += 1;
+        metrics::gauge!("arbor_mcp_idempotency_keys").set(*entries as f64);
         Ok(Begin::Run(Claim {
             store: self,
             key: key.clone(),
