@@ -108,7 +108,5 @@ pub fn isolated(isolation: &Isolation) -> ErrorObject {
 /// When to retry, in whole seconds (at least 1), for `Retry-After`; `None`
 /// when only an operator lifts it.
 pub fn retry_after_secs(isolation: &Isolation) -> Option<u64> {
-    isolation
-        .retry_after()
-        .map(|d| d.as_secs_f64().ceil().max(1.0) as u64)
+    isolation.retry_after().map(crate::rate::whole_seconds_up)
 }

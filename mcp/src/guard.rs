@@ -180,7 +180,7 @@ impl Overloaded {
 
     /// `retry_after` in whole seconds, at least 1, for `Retry-After`.
     pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+        crate::rate::whole_seconds_up(self.retry_after)
     }
 }
 

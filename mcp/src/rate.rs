@@ -145,7 +145,7 @@ pub struct Limited {
 impl Limited {
     /// `Retry-After`'s whole seconds: at least 1, as HTTP has no smaller.
     pub fn retry_after_secs(&self) -> u64 {
-        self.retry_after.as_secs_f64().ceil().max(1.0) as u64
+        whole_seconds_up(self.retry_after)
     }
 
     /// The JSON-RPC error: [`code::RATE_LIMITED`], with `data.limit` and
@@ -166,6 +166,12 @@ pub const DEFAULT_SERVER_REQUESTS: Rate = Rate {
     per_second: NonZeroU32::MIN.saturating_add(19),
     burst: NonZeroU32::MIN.saturating_add(99),
 };
+
+/// `d` in whole seconds, rounded up and at least 1, as `Retry-After` says
+/// it (HTTP has no smaller).
+pub(crate) fn whole_seconds_up(d: Duration) -> u64 {
+    d.as_secs_f64().ceil().max(1.0) as u64
+}
 
 /// `d` in seconds, rounded up to the millisecond, as `retryAfter` says it.
 pub(crate) fn seconds_up(d: Duration) -> f64 {

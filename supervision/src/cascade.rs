@@ -26,6 +26,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -158,6 +159,10 @@ struct Inner {
     subtree: Arc<str>,
     policy: CascadePolicy,
     state: Mutex<State>,
+    /// Whether `state` holds an isolation, written under its lock: the
+    /// listeners ask on every connection and HTTP on every 2026-07-28
+    /// request, and almost always the answer is no, without the lock.
+    isolated: AtomicBool,
     /// Bumped at every trip and every lift, for those waiting on either.
     changes: watch::Sender<u64>,
     /// The trip that stops the node, under [`CascadeAction::Stop`].
@@ -187,6 +192,7 @@ impl Cascade {
             subtree: subtree.into(),
             policy,
             state: Mutex::new(State::default()),
+            isolated: AtomicBool::new(false),
             changes: watch::Sender::new(0),
             stop: watch::Sender::new(None),
         }))
@@ -209,7 +215,7 @@ impl Cascade {
         let policy = &self.0.policy;
         let trip = {
             let mut state = self.0.state.lock();
-            if lift_if_due(&mut state, now) {
+            if self.0.lift_if_due(&mut state, now) {
                 drop(state);
                 self.lifted("cool_down");
                 return self.failed();
@@ -239,6 +245,7 @@ impl Cascade {
                 trip: trip.clone(),
                 until: policy.cool_down.map(|d| now + d),
             });
+            self.0.isolated.store(true, Ordering::Release);
             trip
         };
         tracing::error!(
@@ -259,8 +266,11 @@ impl Cascade {
     /// The isolation in force, if any (one whose cool-down has passed is
     /// lifted here).
     pub fn isolation(&self) -> Option<Isolation> {
+        if !self.0.isolated.load(Ordering::Acquire) {
+            return None;
+        }
         let mut state = self.0.state.lock();
-        if lift_if_due(&mut state, Instant::now()) {
+        if self.0.lift_if_due(&mut state, Instant::now()) {
             drop(state);
             self.lifted("cool_down");
             return None;
@@ -274,6 +284,7 @@ impl Cascade {
         let was = {
             let mut state = self.0.state.lock();
             state.failures.clear();
+            self.0.isolated.store(false, Ordering::Release);
             state.isolation.take().is_some()
         };
         if was {
@@ -350,17 +361,20 @@ impl Cascade {
     }
 }
 
-/// Lifts an isolation whose cool-down has passed; whether it did.
-fn lift_if_due(state: &mut State, now: Instant) -> bool {
-    let due = state
-        .isolation
-        .as_ref()
-        .and_then(|i| i.until)
-        .is_some_and(|until| until <= now);
-    if due {
-        state.isolation = None;
+impl Inner {
+    /// Lifts an isolation whose cool-down has passed; whether it did.
+    fn lift_if_due(&self, state: &mut State, now: Instant) -> bool {
+        let due = state
+            .isolation
+            .as_ref()
+            .and_then(|i| i.until)
+            .is_some_and(|until| until <= now);
+        if due {
+            state.isolation = None;
+            self.isolated.store(false, Ordering::Release);
+        }
+        due
     }
-    due
 }
 
 #[cfg(test)]

@@ -38,19 +38,12 @@ const COUNTED: [(&str, &str, &str); 5] = [
 pub async fn held(root: &SupervisorRef) -> Result<Vec<Held>, CallError> {
     let mut held = Vec::new();
     for (transport, what, path) in COUNTED {
-        let sharded = match find_path(root, path).await {
-            Ok(found) => found,
-            Err(ChaosError::Call(e)) => return Err(e),
-            Err(_) => continue,
-        };
-        let Some(sharded) = SupervisorRef::from_process(&sharded.process) else {
+        let Some(shards) = shards_at(root, path).await? else {
             continue;
         };
         let mut active = 0;
-        for shard in sharded.which_children().await? {
-            if let Some(shard) = shard.process.as_ref().and_then(SupervisorRef::from_process) {
-                active += shard.count_children().await?.active;
-            }
+        for shard in shards {
+            active += shard.count_children().await?.active;
         }
         held.push(Held {
             transport,
@@ -78,21 +71,37 @@ const CASCADED: [&str; 3] = [
 pub async fn cascades(root: &SupervisorRef) -> Result<Vec<Cascade>, CallError> {
     let mut found = Vec::new();
     for path in CASCADED {
-        let sharded = match find_path(root, path).await {
-            Ok(found) => found,
-            Err(ChaosError::Call(e)) => return Err(e),
-            Err(_) => continue,
-        };
-        let Some(sharded) = SupervisorRef::from_process(&sharded.process) else {
-            continue;
-        };
         // Every shard holds the same one: the first running answers.
-        for shard in sharded.which_children().await? {
-            if let Some(shard) = shard.process.as_ref().and_then(SupervisorRef::from_process) {
-                found.extend(shard.cascade().await?);
-                break;
-            }
+        let first = shards_at(root, path)
+            .await?
+            .and_then(|s| s.into_iter().next());
+        if let Some(shard) = first {
+            found.extend(shard.cascade().await?);
         }
     }
     Ok(found)
+}
+
+/// The running shards of the sharded supervisor at `path`; `None` when the
+/// tree has none there (a transport not served).
+async fn shards_at(
+    root: &SupervisorRef,
+    path: &str,
+) -> Result<Option<Vec<SupervisorRef>>, CallError> {
+    let sharded = match find_path(root, path).await {
+        Ok(found) => found,
+        Err(ChaosError::Call(e)) => return Err(e),
+        Err(_) => return Ok(None),
+    };
+    let Some(sharded) = SupervisorRef::from_process(&sharded.process) else {
+        return Ok(None);
+    };
+    Ok(Some(
+        sharded
+            .which_children()
+            .await?
+            .iter()
+            .filter_map(|c| c.process.as_ref().and_then(SupervisorRef::from_process))
+            .collect(),
+    ))
 }
