@@ -38,6 +38,8 @@ pub struct RequestContext<S> {
     in_task: bool,
     /// The request's idempotency key, if it sent one.
     idempotency: Option<crate::idempotency::IdempotencyKey>,
+    /// What the request's token grants, when the server checks tokens.
+    grant: Option<Arc<crate::auth::Grant>>,
 }
 
 impl<S> RequestContext<S> {
@@ -60,7 +62,20 @@ impl<S> RequestContext<S> {
             cancel: CancellationToken::new(),
             in_task: false,
             idempotency: None,
+            grant: None,
         }
+    }
+
+    /// With what the request's token grants.
+    pub(crate) fn with_grant(mut self, grant: Option<Arc<crate::auth::Grant>>) -> Self {
+        self.grant = grant;
+        self
+    }
+
+    /// What the request's token grants (who calls, with which scopes),
+    /// when the server checks tokens ([`crate::auth`]).
+    pub fn grant(&self) -> Option<&Arc<crate::auth::Grant>> {
+        self.grant.as_ref()
     }
 
     /// With the idempotency key the request sent.
@@ -103,6 +118,7 @@ impl<S> RequestContext<S> {
             cancel: CancellationToken::new(),
             in_task: self.in_task,
             idempotency: self.idempotency.clone(),
+            grant: self.grant.clone(),
         }
     }
 

@@ -77,7 +77,11 @@ impl Default for IdempotencyConfig {
 /// Whose keys these are.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Principal {
-    /// A client known by its address (TCP, WebSocket, HTTP).
+    /// The subject of the client's access token, when the server checks
+    /// tokens ([`crate::auth`]): its keys follow it across addresses.
+    Subject(String),
+    /// A client known by its address (TCP, WebSocket, HTTP), when the
+    /// server checks no tokens.
     Address(IpAddr),
     /// A client with no address: the process's own (stdio), or a transport
     /// that does not say.

@@ -91,6 +91,8 @@ pub enum Spent {
 pub struct Received {
     pub(crate) payload: Payload,
     pub(crate) share: Share,
+    /// What the token that came with it grants (HTTP, per request).
+    pub(crate) grant: Option<std::sync::Arc<crate::auth::Grant>>,
 }
 
 /// A received message: its bytes, or what its transport decoded them to.
@@ -111,6 +113,13 @@ impl Received {
     /// second time. The bytes' share of the budget is held all the same.
     pub fn decoded(mut self, message: crate::jsonrpc::Incoming) -> Received {
         self.payload = Payload::Decoded(message);
+        self
+    }
+
+    /// The same message, sent with a token that grants `grant`: the
+    /// session takes it as its access ([`crate::auth`]) before the message.
+    pub fn authorized(mut self, grant: Option<std::sync::Arc<crate::auth::Grant>>) -> Received {
+        self.grant = grant;
         self
     }
 }
@@ -221,6 +230,7 @@ impl InboundBudget {
         };
         Received {
             payload: Payload::Bytes(bytes),
+            grant: None,
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
@@ -261,6 +271,7 @@ impl InboundBudget {
         };
         Ok(Received {
             payload: Payload::Bytes(bytes),
+            grant: None,
             share: Share {
                 _bytes: bytes_share,
                 _place: place,
@@ -297,6 +308,7 @@ impl From<Vec<u8>> for Received {
         Received {
             payload: Payload::Bytes(bytes),
             share: Share::default(),
+            grant: None,
         }
     }
 }

@@ -50,6 +50,14 @@ pub mod code {
     /// idempotency store full; `data.reason` says which
     /// ([`crate::idempotency`]).
     pub const IDEMPOTENCY_CONFLICT: i64 = -32033;
+    /// arbor: no valid access token (missing, expired, revoked, for
+    /// another resource); `data.reason` says which, `data.resourceMetadata`
+    /// where to learn how to get one ([`crate::auth`]). HTTP says 401.
+    pub const UNAUTHORIZED: i64 = -32034;
+    /// arbor: the token is valid but does not allow this: a scope it lacks
+    /// (`data.scope`, for step-up), or a session bound to another subject
+    /// ([`crate::auth`]). HTTP says 403.
+    pub const FORBIDDEN: i64 = -32035;
 }
 
 /// A request id: a string or an integer, never null.

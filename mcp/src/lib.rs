@@ -10,6 +10,7 @@
 //! - [`session`]: one connection's lifecycle, per era, as an actor.
 //! - [`transport`]: line-delimited streams (stdio, TCP, in memory).
 
+pub mod auth;
 pub mod breaker;
 pub mod cache;
 pub mod cascade;

@@ -73,6 +73,9 @@ pub enum BuildError {
         /// Why.
         reason: String,
     },
+    /// The `auth` configuration cannot work ([`crate::auth`]).
+    #[error("{0}")]
+    Auth(String),
 }
 
 /// Declares a server: its tools, resources, templates and prompts, served
@@ -459,6 +462,12 @@ impl ServerBuilder {
         if let Some(e) = self.errors.drain(..).next() {
             return Err(e);
         }
+        let auth = match &self.config.auth {
+            Some(config) => {
+                Some(crate::auth::Authenticator::new(config.clone()).map_err(BuildError::Auth)?)
+            }
+            None => None,
+        };
         let key = self.key.unwrap_or_else(SealKey::generate);
         let mut catalog = Catalog {
             tools: self.tools.into_iter().map(Arc::new).collect(),
@@ -494,6 +503,7 @@ impl ServerBuilder {
                     .idempotency
                     .clone()
                     .map(crate::idempotency::Store::new),
+                auth,
                 config: self.config,
             }),
         })

@@ -93,6 +93,11 @@ pub struct ServerConfig {
     /// file) ignores the keys.
     #[serde(with = "crate::server::or_off")]
     pub idempotency: Option<crate::idempotency::IdempotencyConfig>,
+    /// OAuth 2.1 authorization: the tokens accepted and the scopes that
+    /// guard tools, resources and prompts ([`crate::auth`]); `None` (the
+    /// default) serves everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<crate::auth::AuthConfig>,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +127,7 @@ impl Default for ServerConfig {
             resource_guard: Some(crate::guard::GuardConfig::default()),
             cascade: Some(crate::cascade::CascadeConfig::default()),
             idempotency: Some(crate::idempotency::IdempotencyConfig::default()),
+            auth: None,
         }
     }
 }

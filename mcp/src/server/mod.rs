@@ -25,6 +25,7 @@ use crate::follow::{Followers, Topic};
 use crate::input::InputRequired;
 use crate::jsonrpc::{code, ErrorObject};
 pub use crate::model::ListKind;
+use crate::auth::Denied;
 use crate::model::{Implementation, Method};
 use crate::seal::Sealer;
 use crate::tasks::{TaskStore, TaskSupport};
@@ -78,6 +79,7 @@ struct Inner {
     breakers: crate::breaker::Breakers,
     guard: crate::guard::ResourceGuard,
     idempotency: Option<crate::idempotency::Store>,
+    auth: Option<crate::auth::Authenticator>,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -139,6 +141,12 @@ impl McpServer {
     /// Its resource guard: how close the process is to its limits.
     pub fn guard(&self) -> &crate::guard::ResourceGuard {
         &self.inner.guard
+    }
+
+    /// Its resource server, when `config.auth` turns authorization on
+    /// ([`crate::auth`]).
+    pub fn auth(&self) -> Option<&crate::auth::Authenticator> {
+        self.inner.auth.as_ref()
     }
 
     pub(crate) fn sealer(&self) -> &Sealer {
@@ -299,6 +307,19 @@ impl McpServer {
         params: Map<String, Value>,
         ctx: RequestContext<McpServer>,
     ) -> Result<Outcome, ErrorObject> {
+        // Fail closed: with authorization on, a request reaches a handler
+        // only with a grant that permits it.
+        let access = match self.auth() {
+            Some(auth) => {
+                let Some(grant) = ctx.grant() else {
+                    return Err(Denied::from(crate::auth::AuthError::Missing).error(auth, None));
+                };
+                auth.permits(grant, method, Some(&params))
+                    .map_err(|denied| denied.error(auth, None))?;
+                Some((auth, grant.clone()))
+            }
+            None => None,
+        };
         let listed = |list: Listing| -> Result<Outcome, ErrorObject> {
             let catalog = self.inner.catalog.read();
             let items: Vec<&Value> = match list {
@@ -308,6 +329,13 @@ impl McpServer {
                     catalog.templates.iter().map(|t| &t.definition).collect()
                 }
                 Listing::Prompts => catalog.prompts.iter().map(|p| &p.definition).collect(),
+            };
+            let items = match &access {
+                Some((auth, grant)) => items
+                    .into_iter()
+                    .filter(|item| auth.shows(grant, list.kind(), item))
+                    .collect(),
+                None => items,
             };
             self.page(list, &params, items).map(Outcome::Done)
         };

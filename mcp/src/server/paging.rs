@@ -21,6 +21,15 @@ pub(super) enum Listing {
 }
 
 impl Listing {
+    /// The kind of list it is (templates are listed with resources).
+    pub(super) fn kind(self) -> crate::ListKind {
+        match self {
+            Listing::Tools => crate::ListKind::Tools,
+            Listing::Resources | Listing::ResourceTemplates => crate::ListKind::Resources,
+            Listing::Prompts => crate::ListKind::Prompts,
+        }
+    }
+
     fn field(self) -> &'static str {
         match self {
             Listing::Tools => "tools",

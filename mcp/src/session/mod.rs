@@ -25,6 +25,7 @@
 //! a panicking handler is answered with `-32603`. When the session ends, its
 //! tasks are aborted.
 
+mod access;
 mod batch;
 mod handshake;
 mod modern;
@@ -53,6 +54,7 @@ use crate::subscription::{subscribe, SubscriptionMsg};
 use crate::uri::ResourceUri;
 use crate::version::{Era, ProtocolVersion};
 
+use access::Access;
 use batch::BatchSink;
 use handshake::Handshake;
 pub use modern::envelope_version;
@@ -179,6 +181,8 @@ pub enum SessionMsg {
     },
     /// A request sent to the client was not answered in time.
     ServerRequestExpired(Id),
+    /// A grant the session held has ended ([`crate::auth`]).
+    AccessEnded(std::sync::Arc<crate::auth::Grant>, crate::auth::Ending),
 }
 
 struct Session {
@@ -200,6 +204,11 @@ struct Session {
     /// queued.
     share: Option<Share>,
     rate: RateChecks,
+    /// Who it serves, when the server checks tokens.
+    access: Access,
+    /// While a message is handled: why its token was refused, for each of
+    /// its requests.
+    refused: Option<ErrorObject>,
 }
 
 /// Starts a session that writes everything it sends to `out`, one JSON value
@@ -235,6 +244,8 @@ pub async fn start_session(
             batch: None,
             share: None,
             rate,
+            access: Access::default(),
+            refused: None,
         },
         options,
     )
@@ -258,9 +269,15 @@ impl Actor for Session {
             SessionMsg::Incoming(received) => {
                 self.out.touch();
                 self.share = Some(received.share);
+                if let (Some(grant), Some(auth)) = (received.grant, self.server.auth().cloned()) {
+                    if let Err(denied) = self.authorize(grant, ctx) {
+                        self.refused = Some(denied.error(&auth, None));
+                    }
+                }
                 Box::pin(self.incoming(received.payload, ctx)).await;
                 // Nothing kept it: the message is done with.
                 self.share = None;
+                self.refused = None;
             }
             SessionMsg::Finished(id, serial) => {
                 // Only the task that finished: the id may be in use again.
@@ -293,6 +310,7 @@ impl Actor for Session {
                     .await
             }
             SessionMsg::ServerRequestExpired(id) => self.server_request_expired(id).await,
+            SessionMsg::AccessEnded(grant, ending) => self.access_ended(&grant, ending, ctx),
         }
         Ok(())
     }
@@ -456,6 +474,17 @@ impl Session {
             if let Err(limited) = self.server.limiter().request(&from) {
                 self.respond(Some(request.id), Err(limited.error())).await;
                 return;
+            }
+        }
+        if let Some(auth) = self.server.auth().cloned() {
+            if let Some(refused) = self.refused.clone() {
+                return self.respond(Some(request.id), Err(refused)).await;
+            }
+            if access::is_authenticate(&request) {
+                return self.authenticate(&auth, request, ctx).await;
+            }
+            if let Err(denied) = self.admitted(&auth, &request) {
+                return self.respond(Some(request.id), Err(denied)).await;
             }
         }
         let modern_meta = request

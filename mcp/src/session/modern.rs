@@ -158,7 +158,8 @@ impl Session {
             ProtocolVersion::V2026_07_28,
             client,
             self.server.clone(),
-        );
+        )
+        .with_grant(self.access.grant());
         let created = task_run::start(&self.server, params, request_ctx)
             .map(|created| shape_modern(&self.server, Method::ToolsCall, created));
         self.respond(Some(request.id), created).await;

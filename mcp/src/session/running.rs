@@ -193,7 +193,10 @@ impl Session {
         let trace = TraceParent::from_params(&params);
         let idempotency = match method {
             Method::ToolsCall => {
-                let principal = crate::idempotency::Principal::of(self.rate.address());
+                let principal = match self.access.grant() {
+                    Some(grant) => crate::idempotency::Principal::Subject(grant.subject().into()),
+                    None => crate::idempotency::Principal::of(self.rate.address()),
+                };
                 match crate::idempotency::key_in(params.get("_meta"), principal) {
                     Ok(key) => key,
                     Err(error) => return self.respond(Some(id), Err(error)).await,
@@ -204,7 +207,8 @@ impl Session {
         params.remove("_meta");
         let mut request_ctx = RequestContext::new(id.clone(), version, client, self.server.clone())
             .with_output(self.out.clone(), progress, log_level)
-            .with_idempotency(idempotency);
+            .with_idempotency(idempotency)
+            .with_grant(self.access.grant());
         if modern {
             match open_request_state(&self.server, method, &mut params) {
                 Ok(Some((inputs, state))) => request_ctx = request_ctx.with_inputs(inputs, state),
