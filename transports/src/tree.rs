@@ -119,6 +119,10 @@ pub async fn start(
     server: McpServer,
     config: TransportConfig,
 ) -> Result<(SupervisorRef, Endpoints), StartError> {
+    if let Some(auth) = server.auth() {
+        // The revocation list holds before the first token is checked.
+        auth.start();
+    }
     let (tree, bound) = tree(server, config);
     let sup = tree.start().await?;
     crate::cascade::andon(bound.cascades.clone(), sup.process());

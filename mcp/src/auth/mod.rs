@@ -45,6 +45,14 @@ use crate::template::UriTemplate;
 /// `{"token": "…"}`; answered `{"subject", "scopes", "expiresAt"}`.
 pub const AUTHENTICATE: &str = "io.arbor/authenticate";
 
+/// How the exit reason of a session whose access ended begins
+/// (`access ended: token_expired`): a WebSocket closes with 1008 on it.
+pub const ACCESS_ENDED: &str = "access ended";
+
+/// The notification a connection that is its session (TCP, WebSocket)
+/// gets before it is closed because its access ended: `{"reason"}`.
+pub const ACCESS_ENDED_NOTIFICATION: &str = "notifications/io.arbor/access_ended";
+
 /// Where clients learn how to get a token (RFC 9728), at the server's root.
 pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 
@@ -300,6 +308,7 @@ impl Authenticator {
     /// # Errors
     /// Why the token is not accepted.
     pub async fn authenticate(&self, token: &str) -> Result<Arc<Grant>, AuthError> {
+        self.start();
         let token = token.trim();
         if token.is_empty() {
             return Err(AuthError::Missing);
@@ -524,6 +533,21 @@ impl Authenticator {
             "scopes_supported": config.supported_scopes(),
             "bearer_methods_supported": ["header"],
         })
+    }
+
+    /// Where the metadata is served for this resource: the well-known
+    /// path with the resource's own path after it (RFC 9728 §3.1), as
+    /// `http://host:port/.well-known/oauth-protected-resource/mcp`.
+    pub fn metadata_url(&self) -> String {
+        let resource = &self.inner.config.resource;
+        // scheme://authority, then the path.
+        let after_scheme = resource.find("://").map_or(0, |i| i + 3);
+        let (origin, path) = match resource[after_scheme..].find('/') {
+            Some(i) => resource.split_at(after_scheme + i),
+            None => (resource.as_str(), ""),
+        };
+        let path = path.split(['?', '#']).next().unwrap_or("");
+        format!("{origin}{METADATA_PATH}{}", path.trim_end_matches('/'))
     }
 
     /// The answer to [`AUTHENTICATE`].

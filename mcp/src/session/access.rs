@@ -15,8 +15,12 @@ use std::sync::Arc;
 use arbor_runtime::{Context, ExitReason};
 use serde_json::Value;
 
-use crate::auth::{AuthError, Authenticator, Denied, Ending, Grant, AUTHENTICATE};
-use crate::jsonrpc::{ErrorObject, Request};
+use crate::auth::{
+    AuthError, Authenticator, Denied, Ending, Grant, ACCESS_ENDED, ACCESS_ENDED_NOTIFICATION,
+    AUTHENTICATE,
+};
+use crate::jsonrpc::{ErrorObject, Message, Notification, Request};
+use crate::outbox::Frame;
 use crate::model::Method;
 
 use super::{RateChecks, Session, SessionMsg};
@@ -161,7 +165,19 @@ impl Session {
         tracing::info!(target: "arbor::auth", subject = grant.subject(), reason = ending.reason(), "access ended");
         self.access = Access::Ended(grant.subject().to_string(), ending);
         if let RateChecks::BySession(_) = self.rate {
-            ctx.stop(ExitReason::shutdown_with(format!("access ended: {}", ending.reason())));
+            // Said before the close, where the client reads it; without
+            // waiting on a client that does not read.
+            let mut params = serde_json::Map::new();
+            params.insert("reason".into(), ending.reason().into());
+            let said = Notification {
+                method: ACCESS_ENDED_NOTIFICATION.into(),
+                params: Some(params),
+            };
+            let _ = self.out.try_send(Frame::new(&Message::Notification(said), None));
+            ctx.stop(ExitReason::shutdown_with(format!(
+                "{ACCESS_ENDED}: {}",
+                ending.reason()
+            )));
         }
     }
 }

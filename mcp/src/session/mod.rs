@@ -181,6 +181,9 @@ pub enum SessionMsg {
     },
     /// A request sent to the client was not answered in time.
     ServerRequestExpired(Id),
+    /// The transport read a token for the whole connection (a WebSocket's
+    /// upgrade request): the session's access, before any message.
+    Authorize(std::sync::Arc<crate::auth::Grant>),
     /// A grant the session held has ended ([`crate::auth`]).
     AccessEnded(std::sync::Arc<crate::auth::Grant>, crate::auth::Ending),
 }
@@ -311,6 +314,11 @@ impl Actor for Session {
             }
             SessionMsg::ServerRequestExpired(id) => self.server_request_expired(id).await,
             SessionMsg::AccessEnded(grant, ending) => self.access_ended(&grant, ending, ctx),
+            SessionMsg::Authorize(grant) => {
+                if let Err(denied) = self.authorize(grant, ctx) {
+                    tracing::warn!(target: "arbor::auth", "token refused: {denied}");
+                }
+            }
         }
         Ok(())
     }

@@ -12,9 +12,13 @@ pub(super) async fn post_handshake(
     bytes: Vec<u8>,
     client: Option<IpAddr>,
     closing: Option<Closing>,
+    grant: Granted,
 ) -> Response {
     let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if let Some(id) = session_id {
+        if let Err(forbidden) = auth::owns(&http, &grant, id) {
+            return forbidden;
+        }
         return match http
             .sessions
             .whereis_actor::<HttpSessionMsg>(&id.to_string())
@@ -27,7 +31,7 @@ pub(super) async fn post_handshake(
                 if let Some(refusal) = turned_away(&http, from, &message) {
                     return refusal;
                 }
-                handshake(&http, &headers, session, message, bytes, None, closing).await
+                handshake(&http, &headers, session, message, bytes, None, closing, grant).await
             }
             None => session_not_found(id),
         };
@@ -51,11 +55,12 @@ pub(super) async fn post_handshake(
         Incoming::Single(Message::Request(r)) => Some(r.id.clone()),
         _ => None,
     };
-    let (session, id) = match open_session(&http, Mode::Streamable, client, initialize_id).await {
+    let opened = open_session(&http, Mode::Streamable, client, initialize_id, &grant).await;
+    let (session, id) = match opened {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
-    handshake(&http, &headers, session, message, bytes, Some(id), closing).await
+    handshake(&http, &headers, session, message, bytes, Some(id), closing, grant).await
 }
 
 /// Starts an HTTP session for `client` and registers it under a fresh id;
@@ -65,6 +70,7 @@ pub(super) async fn open_session(
     mode: Mode,
     client: Option<IpAddr>,
     request: Option<Id>,
+    grant: &Granted,
 ) -> Result<(ActorRef<HttpSessionMsg>, String), Response> {
     if let Err(refused) = http.server.guard().admit_session() {
         return Err(overloaded(&refused, request));
@@ -100,11 +106,9 @@ pub(super) async fn open_session(
         .running()
         .ok_or_else(|| unavailable("no session".into()))?;
     place.hold_until_exit(&session.process());
-    // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS).
-    let id: String = rand::random::<[u8; 16]>()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS),
+    // and the subject's tag when there is one.
+    let id = auth::session_id(grant);
     let registry = match mode {
         Mode::Streamable => &http.sessions,
         Mode::Legacy => &http.legacy_sessions,
@@ -155,6 +159,7 @@ pub(super) fn check_session_version(headers: &HeaderMap) -> Result<(), Box<Respo
 }
 
 /// A POST to a handshake-era session.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn handshake(
     http: &Http,
     headers: &HeaderMap,
@@ -163,6 +168,7 @@ pub(super) async fn handshake(
     bytes: Vec<u8>,
     new_id: Option<String>,
     closing: Option<Closing>,
+    Granted(grant): Granted,
 ) -> Response {
     if new_id.is_none() {
         if let Err(refusal) = check_session_version(headers) {
@@ -192,7 +198,7 @@ pub(super) async fn handshake(
     // Read before the message goes to the session.
     let cancels = cancelled_requests(&message);
     let Some(answer) = answer else {
-        return match deliver(&session, batch, Some(message), bytes).await {
+        return match deliver(&session, batch, Some(message), bytes, grant).await {
             Ok(()) => {
                 cancelled(&session, cancels);
                 StatusCode::ACCEPTED.into_response()
@@ -248,7 +254,9 @@ pub(super) async fn handshake(
     // Decoded once, here: the MCP session does not parse it again.
     if attached
         .session
-        .send(SessionMsg::Incoming(received.decoded(message)))
+        .send(SessionMsg::Incoming(
+            received.decoded(message).authorized(grant),
+        ))
         .await
         .is_err()
     {
@@ -326,9 +334,10 @@ fn into_session(headers: &HeaderMap) -> Result<&str, Box<Response>> {
 pub(super) async fn get_mcp(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
+    grant: Granted,
     headers: HeaderMap,
 ) -> Response {
-    uncancelled(get_stream(http, closing, headers)).await
+    uncancelled(get_stream(http, closing, headers, grant)).await
 }
 
 /// A session's standalone stream, or a resumed one.
@@ -336,12 +345,16 @@ pub(super) async fn get_stream(
     http: Http,
     closing: Option<Extension<Closing>>,
     headers: HeaderMap,
+    grant: Granted,
 ) -> Response {
     // 2026-07-28 has no GET stream: `subscriptions/listen` replaces it.
     let id = match into_session(&headers) {
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };
+    if let Err(forbidden) = auth::owns(&http, &grant, id) {
+        return forbidden;
+    }
     if !accepts(&headers, "text/event-stream") {
         return refuse(
             StatusCode::NOT_ACCEPTABLE,
@@ -456,6 +469,7 @@ pub(super) async fn deliver(
     // on the stream).
     message: Option<Incoming>,
     bytes: Vec<u8>,
+    grant: Option<Arc<arbor_mcp::auth::Grant>>,
 ) -> Result<(), Undelivered> {
     let (reply, answer) = oneshot::channel();
     session
@@ -474,17 +488,24 @@ pub(super) async fn deliver(
         Some(message) => received.decoded(message),
         None => received,
     };
-    mcp.send(SessionMsg::Incoming(received))
+    mcp.send(SessionMsg::Incoming(received.authorized(grant)))
         .await
         .map_err(|_| Undelivered::Gone)
 }
 
 /// `DELETE /mcp`: ends a session.
-pub(super) async fn delete_mcp(State(http): State<Http>, headers: HeaderMap) -> Response {
+pub(super) async fn delete_mcp(
+    State(http): State<Http>,
+    grant: Granted,
+    headers: HeaderMap,
+) -> Response {
     let id = match into_session(&headers) {
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };
+    if let Err(forbidden) = auth::owns(&http, &grant, id) {
+        return forbidden;
+    }
     // Unregistered first: a request that comes now finds no session.
     let deleted = http
         .sessions

@@ -8,8 +8,9 @@ pub(super) async fn open_legacy(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
     Client(client): Client,
+    grant: Granted,
 ) -> Response {
-    uncancelled(open_legacy_stream(http, closing, client)).await
+    uncancelled(open_legacy_stream(http, closing, client, grant)).await
 }
 
 /// Opens a legacy session and its stream.
@@ -17,8 +18,9 @@ async fn open_legacy_stream(
     http: Http,
     closing: Option<Extension<Closing>>,
     client: Option<IpAddr>,
+    grant: Granted,
 ) -> Response {
-    let (session, id) = match open_session(&http, Mode::Legacy, client, None).await {
+    let (session, id) = match open_session(&http, Mode::Legacy, client, None, &grant).await {
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
@@ -52,6 +54,7 @@ async fn open_legacy_stream(
 pub(super) async fn post_legacy(
     State(http): State<Http>,
     RawQuery(query): RawQuery,
+    grant: Granted,
     JsonBody(bytes): JsonBody,
 ) -> Response {
     // Session ids are hex: nothing to percent-decode.
@@ -67,6 +70,9 @@ pub(super) async fn post_legacy(
             json!({ "parameter": "sessionId" }),
         );
     };
+    if let Err(forbidden) = auth::owns(&http, &grant, &session_id) {
+        return forbidden;
+    }
     let Some(session) = http
         .legacy_sessions
         .whereis_actor::<HttpSessionMsg>(&session_id)
@@ -76,7 +82,7 @@ pub(super) async fn post_legacy(
     // Malformed input is answered on the stream, as the session answers it.
     // A legacy session learns no version here: a batch it refuses is
     // answered on its one stream.
-    match deliver(&session, false, None, bytes).await {
+    match deliver(&session, false, None, bytes, grant.0).await {
         Ok(()) => {}
         Err(Undelivered::Gone) => return session_not_found(&session_id),
         Err(Undelivered::Busy(spent)) => return busy(&http, spent),

@@ -21,6 +21,7 @@
 //! writer (`http1.rs`, so an idle or streaming connection keeps no
 //! buffers), anything else by hyper.
 
+mod auth;
 mod body;
 mod config;
 mod connection;
@@ -35,6 +36,7 @@ mod respond;
 mod session;
 mod stream;
 
+use auth::Granted;
 use body::{AcceptsBoth, JsonBody};
 pub use config::HttpConfig;
 pub(crate) use connection::{connections, refusal};
@@ -211,6 +213,17 @@ pub(crate) fn router(
             MESSAGE_PATH,
             post(post_legacy).fallback(|| not_allowed("POST")),
         )
+        // The MCP routes need a token when the server checks them; the
+        // metadata that says how to get one does not.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .route(arbor_mcp::auth::METADATA_PATH, get(auth::metadata))
+        .route(
+            &format!("{}/{{*resource}}", arbor_mcp::auth::METADATA_PATH),
+            get(auth::metadata),
+        )
         // Host and Origin first, for every route; CORS outside them, so a
         // preflight from an allowed page is answered.
         .layer(axum::middleware::from_fn_with_state(
@@ -246,6 +259,7 @@ async fn post_mcp(
     State(http): State<Http>,
     closing: Option<Extension<Closing>>,
     Client(client): Client,
+    grant: Granted,
     headers: HeaderMap,
     _: AcceptsBoth,
     JsonBody(bytes): JsonBody,
@@ -254,6 +268,9 @@ async fn post_mcp(
         Ok(message) => message,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
     };
+    if let Err(forbidden) = auth::permitted(&http, &grant, &message) {
+        return forbidden;
+    }
     let closing = closing.map(|Extension(c)| c);
     if is_modern(&message, &headers) {
         // Sessionless: only the address's limit.
@@ -264,10 +281,10 @@ async fn post_mcp(
         if let Some(refusal) = turned_away(&http, from, &message) {
             return refusal;
         }
-        return post_modern(http, headers, message, bytes, client, closing).await;
+        return post_modern(http, headers, message, bytes, client, closing, grant).await;
     }
     uncancelled(post_handshake(
-        http, headers, message, bytes, client, closing,
+        http, headers, message, bytes, client, closing, grant,
     ))
     .await
 }

@@ -11,6 +11,7 @@ pub(super) async fn post_modern(
     bytes: Vec<u8>,
     client: Option<IpAddr>,
     closing: Option<Closing>,
+    Granted(grant): Granted,
 ) -> Response {
     let request = match message {
         Incoming::Single(Message::Request(request)) => request,
@@ -57,7 +58,9 @@ pub(super) async fn post_modern(
             .try_admit(bytes);
         let message = match admitted {
             // Decoded once, here: the request process does not parse it again.
-            Ok(admitted) => admitted.decoded(Incoming::Single(Message::Request(request))),
+            Ok(admitted) => admitted
+                .decoded(Incoming::Single(Message::Request(request)))
+                .authorized(grant),
             Err((_, spent)) => {
                 session.process().stop(ExitReason::Normal);
                 let _ = handover.send(Err(spent));

@@ -13,7 +13,11 @@
 //! | HTTP/1.0, no `Host`, a missing or malformed `Sec-WebSocket-Key`, malformed HTTP | 400 |
 //! | subprotocols offered, `mcp` not among them | 400 |
 //! | a head over `max_header_bytes` or `max_headers` | 431 |
+//! | an `Authorization` token not accepted, when the server checks tokens | 401, `WWW-Authenticate` |
 
+use std::sync::Arc;
+
+use arbor_mcp::auth::{Authenticator, Grant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -94,25 +98,56 @@ pub(crate) async fn accept(
     origins: &OriginPolicy,
     limits: Limits,
     config: WebSocketConfig,
-) -> Result<Ws, Failed> {
+    auth: Option<&Authenticator>,
+) -> Result<(Ws, Option<Arc<Grant>>), Failed> {
     let decided = match read_request(&mut stream, limits).await? {
-        Ok((request, rest)) => {
-            decide(&request, turned_away, origins).map(|response| (response, rest))
-        }
+        Ok((request, rest)) => match decide(&request, turned_away, origins) {
+            Ok(head) => authorized(&request, auth)
+                .await
+                .map(|grant| (head, rest, grant)),
+            Err(refusal) => Err(refusal),
+        },
         Err(refusal) => Err(refusal),
     };
     match decided {
-        Ok((head, rest)) => {
+        Ok((head, rest, grant)) => {
             stream.write_all(&head).await.map_err(Failed::Gone)?;
-            Ok(
+            let ws =
                 WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config))
-                    .await,
-            )
+                    .await;
+            Ok((ws, grant))
         }
         Err(refusal) => {
             let _ = stream.write_all(&refusal.to_bytes()).await;
             let _ = stream.shutdown().await;
             Err(Failed::Refused(refusal.status))
+        }
+    }
+}
+
+/// The upgrade request's bearer token, when the server checks tokens: a
+/// bad one is a 401 with the challenge; none leaves the connection to send
+/// [`arbor_mcp::auth::AUTHENTICATE`] first.
+async fn authorized(
+    request: &Request,
+    auth: Option<&Authenticator>,
+) -> Result<Option<Arc<Grant>>, Refusal> {
+    let Some(auth) = auth else { return Ok(None) };
+    let Some(header) = request.headers().get(http::header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    match auth.authenticate_header(header.to_str().ok()).await {
+        Ok(grant) => Ok(Some(grant)),
+        Err(error) => {
+            let status = match error {
+                arbor_mcp::auth::AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+                _ => StatusCode::UNAUTHORIZED,
+            };
+            let challenge = format!(
+                "Bearer resource_metadata=\"{}\", error=\"invalid_token\"",
+                auth.metadata_url()
+            );
+            Err(Refusal::new(status, error.to_string()).with("www-authenticate", challenge))
         }
     }
 }

@@ -85,6 +85,9 @@ const INTERNAL_ERROR: i64 = -32603;
 /// A handshaken connection.
 type Ws = WebSocketStream<TcpStream>;
 
+/// A handshaken connection and what its upgrade request's token grants.
+type Upgraded = (Ws, Option<Arc<arbor_mcp::auth::Grant>>);
+
 /// The WebSocket settings, worked out once per tree.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Settings {
@@ -147,14 +150,18 @@ impl Settings {
 pub(crate) fn sessions(
     server: McpServer,
     settings: Settings,
-) -> DynamicSupervisor<Ws, ActorRef<SessionMsg>> {
+) -> DynamicSupervisor<Upgraded, ActorRef<SessionMsg>> {
     let shutdown = crate::tree::session_shutdown(&server);
-    DynamicSupervisor::temporary("ws-session", move |ws: Ws| {
+    DynamicSupervisor::temporary("ws-session", move |(ws, grant): Upgraded| {
         let server = server.clone();
         async move {
             let (tx, rx) = outbox(&server.config().outbox);
             let client = ws.get_ref().peer_addr().ok().map(|a| a.ip());
             let session = start_session(server, tx, RateChecks::BySession(client)).await?;
+            if let Some(grant) = grant {
+                // Before anything the client sends.
+                let _ = session.send(SessionMsg::Authorize(grant)).await;
+            }
             tokio::spawn(serve(ws, session.clone(), rx, settings));
             Ok::<_, SpawnError>(session)
         }
@@ -163,7 +170,7 @@ pub(crate) fn sessions(
 }
 
 /// The `ws-connections` supervisor: each session is moved its connection.
-pub(crate) type Sessions = ShardedDynamicRef<Ws, ActorRef<SessionMsg>>;
+pub(crate) type Sessions = ShardedDynamicRef<Upgraded, ActorRef<SessionMsg>>;
 
 /// The `ws-listener` child.
 pub(crate) fn listener(
@@ -222,6 +229,7 @@ impl Admit for WsAdmit {
             self.connections.clone(),
             self.settings,
             self.origins.clone(),
+            self.server.auth().cloned(),
         ));
     }
 }
@@ -234,6 +242,7 @@ async fn handshake(
     connections: Sessions,
     settings: Settings,
     origins: Arc<OriginPolicy>,
+    auth: Option<arbor_mcp::auth::Authenticator>,
 ) {
     let accepting = handshake::accept(
         stream,
@@ -241,6 +250,7 @@ async fn handshake(
         &origins,
         settings.handshake,
         settings.config,
+        auth.as_ref(),
     );
     let ws = match timeout(settings.handshake_timeout, accepting).await {
         Ok(Ok(ws)) => ws,
@@ -289,6 +299,10 @@ impl End {
 fn session_ended(reason: &ExitReason) -> End {
     match reason {
         ExitReason::Normal => End::close(CloseCode::Normal, "session ended"),
+        // Its token expired or was revoked: 1008, with the reason.
+        ExitReason::ShutdownWith(term) if term.starts_with(arbor_mcp::auth::ACCESS_ENDED) => {
+            End::close(CloseCode::Policy, term.to_string())
+        }
         ExitReason::ShutdownWith(term) => {
             End::close(CloseCode::Normal, format!("session ended: {term}"))
         }
