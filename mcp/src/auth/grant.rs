@@ -15,6 +15,8 @@ pub struct Grant {
     expires: Option<SystemTime>,
     token_id: Option<String>,
     client_id: Option<String>,
+    /// The clock skew accepted past `expires`: the grant ends then.
+    grace: Duration,
     /// Cancelled when the revocation list names the token or its subject.
     revoked: CancellationToken,
 }
@@ -52,8 +54,15 @@ impl Grant {
             expires,
             token_id: None,
             client_id: None,
+            grace: Duration::ZERO,
             revoked: CancellationToken::new(),
         }
+    }
+
+    /// Ends `grace` after its expiry: the skew a token is accepted with.
+    pub(super) fn with_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
     }
 
     pub(super) fn with_ids(mut self, token_id: Option<String>, client_id: Option<String>) -> Self {
@@ -101,12 +110,14 @@ impl Grant {
         self.revoked.cancel();
     }
 
-    /// Resolves when the grant ends: at its expiry, or at once when it is
-    /// revoked. Never, for a token without `exp` that nobody revokes.
+    /// Resolves when the grant ends: at its expiry (and the clock skew
+    /// accepted), or at once when it is revoked. Never, for a token
+    /// without `exp` that nobody revokes.
     pub async fn ended(&self) -> Ending {
         let expiry = async {
             match self.expires {
                 Some(at) => {
+                    let at = at + self.grace;
                     let left = at
                         .duration_since(SystemTime::now())
                         .unwrap_or(Duration::ZERO);

@@ -52,8 +52,9 @@ impl Keys {
             (Some(JwksSource::File(path)), _) => {
                 let text = std::fs::read_to_string(path)
                     .map_err(|e| format!("auth: reading the JWKS {}: {e}", path.display()))?;
-                let set: JwkSet = serde_json::from_str(&text)
-                    .map_err(|e| format!("auth: the JWKS {} is not a key set: {e}", path.display()))?;
+                let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
+                    format!("auth: the JWKS {} is not a key set: {e}", path.display())
+                })?;
                 fetched.set = Some(set);
                 Source::Fixed
             }

@@ -257,7 +257,9 @@ impl Authenticator {
         config.validate()?;
         let keys = keys::Keys::new(&config)?;
         if !keys.validates_jwts() && config.introspection.is_none() {
-            return Err("auth: no way to check a token: set `jwks`, `issuer` or `introspection`".into());
+            return Err(
+                "auth: no way to check a token: set `jwks`, `issuer` or `introspection`".into(),
+            );
         }
         let mut templates = Vec::new();
         for (key, scope) in &config.scopes.resources {
@@ -320,8 +322,7 @@ impl Authenticator {
             (None, _) => return Err(AuthError::Malformed("not a JWT".into())),
         };
         if self.inner.revocations.names(&grant) {
-            metrics::counter!("arbor_auth_refused_total", "reason" => "token_revoked")
-                .increment(1);
+            metrics::counter!("arbor_auth_refused_total", "reason" => "token_revoked").increment(1);
             return Err(AuthError::Revoked);
         }
         let grant = Arc::new(grant);
@@ -345,8 +346,8 @@ impl Authenticator {
     }
 
     async fn check_jwt(&self, token: &str) -> Result<Grant, AuthError> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|e| AuthError::Malformed(e.to_string()))?;
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
         if !ALGORITHMS.contains(&header.alg) {
             return Err(AuthError::Invalid(format!(
                 "algorithm {:?} is not accepted",
@@ -370,9 +371,18 @@ impl Authenticator {
         let claims = jsonwebtoken::decode::<Claims>(token, &key, &validation)
             .map_err(|e| self.refused(e.kind()))?
             .claims;
+        // RFC 7519 §4.1.4: not accepted *on or after* `exp` (the crate
+        // accepts its very second), as a grant ends then.
+        if claims
+            .exp
+            .is_some_and(|exp| exp + config.leeway.as_secs() <= now_secs())
+        {
+            return Err(self.refused(&ErrorKind::ExpiredSignature));
+        }
         let scopes = scopes_of(claims.scope.as_deref(), claims.scp);
         Ok(Grant::new(claims.sub, scopes, claims.exp.map(at))
-            .with_ids(claims.jti, claims.client_id))
+            .with_ids(claims.jti, claims.client_id)
+            .with_grace(config.leeway))
     }
 
     fn refused(&self, kind: &ErrorKind) -> AuthError {
@@ -422,7 +432,7 @@ impl Authenticator {
         if !answer.active {
             return refused(AuthError::Revoked);
         }
-        if answer.exp.is_some_and(|exp| exp + leeway < now) {
+        if answer.exp.is_some_and(|exp| exp + leeway <= now) {
             return refused(AuthError::Expired);
         }
         if answer.nbf.is_some_and(|nbf| nbf > now + leeway) {
@@ -442,7 +452,9 @@ impl Authenticator {
             return refused(AuthError::Invalid("introspection names no subject".into()));
         };
         let scopes = scopes_of(answer.scope.as_deref(), None);
-        Ok(Grant::new(subject, scopes, answer.exp.map(at)).with_ids(answer.jti, answer.client_id))
+        Ok(Grant::new(subject, scopes, answer.exp.map(at))
+            .with_ids(answer.jti, answer.client_id)
+            .with_grace(config.leeway))
     }
 
     /// The scope `method` with `params` needs beyond the required ones, if

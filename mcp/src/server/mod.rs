@@ -20,12 +20,12 @@ use std::sync::Arc;
 use parking_lot::RwLock;
 use serde_json::{json, Map, Value};
 
+use crate::auth::Denied;
 use crate::context::RequestContext;
 use crate::follow::{Followers, Topic};
 use crate::input::InputRequired;
 use crate::jsonrpc::{code, ErrorObject};
 pub use crate::model::ListKind;
-use crate::auth::Denied;
 use crate::model::{Implementation, Method};
 use crate::seal::Sealer;
 use crate::tasks::{TaskStore, TaskSupport};

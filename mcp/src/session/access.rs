@@ -20,8 +20,8 @@ use crate::auth::{
     AUTHENTICATE,
 };
 use crate::jsonrpc::{ErrorObject, Message, Notification, Request};
-use crate::outbox::Frame;
 use crate::model::Method;
+use crate::outbox::Frame;
 
 use super::{RateChecks, Session, SessionMsg};
 
@@ -98,9 +98,7 @@ impl Session {
         let watched = grant.clone();
         let watch = Watch(tokio::spawn(async move {
             let ending = watched.ended().await;
-            let _ = myself
-                .send(SessionMsg::AccessEnded(watched, ending))
-                .await;
+            let _ = myself.send(SessionMsg::AccessEnded(watched, ending)).await;
         }));
         self.access = Access::Granted {
             grant,
@@ -111,7 +109,11 @@ impl Session {
 
     /// Whether a request may go on: `Ok` without a check when the server
     /// checks no tokens.
-    pub(super) fn admitted(&self, auth: &Authenticator, request: &Request) -> Result<(), ErrorObject> {
+    pub(super) fn admitted(
+        &self,
+        auth: &Authenticator,
+        request: &Request,
+    ) -> Result<(), ErrorObject> {
         let method = request.method.parse::<Method>().ok();
         if method == Some(Method::Ping) {
             return Ok(());
@@ -155,7 +157,12 @@ impl Session {
 
     /// The grant watched has ended: if it is still the session's, access
     /// ends, and a connection that is the session closes with the reason.
-    pub(super) fn access_ended(&mut self, grant: &Arc<Grant>, ending: Ending, ctx: &mut Context<Self>) {
+    pub(super) fn access_ended(
+        &mut self,
+        grant: &Arc<Grant>,
+        ending: Ending,
+        ctx: &mut Context<Self>,
+    ) {
         let Access::Granted { grant: current, .. } = &self.access else {
             return;
         };
@@ -173,7 +180,9 @@ impl Session {
                 method: ACCESS_ENDED_NOTIFICATION.into(),
                 params: Some(params),
             };
-            let _ = self.out.try_send(Frame::new(&Message::Notification(said), None));
+            let _ = self
+                .out
+                .try_send(Frame::new(&Message::Notification(said), None));
             ctx.stop(ExitReason::shutdown_with(format!(
                 "{ACCESS_ENDED}: {}",
                 ending.reason()

@@ -31,7 +31,10 @@ pub(super) async fn post_handshake(
                 if let Some(refusal) = turned_away(&http, from, &message) {
                     return refusal;
                 }
-                handshake(&http, &headers, session, message, bytes, None, closing, grant).await
+                handshake(
+                    &http, &headers, session, message, bytes, None, closing, grant,
+                )
+                .await
             }
             None => session_not_found(id),
         };
@@ -60,7 +63,17 @@ pub(super) async fn post_handshake(
         Ok(opened) => opened,
         Err(refusal) => return refusal,
     };
-    handshake(&http, &headers, session, message, bytes, Some(id), closing, grant).await
+    handshake(
+        &http,
+        &headers,
+        session,
+        message,
+        bytes,
+        Some(id),
+        closing,
+        grant,
+    )
+    .await
 }
 
 /// Starts an HTTP session for `client` and registers it under a fresh id;

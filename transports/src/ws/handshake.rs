@@ -112,9 +112,8 @@ pub(crate) async fn accept(
     match decided {
         Ok((head, rest, grant)) => {
             stream.write_all(&head).await.map_err(Failed::Gone)?;
-            let ws =
-                WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config))
-                    .await;
+            let ws = WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(config))
+                .await;
             Ok((ws, grant))
         }
         Err(refusal) => {
