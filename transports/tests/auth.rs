@@ -610,3 +610,215 @@ async fn a_websocket_carries_its_upgrade_token_and_closes_with_1008_when_revoked
     assert!(close.reason.contains("token_revoked"), "{}", close.reason);
     tree.shutdown().await;
 }
+
+/// An authorization server on loopback: its metadata, its key set (which
+/// the test may change) and token introspection for opaque tokens.
+struct LiveIssuer {
+    url: String,
+    keys: std::sync::Arc<parking_lot::Mutex<Value>>,
+    fetches: std::sync::Arc<AtomicU64>,
+    serving: tokio::task::JoinHandle<()>,
+}
+
+impl LiveIssuer {
+    async fn start(opaque: Vec<(&'static str, Value)>) -> LiveIssuer {
+        use axum::routing::{get, post};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let keys = std::sync::Arc::new(parking_lot::Mutex::new(json!({"keys": []})));
+        let fetches = std::sync::Arc::new(AtomicU64::new(0));
+        let metadata = json!({"issuer": url, "jwks_uri": format!("{url}/jwks"),
+            "introspection_endpoint": format!("{url}/introspect")});
+        let opaque: std::collections::HashMap<String, Value> = opaque
+            .into_iter()
+            .map(|(t, v)| (t.to_string(), v))
+            .collect();
+        let (k, f) = (keys.clone(), fetches.clone());
+        let app = axum::Router::new()
+            .route(
+                "/.well-known/oauth-authorization-server",
+                get(move || async move { as_json(&metadata) }),
+            )
+            .route(
+                "/jwks",
+                get(move || async move {
+                    f.fetch_add(1, Ordering::SeqCst);
+                    as_json(&k.lock())
+                }),
+            )
+            .route(
+                "/introspect",
+                post(
+                    move |headers: axum::http::HeaderMap, body: String| async move {
+                        // This resource server's credentials: rs / s3cret.
+                        let basic = headers
+                            .get("authorization")
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        if basic != "Basic cnM6czNjcmV0" {
+                            return (axum::http::StatusCode::UNAUTHORIZED, as_json(&json!({})));
+                        }
+                        let token = body.strip_prefix("token=").unwrap_or_default();
+                        let answer = opaque
+                            .get(token)
+                            .cloned()
+                            .unwrap_or(json!({"active": false}));
+                        (axum::http::StatusCode::OK, as_json(&answer))
+                    },
+                ),
+            );
+        let serving = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        LiveIssuer {
+            url,
+            keys,
+            fetches,
+            serving,
+        }
+    }
+}
+
+fn as_json(value: &Value) -> ([(&'static str, &'static str); 1], String) {
+    ([("content-type", "application/json")], value.to_string())
+}
+
+/// A token signed by `issuer` but naming `iss`.
+fn token_from(issuer: &Issuer, iss: &str, sub: &str) -> String {
+    issuer.token(sub, json!({"iss": iss}))
+}
+
+fn live_server(auth: AuthConfig) -> McpServer {
+    ServerBuilder::new("auth-live", "1")
+        .config(ServerConfig {
+            auth: Some(auth),
+            ..Default::default()
+        })
+        .tool(Tool::new("echo"), |(), ctx| async move {
+            let who = ctx.grant().map(|g| g.subject().to_string());
+            Ok(CallToolResult::text(who.unwrap_or_default()))
+        })
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_come_from_the_issuers_metadata_and_an_unknown_kid_fetches_them_again() {
+    let live = LiveIssuer::start(Vec::new()).await;
+    let first = Issuer::new("k1");
+    *live.keys.lock() = json!({"keys": [first.jwk]});
+    let mut auth = AuthConfig::new(RESOURCE, live.url.clone());
+    auth.required_scopes = vec!["mcp".into()];
+    auth.jwks_refresh = Duration::from_millis(200);
+    let (tree, endpoints) = start(live_server(auth), TransportConfig::default())
+        .await
+        .unwrap();
+    let http = endpoints.http.unwrap();
+    let call = json!({"name": "echo"});
+    let served = modern(
+        http,
+        Some(&token_from(&first, &live.url, "alice")),
+        "tools/call",
+        call.clone(),
+    )
+    .await;
+    assert_eq!(
+        served.json()["result"]["content"][0]["text"],
+        "alice",
+        "{:?}",
+        served.json()
+    );
+    assert_eq!(live.fetches.load(Ordering::SeqCst), 1);
+    // Kept: a second token costs no fetch.
+    modern(
+        http,
+        Some(&token_from(&first, &live.url, "alice")),
+        "tools/call",
+        call.clone(),
+    )
+    .await;
+    assert_eq!(
+        live.fetches.load(Ordering::SeqCst),
+        1,
+        "the key set is cached"
+    );
+    // The issuer rotates its key: a token naming the new kid fetches again.
+    let second = Issuer::new("k2");
+    *live.keys.lock() = json!({"keys": [first.jwk, second.jwk]});
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let served = modern(
+        http,
+        Some(&token_from(&second, &live.url, "bob")),
+        "tools/call",
+        call.clone(),
+    )
+    .await;
+    assert_eq!(
+        served.json()["result"]["content"][0]["text"],
+        "bob",
+        "{:?}",
+        served.json()
+    );
+    assert_eq!(live.fetches.load(Ordering::SeqCst), 2);
+    // A kid the issuer does not have: refused, and no fetch storm.
+    let stranger = Issuer::new("k9");
+    for _ in 0..5 {
+        let refused = modern(
+            http,
+            Some(&token_from(&stranger, &live.url, "eve")),
+            "tools/list",
+            json!({}),
+        )
+        .await;
+        assert_eq!(reason(&refused), "invalid_token");
+    }
+    assert!(
+        live.fetches.load(Ordering::SeqCst) <= 3,
+        "fetched at most once per jwks_refresh"
+    );
+    tree.shutdown().await;
+    live.serving.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opaque_tokens_are_introspected() {
+    let resource = RESOURCE;
+    let live = LiveIssuer::start(vec![
+        ("opaque-alice", json!({"active": true, "sub": "alice", "scope": "mcp", "aud": resource, "exp": now() + 600})),
+        ("opaque-other", json!({"active": true, "sub": "alice", "scope": "mcp", "aud": "https://other.test/mcp"})),
+        ("opaque-noscope", json!({"active": true, "sub": "alice", "aud": [resource]})),
+    ])
+    .await;
+    let mut auth = AuthConfig::new(RESOURCE, live.url.clone());
+    auth.required_scopes = vec!["mcp".into()];
+    auth.introspection = Some(arbor_mcp::auth::IntrospectionConfig {
+        url: format!("{}/introspect", live.url),
+        client_id: "rs".into(),
+        client_secret: "s3cret".into(),
+    });
+    let (tree, endpoints) = start(live_server(auth), TransportConfig::default())
+        .await
+        .unwrap();
+    let http = endpoints.http.unwrap();
+    let served = modern(
+        http,
+        Some("opaque-alice"),
+        "tools/call",
+        json!({"name": "echo"}),
+    )
+    .await;
+    assert_eq!(
+        served.json()["result"]["content"][0]["text"],
+        "alice",
+        "{:?}",
+        served.json()
+    );
+    let refused = modern(http, Some("opaque-other"), "tools/list", json!({})).await;
+    assert_eq!(reason(&refused), "wrong_audience");
+    let refused = modern(http, Some("opaque-unknown"), "tools/list", json!({})).await;
+    assert_eq!(reason(&refused), "token_revoked", "inactive");
+    let refused = modern(http, Some("opaque-noscope"), "tools/list", json!({})).await;
+    assert_eq!(refused.status(), 403);
+    tree.shutdown().await;
+    live.serving.abort();
+}

@@ -3,10 +3,12 @@
 //! again when a token names a `kid` not yet known, at most once per
 //! `jwks_refresh`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::DecodingKey;
+use parking_lot::RwLock;
 use serde::Deserialize;
 use tokio::sync::Mutex;
 
@@ -18,7 +20,10 @@ use super::AuthError;
 pub(super) struct Keys {
     source: Source,
     refresh: Duration,
-    state: Mutex<Fetched>,
+    /// The keys known now: read by every check, without waiting.
+    set: RwLock<Option<Arc<JwkSet>>>,
+    /// One fetch at a time; checks that need it wait for it.
+    fetching: Mutex<Fetched>,
 }
 
 #[derive(Debug)]
@@ -35,7 +40,6 @@ enum Source {
 
 #[derive(Debug, Default)]
 struct Fetched {
-    set: Option<JwkSet>,
     /// The JWKS URL, once the issuer's metadata said it.
     url: Option<String>,
     at: Option<Instant>,
@@ -47,7 +51,7 @@ impl Keys {
     /// # Errors
     /// A file that cannot be read or is not a JWKS.
     pub(super) fn new(config: &AuthConfig) -> Result<Keys, String> {
-        let mut fetched = Fetched::default();
+        let mut fixed = None;
         let source = match (&config.jwks, config.issuer()) {
             (Some(JwksSource::File(path)), _) => {
                 let text = std::fs::read_to_string(path)
@@ -55,7 +59,7 @@ impl Keys {
                 let set: JwkSet = serde_json::from_str(&text).map_err(|e| {
                     format!("auth: the JWKS {} is not a key set: {e}", path.display())
                 })?;
-                fetched.set = Some(set);
+                fixed = Some(Arc::new(set));
                 Source::Fixed
             }
             (Some(JwksSource::Url(url)), _) => Source::Url(url.clone()),
@@ -67,7 +71,8 @@ impl Keys {
         Ok(Keys {
             source,
             refresh: config.jwks_refresh,
-            state: Mutex::new(fetched),
+            set: RwLock::new(fixed),
+            fetching: Mutex::new(Fetched::default()),
         })
     }
 
@@ -82,12 +87,19 @@ impl Keys {
         kid: Option<&str>,
         http: &reqwest::Client,
     ) -> Result<DecodingKey, AuthError> {
-        let mut state = self.state.lock().await;
-        if let Some(found) = state.set.as_ref().and_then(|set| pick(set, kid)) {
+        let known = || self.set.read().as_ref().and_then(|set| pick(set, kid));
+        if let Some(found) = known() {
             return found;
         }
-        let due = state.at.is_none_or(|at| at.elapsed() >= self.refresh);
-        if !due || matches!(self.source, Source::Fixed | Source::None) {
+        if matches!(self.source, Source::Fixed | Source::None) {
+            return Err(AuthError::Invalid(unknown(kid)));
+        }
+        let mut state = self.fetching.lock().await;
+        // Fetched while this check waited?
+        if let Some(found) = known() {
+            return found;
+        }
+        if state.at.is_some_and(|at| at.elapsed() < self.refresh) {
             return Err(AuthError::Invalid(unknown(kid)));
         }
         let url = match (&self.source, &state.url) {
@@ -101,12 +113,8 @@ impl Keys {
         };
         state.at = Some(Instant::now());
         let set: JwkSet = get_json(http, &url).await?;
-        state.set = Some(set);
-        state
-            .set
-            .as_ref()
-            .and_then(|set| pick(set, kid))
-            .unwrap_or_else(|| Err(AuthError::Invalid(unknown(kid))))
+        *self.set.write() = Some(Arc::new(set));
+        known().unwrap_or_else(|| Err(AuthError::Invalid(unknown(kid))))
     }
 }
 
