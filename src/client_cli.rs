@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use arbor::mcp::client::{Client, ClientError, Connector, RequestOptions, VersionChoice};
 use arbor::mcp::{Content, ProtocolVersion};
-use arbor::transports::client::{connector_for, StdioConnector};
+use arbor::transports::client::{connector_with_token, StdioConnector};
 use serde_json::Value;
 
 /// Exit codes, so that a script can tell what failed.
@@ -40,6 +40,10 @@ pub(crate) struct Target {
     /// How long to wait for each answer.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// A bearer token for a server that checks them: in the
+    /// `Authorization` header (HTTP, WebSocket), or sent first (TCP).
+    #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// A server to spawn and speak to on its stdin/stdout, instead of a URL.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -72,7 +76,8 @@ impl Target {
         let Some((url, rest)) = positional.split_first() else {
             bail!("give the server's URL, or `-- COMMAND…` to spawn one");
         };
-        let connector = connector_for(url).map_err(anyhow::Error::msg)?;
+        let connector =
+            connector_with_token(url, self.token.as_deref()).map_err(anyhow::Error::msg)?;
         Ok((connector, rest))
     }
 }

@@ -5,6 +5,7 @@ mod bench;
 mod client_cli;
 mod config;
 mod demo_server;
+mod token_cli;
 
 use std::time::Duration;
 
@@ -193,6 +194,13 @@ enum Command {
     Soak {
         #[command(flatten)]
         args: bench::soak::SoakArgs,
+    },
+    /// Signs a demo access token with a local issuer's key (to try a server
+    /// that checks tokens, as `examples/auth/arbor.toml` configures), or
+    /// prints that key's JWKS (`--print-jwks`).
+    Token {
+        #[command(flatten)]
+        args: token_cli::TokenArgs,
     },
     /// Lists a server's tools: `arbor tools URL` or `arbor tools -- COMMAND…`.
     Tools {
@@ -402,6 +410,7 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             }
             Command::Bench { args } => bench::run(args).await,
             Command::Soak { args } => bench::soak::run(args).await,
+            Command::Token { args } => token_cli::run(args),
             Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
             Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),

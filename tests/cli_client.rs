@@ -18,8 +18,14 @@ struct Served {
 
 impl Served {
     fn start() -> Served {
+        Served::start_with(&[])
+    }
+
+    /// `arbor serve` with `flags`.
+    fn start_with(flags: &[&str]) -> Served {
         let mut child = Command::new(ARBOR)
             .arg("serve")
+            .args(flags)
             .envs(support::FREE_PORTS)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -178,4 +184,48 @@ fn a_server_spawned_over_stdio() {
     // A program that is not there: no connection.
     let absent = arbor(&["tools", "--", "/nonexistent/mcp-server"]);
     assert_eq!(absent.status.code(), Some(3), "{absent:?}");
+}
+
+#[test]
+fn tokens_from_arbor_token_open_the_example_auth_server_on_every_transport() {
+    let served = Served::start_with(&["--config", "examples/auth/arbor.toml"]);
+    let http = served.url("http://", "/mcp");
+    let token = |scope: &str| {
+        stdout(&arbor(&["token", "--scope", scope]))
+            .trim()
+            .to_string()
+    };
+    let (plain, writer) = (token("mcp"), token("mcp counter:write"));
+    let refused = arbor(&["tools", &http]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("-32034"),
+        "{refused:?}"
+    );
+    let listed = stdout(&arbor(&["tools", &http, "--token", &writer]));
+    assert!(listed.contains("bump"), "{listed}");
+    let listed = stdout(&arbor(&["tools", &http, "--token", &plain]));
+    assert!(
+        listed.contains("echo") && !listed.contains("bump"),
+        "{listed}"
+    );
+    let denied = arbor(&["call", &http, "bump", "{}", "--token", &plain]);
+    assert_eq!(denied.status.code(), Some(4), "{denied:?}");
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("counter:write"));
+    for url in [
+        served.url("ws://", "/mcp"),
+        served.url("tcp://", ""),
+        served.url("http://", "/sse"),
+    ] {
+        let echoed = arbor(&[
+            "call",
+            &url,
+            "echo",
+            r#"{"message": "hi"}"#,
+            "--token",
+            &plain,
+        ]);
+        assert!(echoed.status.success(), "{url}: {echoed:?}");
+        assert!(stdout(&echoed).contains("hi"), "{url}");
+    }
 }

@@ -29,6 +29,23 @@ impl LegacySseConnector {
         }
     }
 
+    /// Sends `Authorization: Bearer token` on the stream's GET and every
+    /// POST.
+    ///
+    /// # Errors
+    /// A token that cannot be a header value.
+    pub fn bearer(mut self, token: &str) -> Result<Self, String> {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|e| format!("token: {e}"))?;
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        self.http = reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(self)
+    }
+
     /// The largest event taken from the server (default
     /// [`DEFAULT_MAX_LINE`], 16 MiB); past it the connection is given up
     /// (a legacy stream cannot resume) and redialled.

@@ -31,6 +31,35 @@ pub fn tcp(addr: impl Into<String>) -> impl Connector {
     tcp_from(addr, None)
 }
 
+/// [`tcp`], each connection authenticated first with `token`
+/// ([`arbor_mcp::auth::AUTHENTICATE`]): a refused token fails the dial.
+pub fn tcp_with_token(addr: impl Into<String>, token: impl Into<String>) -> impl Connector {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let (addr, token) = (addr.into(), token.into());
+    LineConnector::new(move || {
+        let (addr, token) = (addr.clone(), token.clone());
+        async move {
+            let stream = tokio::net::TcpStream::connect(addr).await?;
+            stream.set_nodelay(true)?;
+            let (read, mut write) = stream.into_split();
+            let request = serde_json::json!({"jsonrpc": "2.0", "id": arbor_mcp::auth::AUTHENTICATE,
+                "method": arbor_mcp::auth::AUTHENTICATE, "params": {"token": token}});
+            write.write_all(format!("{request}\n").as_bytes()).await?;
+            let mut read = tokio::io::BufReader::new(read);
+            let mut answer = String::new();
+            read.read_line(&mut answer).await?;
+            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+            if let Some(error) = answer.get("error") {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("token refused: {error}"),
+                ));
+            }
+            Ok((Box::new(read) as _, Box::new(write) as _))
+        }
+    })
+}
+
 /// [`tcp`] dialled from the local address `local` when given (a load
 /// generator spreads its connections over several loopback addresses,
 /// each with its own ephemeral ports).
@@ -115,15 +144,46 @@ fn defer_port_choice(_socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
 /// # Errors
 /// The target's scheme is not one arbor speaks.
 pub fn connector_for(target: &str) -> Result<Box<dyn Connector>, String> {
+    connector_with_token(target, None)
+}
+
+/// [`connector_for`], presenting the bearer `token` when given: in the
+/// `Authorization` header on HTTP and the WebSocket upgrade,
+/// [`arbor_mcp::auth::AUTHENTICATE`] first on TCP.
+///
+/// # Errors
+/// The target's scheme is not one arbor speaks, or the token cannot be
+/// sent.
+pub fn connector_with_token(
+    target: &str,
+    token: Option<&str>,
+) -> Result<Box<dyn Connector>, String> {
     if (target.starts_with("http://") || target.starts_with("https://")) && target.ends_with("/sse")
     {
-        Ok(Box::new(LegacySseConnector::new(target)))
+        let legacy = LegacySseConnector::new(target);
+        Ok(Box::new(match token {
+            Some(token) => legacy.bearer(token)?,
+            None => legacy,
+        }))
     } else if target.starts_with("http://") || target.starts_with("https://") {
-        Ok(Box::new(HttpConnector::new(target)))
+        let http = HttpConnector::new(target);
+        Ok(Box::new(match token {
+            Some(token) => http
+                .header("Authorization", &format!("Bearer {token}"))
+                .map_err(|e| e.to_string())?,
+            None => http,
+        }))
     } else if target.starts_with("ws://") || target.starts_with("wss://") {
-        Ok(Box::new(WsConnector::new(target)))
+        let ws = WsConnector::new(target);
+        Ok(Box::new(match token {
+            Some(token) => ws.bearer(token),
+            None => ws,
+        }))
     } else if let Some(addr) = target.strip_prefix("tcp://") {
-        Ok(Box::new(tcp(addr)))
+        Ok(match token {
+            Some(token) => Box::new(tcp_with_token(addr, token)),
+            None => Box::new(tcp(addr)),
+        })
     } else {
         Err(format!(
             "{target:?}: expected http://, ws:// or tcp:// (or `-- COMMAND…` for stdio)"

@@ -22,6 +22,8 @@ pub struct WsConnector {
     url: String,
     max_message: usize,
     local: Option<std::net::IpAddr>,
+    /// Sent as `Authorization: Bearer …` on the upgrade.
+    token: Option<String>,
 }
 
 impl WsConnector {
@@ -31,7 +33,14 @@ impl WsConnector {
             url: url.into(),
             max_message: DEFAULT_MAX_LINE,
             local: None,
+            token: None,
         }
+    }
+
+    /// Sends `Authorization: Bearer token` on the upgrade request.
+    pub fn bearer(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
     }
 
     /// Dials from `addr` (a load generator spreads its connections over
@@ -61,6 +70,11 @@ impl Connector for WsConnector {
             request
                 .headers_mut()
                 .insert("sec-websocket-protocol", HeaderValue::from_static("mcp"));
+            if let Some(token) = &self.token {
+                let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|e| format!("token: {e}"))?;
+                request.headers_mut().insert("authorization", value);
+            }
             // Small buffers, as the server's: a client process may hold
             // thousands of connections (a gateway, a load generator), and
             // tungstenite's default zeroes 128 KiB for each.
