@@ -76,6 +76,9 @@ pub(crate) struct ServeConfig {
     pub(crate) server: ServerConfig,
     /// The admin listener.
     pub(crate) admin: AdminConfig,
+    /// TLS on the HTTP, WebSocket and TCP listeners; unset: plain.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) tls: Option<arbor::transports::tls::TlsConfig>,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -107,6 +110,7 @@ impl Default for ServeConfig {
                 addr: loopback(ADMIN_PORT),
                 ..AdminConfig::default()
             },
+            tls: None,
         }
     }
 }
@@ -222,6 +226,8 @@ impl ServeConfig {
             max_connections: self.max_connections,
             shards: self.shards,
             listen_backlog: self.listen_backlog,
+            // Loaded by `arbor serve`, which reloads it on SIGHUP.
+            tls: None,
         }
     }
 

@@ -302,6 +302,16 @@ struct ServeFlags {
     /// [default: a fresh one, printed at start].
     #[arg(long, env = "ARBOR_ADMIN_TOKEN", hide_env_values = true)]
     admin_token: Option<String>,
+    /// TLS on every network listener: the certificate chain (PEM), with
+    /// --tls-key; reloaded when the files change or on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// Clients must present a certificate this CA (PEM) signed: mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<std::path::PathBuf>,
     /// Print the endpoints and the tree, then shut down instead of running
     /// until a signal.
     #[arg(long)]
@@ -363,6 +373,11 @@ impl ServeFlags {
         if let Some(token) = &self.admin_token {
             c.admin.token =
                 Some(arbor::admin::AdminToken::new(token.clone()).context("--admin-token")?);
+        }
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let mut tls = arbor::transports::tls::TlsConfig::new(cert, key);
+            tls.client_ca = self.tls_client_ca.clone();
+            c.tls = Some(tls);
         }
         c.admin.origins = c.origins.clone();
         Ok(c)
@@ -469,7 +484,15 @@ async fn serve_stdio() -> anyhow::Result<()> {
 
 async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
     let (server, admin) = (config.server.clone(), config.admin.clone());
-    let config = config.transports();
+    let tls = match &config.tls {
+        Some(tls) => Some(arbor::transports::tls::Tls::load(tls.clone()).context("tls")?),
+        None => None,
+    };
+    let mut config = config.transports();
+    config.tls = tls.clone();
+    if let Some(tls) = tls {
+        reload_on_sighup(tls)?;
+    }
     let signal = ShutdownSignal::install();
     // Installed before anything records, so nothing recorded is lost.
     arbor::admin::recorder()
@@ -507,6 +530,24 @@ async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
         .await
         .context("the tree did not shut down within 30 s")?;
     say(&format!("stopped: {reason}"));
+    Ok(())
+}
+
+/// Reads the TLS certificate and key again at each SIGHUP.
+fn reload_on_sighup(tls: arbor::transports::tls::Tls) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut hangups = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                match tls.reload() {
+                    Ok(()) => tracing::info!("SIGHUP: tls certificate reloaded"),
+                    Err(e) => tracing::warn!("SIGHUP: tls reload failed, kept the served one: {e}"),
+                }
+            }
+        });
+    }
     Ok(())
 }
 

@@ -49,6 +49,9 @@ pub struct TransportConfig {
     /// them; a dial past a full queue waits a SYN retransmit (1 s). Linux
     /// caps it at `net.core.somaxconn`. Default: 4096.
     pub listen_backlog: u32,
+    /// TLS on every network listener (HTTPS with HTTP/2, `wss`, TCP over
+    /// TLS), loaded by [`crate::tls::Tls::load`]; `None`: plain.
+    pub tls: Option<crate::tls::Tls>,
 }
 
 impl TransportConfig {
@@ -73,6 +76,7 @@ impl Default for TransportConfig {
             max_connections: None,
             shards: DEFAULT_SHARDS,
             listen_backlog: DEFAULT_BACKLOG,
+            tls: None,
         }
     }
 }

@@ -41,6 +41,7 @@ pub mod origin;
 mod shedding;
 pub mod stdio;
 pub mod tcp;
+pub mod tls;
 mod tree;
 pub mod ws;
 

@@ -94,13 +94,15 @@ impl TurnedAway {
 /// closed.
 pub(crate) struct HandOver<H> {
     /// Temporary children, each moved the stream it serves.
-    pub(crate) connections: ShardedDynamicRef<TcpStream, H>,
+    pub(crate) connections: ShardedDynamicRef<crate::tls::Accepted, H>,
     pub(crate) limit: Limit,
     /// Whose guard and rate limits admit a connection.
     pub(crate) server: McpServer,
     pub(crate) carries: Carries,
     /// What a refused client reads, in the transport's own framing.
     pub(crate) refusal: fn(&TurnedAway) -> String,
+    /// TLS, when the listener speaks it, and what it offers by ALPN.
+    pub(crate) tls: Option<(crate::tls::Tls, crate::tls::Alpn)>,
 }
 
 impl<H: ChildHandle> Admit for HandOver<H> {
@@ -115,16 +117,30 @@ impl<H: ChildHandle> Admit for HandOver<H> {
             &self.connections,
         );
         let (Some(slot), None) = (slot, &turned_away) else {
-            if let Some(why) = &turned_away {
+            // A TLS client would read plain text as garbage: it is closed
+            // without a word (and without the cost of a handshake).
+            if let (Some(why), None) = (&turned_away, &self.tls) {
                 let refusal = (self.refusal)(why);
                 let _ = stream.write_all(refusal.as_bytes()).await;
             }
             return;
         };
         // Started off the accept loop: the next connection is accepted while
-        // a shard starts this one, and shards start theirs in parallel.
+        // a shard starts this one (or its TLS handshake runs), and shards
+        // start theirs in parallel.
         let connections = self.connections.clone();
+        let tls = self.tls.clone();
         tokio::spawn(async move {
+            let stream = match tls {
+                None => crate::tls::Accepted::Plain(stream),
+                Some((tls, alpn)) => match tls.accept(stream, alpn).await {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::debug!(target: "arbor::transports", error = %e, "tls handshake failed");
+                        return;
+                    }
+                },
+            };
             match connections.start_child(stream).await {
                 Ok(Started::Running(connection)) => {
                     slot.hold_until_exit(&connection.child_process());

@@ -4,7 +4,7 @@
 use arbor_mcp::transport::{start_connection, TransportError};
 use arbor_mcp::McpServer;
 use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef};
-use tokio::net::TcpStream;
+use crate::tls::Accepted;
 
 use crate::config::TcpConfig;
 use crate::listen::{listener as listen_on, Bind, Carries, HandOver, Limit, TurnedAway};
@@ -34,20 +34,29 @@ fn tcp_refusal(why: &TurnedAway) -> String {
 pub(crate) fn sessions(
     server: McpServer,
     config: &TcpConfig,
-) -> DynamicSupervisor<TcpStream, arbor_runtime::ProcessRef> {
+) -> DynamicSupervisor<Accepted, arbor_runtime::ProcessRef> {
     let idle = Some(config.idle_timeout).filter(|t| !t.is_zero());
     let shutdown = crate::tree::session_shutdown(&server);
-    DynamicSupervisor::temporary("session", move |stream: TcpStream| {
+    DynamicSupervisor::temporary("session", move |stream: Accepted| {
         let server = server.clone();
         async move {
             // Replies are single lines: do not hold them back for more.
-            let _ = stream.set_nodelay(true);
+            let _ = stream.tcp().set_nodelay(true);
             let client = stream.peer_addr().ok().map(|a| a.ip());
-            let (read, write) = stream.into_split();
             // A small read buffer: lines longer than it are read in pieces,
             // and an idle connection should not hold tokio's default 8 KiB.
-            let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
-            let connection = start_connection(server, read, write, idle, client).await?;
+            let connection = match stream {
+                Accepted::Plain(tcp) => {
+                    let (read, write) = tcp.into_split();
+                    let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
+                    start_connection(server, read, write, idle, client).await?
+                }
+                tls @ Accepted::Tls(_) => {
+                    let (read, write) = tokio::io::split(tls);
+                    let read = tokio::io::BufReader::with_capacity(READ_BUFFER, read);
+                    start_connection(server, read, write, idle, client).await?
+                }
+            };
             Ok::<_, TransportError>(connection.process)
         }
     })
@@ -59,8 +68,9 @@ pub(crate) fn sessions(
 pub(crate) fn listener(
     server: McpServer,
     at: Bind,
-    connections: ShardedDynamicRef<TcpStream, arbor_runtime::ProcessRef>,
+    connections: ShardedDynamicRef<Accepted, arbor_runtime::ProcessRef>,
     limit: Limit,
+    tls: Option<crate::tls::Tls>,
 ) -> ChildSpec {
     listen_on("tcp-listener", at, move || HandOver {
         connections: connections.clone(),
@@ -68,5 +78,6 @@ pub(crate) fn listener(
         server: server.clone(),
         carries: Carries::Session,
         refusal: tcp_refusal,
+        tls: tls.clone().map(|tls| (tls, crate::tls::Alpn::Plain)),
     })
 }

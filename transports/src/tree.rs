@@ -38,6 +38,8 @@ pub struct Endpoints {
     pub ws: Option<SocketAddr>,
     /// The HTTP address, once bound.
     pub http: Option<SocketAddr>,
+    /// Whether every listener speaks TLS (`https`, `wss`, `tcp+tls`).
+    pub tls: bool,
 }
 
 impl Endpoints {
@@ -45,14 +47,18 @@ impl Endpoints {
     /// legacy SSE, WebSocket, TCP.
     pub fn urls(&self) -> Vec<String> {
         let mut urls = Vec::new();
+        let (http, ws, tcp) = match self.tls {
+            true => ("https", "wss", "tcp+tls"),
+            false => ("http", "ws", "tcp"),
+        };
         if let Some(addr) = self.http {
-            urls.extend(http::urls(addr));
+            urls.extend(http::urls(addr).map(|url| url.replacen("http", http, 1)));
         }
         if let Some(addr) = self.ws {
-            urls.push(format!("ws://{addr}{}", ws::PATH));
+            urls.push(format!("{ws}://{addr}{}", ws::PATH));
         }
         if let Some(addr) = self.tcp {
-            urls.push(format!("tcp://{addr}"));
+            urls.push(format!("{tcp}://{addr}"));
         }
         urls
     }
@@ -66,6 +72,7 @@ pub struct Bound {
     ws: Option<Arc<Mutex<SocketAddr>>>,
     http: Option<Arc<Mutex<SocketAddr>>>,
     cascades: Vec<Cascade>,
+    tls: bool,
 }
 
 impl Bound {
@@ -77,6 +84,7 @@ impl Bound {
             tcp: now(&self.tcp),
             ws: now(&self.ws),
             http: now(&self.http),
+            tls: self.tls,
         }
     }
 
@@ -190,7 +198,11 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
         ws: config.ws.as_ref().map(|c| slot(c.addr)),
         http: config.http.as_ref().map(|c| slot(c.addr)),
         cascades: Vec::new(),
+        tls: config.tls.is_some(),
     };
+    if let Some(tls) = &config.tls {
+        tls.watch();
+    }
     // One per transport, shared by its shards: the sessions of one
     // transport fail together (one handler, one input), and isolating one
     // leaves the others serving.
@@ -219,6 +231,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             at(addr),
             connections.handle(),
             limit.clone(),
+            config.tls.clone(),
         );
         served.push((connections.into_child_spec("tcp-connections"), listener));
     }
@@ -235,6 +248,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             limit.clone(),
             settings,
             origins.clone(),
+            config.tls.clone(),
         );
         served.push((connections.into_child_spec("ws-connections"), listener));
     }
@@ -247,6 +261,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             limit.clone(),
             origins.clone(),
             http_cascade,
+            config.tls.clone(),
         ));
     }
     // The transports drain together at shutdown: one after another, their

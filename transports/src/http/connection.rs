@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::listen::TurnedAway;
+use crate::tls::Accepted;
 use arbor_mcp::jsonrpc::{ErrorObject, Message, Response};
 use arbor_runtime::{spawn_task, ProcessRef};
 use futures_util::FutureExt;
@@ -14,15 +15,22 @@ pub(crate) fn connections(
     router: Router,
     config: Arc<HttpConfig>,
     drain: Duration,
-) -> DynamicSupervisor<TcpStream, ProcessRef> {
-    DynamicSupervisor::temporary("http-connection", move |stream: TcpStream| {
+) -> DynamicSupervisor<Accepted, ProcessRef> {
+    DynamicSupervisor::temporary("http-connection", move |stream: Accepted| {
         let router = router.clone();
         let config = config.clone();
-        let _ = stream.set_nodelay(true);
+        let _ = stream.tcp().set_nodelay(true);
         // One task, no mailbox: the connection is its socket's loop.
         // (`map`, not an async block, which would hold `serve` twice.)
-        let connection = spawn_task(move |stopping| {
-            super::http1::serve(stream, router, config, stopping, drain).map(Ok)
+        let connection = spawn_task(move |stopping| match stream {
+            Accepted::Plain(tcp) => {
+                super::http1::serve(tcp, router, config, stopping, drain).map(Ok).boxed()
+            }
+            // TLS keeps rustls's buffers whatever is done: hyper serves
+            // both HTTP/1.1 and HTTP/2 (by ALPN).
+            tls @ Accepted::Tls(_) => {
+                super::http1::serve_tls(tls, router, config, stopping, drain).map(Ok).boxed()
+            }
         });
         std::future::ready(Ok::<_, SpawnError>(connection))
     })

@@ -799,6 +799,60 @@ async fn hyper_serves(
     }
 }
 
+/// Serves a TLS connection with hyper: HTTP/2 when the client chose it by
+/// ALPN, HTTP/1.1 otherwise, each request told its client and when the
+/// connection closes, as [`serve`] tells them.
+pub(crate) async fn serve_tls(
+    stream: crate::tls::Accepted,
+    router: Router,
+    config: Arc<HttpConfig>,
+    stopping: Stopping,
+    drain: Duration,
+) {
+    let (closing, closing_rx) = watch::channel(false);
+    let client = stream.peer_addr().ok().map(|a| ClientAddress(a.ip()));
+    let h2 = stream.is_h2();
+    let service = hyper::service::service_fn(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Closing(closing_rx.clone()));
+            if let Some(client) = client {
+                request.extensions_mut().insert(client);
+            }
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, request).await }
+        },
+    );
+    let mut builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.header_read_timeout)
+        .max_buf_size(config.max_header_bytes.max(8 << 10))
+        .max_headers(config.max_headers);
+    builder
+        .http2()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(256);
+    let builder = if h2 {
+        builder.http2_only()
+    } else {
+        builder.http1_only()
+    };
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let conn = builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stopping.requested() => {
+            let _ = closing.send(true);
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(drain, conn.as_mut()).await;
+        }
+    }
+}
+
 /// The socket, with the bytes already read from it put back in front.
 struct Rewind {
     read: Bytes,

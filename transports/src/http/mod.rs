@@ -347,6 +347,7 @@ pub(crate) fn transport(
     limit: Limit,
     origins: Arc<OriginPolicy>,
     cascade: Option<Cascade>,
+    tls: Option<crate::tls::Tls>,
 ) -> (ChildSpec, ChildSpec) {
     let config = Arc::new(config);
     let (sessions, requests, router) = served(&server, &config, shards, origins, cascade);
@@ -367,6 +368,7 @@ pub(crate) fn transport(
         server: server.clone(),
         carries: crate::listen::Carries::Requests,
         refusal,
+        tls: tls.clone().map(|tls| (tls, crate::tls::Alpn::Http)),
     });
     // HTTP connections stop first, so their streams drain while the
     // sessions they wait on still run.

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use arbor_mcp::auth::{Authenticator, Grant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use crate::tls::Accepted;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{self, header, HeaderValue, StatusCode};
@@ -93,7 +93,7 @@ impl Refusal {
 /// `turned_away` says why it is refused before its request is read, if it
 /// is.
 pub(crate) async fn accept(
-    mut stream: TcpStream,
+    mut stream: Accepted,
     turned_away: Option<TurnedAway>,
     origins: &OriginPolicy,
     limits: Limits,
@@ -154,7 +154,7 @@ async fn authorized(
 /// Reads the request head, within the limits: the request and what came
 /// after its head, or the refusal for a head that cannot be taken.
 async fn read_request(
-    stream: &mut TcpStream,
+    stream: &mut Accepted,
     limits: Limits,
 ) -> Result<Result<(Request, Vec<u8>), Refusal>, Failed> {
     let too_large = || {

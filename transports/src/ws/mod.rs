@@ -83,7 +83,7 @@ const MAX_REASON: usize = 123;
 const INTERNAL_ERROR: i64 = -32603;
 
 /// A handshaken connection.
-type Ws = WebSocketStream<TcpStream>;
+type Ws = WebSocketStream<crate::tls::Accepted>;
 
 /// A handshaken connection and what its upgrade request's token grants.
 type Upgraded = (Ws, Option<Arc<arbor_mcp::auth::Grant>>);
@@ -180,6 +180,7 @@ pub(crate) fn listener(
     limit: Limit,
     settings: Settings,
     origins: Arc<OriginPolicy>,
+    tls: Option<crate::tls::Tls>,
 ) -> ChildSpec {
     crate::listen::listener("ws-listener", at, move || WsAdmit {
         server: server.clone(),
@@ -187,6 +188,7 @@ pub(crate) fn listener(
         limit: limit.clone(),
         settings,
         origins: origins.clone(),
+        tls: tls.clone(),
         handshakes: JoinSet::new(),
     })
 }
@@ -201,6 +203,8 @@ struct WsAdmit {
     settings: Settings,
     /// The `Host` and `Origin` a handshake may carry.
     origins: Arc<OriginPolicy>,
+    /// TLS (`wss`), when the listener speaks it.
+    tls: Option<crate::tls::Tls>,
     /// Handshakes in progress: they end with the listener that owns them,
     /// so a listener restart leaves none behind.
     handshakes: JoinSet<()>,
@@ -230,6 +234,7 @@ impl Admit for WsAdmit {
             self.settings,
             self.origins.clone(),
             self.server.auth().cloned(),
+            self.tls.clone(),
         ));
     }
 }
@@ -243,15 +248,27 @@ async fn handshake(
     settings: Settings,
     origins: Arc<OriginPolicy>,
     auth: Option<arbor_mcp::auth::Authenticator>,
+    tls: Option<crate::tls::Tls>,
 ) {
-    let accepting = handshake::accept(
-        stream,
-        turned_away,
-        &origins,
-        settings.handshake,
-        settings.config,
-        auth.as_ref(),
-    );
+    // The TLS handshake, then the WebSocket one, within one timeout.
+    let accepting = async {
+        let stream = match &tls {
+            None => crate::tls::Accepted::Plain(stream),
+            Some(tls) => tls
+                .accept(stream, crate::tls::Alpn::Plain)
+                .await
+                .map_err(handshake::Failed::Gone)?,
+        };
+        handshake::accept(
+            stream,
+            turned_away,
+            &origins,
+            settings.handshake,
+            settings.config,
+            auth.as_ref(),
+        )
+        .await
+    };
     let ws = match timeout(settings.handshake_timeout, accepting).await {
         Ok(Ok(ws)) => ws,
         Ok(Err(e)) => {
