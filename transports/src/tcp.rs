@@ -1,10 +1,10 @@
 //! TCP: newline-delimited JSON-RPC, the same framing and limits as stdio:
 //! one session process per connection, under a sharded dynamic supervisor.
 
+use crate::tls::Accepted;
 use arbor_mcp::transport::{start_connection, TransportError};
 use arbor_mcp::McpServer;
 use arbor_supervision::{ChildSpec, DynamicSupervisor, ShardedDynamicRef};
-use crate::tls::Accepted;
 
 use crate::config::TcpConfig;
 use crate::listen::{listener as listen_on, Bind, Carries, HandOver, Limit, TurnedAway};

@@ -180,9 +180,7 @@ impl Tls {
         let builder = match &config.client_ca {
             Some(path) => {
                 let mut roots = rustls::RootCertStore::empty();
-                for cert in
-                    CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))?
-                {
+                for cert in CertificateDer::pem_file_iter(path).map_err(|e| file_error(path, e))? {
                     roots
                         .add(cert.map_err(|e| file_error(path, e))?)
                         .map_err(|e| file_error(path, e))?;

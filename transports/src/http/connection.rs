@@ -23,14 +23,14 @@ pub(crate) fn connections(
         // One task, no mailbox: the connection is its socket's loop.
         // (`map`, not an async block, which would hold `serve` twice.)
         let connection = spawn_task(move |stopping| match stream {
-            Accepted::Plain(tcp) => {
-                super::http1::serve(tcp, router, config, stopping, drain).map(Ok).boxed()
-            }
+            Accepted::Plain(tcp) => super::http1::serve(tcp, router, config, stopping, drain)
+                .map(Ok)
+                .boxed(),
             // TLS keeps rustls's buffers whatever is done: hyper serves
             // both HTTP/1.1 and HTTP/2 (by ALPN).
-            tls @ Accepted::Tls(_) => {
-                super::http1::serve_tls(tls, router, config, stopping, drain).map(Ok).boxed()
-            }
+            tls @ Accepted::Tls(_) => super::http1::serve_tls(tls, router, config, stopping, drain)
+                .map(Ok)
+                .boxed(),
         });
         std::future::ready(Ok::<_, SpawnError>(connection))
     })

@@ -11,9 +11,20 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 /// before any handler runs.
 pub(super) async fn origin_guard(
     State(origins): State<Arc<OriginPolicy>>,
-    request: axum::extract::Request,
+    mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    // HTTP/2 names the host in `:authority` (the URI's), not `Host`: the
+    // same check, on the same name.
+    if !request.headers().contains_key(header::HOST) {
+        let authority = request
+            .uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+        if let Some(authority) = authority {
+            request.headers_mut().insert(header::HOST, authority);
+        }
+    }
     match origins.check(request.headers()) {
         Ok(()) => next.run(request).await,
         Err(refused) => refuse(StatusCode::FORBIDDEN, refused.message(), refused.data()),

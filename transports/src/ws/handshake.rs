@@ -17,9 +17,9 @@
 
 use std::sync::Arc;
 
+use crate::tls::Accepted;
 use arbor_mcp::auth::{Authenticator, Grant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use crate::tls::Accepted;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::{self, header, HeaderValue, StatusCode};
