@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Context as _};
 use arbor::mcp::client::{Client, ClientError, Connector, RequestOptions, VersionChoice};
 use arbor::mcp::{Content, ProtocolVersion};
-use arbor::transports::client::{connector_with_token, StdioConnector};
+use arbor::transports::client::{connector_with, ClientTls, ConnectOptions, StdioConnector, Trust};
 use serde_json::Value;
 
 /// Exit codes, so that a script can tell what failed.
@@ -44,6 +44,17 @@ pub(crate) struct Target {
     /// `Authorization` header (HTTP, WebSocket), or sent first (TCP).
     #[arg(long, env = "ARBOR_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Trust only this CA (PEM) for https://, wss:// and tcp+tls://
+    /// [default: the system's roots].
+    #[arg(long, value_name = "FILE")]
+    ca: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) for servers that ask for one (mTLS),
+    /// with --client-key.
+    #[arg(long, value_name = "FILE", requires = "client_key")]
+    client_cert: Option<std::path::PathBuf>,
+    /// The client certificate's key (PEM).
+    #[arg(long, value_name = "FILE", requires = "client_cert")]
+    client_key: Option<std::path::PathBuf>,
     /// A server to spawn and speak to on its stdin/stdout, instead of a URL.
     #[arg(last = true, value_name = "COMMAND")]
     command: Vec<String>,
@@ -76,8 +87,17 @@ impl Target {
         let Some((url, rest)) = positional.split_first() else {
             bail!("give the server's URL, or `-- COMMAND…` to spawn one");
         };
-        let connector =
-            connector_with_token(url, self.token.as_deref()).map_err(anyhow::Error::msg)?;
+        let identity = self.client_cert.as_deref().zip(self.client_key.as_deref());
+        let tls = match (&self.ca, identity) {
+            (None, None) => None,
+            (Some(ca), _) => Some(ClientTls::new(Trust::Ca(ca), identity)),
+            (None, Some(_)) => Some(ClientTls::new(Trust::System, identity)),
+        };
+        let options = ConnectOptions {
+            token: self.token.clone(),
+            tls: tls.transpose().map_err(anyhow::Error::msg)?,
+        };
+        let connector = connector_with(url, &options).map_err(anyhow::Error::msg)?;
         Ok((connector, rest))
     }
 }

@@ -229,3 +229,53 @@ fn tokens_from_arbor_token_open_the_example_auth_server_on_every_transport() {
         assert!(stdout(&echoed).contains("hi"), "{url}");
     }
 }
+
+/// A CA, and a certificate it signed for localhost and 127.0.0.1, in `dir`:
+/// the paths of the CA, the certificate and its key.
+fn test_ca(dir: &std::path::Path) -> [String; 3] {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let leaf =
+        CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = leaf
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap();
+    let paths = ["ca.pem", "cert.pem", "key.pem"].map(|f| dir.join(f).display().to_string());
+    std::fs::write(&paths[0], ca_pem).unwrap();
+    std::fs::write(&paths[1], cert.pem()).unwrap();
+    std::fs::write(&paths[2], key.serialize_pem()).unwrap();
+    paths
+}
+
+#[test]
+fn tls_on_every_transport_with_the_servers_ca() {
+    let dir = std::env::temp_dir().join(format!("arbor-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let [ca, cert, key] = test_ca(&dir);
+    let served = Served::start_with(&["--tls-cert", &cert, "--tls-key", &key]);
+    for (prefix, suffix) in [
+        ("https://", "/mcp"),
+        ("https://", "/sse"),
+        ("wss://", "/mcp"),
+        ("tcp+tls://", ""),
+    ] {
+        let url = served.url(prefix, suffix);
+        let echoed = arbor(&[
+            "call",
+            &url,
+            "echo",
+            r#"{"message": "sealed"}"#,
+            "--ca",
+            &ca,
+        ]);
+        assert!(echoed.status.success(), "{url}: {echoed:?}");
+        assert!(stdout(&echoed).contains("sealed"), "{url}");
+    }
+    // Without the CA the server's certificate is not trusted.
+    let refused = arbor(&["tools", &served.url("https://", "/mcp")]);
+    assert_eq!(refused.status.code(), Some(3), "{refused:?}");
+}

@@ -16,6 +16,8 @@ use super::bounded;
 pub struct LegacySseConnector {
     url: String,
     http: reqwest::Client,
+    /// Sent on the GET and every POST (a bearer token).
+    headers: reqwest::header::HeaderMap,
     max_message: usize,
 }
 
@@ -25,8 +27,15 @@ impl LegacySseConnector {
         LegacySseConnector {
             url: url.into(),
             http: reqwest::Client::new(),
+            headers: reqwest::header::HeaderMap::new(),
             max_message: DEFAULT_MAX_LINE,
         }
+    }
+
+    /// Sends through `http` (its TLS trust, pool and timeouts).
+    pub fn http_client(mut self, http: reqwest::Client) -> Self {
+        self.http = http;
+        self
     }
 
     /// Sends `Authorization: Bearer token` on the stream's GET and every
@@ -35,14 +44,9 @@ impl LegacySseConnector {
     /// # Errors
     /// A token that cannot be a header value.
     pub fn bearer(mut self, token: &str) -> Result<Self, String> {
-        let mut headers = reqwest::header::HeaderMap::new();
         let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|e| format!("token: {e}"))?;
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-        self.http = reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .map_err(|e| e.to_string())?;
+        self.headers.insert(reqwest::header::AUTHORIZATION, value);
         Ok(self)
     }
 
@@ -62,6 +66,7 @@ impl Connector for LegacySseConnector {
             let response = self
                 .http
                 .get(base.clone())
+                .headers(self.headers.clone())
                 .header(ACCEPT, "text/event-stream")
                 .send()
                 .await
@@ -106,6 +111,7 @@ impl Connector for LegacySseConnector {
             Ok(Arc::new(LegacyWire {
                 endpoint,
                 http: self.http.clone(),
+                headers: self.headers.clone(),
             }) as Arc<dyn Wire>)
         })
     }
@@ -114,6 +120,7 @@ impl Connector for LegacySseConnector {
 struct LegacyWire {
     endpoint: reqwest::Url,
     http: reqwest::Client,
+    headers: reqwest::header::HeaderMap,
 }
 
 impl Wire for LegacyWire {
@@ -122,6 +129,7 @@ impl Wire for LegacyWire {
             let response = self
                 .http
                 .post(self.endpoint.clone())
+                .headers(self.headers.clone())
                 .header(CONTENT_TYPE, "application/json")
                 .body(out.message.to_json())
                 .send()

@@ -3,10 +3,12 @@
 //! - Streamable HTTP, both eras: [`HttpConnector`].
 //! - The legacy HTTP+SSE transport (2024-11-05): [`LegacySseConnector`].
 //! - WebSocket: [`WsConnector`].
-//! - Newline-delimited JSON over TCP: [`tcp`].
+//! - Newline-delimited JSON over TCP: [`tcp`] (over TLS: [`tcp_tls`]).
 //! - A server spawned as a child process: [`StdioConnector`].
 //!
-//! [`connector_for`] picks one from a target as a person types it.
+//! [`connector_for`] picks one from a target as a person types it;
+//! [`connector_with`] also presents a token and trusts what
+//! [`ConnectOptions`] says.
 
 mod bounded;
 mod http;
@@ -14,6 +16,7 @@ mod legacy;
 pub mod oauth;
 mod stdio;
 mod supervised;
+mod tls;
 mod ws;
 
 use arbor_mcp::client::{Connector, LineConnector};
@@ -23,6 +26,7 @@ pub use legacy::LegacySseConnector;
 pub use oauth::{OAuth, OAuthConfig};
 pub use stdio::{StderrLog, StdioConnector};
 pub use supervised::{supervised_client, ClientSlot};
+pub use tls::{ClientTls, Trust};
 pub use ws::WsConnector;
 
 /// Newline-delimited JSON over TCP to `addr` (`host:port`), redialled on
@@ -31,33 +35,69 @@ pub fn tcp(addr: impl Into<String>) -> impl Connector {
     tcp_from(addr, None)
 }
 
-/// [`tcp`], each connection authenticated first with `token`
-/// ([`arbor_mcp::auth::AUTHENTICATE`]): a refused token fails the dial.
-pub fn tcp_with_token(addr: impl Into<String>, token: impl Into<String>) -> impl Connector {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-    let (addr, token) = (addr.into(), token.into());
+/// Newline-delimited JSON over TCP to `addr` (`host:port`), over TLS when
+/// `tls` is given (the server named by `addr`'s host), each connection
+/// authenticated first with `token` when given
+/// ([`arbor_mcp::auth::AUTHENTICATE`]; a refused token fails the dial).
+pub fn tcp_tls(
+    addr: impl Into<String>,
+    tls: Option<ClientTls>,
+    token: Option<String>,
+) -> impl Connector {
+    let addr = addr.into();
     LineConnector::new(move || {
-        let (addr, token) = (addr.clone(), token.clone());
+        let (addr, tls, token) = (addr.clone(), tls.clone(), token.clone());
         async move {
-            let stream = tokio::net::TcpStream::connect(addr).await?;
+            let stream = tokio::net::TcpStream::connect(&addr).await?;
             stream.set_nodelay(true)?;
-            let (read, mut write) = stream.into_split();
-            let request = serde_json::json!({"jsonrpc": "2.0", "id": arbor_mcp::auth::AUTHENTICATE,
-                "method": arbor_mcp::auth::AUTHENTICATE, "params": {"token": token}});
-            write.write_all(format!("{request}\n").as_bytes()).await?;
-            let mut read = tokio::io::BufReader::new(read);
-            let mut answer = String::new();
-            read.read_line(&mut answer).await?;
-            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
-            if let Some(error) = answer.get("error") {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!("token refused: {error}"),
-                ));
+            match tls {
+                None => {
+                    let (read, write) = stream.into_split();
+                    authenticated(read, write, token).await
+                }
+                Some(tls) => {
+                    let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                    let host = host.trim_start_matches('[').trim_end_matches(']');
+                    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+                    let stream = tls.connector().connect(name, stream).await?;
+                    let (read, write) = tokio::io::split(stream);
+                    authenticated(read, write, token).await
+                }
             }
-            Ok((Box::new(read) as _, Box::new(write) as _))
         }
     })
+}
+
+/// The line streams, after [`arbor_mcp::auth::AUTHENTICATE`] with `token`
+/// when there is one.
+async fn authenticated<R, W>(
+    read: R,
+    mut write: W,
+    token: Option<String>,
+) -> std::io::Result<arbor_mcp::client::LineStreams>
+where
+    R: tokio::io::AsyncRead + Send + Unpin + 'static,
+    W: tokio::io::AsyncWrite + Send + Unpin + 'static,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let Some(token) = token else {
+        return Ok((Box::new(read), Box::new(write)));
+    };
+    let request = serde_json::json!({"jsonrpc": "2.0", "id": arbor_mcp::auth::AUTHENTICATE,
+        "method": arbor_mcp::auth::AUTHENTICATE, "params": {"token": token}});
+    write.write_all(format!("{request}\n").as_bytes()).await?;
+    let mut read = tokio::io::BufReader::new(read);
+    let mut answer = String::new();
+    read.read_line(&mut answer).await?;
+    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    if let Some(error) = answer.get("error") {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("token refused: {error}"),
+        ));
+    }
+    Ok((Box::new(read), Box::new(write)))
 }
 
 /// [`tcp`] dialled from the local address `local` when given (a load
@@ -144,49 +184,78 @@ fn defer_port_choice(_socket: &tokio::net::TcpSocket) -> std::io::Result<()> {
 /// # Errors
 /// The target's scheme is not one arbor speaks.
 pub fn connector_for(target: &str) -> Result<Box<dyn Connector>, String> {
-    connector_with_token(target, None)
+    connector_with(target, &ConnectOptions::default())
 }
 
-/// [`connector_for`], presenting the bearer `token` when given: in the
-/// `Authorization` header on HTTP and the WebSocket upgrade,
-/// [`arbor_mcp::auth::AUTHENTICATE`] first on TCP.
+/// How [`connector_with`] dials: a bearer token to present, and whom to
+/// trust over TLS.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectOptions {
+    /// Presented in the `Authorization` header on HTTP and the WebSocket
+    /// upgrade, by [`arbor_mcp::auth::AUTHENTICATE`] first on TCP.
+    pub token: Option<String>,
+    /// For `https://`, `wss://` and `tcp+tls://`; `None`: the system's
+    /// roots.
+    pub tls: Option<ClientTls>,
+}
+
+/// [`connector_for`], dialling as `options` say; `tcp+tls://host:port` is
+/// TCP over TLS.
 ///
 /// # Errors
-/// The target's scheme is not one arbor speaks, or the token cannot be
-/// sent.
-pub fn connector_with_token(
+/// The target's scheme is not one arbor speaks, the token cannot be sent,
+/// or there is no root to trust.
+pub fn connector_with(
     target: &str,
-    token: Option<&str>,
+    options: &ConnectOptions,
 ) -> Result<Box<dyn Connector>, String> {
+    let secure = ["https://", "wss://", "tcp+tls://"]
+        .iter()
+        .any(|s| target.starts_with(s));
+    let tls = match (&options.tls, secure) {
+        (Some(tls), _) => Some(tls.clone()),
+        (None, true) => Some(ClientTls::new(Trust::System, None)?),
+        (None, false) => None,
+    };
+    let token = options.token.as_deref();
+    let http_client = || match &tls {
+        Some(tls) => tls.http_client(),
+        None => Ok(reqwest::Client::new()),
+    };
     if (target.starts_with("http://") || target.starts_with("https://")) && target.ends_with("/sse")
     {
-        let legacy = LegacySseConnector::new(target);
-        Ok(Box::new(match token {
-            Some(token) => legacy.bearer(token)?,
-            None => legacy,
-        }))
+        let mut legacy = LegacySseConnector::new(target).http_client(http_client()?);
+        if let Some(token) = token {
+            legacy = legacy.bearer(token)?;
+        }
+        Ok(Box::new(legacy))
     } else if target.starts_with("http://") || target.starts_with("https://") {
-        let http = HttpConnector::new(target);
-        Ok(Box::new(match token {
-            Some(token) => http
+        let mut http = HttpConnector::new(target).http_client(http_client()?);
+        if let Some(token) = token {
+            http = http
                 .header("Authorization", &format!("Bearer {token}"))
-                .map_err(|e| e.to_string())?,
-            None => http,
-        }))
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(Box::new(http))
     } else if target.starts_with("ws://") || target.starts_with("wss://") {
-        let ws = WsConnector::new(target);
-        Ok(Box::new(match token {
-            Some(token) => ws.bearer(token),
-            None => ws,
-        }))
+        let mut ws = WsConnector::new(target);
+        if let Some(token) = token {
+            ws = ws.bearer(token);
+        }
+        if let Some(tls) = tls {
+            ws = ws.tls(tls);
+        }
+        Ok(Box::new(ws))
+    } else if let Some(addr) = target.strip_prefix("tcp+tls://") {
+        Ok(Box::new(tcp_tls(addr, tls, options.token.clone())))
     } else if let Some(addr) = target.strip_prefix("tcp://") {
         Ok(match token {
-            Some(token) => Box::new(tcp_with_token(addr, token)),
+            Some(token) => Box::new(tcp_tls(addr, None, Some(token.to_string()))),
             None => Box::new(tcp(addr)),
         })
     } else {
         Err(format!(
-            "{target:?}: expected http://, ws:// or tcp:// (or `-- COMMAND…` for stdio)"
+            "{target:?}: expected http(s)://, ws(s)://, tcp:// or tcp+tls:// (or `-- COMMAND…` for stdio)"
         ))
     }
 }

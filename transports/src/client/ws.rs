@@ -24,6 +24,8 @@ pub struct WsConnector {
     local: Option<std::net::IpAddr>,
     /// Sent as `Authorization: Bearer …` on the upgrade.
     token: Option<String>,
+    /// Whom `wss://` trusts; `None`: the system's roots.
+    tls: Option<super::ClientTls>,
 }
 
 impl WsConnector {
@@ -34,7 +36,14 @@ impl WsConnector {
             max_message: DEFAULT_MAX_LINE,
             local: None,
             token: None,
+            tls: None,
         }
+    }
+
+    /// Trusts (and shows) what `tls` says on `wss://`.
+    pub fn tls(mut self, tls: super::ClientTls) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Sends `Authorization: Bearer token` on the upgrade request.
@@ -84,9 +93,14 @@ impl Connector for WsConnector {
                 .max_message_size(Some(self.max_message))
                 .max_frame_size(Some(self.max_message));
             let (socket, _) = match self.local {
-                None => tokio_tungstenite::connect_async_with_config(request, Some(limits), false)
-                    .await
-                    .map_err(|e| format!("{}: {e}", self.url))?,
+                None => tokio_tungstenite::connect_async_tls_with_config(
+                    request,
+                    Some(limits),
+                    false,
+                    self.tls.as_ref().map(super::ClientTls::websocket),
+                )
+                .await
+                .map_err(|e| format!("{}: {e}", self.url))?,
                 Some(local) => {
                     let stream = dial_from(local, request.uri())
                         .await
