@@ -312,7 +312,7 @@ async fn hold(dialer: &Arc<Dialer>, args: &SoakArgs) -> Vec<Held> {
                     listen: None,
                     subscribed: false,
                 };
-                if (i / KINDS.len()) % every != 0 {
+                if !(i / KINDS.len()).is_multiple_of(every) {
                     return Some(held);
                 }
                 if kind == Kind::Modern {

@@ -126,19 +126,18 @@ fn quoted(text: &str) -> String {
 
 /// A single request's scope, checked before it reaches a session, so that
 /// a refusal is a 403 with the step-up challenge (a batch's requests are
-/// refused one by one by their session).
-pub(super) fn permitted(http: &Http, grant: &Granted, message: &Incoming) -> Result<(), Response> {
+/// refused one by one by their session): the refusal, if refused.
+pub(super) fn scope_refusal(http: &Http, grant: &Granted, message: &Incoming) -> Option<Response> {
     let (Some(auth), Some(grant)) = (http.server.auth(), &grant.0) else {
-        return Ok(());
+        return None;
     };
     let Incoming::Single(Message::Request(request)) = message else {
-        return Ok(());
+        return None;
     };
-    let Ok(method) = request.method.parse::<arbor_mcp::Method>() else {
-        return Ok(());
-    };
+    let method = request.method.parse::<arbor_mcp::Method>().ok()?;
     auth.permits(grant, method, request.params.as_ref())
-        .map_err(|denied| forbidden(auth, &denied, Some(request.id.clone())))
+        .err()
+        .map(|denied| forbidden(auth, &denied, Some(request.id.clone())))
 }
 
 /// The part of a session id that names its subject: keyed with a secret of
@@ -169,17 +168,17 @@ pub(super) fn session_id(grant: &Granted) -> String {
 
 /// Whether session `id` may be used with `grant`: always when the server
 /// checks no tokens; otherwise only by the subject it is bound to (a newer
-/// token of that subject carries it on).
-pub(super) fn owns(http: &Http, grant: &Granted, id: &str) -> Result<(), Response> {
+/// token of that subject carries it on). The 403, if not.
+pub(super) fn session_refusal(http: &Http, grant: &Granted, id: &str) -> Option<Response> {
     let (Some(auth), Some(grant)) = (http.server.auth(), &grant.0) else {
-        return Ok(());
+        return None;
     };
     let tag = owner_tag(grant.subject());
     if id.len() == 32 + tag.len() && id.ends_with(&tag) {
-        return Ok(());
+        return None;
     }
     metrics::counter!("arbor_auth_refused_total", "reason" => "other_subject").increment(1);
-    Err(forbidden(auth, &Denied::OtherSubject, None))
+    Some(forbidden(auth, &Denied::OtherSubject, None))
 }
 
 /// An SSE response ends when `grant` does (its token expires or is

@@ -16,7 +16,7 @@ pub(super) async fn post_handshake(
 ) -> Response {
     let session_id = headers.get(SESSION_ID).and_then(|v| v.to_str().ok());
     if let Some(id) = session_id {
-        if let Err(forbidden) = auth::owns(&http, &grant, id) {
+        if let Some(forbidden) = auth::session_refusal(&http, &grant, id) {
             return forbidden;
         }
         return match http
@@ -365,7 +365,7 @@ pub(super) async fn get_stream(
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };
-    if let Err(forbidden) = auth::owns(&http, &grant, id) {
+    if let Some(forbidden) = auth::session_refusal(&http, &grant, id) {
         return forbidden;
     }
     if !accepts(&headers, "text/event-stream") {
@@ -516,7 +516,7 @@ pub(super) async fn delete_mcp(
         Ok(id) => id,
         Err(refusal) => return *refusal,
     };
-    if let Err(forbidden) = auth::owns(&http, &grant, id) {
+    if let Some(forbidden) = auth::session_refusal(&http, &grant, id) {
         return forbidden;
     }
     // Unregistered first: a request that comes now finds no session.

@@ -70,7 +70,7 @@ pub(super) async fn post_legacy(
             json!({ "parameter": "sessionId" }),
         );
     };
-    if let Err(forbidden) = auth::owns(&http, &grant, &session_id) {
+    if let Some(forbidden) = auth::session_refusal(&http, &grant, &session_id) {
         return forbidden;
     }
     let Some(session) = http

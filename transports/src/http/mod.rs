@@ -268,7 +268,7 @@ async fn post_mcp(
         Ok(message) => message,
         Err(rejected) => return rpc_error(StatusCode::BAD_REQUEST, rejected.id, rejected.error),
     };
-    if let Err(forbidden) = auth::permitted(&http, &grant, &message) {
+    if let Some(forbidden) = auth::scope_refusal(&http, &grant, &message) {
         return forbidden;
     }
     let closing = closing.map(|Extension(c)| c);
@@ -339,6 +339,7 @@ fn served(
 
 /// HTTP's part of the transport tree: its supervisor (sessions, 2026-07-28
 /// requests, connections) and its listener.
+#[allow(clippy::too_many_arguments)] // One per part of the tree it builds.
 pub(crate) fn transport(
     server: McpServer,
     config: HttpConfig,

@@ -240,6 +240,7 @@ impl Admit for WsAdmit {
 }
 
 /// Runs the opening handshake and, once it succeeds, starts the session.
+#[allow(clippy::too_many_arguments)] // What the listener holds, passed on.
 async fn handshake(
     stream: TcpStream,
     slot: Option<Slot>,
