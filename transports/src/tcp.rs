@@ -78,6 +78,6 @@ pub(crate) fn listener(
         server: server.clone(),
         carries: Carries::Session,
         refusal: tcp_refusal,
-        tls: tls.clone().map(|tls| (tls, crate::tls::Alpn::Plain)),
+        tls: tls.clone().map(|tls| (tls, crate::tls::Alpn::None)),
     })
 }

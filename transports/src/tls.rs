@@ -98,8 +98,10 @@ struct Inner {
     current: Arc<Current>,
     /// HTTP: `h2`, then `http/1.1`.
     http: tokio_rustls::TlsAcceptor,
-    /// WebSocket (an HTTP/1.1 upgrade) and TCP.
-    plain: tokio_rustls::TlsAcceptor,
+    /// WebSocket: an HTTP/1.1 upgrade.
+    websocket: tokio_rustls::TlsAcceptor,
+    /// TCP: no protocol offered, so no HTTP client mistakes it for one.
+    lines: tokio_rustls::TlsAcceptor,
     watching: std::sync::OnceLock<()>,
 }
 
@@ -196,14 +198,16 @@ impl Tls {
         let base = builder.with_cert_resolver(current.clone());
         let mut http = base.clone();
         http.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-        let mut plain = base;
-        plain.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let mut websocket = base.clone();
+        websocket.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let lines = base;
         Ok(Tls {
             inner: Arc::new(Inner {
                 config,
                 current,
                 http: tokio_rustls::TlsAcceptor::from(Arc::new(http)),
-                plain: tokio_rustls::TlsAcceptor::from(Arc::new(plain)),
+                websocket: tokio_rustls::TlsAcceptor::from(Arc::new(websocket)),
+                lines: tokio_rustls::TlsAcceptor::from(Arc::new(lines)),
                 watching: std::sync::OnceLock::new(),
             }),
         })
@@ -254,7 +258,8 @@ impl Tls {
     pub(crate) async fn accept(&self, stream: TcpStream, alpn: Alpn) -> std::io::Result<Accepted> {
         let acceptor = match alpn {
             Alpn::Http => &self.inner.http,
-            Alpn::Plain => &self.inner.plain,
+            Alpn::WebSocket => &self.inner.websocket,
+            Alpn::None => &self.inner.lines,
         };
         match tokio::time::timeout(self.inner.config.handshake_timeout, acceptor.accept(stream))
             .await
@@ -277,8 +282,10 @@ impl Tls {
 pub(crate) enum Alpn {
     /// HTTP/2 and HTTP/1.1.
     Http,
-    /// HTTP/1.1 (a WebSocket upgrade), or none asked (TCP).
-    Plain,
+    /// HTTP/1.1, for the upgrade.
+    WebSocket,
+    /// None (TCP).
+    None,
 }
 
 /// An accepted connection: plain TCP, or TLS over it.

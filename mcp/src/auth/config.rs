@@ -61,6 +61,10 @@ pub struct AuthConfig {
     /// `kid` fetches it again, at most this often).
     #[serde(default = "default_jwks_refresh", with = "humantime_serde")]
     pub jwks_refresh: Duration,
+    /// How long a fetched key set is trusted before it is fetched again
+    /// (a key the issuer dropped stops working then).
+    #[serde(default = "default_jwks_max_age", with = "humantime_serde")]
+    pub jwks_max_age: Duration,
     /// A revocation list: one entry per line, `jti:ID` (a token) or
     /// `sub:SUBJECT` (every token of a subject); `#` starts a comment.
     /// Reloaded when it changes; open streams of a revoked token close.
@@ -77,6 +81,10 @@ fn default_leeway() -> Duration {
 
 fn default_jwks_refresh() -> Duration {
     Duration::from_secs(10)
+}
+
+fn default_jwks_max_age() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_revocation_reload() -> Duration {
@@ -98,6 +106,7 @@ impl AuthConfig {
             scopes_supported: Vec::new(),
             leeway: default_leeway(),
             jwks_refresh: default_jwks_refresh(),
+            jwks_max_age: default_jwks_max_age(),
             revocation_file: None,
             revocation_reload: default_revocation_reload(),
         }

@@ -117,7 +117,7 @@ impl Grant {
         let expiry = async {
             match self.expires {
                 Some(at) => {
-                    let at = at + self.grace;
+                    let at = at.checked_add(self.grace).unwrap_or(at);
                     let left = at
                         .duration_since(SystemTime::now())
                         .unwrap_or(Duration::ZERO);

@@ -20,6 +20,7 @@ use super::AuthError;
 pub(super) struct Keys {
     source: Source,
     refresh: Duration,
+    max_age: Duration,
     /// The keys known now: read by every check, without waiting.
     set: RwLock<Option<Arc<JwkSet>>>,
     /// One fetch at a time; checks that need it wait for it.
@@ -71,6 +72,7 @@ impl Keys {
         Ok(Keys {
             source,
             refresh: config.jwks_refresh,
+            max_age: config.jwks_max_age,
             set: RwLock::new(fixed),
             fetching: Mutex::new(Fetched::default()),
         })
@@ -88,10 +90,24 @@ impl Keys {
         http: &reqwest::Client,
     ) -> Result<DecodingKey, AuthError> {
         let known = || self.set.read().as_ref().and_then(|set| pick(set, kid));
+        let fetchable = !matches!(self.source, Source::Fixed | Source::None);
         if let Some(found) = known() {
-            return found;
+            // A key the issuer has dropped (rotated out, compromised) is
+            // trusted at most `jwks_max_age` longer: past it the set is
+            // fetched again, by one check while the others go on.
+            let stale = self.fetching.try_lock().ok().filter(|state| {
+                fetchable && state.at.is_some_and(|at| at.elapsed() >= self.max_age)
+            });
+            let Some(mut state) = stale else {
+                return found;
+            };
+            if let Err(e) = self.fetch(&mut state, http).await {
+                tracing::warn!(target: "arbor::auth", "the key set could not be fetched again, kept: {e}");
+                return found;
+            }
+            return known().unwrap_or_else(|| Err(AuthError::Invalid(unknown(kid))));
         }
-        if matches!(self.source, Source::Fixed | Source::None) {
+        if !fetchable {
             return Err(AuthError::Invalid(unknown(kid)));
         }
         let mut state = self.fetching.lock().await;
@@ -102,6 +118,15 @@ impl Keys {
         if state.at.is_some_and(|at| at.elapsed() < self.refresh) {
             return Err(AuthError::Invalid(unknown(kid)));
         }
+        self.fetch(&mut state, http).await?;
+        known().unwrap_or_else(|| Err(AuthError::Invalid(unknown(kid))))
+    }
+
+    /// Fetches the set (and, the first time, where the issuer says it
+    /// is). A failure counts as a fetch too: an issuer that is down is
+    /// asked at most once per `jwks_refresh`.
+    async fn fetch(&self, state: &mut Fetched, http: &reqwest::Client) -> Result<(), AuthError> {
+        state.at = Some(Instant::now());
         let url = match (&self.source, &state.url) {
             (Source::Url(url), _) | (Source::Issuer(_), Some(url)) => url.clone(),
             (Source::Issuer(issuer), None) => {
@@ -109,12 +134,11 @@ impl Keys {
                 state.url = Some(url.clone());
                 url
             }
-            (Source::Fixed | Source::None, _) => return Err(AuthError::Invalid(unknown(kid))),
+            (Source::Fixed | Source::None, _) => return Ok(()),
         };
-        state.at = Some(Instant::now());
         let set: JwkSet = get_json(http, &url).await?;
         *self.set.write() = Some(Arc::new(set));
-        known().unwrap_or_else(|| Err(AuthError::Invalid(unknown(kid))))
+        Ok(())
     }
 }
 
@@ -142,14 +166,31 @@ fn pick(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError
 async fn jwks_uri(issuer: &str, http: &reqwest::Client) -> Result<String, AuthError> {
     #[derive(Deserialize)]
     struct Metadata {
+        issuer: Option<String>,
         jwks_uri: String,
     }
+    // RFC 8414 §3.1 puts the well-known path before the issuer's own path;
+    // OpenID Connect Discovery after it.
+    let after_scheme = issuer.find("://").map_or(0, |i| i + 3);
+    let (origin, path) = match issuer[after_scheme..].find('/') {
+        Some(i) => issuer.split_at(after_scheme + i),
+        None => (issuer, ""),
+    };
     let mut last = String::new();
-    for well_known in [
-        "/.well-known/oauth-authorization-server",
-        "/.well-known/openid-configuration",
+    for url in [
+        format!("{origin}/.well-known/oauth-authorization-server{path}"),
+        format!("{issuer}/.well-known/openid-configuration"),
     ] {
-        match get_json::<Metadata>(http, &format!("{issuer}{well_known}")).await {
+        match get_json::<Metadata>(http, &url).await {
+            // Metadata for another issuer vouches for nothing here.
+            Ok(metadata)
+                if metadata
+                    .issuer
+                    .as_deref()
+                    .is_some_and(|i| i.trim_end_matches('/') != issuer) =>
+            {
+                last = format!("{url} names another issuer");
+            }
             Ok(metadata) => return Ok(metadata.jwks_uri),
             Err(e) => last = e.to_string(),
         }

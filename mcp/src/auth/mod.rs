@@ -110,7 +110,6 @@ impl AuthError {
     pub fn oauth_error(&self) -> Option<&'static str> {
         match self {
             AuthError::Missing => None,
-            AuthError::Malformed(_) => Some("invalid_request"),
             _ => Some("invalid_token"),
         }
     }
@@ -173,6 +172,9 @@ struct Inner {
     keys: keys::Keys,
     revocations: revocation::Revocations,
     http: reqwest::Client,
+    /// The resource keys of [`ScopeMap::resources`] that are URIs, in
+    /// their normal form.
+    resources: std::collections::HashMap<String, String>,
     /// The resource keys of [`ScopeMap::resources`] that are templates.
     templates: Vec<(UriTemplate, String)>,
     /// Set once the revocation list is watched.
@@ -186,10 +188,10 @@ struct Claims {
     #[serde(default)]
     exp: Option<u64>,
     #[serde(default)]
-    scope: Option<String>,
-    /// Some issuers list scopes as an array.
+    scope: Option<Scopes>,
+    /// Some issuers name them `scp`, as a string or an array.
     #[serde(default)]
-    scp: Option<Vec<String>>,
+    scp: Option<Scopes>,
     #[serde(default)]
     jti: Option<String>,
     #[serde(default)]
@@ -216,6 +218,23 @@ struct Introspected {
     jti: Option<String>,
     #[serde(default)]
     client_id: Option<String>,
+}
+
+/// Scopes as issuers write them: one space-separated string, or an array.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Scopes {
+    Spaced(String),
+    Listed(Vec<String>),
+}
+
+impl Scopes {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            Scopes::Spaced(all) => all.split_whitespace().map(str::to_string).collect(),
+            Scopes::Listed(all) => all,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -261,12 +280,16 @@ impl Authenticator {
                 "auth: no way to check a token: set `jwks`, `issuer` or `introspection`".into(),
             );
         }
-        let mut templates = Vec::new();
+        let (mut templates, mut resources) = (Vec::new(), std::collections::HashMap::new());
         for (key, scope) in &config.scopes.resources {
             if key.contains('{') {
                 let template = UriTemplate::parse(key)
                     .map_err(|e| format!("auth: scopes.resources {key:?}: {e}"))?;
                 templates.push((template, scope.clone()));
+            } else {
+                let uri = crate::uri::ResourceUri::parse(key)
+                    .map_err(|e| format!("auth: scopes.resources {key:?}: {e}"))?;
+                resources.insert(uri.into_string(), scope.clone());
             }
         }
         let http = reqwest::Client::builder()
@@ -278,6 +301,7 @@ impl Authenticator {
             keys,
             revocations: revocation::Revocations::default(),
             http,
+            resources,
             templates,
             watching: std::sync::OnceLock::new(),
         });
@@ -321,12 +345,16 @@ impl Authenticator {
             (Some(_), _) => self.introspect(token).await?,
             (None, _) => return Err(AuthError::Malformed("not a JWT".into())),
         };
+        let grant = Arc::new(grant);
+        if self.inner.config.revocation_file.is_some() {
+            // Watched before the check: a revocation landing in between
+            // still reaches it.
+            self.inner.revocations.watch(&grant);
+        }
         if self.inner.revocations.names(&grant) {
             metrics::counter!("arbor_auth_refused_total", "reason" => "token_revoked").increment(1);
             return Err(AuthError::Revoked);
         }
-        let grant = Arc::new(grant);
-        self.inner.revocations.watch(&grant);
         Ok(grant)
     }
 
@@ -339,8 +367,9 @@ impl Authenticator {
             return Err(AuthError::Missing);
         };
         let (scheme, token) = header.trim().split_once(' ').unwrap_or((header, ""));
+        // Another scheme carries no bearer token (RFC 6750 §3: no error).
         if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(AuthError::Malformed("not a Bearer token".into()));
+            return Err(AuthError::Missing);
         }
         self.authenticate(token).await
     }
@@ -375,11 +404,14 @@ impl Authenticator {
         // accepts its very second), as a grant ends then.
         if claims
             .exp
-            .is_some_and(|exp| exp + config.leeway.as_secs() <= now_secs())
+            .is_some_and(|exp| exp.saturating_add(config.leeway.as_secs()) <= now_secs())
         {
             return Err(self.refused(&ErrorKind::ExpiredSignature));
         }
-        let scopes = scopes_of(claims.scope.as_deref(), claims.scp);
+        if claims.sub.is_empty() {
+            return Err(self.refused(&ErrorKind::MissingRequiredClaim("sub".into())));
+        }
+        let scopes = scopes_of(claims.scope, claims.scp);
         Ok(Grant::new(claims.sub, scopes, claims.exp.map(at))
             .with_ids(claims.jti, claims.client_id)
             .with_grace(config.leeway))
@@ -432,10 +464,16 @@ impl Authenticator {
         if !answer.active {
             return refused(AuthError::Revoked);
         }
-        if answer.exp.is_some_and(|exp| exp + leeway <= now) {
+        if answer
+            .exp
+            .is_some_and(|exp| exp.saturating_add(leeway) <= now)
+        {
             return refused(AuthError::Expired);
         }
-        if answer.nbf.is_some_and(|nbf| nbf > now + leeway) {
+        if answer
+            .nbf
+            .is_some_and(|nbf| nbf > now.saturating_add(leeway))
+        {
             return refused(AuthError::NotYetValid);
         }
         if let (Some(expected), Some(iss)) = (config.issuer(), &answer.iss) {
@@ -448,39 +486,82 @@ impl Authenticator {
         if !answer.aud.is_some_and(|aud| aud.names(&config.resource)) {
             return refused(AuthError::WrongAudience(config.resource.clone()));
         }
-        let Some(subject) = answer.sub else {
+        let Some(subject) = answer.sub.filter(|s| !s.is_empty()) else {
             return refused(AuthError::Invalid("introspection names no subject".into()));
         };
-        let scopes = scopes_of(answer.scope.as_deref(), None);
+        let scopes = scopes_of(answer.scope.map(Scopes::Spaced), None);
         Ok(Grant::new(subject, scopes, answer.exp.map(at))
             .with_ids(answer.jti, answer.client_id)
             .with_grace(config.leeway))
     }
 
-    /// The scope `method` with `params` needs beyond the required ones, if
-    /// any (a tool's, a prompt's, a resource's).
-    pub fn scope_for(&self, method: Method, params: Option<&Map<String, Value>>) -> Option<&str> {
+    /// The scopes `method` with `params` needs beyond the required ones: a
+    /// tool's, a prompt's, a resource's (read, subscribed, listened to),
+    /// or those of what a completion completes.
+    pub fn scopes_for(&self, method: Method, params: Option<&Map<String, Value>>) -> Vec<&str> {
+        fn one(scope: Option<&String>) -> Vec<&str> {
+            scope.map(String::as_str).into_iter().collect()
+        }
         let scopes = &self.inner.config.scopes;
-        let text = |key: &str| params.and_then(|p| p.get(key)).and_then(Value::as_str);
-        match method {
-            Method::ToolsCall => scopes.tools.get(text("name")?).map(String::as_str),
-            Method::PromptsGet => scopes.prompts.get(text("name")?).map(String::as_str),
-            Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => {
-                self.resource_scope(text("uri")?)
+        let at = |path: &[&str]| {
+            let mut value = params?.get(path[0])?;
+            for key in &path[1..] {
+                value = value.get(key)?;
             }
-            _ => None,
+            Some(value)
+        };
+        let text = |path: &[&str]| at(path).and_then(Value::as_str);
+        match method {
+            Method::ToolsCall => one(text(&["name"]).and_then(|n| scopes.tools.get(n))),
+            Method::PromptsGet => one(text(&["name"]).and_then(|n| scopes.prompts.get(n))),
+            Method::ResourcesRead | Method::ResourcesSubscribe | Method::ResourcesUnsubscribe => {
+                text(&["uri"])
+                    .and_then(|u| self.resource_scope(u))
+                    .into_iter()
+                    .collect()
+            }
+            Method::CompletionComplete => match text(&["ref", "type"]) {
+                Some("ref/prompt") => {
+                    one(text(&["ref", "name"]).and_then(|n| scopes.prompts.get(n)))
+                }
+                Some("ref/resource") => text(&["ref", "uri"])
+                    .and_then(|u| self.template_scope(u).or_else(|| self.resource_scope(u)))
+                    .into_iter()
+                    .collect(),
+                _ => Vec::new(),
+            },
+            Method::SubscriptionsListen => at(&["notifications", "resourceSubscriptions"])
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .filter_map(|u| self.resource_scope(u))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
-    /// The scope a resource needs, by its URI or a template matching it.
+    /// The scope a resource needs, by its URI or a template matching it;
+    /// the URI compared in its normal form (`FILE:///%73ecret` is
+    /// `file:///secret`), as the handlers find resources.
     pub fn resource_scope(&self, uri: &str) -> Option<&str> {
-        if let Some(scope) = self.inner.config.scopes.resources.get(uri) {
+        let normal = crate::uri::ResourceUri::parse(uri).ok()?;
+        if let Some(scope) = self.inner.resources.get(normal.as_str()) {
             return Some(scope);
         }
         self.inner
             .templates
             .iter()
-            .find(|(template, _)| matches!(template.match_uri(uri), Ok(Some(_))))
+            .find(|(template, _)| matches!(template.match_uri(normal.as_str()), Ok(Some(_))))
+            .map(|(_, scope)| scope.as_str())
+    }
+
+    /// The scope of a URI template, by its text.
+    fn template_scope(&self, template: &str) -> Option<&str> {
+        self.inner
+            .templates
+            .iter()
+            .find(|(t, _)| t.as_str() == template)
             .map(|(_, scope)| scope.as_str())
     }
 
@@ -495,7 +576,7 @@ impl Authenticator {
         params: Option<&Map<String, Value>>,
     ) -> Result<(), Denied> {
         let required = self.inner.config.required_scopes.iter().map(String::as_str);
-        for scope in required.chain(self.scope_for(method, params)) {
+        for scope in required.chain(self.scopes_for(method, params)) {
             if !grant.allows(scope) {
                 metrics::counter!("arbor_auth_refused_total", "reason" => "insufficient_scope")
                     .increment(1);
@@ -511,13 +592,14 @@ impl Authenticator {
         let scopes = &self.inner.config.scopes;
         let field = |key: &str| definition.get(key).and_then(Value::as_str).unwrap_or("");
         let needed = match kind {
-            crate::ListKind::Tools => scopes.tools.get(field("name")),
-            crate::ListKind::Prompts => scopes.prompts.get(field("name")),
-            // A resource by its URI, a template by its own text.
-            crate::ListKind::Resources => scopes
-                .resources
-                .get(field("uri"))
-                .or_else(|| scopes.resources.get(field("uriTemplate"))),
+            crate::ListKind::Tools => scopes.tools.get(field("name")).map(String::as_str),
+            crate::ListKind::Prompts => scopes.prompts.get(field("name")).map(String::as_str),
+            // A resource as a read of it is checked, a template by its own
+            // text.
+            crate::ListKind::Resources => match definition.get("uri") {
+                Some(_) => self.resource_scope(field("uri")),
+                None => self.template_scope(field("uriTemplate")),
+            },
         };
         needed.is_none_or(|scope| grant.allows(scope))
     }
@@ -572,18 +654,19 @@ impl Authenticator {
     }
 }
 
-fn scopes_of(scope: Option<&str>, scp: Option<Vec<String>>) -> Vec<String> {
-    let mut all: Vec<String> = scope
-        .unwrap_or("")
-        .split_whitespace()
-        .map(str::to_string)
-        .collect();
-    all.extend(scp.unwrap_or_default());
-    all
+fn scopes_of(scope: Option<Scopes>, scp: Option<Scopes>) -> Vec<String> {
+    scope
+        .into_iter()
+        .chain(scp)
+        .flat_map(Scopes::into_vec)
+        .collect()
 }
 
+/// `secs` after the epoch, clamped where `SystemTime` ends.
 fn at(secs: u64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(secs)
+    UNIX_EPOCH
+        .checked_add(Duration::from_secs(secs))
+        .unwrap_or(UNIX_EPOCH + Duration::from_secs(u64::from(u32::MAX) * 64))
 }
 
 fn now_secs() -> u64 {
@@ -604,4 +687,70 @@ fn form_escape(token: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn auth() -> Authenticator {
+        let mut config = AuthConfig::new("https://mcp.test/mcp", "https://issuer.test");
+        config.jwks = Some(JwksSource::Url("http://127.0.0.1:9/jwks".into()));
+        config
+            .scopes
+            .resources
+            .insert("file:///secret".into(), "files".into());
+        config
+            .scopes
+            .resources
+            .insert("notes://{id}".into(), "notes".into());
+        config.scopes.prompts.insert("draft".into(), "write".into());
+        Authenticator::new(config).unwrap()
+    }
+
+    fn params(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn a_resource_scope_holds_however_its_uri_is_spelled_and_wherever_it_is_named() {
+        let auth = auth();
+        for spelled in [
+            "file:///secret",
+            "FILE:///secret",
+            "file:///%73ecret",
+            "file:///./secret",
+        ] {
+            assert_eq!(auth.resource_scope(spelled), Some("files"), "{spelled}");
+        }
+        let read = params(json!({"uri": "FILE:///secret"}));
+        assert_eq!(
+            auth.scopes_for(Method::ResourcesRead, Some(&read)),
+            ["files"]
+        );
+        let complete = params(json!({"ref": {"type": "ref/prompt", "name": "draft"}}));
+        assert_eq!(
+            auth.scopes_for(Method::CompletionComplete, Some(&complete)),
+            ["write"]
+        );
+        let complete = params(json!({"ref": {"type": "ref/resource", "uri": "notes://{id}"}}));
+        assert_eq!(
+            auth.scopes_for(Method::CompletionComplete, Some(&complete)),
+            ["notes"]
+        );
+        let listen = params(
+            json!({"notifications": {"resourceSubscriptions": ["file:///secret", "notes://7"]}}),
+        );
+        assert_eq!(
+            auth.scopes_for(Method::SubscriptionsListen, Some(&listen)),
+            ["files", "notes"]
+        );
+        let grant = Grant::new("alice", [], None);
+        let listed = json!({"uri": "notes://7", "name": "n"});
+        assert!(!auth.shows(&grant, crate::ListKind::Resources, &listed));
+        assert!(auth
+            .permits(&grant, Method::SubscriptionsListen, Some(&listen))
+            .is_err());
+    }
 }

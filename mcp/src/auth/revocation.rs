@@ -16,7 +16,8 @@ use super::Grant;
 #[derive(Debug, Default)]
 pub(super) struct Revocations {
     revoked: RwLock<HashSet<String>>,
-    /// Live grants by `jti:` and `sub:` entry; dead ones pruned as found.
+    /// Live grants by `jti:` and `sub:` entry; dead ones pruned at each
+    /// reload tick.
     live: Mutex<HashMap<String, Vec<Weak<Grant>>>>,
 }
 
@@ -65,18 +66,27 @@ impl Revocations {
                 }
             }
         }
-        live.retain(|_, holders| {
+        drop(live);
+        self.prune();
+        revoked
+    }
+
+    /// Forgets the grants nobody holds any more.
+    pub(super) fn prune(&self) {
+        self.live.lock().retain(|_, holders| {
             holders.retain(|g| g.strong_count() > 0);
             !holders.is_empty()
         });
-        revoked
     }
 }
 
 /// Parses a revocation list.
 pub(super) fn parse(text: &str) -> HashSet<String> {
+    // `#` starts a comment at the start of a line or after a space, so an
+    // id may hold one.
     text.lines()
-        .map(|line| line.split('#').next().unwrap_or("").trim())
+        .map(|line| line.split(" #").next().unwrap_or("").trim())
+        .filter(|line| !line.starts_with('#'))
         .filter(|line| line.starts_with("jti:") || line.starts_with("sub:"))
         .map(str::to_string)
         .collect()
@@ -85,6 +95,8 @@ pub(super) fn parse(text: &str) -> HashSet<String> {
 /// Reads the list at `path` into `into` now, then again whenever the file
 /// changes, until `into` is dropped. A file that cannot be read keeps the
 /// list as it was (and says so): a revocation is never undone by an error.
+/// Write the file whole (a new file renamed over it): a read half-way
+/// through a write would see the list cut short.
 pub(super) fn reload(path: PathBuf, every: Duration, into: Weak<super::Inner>) {
     tokio::spawn(async move {
         let mut seen: Option<(SystemTime, u64)> = None;
@@ -109,6 +121,7 @@ pub(super) fn reload(path: PathBuf, every: Duration, into: Weak<super::Inner>) {
                     }
                 }
             }
+            inner.revocations.prune();
             drop(inner);
             tokio::time::sleep(every).await;
         }

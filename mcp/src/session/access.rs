@@ -114,10 +114,9 @@ impl Session {
         auth: &Authenticator,
         request: &Request,
     ) -> Result<(), ErrorObject> {
+        // Not even `ping` before a token: it would keep a connection that
+        // never authenticates alive.
         let method = request.method.parse::<Method>().ok();
-        if method == Some(Method::Ping) {
-            return Ok(());
-        }
         let denied = match &self.access {
             Access::Granted { grant, .. } => match method {
                 Some(method) => auth.permits(grant, method, request.params.as_ref()),
@@ -138,6 +137,15 @@ impl Session {
         request: Request,
         ctx: &Context<Self>,
     ) {
+        if let RateChecks::ByTransport(_) = self.rate {
+            // HTTP: the MCP spec puts the token in the header of every
+            // request, never in a body.
+            let error = ErrorObject::new(
+                crate::jsonrpc::code::INVALID_REQUEST,
+                "over HTTP the token goes in the Authorization header",
+            );
+            return self.respond(Some(request.id), Err(error)).await;
+        }
         let token = request
             .params
             .as_ref()
@@ -186,6 +194,19 @@ impl Session {
             ctx.stop(ExitReason::shutdown_with(format!(
                 "{ACCESS_ENDED}: {}",
                 ending.reason()
+            )));
+        }
+    }
+}
+
+impl Session {
+    /// The time to authenticate has passed: a connection that is its
+    /// session and still sent no valid token is closed.
+    pub(super) fn auth_deadline(&mut self, ctx: &mut Context<Self>) {
+        if let (Access::Awaiting, RateChecks::BySession(_)) = (&self.access, self.rate) {
+            tracing::info!(target: "arbor::auth", "no token within the initialization timeout");
+            ctx.stop(ExitReason::shutdown_with(format!(
+                "{ACCESS_ENDED}: no token"
             )));
         }
     }

@@ -184,6 +184,8 @@ pub enum SessionMsg {
     /// The transport read a token for the whole connection (a WebSocket's
     /// upgrade request): the session's access, before any message.
     Authorize(std::sync::Arc<crate::auth::Grant>),
+    /// The time to authenticate (the initialization timeout) has passed.
+    AuthDeadline,
     /// A grant the session held has ended ([`crate::auth`]).
     AccessEnded(std::sync::Arc<crate::auth::Grant>, crate::auth::Ending),
 }
@@ -236,6 +238,11 @@ pub async fn start_session(
     let options = SpawnOptions {
         mailbox_capacity: server.config().session_mailbox.max(1),
     };
+    // A connection must show a token as soon as it must initialize.
+    let auth_deadline = match (server.auth(), rate) {
+        (Some(_), RateChecks::BySession(_)) => Some(server.config().init_timeout),
+        _ => None,
+    };
     let session = spawn_with(
         Session {
             server,
@@ -255,6 +262,9 @@ pub async fn start_session(
     .await?;
     outbox.bind(session.process());
     account.bind(session.process());
+    if let Some(after) = auth_deadline {
+        arbor_runtime::timer::send_after(after, session.clone(), SessionMsg::AuthDeadline);
+    }
     Ok(session)
 }
 
@@ -314,6 +324,7 @@ impl Actor for Session {
             }
             SessionMsg::ServerRequestExpired(id) => self.server_request_expired(id).await,
             SessionMsg::AccessEnded(grant, ending) => self.access_ended(&grant, ending, ctx),
+            SessionMsg::AuthDeadline => self.auth_deadline(ctx),
             SessionMsg::Authorize(grant) => {
                 if let Err(denied) = self.authorize(grant, ctx) {
                     tracing::warn!(target: "arbor::auth", "token refused: {denied}");

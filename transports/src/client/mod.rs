@@ -80,7 +80,7 @@ where
     R: tokio::io::AsyncRead + Send + Unpin + 'static,
     W: tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     let Some(token) = token else {
         return Ok((Box::new(read), Box::new(write)));
     };
@@ -89,13 +89,16 @@ where
     write.write_all(format!("{request}\n").as_bytes()).await?;
     let mut read = tokio::io::BufReader::new(read);
     let mut answer = String::new();
-    read.read_line(&mut answer).await?;
-    let answer: serde_json::Value = serde_json::from_str(&answer).unwrap_or_default();
+    // One answer line, bounded: a server that sends more is not arbor.
+    (&mut read).take(64 << 10).read_line(&mut answer).await?;
+    let refused = |why: String| std::io::Error::new(std::io::ErrorKind::PermissionDenied, why);
+    let answer: serde_json::Value = serde_json::from_str(&answer)
+        .map_err(|e| refused(format!("no answer to the token: {e}")))?;
     if let Some(error) = answer.get("error") {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::PermissionDenied,
-            format!("token refused: {error}"),
-        ));
+        return Err(refused(format!("token refused: {error}")));
+    }
+    if answer.get("result").is_none() {
+        return Err(refused(format!("no answer to the token: {answer}")));
     }
     Ok((Box::new(read), Box::new(write)))
 }

@@ -834,7 +834,10 @@ pub(crate) async fn serve_tls(
         .http2()
         .timer(hyper_util::rt::TokioTimer::new())
         .max_header_list_size(u32::try_from(config.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        // A connection whose peer is gone is found out and closed.
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
     let builder = if h2 {
         builder.http2_only()
     } else {

@@ -256,7 +256,7 @@ async fn handshake(
         let stream = match &tls {
             None => crate::tls::Accepted::Plain(stream),
             Some(tls) => tls
-                .accept(stream, crate::tls::Alpn::Plain)
+                .accept(stream, crate::tls::Alpn::WebSocket)
                 .await
                 .map_err(handshake::Failed::Gone)?,
         };
