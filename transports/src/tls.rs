@@ -129,7 +129,7 @@ impl ResolvesServerCert for Current {
 /// a toolchain. rustls marks it deprecated for lacking post-quantum key
 /// exchange, which arbor does not offer yet.
 #[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+pub(crate) fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::tls::provider;
+
 /// What the client trusts and shows. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct ClientTls {
@@ -21,12 +23,6 @@ pub enum Trust<'a> {
     System,
     /// Only the CA certificates in this PEM file.
     Ca(&'a Path),
-}
-
-/// *ring*, as the server's side (see `crate::tls`).
-#[allow(deprecated)]
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 impl ClientTls {

@@ -764,17 +764,7 @@ async fn hyper_serves(
         config,
         ..
     } = conn;
-    // Each request learns when its connection is shut down.
-    let service = hyper::service::service_fn(
-        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(Closing(closing_rx.clone()));
-            if let Some(client) = client {
-                request.extensions_mut().insert(client);
-            }
-            let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, request).await }
-        },
-    );
+    let service = routed(router, closing_rx, client);
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(hyper_util::rt::TokioTimer::new())
@@ -799,6 +789,30 @@ async fn hyper_serves(
     }
 }
 
+/// The router as hyper's service: each request learns its client and when
+/// its connection is shut down.
+fn routed(
+    router: Router,
+    closing: watch::Receiver<bool>,
+    client: Option<ClientAddress>,
+) -> impl hyper::service::Service<
+    axum::http::Request<hyper::body::Incoming>,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future = impl std::future::Future<Output = Result<Response, std::convert::Infallible>> + Send,
+> + Clone {
+    hyper::service::service_fn(
+        move |mut request: axum::http::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(Closing(closing.clone()));
+            if let Some(client) = client {
+                request.extensions_mut().insert(client);
+            }
+            let mut router = router.clone();
+            async move { tower_service::Service::call(&mut router, request).await }
+        },
+    )
+}
+
 /// Serves a TLS connection with hyper: HTTP/2 when the client chose it by
 /// ALPN, HTTP/1.1 otherwise, each request told its client and when the
 /// connection closes, as [`serve`] tells them.
@@ -812,16 +826,7 @@ pub(crate) async fn serve_tls(
     let (closing, closing_rx) = watch::channel(false);
     let client = stream.peer_addr().ok().map(|a| ClientAddress(a.ip()));
     let h2 = stream.is_h2();
-    let service = hyper::service::service_fn(
-        move |mut request: axum::http::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(Closing(closing_rx.clone()));
-            if let Some(client) = client {
-                request.extensions_mut().insert(client);
-            }
-            let mut router = router.clone();
-            async move { tower_service::Service::call(&mut router, request).await }
-        },
-    );
+    let service = routed(router, closing_rx, client);
     let mut builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
     builder
