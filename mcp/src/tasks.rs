@@ -8,6 +8,11 @@
 //! `tasks/update` and stops it with `tasks/cancel`. Tasks live in the
 //! server, not the connection, so any connection (or instance sharing the
 //! store) may poll them; each is kept for its `ttlMs` from creation.
+//!
+//! When the server checks tokens, a task is its creator's alone
+//! ([`Holder`]): another subject's `tasks/*` is answered as for an unknown
+//! task, so ids are no capability, and a token that has since lost the
+//! tool's scope is refused with the scopes to step up to.
 
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
@@ -17,8 +22,9 @@ use serde_json::{json, Map, Value};
 use tokio::sync::{mpsc, watch};
 use tokio::task::AbortHandle;
 
+use crate::auth::{AuthError, Denied, Grant};
 use crate::jsonrpc::ErrorObject;
-use crate::model::{LegacyTaskView, TaskState, TaskView};
+use crate::model::{LegacyTaskView, Method, TaskState, TaskView};
 
 /// The extension's identifier, as declared in capabilities.
 pub const EXTENSION: &str = "io.modelcontextprotocol/tasks";
@@ -70,7 +76,84 @@ impl Status {
     }
 }
 
+/// Who may follow a task.
+#[derive(Debug)]
+pub(crate) enum Holder {
+    /// Anyone who knows its id: the server checks no tokens (or the store
+    /// is a client's).
+    Anyone,
+    /// The subject whose call made it, while its token holds `needs`: the
+    /// scopes that call needed.
+    Subject { subject: String, needs: Vec<String> },
+}
+
+impl Holder {
+    /// The holder of a task that `tools/call` with `params` makes under
+    /// `grant`.
+    ///
+    /// # Errors
+    /// `-32034` when the server checks tokens and there is no grant (the
+    /// call itself fails closed too).
+    pub(crate) fn of(
+        server: &crate::server::McpServer,
+        grant: Option<&Grant>,
+        params: &Map<String, Value>,
+    ) -> Result<Holder, ErrorObject> {
+        let Some(auth) = server.auth() else {
+            return Ok(Holder::Anyone);
+        };
+        let Some(grant) = grant else {
+            return Err(Denied::Unauthenticated(AuthError::Missing).error(auth, None));
+        };
+        let required = auth.config().required_scopes.iter().map(String::as_str);
+        let needs = required
+            .chain(auth.scopes_for(Method::ToolsCall, Some(params)))
+            .map(str::to_string)
+            .collect();
+        Ok(Holder::Subject {
+            subject: grant.subject().to_string(),
+            needs,
+        })
+    }
+
+    /// Whether `by` may follow task `id`.
+    ///
+    /// # Errors
+    /// The unknown-task error for anyone but the subject; `-32035` naming
+    /// the scopes when its token lacks one.
+    fn admits(&self, id: &str, by: Option<&Grant>) -> Result<(), ErrorObject> {
+        let Holder::Subject { subject, needs } = self else {
+            return Ok(());
+        };
+        match by {
+            Some(grant) if grant.subject() == subject => {
+                if let Some(lacking) = needs.iter().find(|s| !grant.allows(s)) {
+                    metrics::counter!("arbor_auth_refused_total", "reason" => "insufficient_scope")
+                        .increment(1);
+                    let denied = Denied::InsufficientScope(lacking.clone());
+                    return Err(ErrorObject::new(
+                        crate::jsonrpc::code::FORBIDDEN,
+                        denied.to_string(),
+                    )
+                    .with_data(json!({
+                        "reason": "insufficient_scope",
+                        "scope": needs.join(" "),
+                        "taskId": id,
+                    })));
+                }
+                Ok(())
+            }
+            _ => {
+                metrics::counter!("arbor_auth_refused_total", "reason" => "other_subject")
+                    .increment(1);
+                Err(unknown(id))
+            }
+        }
+    }
+}
+
 struct Task {
+    holder: Holder,
     created: SystemTime,
     updated: SystemTime,
     status: Status,
@@ -99,17 +182,19 @@ impl TaskStore {
         }
     }
 
-    /// A new task, working, kept within the store's limit; its id and its
-    /// view (in 2025-11-25's names when `legacy`). `answers` takes what
-    /// `tasks/update` delivers.
+    /// A new task of `holder`'s, working, kept within the store's limit;
+    /// its id and its view (in 2025-11-25's names when `legacy`).
+    /// `answers` takes what `tasks/update` delivers.
     pub(crate) fn create(
         &self,
+        holder: Holder,
         answers: Option<mpsc::Sender<Map<String, Value>>>,
         legacy: bool,
     ) -> Result<(String, Value), ErrorObject> {
         let id = format!("{:032x}", rand::random::<u128>());
         let now = SystemTime::now();
         let task = Task {
+            holder,
             created: now,
             updated: now,
             status: Status::Working,
@@ -164,6 +249,19 @@ impl TaskStore {
         });
     }
 
+    /// The live task `id`, if `by` may follow it.
+    fn held<'a>(
+        &self,
+        tasks: &'a mut HashMap<String, Task>,
+        id: &str,
+        by: Option<&Grant>,
+    ) -> Result<&'a mut Task, ErrorObject> {
+        self.sweep(tasks);
+        let task = tasks.get_mut(id).ok_or_else(|| unknown(id))?;
+        task.holder.admits(id, by)?;
+        Ok(task)
+    }
+
     fn stamps(task: &Task) -> (String, String) {
         (
             humantime::format_rfc3339_millis(task.created).to_string(),
@@ -214,11 +312,10 @@ impl TaskStore {
         }
     }
 
-    /// `tasks/get`.
-    pub(crate) fn get(&self, id: &str) -> Result<Value, ErrorObject> {
+    /// `tasks/get` by `by`.
+    pub(crate) fn get(&self, id: &str, by: Option<&Grant>) -> Result<Value, ErrorObject> {
         let mut tasks = self.tasks.lock();
-        self.sweep(&mut tasks);
-        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        let task = self.held(&mut tasks, id, by)?;
         Ok(self.view(id, task, true))
     }
 
@@ -227,10 +324,10 @@ impl TaskStore {
         &self,
         id: &str,
         responses: Map<String, Value>,
+        by: Option<&Grant>,
     ) -> Result<Value, ErrorObject> {
         let mut tasks = self.tasks.lock();
-        self.sweep(&mut tasks);
-        let task = tasks.get_mut(id).ok_or_else(|| unknown(id))?;
+        let task = self.held(&mut tasks, id, by)?;
         let Some(answers) = &task.answers else {
             return Ok(json!({}));
         };
@@ -254,10 +351,9 @@ impl TaskStore {
     }
 
     /// `tasks/cancel`: stops the task; acknowledged for finished tasks too.
-    pub(crate) fn cancel(&self, id: &str) -> Result<Value, ErrorObject> {
+    pub(crate) fn cancel(&self, id: &str, by: Option<&Grant>) -> Result<Value, ErrorObject> {
         let mut tasks = self.tasks.lock();
-        self.sweep(&mut tasks);
-        let task = tasks.get_mut(id).ok_or_else(|| unknown(id))?;
+        let task = self.held(&mut tasks, id, by)?;
         if !task.status.terminal() {
             if let Some(run) = task.run.take() {
                 run.abort();
@@ -290,19 +386,17 @@ impl TaskStore {
     }
 
     /// `tasks/get` (2025-11-25).
-    pub(crate) fn legacy_get(&self, id: &str) -> Result<Value, ErrorObject> {
+    pub(crate) fn legacy_get(&self, id: &str, by: Option<&Grant>) -> Result<Value, ErrorObject> {
         let mut tasks = self.tasks.lock();
-        self.sweep(&mut tasks);
-        let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+        let task = self.held(&mut tasks, id, by)?;
         Ok(self.legacy_view(id, task))
     }
 
     /// `tasks/cancel` (2025-11-25): a finished task cannot be cancelled.
-    pub(crate) fn legacy_cancel(&self, id: &str) -> Result<Value, ErrorObject> {
+    pub(crate) fn legacy_cancel(&self, id: &str, by: Option<&Grant>) -> Result<Value, ErrorObject> {
         {
             let mut tasks = self.tasks.lock();
-            self.sweep(&mut tasks);
-            let task = tasks.get(id).ok_or_else(|| unknown(id))?;
+            let task = self.held(&mut tasks, id, by)?;
             if task.status.terminal() {
                 return Err(
                     ErrorObject::invalid_params(format!("task {id} has already finished"))
@@ -310,8 +404,8 @@ impl TaskStore {
                 );
             }
         }
-        self.cancel(id)?;
-        self.legacy_get(id)
+        self.cancel(id, by)?;
+        self.legacy_get(id, by)
     }
 
     /// Runs a 2025-11-25 task's `work` to its end and records how it ended
@@ -339,31 +433,33 @@ impl TaskStore {
     /// (a client's): every live task.
     pub(crate) fn legacy_list_all(&self) -> Value {
         let ids: Vec<String> = self.tasks.lock().keys().cloned().collect();
-        self.legacy_list(&ids)
+        self.legacy_list(&ids, None)
     }
 
-    /// `tasks/list` (2025-11-25): the live tasks among `ids`.
-    pub(crate) fn legacy_list(&self, ids: &[String]) -> Value {
+    /// `tasks/list` (2025-11-25): the live tasks among `ids` that `by` may
+    /// follow.
+    pub(crate) fn legacy_list(&self, ids: &[String], by: Option<&Grant>) -> Value {
         let mut tasks = self.tasks.lock();
         self.sweep(&mut tasks);
         let list: Vec<Value> = ids
             .iter()
-            .filter_map(|id| tasks.get(id).map(|t| self.legacy_view(id, t)))
+            .filter_map(|id| tasks.get(id).map(|t| (id, t)))
+            .filter(|(id, t)| t.holder.admits(id, by).is_ok())
+            .map(|(id, t)| self.legacy_view(id, t))
             .collect();
         json!({ "tasks": list })
     }
 
     /// `tasks/result` (2025-11-25): waits until the task has finished and
     /// answers with its outcome.
-    pub(crate) async fn legacy_result(&self, id: &str) -> Result<Value, ErrorObject> {
+    pub(crate) async fn legacy_result(
+        &self,
+        id: &str,
+        by: Option<&Grant>,
+    ) -> Result<Value, ErrorObject> {
         let mut finished = {
             let mut tasks = self.tasks.lock();
-            self.sweep(&mut tasks);
-            tasks
-                .get(id)
-                .ok_or_else(|| unknown(id))?
-                .finished
-                .subscribe()
+            self.held(&mut tasks, id, by)?.finished.subscribe()
         };
         let _ = finished.wait_for(|done| *done).await;
         let tasks = self.tasks.lock();

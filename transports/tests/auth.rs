@@ -3,7 +3,7 @@
 //! valid, wrong-audience, wrong-issuer and foreign-key tokens; scopes that
 //! filter lists and ask for step-up (403); a session bound to its subject
 //! and carried on by a rotated token; revocation and expiry closing open
-//! streams on HTTP, TCP and WebSocket.
+//! streams on HTTP, TCP and WebSocket; tasks their creator's alone.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod http_support;
@@ -116,6 +116,10 @@ fn jti(token: &str) -> String {
 /// needing `files`; every request needs `mcp`. No leeway, a revocation
 /// list checked every 100 ms.
 fn server(jwks: PathBuf, revocations: Option<PathBuf>) -> McpServer {
+    builder(auth_config(jwks, revocations)).build().unwrap()
+}
+
+fn auth_config(jwks: PathBuf, revocations: Option<PathBuf>) -> AuthConfig {
     let mut auth = AuthConfig::new(RESOURCE, ISSUER);
     auth.jwks = Some(JwksSource::File(jwks));
     auth.required_scopes = vec!["mcp".into()];
@@ -126,6 +130,10 @@ fn server(jwks: PathBuf, revocations: Option<PathBuf>) -> McpServer {
     auth.leeway = Duration::ZERO;
     auth.revocation_file = revocations;
     auth.revocation_reload = Duration::from_millis(100);
+    auth
+}
+
+fn builder(auth: AuthConfig) -> ServerBuilder {
     ServerBuilder::new("auth-test", "1")
         .config(ServerConfig {
             auth: Some(auth),
@@ -138,8 +146,6 @@ fn server(jwks: PathBuf, revocations: Option<PathBuf>) -> McpServer {
         .tool(Tool::new("admin"), |(), _ctx| async move {
             Ok(CallToolResult::text("done"))
         })
-        .build()
-        .unwrap()
 }
 
 fn bearer(token: &str) -> String {
@@ -153,13 +159,22 @@ async fn modern(
     method: &str,
     params: Value,
 ) -> http_support::Reply {
-    let body = modern_request(json!(1), method, params.clone());
+    let mut body = modern_request(json!(1), method, params.clone());
+    // A `_meta` of the caller's adds to the era's.
+    if let Some(Value::Object(extra)) = params.get("_meta") {
+        for (k, v) in extra {
+            body["params"]["_meta"][k] = v.clone();
+        }
+    }
     let auth = token.map(bearer);
     let mut headers = post_headers(&[
         ("MCP-Protocol-Version", "2026-07-28"),
         ("Mcp-Method", method),
     ]);
-    let name = params["name"].as_str().map(str::to_string);
+    // `Mcp-Name` names the tool, or the task a `tasks/*` follows.
+    let name = (params["name"].as_str())
+        .or(params["taskId"].as_str())
+        .map(str::to_string);
     if let Some(name) = &name {
         headers.push(("Mcp-Name", name));
     }
@@ -821,4 +836,127 @@ async fn opaque_tokens_are_introspected() {
     assert_eq!(refused.status(), 403);
     tree.shutdown().await;
     live.serving.abort();
+}
+
+/// The tasks extension declared in a 2026-07-28 request's `_meta`.
+fn with_tasks(mut params: Value) -> Value {
+    params["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"extensions": {"io.modelcontextprotocol/tasks": {}}});
+    params
+}
+
+/// `job` runs as a task for 300 ms and needs the scope `jobs`.
+fn task_server(jwks: PathBuf) -> McpServer {
+    let mut auth = auth_config(jwks, None);
+    auth.scopes.tools.insert("job".into(), "jobs".into());
+    builder(auth)
+        .tool(
+            Tool::new("job").task_support(arbor_mcp::tasks::TaskSupport::Optional),
+            |(), ctx| async move {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                let who = ctx.grant().map(|g| g.subject().to_string());
+                Ok(CallToolResult::text(who.unwrap_or_default()))
+            },
+        )
+        .build()
+        .unwrap()
+}
+
+/// A JSON-RPC request of id 9 in a handshake-era session.
+fn rpc(method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": 9, "method": method, "params": params})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_is_its_creators_alone() {
+    let dir = scratch();
+    let issuer = Issuer::new("k1");
+    let (tree, endpoints) = start(
+        task_server(Issuer::jwks(&dir, &[&issuer])),
+        TransportConfig::default(),
+    )
+    .await
+    .unwrap();
+    let http = endpoints.http.unwrap();
+    let alice = issuer.token("alice", json!({"scope": "mcp jobs"}));
+    let bob = issuer.token("bob", json!({"scope": "mcp jobs"}));
+
+    // 2026-07-28: the call becomes a task of alice's.
+    let job = with_tasks(json!({"name": "job", "arguments": {}}));
+    let created = modern(http, Some(&alice), "tools/call", job).await.json();
+    assert_eq!(created["result"]["resultType"], "task", "{created}");
+    let task = created["result"]["taskId"].as_str().unwrap().to_string();
+    let of_task = || with_tasks(json!({"taskId": task}));
+    // To bob it is as if it did not exist: no get, no cancel, no update.
+    let missing = modern(
+        http,
+        Some(&bob),
+        "tasks/get",
+        with_tasks(json!({"taskId": "f00"})),
+    )
+    .await
+    .json();
+    assert_eq!(missing["error"]["code"], -32602, "{missing}");
+    for method in ["tasks/get", "tasks/cancel"] {
+        let refused = modern(http, Some(&bob), method, of_task()).await.json();
+        assert_eq!(refused["error"]["code"], -32602, "{method}: {refused}");
+        assert_eq!(
+            refused["error"]["message"],
+            format!("unknown task: {task}"),
+            "{method}"
+        );
+    }
+    let mut update = of_task();
+    update["inputResponses"] = json!({"x": {"action": "accept"}});
+    let refused = modern(http, Some(&bob), "tasks/update", update)
+        .await
+        .json();
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    // Alice with a token that lost the tool's scope: told what to step up to.
+    let narrowed = issuer.token("alice", json!({}));
+    let refused = modern(http, Some(&narrowed), "tasks/get", of_task())
+        .await
+        .json();
+    assert_eq!(refused["error"]["code"], -32035, "{refused}");
+    assert_eq!(refused["error"]["data"]["scope"], "mcp jobs");
+    // Her own token follows it to its end: bob's cancel did nothing.
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        done = modern(http, Some(&alice), "tasks/get", of_task())
+            .await
+            .json();
+        if done["result"]["status"] != "working" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["result"]["status"], "completed", "{done}");
+    assert_eq!(done["result"]["result"]["content"][0]["text"], "alice");
+
+    // 2025-11-25: a task made in alice's session is unknown in bob's.
+    let (mine, theirs) = (initialize(http, &alice).await, initialize(http, &bob).await);
+    let call = rpc(
+        "tools/call",
+        json!({"name": "job", "arguments": {}, "task": {}}),
+    );
+    let created = answer(&in_session(http, &mine, &alice, &call).await);
+    let legacy = created["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created}"))
+        .to_string();
+    for method in ["tasks/get", "tasks/result", "tasks/cancel"] {
+        let asked = rpc(method, json!({"taskId": legacy}));
+        let refused = answer(&in_session(http, &theirs, &bob, &asked).await);
+        assert_eq!(
+            refused["error"]["message"],
+            format!("unknown task: {legacy}"),
+            "{method}: {refused}"
+        );
+    }
+    let listed = answer(&in_session(http, &mine, &alice, &rpc("tasks/list", json!({}))).await);
+    assert_eq!(listed["result"]["tasks"][0]["taskId"], legacy.as_str());
+    let result = rpc("tasks/result", json!({"taskId": legacy}));
+    let done = answer(&in_session(http, &mine, &alice, &result).await);
+    assert_eq!(done["result"]["content"][0]["text"], "alice", "{done}");
+    tree.shutdown().await;
 }

@@ -13,7 +13,7 @@ use super::config::ClientConfig;
 use super::handlers::ClientHandlers;
 use crate::jsonrpc::ErrorObject;
 use crate::model::params::{parse, TaskParams};
-use crate::tasks::TaskStore;
+use crate::tasks::{Holder, TaskStore};
 
 /// The tasks a client runs for its server.
 pub(crate) struct TaskAnswers {
@@ -44,9 +44,9 @@ impl TaskAnswers {
             "tasks/get" | "tasks/result" | "tasks/cancel" => {
                 let TaskParams { task_id } = parse(params)?;
                 match method {
-                    "tasks/get" => self.store.legacy_get(&task_id),
-                    "tasks/result" => self.store.legacy_result(&task_id).await,
-                    _ => self.store.legacy_cancel(&task_id),
+                    "tasks/get" => self.store.legacy_get(&task_id, None),
+                    "tasks/result" => self.store.legacy_result(&task_id, None).await,
+                    _ => self.store.legacy_cancel(&task_id, None),
                 }
             }
             _ if params.contains_key("task") && handlers.runs_as_task(method) => {
@@ -66,7 +66,7 @@ impl TaskAnswers {
         // Refused before a task is made for it: a flood gets `-32029`s, not
         // a store of failed tasks.
         handlers.admit(&method)?;
-        let (id, view) = self.store.create(None, true)?;
+        let (id, view) = self.store.create(Holder::Anyone, None, true)?;
         let (store, task_id) = (self.store.clone(), id.clone());
         let run = tokio::spawn(async move {
             let work = handlers.run(&method, Value::Object(params));

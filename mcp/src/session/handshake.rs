@@ -222,19 +222,25 @@ impl Session {
                 let task = parse::<TaskParams>(request.params.clone().unwrap_or_default())
                     .map(|p| p.task_id);
                 let store = self.server.tasks();
+                let grant = self.access.grant();
                 let outcome = match (method, task) {
-                    (Method::TasksList, _) => Ok(store.legacy_list(match &self.state {
-                        Lifecycle::Handshake(h) => h.legacy_tasks.as_slice(),
-                        _ => &[],
-                    })),
-                    (Method::TasksGet, Ok(task)) => store.legacy_get(&task),
-                    (Method::TasksCancel, Ok(task)) => store.legacy_cancel(&task),
+                    (Method::TasksList, _) => Ok(store.legacy_list(
+                        match &self.state {
+                            Lifecycle::Handshake(h) => h.legacy_tasks.as_slice(),
+                            _ => &[],
+                        },
+                        grant.as_deref(),
+                    )),
+                    (Method::TasksGet, Ok(task)) => store.legacy_get(&task, grant.as_deref()),
+                    (Method::TasksCancel, Ok(task)) => store.legacy_cancel(&task, grant.as_deref()),
                     (Method::TasksResult, Ok(task)) => {
                         if let Err(error) = self.admit(&request.id) {
                             return self.respond(Some(request.id), Err(error)).await;
                         }
                         let server = self.server.clone();
-                        let work = async move { server.tasks().legacy_result(&task).await };
+                        let work = async move {
+                            server.tasks().legacy_result(&task, grant.as_deref()).await
+                        };
                         let trace = request
                             .params
                             .as_ref()

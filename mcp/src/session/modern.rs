@@ -176,13 +176,15 @@ impl Session {
         }
         let params = request.params.clone().unwrap_or_default();
         let store = self.server.tasks();
+        let grant = self.access.grant();
+        let by = grant.as_deref();
         match method {
             Method::TasksGet | Method::TasksCancel => {
                 let TaskParams { task_id } = parse(params)?;
                 if method == Method::TasksGet {
-                    store.get(&task_id)
+                    store.get(&task_id, by)
                 } else {
-                    store.cancel(&task_id)
+                    store.cancel(&task_id, by)
                 }
             }
             _ => {
@@ -190,7 +192,7 @@ impl Session {
                     task_id,
                     input_responses,
                 } = parse(params)?;
-                store.update(&task_id, input_responses)
+                store.update(&task_id, input_responses, by)
             }
         }
     }

@@ -22,6 +22,7 @@ use crate::jsonrpc::{code, ErrorObject, Id, Message, Request, Response};
 use crate::model::{LogLevel, Method};
 use crate::outbox::Frame;
 use crate::server::{McpServer, Outcome};
+use crate::tasks::Holder;
 use crate::trace::TraceParent;
 use crate::version::{Era, ProtocolVersion};
 
@@ -224,16 +225,22 @@ impl Session {
             match self.legacy_task(&mut params) {
                 Ok(false) => {}
                 Ok(true) => {
+                    let grant = self.access.grant();
+                    let holder = match Holder::of(&self.server, grant.as_deref(), &params) {
+                        Ok(holder) => holder,
+                        Err(error) => return self.respond(Some(id), Err(error)).await,
+                    };
                     let work = async move {
                         let _over = over;
                         serve_request(&server, Method::ToolsCall, params, request_ctx, &myself)
                             .await
                     };
-                    let created =
-                        task_run::start_legacy(&self.server, work).map(|(task, created)| {
+                    let created = task_run::start_legacy(&self.server, holder, work).map(
+                        |(task, created)| {
                             self.keep_legacy_task(task);
                             created
-                        });
+                        },
+                    );
                     return self.respond(Some(id), created).await;
                 }
                 Err(error) => return self.respond(Some(id), Err(error)).await,

@@ -8,36 +8,40 @@ use crate::context::RequestContext;
 use crate::jsonrpc::ErrorObject;
 use crate::model::Method;
 use crate::server::{McpServer, Outcome};
-use crate::tasks::Status;
+use crate::tasks::{Holder, Status};
 
-/// Starts a 2025-11-25 task running `work`; returns its id and its
-/// `CreateTaskResult`.
+/// Starts a 2025-11-25 task of `holder`'s running `work`; returns its id
+/// and its `CreateTaskResult`.
 ///
 /// # Errors
 /// `-32603` when the store holds `max_tasks` live tasks.
 pub(super) fn start_legacy(
     server: &McpServer,
+    holder: Holder,
     work: impl std::future::Future<Output = Result<Value, ErrorObject>> + Send + 'static,
 ) -> Result<(String, Value), ErrorObject> {
-    let (id, view) = server.tasks().create(None, true)?;
+    let (id, view) = server.tasks().create(holder, None, true)?;
     let (owner, task_id) = (server.clone(), id.clone());
     let run = tokio::spawn(async move { owner.tasks().run_legacy(&task_id, work).await });
     server.tasks().attach(&id, run.abort_handle());
     Ok((id, json!({ "task": view })))
 }
 
-/// Starts `tools/call` as a task and returns its `CreateTaskResult` (the task
-/// is in the store before this returns, so a `tasks/get` finds it).
+/// Starts `tools/call` as a task of the caller's and returns its
+/// `CreateTaskResult` (the task is in the store before this returns, so a
+/// `tasks/get` finds it).
 ///
 /// # Errors
-/// `-32603` when the store holds `max_tasks` live tasks.
+/// `-32603` when the store holds `max_tasks` live tasks; `-32034` when the
+/// server checks tokens and the call carries none.
 pub(super) fn start(
     server: &McpServer,
     params: Map<String, Value>,
     ctx: RequestContext<McpServer>,
 ) -> Result<Value, ErrorObject> {
     let (answers_tx, answers) = mpsc::channel(16);
-    let (id, mut result) = server.tasks().create(Some(answers_tx), false)?;
+    let holder = Holder::of(server, ctx.grant().map(|g| &**g), &params)?;
+    let (id, mut result) = server.tasks().create(holder, Some(answers_tx), false)?;
     // The task's end, or its abort by `tasks/cancel`, cancels its context.
     let over = ctx.cancel_on_drop();
     let running = run(server.clone(), id.clone(), params, ctx.in_a_task(), answers);
