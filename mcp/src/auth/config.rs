@@ -156,8 +156,50 @@ impl AuthConfig {
         if self.revocation_reload.is_zero() {
             return Err("auth: `revocation_reload` must be more than 0".into());
         }
+        // Keys and introspection answers decide who gets in: fetched only
+        // over TLS (RFC 8414 §3, RFC 7662 §4), or on this machine.
+        let mut fetched = Vec::new();
+        match &self.jwks {
+            Some(JwksSource::Url(url)) => fetched.push(("jwks.url", url.as_str())),
+            Some(JwksSource::File(_)) => {}
+            None => fetched.extend(self.issuer().map(|i| ("issuer", i))),
+        }
+        fetched.extend(
+            self.introspection
+                .as_ref()
+                .map(|i| ("introspection.url", i.url.as_str())),
+        );
+        for (field, url) in fetched {
+            if !secure(url) {
+                return Err(format!(
+                    "auth: `{field}` {url:?} must be https (or on a loopback address)"
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `url` is https, or http to this machine.
+fn secure(url: &str) -> bool {
+    url.starts_with("https://") || (url.starts_with("http://") && on_this_machine(url))
+}
+
+/// Whether `url` names this machine (`localhost` or a loopback address),
+/// where a token or a key crosses no network.
+pub fn on_this_machine(url: &str) -> bool {
+    let Some(host) = reqwest::Url::parse(url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+    else {
+        return false;
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where the token-signing keys come from.
@@ -200,4 +242,51 @@ pub struct ScopeMap {
     /// Prompt name to scope.
     #[serde(default)]
     pub prompts: BTreeMap<String, String>,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_introspection_are_fetched_only_over_tls_or_on_this_machine() {
+        let with_jwks = |url: &str| {
+            let mut config = AuthConfig::new("https://mcp.test/mcp", "https://issuer.test");
+            config.jwks = Some(JwksSource::Url(url.into()));
+            config.validate()
+        };
+        for url in [
+            "https://keys.test/jwks.json",
+            "http://127.0.0.1:9/jwks.json",
+            "http://localhost/jwks.json",
+            "http://[::1]:9/jwks.json",
+        ] {
+            assert_eq!(with_jwks(url), Ok(()), "{url}");
+        }
+        for url in [
+            "http://keys.test/jwks.json",
+            "http://10.0.0.1/j",
+            "ftp://x/j",
+            "nonsense",
+        ] {
+            let error = with_jwks(url).unwrap_err();
+            assert!(
+                error.contains("jwks.url") && error.contains("https"),
+                "{error}"
+            );
+        }
+        // Keys from the issuer's metadata: the issuer is fetched.
+        let plain = AuthConfig::new("https://mcp.test/mcp", "http://issuer.test");
+        assert!(plain.validate().unwrap_err().contains("`issuer`"));
+        let mut local = plain.clone();
+        local.jwks = Some(JwksSource::File("jwks.json".into()));
+        assert_eq!(local.validate(), Ok(()), "a key file fetches nothing");
+        local.introspection = Some(IntrospectionConfig {
+            url: "http://auth.test/introspect".into(),
+            client_id: "rs".into(),
+            client_secret: "s".into(),
+        });
+        assert!(local.validate().unwrap_err().contains("introspection.url"));
+    }
 }

@@ -25,7 +25,9 @@ mod grant;
 mod keys;
 mod revocation;
 
-pub use config::{AuthConfig, IntrospectionConfig, JwksSource, ScopeMap, MAX_LEEWAY};
+pub use config::{
+    on_this_machine, AuthConfig, IntrospectionConfig, JwksSource, ScopeMap, MAX_LEEWAY,
+};
 pub use grant::{Ending, Grant};
 
 use std::sync::Arc;

@@ -206,8 +206,8 @@ pub struct ConnectOptions {
 /// TCP over TLS.
 ///
 /// # Errors
-/// The target's scheme is not one arbor speaks, the token cannot be sent,
-/// or there is no root to trust.
+/// The target's scheme is not one arbor speaks, the token cannot be sent
+/// (nor in clear to another machine), or there is no root to trust.
 pub fn connector_with(
     target: &str,
     options: &ConnectOptions,
@@ -221,6 +221,13 @@ pub fn connector_with(
         (None, false) => None,
     };
     let token = options.token.as_deref();
+    // OAuth 2.1 §1.5: a bearer token crosses a network only inside TLS.
+    if token.is_some() && !secure && !arbor_mcp::auth::on_this_machine(target) {
+        return Err(format!(
+            "a token is sent only over TLS or to this machine: use https://, wss:// or \
+             tcp+tls:// for {target}"
+        ));
+    }
     let http_client = || match &tls {
         Some(tls) => tls.http_client(),
         None => Ok(reqwest::Client::new()),
@@ -260,5 +267,39 @@ pub fn connector_with(
         Err(format!(
             "{target:?}: expected http(s)://, ws(s)://, tcp:// or tcp+tls:// (or `-- COMMAND…` for stdio)"
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_crosses_the_network_only_inside_tls() {
+        let with_token = ConnectOptions {
+            token: Some("t".into()),
+            tls: None,
+        };
+        for target in [
+            "http://mcp.test/mcp",
+            "ws://10.0.0.1:9/ws",
+            "tcp://mcp.test:9",
+        ] {
+            let refused = connector_with(target, &with_token)
+                .err()
+                .unwrap_or_default();
+            assert!(refused.contains("only over TLS"), "{target}: {refused:?}");
+            assert!(connector_with(target, &ConnectOptions::default()).is_ok());
+        }
+        for target in [
+            "https://mcp.test/mcp",
+            "wss://mcp.test/ws",
+            "tcp+tls://mcp.test:9",
+            "http://127.0.0.1:9/mcp",
+            "ws://localhost:9/ws",
+            "tcp://[::1]:9",
+        ] {
+            assert!(connector_with(target, &with_token).is_ok(), "{target}");
+        }
     }
 }
