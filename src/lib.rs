@@ -7,6 +7,7 @@
 //! demo server are the binary's own, not part of this API.
 
 pub use arbor_admin as admin;
+pub use arbor_cluster as cluster;
 pub use arbor_mcp as mcp;
 pub use arbor_runtime as runtime;
 pub use arbor_supervision as supervision;

@@ -15,6 +15,7 @@ pub mod breaker;
 pub mod cache;
 pub mod cascade;
 pub mod client;
+pub mod cluster;
 pub mod context;
 mod follow;
 pub mod guard;

@@ -10,7 +10,7 @@
 //! store) may poll them; each is kept for its `ttlMs` from creation.
 //!
 //! When the server checks tokens, a task is its creator's alone
-//! ([`Holder`]): another subject's `tasks/*` is answered as for an unknown
+//! (its holder): another subject's `tasks/*` is answered as for an unknown
 //! task, so ids are no capability, and a token that has since lost the
 //! tool's scope is refused with the scopes to step up to.
 

@@ -3,7 +3,8 @@
 use super::method::NotificationMethod;
 
 /// A list whose changes clients can follow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ListKind {
     /// `tools/list`.
     Tools,

@@ -504,6 +504,7 @@ impl ServerBuilder {
                     .clone()
                     .map(crate::idempotency::Store::new),
                 auth,
+                peers: std::sync::OnceLock::new(),
                 config: self.config,
             }),
         })

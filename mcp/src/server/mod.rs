@@ -21,6 +21,7 @@ use parking_lot::RwLock;
 use serde_json::{json, Map, Value};
 
 use crate::auth::Denied;
+use crate::cluster::{Event, Peers};
 use crate::context::RequestContext;
 use crate::follow::{Followers, Topic};
 use crate::input::InputRequired;
@@ -80,6 +81,8 @@ struct Inner {
     guard: crate::guard::ResourceGuard,
     idempotency: Option<crate::idempotency::Store>,
     auth: Option<crate::auth::Authenticator>,
+    /// The other nodes, once this one joins a cluster.
+    peers: std::sync::OnceLock<Arc<dyn crate::cluster::Peers>>,
 }
 
 /// A built server: cheap to clone, shared by every connection.
@@ -153,20 +156,55 @@ impl McpServer {
         &self.inner.sealer
     }
 
-    /// Tells every client that follows `kind` that it changed; returns how
-    /// many were told. Called by the `add_*` and `remove_*` methods.
+    /// Tells every client that follows `kind` that it changed, on this node
+    /// and (in a cluster) the others; returns how many were told here.
+    /// Called by the `add_*` and `remove_*` methods.
     pub fn list_changed(&self, kind: ListKind) -> usize {
-        self.inner.followers.tell(&Topic::List(kind))
+        let event = Event::ListChanged { list: kind };
+        self.tell_peers(&event);
+        self.deliver(&event)
     }
 
-    /// Tells every subscriber of `uri` that the resource changed; returns how
-    /// many were told. Subscribers whose queues are full miss this update.
+    /// Tells every subscriber of `uri` that the resource changed, on this
+    /// node and (in a cluster) the others; returns how many were told here.
+    /// Subscribers whose queues are full miss this update.
     pub fn resource_updated(&self, uri: &str) -> usize {
-        ResourceUri::parse(uri).map_or(0, |uri| {
-            self.inner
-                .followers
-                .tell(&Topic::Resource(uri.as_str().into()))
-        })
+        let Ok(uri) = ResourceUri::parse(uri) else {
+            return 0;
+        };
+        let event = Event::ResourceUpdated {
+            uri: uri.into_string(),
+        };
+        self.tell_peers(&event);
+        self.deliver(&event)
+    }
+
+    /// Joins a cluster: from now on what this node's clients are told, the
+    /// other nodes' are too, through `peers`.
+    ///
+    /// # Errors
+    /// Gives `peers` back when the server has joined one already.
+    pub fn join(&self, peers: Arc<dyn Peers>) -> Result<(), Arc<dyn Peers>> {
+        self.inner.peers.set(peers)
+    }
+
+    /// What another node told: its followers here are told, and no one
+    /// else (nothing echoes); returns how many were told.
+    pub fn deliver(&self, event: &Event) -> usize {
+        match event {
+            Event::ListChanged { list } => self.inner.followers.tell(&Topic::List(*list)),
+            Event::ResourceUpdated { uri } => ResourceUri::parse(uri).map_or(0, |uri| {
+                self.inner
+                    .followers
+                    .tell(&Topic::Resource(uri.as_str().into()))
+            }),
+        }
+    }
+
+    fn tell_peers(&self, event: &Event) {
+        if let Some(peers) = self.inner.peers.get() {
+            peers.publish(event);
+        }
     }
 
     /// Live subscriptions to `uri`, across all connections.

@@ -1,0 +1,153 @@
+//! Joining a cluster: the connection to NATS, the shared key, and the
+//! tasks that carry events between this node and the others.
+
+use arbor_mcp::seal::SealKey;
+use arbor_mcp::McpServer;
+use tokio::task::JoinHandle;
+
+use crate::{bucket, fanout, ClusterConfig};
+
+/// Why a node could not join.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// The configuration cannot work.
+    #[error("{0}")]
+    Config(String),
+    /// No NATS server answered.
+    #[error("cannot reach NATS at {servers}: {reason}")]
+    Connect {
+        /// The servers dialled.
+        servers: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The cluster's JetStream bucket cannot be made or read (JetStream
+    /// off, too few servers for the replicas, …).
+    #[error("the cluster's bucket: {0}")]
+    Bucket(String),
+    /// The cluster's subject cannot be followed.
+    #[error("cannot follow the cluster's events: {0}")]
+    Subscribe(String),
+    /// The server has joined a cluster already.
+    #[error("the server has joined a cluster already")]
+    AlreadyJoined,
+}
+
+/// A connection to the cluster, before a server joins it: where the
+/// server's sealing key comes from.
+#[derive(Debug)]
+pub struct Cluster {
+    config: ClusterConfig,
+    node: String,
+    client: async_nats::Client,
+    seal_key: SealKey,
+}
+
+impl Cluster {
+    /// Dials NATS, opens (or makes) the cluster's bucket and reads (or
+    /// makes) the shared sealing key.
+    ///
+    /// # Errors
+    /// [`ClusterError`]: the configuration, NATS, JetStream.
+    pub async fn connect(config: ClusterConfig) -> Result<Cluster, ClusterError> {
+        config.validate().map_err(ClusterError::Config)?;
+        let node = config
+            .node
+            .clone()
+            .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
+        let servers = config.nats.join(",");
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("arbor {} node {node}", config.name))
+            .retry_on_initial_connect()
+            .connection_timeout(std::time::Duration::from_secs(5))
+            .connect(servers.as_str());
+        let client = tokio::time::timeout(std::time::Duration::from_secs(10), client)
+            .await
+            .map_err(|_| ClusterError::Connect {
+                servers: servers.clone(),
+                reason: "no answer in 10 s".into(),
+            })?
+            .map_err(|e| ClusterError::Connect {
+                servers: servers.clone(),
+                reason: e.to_string(),
+            })?;
+        let js = async_nats::jetstream::new(client.clone());
+        let bucket = bucket::open(&js, &config.name, config.replicas).await?;
+        let seal_key = bucket::seal_key(&bucket).await?;
+        Ok(Cluster {
+            config,
+            node,
+            client,
+            seal_key,
+        })
+    }
+
+    /// The key every node of the cluster seals with: give it to
+    /// [`ServerBuilder::seal_key`](arbor_mcp::ServerBuilder::seal_key).
+    pub fn seal_key(&self) -> &SealKey {
+        &self.seal_key
+    }
+
+    /// This node's id.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// `server` joins: what its clients are told, every node's are, and
+    /// the reverse. The node leaves when the returned [`Node`] drops.
+    ///
+    /// # Errors
+    /// [`ClusterError::Subscribe`], [`ClusterError::AlreadyJoined`].
+    pub async fn join(self, server: &McpServer) -> Result<Node, ClusterError> {
+        let subject = fanout::subject(&self.config.name);
+        let subscribe = |e: String| ClusterError::Subscribe(e);
+        let events = self
+            .client
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| subscribe(e.to_string()))?;
+        // Following before this node publishes: the NATS server has the
+        // subscription once the flush returns.
+        self.client
+            .flush()
+            .await
+            .map_err(|e| subscribe(e.to_string()))?;
+        let (peers, publishing) = fanout::publisher(
+            self.client.clone(),
+            subject,
+            self.node.clone(),
+            self.config.max_queued_events,
+        );
+        if server.join(peers).is_err() {
+            publishing.abort();
+            return Err(ClusterError::AlreadyJoined);
+        }
+        let receiving = fanout::subscriber(events, server.clone(), self.node.clone());
+        Ok(Node {
+            id: self.node,
+            tasks: vec![publishing, receiving],
+        })
+    }
+}
+
+/// A node in its cluster; leaves it when dropped.
+#[derive(Debug)]
+pub struct Node {
+    id: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Its id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

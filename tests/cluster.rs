@@ -1,0 +1,217 @@
+//! arbor nodes as one cluster on a NATS server with JetStream (Debian's
+//! `nats-server`, started here): every node seals with the cluster's key,
+//! so a cursor made on one is taken by another, and a resource update or
+//! list change published on one reaches subscribers and listen streams on
+//! every node, once each and in order.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use arbor_cluster::{Cluster, ClusterConfig, Node};
+use arbor_mcp::client::{Client, VersionChoice};
+use arbor_mcp::model::{ListenFilter, Resource, ResourceContents};
+use arbor_mcp::server::ServerConfig;
+use arbor_mcp::{CallToolResult, ListKind, McpServer, ProtocolVersion, ServerBuilder, Tool};
+use arbor_supervision::SupervisorRef;
+use arbor_transports::client::tcp;
+use arbor_transports::{start, Endpoints, TransportConfig};
+
+/// A NATS server with JetStream on a free loopback port, its store in a
+/// fresh directory; killed when dropped.
+struct Nats {
+    child: Child,
+    url: String,
+    dir: PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("arbor-nats-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let child = Command::new("nats-server")
+            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (Debian's package `nats-server`) on the PATH");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(addr).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nats {
+            child,
+            url: format!("nats://{addr}"),
+            dir,
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+const RESOURCES: usize = 10;
+
+fn uri(i: usize) -> String {
+    format!("file:///shared/{i}")
+}
+
+/// One node: two tools (a page each), the shared resources, the cluster's
+/// key; joined and serving on loopback.
+async fn node(nats: &Nats, name: &str) -> (McpServer, Node, SupervisorRef, Endpoints) {
+    let mut config = ClusterConfig::new([nats.url.clone()]);
+    config.node = Some(name.to_string());
+    let cluster = Cluster::connect(config).await.unwrap();
+    let mut builder = ServerBuilder::new(name, "1")
+        .config(ServerConfig {
+            page_size: 1,
+            ..Default::default()
+        })
+        .seal_key(cluster.seal_key().clone());
+    for tool in ["first", "second"] {
+        builder = builder.tool(Tool::new(tool), |(), _ctx| async move {
+            Ok(CallToolResult::text("ok"))
+        });
+    }
+    for i in 0..RESOURCES {
+        builder = builder.resource(
+            Resource::new(uri(i), format!("r{i}")),
+            |uri, _ctx| async move { Ok(vec![ResourceContents::text(uri, None, "x")]) },
+        );
+    }
+    let server = builder.build().unwrap();
+    let node = cluster.join(&server).await.unwrap();
+    assert_eq!(node.id(), name);
+    let (tree, endpoints) = start(server.clone(), TransportConfig::default())
+        .await
+        .unwrap();
+    (server, node, tree, endpoints)
+}
+
+async fn client(endpoints: &Endpoints, version: ProtocolVersion) -> Client {
+    Client::builder()
+        .version(VersionChoice::Pinned(version))
+        .request_timeout(Duration::from_secs(10))
+        .connect(tcp(endpoints.tcp.unwrap().to_string()))
+        .await
+        .unwrap()
+}
+
+/// The resource URIs (or list changes, as `list:tools`) `client` is told
+/// of, until `count` have come (10 s at most).
+async fn told(
+    notifications: &mut tokio::sync::broadcast::Receiver<arbor_mcp::jsonrpc::Notification>,
+    count: usize,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while seen.len() < count {
+        let Ok(Ok(n)) = tokio::time::timeout_at(deadline, notifications.recv()).await else {
+            break;
+        };
+        match n.method.as_str() {
+            "notifications/resources/updated" => {
+                let params = n.params.unwrap_or_default();
+                seen.push(params["uri"].as_str().unwrap_or_default().to_string());
+            }
+            "notifications/tools/list_changed" => seen.push("list:tools".into()),
+            _ => {}
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_their_key_and_every_node_hears_what_one_publishes_in_order() {
+    let nats = Nats::start();
+    let (one, _n1, tree1, e1) = node(&nats, "one").await;
+    let (_two, _n2, tree2, e2) = node(&nats, "two").await;
+    let (_three, _n3, tree3, e3) = node(&nats, "three").await;
+
+    // The key ring: a cursor sealed on node one opens on node three.
+    let c1 = client(&e1, ProtocolVersion::V2025_11_25).await;
+    let page = c1.list_tools(None).await.unwrap();
+    assert_eq!(page.tools[0].name, "first");
+    let cursor = page.next_cursor.expect("a second page");
+    let c3 = client(&e3, ProtocolVersion::V2025_11_25).await;
+    let next = c3.list_tools(Some(cursor)).await.unwrap();
+    assert_eq!(next.tools[0].name, "second");
+
+    // Subscribers on every node: handshake-era subscriptions on one and
+    // two, a 2026-07-28 listen stream on three.
+    let mut local = c1.notifications();
+    let c2 = client(&e2, ProtocolVersion::V2025_11_25).await;
+    let mut remote = c2.notifications();
+    for i in 0..RESOURCES {
+        c1.subscribe(&uri(i)).await.unwrap();
+        c2.subscribe(&uri(i)).await.unwrap();
+    }
+    let modern = client(&e3, ProtocolVersion::V2026_07_28).await;
+    let mut listening = modern.notifications();
+    let _listen = modern
+        .listen(ListenFilter {
+            tools_list_changed: true,
+            resource_subscriptions: Some((0..RESOURCES).map(uri).collect()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    for i in 0..RESOURCES {
+        assert_eq!(one.resource_updated(&uri(i)), 1, "told here: c1 alone");
+    }
+    one.list_changed(ListKind::Tools);
+    let expected: Vec<String> = (0..RESOURCES).map(uri).collect();
+    assert_eq!(told(&mut local, RESOURCES).await, expected, "node one");
+    assert_eq!(told(&mut remote, RESOURCES).await, expected, "node two");
+    let mut with_list = expected.clone();
+    with_list.push("list:tools".into());
+    assert_eq!(
+        told(&mut listening, RESOURCES + 1).await,
+        with_list,
+        "node three's listen stream"
+    );
+    // Once each: nothing echoes back to node one, nothing comes twice.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(told_now(&mut local).is_empty(), "node one told once");
+    assert!(told_now(&mut remote).is_empty(), "node two told once");
+
+    for tree in [tree1, tree2, tree3] {
+        tree.shutdown().await;
+    }
+}
+
+/// What has come already, without waiting.
+fn told_now(
+    notifications: &mut tokio::sync::broadcast::Receiver<arbor_mcp::jsonrpc::Notification>,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    while let Ok(n) = notifications.try_recv() {
+        if n.method == "notifications/resources/updated" {
+            seen.push(n.method);
+        }
+    }
+    seen
+}
