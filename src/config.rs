@@ -79,6 +79,9 @@ pub(crate) struct ServeConfig {
     /// TLS on the HTTP, WebSocket and TCP listeners; unset: plain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<arbor::transports::tls::TlsConfig>,
+    /// This node's cluster (NATS JetStream); unset: a node alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cluster: Option<arbor::cluster::ClusterConfig>,
 }
 
 fn loopback(port: u16) -> SocketAddr {
@@ -111,6 +114,7 @@ impl Default for ServeConfig {
                 ..AdminConfig::default()
             },
             tls: None,
+            cluster: None,
         }
     }
 }

@@ -63,6 +63,16 @@ const FRIENDS: [&str; 5] = ["Ada", "Alan", "Barbara", "Grace", "Joe"];
 pub(crate) fn mcp_server_with(
     config: ServerConfig,
 ) -> Result<McpServer, arbor_mcp::server::BuildError> {
+    demo_builder(config)?.build()
+}
+
+/// The demo server's definition, to finish with a key of its cluster's.
+///
+/// # Errors
+/// Never in practice: the definition is fixed and valid.
+pub(crate) fn demo_builder(
+    config: ServerConfig,
+) -> Result<arbor_mcp::ServerBuilder, arbor_mcp::server::BuildError> {
     let counter = Arc::new(AtomicU64::new(0));
     let bumped = counter.clone();
     let read_only = ToolAnnotations {
@@ -76,7 +86,7 @@ pub(crate) fn mcp_server_with(
             reason: e.to_string(),
         }
     })?;
-    ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
+    Ok(ServerBuilder::new("arbor-demo", env!("CARGO_PKG_VERSION"))
         .config(config)
         .instructions(
             "A demo arbor server: echo, add, count (with progress), bump (changes the \
@@ -225,8 +235,7 @@ pub(crate) fn mcp_server_with(
                 .filter(|f| f.to_lowercase().starts_with(&typed))
                 .map(ToString::to_string)
                 .collect()
-        })
-        .build()
+        }))
 }
 
 /// The readme resource's text.

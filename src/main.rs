@@ -312,6 +312,13 @@ struct ServeFlags {
     /// Clients must present a certificate this CA (PEM) signed: mutual TLS.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     tls_client_ca: Option<std::path::PathBuf>,
+    /// Join the cluster on these NATS servers (comma-separated
+    /// `nats://host:port`; `[cluster]` in the file says more).
+    #[arg(long, value_name = "URLS", value_delimiter = ',')]
+    cluster: Vec<String>,
+    /// This node's id in its cluster [default: made at random].
+    #[arg(long, value_name = "ID", requires = "cluster")]
+    node: Option<String>,
     /// Print the endpoints and the tree, then shut down instead of running
     /// until a signal.
     #[arg(long)]
@@ -373,6 +380,15 @@ impl ServeFlags {
         if let Some(token) = &self.admin_token {
             c.admin.token =
                 Some(arbor::admin::AdminToken::new(token.clone()).context("--admin-token")?);
+        }
+        if !self.cluster.is_empty() {
+            let cluster = c
+                .cluster
+                .get_or_insert_with(|| arbor::cluster::ClusterConfig::new(Vec::<String>::new()));
+            cluster.nats = self.cluster.clone();
+            if self.node.is_some() {
+                cluster.node = self.node.clone();
+            }
         }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let mut tls = arbor::transports::tls::TlsConfig::new(cert, key);
@@ -484,6 +500,7 @@ async fn serve_stdio() -> anyhow::Result<()> {
 
 async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
     let (server, admin) = (config.server.clone(), config.admin.clone());
+    let cluster = config.cluster.clone();
     let tls = match &config.tls {
         Some(tls) => Some(arbor::transports::tls::Tls::load(tls.clone()).context("tls")?),
         None => None,
@@ -499,7 +516,23 @@ async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)
         .context("installing the metrics recorder")?;
     let origins = config.origins.clone();
-    let server = demo_server::mcp_server_with(server).context("building the demo server")?;
+    let mut server = demo_server::demo_builder(server).context("building the demo server")?;
+    let cluster = match cluster {
+        Some(cluster) => {
+            let cluster = arbor::cluster::Cluster::connect(cluster)
+                .await
+                .context("joining the cluster")?;
+            server = server.seal_key(cluster.seal_key().clone());
+            Some(cluster)
+        }
+        None => None,
+    };
+    let server = server.build().context("building the demo server")?;
+    // Held to the end: the node leaves its cluster when it drops.
+    let node = match cluster {
+        Some(cluster) => Some(cluster.join(&server).await.context("joining the cluster")?),
+        None => None,
+    };
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;
@@ -508,6 +541,9 @@ async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
         .context("starting the admin listener")?;
     for url in endpoints.urls() {
         say(&url);
+    }
+    if let Some(node) = &node {
+        say(&format!("cluster node {}", node.id()));
     }
     say(&format!(
         "admin {} (metrics, healthz, readyz, api; Authorization: Bearer {})",

@@ -2,8 +2,11 @@
 //! `nats-server`, started here): every node seals with the cluster's key,
 //! so a cursor made on one is taken by another, and a resource update or
 //! list change published on one reaches subscribers and listen streams on
-//! every node, once each and in order.
+//! every node, once each and in order; `arbor serve --cluster` does it
+//! between processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -214,4 +217,48 @@ fn told_now(
         }
     }
     seen
+}
+
+/// `arbor serve --cluster` on free ports: the process and its TCP address.
+fn arbor_node(nats: &Nats, id: &str) -> (support::Server, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
+    command
+        .args(["serve", "--cluster", &nats.url, "--node", id])
+        .envs(support::FREE_PORTS);
+    let node = support::Server::start(command, &format!("node {id}"), |urls| {
+        urls.iter().any(|u| u.starts_with("tcp://"))
+    });
+    let tcp = node.url("tcp://", "");
+    let addr = tcp.trim_start_matches("tcp://").to_string();
+    (node, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbor_serve_nodes_tell_each_others_subscribers() {
+    let nats = Nats::start();
+    let (_a, a) = arbor_node(&nats, "a");
+    let (_b, b) = arbor_node(&nats, "b");
+    let connect = |addr: String| async move {
+        Client::builder()
+            .version(VersionChoice::Pinned(ProtocolVersion::V2025_11_25))
+            .request_timeout(Duration::from_secs(10))
+            .connect(tcp(addr))
+            .await
+            .unwrap()
+    };
+    let (on_a, on_b) = (connect(a).await, connect(b).await);
+    let mut updates = on_b.notifications();
+    on_b.subscribe("arbor://demo/counter").await.unwrap();
+    on_a.call_tool("bump", serde_json::json!({})).await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n = tokio::time::timeout_at(deadline, updates.recv())
+            .await
+            .expect("node b told of node a's bump within 10 s")
+            .unwrap();
+        if n.method == "notifications/resources/updated" {
+            assert_eq!(n.params.unwrap()["uri"], "arbor://demo/counter");
+            break;
+        }
+    }
 }
