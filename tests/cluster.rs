@@ -22,11 +22,12 @@ use arbor_supervision::SupervisorRef;
 use arbor_transports::client::tcp;
 use arbor_transports::{start, Endpoints, TransportConfig};
 
-/// A NATS server with JetStream on a free loopback port, its store in a
-/// fresh directory; killed when dropped.
+/// NATS servers with JetStream on free loopback ports, one store
+/// directory each, routed to each other when there are several (a NATS
+/// cluster); killed when dropped.
 struct Nats {
-    child: Child,
-    url: String,
+    servers: Vec<Option<Child>>,
+    urls: Vec<String>,
     dir: PathBuf,
 }
 
@@ -40,37 +41,75 @@ fn free_port() -> u16 {
 
 impl Nats {
     fn start() -> Nats {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("arbor-nats-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let child = Command::new("nats-server")
-            .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
-            .arg(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server (Debian's package `nats-server`) on the PATH");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen on {addr}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
+        Nats::cluster(1)
+    }
+
+    fn cluster(n: usize) -> Nats {
+        let ports: Vec<(u16, u16)> = (0..n).map(|_| (free_port(), free_port())).collect();
+        let dir =
+            std::env::temp_dir().join(format!("arbor-nats-{}-{}", std::process::id(), ports[0].0));
+        let routes: Vec<String> = ports
+            .iter()
+            .map(|(_, route)| format!("nats://127.0.0.1:{route}"))
+            .collect();
+        let mut servers = Vec::new();
+        for (i, (port, route)) in ports.iter().enumerate() {
+            let store = dir.join(format!("s{i}"));
+            std::fs::create_dir_all(&store).unwrap();
+            let mut command = Command::new("nats-server");
+            command
+                .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
+                .arg(&store)
+                .args(["-n", &format!("s{i}")]);
+            if n > 1 {
+                command.args([
+                    "--cluster_name",
+                    "arbor-test",
+                    "--cluster",
+                    &format!("nats://127.0.0.1:{route}"),
+                    "--routes",
+                    &routes.join(","),
+                ]);
+            }
+            let child = command
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server (Debian's package `nats-server`) on the PATH");
+            servers.push(Some(child));
         }
-        Nats {
-            child,
-            url: format!("nats://{addr}"),
-            dir,
+        for (port, _) in &ports {
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while TcpStream::connect(addr).is_err() {
+                assert!(
+                    Instant::now() < deadline,
+                    "nats-server did not listen on {addr}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let urls = ports
+            .iter()
+            .map(|(port, _)| format!("nats://127.0.0.1:{port}"))
+            .collect();
+        Nats { servers, urls, dir }
+    }
+
+    /// Kills server `i` (SIGKILL).
+    fn kill(&mut self, i: usize) {
+        if let Some(mut child) = self.servers[i].take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }
 
 impl Drop for Nats {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for i in 0..self.servers.len() {
+            self.kill(i);
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -83,9 +122,14 @@ fn uri(i: usize) -> String {
 
 /// One node: two tools (a page each), the shared resources, the cluster's
 /// key; joined and serving on loopback.
-async fn node(nats: &Nats, name: &str) -> (McpServer, Node, SupervisorRef, Endpoints) {
-    let mut config = ClusterConfig::new([nats.url.clone()]);
+async fn node(
+    nats: &str,
+    name: &str,
+    replicas: usize,
+) -> (McpServer, Node, SupervisorRef, Endpoints) {
+    let mut config = ClusterConfig::new([nats]);
     config.node = Some(name.to_string());
+    config.replicas = replicas;
     let cluster = Cluster::connect(config).await.unwrap();
     let mut builder = ServerBuilder::new(name, "1")
         .config(ServerConfig {
@@ -128,8 +172,17 @@ async fn told(
     notifications: &mut tokio::sync::broadcast::Receiver<arbor_mcp::jsonrpc::Notification>,
     count: usize,
 ) -> Vec<String> {
+    told_within(notifications, count, Duration::from_secs(10)).await
+}
+
+/// As [`told`], waiting at most `wait`.
+async fn told_within(
+    notifications: &mut tokio::sync::broadcast::Receiver<arbor_mcp::jsonrpc::Notification>,
+    count: usize,
+    wait: Duration,
+) -> Vec<String> {
     let mut seen = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + wait;
     while seen.len() < count {
         let Ok(Ok(n)) = tokio::time::timeout_at(deadline, notifications.recv()).await else {
             break;
@@ -149,9 +202,9 @@ async fn told(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_share_their_key_and_every_node_hears_what_one_publishes_in_order() {
     let nats = Nats::start();
-    let (one, _n1, tree1, e1) = node(&nats, "one").await;
-    let (_two, _n2, tree2, e2) = node(&nats, "two").await;
-    let (_three, _n3, tree3, e3) = node(&nats, "three").await;
+    let (one, _n1, tree1, e1) = node(&nats.urls[0], "one", 1).await;
+    let (_two, _n2, tree2, e2) = node(&nats.urls[0], "two", 1).await;
+    let (_three, _n3, tree3, e3) = node(&nats.urls[0], "three", 1).await;
 
     // The key ring: a cursor sealed on node one opens on node three.
     let c1 = client(&e1, ProtocolVersion::V2025_11_25).await;
@@ -223,7 +276,7 @@ fn told_now(
 fn arbor_node(nats: &Nats, id: &str) -> (support::Server, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
     command
-        .args(["serve", "--cluster", &nats.url, "--node", id])
+        .args(["serve", "--cluster", &nats.urls[0], "--node", id])
         .envs(support::FREE_PORTS);
     let node = support::Server::start(command, &format!("node {id}"), |urls| {
         urls.iter().any(|u| u.starts_with("tcp://"))
@@ -260,5 +313,92 @@ async fn arbor_serve_nodes_tell_each_others_subscribers() {
             assert_eq!(n.params.unwrap()["uri"], "arbor://demo/counter");
             break;
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_nats_cluster_the_nodes_carry_on_when_a_nats_server_dies() {
+    let mut nats = Nats::cluster(3);
+    // Each node dials its own NATS server and learns the others from it.
+    let (one, _n1, tree1, e1) = node(&nats.urls[0], "one", 3).await;
+    let (two, _n2, tree2, e2) = node(&nats.urls[1], "two", 3).await;
+    let (_three, _n3, tree3, e3) = node(&nats.urls[2], "three", 3).await;
+    let (c1, c2, c3) = (
+        client(&e1, ProtocolVersion::V2025_11_25).await,
+        client(&e2, ProtocolVersion::V2025_11_25).await,
+        client(&e3, ProtocolVersion::V2025_11_25).await,
+    );
+    let (mut on1, mut on2, mut on3) = (c1.notifications(), c2.notifications(), c3.notifications());
+    for c in [&c1, &c2, &c3] {
+        for i in 0..RESOURCES {
+            c.subscribe(&uri(i)).await.unwrap();
+        }
+    }
+    let expected: Vec<String> = (0..RESOURCES).map(uri).collect();
+    for i in 0..RESOURCES {
+        one.resource_updated(&uri(i));
+    }
+    for (told_to, seen) in [("one", &mut on1), ("two", &mut on2), ("three", &mut on3)] {
+        assert_eq!(
+            told(seen, RESOURCES).await,
+            expected,
+            "before: node {told_to}"
+        );
+    }
+
+    // Node one's NATS server dies: node one publishes through another, and
+    // node two's updates reach it, every one, in order. JetStream elects
+    // new leaders for what the dead server led first (a Raft election in
+    // nats-server waits 4 to 9 s): hence the longer wait.
+    const RECOVERY: Duration = Duration::from_secs(30);
+    nats.kill(0);
+    let started = Instant::now();
+    for i in 0..RESOURCES {
+        one.resource_updated(&uri(i));
+    }
+    for (told_to, seen) in [("two", &mut on2), ("three", &mut on3)] {
+        assert_eq!(
+            told_within(seen, RESOURCES, RECOVERY).await,
+            expected,
+            "after, from one: node {told_to}"
+        );
+    }
+    for i in 0..RESOURCES {
+        two.resource_updated(&uri(i));
+    }
+    assert_eq!(
+        told_within(&mut on1, RESOURCES, RECOVERY).await,
+        expected,
+        "after, from two: node one"
+    );
+    eprintln!("carried on after the kill in {:?}", started.elapsed());
+    // The key ring is still read from the bucket (two of three copies).
+    let mut config = ClusterConfig::new([nats.urls[1].clone()]);
+    config.replicas = 3;
+    let late = Cluster::connect(config).await.unwrap();
+    let page = c1.list_tools(None).await.unwrap();
+    let cursor = page.next_cursor.unwrap();
+    let server = ServerBuilder::new("late", "1")
+        .config(ServerConfig {
+            page_size: 1,
+            ..Default::default()
+        })
+        .seal_key(late.seal_key().clone())
+        .tool(Tool::new("first"), |(), _ctx| async move {
+            Ok(CallToolResult::text("ok"))
+        })
+        .tool(Tool::new("second"), |(), _ctx| async move {
+            Ok(CallToolResult::text("ok"))
+        })
+        .build()
+        .unwrap();
+    let (tree4, e4) = start(server, TransportConfig::default()).await.unwrap();
+    let c4 = client(&e4, ProtocolVersion::V2025_11_25).await;
+    assert_eq!(
+        c4.list_tools(Some(cursor)).await.unwrap().tools[0].name,
+        "second"
+    );
+    for tree in [tree1, tree2, tree3, tree4] {
+        tree.shutdown().await;
     }
 }

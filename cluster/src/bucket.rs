@@ -1,4 +1,5 @@
-//! The cluster's JetStream key-value bucket, and the key ring kept in it.
+//! The cluster's JetStream state: its key-value bucket (and the key ring
+//! kept in it) and its event stream.
 //!
 //! The bucket is made as the stream a key-value bucket is (`KV_<name>`,
 //! subjects `$KV.<name>.>`, one value a key, roll-ups allowed, deletes
@@ -39,6 +40,30 @@ pub(crate) async fn open(
         .await
         .map_err(|e| ClusterError::Bucket(e.to_string()))?;
     js.get_key_value(bucket)
+        .await
+        .map_err(|e| ClusterError::Bucket(e.to_string()))
+}
+
+/// The cluster's event stream, made if it is not there yet: what one node
+/// publishes, every node reads; kept for `history`.
+pub(crate) async fn events(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    history: std::time::Duration,
+) -> Result<stream::Stream, ClusterError> {
+    let config = stream::Config {
+        name: format!("ARBOR_{name}_EVENTS"),
+        description: Some(format!(
+            "arbor cluster {name}: resource updates, list changes"
+        )),
+        subjects: vec![crate::fanout::subject(name)],
+        max_age: history,
+        num_replicas: replicas,
+        discard: stream::DiscardPolicy::Old,
+        ..Default::default()
+    };
+    js.get_or_create_stream(config)
         .await
         .map_err(|e| ClusterError::Bucket(e.to_string()))
 }

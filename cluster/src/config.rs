@@ -1,5 +1,7 @@
 //! `[cluster]`: where the NATS servers are and how this node joins.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// How a node joins its cluster.
@@ -35,6 +37,22 @@ pub struct ClusterConfig {
     /// as a subscriber with a full queue misses an update.
     #[serde(default = "default_max_queued_events")]
     pub max_queued_events: usize,
+    /// How long the event stream keeps an event: a node cut off from NATS
+    /// for less reads on without a gap.
+    #[serde(default = "default_event_history", with = "humantime_serde")]
+    pub event_history: Duration,
+    /// How long a joining node waits for JetStream to be ready (a NATS
+    /// cluster that is just starting elects its leader first).
+    #[serde(default = "default_ready_timeout", with = "humantime_serde")]
+    pub ready_timeout: Duration,
+}
+
+fn default_event_history() -> Duration {
+    Duration::from_secs(300)
+}
+
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(30)
 }
 
 fn default_name() -> String {
@@ -58,6 +76,8 @@ impl ClusterConfig {
             node: None,
             replicas: default_replicas(),
             max_queued_events: default_max_queued_events(),
+            event_history: default_event_history(),
+            ready_timeout: default_ready_timeout(),
         }
     }
 
@@ -89,6 +109,9 @@ impl ClusterConfig {
         }
         if self.replicas == 0 || self.replicas > 5 {
             return Err("cluster: `replicas` must be 1 to 5".into());
+        }
+        if self.event_history.is_zero() {
+            return Err("cluster: `event_history` must be more than 0".into());
         }
         if self.max_queued_events == 0 {
             return Err("cluster: `max_queued_events` must be more than 0".into());

@@ -5,8 +5,10 @@
 //!
 //! - **fan-out**: what [`McpServer::resource_updated`] and
 //!   [`McpServer::list_changed`] tell this node's subscribers and
-//!   `subscriptions/listen` streams reaches every node's, in the order one
-//!   node published them (core NATS, one subject per cluster);
+//!   `subscriptions/listen` streams reaches every node's, once each and in
+//!   the order one node published them, through the cluster's replicated
+//!   JetStream event stream (a node whose NATS server dies carries on
+//!   through another, without a gap);
 //! - **a shared key ring**: every node seals cursors and `requestState`
 //!   with the same key, kept in the cluster's JetStream key-value bucket
 //!   (the first node to start makes it, with compare-and-swap), so any node
@@ -40,6 +42,7 @@ mod bucket;
 mod config;
 mod fanout;
 mod node;
+mod order;
 
 pub use config::ClusterConfig;
 pub use node::{Cluster, ClusterError, Node};

@@ -39,7 +39,8 @@ pub enum ClusterError {
 pub struct Cluster {
     config: ClusterConfig,
     node: String,
-    client: async_nats::Client,
+    js: async_nats::jetstream::Context,
+    events: async_nats::jetstream::stream::Stream,
     seal_key: SealKey,
 }
 
@@ -71,13 +72,32 @@ impl Cluster {
                 servers: servers.clone(),
                 reason: e.to_string(),
             })?;
-        let js = async_nats::jetstream::new(client.clone());
-        let bucket = bucket::open(&js, &config.name, config.replicas).await?;
-        let seal_key = bucket::seal_key(&bucket).await?;
+        let js = async_nats::jetstream::new(client);
+        // A NATS cluster that is just starting answers only once it has
+        // elected its JetStream leader.
+        let deadline = tokio::time::Instant::now() + config.ready_timeout;
+        let (events, seal_key) = loop {
+            let ready = async {
+                let bucket = bucket::open(&js, &config.name, config.replicas).await?;
+                let events =
+                    bucket::events(&js, &config.name, config.replicas, config.event_history)
+                        .await?;
+                Ok::<_, ClusterError>((events, bucket::seal_key(&bucket).await?))
+            };
+            match ready.await {
+                Ok(ready) => break ready,
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(e) => {
+                    tracing::info!(target: "arbor::cluster", error = %e, "JetStream not ready; trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+            }
+        };
         Ok(Cluster {
             config,
             node,
-            client,
+            js,
+            events,
             seal_key,
         })
     }
@@ -100,29 +120,24 @@ impl Cluster {
     /// [`ClusterError::Subscribe`], [`ClusterError::AlreadyJoined`].
     pub async fn join(self, server: &McpServer) -> Result<Node, ClusterError> {
         let subject = fanout::subject(&self.config.name);
-        let subscribe = |e: String| ClusterError::Subscribe(e);
-        let events = self
-            .client
-            .subscribe(subject.clone())
-            .await
-            .map_err(|e| subscribe(e.to_string()))?;
-        // Following before this node publishes: the NATS server has the
-        // subscription once the flush returns.
-        self.client
-            .flush()
-            .await
-            .map_err(|e| subscribe(e.to_string()))?;
+        // Following before this node publishes: the consumer exists once
+        // this returns.
+        let events = fanout::Follower::new(self.events.clone()).await?;
+        // Numbered afresh each time the node starts: its incarnation.
+        let origin = format!("{}#{:08x}", self.node, rand::random::<u32>());
         let (peers, publishing) = fanout::publisher(
-            self.client.clone(),
+            self.js.clone(),
             subject,
-            self.node.clone(),
+            origin.clone(),
             self.config.max_queued_events,
+            self.config.event_history,
         );
         if server.join(peers).is_err() {
             publishing.abort();
             return Err(ClusterError::AlreadyJoined);
         }
-        let receiving = fanout::subscriber(events, server.clone(), self.node.clone());
+        let receiving =
+            fanout::subscriber(events, server.clone(), origin, self.config.event_history);
         Ok(Node {
             id: self.node,
             tasks: vec![publishing, receiving],

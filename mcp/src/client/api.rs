@@ -14,6 +14,7 @@ use crate::model::params::{
     CallToolParams, CompleteParams, GetPromptParams, ListParams, ListenFilter, ListenParams,
     ResourceParams, SetLevelParams,
 };
+use crate::model::NotificationMethod;
 use crate::model::{
     CallToolResult, CompleteResult, GetPromptResult, ListPromptsResult,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LogLevel, Prompt,
@@ -328,14 +329,18 @@ impl Client {
         self.request(method, Map::new()).await.map(drop)
     }
 
-    /// Opens a 2026-07-28 `subscriptions/listen` stream: the notifications
-    /// it carries arrive in [`Listen::next`] (and in
+    /// Opens a 2026-07-28 `subscriptions/listen` stream: returns once the
+    /// server has acknowledged it (so what happens from then on is told),
+    /// and the notifications it carries arrive in [`Listen::next`] (and in
     /// [`Client::notifications`]) until it is closed or dropped.
     ///
     /// # Errors
-    /// [`ClientError::Stopped`] once the client process is gone.
+    /// The server's refusal; [`ClientError::Timeout`] without an
+    /// acknowledgement within the request timeout; [`ClientError::Stopped`]
+    /// once the client process is gone.
     pub async fn listen(&self, filter: ListenFilter) -> Result<Listen, ClientError> {
         let notifications = self.notifications();
+        let mut acknowledgements = self.notifications();
         let params = params_of(&ListenParams {
             notifications: filter,
         });
@@ -344,15 +349,46 @@ impl Client {
             timeout: Some(std::time::Duration::from_secs(365 * 24 * 3600)),
             ..RequestOptions::default()
         };
-        let (id, ended) = self
+        let (id, mut ended) = self
             .submit("subscriptions/listen", params, &open_ended, Vec::new())
             .await?;
-        Ok(Listen {
+        let mut listen = Listen {
             client: self.clone(),
-            id: Some(id),
+            id: Some(id.clone()),
             notifications,
-            ended,
-        })
+            ended: oneshot::channel().1,
+            acknowledged: ListenFilter::default(),
+        };
+        let id = serde_json::to_value(&id).unwrap_or(Value::Null);
+        let wait = self.config.request_timeout;
+        let deadline = tokio::time::Instant::now() + wait;
+        let acknowledged = loop {
+            tokio::select! {
+                n = acknowledgements.recv() => match n {
+                    Ok(n) if n.method == NotificationMethod::SubscriptionsAcknowledged.as_str() => {
+                        let params = Value::Object(n.params.unwrap_or_default());
+                        if params["_meta"]["io.modelcontextprotocol/subscriptionId"] == id {
+                            break serde_json::from_value(params["notifications"].clone())
+                                .unwrap_or_default();
+                        }
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return Err(ClientError::Stopped),
+                },
+                answer = &mut ended => {
+                    // Answered before it was acknowledged: refused (or the
+                    // connection is gone).
+                    return Err(match answer {
+                        Ok(Err(error)) => error,
+                        Ok(Ok(_)) | Err(_) => ClientError::Stopped,
+                    });
+                }
+                _ = tokio::time::sleep_until(deadline) => return Err(ClientError::Timeout(wait)),
+            }
+        };
+        listen.ended = ended;
+        listen.acknowledged = acknowledged;
+        Ok(listen)
     }
 }
 
@@ -363,9 +399,15 @@ pub struct Listen {
     id: Option<Id>,
     notifications: broadcast::Receiver<Notification>,
     ended: oneshot::Receiver<Result<Value, ClientError>>,
+    acknowledged: ListenFilter,
 }
 
 impl Listen {
+    /// What the server said it honours (a subset of what was asked).
+    pub fn acknowledged(&self) -> &ListenFilter {
+        &self.acknowledged
+    }
+
     /// The next notification, or `None` once the stream ended.
     pub async fn next(&mut self) -> Option<Notification> {
         loop {
