@@ -232,6 +232,8 @@ impl ServeConfig {
             listen_backlog: self.listen_backlog,
             // Loaded by `arbor serve`, which reloads it on SIGHUP.
             tls: None,
+            // Set by `arbor serve` once the node has joined its cluster.
+            forward: None,
         }
     }
 

@@ -533,6 +533,7 @@ async fn serve(config: config::ServeConfig, once: bool) -> anyhow::Result<()> {
         Some(cluster) => Some(cluster.join(&server).await.context("joining the cluster")?),
         None => None,
     };
+    config.forward = node.as_ref().map(|node| node.forward());
     let (root, endpoints) = arbor::transports::start(server, config)
         .await
         .context("starting the transports")?;

@@ -151,9 +151,11 @@ async fn node(
     let server = builder.build().unwrap();
     let node = cluster.join(&server).await.unwrap();
     assert_eq!(node.id(), name);
-    let (tree, endpoints) = start(server.clone(), TransportConfig::default())
-        .await
-        .unwrap();
+    let transports = TransportConfig {
+        forward: Some(node.forward()),
+        ..TransportConfig::default()
+    };
+    let (tree, endpoints) = start(server.clone(), transports).await.unwrap();
     (server, node, tree, endpoints)
 }
 
@@ -399,6 +401,136 @@ async fn on_a_nats_cluster_the_nodes_carry_on_when_a_nats_server_dies() {
         "second"
     );
     for tree in [tree1, tree2, tree3, tree4] {
+        tree.shutdown().await;
+    }
+}
+
+/// A POST to `/mcp` of `http`: status, session id, and the JSON-RPC answer
+/// (from JSON or the SSE stream).
+async fn post(
+    http: SocketAddr,
+    session: Option<&str>,
+    body: serde_json::Value,
+) -> (u16, Option<String>, serde_json::Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("http://{http}/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    if let Some(id) = session {
+        request = request
+            .header("Mcp-Session-Id", id)
+            .header("MCP-Protocol-Version", "2025-11-25");
+    }
+    let reply = request.send().await.unwrap();
+    let status = reply.status().as_u16();
+    let id = reply
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = reply.text().await.unwrap();
+    let answer = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.contains("\"jsonrpc\""))
+        .or(Some(text.as_str()))
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(serde_json::Value::Null);
+    (status, id, answer)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_opened_on_one_node_is_served_through_any_other() {
+    use serde_json::json;
+    let nats = Nats::start();
+    let (one, _n1, tree1, e1) = node(&nats.urls[0], "one", 1).await;
+    let (_two, _n2, tree2, e2) = node(&nats.urls[0], "two", 1).await;
+    let (h1, h2) = (e1.http.unwrap(), e2.http.unwrap());
+    let (status, id, _) = post(
+        h1,
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "cluster-test", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let id = id.expect("a session id");
+    assert!(id.starts_with("one."), "the id names its node: {id}");
+    let (status, _, _) = post(
+        h2,
+        Some(&id),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(status, 202, "through node two");
+    // A call, a subscription and the session's stream, all through node two.
+    let (status, _, answer) = post(
+        h2,
+        Some(&id),
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "first", "arguments": {}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["result"]["content"][0]["text"], "ok", "{answer}");
+    let (_, _, answer) = post(
+        h2,
+        Some(&id),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "resources/subscribe", "params": {"uri": uri(3)}}),
+    )
+    .await;
+    assert_eq!(answer["result"], json!({}), "{answer}");
+    let mut stream = reqwest::Client::new()
+        .get(format!("http://{h2}/mcp"))
+        .header("Accept", "text/event-stream")
+        .header("Mcp-Session-Id", &id)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // Told on node one, where the session lives; seen on node two's stream.
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !seen.contains("notifications/resources/updated") {
+        one.resource_updated(&uri(3));
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("the update on node two's stream within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(seen.contains(&uri(3)), "{seen}");
+    drop(stream);
+    // Ended through node two: gone on node one too.
+    let deleted = reqwest::Client::new()
+        .delete(format!("http://{h2}/mcp"))
+        .header("Mcp-Session-Id", &id)
+        .header("MCP-Protocol-Version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    let (status, _, answer) = post(
+        h1,
+        Some(&id),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    // A session of a node that is not there: a 404, at once.
+    let started = Instant::now();
+    let (status, _, answer) = post(
+        h2,
+        Some("ghost.0123456789abcdef0123456789abcdef"),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "ping"}),
+    )
+    .await;
+    assert_eq!(status, 404, "{answer}");
+    assert_eq!(answer["error"]["code"], -32001);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    for tree in [tree1, tree2] {
         tree.shutdown().await;
     }
 }

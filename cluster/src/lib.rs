@@ -41,6 +41,7 @@
 mod bucket;
 mod config;
 mod fanout;
+mod forward;
 mod node;
 mod order;
 

@@ -2,7 +2,10 @@
 //! tasks that carry events between this node and the others.
 
 use arbor_mcp::seal::SealKey;
+use std::sync::Arc;
+
 use arbor_mcp::McpServer;
+use arbor_transports::http::forward::Forward;
 use tokio::task::JoinHandle;
 
 use crate::{bucket, fanout, ClusterConfig};
@@ -39,6 +42,7 @@ pub enum ClusterError {
 pub struct Cluster {
     config: ClusterConfig,
     node: String,
+    client: async_nats::Client,
     js: async_nats::jetstream::Context,
     events: async_nats::jetstream::stream::Stream,
     seal_key: SealKey,
@@ -72,7 +76,7 @@ impl Cluster {
                 servers: servers.clone(),
                 reason: e.to_string(),
             })?;
-        let js = async_nats::jetstream::new(client);
+        let js = async_nats::jetstream::new(client.clone());
         // A NATS cluster that is just starting answers only once it has
         // elected its JetStream leader.
         let deadline = tokio::time::Instant::now() + config.ready_timeout;
@@ -96,6 +100,7 @@ impl Cluster {
         Ok(Cluster {
             config,
             node,
+            client,
             js,
             events,
             seal_key,
@@ -138,9 +143,15 @@ impl Cluster {
         }
         let receiving =
             fanout::subscriber(events, server.clone(), origin, self.config.event_history);
+        let forward = Arc::new(crate::forward::NatsForward::new(
+            self.client,
+            self.config.name.clone(),
+            self.node.clone(),
+        ));
         Ok(Node {
             id: self.node,
             tasks: vec![publishing, receiving],
+            forward,
         })
     }
 }
@@ -150,12 +161,20 @@ impl Cluster {
 pub struct Node {
     id: String,
     tasks: Vec<JoinHandle<()>>,
+    forward: Arc<crate::forward::NatsForward>,
 }
 
 impl Node {
     /// Its id.
     pub fn id(&self) -> &str {
         &self.id
+    }
+
+    /// How HTTP requests for other nodes' sessions reach them, and theirs
+    /// this node's: give it to the transports
+    /// ([`TransportConfig::forward`](arbor_transports::TransportConfig::forward)).
+    pub fn forward(&self) -> Arc<dyn Forward> {
+        self.forward.clone()
     }
 }
 

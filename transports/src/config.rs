@@ -2,6 +2,7 @@
 //! transport (`None` serves none), and what they share.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::http::HttpConfig;
@@ -52,6 +53,9 @@ pub struct TransportConfig {
     /// TLS on every network listener (HTTPS with HTTP/2, `wss`, TCP over
     /// TLS), loaded by [`crate::tls::Tls::load`]; `None`: plain.
     pub tls: Option<crate::tls::Tls>,
+    /// In a cluster: how HTTP requests for other nodes' sessions reach
+    /// them ([`crate::http::forward`]); `None`: a node alone.
+    pub forward: Option<Arc<dyn crate::http::forward::Forward>>,
 }
 
 impl TransportConfig {
@@ -77,6 +81,7 @@ impl Default for TransportConfig {
             shards: DEFAULT_SHARDS,
             listen_backlog: DEFAULT_BACKLOG,
             tls: None,
+            forward: None,
         }
     }
 }

@@ -262,6 +262,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
             origins.clone(),
             http_cascade,
             config.tls.clone(),
+            config.forward.clone(),
         ));
     }
     // The transports drain together at shutdown: one after another, their

@@ -154,15 +154,19 @@ fn owner_tag(subject: &str) -> String {
 }
 
 /// A fresh session id (128 random bits), bound to the grant's subject when
-/// there is one.
-pub(super) fn session_id(grant: &Granted) -> String {
+/// there is one, and named after its node in a cluster (`<node>.<id>`).
+pub(super) fn session_id(grant: &Granted, node: Option<&str>) -> String {
     let random: String = rand::random::<[u8; 16]>()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    match &grant.0 {
+    let id = match &grant.0 {
         Some(grant) => format!("{random}{}", owner_tag(grant.subject())),
         None => random,
+    };
+    match node {
+        Some(node) => format!("{node}.{id}"),
+        None => id,
     }
 }
 
@@ -174,6 +178,7 @@ pub(super) fn session_refusal(http: &Http, grant: &Granted, id: &str) -> Option<
         return None;
     };
     let tag = owner_tag(grant.subject());
+    let id = id.split_once('.').map_or(id, |(_, id)| id);
     if id.len() == 32 + tag.len() && id.ends_with(&tag) {
         return None;
     }

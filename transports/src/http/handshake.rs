@@ -121,7 +121,7 @@ pub(super) async fn open_session(
     place.hold_until_exit(&session.process());
     // 128 bits from a CSPRNG (rand's thread generator, seeded by the OS),
     // and the subject's tag when there is one.
-    let id = auth::session_id(grant);
+    let id = auth::session_id(grant, http.forward.as_ref().map(|f| f.node()));
     let registry = match mode {
         Mode::Streamable => &http.sessions,
         Mode::Legacy => &http.legacy_sessions,

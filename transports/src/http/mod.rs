@@ -26,6 +26,7 @@ mod body;
 mod config;
 mod connection;
 mod door;
+pub mod forward;
 mod guard;
 mod handshake;
 pub(crate) mod headers;
@@ -141,6 +142,8 @@ struct Http {
     session_limit: Limit,
     session_sup: SessionSup,
     request_sup: RequestSup,
+    /// The cluster's way to the other nodes' sessions, in a cluster.
+    forward: Option<Arc<dyn forward::Forward>>,
 }
 
 /// The template of the `http-requests` supervisor: one process per
@@ -179,6 +182,7 @@ pub(crate) fn router(
     origins: Arc<OriginPolicy>,
     session_sup: SessionSup,
     request_sup: RequestSup,
+    forward: Option<Arc<dyn forward::Forward>>,
 ) -> Router {
     let session_limit = Limit::new(config.max_sessions);
     let state = Http {
@@ -190,11 +194,12 @@ pub(crate) fn router(
         session_limit,
         session_sup,
         request_sup,
+        forward: forward.clone(),
     };
     // HEAD would open a stream (and, on /sse, a session) for nothing; any
     // other method is refused naming what is served.
     const MCP_METHODS: &str = "GET, POST, DELETE";
-    Router::new()
+    let router = Router::new()
         .route(
             PATH,
             post(post_mcp)
@@ -219,6 +224,11 @@ pub(crate) fn router(
             state.clone(),
             auth::authenticate,
         ))
+        // Another node's session is its business, token and all.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            forward::foreign_sessions,
+        ))
         .route(arbor_mcp::auth::METADATA_PATH, get(auth::metadata))
         .route(
             &format!("{}/{{*resource}}", arbor_mcp::auth::METADATA_PATH),
@@ -231,7 +241,11 @@ pub(crate) fn router(
             origin_guard,
         ))
         .layer(cors(&state.origins))
-        .with_state(state)
+        .with_state(state);
+    if let Some(forward) = &forward {
+        forward::serve_here(forward, &router);
+    }
+    router
 }
 
 /// Whether a message is written for 2026-07-28: its envelope or the
@@ -316,6 +330,7 @@ fn served(
     shards: usize,
     origins: Arc<OriginPolicy>,
     cascade: Option<Cascade>,
+    forward: Option<Arc<dyn forward::Forward>>,
 ) -> (SessionSupervisor, RequestSupervisor, Router) {
     // Sessions and 2026-07-28 requests count together: either era's
     // clients hit the same handlers.
@@ -333,6 +348,7 @@ fn served(
         origins,
         sessions.handle(),
         requests.handle(),
+        forward,
     );
     (sessions, requests, router)
 }
@@ -349,9 +365,10 @@ pub(crate) fn transport(
     origins: Arc<OriginPolicy>,
     cascade: Option<Cascade>,
     tls: Option<crate::tls::Tls>,
+    forward: Option<Arc<dyn forward::Forward>>,
 ) -> (ChildSpec, ChildSpec) {
     let config = Arc::new(config);
-    let (sessions, requests, router) = served(&server, &config, shards, origins, cascade);
+    let (sessions, requests, router) = served(&server, &config, shards, origins, cascade, forward);
     let connections = ShardedDynamicSupervisor::new(
         shards,
         // Past the sessions' drain, so the errors for what it cut short
@@ -422,8 +439,14 @@ pub async fn mount(
     let config = Arc::new(config);
     let shards = crate::listen::DEFAULT_SHARDS;
     let cascade = crate::cascade::of(&server, "http");
-    let (sessions, requests, router) =
-        served(&server, &config, shards, Arc::new(origins), cascade.clone());
+    let (sessions, requests, router) = served(
+        &server,
+        &config,
+        shards,
+        Arc::new(origins),
+        cascade.clone(),
+        None,
+    );
     let tree = Supervisor::new(Strategy::RestForOne)
         .name("http")
         .intensity(10, Duration::from_secs(5))

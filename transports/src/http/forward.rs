@@ -1,0 +1,143 @@
+//! Requests for a session another node of the cluster owns: handed to that
+//! node whole, its response streamed back, instead of a 404.
+//!
+//! A node in a cluster names itself in the ids of the sessions it opens
+//! (`<node>.<random>`). A request whose `Mcp-Session-Id` (or legacy
+//! `sessionId`) names another node goes there through the cluster's
+//! [`Forward`] before anything else reads it: the owner checks its token,
+//! its origin and its limits as if the request had come to it. A request
+//! forwarded once is not forwarded again.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use futures_util::future::BoxFuture;
+use tower_service::Service;
+
+use super::respond::{refuse, session_not_found};
+use super::{Http, MESSAGE_PATH, SESSION_ID};
+
+/// The header that marks a request one node handed to another.
+pub const FORWARDED: &str = "arbor-forwarded";
+
+/// Why a request did not reach the node that owns its session.
+#[derive(Debug, thiserror::Error)]
+pub enum Unforwarded {
+    /// No node answers for it (it is gone): the session is not found.
+    #[error("the session's node is gone")]
+    OwnerGone,
+    /// The owner did not start answering in time: 504.
+    #[error("the session's node did not answer in time")]
+    Timeout,
+    /// The request could not be carried (too big, the cluster unreachable):
+    /// 502.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// How a node reaches the others' sessions, and lets them reach its own.
+pub trait Forward: Send + Sync + std::fmt::Debug + 'static {
+    /// This node's id: what its session ids start with.
+    fn node(&self) -> &str;
+
+    /// Starts serving the requests other nodes forward here, through
+    /// `local` (this node's HTTP routes).
+    fn serve_here(&self, local: LocalHttp);
+
+    /// Hands `request` to `node`: its response, the body streamed as it
+    /// comes.
+    fn forward(
+        &self,
+        node: &str,
+        request: Request,
+    ) -> BoxFuture<'static, Result<Response, Unforwarded>>;
+}
+
+/// This node's HTTP routes, for requests forwarded to it.
+#[derive(Clone)]
+pub struct LocalHttp(pub(super) axum::Router);
+
+impl std::fmt::Debug for LocalHttp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LocalHttp")
+    }
+}
+
+impl LocalHttp {
+    /// Serves `request` here, as if it had come to this node's listener.
+    pub async fn serve(&self, request: Request<Body>) -> Response {
+        let mut router = self.0.clone();
+        match router.call(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
+    }
+}
+
+/// The node a session id names, if any.
+pub(super) fn owner(id: &str) -> Option<&str> {
+    id.split_once('.').map(|(node, _)| node)
+}
+
+/// The session a request is for: `Mcp-Session-Id`, or on the legacy
+/// message path its `sessionId`.
+fn session_of(request: &Request) -> Option<&str> {
+    if let Some(id) = request.headers().get(SESSION_ID) {
+        return id.to_str().ok();
+    }
+    if request.uri().path() == MESSAGE_PATH {
+        return request
+            .uri()
+            .query()?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("sessionId="));
+    }
+    None
+}
+
+/// The middleware: a request for another node's session goes there.
+pub(super) async fn foreign_sessions(
+    State(http): State<Http>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(forward) = &http.forward else {
+        return next.run(request).await;
+    };
+    if request.headers().contains_key(FORWARDED) {
+        return next.run(request).await;
+    }
+    let Some((node, id)) = session_of(&request)
+        .and_then(|id| owner(id).map(|node| (node.to_string(), id.to_string())))
+        .filter(|(node, _)| node != forward.node())
+    else {
+        return next.run(request).await;
+    };
+    request
+        .headers_mut()
+        .insert(FORWARDED, axum::http::HeaderValue::from_static("1"));
+    metrics::counter!("arbor_cluster_forwarded_total").increment(1);
+    match forward.forward(&node, request).await {
+        Ok(response) => response,
+        Err(Unforwarded::OwnerGone) => session_not_found(&id),
+        Err(Unforwarded::Timeout) => refuse(
+            axum::http::StatusCode::GATEWAY_TIMEOUT,
+            "Gateway Timeout: the session's node did not answer in time",
+            serde_json::json!({ "node": node }),
+        ),
+        Err(Unforwarded::Failed(reason)) => refuse(
+            axum::http::StatusCode::BAD_GATEWAY,
+            "Bad Gateway: the request did not reach the session's node",
+            serde_json::json!({ "node": node, "reason": reason }),
+        ),
+    }
+}
+
+/// Hands this node's routes to `forward`, so other nodes reach its
+/// sessions.
+pub(super) fn serve_here(forward: &Arc<dyn Forward>, router: &axum::Router) {
+    forward.serve_here(LocalHttp(router.clone()));
+}
