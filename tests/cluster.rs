@@ -142,6 +142,22 @@ async fn node(
             Ok(CallToolResult::text("ok"))
         });
     }
+    builder = builder.tool(Tool::new("confirm"), |(), ctx| async move {
+        match ctx.input::<arbor_mcp::model::ElicitResult>("ok") {
+            None => Err(arbor_mcp::ToolError::input_required(
+                arbor_mcp::input::InputRequired::new()
+                    .elicit("ok", "Proceed?", serde_json::json!({"type": "object"}))
+                    .with_state(serde_json::json!({"asked on": ctx.server().info().name})),
+            )),
+            Some(_) => Ok(CallToolResult::text(format!(
+                "asked on {}, answered on {}",
+                ctx.request_state()
+                    .and_then(|s| s["asked on"].as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                ctx.server().info().name
+            ))),
+        }
+    });
     for i in 0..RESOURCES {
         builder = builder.resource(
             Resource::new(uri(i), format!("r{i}")),
@@ -216,6 +232,20 @@ async fn nodes_share_their_key_and_every_node_hears_what_one_publishes_in_order(
     let c3 = client(&e3, ProtocolVersion::V2025_11_25).await;
     let next = c3.list_tools(Some(cursor)).await.unwrap();
     assert_eq!(next.tools[0].name, "second");
+    // And a 2026-07-28 `requestState` sealed on node one, on node three.
+    let call = serde_json::json!({"name": "confirm", "arguments": {}, "_meta": {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}}});
+    let asked = modern_call(e1.http.unwrap(), &call).await;
+    assert_eq!(asked["result"]["resultType"], "input_required", "{asked}");
+    let mut retry = call.clone();
+    retry["inputResponses"] = serde_json::json!({"ok": {"action": "accept", "content": {}}});
+    retry["requestState"] = asked["result"]["requestState"].clone();
+    let done = modern_call(e3.http.unwrap(), &retry).await;
+    assert_eq!(
+        done["result"]["content"][0]["text"], "asked on one, answered on three",
+        "{done}"
+    );
 
     // Subscribers on every node: handshake-era subscriptions on one and
     // two, a 2026-07-28 listen stream on three.
@@ -533,4 +563,28 @@ async fn a_session_opened_on_one_node_is_served_through_any_other() {
     for tree in [tree1, tree2] {
         tree.shutdown().await;
     }
+}
+
+/// A 2026-07-28 `tools/call` POSTed to `http`: its JSON-RPC answer.
+async fn modern_call(http: SocketAddr, params: &serde_json::Value) -> serde_json::Value {
+    let body =
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+    let reply = reqwest::Client::new()
+        .post(format!("http://{http}/mcp"))
+        .header("Accept", "application/json, text/event-stream")
+        .header("Content-Type", "application/json")
+        .header("MCP-Protocol-Version", "2026-07-28")
+        .header("Mcp-Method", "tools/call")
+        .header("Mcp-Name", params["name"].as_str().unwrap_or_default())
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = reply.text().await.unwrap();
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .find(|d| d.contains("\"jsonrpc\""))
+        .or(Some(text.as_str()))
+        .and_then(|d| serde_json::from_str(d).ok())
+        .unwrap_or(serde_json::Value::Null)
 }
