@@ -1,9 +1,11 @@
-//! arbor nodes as one cluster on a NATS server with JetStream (Debian's
-//! `nats-server`, started here): every node seals with the cluster's key,
-//! so a cursor made on one is taken by another, and a resource update or
-//! list change published on one reaches subscribers and listen streams on
-//! every node, once each and in order; `arbor serve --cluster` does it
-//! between processes.
+//! arbor nodes as one cluster on NATS with JetStream (Debian's
+//! `nats-server`, started here, alone or as a cluster of three): every node
+//! seals with the cluster's key, so a cursor or `requestState` made on one
+//! is taken by another; a resource update or list change published on one
+//! reaches subscribers and listen streams on every node, once each and in
+//! order, also after a NATS server is killed; a handshake-era session is
+//! served through any node; `arbor serve --cluster` does it between
+//! processes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
