@@ -29,7 +29,8 @@ pub(crate) const TCP_PORT: u16 = 8932;
 pub(crate) const ADMIN_PORT: u16 = 8939;
 
 /// Environment variables that are the command line's own, not keys.
-const NOT_KEYS: [&str; 4] = [
+const NOT_KEYS: [&str; 5] = [
+    "ARBOR_NODE_WATCHES_PARENT",
     "ARBOR_LOG_FORMAT",
     "ARBOR_OTLP_ENDPOINT",
     "ARBOR_ADMIN_URL",
@@ -79,6 +80,9 @@ pub(crate) struct ServeConfig {
     /// TLS on the HTTP, WebSocket and TCP listeners; unset: plain.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) tls: Option<arbor::transports::tls::TlsConfig>,
+    /// Bind the listeners with SO_REUSEPORT, sharing their ports with other
+    /// processes (what the nodes of `arbor serve --nodes` do).
+    pub(crate) reuse_port: bool,
     /// This node's cluster (NATS JetStream); unset: a node alone.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) cluster: Option<arbor::cluster::ClusterConfig>,
@@ -114,6 +118,7 @@ impl Default for ServeConfig {
                 ..AdminConfig::default()
             },
             tls: None,
+            reuse_port: false,
             cluster: None,
         }
     }
@@ -234,6 +239,7 @@ impl ServeConfig {
             tls: None,
             // Set by `arbor serve` once the node has joined its cluster.
             forward: None,
+            reuse_port: self.reuse_port,
         }
     }
 

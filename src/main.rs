@@ -5,6 +5,7 @@ mod bench;
 mod client_cli;
 mod config;
 mod demo_server;
+mod nodes;
 mod token_cli;
 
 use std::time::Duration;
@@ -135,7 +136,7 @@ enum Command {
         #[arg(long)]
         stdio: bool,
         #[command(flatten)]
-        flags: ServeFlags,
+        flags: Box<ServeFlags>,
     },
     /// Works with configuration files: `arbor config --print-default`
     /// writes the documented default file.
@@ -319,6 +320,11 @@ struct ServeFlags {
     /// This node's id in its cluster [default: made at random].
     #[arg(long, value_name = "ID", requires = "cluster")]
     node: Option<String>,
+    /// Start N node processes as one cluster on the same ports
+    /// (SO_REUSEPORT), with a NATS server of their own unless --cluster
+    /// names one.
+    #[arg(long, value_name = "N", conflicts_with = "node")]
+    nodes: Option<usize>,
     /// Print the endpoints and the tree, then shut down instead of running
     /// until a signal.
     #[arg(long)]
@@ -450,7 +456,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Serve { flags, .. } => {
                 let config = flags.config()?;
                 refuse_unreachable(&config)?;
-                ok(serve(config, flags.once).await)
+                match flags.nodes {
+                    Some(n) => ok(nodes::serve(n, config, flags.cluster.clone(), flags.once).await),
+                    None => ok(serve(config, flags.once).await),
+                }
             }
             Command::Config { .. } => {
                 print!("{}", config::ServeConfig::default_file());
@@ -633,14 +642,34 @@ impl ShutdownSignal {
     }
 
     async fn wait(self) {
+        let orphaned = orphaned();
         #[cfg(unix)]
         if let Some((mut term, mut int)) = self.signals {
             tokio::select! {
                 _ = term.recv() => {}
                 _ = int.recv() => {}
+                _ = orphaned => {}
             }
             return;
         }
-        let _ = tokio::signal::ctrl_c().await;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = orphaned => {}
+        }
     }
+}
+
+/// A node of `arbor serve --nodes` stops when its parent is gone, however
+/// it went (even SIGKILLed): its stdin, the parent's pipe, reaches its end.
+/// Anyone else waits forever here.
+async fn orphaned() {
+    if std::env::var_os(nodes::WATCH_PARENT).is_none() {
+        return std::future::pending().await;
+    }
+    let (gone, parent_gone) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+        let _ = gone.send(());
+    });
+    let _ = parent_gone.await;
 }

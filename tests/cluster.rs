@@ -590,3 +590,77 @@ async fn modern_call(http: SocketAddr, params: &serde_json::Value) -> serde_json
         .and_then(|d| serde_json::from_str(d).ok())
         .unwrap_or(serde_json::Value::Null)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbor_serve_nodes_shares_its_ports_and_serves_a_session_on_every_connection() {
+    use serde_json::json;
+    let mut command = Command::new(env!("CARGO_BIN_EXE_arbor"));
+    command
+        .args(["serve", "--nodes", "3"])
+        .envs(support::FREE_PORTS);
+    let nodes = support::Server::start(command, "arbor serve --nodes 3", |urls| {
+        urls.iter().any(|u| u.starts_with("tcp://"))
+    });
+    let http: SocketAddr = nodes
+        .url("http://", "/mcp")
+        .trim_start_matches("http://")
+        .trim_end_matches("/mcp")
+        .parse()
+        .unwrap();
+    // Each request on a fresh connection: the kernel hands them to the
+    // three nodes, and each serves the session wherever it lives.
+    let (status, id, _) = post(
+        http,
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "nodes-test", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{}", nodes.log());
+    let id = id.unwrap();
+    let owner = id.split('.').next().unwrap().to_string();
+    assert!(["n1", "n2", "n3"].contains(&owner.as_str()), "{id}");
+    let (status, _, _) = post(
+        http,
+        Some(&id),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await;
+    assert_eq!(status, 202);
+    for i in 1..=30 {
+        let (status, _, answer) = post(
+            http,
+            Some(&id),
+            json!({"jsonrpc": "2.0", "id": i, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "hi"}}}),
+        )
+        .await;
+        assert_eq!(status, 200, "request {i}: {answer}");
+        assert_eq!(answer["result"]["content"][0]["text"], "hi", "{answer}");
+    }
+    // Sessions opened on fresh connections land on more than one node.
+    let mut owners = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let (_, id, _) = post(
+            http,
+            None,
+            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {},
+                "clientInfo": {"name": "nodes-test", "version": "1"}}}),
+        )
+        .await;
+        owners.insert(id.unwrap().split('.').next().unwrap().to_string());
+    }
+    assert!(owners.len() > 1, "every session on one node: {owners:?}");
+    // SIGTERM: the nodes stop, then their NATS server.
+    let stopped = Command::new("kill")
+        .arg(nodes.pid().to_string())
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !nodes.printed("stopped: shutdown") {
+        assert!(Instant::now() < deadline, "{}", nodes.log());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

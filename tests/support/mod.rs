@@ -556,6 +556,16 @@ impl Server {
             })
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether it has printed `line` (after its URLs) by now.
+    pub(crate) fn printed(&self, line: &str) -> bool {
+        self.stdout_rest.lock().unwrap().iter().any(|l| l == line)
+    }
+
     /// What the server printed, for failure messages.
     pub(crate) fn log(&self) -> String {
         let stderr = String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned();

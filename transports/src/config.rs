@@ -50,6 +50,10 @@ pub struct TransportConfig {
     /// them; a dial past a full queue waits a SYN retransmit (1 s). Linux
     /// caps it at `net.core.somaxconn`. Default: 4096.
     pub listen_backlog: u32,
+    /// Bind every listener with SO_REUSEPORT, so that several processes
+    /// (the nodes of `arbor serve --nodes`) serve the same ports, the kernel
+    /// spreading connections across them. Default: off.
+    pub reuse_port: bool,
     /// TLS on every network listener (HTTPS with HTTP/2, `wss`, TCP over
     /// TLS), loaded by [`crate::tls::Tls::load`]; `None`: plain.
     pub tls: Option<crate::tls::Tls>,
@@ -82,6 +86,7 @@ impl Default for TransportConfig {
             listen_backlog: DEFAULT_BACKLOG,
             tls: None,
             forward: None,
+            reuse_port: false,
         }
     }
 }

@@ -166,6 +166,8 @@ pub(crate) struct Bind {
     /// The address wanted, then the one got: a restart binds the same port.
     pub(crate) addr: Arc<Mutex<SocketAddr>>,
     pub(crate) backlog: u32,
+    /// Shared with other processes (SO_REUSEPORT).
+    pub(crate) reuse_port: bool,
 }
 
 /// A listener child named `id` that binds `at` and hands each connection
@@ -226,7 +228,7 @@ where
     async fn init(&mut self, _ctx: &mut Context<Self>) -> Flow {
         // A restart binds the address the first start got, port included.
         let wanted = *self.at.addr.lock();
-        let listener = bind(wanted, self.at.backlog).await?;
+        let listener = bind(wanted, self.at.backlog, self.at.reuse_port).await?;
         *self.at.addr.lock() = listener.local_addr()?;
         let mut admit = (self.make)();
         let task = tokio::spawn(async move {
@@ -264,10 +266,10 @@ impl<F> Drop for Listener<F> {
 /// Binds `addr`, waiting briefly while a predecessor's socket is still
 /// being closed: a killed listener's accept loop lets go of the port on its
 /// next poll, a moment after the listener's exit has been reported.
-async fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+async fn bind(addr: SocketAddr, backlog: u32, reuse_port: bool) -> std::io::Result<TcpListener> {
     let mut tries = 0;
     loop {
-        match bind_once(addr, backlog) {
+        match bind_once(addr, backlog, reuse_port) {
             Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 100 => {
                 tries += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -278,8 +280,10 @@ async fn bind(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
 }
 
 /// One try at binding `addr`, as `TcpListener::bind` does (address reuse
-/// on Unix, so a restart need not wait out TIME_WAIT) but with `backlog`.
-fn bind_once(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+/// on Unix, so a restart need not wait out TIME_WAIT) but with `backlog`;
+/// with `reuse_port`, other processes may bind it too and the kernel
+/// spreads the connections across them.
+fn bind_once(addr: SocketAddr, backlog: u32, reuse_port: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
@@ -287,6 +291,12 @@ fn bind_once(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
     };
     #[cfg(unix)]
     socket.set_reuseaddr(true)?;
+    #[cfg(all(unix, not(target_os = "solaris"), not(target_os = "illumos")))]
+    socket.set_reuseport(reuse_port)?;
+    #[cfg(not(all(unix, not(target_os = "solaris"), not(target_os = "illumos"))))]
+    if reuse_port {
+        return Err(std::io::Error::other("SO_REUSEPORT is not available here"));
+    }
     socket.bind(addr)?;
     socket.listen(backlog)
 }
@@ -367,6 +377,7 @@ mod tests {
         let listener = bind_once(
             "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
             backlog,
+            false,
         )?;
         let addr = listener.local_addr()?;
         let mut held = Vec::new();

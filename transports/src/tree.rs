@@ -218,6 +218,7 @@ pub fn tree(server: McpServer, config: TransportConfig) -> (Supervisor, Bound) {
     let at = |addr: &Arc<Mutex<SocketAddr>>| Bind {
         addr: addr.clone(),
         backlog: config.listen_backlog,
+        reuse_port: config.reuse_port,
     };
     // Each transport: its connections' supervisor and its listener.
     let mut served: Vec<(ChildSpec, ChildSpec)> = Vec::new();
