@@ -235,6 +235,17 @@ pub(crate) async fn kill(admin: AdminTarget, path: &str) -> ExitCode {
     }
 }
 
+/// `arbor kill --node`: the whole node.
+pub(crate) async fn kill_node(admin: AdminTarget) -> ExitCode {
+    match admin.post("/api/node/kill", json!({})).await {
+        Ok(answer) => {
+            println!("killing node (pid {})", answer["killing"]);
+            ExitCode::SUCCESS
+        }
+        Err(f) => failed(f),
+    }
+}
+
 /// `arbor reset [SUBTREE]`.
 pub(crate) async fn reset(admin: AdminTarget, subtree: Option<String>) -> ExitCode {
     let body = match subtree {

@@ -161,7 +161,12 @@ enum Command {
         #[command(flatten)]
         admin: admin_cli::AdminTarget,
         /// The process's path (child ids joined by `/`).
-        path: String,
+        #[arg(required_unless_present = "node")]
+        path: Option<String>,
+        /// Kill the whole node instead, as SIGKILL would (exit code 137):
+        /// a node lost to its cluster.
+        #[arg(long, conflicts_with = "path")]
+        node: bool,
     },
     /// Lifts a transport's isolation after its sessions failed in cascade
     /// (`tcp-connections`, `ws-connections`, `http`; none named: every
@@ -449,7 +454,12 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Command::Soak { args } => bench::soak::run(args).await,
             Command::Token { args } => token_cli::run(args),
             Command::Tree { admin, path, limit } => Ok(admin_cli::tree(admin, &path, limit).await),
-            Command::Kill { admin, path } => Ok(admin_cli::kill(admin, &path).await),
+            Command::Kill {
+                admin, node: true, ..
+            } => Ok(admin_cli::kill_node(admin).await),
+            Command::Kill { admin, path, .. } => {
+                Ok(admin_cli::kill(admin, path.as_deref().unwrap_or_default()).await)
+            }
             Command::Chaos { admin, run } => Ok(admin_cli::chaos(admin, run).await),
             Command::Reset { admin, subtree } => Ok(admin_cli::reset(admin, subtree).await),
             Command::Serve { stdio: true, .. } => ok(serve_stdio().await),

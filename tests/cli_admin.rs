@@ -276,3 +276,33 @@ fn under_action_stop_a_trip_stops_arbor_serve_with_the_reason() {
         "{text}"
     );
 }
+
+#[test]
+fn kill_node_ends_the_whole_server_as_sigkill_would() {
+    let mut served = serve();
+    let killed = arbor(&served, &["kill", "--node"]);
+    assert!(killed.status.success(), "{killed:?}");
+    assert!(
+        stdout(&killed).starts_with("killing node (pid "),
+        "{killed:?}"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = served.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the node still runs");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(137), "{status}");
+    // Without the token: refused, and nothing dies.
+    let served = serve();
+    let refused = Command::new(ARBOR)
+        .args(["kill", "--node", "--admin", &served.admin])
+        .env("ARBOR_ADMIN_TOKEN", "not-the-token-0123456789")
+        .output()
+        .unwrap();
+    assert!(!refused.status.success(), "{refused:?}");
+    let tree = arbor(&served, &["tree", "--limit", "1"]);
+    assert!(tree.status.success(), "{tree:?}");
+}

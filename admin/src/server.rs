@@ -193,6 +193,19 @@ async fn kill(
     }
 }
 
+/// Ends this whole node at once, as SIGKILL would: no drain, no goodbye to
+/// its clients or its cluster. The answer goes out first.
+async fn kill_node() -> Response {
+    let pid = std::process::id();
+    tracing::warn!(target: "arbor::admin", pid, "chaos: killing this node");
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        // 128 + SIGKILL's 9: what a shell reports for a killed process.
+        std::process::exit(137);
+    });
+    (StatusCode::ACCEPTED, Json(json!({ "killing": pid }))).into_response()
+}
+
 async fn chaos(
     State(admin): State<Shared>,
     body: Result<Json<ChaosRequest>, axum::extract::rejection::JsonRejection>,
@@ -247,6 +260,7 @@ fn router(admin: Shared) -> Router {
         .route("/api/kill", post(kill))
         .route("/api/chaos", post(chaos))
         .route("/api/reset", post(reset))
+        .route("/api/node/kill", post(kill_node))
         .route_layer(middleware::from_fn_with_state(admin.clone(), token_guard));
     Router::new()
         .route("/", get(dashboard))
