@@ -78,14 +78,17 @@ fn nats_server(dir: &std::path::Path) -> anyhow::Result<(Owned, String)> {
     Ok((child, format!("nats://{addr}")))
 }
 
-/// The arguments of this `arbor serve` without `--nodes N`.
+/// The arguments of this `arbor serve` for each node: without `--nodes`,
+/// and without what the parent decides for every node (the listeners'
+/// addresses, already in the configuration it hands down, and the cluster).
 fn passed_on() -> Vec<String> {
-    let mut args = std::env::args().skip(1).peekable();
+    const DECIDED: [&str; 6] = ["--nodes", "--http", "--ws", "--tcp", "--admin", "--cluster"];
+    let mut args = std::env::args().skip(1);
     let mut kept = Vec::new();
     while let Some(arg) = args.next() {
-        if arg == "--nodes" {
+        if DECIDED.contains(&arg.as_str()) {
             args.next();
-        } else if !arg.starts_with("--nodes=") {
+        } else if !DECIDED.iter().any(|d| arg.starts_with(&format!("{d}="))) {
             kept.push(arg);
         }
     }

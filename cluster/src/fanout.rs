@@ -24,6 +24,10 @@ use tokio::task::JoinHandle;
 use crate::node::ClusterError;
 use crate::order::Reorder;
 
+/// How long an event not acknowledged is published again: less than a
+/// receiver waits for it ([`crate::order::GAP_WAIT`]).
+pub(crate) const GIVE_UP: Duration = Duration::from_secs(25);
+
 /// Events published and not yet acknowledged, at most.
 const IN_FLIGHT: usize = 256;
 
@@ -111,14 +115,14 @@ async fn republish(js: &jetstream::Context, subject: &str, out: &Outgoing, give_
 
 /// Starts the publishing task: the peers to hand the server, and the task.
 /// An event JetStream does not acknowledge is published again, with those
-/// after it, in order, for up to `give_up`.
+/// after it, in order, for up to [`GIVE_UP`].
 pub(crate) fn publisher(
     js: jetstream::Context,
     subject: String,
     origin: String,
     queue: usize,
-    give_up: Duration,
 ) -> (Arc<NatsPeers>, JoinHandle<()>) {
+    let give_up = GIVE_UP;
     let (out, mut events) = mpsc::channel::<Event>(queue);
     let task = tokio::spawn(async move {
         let mut seq = 0u64;
@@ -127,9 +131,9 @@ pub(crate) fn publisher(
             tokio::select! {
                 event = events.recv(), if in_flight.len() < IN_FLIGHT => {
                     let Some(event) = event else { break };
-                    seq += 1;
-                    let envelope = Envelope { origin: origin.clone(), seq, event };
+                    let envelope = Envelope { origin: origin.clone(), seq: seq + 1, event };
                     let Ok(payload) = serde_json::to_vec(&envelope) else { continue };
+                    seq += 1;
                     let out = Outgoing { id: format!("{origin}-{seq}"), payload: payload.into() };
                     // Sent here, one after another, so they reach JetStream
                     // in order; only the acknowledgements are waited on
@@ -161,6 +165,15 @@ pub(crate) fn publisher(
         }
     });
     (Arc::new(NatsPeers { out }), task)
+}
+
+/// Aborts its task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// One node's reading of the event stream: an ephemeral consumer on one
@@ -279,12 +292,24 @@ pub(crate) fn subscriber(
     origin: String,
     forget: Duration,
 ) -> JoinHandle<()> {
+    // The stream is read by a task of its own: the tick below must not
+    // cut short the following again that `next` may be doing.
+    let (payloads, mut incoming) = mpsc::channel::<bytes::Bytes>(1024);
+    let reading = tokio::spawn(async move {
+        loop {
+            if payloads.send(events.next().await).await.is_err() {
+                return;
+            }
+        }
+    });
     tokio::spawn(async move {
+        let _reading = AbortOnDrop(reading);
         let mut order = Reorder::default();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         loop {
             let ready = tokio::select! {
-                payload = events.next() => {
+                payload = incoming.recv() => {
+                    let Some(payload) = payload else { break };
                     match serde_json::from_slice::<Envelope>(&payload) {
                         Ok(envelope) if envelope.origin == origin => continue,
                         Ok(envelope) => order.take(&envelope.origin, envelope.seq, envelope.event, Instant::now()),

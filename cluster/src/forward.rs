@@ -30,6 +30,13 @@ const MAX_BODY: usize = 700 * 1024;
 const CHUNK: usize = 256 * 1024;
 /// How long the owner may take to start answering.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// While a response streams, each side says it is still there this often
+/// (the owner with an empty `ping` part, the forwarder on
+/// `<inbox>.alive`)...
+const ALIVE_EVERY: Duration = Duration::from_secs(10);
+/// ...and takes the other for gone after this long without a word: a
+/// forwarded stream whose other end died ends.
+const GONE_AFTER: Duration = Duration::from_secs(35);
 /// The NATS header that says which part of a response a message is.
 const PART: &str = "Arbor-Part";
 
@@ -132,7 +139,7 @@ impl Forward for NatsForward {
             let (parts, body) = request.into_parts();
             let body = axum::body::to_bytes(body, MAX_BODY)
                 .await
-                .map_err(|e| Unforwarded::Failed(format!("request body: {e}")))?;
+                .map_err(|_| Unforwarded::TooLarge(MAX_BODY))?;
             let wire = WireRequest {
                 method: parts.method.to_string(),
                 uri: parts.uri.to_string(),
@@ -169,15 +176,34 @@ impl Forward for NatsForward {
             }
             // Dropped with the body (the client went away): the owner
             // stops its stream.
+            let alive = {
+                let (client, subject) = (client.clone(), format!("{inbox}.alive"));
+                tokio::spawn(async move {
+                    let mut every = tokio::time::interval(ALIVE_EVERY);
+                    loop {
+                        every.tick().await;
+                        let _ = client.publish(subject.clone(), bytes::Bytes::new()).await;
+                    }
+                })
+            };
             let cancel = Cancel {
                 client: client.clone(),
                 subject: format!("{inbox}.cancel"),
                 armed: true,
+                alive,
             };
             let body = futures_util::stream::unfold(
                 (replies, cancel),
                 |(mut replies, cancel)| async move {
-                    let message = replies.next().await?;
+                    let message = loop {
+                        // Nothing from the owner for this long: it is gone.
+                        let message = tokio::time::timeout(GONE_AFTER, replies.next())
+                            .await
+                            .ok()??;
+                        if part(&message) != Some("ping") {
+                            break message;
+                        }
+                    };
                     match part(&message) {
                         Some("body") => {
                             Some((Ok::<_, std::io::Error>(message.payload), (replies, cancel)))
@@ -201,6 +227,8 @@ struct Cancel {
     client: async_nats::Client,
     subject: String,
     armed: bool,
+    /// Tells the owner this side is still there; stopped with this.
+    alive: JoinHandle<()>,
 }
 
 impl Cancel {
@@ -212,13 +240,18 @@ impl Cancel {
 
 impl Drop for Cancel {
     fn drop(&mut self) {
+        self.alive.abort();
         if !self.armed {
             return;
         }
         let (client, subject) = (self.client.clone(), std::mem::take(&mut self.subject));
-        tokio::spawn(async move {
-            let _ = client.publish(subject, bytes::Bytes::new()).await;
-        });
+        // Outside a runtime (a body dropped at exit) nothing is told: the
+        // owner stops on its own once this side stays silent.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                let _ = client.publish(subject, bytes::Bytes::new()).await;
+            });
+        }
     }
 }
 
@@ -248,10 +281,23 @@ async fn answer(client: async_nats::Client, local: LocalHttp, message: async_nat
             .await;
         return;
     };
-    let Ok(mut cancelled) = client.subscribe(format!("{reply}.cancel")).await else {
+    // `<reply>.cancel` (the client went away) and `<reply>.alive`.
+    let Ok(mut forwarder) = client.subscribe(format!("{reply}.*")).await else {
         return;
     };
-    let response = local.serve(request).await;
+    // A client gone before the answer starts stops the work, as a dropped
+    // request does here.
+    let cancelled = async {
+        while let Some(message) = forwarder.next().await {
+            if message.subject.ends_with(".cancel") {
+                return;
+            }
+        }
+    };
+    let response = tokio::select! {
+        response = local.serve(request) => response,
+        () = cancelled => return,
+    };
     let (parts, body) = response.into_parts();
     let head = WireHead {
         status: parts.status.as_u16(),
@@ -268,6 +314,8 @@ async fn answer(client: async_nats::Client, local: LocalHttp, message: async_nat
         return;
     }
     let mut body = body.into_data_stream();
+    let mut heard = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval(ALIVE_EVERY);
     loop {
         tokio::select! {
             chunk = body.next() => match chunk {
@@ -281,7 +329,20 @@ async fn answer(client: async_nats::Client, local: LocalHttp, message: async_nat
                 }
                 Some(Err(_)) | None => break,
             },
-            _ = cancelled.next() => return,
+            message = forwarder.next() => match message {
+                Some(message) if message.subject.ends_with(".cancel") => return,
+                Some(_) => heard = tokio::time::Instant::now(),
+                None => return,
+            },
+            _ = ping.tick() => {
+                // The forwarder has been silent too long: it is gone.
+                if heard.elapsed() > GONE_AFTER {
+                    return;
+                }
+                if client.publish_with_headers(reply.clone(), marked("ping"), bytes::Bytes::new()).await.is_err() {
+                    return;
+                }
+            }
         }
     }
     let _ = client

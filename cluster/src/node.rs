@@ -63,7 +63,6 @@ impl Cluster {
         let servers = config.nats.join(",");
         let client = async_nats::ConnectOptions::new()
             .name(format!("arbor {} node {node}", config.name))
-            .retry_on_initial_connect()
             .connection_timeout(std::time::Duration::from_secs(5))
             .connect(servers.as_str());
         let client = tokio::time::timeout(std::time::Duration::from_secs(10), client)
@@ -135,7 +134,6 @@ impl Cluster {
             subject,
             origin.clone(),
             self.config.max_queued_events,
-            self.config.event_history,
         );
         if server.join(peers).is_err() {
             publishing.abort();

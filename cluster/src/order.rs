@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use arbor_mcp::cluster::Event;
 
-/// How long events wait behind a missing one.
-pub(crate) const GAP_WAIT: Duration = Duration::from_secs(10);
+/// How long events wait behind a missing one: longer than its publisher
+/// keeps publishing it again ([`crate::fanout::GIVE_UP`]), so an event
+/// republished after a NATS server's loss still lands in its place.
+pub(crate) const GAP_WAIT: Duration = Duration::from_secs(30);
 
 /// Events behind a gap, at most, per origin: past it the gap is given up.
 const MAX_WAITING: usize = 4096;

@@ -5,8 +5,9 @@
 //! (`<node>.<random>`). A request whose `Mcp-Session-Id` (or legacy
 //! `sessionId`) names another node goes there through the cluster's
 //! [`Forward`] before anything else reads it: the owner checks its token,
-//! its origin and its limits as if the request had come to it. A request
-//! forwarded once is not forwarded again.
+//! its origin and its limits (those of the client's address, which the
+//! request carries) as if the request had come to it. A request forwarded
+//! once is not forwarded again.
 
 use std::sync::Arc;
 
@@ -18,10 +19,17 @@ use futures_util::future::BoxFuture;
 use tower_service::Service;
 
 use super::respond::{refuse, session_not_found};
+use super::stream::ClientAddress;
 use super::{Http, MESSAGE_PATH, SESSION_ID};
 
-/// The header that marks a request one node handed to another.
-pub const FORWARDED: &str = "arbor-forwarded";
+/// The header that carries the client's address from the node it came to
+/// to the node that serves it; a client's own is dropped.
+pub const FORWARDED_FOR: &str = "arbor-forwarded-for";
+
+/// Marks a request another node handed here: served here, whatever its
+/// session id says.
+#[derive(Clone, Copy, Debug)]
+struct ForwardedHere;
 
 /// Why a request did not reach the node that owns its session.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +40,10 @@ pub enum Unforwarded {
     /// The owner did not start answering in time: 504.
     #[error("the session's node did not answer in time")]
     Timeout,
-    /// The request could not be carried (too big, the cluster unreachable):
-    /// 502.
+    /// Its body is more than the cluster carries (bytes): 413.
+    #[error("the request body is more than the {0} bytes a forwarded request carries")]
+    TooLarge(usize),
+    /// The request could not be carried (the cluster unreachable): 502.
     #[error("{0}")]
     Failed(String),
 }
@@ -67,8 +77,19 @@ impl std::fmt::Debug for LocalHttp {
 }
 
 impl LocalHttp {
-    /// Serves `request` here, as if it had come to this node's listener.
-    pub async fn serve(&self, request: Request<Body>) -> Response {
+    /// Serves `request` (handed over by another node of the cluster) here,
+    /// as if it had come to this node's listener from the client whose
+    /// address its [`FORWARDED_FOR`] names, so that the address's limits
+    /// hold.
+    pub async fn serve(&self, mut request: Request<Body>) -> Response {
+        let client = request
+            .headers_mut()
+            .remove(FORWARDED_FOR)
+            .and_then(|v| v.to_str().ok()?.parse::<std::net::IpAddr>().ok());
+        if let Some(ip) = client {
+            request.extensions_mut().insert(ClientAddress(ip));
+        }
+        request.extensions_mut().insert(ForwardedHere);
         let mut router = self.0.clone();
         match router.call(request).await {
             Ok(response) => response,
@@ -107,18 +128,32 @@ pub(super) async fn foreign_sessions(
     let Some(forward) = &http.forward else {
         return next.run(request).await;
     };
-    if request.headers().contains_key(FORWARDED) {
+    if request.extensions().get::<ForwardedHere>().is_some() {
         return next.run(request).await;
     }
+    // Only a node says where a request came from.
+    request.headers_mut().remove(FORWARDED_FOR);
     let Some((node, id)) = session_of(&request)
         .and_then(|id| owner(id).map(|node| (node.to_string(), id.to_string())))
         .filter(|(node, _)| node != forward.node())
     else {
         return next.run(request).await;
     };
-    request
-        .headers_mut()
-        .insert(FORWARDED, axum::http::HeaderValue::from_static("1"));
+    let client = request
+        .extensions()
+        .get::<ClientAddress>()
+        .map(|c| c.0)
+        .or_else(|| {
+            request
+                .extensions()
+                .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                .map(|c| c.0.ip())
+        });
+    if let Some(value) =
+        client.and_then(|ip| axum::http::HeaderValue::from_str(&ip.to_string()).ok())
+    {
+        request.headers_mut().insert(FORWARDED_FOR, value);
+    }
     metrics::counter!("arbor_cluster_forwarded_total").increment(1);
     match forward.forward(&node, request).await {
         Ok(response) => response,
@@ -127,6 +162,11 @@ pub(super) async fn foreign_sessions(
             axum::http::StatusCode::GATEWAY_TIMEOUT,
             "Gateway Timeout: the session's node did not answer in time",
             serde_json::json!({ "node": node }),
+        ),
+        Err(Unforwarded::TooLarge(max)) => refuse(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "Payload Too Large: more than a request forwarded to the session's node carries",
+            serde_json::json!({ "limit": "forwarded_body", "max": max }),
         ),
         Err(Unforwarded::Failed(reason)) => refuse(
             axum::http::StatusCode::BAD_GATEWAY,
