@@ -156,7 +156,6 @@ pub(crate) async fn serve(
     // others' lines wait until they are out.
     let mut printed_urls = false;
     let mut held = Vec::new();
-    let mut running = n;
     let stop = async {
         if once {
             std::future::pending::<()>().await;
@@ -164,7 +163,8 @@ pub(crate) async fn serve(
         signal.wait().await;
     };
     tokio::pin!(stop);
-    loop {
+    // Whether a signal came (rather than every node ending on its own).
+    let signalled = loop {
         tokio::select! {
             line = said.recv() => match line {
                 Some((1, line)) if !printed_urls && line.contains("://") && !line.starts_with("admin") => {
@@ -181,15 +181,12 @@ pub(crate) async fn serve(
                     }
                     crate::say(&format!("[n{i}] {line}"));
                 }
-                None => {
-                    running = 0;
-                    break;
-                }
+                None => break false,
             },
-            () = &mut stop => break,
+            () = &mut stop => break true,
         }
-    }
-    if running > 0 {
+    };
+    if signalled {
         // SIGTERM: each node drains and stops in order.
         for node in &nodes {
             let _ = Command::new("kill").arg(node.0.id().to_string()).status();

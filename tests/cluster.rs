@@ -460,15 +460,25 @@ async fn post(
         .headers()
         .get("mcp-session-id")
         .map(|v| v.to_str().unwrap().to_string());
-    let text = reply.text().await.unwrap();
-    let answer = text
-        .lines()
+    let answer = answer_of(&reply.text().await.unwrap());
+    (status, id, answer)
+}
+
+/// The JSON-RPC answer in a reply's body: JSON, or the SSE stream's.
+fn answer_of(text: &str) -> serde_json::Value {
+    text.lines()
         .filter_map(|l| l.strip_prefix("data: "))
         .find(|d| d.contains("\"jsonrpc\""))
-        .or(Some(text.as_str()))
+        .or(Some(text))
         .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or(serde_json::Value::Null);
-    (status, id, answer)
+        .unwrap_or(serde_json::Value::Null)
+}
+
+/// A handshake-era `initialize` (2025-11-25).
+fn initialize() -> serde_json::Value {
+    serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {},
+        "clientInfo": {"name": "cluster-test", "version": "1"}}})
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -478,14 +488,7 @@ async fn a_session_opened_on_one_node_is_served_through_any_other() {
     let (one, _n1, tree1, e1) = node(&nats.urls[0], "one", 1).await;
     let (_two, _n2, tree2, e2) = node(&nats.urls[0], "two", 1).await;
     let (h1, h2) = (e1.http.unwrap(), e2.http.unwrap());
-    let (status, id, _) = post(
-        h1,
-        None,
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "cluster-test", "version": "1"}}}),
-    )
-    .await;
+    let (status, id, _) = post(h1, None, initialize()).await;
     assert_eq!(status, 200);
     let id = id.expect("a session id");
     assert!(id.starts_with("one."), "the id names its node: {id}");
@@ -582,13 +585,7 @@ async fn modern_call(http: SocketAddr, params: &serde_json::Value) -> serde_json
         .send()
         .await
         .unwrap();
-    let text = reply.text().await.unwrap();
-    text.lines()
-        .filter_map(|l| l.strip_prefix("data: "))
-        .find(|d| d.contains("\"jsonrpc\""))
-        .or(Some(text.as_str()))
-        .and_then(|d| serde_json::from_str(d).ok())
-        .unwrap_or(serde_json::Value::Null)
+    answer_of(&reply.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -609,14 +606,7 @@ async fn arbor_serve_nodes_shares_its_ports_and_serves_a_session_on_every_connec
         .unwrap();
     // Each request on a fresh connection: the kernel hands them to the
     // three nodes, and each serves the session wherever it lives.
-    let (status, id, _) = post(
-        http,
-        None,
-        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-            "protocolVersion": "2025-11-25", "capabilities": {},
-            "clientInfo": {"name": "nodes-test", "version": "1"}}}),
-    )
-    .await;
+    let (status, id, _) = post(http, None, initialize()).await;
     assert_eq!(status, 200, "{}", nodes.log());
     let id = id.unwrap();
     let owner = id.split('.').next().unwrap().to_string();
@@ -641,14 +631,7 @@ async fn arbor_serve_nodes_shares_its_ports_and_serves_a_session_on_every_connec
     // Sessions opened on fresh connections land on more than one node.
     let mut owners = std::collections::BTreeSet::new();
     for _ in 0..30 {
-        let (_, id, _) = post(
-            http,
-            None,
-            json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
-                "protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "nodes-test", "version": "1"}}}),
-        )
-        .await;
+        let (_, id, _) = post(http, None, initialize()).await;
         owners.insert(id.unwrap().split('.').next().unwrap().to_string());
     }
     assert!(owners.len() > 1, "every session on one node: {owners:?}");

@@ -172,11 +172,12 @@ impl McpServer {
         let Ok(uri) = ResourceUri::parse(uri) else {
             return 0;
         };
-        let event = Event::ResourceUpdated {
+        let topic = Topic::Resource(uri.as_str().into());
+        self.tell_peers(&Event::ResourceUpdated {
             uri: uri.into_string(),
-        };
-        self.tell_peers(&event);
-        self.deliver(&event)
+        });
+        // Normalised already: told here without parsing it again.
+        self.inner.followers.tell(&topic)
     }
 
     /// Joins a cluster: from now on what this node's clients are told, the

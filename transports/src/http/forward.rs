@@ -9,8 +9,6 @@
 //! request carries) as if the request had come to it. A request forwarded
 //! once is not forwarded again.
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
@@ -174,10 +172,4 @@ pub(super) async fn foreign_sessions(
             serde_json::json!({ "node": node, "reason": reason }),
         ),
     }
-}
-
-/// Hands this node's routes to `forward`, so other nodes reach its
-/// sessions.
-pub(super) fn serve_here(forward: &Arc<dyn Forward>, router: &axum::Router) {
-    forward.serve_here(LocalHttp(router.clone()));
 }

@@ -243,7 +243,8 @@ pub(crate) fn router(
         .layer(cors(&state.origins))
         .with_state(state);
     if let Some(forward) = &forward {
-        forward::serve_here(forward, &router);
+        // So that other nodes reach this node's sessions.
+        forward.serve_here(forward::LocalHttp(router.clone()));
     }
     router
 }
